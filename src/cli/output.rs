@@ -1,0 +1,70 @@
+//! Writing results: data to stdout, diagnostics to stderr; simple aligned tables.
+
+use crate::spec::Diagnostics;
+use std::io::{self, Write};
+
+pub fn stdout(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+pub fn stderr(text: &str) {
+    // Nothing sensible is left to do if stderr itself is gone.
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
+pub fn json(value: &serde_json::Value) -> io::Result<()> {
+    let mut text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+    text.push('\n');
+    stdout(&text)
+}
+
+/// Loads a workflow, or prints its diagnostics to stderr.
+pub fn load_or_report(path: &std::path::Path) -> Option<crate::spec::Workflow> {
+    match crate::spec::load(path) {
+        Ok(workflow) => Some(workflow),
+        Err(diagnostics) => {
+            report(&diagnostics);
+            None
+        }
+    }
+}
+
+pub fn report(diagnostics: &Diagnostics) {
+    let count = diagnostics.0.len();
+    let mut text = diagnostics.to_string();
+    if count > 1 {
+        text.push_str(&format!("{count} problems found\n"));
+    }
+    stderr(&text);
+}
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let columns = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(columns) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        text.push_str(out.trim_end());
+        text.push('\n');
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    text
+}

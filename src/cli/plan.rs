@@ -1,0 +1,196 @@
+//! `respawn plan FILE`
+
+use super::output;
+use super::{PlanArgs, PlanFormat, exit};
+use crate::plan::{Plan, PlanOptions, plan};
+use crate::spec::Workflow;
+use crate::spec::units::{format_seconds as fmt, format_size};
+use serde_json::json;
+
+pub fn run(args: &PlanArgs) -> std::io::Result<i32> {
+    let Some(workflow) = output::load_or_report(&args.file) else {
+        return Ok(exit::INVALID_INPUT);
+    };
+    let options = PlanOptions {
+        mtti: args.mtti,
+        policy: args.policy.map(Into::into),
+        market: None,
+    };
+    let plan = plan(&workflow, &options);
+    match args.format {
+        PlanFormat::Text => output::stdout(&text(&workflow, &plan))?,
+        PlanFormat::Json => output::json(&to_json(&workflow, &plan))?,
+        PlanFormat::Dot => output::stdout(&dot(&workflow, &plan))?,
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn names(workflow: &Workflow, ids: &[usize]) -> Vec<String> {
+    ids.iter()
+        .map(|&s| workflow.stages[s].name.clone())
+        .collect()
+}
+
+fn text(workflow: &Workflow, plan: &Plan) -> String {
+    let checkpoints = plan.stages.iter().filter(|s| s.checkpoint).count();
+    let mut out = format!(
+        "workflow `{}`: {} stages, {} checkpointed; policy {}, {} market, mtti {}, provision {}\n",
+        workflow.name,
+        workflow.stages.len(),
+        checkpoints,
+        plan.policy.as_str(),
+        plan.market.as_str(),
+        fmt(plan.mtti),
+        fmt(plan.provision_time),
+    );
+    out.push_str(&format!(
+        "critical path: {}\nmakespan estimate (no interruptions, checkpoint writes included): {}\n",
+        names(workflow, &plan.critical_path).join(" -> "),
+        fmt(plan.makespan_estimate)
+    ));
+    if plan.mtti.is_finite() {
+        out.push_str(&format!(
+            "expected makespan of the critical path under spot (chain optimum): {}\n",
+            fmt(plan.chain_optimum)
+        ));
+    }
+    out.push('\n');
+    let rows: Vec<Vec<String>> = workflow
+        .stages
+        .iter()
+        .zip(&plan.stages)
+        .map(|(stage, p)| {
+            vec![
+                stage.name.clone(),
+                if stage.needs.is_empty() {
+                    "-".into()
+                } else {
+                    names(workflow, &stage.needs).join(",")
+                },
+                fmt(stage.estimate.as_secs_f64()),
+                fmt(p.earliest_start),
+                fmt(p.slack),
+                if p.critical {
+                    "*".into()
+                } else {
+                    String::new()
+                },
+                if p.checkpoint {
+                    format!(
+                        "checkpoint ({}, {})",
+                        format_size(stage.output_size),
+                        fmt(p.checkpoint_cost)
+                    )
+                } else {
+                    "ephemeral".into()
+                },
+                p.reason.clone(),
+            ]
+        })
+        .collect();
+    out.push_str(&output::table(
+        &[
+            "stage",
+            "needs",
+            "estimate",
+            "start",
+            "slack",
+            "critical",
+            "work-table",
+            "why",
+        ],
+        &rows,
+    ));
+    out
+}
+
+fn to_json(workflow: &Workflow, plan: &Plan) -> serde_json::Value {
+    let stages: Vec<_> = workflow
+        .stages
+        .iter()
+        .zip(&plan.stages)
+        .map(|(stage, p)| {
+            json!({
+                "name": stage.name,
+                "needs": names(workflow, &stage.needs),
+                "estimate_s": stage.estimate.as_secs_f64(),
+                "output_size_bytes": stage.output_size,
+                "final": stage.is_final,
+                "earliest_start_s": p.earliest_start,
+                "latest_start_s": p.latest_start,
+                "slack_s": p.slack,
+                "critical": p.critical,
+                "checkpoint": p.checkpoint,
+                "checkpoint_cost_s": p.checkpoint_cost,
+                "unprotected_work_s": p.unprotected_work,
+                "reason": p.reason,
+            })
+        })
+        .collect();
+    json!({
+        "workflow": workflow.name,
+        "policy": plan.policy.as_str(),
+        "market": plan.market.as_str(),
+        "mtti_s": if plan.mtti.is_finite() { json!(plan.mtti) } else { json!(null) },
+        "provision_time_s": plan.provision_time,
+        "critical_path": names(workflow, &plan.critical_path),
+        "makespan_estimate_s": plan.makespan_estimate,
+        "chain_optimum_s": plan.chain_optimum,
+        "stages": stages,
+    })
+}
+
+/// Graphviz: critical stages and edges in red, checkpointed work-tables filled.
+fn dot(workflow: &Workflow, plan: &Plan) -> String {
+    let mut out = format!(
+        "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, style=\"rounded\", fontname=\"Helvetica\"];\n",
+        workflow.name
+    );
+    for (stage, p) in workflow.stages.iter().zip(&plan.stages) {
+        let mut style = vec!["rounded"];
+        let mut attributes = Vec::new();
+        if p.checkpoint {
+            style.push("filled");
+            attributes.push("fillcolor=\"#cfe8ff\"".to_string());
+        }
+        if p.critical {
+            style.push("bold");
+            attributes.push("color=\"#d62728\"".to_string());
+        }
+        attributes.push(format!("style=\"{}\"", style.join(",")));
+        let kind = if p.checkpoint {
+            "checkpoint"
+        } else {
+            "ephemeral"
+        };
+        out.push_str(&format!(
+            "  \"{}\" [label=\"{}\\n{} · {}\", tooltip=\"{}\", {}];\n",
+            stage.name,
+            stage.name,
+            fmt(stage.estimate.as_secs_f64()),
+            kind,
+            p.reason.replace('"', "'"),
+            attributes.join(", ")
+        ));
+    }
+    let on_path = |a: usize, b: usize| {
+        plan.critical_path
+            .windows(2)
+            .any(|w| w[0] == a && w[1] == b)
+    };
+    for (id, stage) in workflow.stages.iter().enumerate() {
+        for &input in &stage.needs {
+            let attributes = if on_path(input, id) {
+                " [color=\"#d62728\", penwidth=2]"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "  \"{}\" -> \"{}\"{};\n",
+                workflow.stages[input].name, stage.name, attributes
+            ));
+        }
+    }
+    out.push_str("}\n");
+    out
+}

@@ -1,0 +1,139 @@
+//! `respawn simulate FILE`
+
+use super::output;
+use super::{Format, SimulateArgs, exit};
+use crate::sim::{SimOptions, SimReport, parse_trace, simulate};
+use crate::spec::units::format_seconds as fmt;
+use serde_json::json;
+
+pub fn run(args: &SimulateArgs) -> std::io::Result<i32> {
+    let Some(workflow) = output::load_or_report(&args.file) else {
+        return Ok(exit::INVALID_INPUT);
+    };
+    let traces = match &args.trace {
+        None => None,
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(error) => {
+                    output::stderr(&format!(
+                        "error: {}: cannot read the trace: {error}\n",
+                        path.display()
+                    ));
+                    return Ok(exit::INVALID_INPUT);
+                }
+            };
+            match parse_trace(&text) {
+                Ok(traces) => Some(traces),
+                Err(reason) => {
+                    output::stderr(&format!(
+                        "error: {}: {reason}\n  hint: one interruption time per line, in seconds or like `1h30m`; `trace,time` for several traces\n",
+                        path.display()
+                    ));
+                    return Ok(exit::INVALID_INPUT);
+                }
+            }
+        }
+    };
+    let options = SimOptions {
+        trials: args.trials,
+        seed: args.seed,
+        mtti: args.mtti,
+        traces,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let report = simulate(&workflow, &options);
+    match args.format {
+        Format::Text => output::stdout(&text(&report, args.trace.is_some()))?,
+        Format::Json => output::json(&to_json(&report))?,
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn text(report: &SimReport, traced: bool) -> String {
+    let source = if traced {
+        "interruptions replayed from the trace".to_string()
+    } else {
+        format!("exponential interruptions, mtti {}", fmt(report.mtti))
+    };
+    let mut out = format!(
+        "workflow `{}`: {} trials per policy, seed {}, {source}\n",
+        report.workflow, report.trials, report.seed
+    );
+    out.push_str(&format!(
+        "lower bound (failure-free makespan): {}\n",
+        fmt(report.lower_bound)
+    ));
+    out.push_str(&format!(
+        "chain optimum (critical path, dynamic program): {}\n\n",
+        fmt(report.chain_optimum)
+    ));
+    let rows: Vec<Vec<String>> = report
+        .policies
+        .iter()
+        .map(|p| {
+            let censored = if p.censored_trials > 0 { ">=" } else { "" };
+            vec![
+                p.name.clone(),
+                p.checkpoints.to_string(),
+                format!("{censored}{}", fmt(p.mean_makespan)),
+                format!("{censored}{}", fmt(p.p95_makespan)),
+                format!("{:.2}", p.mean_cost),
+                format!("{:.2}", p.mean_interruptions),
+                format!("{:.1}", p.mean_checkpoint_gb_hours.max(0.0)),
+                format!("{:.0}%", p.fallback_rate * 100.0),
+            ]
+        })
+        .collect();
+    out.push_str(&output::table(
+        &[
+            "policy",
+            "checkpoints",
+            "mean makespan",
+            "p95 makespan",
+            "mean cost",
+            "interruptions",
+            "storage GB-h",
+            "fell back",
+        ],
+        &rows,
+    ));
+    let censored: u32 = report.policies.iter().map(|p| p.censored_trials).sum();
+    if censored > 0 {
+        out.push_str(&format!(
+            "\n>= : some trials hit the simulation's limit ({} interruptions or {}x the lower bound) and were stopped; their makespans are lower bounds\n",
+            crate::sim::MAX_INTERRUPTIONS,
+            crate::sim::MAX_MAKESPAN_FACTOR
+        ));
+    }
+    out
+}
+
+fn to_json(report: &SimReport) -> serde_json::Value {
+    let policies: Vec<_> = report
+        .policies
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "checkpoints": p.checkpoints,
+                "mean_makespan_s": p.mean_makespan,
+                "p95_makespan_s": p.p95_makespan,
+                "mean_cost": p.mean_cost,
+                "mean_interruptions": p.mean_interruptions,
+                "mean_checkpoint_gb_hours": p.mean_checkpoint_gb_hours,
+                "fallback_rate": p.fallback_rate,
+                "censored_trials": p.censored_trials,
+            })
+        })
+        .collect();
+    json!({
+        "workflow": report.workflow,
+        "trials": report.trials,
+        "seed": report.seed,
+        "mtti_s": report.mtti,
+        "lower_bound_s": report.lower_bound,
+        "chain_optimum_s": report.chain_optimum,
+        "policies": policies,
+    })
+}

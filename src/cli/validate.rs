@@ -1,0 +1,45 @@
+//! `respawn validate FILE...`
+
+use super::output;
+use super::{Format, ValidateArgs, exit};
+use serde_json::json;
+
+pub fn run(args: &ValidateArgs) -> std::io::Result<i32> {
+    let mut code = exit::SUCCESS;
+    let mut files = Vec::new();
+    let mut text = String::new();
+    for path in &args.files {
+        match crate::spec::load(path) {
+            Ok(workflow) => {
+                let finals = workflow.stages.iter().filter(|s| s.is_final).count();
+                text.push_str(&format!(
+                    "ok: {} (workflow `{}`, {} stages, {} final)\n",
+                    path.display(),
+                    workflow.name,
+                    workflow.stages.len(),
+                    finals
+                ));
+                files.push(json!({"file": path.display().to_string(), "valid": true, "workflow": workflow.name, "errors": []}));
+            }
+            Err(diagnostics) => {
+                code = exit::INVALID_INPUT;
+                if args.format == Format::Text {
+                    output::report(&diagnostics);
+                }
+                let errors: Vec<_> = diagnostics
+                    .0
+                    .iter()
+                    .map(|d| json!({"file": d.file, "line": d.line, "column": d.column, "message": d.message, "hint": d.hint}))
+                    .collect();
+                files.push(
+                    json!({"file": path.display().to_string(), "valid": false, "errors": errors}),
+                );
+            }
+        }
+    }
+    match args.format {
+        Format::Text => output::stdout(&text)?,
+        Format::Json => output::json(&json!({"valid": code == exit::SUCCESS, "files": files}))?,
+    }
+    Ok(code)
+}

@@ -1,0 +1,146 @@
+//! The spot/on-demand decision after a cluster loss.
+
+use super::formulas::{daly_interval, expected_segment_time};
+use crate::spec::{FallbackSpec, Market};
+
+/// What the policy knows when a new cluster is needed.
+#[derive(Clone, Copy, Debug)]
+pub struct MarketSituation {
+    pub current: Market,
+    /// Interruptions so far in this run.
+    pub interruptions: u32,
+    /// Seconds since the run started.
+    pub elapsed: f64,
+    /// Failure-free time of the longest remaining path, in seconds.
+    pub remaining_critical: f64,
+    pub mtti: f64,
+    pub provision_time: f64,
+    /// A typical checkpoint write and restore, in seconds.
+    pub checkpoint_cost: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MarketDecision {
+    pub market: Market,
+    pub reason: String,
+}
+
+/// Time the remaining work is expected to take on spot, with checkpoints at Daly's interval.
+pub fn expected_on_spot(situation: &MarketSituation) -> f64 {
+    let work = situation.remaining_critical;
+    if work <= 0.0 || !situation.mtti.is_finite() {
+        return work;
+    }
+    let interval = daly_interval(situation.checkpoint_cost.max(1.0), situation.mtti).max(1.0);
+    let per_interval = expected_segment_time(
+        interval,
+        situation.checkpoint_cost,
+        situation.provision_time,
+        situation.checkpoint_cost,
+        situation.mtti,
+    );
+    work * per_interval / interval
+}
+
+/// On-demand stays on-demand; spot switches after `after_interruptions` losses, or when the
+/// remaining critical path, inflated by the expected cost of interruptions, would no longer
+/// finish before the deadline (a safety net in the spirit of "Can't Be Late", NSDI'24).
+pub fn next_market(spec: &FallbackSpec, situation: &MarketSituation) -> MarketDecision {
+    use crate::spec::units::format_seconds as f;
+    if situation.current == Market::OnDemand {
+        return MarketDecision {
+            market: Market::OnDemand,
+            reason: "on-demand stays on-demand".into(),
+        };
+    }
+    if let Some(limit) = spec.after_interruptions
+        && situation.interruptions >= limit
+    {
+        return MarketDecision {
+            market: Market::OnDemand,
+            reason: format!(
+                "{} interruptions reached fallback.after_interruptions = {limit}",
+                situation.interruptions
+            ),
+        };
+    }
+    if let Some(deadline) = spec.deadline {
+        let deadline = deadline.as_secs_f64();
+        let expected = situation.elapsed + situation.provision_time + expected_on_spot(situation);
+        if expected > deadline {
+            return MarketDecision {
+                market: Market::OnDemand,
+                reason: format!(
+                    "deadline {} at risk: {} elapsed + {} expected on spot > {}",
+                    f(deadline),
+                    f(situation.elapsed),
+                    f(expected - situation.elapsed),
+                    f(deadline)
+                ),
+            };
+        }
+    }
+    MarketDecision {
+        market: Market::Spot,
+        reason: "spot: fallback conditions not met".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn situation(interruptions: u32, elapsed: f64, remaining: f64) -> MarketSituation {
+        MarketSituation {
+            current: Market::Spot,
+            interruptions,
+            elapsed,
+            remaining_critical: remaining,
+            mtti: 7200.0,
+            provision_time: 600.0,
+            checkpoint_cost: 60.0,
+        }
+    }
+
+    #[test]
+    fn switches_after_the_configured_number_of_interruptions() {
+        let spec = FallbackSpec {
+            after_interruptions: Some(2),
+            deadline: None,
+        };
+        assert_eq!(
+            next_market(&spec, &situation(1, 0.0, 3600.0)).market,
+            Market::Spot
+        );
+        assert_eq!(
+            next_market(&spec, &situation(2, 0.0, 3600.0)).market,
+            Market::OnDemand
+        );
+    }
+
+    #[test]
+    fn switches_when_the_deadline_is_at_risk() {
+        let spec = FallbackSpec {
+            after_interruptions: None,
+            deadline: Some(Duration::from_secs(8 * 3600)),
+        };
+        assert_eq!(
+            next_market(&spec, &situation(1, 3600.0, 3.0 * 3600.0)).market,
+            Market::Spot
+        );
+        let late = next_market(&spec, &situation(1, 5.0 * 3600.0, 2.9 * 3600.0));
+        assert_eq!(late.market, Market::OnDemand);
+        assert!(late.reason.contains("deadline 8h at risk"));
+    }
+
+    #[test]
+    fn on_demand_stays_on_demand() {
+        let mut s = situation(0, 0.0, 1.0);
+        s.current = Market::OnDemand;
+        assert_eq!(
+            next_market(&FallbackSpec::default(), &s).market,
+            Market::OnDemand
+        );
+    }
+}

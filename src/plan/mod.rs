@@ -1,0 +1,298 @@
+//! The plan layer: pure functions of a workflow. Critical path and slack, checkpoint
+//! placement with reasons, the recompute set after a loss, and the market decision.
+//! `respawn plan`, the simulator and the engine all call this one implementation.
+
+pub mod fallback;
+pub mod formulas;
+#[cfg(test)]
+mod properties;
+pub mod recompute;
+pub mod schedule;
+
+use crate::spec::units::format_seconds as fmt;
+use crate::spec::{CheckpointPolicy, Market, StageCheckpoint, StageId, Workflow};
+use formulas::{ChainStage, chain_optimum, daly_interval};
+pub use schedule::Schedule;
+use std::time::Duration;
+
+/// What `plan` may be told beyond the workflow file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlanOptions {
+    /// Overrides `cluster.mtti`.
+    pub mtti: Option<Duration>,
+    /// Overrides `checkpoint.policy`.
+    pub policy: Option<CheckpointPolicy>,
+    /// Overrides `cluster.market`; on on-demand capacity no interruption is expected.
+    pub market: Option<Market>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StagePlan {
+    pub earliest_start: f64,
+    pub latest_start: f64,
+    pub slack: f64,
+    pub critical: bool,
+    pub checkpoint: bool,
+    pub reason: String,
+    /// Time to recompute this work-table from its nearest checkpointed ancestors.
+    pub unprotected_work: f64,
+    /// Seconds to persist this work-table to the store, and to restore it.
+    pub checkpoint_cost: f64,
+    pub restore_cost: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub policy: CheckpointPolicy,
+    pub market: Market,
+    /// Mean time to interruption used, in seconds; infinite on on-demand capacity.
+    pub mtti: f64,
+    pub provision_time: f64,
+    pub critical_path: Vec<StageId>,
+    /// Failure-free makespan with unlimited slots, checkpoint writes included.
+    pub makespan_estimate: f64,
+    /// Expected makespan of the critical path alone under the optimal chain placement
+    /// (the dynamic program of design.md): the reference `auto` is measured against.
+    pub chain_optimum: f64,
+    pub stages: Vec<StagePlan>,
+}
+
+impl Plan {
+    pub fn checkpointed(&self) -> Vec<bool> {
+        self.stages.iter().map(|s| s.checkpoint).collect()
+    }
+}
+
+/// Seconds to write or read `bytes` at `throughput` bytes per second.
+fn transfer_seconds(bytes: u64, throughput: u64) -> f64 {
+    bytes as f64 / throughput.max(1) as f64
+}
+
+/// The stages' `needs`, as the graph functions take them.
+pub fn needs_of(workflow: &Workflow) -> Vec<Vec<StageId>> {
+    workflow.stages.iter().map(|s| s.needs.clone()).collect()
+}
+
+pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
+    let policy = options.policy.unwrap_or(workflow.checkpoint.policy);
+    let market = options.market.unwrap_or(workflow.cluster.market);
+    let mtti = match market {
+        Market::OnDemand => f64::INFINITY,
+        Market::Spot => options.mtti.unwrap_or(workflow.cluster.mtti).as_secs_f64(),
+    };
+    let provision_time = workflow.cluster.provision_time.as_secs_f64();
+    let needs = needs_of(workflow);
+    let stages = &workflow.stages;
+    let n = stages.len();
+    let work: Vec<f64> = stages.iter().map(|s| s.estimate.as_secs_f64()).collect();
+    let write: Vec<f64> = stages
+        .iter()
+        .map(|s| transfer_seconds(s.output_size, workflow.checkpoint.write_throughput))
+        .collect();
+    let restore: Vec<f64> = stages
+        .iter()
+        .map(|s| transfer_seconds(s.output_size, workflow.checkpoint.read_throughput))
+        .collect();
+    let forced: Vec<bool> = stages
+        .iter()
+        .map(|s| s.is_final || s.checkpoint == StageCheckpoint::Always)
+        .collect();
+    let forbidden: Vec<bool> = stages
+        .iter()
+        .map(|s| s.checkpoint == StageCheckpoint::Never)
+        .collect();
+
+    // Decisions are taken on a schedule where only the writes that must happen count.
+    let base: Vec<f64> = (0..n)
+        .map(|s| work[s] + if forced[s] { write[s] } else { 0.0 })
+        .collect();
+    let schedule = schedule::schedule(&needs, &base);
+
+    let mut on_chain = vec![false; n];
+    for &s in &schedule.critical_path {
+        on_chain[s] = true;
+    }
+    let chain: Vec<ChainStage> = schedule
+        .critical_path
+        .iter()
+        .map(|&s| ChainStage {
+            work: work[s],
+            checkpoint_cost: write[s],
+            restore_cost: restore[s],
+            forced: forced[s],
+            forbidden: forbidden[s],
+        })
+        .collect();
+    let (chain_expected, placement) = chain_optimum(&chain, provision_time, mtti);
+    let mut chain_choice = vec![false; n];
+    if policy == CheckpointPolicy::Auto {
+        for (k, &s) in schedule.critical_path.iter().enumerate() {
+            chain_choice[s] = placement[k];
+        }
+    }
+
+    let consumers = workflow.consumers();
+    let finish = |s: usize| schedule.earliest_start[s] + base[s];
+    let exposure: Vec<f64> = (0..n)
+        .map(|s| {
+            consumers[s]
+                .iter()
+                .map(|&c| finish(c) - finish(s))
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    let mut plans: Vec<StagePlan> = Vec::with_capacity(n);
+    for s in 0..n {
+        let inherited = needs[s]
+            .iter()
+            .filter(|&&p| !plans[p].checkpoint)
+            .map(|&p| plans[p].unprotected_work)
+            .fold(0.0, f64::max);
+        let unprotected = work[s] + inherited;
+        let critical = schedule.is_critical(s);
+        let slack = schedule.slack[s];
+        let (checkpoint, reason) = decide(
+            &Decision {
+                policy,
+                market,
+                mtti,
+                unprotected,
+                critical,
+                on_chain: on_chain[s],
+                chain_choice: chain_choice[s],
+                slack,
+                write: write[s],
+                exposure: exposure[s],
+                every: workflow.checkpoint.every.as_secs_f64(),
+                every_critical: workflow.checkpoint.every_critical.as_secs_f64(),
+            },
+            &workflow.stages[s],
+        );
+        plans.push(StagePlan {
+            earliest_start: schedule.earliest_start[s],
+            latest_start: schedule.latest_start[s],
+            slack,
+            critical,
+            checkpoint,
+            reason,
+            unprotected_work: unprotected,
+            checkpoint_cost: write[s],
+            restore_cost: restore[s],
+        });
+    }
+    let with_writes: Vec<f64> = (0..n)
+        .map(|s| work[s] + if plans[s].checkpoint { write[s] } else { 0.0 })
+        .collect();
+    let makespan_estimate = schedule::schedule(&needs, &with_writes).makespan;
+    Plan {
+        policy,
+        market,
+        mtti,
+        provision_time,
+        critical_path: schedule.critical_path,
+        makespan_estimate,
+        chain_optimum: chain_expected,
+        stages: plans,
+    }
+}
+
+struct Decision {
+    policy: CheckpointPolicy,
+    market: Market,
+    mtti: f64,
+    unprotected: f64,
+    critical: bool,
+    on_chain: bool,
+    chain_choice: bool,
+    slack: f64,
+    write: f64,
+    /// How long after it is produced the work-table is still needed (its consumers' finish).
+    exposure: f64,
+    every: f64,
+    every_critical: f64,
+}
+
+fn decide(d: &Decision, stage: &crate::spec::Stage) -> (bool, String) {
+    if stage.is_final {
+        return (true, "final output: always persisted".into());
+    }
+    if stage.checkpoint == StageCheckpoint::Always {
+        return (true, "`checkpoint: always`".into());
+    }
+    if stage.checkpoint == StageCheckpoint::Never {
+        return (false, "`checkpoint: never`".into());
+    }
+    let place = if d.critical {
+        "critical".to_string()
+    } else {
+        format!("slack {}", fmt(d.slack))
+    };
+    let compare = |threshold: f64, label: &str| {
+        let sign = if d.unprotected > threshold { ">" } else { "<=" };
+        format!(
+            "{place}; {} unprotected work {sign} {label}",
+            fmt(d.unprotected)
+        )
+    };
+    match d.policy {
+        CheckpointPolicy::All => (true, "policy all: every work-table is persisted".into()),
+        CheckpointPolicy::None => (
+            false,
+            "policy none: only final outputs are persisted".into(),
+        ),
+        CheckpointPolicy::Interval => {
+            let interval = if d.critical {
+                d.every_critical
+            } else {
+                d.every
+            };
+            (
+                d.unprotected > interval,
+                compare(
+                    interval,
+                    &format!("interval {} (rule of thumb)", fmt(interval)),
+                ),
+            )
+        }
+        CheckpointPolicy::Auto if d.market == Market::OnDemand => (
+            false,
+            "on-demand: no interruption expected, only final outputs are persisted".into(),
+        ),
+        CheckpointPolicy::Auto => {
+            let interval = daly_interval(d.write, d.mtti);
+            if d.on_chain {
+                let verdict = if d.chain_choice {
+                    "the chain optimum checkpoints here"
+                } else {
+                    "the chain optimum defers"
+                };
+                (
+                    d.chain_choice,
+                    format!(
+                        "{}; {verdict}",
+                        compare(interval, &format!("interval {}", fmt(interval)))
+                    ),
+                )
+            } else {
+                // Off the chain, a lost work-table costs its recompute time beyond what slack
+                // absorbs (half the slack: interruptions delay the chain too, but less), and
+                // only if the cluster is lost before the consumers are done with it.
+                let loss_chance = -(-d.exposure / d.mtti).exp_m1();
+                let exposed = (d.unprotected - d.slack / 2.0).max(0.0);
+                let expected_loss = loss_chance * exposed;
+                let checkpoint = expected_loss > d.write && d.unprotected > interval;
+                let sign = if checkpoint { ">" } else { "<=" };
+                (
+                    checkpoint,
+                    format!(
+                        "{place}; {} unprotected work, {:.0}% chance of a loss while it is needed: expected loss {} {sign} write {}",
+                        fmt(d.unprotected),
+                        loss_chance * 100.0,
+                        fmt(expected_loss),
+                        fmt(d.write)
+                    ),
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The spec layer: workflow files to a validated [`Workflow`], with every problem located.
+
+pub mod diagnostic;
+pub mod model;
+mod read;
+pub mod template;
+pub mod units;
+pub mod yaml;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use model::*;
+pub use read::{check_name, load, parse};

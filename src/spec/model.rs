@@ -1,0 +1,169 @@
+//! The validated workflow: what the planner, the simulator and the engine consume.
+//! Every value here has passed validation; stages are in a topological order.
+
+use super::template::Template;
+use std::time::Duration;
+
+/// Index of a stage in [`Workflow::stages`]. Stages are in topological order, so every
+/// stage's `needs` have smaller ids.
+pub type StageId = usize;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workflow {
+    pub name: String,
+    /// The file the workflow was read from, as the user named it.
+    pub file: String,
+    pub store: Option<String>,
+    pub cluster: ClusterSpec,
+    pub checkpoint: CheckpointSpec,
+    pub cleanup: Cleanup,
+    pub retries: u32,
+    pub cost: CostSpec,
+    pub stages: Vec<Stage>,
+}
+
+impl Workflow {
+    pub fn stage_id(&self, name: &str) -> Option<StageId> {
+        self.stages.iter().position(|s| s.name == name)
+    }
+
+    /// For each stage, the stages that need it.
+    pub fn consumers(&self) -> Vec<Vec<StageId>> {
+        let mut consumers = vec![Vec::new(); self.stages.len()];
+        for (id, stage) in self.stages.iter().enumerate() {
+            for &input in &stage.needs {
+                consumers[input].push(id);
+            }
+        }
+        consumers
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stage {
+    pub name: String,
+    pub run: Template,
+    pub needs: Vec<StageId>,
+    pub estimate: Duration,
+    pub output_size: u64,
+    pub is_final: bool,
+    pub checkpoint: StageCheckpoint,
+    /// Bumped by hand to force a re-run when the code behind `run` changed.
+    pub version: Option<String>,
+    pub description: Option<String>,
+    /// Line of the stage's name in the workflow file, for messages about it later.
+    pub line: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    Local,
+    Emr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Market {
+    Spot,
+    OnDemand,
+}
+
+impl Market {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Market::Spot => "spot",
+            Market::OnDemand => "on-demand",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterSpec {
+    pub provider: Provider,
+    pub market: Market,
+    /// Expected mean time to interruption on spot.
+    pub mtti: Duration,
+    /// Time to get a new cluster after a loss.
+    pub provision_time: Duration,
+    /// Local clusters: how many stages run at once.
+    pub slots: u32,
+    pub fallback: FallbackSpec,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FallbackSpec {
+    /// Switch to on-demand after this many interruptions.
+    pub after_interruptions: Option<u32>,
+    /// Switch to on-demand when the remaining work no longer fits before this much time
+    /// after the run started.
+    pub deadline: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckpointPolicy {
+    Auto,
+    All,
+    None,
+    Interval,
+}
+
+impl CheckpointPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointPolicy::Auto => "auto",
+            CheckpointPolicy::All => "all",
+            CheckpointPolicy::None => "none",
+            CheckpointPolicy::Interval => "interval",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointSpec {
+    pub policy: CheckpointPolicy,
+    /// Bytes per second when persisting a work-table to the store.
+    pub write_throughput: u64,
+    /// Bytes per second when restoring a work-table from the store.
+    pub read_throughput: u64,
+    /// `interval` policy: checkpoint after this much unprotected work off the critical path.
+    pub every: Duration,
+    /// `interval` policy: the same on the critical path.
+    pub every_critical: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StageCheckpoint {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    OnSuccess,
+    Never,
+}
+
+/// Prices per cluster-hour, for the simulator's cost column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostSpec {
+    pub spot_per_hour: f64,
+    pub on_demand_per_hour: f64,
+}
+
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const MTTI: Duration = Duration::from_secs(2 * 3600);
+    pub const PROVISION_TIME: Duration = Duration::from_secs(10 * 60);
+    pub const SLOTS: u32 = 2;
+    pub const WRITE_THROUGHPUT: u64 = 100_000_000;
+    pub const ESTIMATE: Duration = Duration::from_secs(10 * 60);
+    pub const OUTPUT_SIZE: u64 = 1_000_000_000;
+    pub const EVERY: Duration = Duration::from_secs(3 * 3600);
+    pub const EVERY_CRITICAL: Duration = Duration::from_secs(3600);
+    pub const RETRIES: u32 = 2;
+    pub const SPOT_PER_HOUR: f64 = 0.35;
+    pub const ON_DEMAND_PER_HOUR: f64 = 1.00;
+    /// Longest stage or workflow name: names become parts of storage paths and EMR step names.
+    pub const MAX_NAME_LEN: usize = 63;
+}
