@@ -1,0 +1,234 @@
+//! Benchmarks of the pure core. Run with `cargo bench --bench core`; it prints the
+//! Markdown tables that BENCHMARKS.md keeps. Timings are medians of repeated runs of the
+//! real binary; the peer (PyYAML parsing the same file) is measured in the same run.
+
+use respawn::sim::{SimOptions, simulate};
+use respawn::spec;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bench_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A deterministic layered DAG: `stages` stages in layers of `width`, each needing up to
+/// three stages of the layer before.
+fn generated_dag(stages: usize, width: usize) -> String {
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut text = format!(
+        "name: generated-{stages}\ncluster: {{ slots: 8, mtti: 2h, provision_time: 10m }}\ncheckpoint: {{ write_throughput: 200MB/s }}\nstages:\n"
+    );
+    for i in 0..stages {
+        let layer = i / width;
+        text.push_str(&format!("  s{i}:\n"));
+        if layer > 0 {
+            let mut needs: Vec<usize> = (0..1 + next() as usize % 3)
+                .map(|_| (layer - 1) * width + next() as usize % width)
+                .collect();
+            needs.sort();
+            needs.dedup();
+            let list: Vec<String> = needs.iter().map(|n| format!("s{n}")).collect();
+            text.push_str(&format!("    needs: [{}]\n", list.join(", ")));
+            let inputs: Vec<String> = needs
+                .iter()
+                .map(|n| format!("{{{{ inputs.s{n} }}}}"))
+                .collect();
+            text.push_str(&format!(
+                "    run: job --in {} --out {{{{ output }}}}\n",
+                inputs.join(",")
+            ));
+        } else {
+            text.push_str("    run: job --out {{ output }}\n");
+        }
+        text.push_str(&format!(
+            "    estimate: {}m\n    output_size: {}GB\n",
+            5 + next() % 120,
+            1 + next() % 50
+        ));
+    }
+    text
+}
+
+fn median_of(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..runs).map(|_| f()).collect();
+    times.sort();
+    times[runs / 2]
+}
+
+fn time_command(program: &str, args: &[&str]) -> Duration {
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .expect("command runs");
+    let elapsed = started.elapsed();
+    assert!(status.success(), "{program} {args:?} failed");
+    elapsed
+}
+
+fn pyyaml_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import yaml"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let respawn = env!("CARGO_BIN_EXE_respawn");
+    let dir = bench_dir();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "machine: {} cores, load average {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load.trim()
+    );
+
+    // 1. validate + plan of a 10,000-stage DAG.
+    let big = dir.join("dag-10000.yaml");
+    std::fs::write(&big, generated_dag(10_000, 100)).unwrap();
+    let big = big.to_str().unwrap();
+    let validate = median_of(11, || time_command(respawn, &["validate", big]));
+    let plan = median_of(11, || {
+        time_command(respawn, &["plan", big, "--format", "json"])
+    });
+    println!(
+        "\n## validate + plan, generated 10,000-stage DAG ({} bytes)\n",
+        std::fs::metadata(big).unwrap().len()
+    );
+    println!("| what | median of 11 |");
+    println!("|---|---|");
+    println!("| `respawn validate` (read + check) | {} |", ms(validate));
+    println!(
+        "| `respawn plan --format json` (read + check + plan + print) | {} |",
+        ms(plan)
+    );
+    if pyyaml_available() {
+        let script = format!(
+            "import yaml\nloader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)\nyaml.load(open('{big}'), Loader=loader)"
+        );
+        let peer = median_of(11, || time_command("python3", &["-c", &script]));
+        println!(
+            "| peer: Python + PyYAML `safe_load` of the same file (parse only) | {} |",
+            ms(peer)
+        );
+        println!(
+            "\nratio: `respawn plan` takes {:.2}x the time PyYAML needs just to parse the file",
+            plan.as_secs_f64() / peer.as_secs_f64()
+        );
+    } else {
+        println!("\n(peer skipped: `pip install pyyaml` to measure PyYAML on the same file)");
+    }
+
+    // 2. 10,000 simulated trials of a 100-stage workflow.
+    let hundred = dir.join("dag-100.yaml");
+    std::fs::write(&hundred, generated_dag(100, 10)).unwrap();
+    let hundred = hundred.to_str().unwrap();
+    let simulate_time = median_of(5, || {
+        time_command(respawn, &["simulate", hundred, "--trials", "10000"])
+    });
+    println!(
+        "\n## simulate, generated 100-stage workflow, 10,000 trials per policy (5 policies)\n"
+    );
+    println!("| what | median of 5 |");
+    println!("|---|---|");
+    println!(
+        "| `respawn simulate --trials 10000` (5 policies, 50,000 simulated runs, 2 threads) | {} |",
+        ms(simulate_time)
+    );
+    let workflow = spec::load(Path::new(hundred)).unwrap();
+    let auto = respawn::plan::plan(&workflow, &respawn::plan::PlanOptions::default());
+    let options = SimOptions {
+        trials: 10_000,
+        seed: 1,
+        mtti: None,
+        traces: None,
+        threads: 2,
+    };
+    let interruptions = respawn::sim::Interruptions::Exponential { mtti: auto.mtti };
+    let one_policy = median_of(5, || {
+        let started = Instant::now();
+        let outcomes =
+            respawn::sim::run_trials(&workflow, &auto, &interruptions, &options, f64::INFINITY);
+        assert_eq!(outcomes.len(), 10_000);
+        started.elapsed()
+    });
+    println!(
+        "| 10,000 trials of the `auto` plan alone (library call, 2 threads) | {} |",
+        ms(one_policy)
+    );
+
+    // 3. auto against the chain optimum and the simple policies.
+    println!("\n## auto against the chain optimum (chains) and the simple policies (examples)\n");
+    println!(
+        "| workflow | mtti | none | all | interval | auto | chain optimum | auto / optimum | auto / best simple |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let fmt = respawn::spec::units::format_seconds;
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+    files.sort();
+    for file in files {
+        let workflow = spec::load(&file).unwrap();
+        let mttis: Vec<u64> = if workflow.name == "spark-chain" {
+            vec![1800, 7200, 36_000, 360_000, 3_600_000]
+        } else {
+            vec![workflow.cluster.mtti.as_secs()]
+        };
+        for mtti in mttis {
+            let report = simulate(
+                &workflow,
+                &SimOptions {
+                    trials: 10_000,
+                    seed: 1,
+                    mtti: Some(Duration::from_secs(mtti)),
+                    traces: None,
+                    threads: 2,
+                },
+            );
+            let mean = |name: &str| report.policies.iter().find(|p| p.name == name).unwrap();
+            let cell = |name: &str| {
+                let p = mean(name);
+                format!(
+                    "{}{}",
+                    if p.censored_trials > 0 { ">=" } else { "" },
+                    fmt(p.mean_makespan)
+                )
+            };
+            let auto = mean("auto").mean_makespan;
+            let best = ["none", "all", "interval"]
+                .iter()
+                .map(|n| mean(n).mean_makespan)
+                .fold(f64::INFINITY, f64::min);
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.3} |",
+                workflow.name,
+                fmt(mtti as f64),
+                cell("none"),
+                cell("all"),
+                cell("interval"),
+                cell("auto"),
+                fmt(report.chain_optimum),
+                auto / report.chain_optimum,
+                auto / best
+            );
+        }
+    }
+}
