@@ -13,12 +13,10 @@ run) via a hidden temporary file renamed into place. Feed DIR to wordcount.py.
 Exit status: 0 on success, 2 on bad arguments or an unusable output path.
 """
 
-import argparse
-import contextlib
 import os
-import signal
 import sys
-import tempfile
+
+import stagelib
 
 PROG = "hello.py"
 TEXT = """\
@@ -32,62 +30,14 @@ Hello again, world.
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def die(message, code=2):
-    sys.stderr.write(f"{PROG}: error: {message}\n")
-    sys.exit(code)
-
-
-def _on_sigterm(signum, _frame):
-    raise SystemExit(128 + signum)  # unwinds, so temporary files get removed
-
-
-def prepare_out_dir(path):
-    if os.path.exists(path) and not os.path.isdir(path):
-        die(f"output path is not a directory: {path}")
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        die(f"cannot create output directory {path}: {e.strerror}")
-
-
-@contextlib.contextmanager
-def atomic_write(path):
-    """Open a hidden temp file next to `path`; rename it to `path` on success."""
-    directory, base = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory or ".")
-    try:
-        os.fchmod(fd, 0o644)
-        with open(fd, "w", encoding="utf-8", newline="") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def main(argv=None):
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    p = _Parser(prog=PROG, description="Write a small fixed text file.")
-    p.add_argument("--out", default=os.environ.get("RESPAWN_OUTPUT") or None,
-                   help="output directory (default: $RESPAWN_OUTPUT)")
-    args = p.parse_args(argv)
-    if not args.out:
-        p.error("--out is required (or set RESPAWN_OUTPUT)")
-    prepare_out_dir(args.out)
+    stagelib.start(PROG)
+    p = stagelib.parser("Write a small fixed text file.")
+    args = stagelib.parse_args(p, argv)
+    stagelib.prepare_out_dir(args.out)
     dst = os.path.join(args.out, "hello.txt")
-    try:
-        with atomic_write(dst) as f:
-            f.write(TEXT)
-    except OSError as e:
-        die(f"{e.filename or dst}: {e.strerror}", code=1)
+    with stagelib.output_file(dst) as f:
+        f.write(TEXT)
     return 0
 
 

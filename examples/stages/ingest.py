@@ -39,14 +39,11 @@ Exit status: 0 on success, 1 if writing fails, 2 on bad arguments or an
 unusable output path.
 """
 
-import argparse
-import contextlib
-import csv
 import os
 import random
-import signal
 import sys
-import tempfile
+
+import stagelib
 
 PROG = "ingest.py"
 HEADER = ["event_time", "event_type", "product_id", "price", "user_id", "user_session"]
@@ -60,57 +57,12 @@ PRICE_BANDS = [(88, 1000, 10), (1000, 5000, 25), (5000, 15000, 25),
                (15000, 40000, 20), (40000, 100000, 12), (100000, 257407, 8)]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def die(message, code=2):
-    sys.stderr.write(f"{PROG}: error: {message}\n")
-    sys.exit(code)
-
-
-def _on_sigterm(signum, _frame):
-    raise SystemExit(128 + signum)  # unwinds, so temporary files get removed
-
-
-def prepare_out_dir(path):
-    if os.path.exists(path) and not os.path.isdir(path):
-        die(f"output path is not a directory: {path}")
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        die(f"cannot create output directory {path}: {e.strerror}")
-
-
-@contextlib.contextmanager
-def atomic_write(path):
-    """Open a hidden temp file next to `path`; rename it to `path` on success."""
-    directory, base = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory or ".")
-    try:
-        os.fchmod(fd, 0o644)
-        with open(fd, "w", encoding="utf-8", newline="", buffering=1 << 20) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def parse_args(argv):
-    p = _Parser(prog=PROG, description="Generate synthetic e-commerce events.")
-    p.add_argument("--out", default=os.environ.get("RESPAWN_OUTPUT") or None,
-                   help="output directory (default: $RESPAWN_OUTPUT)")
+    p = stagelib.parser("Generate synthetic e-commerce events.")
     p.add_argument("--events", type=int, default=200_000, help="number of events")
     p.add_argument("--seed", type=int, default=42, help="random seed")
     p.add_argument("--files", type=int, default=4, help="number of part files")
-    args = p.parse_args(argv)
-    if not args.out:
-        p.error("--out is required (or set RESPAWN_OUTPUT)")
+    args = stagelib.parse_args(p, argv)
     if args.events < 0:
         p.error(f"--events must be >= 0, got {args.events}")
     if args.files < 1:
@@ -202,7 +154,7 @@ def generate(args):
         lo = part * n // args.files
         hi = (part + 1) * n // args.files
         path = os.path.join(args.out, f"part-{part:05d}.csv")
-        with atomic_write(path) as fh:
+        with stagelib.atomic_write(path, buffering=1 << 20) as fh:
             # Fields never contain commas, quotes or newlines, so plain joining
             # gives exactly what csv.writer would write, about 4x faster.
             write = fh.write
@@ -257,13 +209,13 @@ def generate(args):
 
 
 def main(argv=None):
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    stagelib.start(PROG)
     args = parse_args(argv)
-    prepare_out_dir(args.out)
+    stagelib.prepare_out_dir(args.out)
     try:
         generate(args)
     except OSError as e:
-        die(f"cannot write to {args.out}: {e.strerror}", code=1)
+        stagelib.die(f"cannot write to {args.out}: {e.strerror}", code=1)
     return 0
 
 
