@@ -30,6 +30,30 @@ pub enum Interruptions {
     Never,
 }
 
+/// Where one trial's interruptions come from.
+#[derive(Clone, Copy, Debug)]
+pub enum TrialInterruptions<'a> {
+    Exponential {
+        mtti: f64,
+    },
+    /// Absolute times in seconds since the start, sorted.
+    Replay(&'a [f64]),
+    Never,
+}
+
+impl Interruptions {
+    /// The source trial `trial` sees: trial k replays trace k modulo the number of traces.
+    pub fn for_trial(&self, trial: u32) -> TrialInterruptions<'_> {
+        match self {
+            Interruptions::Exponential { mtti } => TrialInterruptions::Exponential { mtti: *mtti },
+            Interruptions::Traces(traces) if !traces.is_empty() => {
+                TrialInterruptions::Replay(&traces[trial as usize % traces.len()])
+            }
+            Interruptions::Traces(_) | Interruptions::Never => TrialInterruptions::Never,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SimOptions {
     pub trials: u32,
@@ -173,13 +197,8 @@ impl<'w> Simulator<'w> {
         best
     }
 
-    /// Runs the workflow once. `rng` draws exponential interruptions; `trace` replaces them.
-    pub fn run(
-        &self,
-        interruptions: &Interruptions,
-        trace: Option<&[f64]>,
-        rng: &mut impl Rng,
-    ) -> TrialOutcome {
+    /// Runs the workflow once. `rng` draws exponential interruptions.
+    pub fn run(&self, interruptions: TrialInterruptions, rng: &mut impl Rng) -> TrialOutcome {
         let n = self.needs.len();
         let slots = self.workflow.cluster.slots.max(1) as usize;
         let mut outcome = TrialOutcome::default();
@@ -205,19 +224,18 @@ impl<'w> Simulator<'w> {
             if market == Market::OnDemand {
                 return f64::INFINITY;
             }
-            match (interruptions, trace) {
-                (Interruptions::Never, _) => f64::INFINITY,
-                (_, Some(times)) => {
+            match interruptions {
+                TrialInterruptions::Never => f64::INFINITY,
+                TrialInterruptions::Replay(times) => {
                     while *trace_position < times.len() && times[*trace_position] <= now {
                         *trace_position += 1;
                     }
                     times.get(*trace_position).copied().unwrap_or(f64::INFINITY)
                 }
-                (Interruptions::Exponential { mtti }, None) => {
+                TrialInterruptions::Exponential { mtti } => {
                     let u: f64 = rng.random();
                     now - mtti * (1.0 - u).ln()
                 }
-                (Interruptions::Traces(_), None) => f64::INFINITY,
             }
         };
 
@@ -371,13 +389,7 @@ pub fn run_trials(
                 for (offset, outcome) in slice.iter_mut().enumerate() {
                     let trial = (part * chunk + offset) as u32;
                     let mut rng = trial_rng(options.seed, trial);
-                    let trace = match interruptions {
-                        Interruptions::Traces(traces) if !traces.is_empty() => {
-                            Some(traces[trial as usize % traces.len()].as_slice())
-                        }
-                        _ => None,
-                    };
-                    *outcome = simulator.run(interruptions, trace, &mut rng);
+                    *outcome = simulator.run(interruptions.for_trial(trial), &mut rng);
                 }
             });
         }
@@ -447,7 +459,7 @@ pub fn simulate(workflow: &Workflow, options: &SimOptions) -> SimReport {
     let mtti = auto.mtti;
     let free = Simulator::new(workflow, &plans[0].1, f64::INFINITY);
     let lower_bound = free
-        .run(&Interruptions::Never, None, &mut trial_rng(0, 0))
+        .run(TrialInterruptions::Never, &mut trial_rng(0, 0))
         .makespan;
     let time_limit = MAX_MAKESPAN_FACTOR * lower_bound.max(1.0);
     let interruptions = match &options.traces {

@@ -23,10 +23,6 @@ pub struct Workflow {
 }
 
 impl Workflow {
-    pub fn stage_id(&self, name: &str) -> Option<StageId> {
-        self.stages.iter().position(|s| s.name == name)
-    }
-
     /// For each stage, the stages that need it.
     pub fn consumers(&self) -> Vec<Vec<StageId>> {
         let mut consumers = vec![Vec::new(); self.stages.len()];
