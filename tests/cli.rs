@@ -326,3 +326,10 @@ fn help_and_version_succeed() {
     }
     respawn(["--version"]).success();
 }
+
+#[test]
+fn simulate_text_never_prints_negative_zero() {
+    let run = respawn(["simulate", "workflows/spark-chain.yaml", "--trials", "50"]);
+    run.success();
+    assert!(!run.stdout.contains("-0.0"), "{}", run.stdout);
+}

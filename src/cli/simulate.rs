@@ -80,7 +80,7 @@ fn text(report: &SimReport, traced: bool) -> String {
                 format!("{censored}{}", fmt(p.p95_makespan)),
                 format!("{:.2}", p.mean_cost),
                 format!("{:.2}", p.mean_interruptions),
-                format!("{:.1}", p.mean_checkpoint_gb_hours.max(0.0)),
+                format!("{:.1}", p.mean_checkpoint_gb_hours),
                 format!("{:.0}%", p.fallback_rate * 100.0),
             ]
         })

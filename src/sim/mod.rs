@@ -340,8 +340,10 @@ impl<'w> Simulator<'w> {
         outcome.cost += (now - cluster_since) / 3600.0 * self.price(market);
         outcome.checkpoint_gb_hours = (0..n)
             .filter(|&s| committed[s] && !self.workflow.stages[s].is_final)
-            .map(|s| self.size_gb[s] * (now - committed_at[s]) / 3600.0)
-            .sum();
+            // A fold from +0.0: summing no floats gives -0.0.
+            .fold(0.0, |total, s| {
+                total + self.size_gb[s] * (now - committed_at[s]) / 3600.0
+            });
         outcome
     }
 }
