@@ -9,6 +9,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod cli;
+pub mod drivers;
 pub mod plan;
 pub mod sim;
 pub mod spec;

@@ -1,0 +1,177 @@
+//! The ledger: what a run leaves in the store so that another process (or the same command
+//! after a crash) can tell what happened and go on.
+//!
+//! ```text
+//! <workflow>/lease                                  create-only; renewed with If-Match
+//! <workflow>/runs/<run_id>/run.json                 run record, updated with If-Match
+//! <workflow>/runs/<run_id>/events/<seq>.json        append-only, create-only, numbered
+//! <workflow>/runs/<run_id>/work/<stage>/<attempt>/  work-table data of one attempt
+//! <workflow>/runs/<run_id>/work/<stage>/COMMIT      create-only manifest
+//! <workflow>/outputs/<stage>/<batch>/               final output; `_SUCCESS` written last
+//! ```
+
+mod commit;
+mod lease;
+mod run;
+
+pub use commit::{
+    CommitManifest, CommitOutcome, CommitState, SuccessManifest, check_commit, commit,
+    publish_output, read_commit, read_output, verify_commit,
+};
+pub use lease::{Holder, Lease, LeaseError, LeaseRecord};
+pub use run::{
+    EventLog, Interruption, MarketChange, RunRecord, RunStatus, StageRecord, Versioned, new_run_id,
+    read_events, read_run, runs,
+};
+
+use super::store::StoreError;
+
+/// Where each object of one workflow lives. Every prefix ends in `/`.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    workflow: String,
+}
+
+impl Layout {
+    /// `workflow` is a checked workflow name (`[a-z0-9-]`).
+    pub fn new(workflow: &str) -> Layout {
+        Layout {
+            workflow: workflow.into(),
+        }
+    }
+
+    pub fn workflow(&self) -> &str {
+        &self.workflow
+    }
+
+    pub fn lease(&self) -> String {
+        format!("{}/lease", self.workflow)
+    }
+
+    pub fn runs(&self) -> String {
+        format!("{}/runs/", self.workflow)
+    }
+
+    pub fn run(&self, run_id: &str) -> String {
+        format!("{}/runs/{run_id}/", self.workflow)
+    }
+
+    pub fn run_record(&self, run_id: &str) -> String {
+        format!("{}run.json", self.run(run_id))
+    }
+
+    pub fn events(&self, run_id: &str) -> String {
+        format!("{}events/", self.run(run_id))
+    }
+
+    pub fn event(&self, run_id: &str, seq: u64) -> String {
+        format!("{}{seq:010}.json", self.events(run_id))
+    }
+
+    /// Everything cleanup may delete for a run, and nothing else.
+    pub fn work(&self, run_id: &str) -> String {
+        format!("{}work/", self.run(run_id))
+    }
+
+    pub fn attempt(&self, run_id: &str, stage: &str, attempt: u32) -> String {
+        format!("{}{stage}/{attempt}/", self.work(run_id))
+    }
+
+    pub fn commit(&self, run_id: &str, stage: &str) -> String {
+        format!("{}{stage}/COMMIT", self.work(run_id))
+    }
+
+    pub fn output(&self, stage: &str, batch: &str) -> String {
+        format!("{}/outputs/{stage}/{batch}/", self.workflow)
+    }
+
+    pub fn success(&self, stage: &str, batch: &str) -> String {
+        format!("{}_SUCCESS", self.output(stage, batch))
+    }
+}
+
+/// Longest batch id accepted.
+pub const MAX_BATCH_LEN: usize = 64;
+
+/// A batch id becomes part of a storage path: letters, digits, `.`, `_` and `-`, not
+/// starting with `.`, at most 64 characters (`2026-11-21`, `hourly_2026-11-21T10`).
+pub fn check_batch(batch: &str) -> Result<(), String> {
+    if batch.is_empty() {
+        return Err("is empty".into());
+    }
+    if batch.len() > MAX_BATCH_LEN {
+        return Err(format!(
+            "is {} characters long; at most {MAX_BATCH_LEN} are allowed",
+            batch.len()
+        ));
+    }
+    if let Some(c) = batch
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "contains `{}`; use letters, digits, `.`, `_` and `-`",
+            c.escape_default()
+        ));
+    }
+    if batch.starts_with('.') {
+        return Err("starts with `.`".into());
+    }
+    Ok(())
+}
+
+/// Parses a JSON object of the ledger, naming the object when it is not valid.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    object: String,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        object,
+        detail: format!(
+            "{e} (hint: it was not written by this version of respawn, or was edited by hand)"
+        ),
+    })
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("ledger records always serialize");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// The current time as RFC 3339, seconds precision, UTC.
+pub fn timestamp(now: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(now).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_prefix_ends_in_a_slash_and_runs_do_not_share_prefixes() {
+        let layout = Layout::new("wf");
+        for prefix in [
+            layout.runs(),
+            layout.run("1"),
+            layout.events("1"),
+            layout.work("1"),
+            layout.attempt("1", "s", 2),
+            layout.output("s", "b"),
+        ] {
+            assert!(prefix.ends_with('/'), "{prefix}");
+        }
+        assert!(!layout.work("10").starts_with(&layout.work("1")));
+        assert_eq!(layout.event("r", 7), "wf/runs/r/events/0000000007.json");
+    }
+
+    #[test]
+    fn batch_ids_are_path_safe() {
+        for good in ["2026-11-21", "hourly_2026-11-21T10", "b1.2"] {
+            assert!(check_batch(good).is_ok(), "{good}");
+        }
+        for bad in ["", "../x", "a/b", ".hidden", "a b", &"x".repeat(65)] {
+            assert!(check_batch(bad).is_err(), "{bad}");
+        }
+    }
+}

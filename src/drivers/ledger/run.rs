@@ -1,0 +1,338 @@
+//! `run.json` (one record per run, updated with If-Match) and the numbered events.
+
+use super::{Layout, parse_json, to_json};
+use crate::drivers::store::{ETag, PutMode, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// The format version written into every record; a reader refuses newer ones.
+pub const FORMAT: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    /// A stage failed after its retries; a fixed re-run resumes.
+    Failed,
+    /// The orchestrator was stopped (Ctrl-C); the same command resumes.
+    Stopped,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Stopped => "stopped",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        self == RunStatus::Succeeded
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MarketChange {
+    pub market: String,
+    pub at: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interruption {
+    pub at: String,
+    pub market: String,
+    pub cause: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// Attempts started in this run (interrupted ones included).
+    pub attempts: u32,
+    /// Attempts that ended in the stage's own failure (these use up `retries`).
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default)]
+    pub interrupted: u32,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_attempt: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub format: u32,
+    pub workflow: String,
+    pub batch: String,
+    pub run_id: String,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub markets: Vec<MarketChange>,
+    #[serde(default)]
+    pub interruptions: Vec<Interruption>,
+    #[serde(default)]
+    pub stages: BTreeMap<String, StageRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl RunRecord {
+    pub fn new(
+        workflow: &str,
+        batch: &str,
+        run_id: &str,
+        market: &str,
+        now: SystemTime,
+    ) -> RunRecord {
+        let at = super::timestamp(now);
+        RunRecord {
+            format: FORMAT,
+            workflow: workflow.into(),
+            batch: batch.into(),
+            run_id: run_id.into(),
+            status: RunStatus::Running,
+            started_at: at.clone(),
+            updated_at: at.clone(),
+            finished_at: None,
+            markets: vec![MarketChange {
+                market: market.into(),
+                at,
+                reason: "start".into(),
+            }],
+            interruptions: Vec::new(),
+            stages: BTreeMap::new(),
+            message: None,
+        }
+    }
+
+    /// Attempts of every stage, summed.
+    pub fn total_attempts(&self) -> u32 {
+        self.stages.values().map(|s| s.attempts).sum()
+    }
+}
+
+/// A value read from the store with the ETag to update it with.
+#[derive(Clone, Debug)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub etag: ETag,
+}
+
+/// A run id: the start time (sortable) and a random suffix, e.g. `20261121T112243Z-3fa9c1`.
+pub fn new_run_id(now: SystemTime) -> String {
+    let stamp = super::timestamp(now).replace(['-', ':'], "");
+    let nanos = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0) as u64;
+    let mixed = (nanos ^ (u64::from(std::process::id()) << 17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{stamp}-{:06x}", mixed >> 40)
+}
+
+fn check_format(object: &str, format: u32) -> Result<(), StoreError> {
+    if format > FORMAT {
+        return Err(StoreError::Corrupt {
+            object: object.into(),
+            detail: format!(
+                "it has format {format}, newer than this respawn understands ({FORMAT}); upgrade respawn"
+            ),
+        });
+    }
+    Ok(())
+}
+
+pub async fn read_run<S: Store>(
+    store: &S,
+    layout: &Layout,
+    run_id: &str,
+) -> Result<Versioned<RunRecord>, StoreError> {
+    let key = layout.run_record(run_id);
+    let (bytes, meta) = store.get(&key).await?;
+    let record: RunRecord = parse_json(store.locate(&key), &bytes)?;
+    check_format(&store.locate(&key), record.format)?;
+    if record.run_id != run_id || record.workflow != layout.workflow() {
+        return Err(StoreError::Corrupt {
+            object: store.locate(&key),
+            detail: format!(
+                "it describes run `{}` of workflow `{}`, not run `{run_id}` of `{}`",
+                record.run_id,
+                record.workflow,
+                layout.workflow()
+            ),
+        });
+    }
+    let etag = meta.etag.ok_or_else(|| StoreError::Corrupt {
+        object: store.locate(&key),
+        detail: "the store returned no ETag".into(),
+    })?;
+    Ok(Versioned {
+        value: record,
+        etag,
+    })
+}
+
+impl Versioned<RunRecord> {
+    /// Creates the record of a new run (create-only: a run id is never reused).
+    pub async fn create<S: Store>(
+        store: &S,
+        layout: &Layout,
+        record: RunRecord,
+    ) -> Result<Self, StoreError> {
+        let etag = store
+            .put(
+                &layout.run_record(&record.run_id),
+                to_json(&record),
+                PutMode::Create,
+            )
+            .await?;
+        Ok(Versioned {
+            value: record,
+            etag,
+        })
+    }
+
+    /// Applies `change` and writes the record with If-Match. If someone else updated it
+    /// meanwhile, re-reads it and applies `change` again (at most a few times).
+    pub async fn update<S: Store>(
+        &mut self,
+        store: &S,
+        layout: &Layout,
+        now: SystemTime,
+        mut change: impl FnMut(&mut RunRecord),
+    ) -> Result<(), StoreError> {
+        let key = layout.run_record(&self.value.run_id);
+        for _ in 0..8 {
+            let mut next = self.value.clone();
+            change(&mut next);
+            next.updated_at = super::timestamp(now);
+            match store
+                .put(&key, to_json(&next), PutMode::Update(self.etag.clone()))
+                .await
+            {
+                Ok(etag) => {
+                    *self = Versioned { value: next, etag };
+                    return Ok(());
+                }
+                Err(StoreError::PreconditionFailed { .. }) => {
+                    *self = read_run(store, layout, &self.value.run_id).await?;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(StoreError::PreconditionFailed {
+            object: store.locate(&key),
+        })
+    }
+}
+
+/// Every run of a workflow, oldest first; a record that cannot be read is returned as
+/// its error (naming the object) so that one bad record does not hide the others.
+pub async fn runs<S: Store>(
+    store: &S,
+    layout: &Layout,
+) -> Result<Vec<Result<RunRecord, StoreError>>, StoreError> {
+    let mut records = Vec::new();
+    for run_id in store.list_dirs(&layout.runs()).await? {
+        match read_run(store, layout, &run_id).await {
+            Ok(versioned) => records.push(Ok(versioned.value)),
+            // A run whose work is there but whose record is not: left by a crash between
+            // creating its first objects, or its record was deleted by hand.
+            Err(StoreError::NotFound { object }) => records.push(Err(StoreError::Corrupt {
+                object,
+                detail: "the run has objects in the store but no run record".into(),
+            })),
+            Err(other) => records.push(Err(other)),
+        }
+    }
+    records.sort_by(|a, b| match (a, b) {
+        (Ok(a), Ok(b)) => (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        (Err(_), Err(_)) => std::cmp::Ordering::Equal,
+    });
+    Ok(records)
+}
+
+/// The append-only event log of one run. Events are numbered from 0; each is a
+/// create-only object, so two writers can never both write the same number.
+pub struct EventLog {
+    run_id: String,
+    next: u64,
+}
+
+impl EventLog {
+    /// Opens the log, continuing after the last event already in the store.
+    pub async fn open<S: Store>(
+        store: &S,
+        layout: &Layout,
+        run_id: &str,
+    ) -> Result<EventLog, StoreError> {
+        let prefix = layout.events(run_id);
+        let mut next = 0;
+        for object in store.list(&prefix).await? {
+            let seq = object
+                .key
+                .strip_prefix(&prefix)
+                .and_then(|name| name.strip_suffix(".json"))
+                .and_then(|seq| seq.parse::<u64>().ok());
+            if let Some(seq) = seq {
+                next = next.max(seq + 1);
+            }
+        }
+        Ok(EventLog {
+            run_id: run_id.into(),
+            next,
+        })
+    }
+
+    /// Appends one event and returns its number.
+    pub async fn append<S: Store>(
+        &mut self,
+        store: &S,
+        layout: &Layout,
+        event: &serde_json::Value,
+    ) -> Result<u64, StoreError> {
+        let body = to_json(event);
+        loop {
+            let seq = self.next;
+            match store
+                .put(
+                    &layout.event(&self.run_id, seq),
+                    body.clone(),
+                    PutMode::Create,
+                )
+                .await
+            {
+                Ok(_) => {
+                    self.next = seq + 1;
+                    return Ok(seq);
+                }
+                // Written by an earlier process of this run whose listing we did not see.
+                Err(StoreError::AlreadyExists { .. }) => self.next = seq + 1,
+                Err(other) => return Err(other),
+            }
+        }
+    }
+}
+
+/// The events of a run, in order.
+pub async fn read_events<S: Store>(
+    store: &S,
+    layout: &Layout,
+    run_id: &str,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let mut events = Vec::new();
+    for object in store.list(&layout.events(run_id)).await? {
+        let (bytes, _) = store.get(&object.key).await?;
+        events.push(parse_json(store.locate(&object.key), &bytes)?);
+    }
+    Ok(events)
+}

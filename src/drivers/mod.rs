@@ -1,0 +1,5 @@
+//! The only layer that does I/O: the durable [`store`] and the protocol kept in it
+//! ([`ledger`]: run records, events, COMMIT manifests, published outputs and the lease).
+
+pub mod ledger;
+pub mod store;

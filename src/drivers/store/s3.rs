@@ -1,0 +1,741 @@
+//! The S3 backend on aws-sdk-s3: AWS S3 and S3-compatible servers (MinIO, Garage, RustFS).
+//!
+//! Credentials come from the standard AWS chain; the endpoint from `--endpoint-url`,
+//! `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`. A custom endpoint is addressed path-style
+//! (`http://host/bucket/key`), which every S3-compatible server understands; AWS itself
+//! virtual-hosted-style. `RESPAWN_S3_ADDRESSING=path|virtual` overrides the choice.
+//!
+//! The SDK retries throttling and transient errors of single requests itself (standard
+//! retry mode). DeleteObjects reports throttling per key inside a successful response, which
+//! the SDK cannot see; [`S3Store::delete_many`] retries those keys with jittered backoff.
+//! Nothing here logs a credential.
+
+use super::transfer::TransferOptions;
+use super::{ETag, ObjectMeta, PutMode, Result, Store, StoreError, check_key, check_prefix};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, ProvideCredentials, Region};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use backon::BackoffBuilder;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Settings of the S3 backend that do not come from the store URL.
+#[derive(Clone)]
+pub struct S3Options {
+    /// Overrides `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// Attempts per request, first one included (the SDK's standard retry mode).
+    pub max_attempts: u32,
+    pub connect_timeout: Duration,
+    pub transfer: TransferOptions,
+    /// An access key id and secret to use instead of the standard credential chain
+    /// (for programs that embed respawn; the command line always uses the chain).
+    pub static_credentials: Option<(String, String)>,
+}
+
+// Written by hand so that a secret never reaches a log line.
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("endpoint_url", &self.endpoint_url)
+            .field("max_attempts", &self.max_attempts)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("transfer", &self.transfer)
+            .field(
+                "static_credentials",
+                &self
+                    .static_credentials
+                    .as_ref()
+                    .map(|(id, _)| (id, "<redacted>")),
+            )
+            .finish()
+    }
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options {
+            endpoint_url: None,
+            max_attempts: 4,
+            connect_timeout: Duration::from_secs(3),
+            transfer: TransferOptions::default(),
+            static_credentials: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    /// Empty or ends in `/`.
+    prefix: String,
+    endpoint: String,
+    max_attempts: u32,
+    transfer: TransferOptions,
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl S3Store {
+    /// Builds a client and resolves credentials (so that missing ones are reported at once).
+    pub async fn connect(bucket: &str, prefix: &str, options: &S3Options) -> Result<S3Store> {
+        let endpoint_url = options
+            .endpoint_url
+            .clone()
+            .or_else(|| env_nonempty("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| env_nonempty("AWS_ENDPOINT_URL"));
+        let retry = RetryConfig::standard().with_max_attempts(options.max_attempts.max(1));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(options.connect_timeout)
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(timeouts);
+        if let Some((id, secret)) = &options.static_credentials {
+            loader =
+                loader.credentials_provider(Credentials::new(id, secret, None, None, "respawn"));
+        }
+        let shared = loader.load().await;
+        let mut config = aws_sdk_s3::config::Builder::from(&shared);
+        if shared.region().is_none() {
+            config = config.region(Region::new("us-east-1"));
+        }
+        let path_style = match env_nonempty("RESPAWN_S3_ADDRESSING").as_deref() {
+            Some("path") => true,
+            Some("virtual") => false,
+            Some(other) => {
+                return Err(StoreError::InvalidUrl {
+                    url: format!("RESPAWN_S3_ADDRESSING={other}"),
+                    reason: "must be `path` or `virtual`".into(),
+                });
+            }
+            None => endpoint_url.is_some(),
+        };
+        let endpoint = match &endpoint_url {
+            Some(url) => {
+                config = config.endpoint_url(url);
+                url.clone()
+            }
+            None => format!(
+                "AWS S3 ({})",
+                shared
+                    .region()
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "us-east-1".into())
+            ),
+        };
+        config = config.force_path_style(path_style);
+        let detail = match shared.credentials_provider() {
+            None => Some("no credential provider is configured".to_string()),
+            Some(provider) => match provider.provide_credentials().await {
+                Ok(_) => None,
+                Err(e) => Some(DisplayErrorContext(&e).to_string()),
+            },
+        };
+        if let Some(detail) = detail {
+            return Err(StoreError::Credentials { endpoint, detail });
+        }
+        Ok(S3Store {
+            client: Client::from_conf(config.build()),
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            endpoint,
+            max_attempts: options.max_attempts.max(1),
+            transfer: options.transfer.clone(),
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn full_key(&self, key: &str) -> Result<String> {
+        check_key(key)?;
+        Ok(format!("{}{key}", self.prefix))
+    }
+
+    fn relative<'a>(&self, full: &'a str) -> &'a str {
+        full.strip_prefix(&self.prefix).unwrap_or(full)
+    }
+
+    /// Turns an SDK error into the typed outcome or a message naming the object.
+    fn error<E>(&self, operation: &'static str, object: String, err: SdkError<E>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = err.code().map(str::to_owned);
+        match (&err, status, code.as_deref()) {
+            (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), _, _) => {
+                StoreError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    detail: DisplayErrorContext(&err).to_string(),
+                    attempts: self.max_attempts,
+                }
+            }
+            (_, _, Some("NoSuchBucket")) => StoreError::NoSuchBucket {
+                bucket: self.bucket.clone(),
+                endpoint: self.endpoint.clone(),
+            },
+            (_, Some(404), _) | (_, _, Some("NoSuchKey" | "NotFound")) => {
+                StoreError::NotFound { object }
+            }
+            (_, Some(412), _) | (_, _, Some("ConditionalRequestConflict")) => {
+                StoreError::PreconditionFailed { object }
+            }
+            (_, Some(403), _) => StoreError::AccessDenied {
+                object,
+                detail: err
+                    .message()
+                    .unwrap_or(code.as_deref().unwrap_or("403 Forbidden"))
+                    .to_string(),
+            },
+            _ => StoreError::Service {
+                operation,
+                object,
+                detail: match (&code, err.message()) {
+                    (Some(code), Some(message)) => format!("{code}: {message}"),
+                    (Some(code), None) => code.clone(),
+                    _ => DisplayErrorContext(&err).to_string(),
+                },
+            },
+        }
+    }
+
+    /// Fails with a clear error when the bucket does not exist or cannot be reached.
+    pub async fn check_bucket(&self) -> Result<()> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match self.error("HeadBucket", format!("s3://{}", self.bucket), err) {
+                StoreError::NotFound { .. } => Err(StoreError::NoSuchBucket {
+                    bucket: self.bucket.clone(),
+                    endpoint: self.endpoint.clone(),
+                }),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Checks that the server enforces `If-None-Match: *` and `If-Match`: some S3-compatible
+    /// servers accept the headers and overwrite anyway, and then two orchestrators could
+    /// both believe they hold the lease.
+    pub async fn probe_conditional_writes(&self) -> Result<()> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let key = format!(".respawn-probe/{}-{nanos}", std::process::id());
+        let not_enforced = |detail: &str| StoreError::ConditionalWritesNotEnforced {
+            endpoint: self.endpoint.clone(),
+            detail: detail.into(),
+        };
+        let first = self.put(&key, b"probe 1".to_vec(), PutMode::Create).await?;
+        let verdict = match self.put(&key, b"probe 2".to_vec(), PutMode::Create).await {
+            Ok(_) => Err(not_enforced(
+                "a second create-only put (If-None-Match: *) of an existing object succeeded",
+            )),
+            Err(StoreError::AlreadyExists { .. }) => {
+                let stale = ETag(format!("\"{}\"", "0".repeat(32)));
+                match self
+                    .put(&key, b"probe 3".to_vec(), PutMode::Update(stale))
+                    .await
+                {
+                    Ok(_) => Err(not_enforced("a put with a wrong If-Match ETag succeeded")),
+                    Err(StoreError::PreconditionFailed { .. }) => {
+                        match self
+                            .put(&key, b"probe 4".to_vec(), PutMode::Update(first))
+                            .await
+                        {
+                            Ok(_) => Ok(()),
+                            Err(StoreError::PreconditionFailed { .. }) => Err(not_enforced(
+                                "a put with the current ETag in If-Match was refused",
+                            )),
+                            Err(other) => Err(other),
+                        }
+                    }
+                    Err(other) => Err(other),
+                }
+            }
+            Err(other) => Err(other),
+        };
+        self.delete_many(std::slice::from_ref(&key)).await?;
+        verdict
+    }
+
+    async fn upload_multipart(&self, path: &Path, full_key: &str, size: u64) -> Result<()> {
+        let object = self.locate(self.relative(full_key));
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full_key)
+            .send()
+            .await
+            .map_err(|e| self.error("CreateMultipartUpload", object.clone(), e))?;
+        let Some(upload_id) = created.upload_id().map(str::to_owned) else {
+            return Err(StoreError::Service {
+                operation: "CreateMultipartUpload",
+                object,
+                detail: "the response has no upload id".into(),
+            });
+        };
+        let result = self.upload_parts(path, full_key, size, &upload_id).await;
+        let parts = match result {
+            Ok(parts) => parts,
+            Err(e) => {
+                // Best effort: an unfinished upload costs storage until a lifecycle rule
+                // removes it.
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(full_key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                return Err(e);
+            }
+        };
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full_key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.error("CompleteMultipartUpload", object, e))?;
+        Ok(())
+    }
+
+    async fn upload_parts(
+        &self,
+        path: &Path,
+        full_key: &str,
+        size: u64,
+        upload_id: &str,
+    ) -> Result<Vec<CompletedPart>> {
+        // S3 allows at most 10,000 parts.
+        let part_size = self
+            .transfer
+            .part_size
+            .max(size.div_ceil(10_000))
+            .max(5 << 20);
+        let count = size.div_ceil(part_size);
+        let limit = Arc::new(Semaphore::new(self.transfer.part_concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        for index in 0..count {
+            let offset = index * part_size;
+            let length = part_size.min(size - offset);
+            let permit = limit
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
+            let store = self.clone();
+            let path = path.to_path_buf();
+            let full_key = full_key.to_owned();
+            let upload_id = upload_id.to_owned();
+            tasks.spawn(async move {
+                let _permit = permit;
+                let object = store.locate(store.relative(&full_key));
+                let body = ByteStream::read_from()
+                    .path(&path)
+                    .offset(offset)
+                    .length(Length::Exact(length))
+                    .build()
+                    .await
+                    .map_err(|e| StoreError::Io {
+                        object: path.display().to_string(),
+                        source: std::io::Error::other(e),
+                    })?;
+                let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
+                let part = store
+                    .client
+                    .upload_part()
+                    .bucket(&store.bucket)
+                    .key(&full_key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .content_length(length as i64)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| store.error("UploadPart", object, e))?;
+                Ok::<_, StoreError>(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(part.e_tag().map(str::to_owned))
+                        .build(),
+                )
+            });
+        }
+        let mut parts = Vec::with_capacity(count as usize);
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(part) => parts.push(part?),
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            }
+        }
+        parts.sort_by_key(|p| p.part_number());
+        Ok(parts)
+    }
+
+    /// One DeleteObjects request of at most 1,000 keys, with the keys that come back
+    /// throttled or failed transiently sent again after a jittered backoff.
+    async fn delete_batch(&self, mut keys: Vec<String>) -> Result<()> {
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_secs(5))
+            .with_max_times(8)
+            .with_jitter()
+            .build();
+        loop {
+            let objects = keys
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Service {
+                    operation: "DeleteObjects",
+                    object: self.describe(),
+                    detail: e.to_string(),
+                })?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| StoreError::Service {
+                    operation: "DeleteObjects",
+                    object: self.describe(),
+                    detail: e.to_string(),
+                })?;
+            let first = self.locate(self.relative(&keys[0]));
+            let sent = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await;
+            let (retry, error) = match sent {
+                Ok(output) => {
+                    let mut retry = Vec::new();
+                    for failed in output.errors() {
+                        let code = failed.code().unwrap_or("unknown");
+                        let key = failed.key().unwrap_or_default().to_owned();
+                        if matches!(
+                            code,
+                            "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout"
+                        ) {
+                            retry.push(key);
+                        } else {
+                            return Err(StoreError::Service {
+                                operation: "DeleteObjects",
+                                object: self.locate(self.relative(&key)),
+                                detail: format!("{code}: {}", failed.message().unwrap_or_default()),
+                            });
+                        }
+                    }
+                    if retry.is_empty() {
+                        return Ok(());
+                    }
+                    let error = StoreError::Service {
+                        operation: "DeleteObjects",
+                        object: self.locate(self.relative(&retry[0])),
+                        detail: format!(
+                            "{} keys still throttled (SlowDown) after retries",
+                            retry.len()
+                        ),
+                    };
+                    (retry, error)
+                }
+                Err(e) => {
+                    let error = self.error("DeleteObjects", first, e);
+                    if !error.is_transient() {
+                        return Err(error);
+                    }
+                    (keys.clone(), error)
+                }
+            };
+            match delays.next() {
+                Some(delay) => {
+                    tracing::debug!(
+                        keys = retry.len(),
+                        ?delay,
+                        "DeleteObjects throttled; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    keys = retry;
+                }
+                None => return Err(error),
+            }
+        }
+    }
+}
+
+impl Store for S3Store {
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    fn locate(&self, key: &str) -> String {
+        format!("s3://{}/{}{key}", self.bucket, self.prefix)
+    }
+
+    async fn get(&self, key: &str) -> Result<(Vec<u8>, ObjectMeta)> {
+        let full = self.full_key(key)?;
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| self.error("GetObject", self.locate(key), e))?;
+        let etag = output.e_tag().map(|t| ETag(t.to_owned()));
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Service {
+                operation: "GetObject",
+                object: self.locate(key),
+                detail: format!("reading the body: {e}"),
+            })?;
+        let bytes = bytes.into_bytes().to_vec();
+        let meta = ObjectMeta {
+            key: key.into(),
+            size: bytes.len() as u64,
+            etag,
+        };
+        Ok((bytes, meta))
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectMeta> {
+        let full = self.full_key(key)?;
+        let output = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| self.error("HeadObject", self.locate(key), e))?;
+        Ok(ObjectMeta {
+            key: key.into(),
+            size: output.content_length().unwrap_or(0).max(0) as u64,
+            etag: output.e_tag().map(|t| ETag(t.to_owned())),
+        })
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<ETag> {
+        let full = self.full_key(key)?;
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .body(ByteStream::from(body));
+        match &mode {
+            PutMode::Overwrite => {}
+            PutMode::Create => request = request.if_none_match("*"),
+            PutMode::Update(etag) => request = request.if_match(&etag.0),
+        }
+        match request.send().await {
+            Ok(output) => Ok(ETag(output.e_tag().unwrap_or_default().to_owned())),
+            Err(e) => match (self.error("PutObject", self.locate(key), e), &mode) {
+                (StoreError::PreconditionFailed { object }, PutMode::Create) => {
+                    Err(StoreError::AlreadyExists { object })
+                }
+                // AWS answers If-Match on a missing object with 404.
+                (StoreError::NotFound { object }, PutMode::Update(_)) => {
+                    Err(StoreError::PreconditionFailed { object })
+                }
+                (other, _) => Err(other),
+            },
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        check_prefix(prefix)?;
+        let full = format!("{}{prefix}", self.prefix);
+        let mut objects = Vec::new();
+        let mut token = None;
+        loop {
+            let output = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&full)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| self.error("ListObjectsV2", self.locate(prefix), e))?;
+            for object in output.contents() {
+                let Some(key) = object.key() else { continue };
+                objects.push(ObjectMeta {
+                    key: self.relative(key).to_owned(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                    etag: object.e_tag().map(|t| ETag(t.to_owned())),
+                });
+            }
+            token = output.next_continuation_token().map(str::to_owned);
+            if output.is_truncated() != Some(true) || token.is_none() {
+                break;
+            }
+        }
+        Ok(objects)
+    }
+
+    async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
+        check_prefix(prefix)?;
+        let full = format!("{}{prefix}", self.prefix);
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let output = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&full)
+                .delimiter("/")
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| self.error("ListObjectsV2", self.locate(prefix), e))?;
+            for common in output.common_prefixes() {
+                if let Some(name) = common
+                    .prefix()
+                    .and_then(|p| p.strip_prefix(&full))
+                    .and_then(|p| p.strip_suffix('/'))
+                {
+                    names.push(name.to_owned());
+                }
+            }
+            token = output.next_continuation_token().map(str::to_owned);
+            if output.is_truncated() != Some(true) || token.is_none() {
+                break;
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<()> {
+        let mut full = Vec::with_capacity(keys.len());
+        for key in keys {
+            full.push(self.full_key(key)?);
+        }
+        let limit = Arc::new(Semaphore::new(self.transfer.delete_concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        for batch in full.chunks(1000) {
+            let permit = limit
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
+            let store = self.clone();
+            let batch = batch.to_vec();
+            tasks.spawn(async move {
+                let _permit = permit;
+                store.delete_batch(batch).await
+            });
+        }
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn upload_file(&self, path: &Path, key: &str) -> Result<ObjectMeta> {
+        let full = self.full_key(key)?;
+        let io = |source| StoreError::Io {
+            object: path.display().to_string(),
+            source,
+        };
+        let size = tokio::fs::metadata(path).await.map_err(io)?.len();
+        if size >= self.transfer.multipart_threshold {
+            self.upload_multipart(path, &full, size).await?;
+        } else {
+            let body = ByteStream::from_path(path)
+                .await
+                .map_err(|e| io(std::io::Error::other(e)))?;
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .content_length(size as i64)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| self.error("PutObject", self.locate(key), e))?;
+        }
+        Ok(ObjectMeta {
+            key: key.into(),
+            size,
+            etag: None,
+        })
+    }
+
+    async fn download_file(&self, key: &str, path: &Path) -> Result<u64> {
+        let full = self.full_key(key)?;
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| self.error("GetObject", self.locate(key), e))?;
+        let io = |source| StoreError::Io {
+            object: format!("{} -> {}", self.locate(key), path.display()),
+            source,
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        let temp = dir.join(format!(
+            "{}{}-{}",
+            super::local::TEMP_PREFIX,
+            std::process::id(),
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("download")
+        ));
+        let written = async {
+            let mut file = tokio::fs::File::create(&temp).await?;
+            let mut body = output.body.into_async_read();
+            let size = tokio::io::copy_buf(&mut body, &mut file).await?;
+            file.flush().await?;
+            drop(file);
+            tokio::fs::rename(&temp, path).await?;
+            Ok::<_, std::io::Error>(size)
+        }
+        .await;
+        if written.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        written.map_err(io)
+    }
+}

@@ -1,0 +1,230 @@
+//! Moving whole work-tables (directories of files) between a cluster and the store, with
+//! a bounded number of files in flight, and checksums for the COMMIT manifest.
+
+use super::{Result, Store, StoreError, check_prefix};
+use crc_fast::{CrcAlgorithm, Digest};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+#[derive(Clone, Debug)]
+pub struct TransferOptions {
+    /// Files moved at once.
+    pub concurrency: usize,
+    /// Files at least this large are uploaded in parts.
+    pub multipart_threshold: u64,
+    pub part_size: u64,
+    /// Parts of one file uploaded at once.
+    pub part_concurrency: usize,
+    /// DeleteObjects requests in flight.
+    pub delete_concurrency: usize,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions {
+            concurrency: 8,
+            multipart_threshold: 64 << 20,
+            part_size: 16 << 20,
+            part_concurrency: 4,
+            delete_concurrency: 4,
+        }
+    }
+}
+
+/// One file of a work-table, as a COMMIT manifest records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Relative to the work-table, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    /// CRC-64/NVME of the content, 16 hex digits (the checksum S3 itself uses by default).
+    pub crc64nvme: String,
+}
+
+/// Size and CRC-64/NVME of a local file, read in 1 MiB blocks.
+pub fn checksum_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut digest = Digest::new(CrcAlgorithm::Crc64Nvme);
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        digest.update(&buffer[..n]);
+        size += n as u64;
+    }
+    Ok((size, format!("{:016x}", digest.finalize())))
+}
+
+/// Every regular file under `dir`, as relative `/`-separated paths, sorted. Hidden
+/// temporary files of an unfinished write are not part of a work-table.
+pub fn local_files(dir: &Path) -> std::io::Result<Vec<String>> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is not a UTF-8 file name", entry.path().display()),
+                ));
+            };
+            if name.starts_with(super::local::TEMP_PREFIX) {
+                continue;
+            }
+            let relative = format!("{prefix}{name}");
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                walk(&entry.path(), &format!("{relative}/"), out)?;
+            } else if std::fs::metadata(entry.path())?.is_file() {
+                out.push(relative);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+async fn run_bounded<T: Send + 'static>(
+    limit: usize,
+    jobs: Vec<impl Future<Output = Result<T>> + Send + 'static>,
+) -> Result<Vec<T>> {
+    let semaphore = Arc::new(Semaphore::new(limit.max(1)));
+    let mut tasks = JoinSet::new();
+    for (index, job) in jobs.into_iter().enumerate() {
+        let permit = semaphore.clone();
+        tasks.spawn(async move {
+            let _permit = permit
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
+            job.await.map(|value| (index, value))
+        });
+    }
+    let mut results = Vec::with_capacity(tasks.len());
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(value)) => results.push(value),
+            Ok(Err(e)) => {
+                tasks.abort_all();
+                return Err(e);
+            }
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => {}
+        }
+    }
+    results.sort_by_key(|(index, _)| *index);
+    Ok(results.into_iter().map(|(_, value)| value).collect())
+}
+
+/// Uploads every file of `dir` under `prefix` (which ends in `/`) and returns the
+/// manifest entries, in path order.
+pub async fn upload_dir<S: Store + Clone + 'static>(
+    store: &S,
+    dir: &Path,
+    prefix: &str,
+    options: &TransferOptions,
+) -> Result<Vec<FileEntry>> {
+    check_prefix(prefix)?;
+    let io = |source| StoreError::Io {
+        object: dir.display().to_string(),
+        source,
+    };
+    let listed = dir.to_path_buf();
+    let files = tokio::task::spawn_blocking(move || local_files(&listed))
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)?;
+    let jobs = files
+        .into_iter()
+        .map(|relative| {
+            let store = store.clone();
+            let path = dir.join(&relative);
+            let key = format!("{prefix}{relative}");
+            async move {
+                let summed = path.clone();
+                let (size, crc64nvme) = tokio::task::spawn_blocking(move || checksum_file(&summed))
+                    .await
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r)
+                    .map_err(|source| StoreError::Io {
+                        object: path.display().to_string(),
+                        source,
+                    })?;
+                let uploaded = store.upload_file(&path, &key).await?;
+                if uploaded.size != size {
+                    return Err(StoreError::Io {
+                        object: path.display().to_string(),
+                        source: std::io::Error::other(format!(
+                            "the file changed while it was uploaded ({size} bytes, then {})",
+                            uploaded.size
+                        )),
+                    });
+                }
+                Ok(FileEntry {
+                    path: relative,
+                    size,
+                    crc64nvme,
+                })
+            }
+        })
+        .collect();
+    run_bounded(options.concurrency, jobs).await
+}
+
+/// Downloads the files of a manifest from under `prefix` into `dir`, checking every
+/// size and checksum. A file that is missing or differs is an error naming the object.
+pub async fn download_dir<S: Store + Clone + 'static>(
+    store: &S,
+    prefix: &str,
+    files: &[FileEntry],
+    dir: &Path,
+    options: &TransferOptions,
+) -> Result<u64> {
+    check_prefix(prefix)?;
+    let jobs = files
+        .iter()
+        .map(|entry| {
+            let store = store.clone();
+            let key = format!("{prefix}{}", entry.path);
+            let path: PathBuf = dir.join(&entry.path);
+            let entry = entry.clone();
+            async move {
+                store.download_file(&key, &path).await?;
+                let summed = path.clone();
+                let (size, crc) = tokio::task::spawn_blocking(move || checksum_file(&summed))
+                    .await
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r)
+                    .map_err(|source| StoreError::Io {
+                        object: path.display().to_string(),
+                        source,
+                    })?;
+                if size != entry.size || crc != entry.crc64nvme {
+                    return Err(StoreError::Corrupt {
+                        object: store.locate(&key),
+                        detail: format!(
+                            "expected {} bytes with CRC-64/NVME {}, got {size} bytes with {crc}",
+                            entry.size, entry.crc64nvme
+                        ),
+                    });
+                }
+                Ok(size)
+            }
+        })
+        .collect();
+    Ok(run_bounded(options.concurrency, jobs)
+        .await?
+        .into_iter()
+        .sum())
+}

@@ -1,0 +1,146 @@
+//! Store URLs: `s3://bucket/prefix`, `file:///path`, or a plain path.
+
+use super::StoreError;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreUrl {
+    Local(PathBuf),
+    /// `prefix` is empty or ends in `/`.
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
+}
+
+impl StoreUrl {
+    pub fn parse(text: &str) -> Result<StoreUrl, StoreError> {
+        let invalid = |reason: &str| StoreError::InvalidUrl {
+            url: text.into(),
+            reason: reason.into(),
+        };
+        if text.is_empty() {
+            return Err(invalid("is empty"));
+        }
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            check_bucket_name(bucket).map_err(|reason| invalid(&reason))?;
+            let prefix = prefix.trim_end_matches('/');
+            let prefix = if prefix.is_empty() {
+                String::new()
+            } else {
+                super::check_key(prefix).map_err(|e| match e {
+                    StoreError::InvalidKey { reason, .. } => {
+                        invalid(&format!("the prefix {reason}"))
+                    }
+                    other => other,
+                })?;
+                format!("{prefix}/")
+            };
+            return Ok(StoreUrl::S3 {
+                bucket: bucket.into(),
+                prefix,
+            });
+        }
+        if let Some(path) = text.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err(invalid(
+                    "a file URL needs an absolute path, as in file:///data/respawn",
+                ));
+            }
+            return Ok(StoreUrl::Local(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            return Err(invalid(&format!(
+                "unknown scheme `{scheme}`; use s3://bucket/prefix, file:///path or a plain path"
+            )));
+        }
+        Ok(StoreUrl::Local(PathBuf::from(text)))
+    }
+}
+
+impl std::fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreUrl::Local(path) => write!(f, "{}", path.display()),
+            StoreUrl::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// S3's bucket naming rules (3-63 characters of lowercase letters, digits, `-` and `.`,
+/// starting and ending with a letter or digit).
+fn check_bucket_name(bucket: &str) -> Result<(), String> {
+    if bucket.is_empty() {
+        return Err("no bucket name after s3://".into());
+    }
+    if !(3..=63).contains(&bucket.len()) {
+        return Err(format!(
+            "bucket name `{bucket}` must be 3 to 63 characters long"
+        ));
+    }
+    if let Some(c) = bucket
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
+    {
+        return Err(format!(
+            "bucket name `{bucket}` contains `{}`; only lowercase letters, digits, `-` and `.` are allowed",
+            c.escape_default()
+        ));
+    }
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if !edge_ok(bucket.chars().next()) || !edge_ok(bucket.chars().last()) {
+        return Err(format!(
+            "bucket name `{bucket}` must start and end with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_forms() {
+        assert_eq!(
+            StoreUrl::parse("s3://my-bucket/team/respawn/").unwrap(),
+            StoreUrl::S3 {
+                bucket: "my-bucket".into(),
+                prefix: "team/respawn/".into()
+            }
+        );
+        assert_eq!(
+            StoreUrl::parse("s3://my-bucket").unwrap(),
+            StoreUrl::S3 {
+                bucket: "my-bucket".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(
+            StoreUrl::parse("file:///data/x").unwrap(),
+            StoreUrl::Local("/data/x".into())
+        );
+        assert_eq!(
+            StoreUrl::parse(".respawn").unwrap(),
+            StoreUrl::Local(".respawn".into())
+        );
+    }
+
+    #[test]
+    fn refuses_bad_urls_with_the_reason() {
+        for (url, reason) in [
+            ("s3://", "no bucket"),
+            ("s3://ab", "3 to 63"),
+            ("s3://My_Bucket/x", "contains `M`"),
+            ("s3://bucket/../x", "`..`"),
+            ("s3://bucket/a//b", "empty"),
+            ("gs://bucket/x", "unknown scheme `gs`"),
+            ("file://relative", "absolute path"),
+            ("", "empty"),
+        ] {
+            let message = StoreUrl::parse(url).unwrap_err().to_string();
+            assert!(message.contains(reason), "{url}: {message}");
+        }
+    }
+}
