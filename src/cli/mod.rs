@@ -1,8 +1,10 @@
 //! The command line: clap types in one place, one file per command, exit codes.
 
+mod history;
 mod output;
 mod plan;
 mod simulate;
+mod store;
 mod validate;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -17,6 +19,9 @@ pub mod exit {
     pub const INTERNAL: i32 = 1;
     /// Bad input: a workflow file, a trace file or a command-line flag. Nothing was run.
     pub const INVALID_INPUT: i32 = 2;
+    /// The store could not be used: unreachable, no credentials, no bucket, access denied,
+    /// conditional writes not enforced, or an object in it is damaged (the message names it).
+    pub const STORE: i32 = 3;
 }
 
 #[derive(Debug, Parser)]
@@ -40,6 +45,32 @@ pub enum Command {
     Plan(PlanArgs),
     /// Simulate runs under spot interruptions and compare checkpoint policies.
     Simulate(SimulateArgs),
+    /// List the runs of a workflow recorded in the store.
+    History(HistoryArgs),
+}
+
+/// Where the store is: `--store`, else `RESPAWN_STORE`, else the workflow file's `store:`,
+/// else `.respawn` in the current directory.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Store URL: `s3://bucket/prefix`, `file:///path` or a path.
+    #[arg(long, env = "RESPAWN_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// S3 endpoint for S3-compatible servers such as MinIO (else `AWS_ENDPOINT_URL_S3`,
+    /// `AWS_ENDPOINT_URL`, or AWS itself).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// A workflow file, or the name of a workflow.
+    #[arg(value_name = "WORKFLOW")]
+    pub workflow: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -133,6 +164,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::History(args) => history::run(&args),
     };
     match result {
         Ok(code) => code,

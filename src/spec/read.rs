@@ -635,24 +635,13 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
 }
 
 fn check_store_url(url: &str) -> Result<(), String> {
-    if url.trim().is_empty() {
-        return Err("is empty".into());
-    }
-    if let Some(rest) = url.strip_prefix("s3://") {
-        let bucket = rest.split('/').next().unwrap_or("");
-        if bucket.is_empty() {
-            return Err(format!("`{url}` names no bucket"));
+    match crate::drivers::store::StoreUrl::parse(url) {
+        Ok(_) => Ok(()),
+        Err(crate::drivers::store::StoreError::InvalidUrl { reason, .. }) => {
+            Err(format!("`{url}` is not a store URL: {reason}"))
         }
-        return Ok(());
+        Err(other) => Err(other.to_string()),
     }
-    if let Some((scheme, _)) = url.split_once("://")
-        && scheme != "file"
-    {
-        return Err(format!(
-            "`{url}` uses `{scheme}://`, which respawn cannot store to"
-        ));
-    }
-    Ok(())
 }
 
 fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<ClusterSpec> {

@@ -31,6 +31,15 @@ impl Run {
         self
     }
 
+    pub fn store_error(&self) -> &Self {
+        assert_eq!(
+            self.code, 3,
+            "expected exit 3\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
     pub fn invalid_input(&self) -> &Self {
         assert_eq!(
             self.code, 2,
@@ -51,12 +60,30 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let output: Output = Command::new(env!("CARGO_BIN_EXE_respawn"))
-        .args(args)
-        .current_dir(repo())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the respawn binary runs");
+    respawn_env(args, &[], &[])
+}
+
+/// Runs respawn with extra environment variables set and others removed. AWS variables of
+/// the surrounding shell are always removed, so that tests see only what they set.
+pub fn respawn_env<I, S>(args: I, set: &[(&str, String)], remove: &[&str]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = Command::new(env!("CARGO_BIN_EXE_respawn"));
+    command.args(args).current_dir(repo()).env("NO_COLOR", "1");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AWS_") || name == "RESPAWN_STORE" {
+            command.env_remove(name);
+        }
+    }
+    for name in remove {
+        command.env_remove(name);
+    }
+    for (name, value) in set {
+        command.env(name, value);
+    }
+    let output: Output = command.output().expect("the respawn binary runs");
     let run = Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -16,7 +16,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, ProvideCredentials, Region};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use backon::BackoffBuilder;
@@ -83,6 +83,21 @@ pub struct S3Store {
     transfer: TransferOptions,
 }
 
+/// An error and its sources, each message once: "a: b: c". (The SDK's own rendering adds
+/// debug dumps of whole HTTP responses, too much for a user.)
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
 fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -140,7 +155,7 @@ impl S3Store {
             None => Some("no credential provider is configured".to_string()),
             Some(provider) => match provider.provide_credentials().await {
                 Ok(_) => None,
-                Err(e) => Some(DisplayErrorContext(&e).to_string()),
+                Err(e) => Some(error_chain(&e)),
             },
         };
         if let Some(detail) = detail {
@@ -180,7 +195,7 @@ impl S3Store {
             (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_), _, _) => {
                 StoreError::Unreachable {
                     endpoint: self.endpoint.clone(),
-                    detail: DisplayErrorContext(&err).to_string(),
+                    detail: error_chain(&err),
                     attempts: self.max_attempts,
                 }
             }
@@ -207,7 +222,7 @@ impl S3Store {
                 detail: match (&code, err.message()) {
                     (Some(code), Some(message)) => format!("{code}: {message}"),
                     (Some(code), None) => code.clone(),
-                    _ => DisplayErrorContext(&err).to_string(),
+                    _ => error_chain(&err),
                 },
             },
         }
