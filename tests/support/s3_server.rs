@@ -6,6 +6,10 @@
 //!   writes an object's data and its ETag in separate steps; AWS S3 and MinIO decide and
 //!   write each object atomically. Without this layer two racing create-only puts can both
 //!   succeed (the race tests showed it). The layer serializes the operations on each key.
+//! - **Consistent listing.** s3s-fs lists by walking the bucket's directory and fails with
+//!   InternalError when a file vanishes or appears mid-walk (seen with the aws-cli's
+//!   `s3 rm --recursive`, which lists and deletes at once). Listing waits for writes and
+//!   deletes in progress, and they wait for it, as S3's strongly consistent listing implies.
 //! - **Faults on demand.** Whole requests can be throttled (503 SlowDown), DeleteObjects can
 //!   report keys as throttled inside a successful response (as AWS does under load), and
 //!   conditional headers can be ignored, like servers that accept them and overwrite anyway.
@@ -50,6 +54,8 @@ struct Layer {
     fs: s3s_fs::FileSystem,
     faults: Arc<Faults>,
     keys: Mutex<HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
+    /// Writers and deleters share it; a listing takes it alone.
+    listing: tokio::sync::RwLock<()>,
 }
 
 impl Layer {
@@ -136,6 +142,7 @@ impl S3 for Layer {
         }
         let lock = self.lock_of(&req.input.bucket, &req.input.key);
         let _write = lock.write().await;
+        let _no_listing = self.listing.read().await;
         self.fs.put_object(req).await
     }
 
@@ -146,6 +153,7 @@ impl S3 for Layer {
         self.gate()?;
         let lock = self.lock_of(&req.input.bucket, &req.input.key);
         let _write = lock.write().await;
+        let _no_listing = self.listing.read().await;
         self.fs.copy_object(req).await
     }
 
@@ -159,6 +167,7 @@ impl S3 for Layer {
             .fetch_add(1, Ordering::Relaxed);
         let lock = self.lock_of(&req.input.bucket, &req.input.key);
         let _write = lock.write().await;
+        let _no_listing = self.listing.read().await;
         self.fs.delete_object(req).await
     }
 
@@ -188,6 +197,7 @@ impl S3 for Layer {
                 ..Default::default()
             }));
         }
+        let _no_listing = self.listing.read().await;
         self.fs.delete_objects(req).await
     }
 
@@ -196,6 +206,7 @@ impl S3 for Layer {
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         self.gate()?;
+        let _alone = self.listing.write().await;
         self.fs.list_objects(req).await
     }
 
@@ -204,6 +215,7 @@ impl S3 for Layer {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         self.gate()?;
+        let _alone = self.listing.write().await;
         self.fs.list_objects_v2(req).await
     }
 
@@ -242,6 +254,7 @@ impl S3 for Layer {
         }
         let lock = self.lock_of(&req.input.bucket, &req.input.key);
         let _write = lock.write().await;
+        let _no_listing = self.listing.read().await;
         self.fs.complete_multipart_upload(req).await
     }
 
@@ -286,6 +299,7 @@ impl S3Server {
             fs,
             faults: faults.clone(),
             keys: Mutex::new(HashMap::new()),
+            listing: tokio::sync::RwLock::new(()),
         };
         let service = {
             let mut builder = s3s::service::S3ServiceBuilder::new(layer);

@@ -12,7 +12,9 @@
 //! ETags are content hashes (the first 128 bits of SHA-256), so they are the same after a
 //! restart and for identical content, like S3's.
 
-use super::{ETag, ObjectMeta, PutMode, Result, Store, StoreError, check_key, check_prefix};
+use super::{
+    Crc64, ETag, FileSum, ObjectMeta, PutMode, Result, Store, StoreError, check_key, check_prefix,
+};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -183,6 +185,38 @@ fn copy_atomically(from: &Path, to: &Path) -> io::Result<u64> {
             Ok(size) => {
                 rename_or_remove(&temp, to)?;
                 Ok(size)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Copies `from` to `to` like [`copy_atomically`], computing the checksum on the way.
+fn copy_summing(from: &Path, to: &Path) -> io::Result<FileSum> {
+    let mut source = File::open(from)?;
+    with_parent(to, |dir| {
+        let temp = temp_path(dir);
+        let copied = (|| {
+            let mut target = File::create_new(&temp)?;
+            let mut sum = Crc64::default();
+            let mut buffer = vec![0u8; 1 << 20];
+            loop {
+                let n = source.read(&mut buffer)?;
+                if n == 0 {
+                    break;
+                }
+                sum.update(&buffer[..n]);
+                target.write_all(&buffer[..n])?;
+            }
+            Ok(sum.finish())
+        })();
+        match copied {
+            Ok(sum) => {
+                rename_or_remove(&temp, to)?;
+                Ok(sum)
             }
             Err(e) => {
                 let _ = fs::remove_file(&temp);
@@ -374,19 +408,19 @@ impl Store for LocalStore {
         })
     }
 
-    async fn download_file(&self, key: &str, path: &Path) -> Result<u64> {
+    async fn download_file(&self, key: &str, path: &Path) -> Result<FileSum> {
         let source = self.path(key)?;
         let target = path.to_path_buf();
-        if !source.is_file() {
-            return Err(StoreError::NotFound {
-                object: self.locate(key),
-            });
-        }
-        blocking(move || copy_atomically(&source, &target))
+        blocking(move || copy_summing(&source, &target))
             .await
-            .map_err(|e| StoreError::Io {
-                object: format!("{} -> {}", self.locate(key), path.display()),
-                source: e,
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound if !self.root.join(key).exists() => StoreError::NotFound {
+                    object: self.locate(key),
+                },
+                _ => StoreError::Io {
+                    object: format!("{} -> {}", self.locate(key), path.display()),
+                    source: e,
+                },
             })
     }
 }

@@ -20,7 +20,8 @@ mod url;
 pub use local::LocalStore;
 pub use s3::{S3Options, S3Store};
 pub use transfer::{
-    FileEntry, TransferOptions, checksum_file, download_dir, local_files, upload_dir,
+    Crc64, FileEntry, FileSum, TransferOptions, checksum_file, download_dir, local_files,
+    upload_dir,
 };
 pub use url::StoreUrl;
 
@@ -163,8 +164,10 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<ObjectMeta>> + Send;
 
     /// Streams `key` into a local file, written under a temporary name and renamed, so
-    /// a reader of `path` never sees a torn file. Returns the size.
-    fn download_file(&self, key: &str, path: &Path) -> impl Future<Output = Result<u64>> + Send;
+    /// a reader of `path` never sees a torn file. Returns the size and checksum of what
+    /// was written, computed on the way.
+    fn download_file(&self, key: &str, path: &Path)
+    -> impl Future<Output = Result<FileSum>> + Send;
 
     /// Deletes every object under `prefix` (which must end in `/`). Returns how many.
     fn delete_prefix(&self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
@@ -243,7 +246,7 @@ impl Store for AnyStore {
     async fn upload_file(&self, path: &Path, key: &str) -> Result<ObjectMeta> {
         dispatch!(self, s => s.upload_file(path, key).await)
     }
-    async fn download_file(&self, key: &str, path: &Path) -> Result<u64> {
+    async fn download_file(&self, key: &str, path: &Path) -> Result<FileSum> {
         dispatch!(self, s => s.download_file(key, path).await)
     }
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {

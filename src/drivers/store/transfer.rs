@@ -46,21 +46,55 @@ pub struct FileEntry {
     pub crc64nvme: String,
 }
 
+/// Size and CRC-64/NVME of some bytes, as a manifest records them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSum {
+    pub size: u64,
+    pub crc64nvme: String,
+}
+
+/// A running CRC-64/NVME (the checksum S3 itself uses by default).
+pub struct Crc64 {
+    digest: Digest,
+    size: u64,
+}
+
+impl Default for Crc64 {
+    fn default() -> Self {
+        Crc64 {
+            digest: Digest::new(CrcAlgorithm::Crc64Nvme),
+            size: 0,
+        }
+    }
+}
+
+impl Crc64 {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.digest.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    pub fn finish(&self) -> FileSum {
+        FileSum {
+            size: self.size,
+            crc64nvme: format!("{:016x}", self.digest.finalize()),
+        }
+    }
+}
+
 /// Size and CRC-64/NVME of a local file, read in 1 MiB blocks.
-pub fn checksum_file(path: &Path) -> std::io::Result<(u64, String)> {
+pub fn checksum_file(path: &Path) -> std::io::Result<FileSum> {
     let mut file = std::fs::File::open(path)?;
-    let mut digest = Digest::new(CrcAlgorithm::Crc64Nvme);
+    let mut sum = Crc64::default();
     let mut buffer = vec![0u8; 1 << 20];
-    let mut size = 0u64;
     loop {
         let n = file.read(&mut buffer)?;
         if n == 0 {
             break;
         }
-        digest.update(&buffer[..n]);
-        size += n as u64;
+        sum.update(&buffer[..n]);
     }
-    Ok((size, format!("{:016x}", digest.finalize())))
+    Ok(sum.finish())
 }
 
 /// Every regular file under `dir`, as relative `/`-separated paths, sorted. Hidden
@@ -153,14 +187,15 @@ pub async fn upload_dir<S: Store + Clone + 'static>(
             let key = format!("{prefix}{relative}");
             async move {
                 let summed = path.clone();
-                let (size, crc64nvme) = tokio::task::spawn_blocking(move || checksum_file(&summed))
-                    .await
-                    .map_err(std::io::Error::other)
-                    .and_then(|r| r)
-                    .map_err(|source| StoreError::Io {
-                        object: path.display().to_string(),
-                        source,
-                    })?;
+                let FileSum { size, crc64nvme } =
+                    tokio::task::spawn_blocking(move || checksum_file(&summed))
+                        .await
+                        .map_err(std::io::Error::other)
+                        .and_then(|r| r)
+                        .map_err(|source| StoreError::Io {
+                            object: path.display().to_string(),
+                            source,
+                        })?;
                 let uploaded = store.upload_file(&path, &key).await?;
                 if uploaded.size != size {
                     return Err(StoreError::Io {
@@ -200,16 +235,10 @@ pub async fn download_dir<S: Store + Clone + 'static>(
             let path: PathBuf = dir.join(&entry.path);
             let entry = entry.clone();
             async move {
-                store.download_file(&key, &path).await?;
-                let summed = path.clone();
-                let (size, crc) = tokio::task::spawn_blocking(move || checksum_file(&summed))
-                    .await
-                    .map_err(std::io::Error::other)
-                    .and_then(|r| r)
-                    .map_err(|source| StoreError::Io {
-                        object: path.display().to_string(),
-                        source,
-                    })?;
+                let FileSum {
+                    size,
+                    crc64nvme: crc,
+                } = store.download_file(&key, &path).await?;
                 if size != entry.size || crc != entry.crc64nvme {
                     return Err(StoreError::Corrupt {
                         object: store.locate(&key),
