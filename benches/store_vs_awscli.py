@@ -70,6 +70,8 @@ def tree_size(directory):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--only", choices=["big", "small", "delete"], action="append",
+                        help="run only these workloads (default: all)")
     args = parser.parse_args()
     for path in (SERVER, TRANSFER):
         if not os.path.exists(path):
@@ -102,8 +104,15 @@ def main():
             "1 GiB in 64 files": os.path.join(work, "big"),
             "2,000 files of 4 KiB": os.path.join(work, "small"),
         }
-        write_files(data["1 GiB in 64 files"], 64, 16 << 20, 1)
-        write_files(data["2,000 files of 4 KiB"], 2000, 4096, 2)
+        only = set(args.only or ["big", "small", "delete"])
+        if "big" in only:
+            write_files(data["1 GiB in 64 files"], 64, 16 << 20, 1)
+        else:
+            del data["1 GiB in 64 files"]
+        if "small" in only:
+            write_files(data["2,000 files of 4 KiB"], 2000, 4096, 2)
+        else:
+            del data["2,000 files of 4 KiB"]
         deletes = os.path.join(work, "deletes")
         write_files(deletes, 10_000, 16, 3)
         results = {}
@@ -133,7 +142,7 @@ def main():
                     shutil.rmtree(os.path.join(work, "server", BUCKET, prefix), ignore_errors=True)
                     record(f"upload {label}", tool, size / up[0] / 1e6, up[1])
                     record(f"download {label}", tool, size / down[0] / 1e6, down[1])
-            for tool in order:
+            for tool in order if "delete" in only else []:
                 url = f"s3://{BUCKET}/delete-{tool}-{rep}"
                 timed([TRANSFER, "upload", deletes, url, "--manifest", os.path.join(work, "d.json")], env)
                 if tool == "respawn":
@@ -153,7 +162,7 @@ def main():
             a = statistics.median(x for x, _ in ours)
             b = statistics.median(x for x, _ in theirs)
             print(
-                f"| {name} | {a:,.0f} {unit} | {b:,.0f} {unit} | {a / b:.2f} | "
+                f"| {name} | {a:,.1f} {unit} | {b:,.1f} {unit} | {a / b:.2f} | "
                 f"{max(r for _, r in ours):.0f} MiB | {max(r for _, r in theirs):.0f} MiB |"
             )
     finally:

@@ -6,10 +6,10 @@
 //!   writes an object's data and its ETag in separate steps; AWS S3 and MinIO decide and
 //!   write each object atomically. Without this layer two racing create-only puts can both
 //!   succeed (the race tests showed it). The layer serializes the operations on each key.
-//! - **Consistent listing.** s3s-fs lists by walking the bucket's directory and fails with
-//!   InternalError when a file vanishes or appears mid-walk (seen with the aws-cli's
-//!   `s3 rm --recursive`, which lists and deletes at once). Listing waits for writes and
-//!   deletes in progress, and they wait for it, as S3's strongly consistent listing implies.
+//! - **Listing that does not fail.** s3s-fs lists by walking the bucket's directory and
+//!   fails with InternalError when a file vanishes mid-walk (seen with the aws-cli's
+//!   `s3 rm --recursive`, which lists and deletes at once). AWS never fails a listing for
+//!   that; the layer walks again.
 //! - **Faults on demand.** Whole requests can be throttled (503 SlowDown), DeleteObjects can
 //!   report keys as throttled inside a successful response (as AWS does under load), and
 //!   conditional headers can be ignored, like servers that accept them and overwrite anyway.
@@ -54,8 +54,6 @@ struct Layer {
     fs: s3s_fs::FileSystem,
     faults: Arc<Faults>,
     keys: Mutex<HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
-    /// Writers and deleters share it; a listing takes it alone.
-    listing: tokio::sync::RwLock<()>,
 }
 
 impl Layer {
@@ -142,7 +140,6 @@ impl S3 for Layer {
         }
         let lock = self.lock_of(&req.input.bucket, &req.input.key);
         let _write = lock.write().await;
-        let _no_listing = self.listing.read().await;
         self.fs.put_object(req).await
     }
 
@@ -153,7 +150,6 @@ impl S3 for Layer {
         self.gate()?;
         let lock = self.lock_of(&req.input.bucket, &req.input.key);
         let _write = lock.write().await;
-        let _no_listing = self.listing.read().await;
         self.fs.copy_object(req).await
     }
 
@@ -167,7 +163,6 @@ impl S3 for Layer {
             .fetch_add(1, Ordering::Relaxed);
         let lock = self.lock_of(&req.input.bucket, &req.input.key);
         let _write = lock.write().await;
-        let _no_listing = self.listing.read().await;
         self.fs.delete_object(req).await
     }
 
@@ -197,7 +192,6 @@ impl S3 for Layer {
                 ..Default::default()
             }));
         }
-        let _no_listing = self.listing.read().await;
         self.fs.delete_objects(req).await
     }
 
@@ -206,8 +200,13 @@ impl S3 for Layer {
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
         self.gate()?;
-        let _alone = self.listing.write().await;
-        self.fs.list_objects(req).await
+        let mut tries = 0;
+        loop {
+            match self.fs.list_objects(req.clone()).await {
+                Err(e) if *e.code() == s3s::S3ErrorCode::InternalError && tries < 50 => tries += 1,
+                other => return other,
+            }
+        }
     }
 
     async fn list_objects_v2(
@@ -215,8 +214,13 @@ impl S3 for Layer {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         self.gate()?;
-        let _alone = self.listing.write().await;
-        self.fs.list_objects_v2(req).await
+        let mut tries = 0;
+        loop {
+            match self.fs.list_objects_v2(req.clone()).await {
+                Err(e) if *e.code() == s3s::S3ErrorCode::InternalError && tries < 50 => tries += 1,
+                other => return other,
+            }
+        }
     }
 
     async fn create_multipart_upload(
@@ -254,7 +258,6 @@ impl S3 for Layer {
         }
         let lock = self.lock_of(&req.input.bucket, &req.input.key);
         let _write = lock.write().await;
-        let _no_listing = self.listing.read().await;
         self.fs.complete_multipart_upload(req).await
     }
 
@@ -299,7 +302,6 @@ impl S3Server {
             fs,
             faults: faults.clone(),
             keys: Mutex::new(HashMap::new()),
-            listing: tokio::sync::RwLock::new(()),
         };
         let service = {
             let mut builder = s3s::service::S3ServiceBuilder::new(layer);

@@ -12,7 +12,8 @@ use tokio::task::JoinSet;
 
 #[derive(Clone, Debug)]
 pub struct TransferOptions {
-    /// Files moved at once.
+    /// Files moved at once; files smaller than [`SMALL_FILE`] count a quarter, so that
+    /// many small files, whose cost is the round trip, are moved four times as many at once.
     pub concurrency: usize,
     /// Files at least this large are uploaded in parts.
     pub multipart_threshold: u64,
@@ -129,17 +130,21 @@ pub fn local_files(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(out)
 }
 
+/// Files below this size are latency-bound rather than bandwidth-bound.
+pub const SMALL_FILE: u64 = 1 << 20;
+
+/// Runs jobs with at most `limit` weight in flight; each job has a weight of 1 to 4.
 async fn run_bounded<T: Send + 'static>(
     limit: usize,
-    jobs: Vec<impl Future<Output = Result<T>> + Send + 'static>,
+    jobs: Vec<(u32, impl Future<Output = Result<T>> + Send + 'static)>,
 ) -> Result<Vec<T>> {
-    let semaphore = Arc::new(Semaphore::new(limit.max(1)));
+    let semaphore = Arc::new(Semaphore::new(limit.max(1) * 4));
     let mut tasks = JoinSet::new();
-    for (index, job) in jobs.into_iter().enumerate() {
+    for (index, (weight, job)) in jobs.into_iter().enumerate() {
         let permit = semaphore.clone();
         tasks.spawn(async move {
             let _permit = permit
-                .acquire_owned()
+                .acquire_many_owned(weight)
                 .await
                 .expect("semaphore is never closed");
             job.await.map(|value| (index, value))
@@ -161,6 +166,10 @@ async fn run_bounded<T: Send + 'static>(
     Ok(results.into_iter().map(|(_, value)| value).collect())
 }
 
+fn weight(size: u64) -> u32 {
+    if size < SMALL_FILE { 1 } else { 4 }
+}
+
 /// Uploads every file of `dir` under `prefix` (which ends in `/`) and returns the
 /// manifest entries, in path order.
 pub async fn upload_dir<S: Store + Clone + 'static>(
@@ -175,17 +184,24 @@ pub async fn upload_dir<S: Store + Clone + 'static>(
         source,
     };
     let listed = dir.to_path_buf();
-    let files = tokio::task::spawn_blocking(move || local_files(&listed))
-        .await
-        .map_err(|e| io(std::io::Error::other(e)))?
-        .map_err(io)?;
+    let files = tokio::task::spawn_blocking(move || {
+        local_files(&listed).and_then(|files| {
+            files
+                .into_iter()
+                .map(|f| Ok((listed.join(&f).metadata()?.len(), f)).map(|(size, f)| (f, size)))
+                .collect::<std::io::Result<Vec<(String, u64)>>>()
+        })
+    })
+    .await
+    .map_err(|e| io(std::io::Error::other(e)))?
+    .map_err(io)?;
     let jobs = files
         .into_iter()
-        .map(|relative| {
+        .map(|(relative, size)| {
             let store = store.clone();
             let path = dir.join(&relative);
             let key = format!("{prefix}{relative}");
-            async move {
+            (weight(size), async move {
                 let summed = path.clone();
                 let FileSum { size, crc64nvme } =
                     tokio::task::spawn_blocking(move || checksum_file(&summed))
@@ -211,7 +227,7 @@ pub async fn upload_dir<S: Store + Clone + 'static>(
                     size,
                     crc64nvme,
                 })
-            }
+            })
         })
         .collect();
     run_bounded(options.concurrency, jobs).await
@@ -234,7 +250,7 @@ pub async fn download_dir<S: Store + Clone + 'static>(
             let key = format!("{prefix}{}", entry.path);
             let path: PathBuf = dir.join(&entry.path);
             let entry = entry.clone();
-            async move {
+            (weight(entry.size), async move {
                 let FileSum {
                     size,
                     crc64nvme: crc,
@@ -249,7 +265,7 @@ pub async fn download_dir<S: Store + Clone + 'static>(
                     });
                 }
                 Ok(size)
-            }
+            })
         })
         .collect();
     Ok(run_bounded(options.concurrency, jobs)
