@@ -31,7 +31,7 @@ impl Default for TransferOptions {
             multipart_threshold: 64 << 20,
             part_size: 16 << 20,
             part_concurrency: 4,
-            delete_concurrency: 4,
+            delete_concurrency: 8,
         }
     }
 }
