@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod drivers;
+pub mod engine;
 pub mod plan;
 pub mod sim;
 pub mod spec;

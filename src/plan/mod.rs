@@ -12,7 +12,7 @@ pub mod schedule;
 use crate::spec::units::format_seconds as fmt;
 use crate::spec::{CheckpointPolicy, Market, StageCheckpoint, StageId, Workflow};
 use formulas::{ChainStage, chain_optimum, daly_interval};
-pub use schedule::Schedule;
+pub use schedule::{Schedule, remaining_critical};
 use std::time::Duration;
 
 /// What `plan` may be told beyond the workflow file.

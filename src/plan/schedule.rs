@@ -66,6 +66,21 @@ pub fn schedule(needs: &[Vec<StageId>], duration: &[f64]) -> Schedule {
     }
 }
 
+/// The longest failure-free path through the stages still to run (`to_run`), in seconds.
+/// `consumers` lists each stage's direct consumers; stages are in topological order.
+pub fn remaining_critical(consumers: &[Vec<StageId>], work: &[f64], to_run: &[bool]) -> f64 {
+    let mut longest = vec![0.0f64; to_run.len()];
+    let mut best = 0.0f64;
+    for s in (0..to_run.len()).rev() {
+        if to_run[s] {
+            let tail = consumers[s].iter().map(|&c| longest[c]).fold(0.0, f64::max);
+            longest[s] = work[s] + tail;
+            best = best.max(longest[s]);
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 
 use crate::plan::fallback::{MarketSituation, next_market};
 use crate::plan::recompute::recompute_set;
-use crate::plan::{Plan, PlanOptions, needs_of, plan};
+use crate::plan::{Plan, PlanOptions, needs_of, plan, remaining_critical};
 use crate::spec::{CheckpointPolicy, Market, StageId, Workflow};
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
@@ -180,23 +180,6 @@ impl<'w> Simulator<'w> {
         }
     }
 
-    /// The longest failure-free path through the stages still to run.
-    fn remaining_critical(&self, to_run: &[bool]) -> f64 {
-        let mut longest = vec![0.0f64; to_run.len()];
-        let mut best = 0.0f64;
-        for s in (0..to_run.len()).rev() {
-            if to_run[s] {
-                let tail = self.consumers[s]
-                    .iter()
-                    .map(|&c| longest[c])
-                    .fold(0.0, f64::max);
-                longest[s] = self.work[s] + tail;
-                best = best.max(longest[s]);
-            }
-        }
-        best
-    }
-
     /// Runs the workflow once. `rng` draws exponential interruptions.
     pub fn run(&self, interruptions: TrialInterruptions, rng: &mut impl Rng) -> TrialOutcome {
         let n = self.needs.len();
@@ -314,7 +297,7 @@ impl<'w> Simulator<'w> {
                     current: market,
                     interruptions: outcome.interruptions,
                     elapsed: now,
-                    remaining_critical: self.remaining_critical(&to_run),
+                    remaining_critical: remaining_critical(&self.consumers, &self.work, &to_run),
                     mtti: self.mtti,
                     provision_time: self.provision_time,
                     checkpoint_cost: self.typical_checkpoint,
