@@ -157,10 +157,6 @@ fn a_corrupted_run_record_is_named_and_the_other_runs_still_listed() {
     );
 }
 
-fn server_env(server: &S3Server) -> Vec<(&'static str, String)> {
-    server.env()
-}
-
 #[test]
 fn history_reads_an_s3_store_with_credentials_from_the_environment() {
     let server = S3Server::start();
@@ -181,7 +177,7 @@ fn history_reads_an_s3_store_with_credentials_from_the_environment() {
             "--store",
             &format!("s3://{BUCKET}/team"),
         ],
-        &server_env(&server),
+        &server.env(),
         &[],
     );
     run.success();
@@ -191,7 +187,7 @@ fn history_reads_an_s3_store_with_credentials_from_the_environment() {
         run.stdout
     );
     // The endpoint can come from the flag instead of the environment.
-    let mut env = server_env(&server);
+    let mut env = server.env();
     env.retain(|(name, _)| *name != "AWS_ENDPOINT_URL");
     let run = respawn_env(
         [
@@ -250,7 +246,7 @@ fn a_missing_bucket_and_an_unreachable_endpoint_are_store_errors() {
     let server = S3Server::start();
     let run = respawn_env(
         ["history", "nightly", "--store", "s3://no-such-bucket/x"],
-        &server_env(&server),
+        &server.env(),
         &[],
     );
     run.store_error();
@@ -266,7 +262,7 @@ fn a_missing_bucket_and_an_unreachable_endpoint_are_store_errors() {
         .local_addr()
         .unwrap()
         .port();
-    let mut env = server_env(&server);
+    let mut env = server.env();
     env.retain(|(name, _)| *name != "AWS_ENDPOINT_URL");
     let endpoint = format!("http://127.0.0.1:{port}");
     let run = respawn_env(

@@ -10,8 +10,8 @@ use respawn::drivers::ledger::{
     LeaseRecord, RunRecord, Versioned,
 };
 use respawn::drivers::store::{
-    AnyStore, ETag, FileEntry, LocalStore, PutMode, S3Options, S3Store, Store, StoreError,
-    StoreUrl, TransferOptions, download_dir, upload_dir,
+    AnyStore, FileEntry, LocalStore, PutMode, S3Options, S3Store, Store, StoreError, StoreUrl,
+    TransferOptions, download_dir, upload_dir,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -923,18 +923,13 @@ async fn corrupt_ledger_objects_are_reported_by_name(store: &AnyStore) {
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }
-    let _ = ETag(String::new());
 }
 
 // Behaviours of the S3 backend alone: what the server says, and faults.
 
-fn own_server() -> S3Server {
-    S3Server::start()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_deletion_retries_throttled_keys_and_requests() {
-    let server = own_server();
+    let server = S3Server::start();
     let store = open_s3(&server, "throttled").await;
     let keys: Vec<String> = (0..2300).map(|i| format!("wf/runs/r/work/s/{i}")).collect();
     put_many(&store, &keys).await;
@@ -963,7 +958,7 @@ async fn s3_deletion_retries_throttled_keys_and_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_a_server_that_ignores_conditional_writes_is_refused() {
-    let server = own_server();
+    let server = S3Server::start();
     server
         .faults
         .ignore_conditions

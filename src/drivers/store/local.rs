@@ -176,15 +176,18 @@ enum Outcome {
     Mismatch,
 }
 
-/// Copies `from` to a temporary file next to `to`, then renames it into place.
-fn copy_atomically(from: &Path, to: &Path) -> io::Result<u64> {
-    with_parent(to, |dir| {
+/// Writes `target` through a new temporary file next to it: `write` fills the temporary
+/// file, which is renamed into place on success and removed on failure.
+fn replace_via_temp<T>(
+    target: &Path,
+    mut write: impl FnMut(&Path) -> io::Result<T>,
+) -> io::Result<T> {
+    with_parent(target, |dir| {
         let temp = temp_path(dir);
-        let copied = fs::copy(from, &temp);
-        match copied {
-            Ok(size) => {
-                rename_or_remove(&temp, to)?;
-                Ok(size)
+        match write(&temp) {
+            Ok(value) => {
+                rename_or_remove(&temp, target)?;
+                Ok(value)
             }
             Err(e) => {
                 let _ = fs::remove_file(&temp);
@@ -194,35 +197,27 @@ fn copy_atomically(from: &Path, to: &Path) -> io::Result<u64> {
     })
 }
 
+/// Copies `from` to `to`; a reader of `to` never sees a partial copy.
+fn copy_atomically(from: &Path, to: &Path) -> io::Result<u64> {
+    replace_via_temp(to, |temp| fs::copy(from, temp))
+}
+
 /// Copies `from` to `to` like [`copy_atomically`], computing the checksum on the way.
 fn copy_summing(from: &Path, to: &Path) -> io::Result<FileSum> {
     let mut source = File::open(from)?;
-    with_parent(to, |dir| {
-        let temp = temp_path(dir);
-        let copied = (|| {
-            let mut target = File::create_new(&temp)?;
-            let mut sum = Crc64::default();
-            let mut buffer = vec![0u8; 1 << 20];
-            loop {
-                let n = source.read(&mut buffer)?;
-                if n == 0 {
-                    break;
-                }
-                sum.update(&buffer[..n]);
-                target.write_all(&buffer[..n])?;
+    replace_via_temp(to, |temp| {
+        let mut target = File::create_new(temp)?;
+        let mut sum = Crc64::default();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = source.read(&mut buffer)?;
+            if n == 0 {
+                break;
             }
-            Ok(sum.finish())
-        })();
-        match copied {
-            Ok(sum) => {
-                rename_or_remove(&temp, to)?;
-                Ok(sum)
-            }
-            Err(e) => {
-                let _ = fs::remove_file(&temp);
-                Err(e)
-            }
+            sum.update(&buffer[..n]);
+            target.write_all(&buffer[..n])?;
         }
+        Ok(sum.finish())
     })
 }
 

@@ -416,6 +416,37 @@ impl S3Store {
         Ok(parts)
     }
 
+    /// One page of ListObjectsV2 under `prefix` (relative to the store), and the token
+    /// of the next page if there is one.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        delimited: bool,
+        token: Option<String>,
+    ) -> Result<(
+        aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
+        Option<String>,
+    )> {
+        let mut request = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("{}{prefix}", self.prefix))
+            .set_continuation_token(token);
+        if delimited {
+            request = request.delimiter("/");
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|e| self.error("ListObjectsV2", self.locate(prefix), e))?;
+        let next = match output.is_truncated() {
+            Some(true) => output.next_continuation_token().map(str::to_owned),
+            _ => None,
+        };
+        Ok((output, next))
+    }
+
     /// One DeleteObjects request of at most 1,000 keys, with the keys that come back
     /// throttled or failed transiently sent again after a jittered backoff.
     async fn delete_batch(&self, mut keys: Vec<String>) -> Result<()> {
@@ -593,19 +624,10 @@ impl Store for S3Store {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         check_prefix(prefix)?;
-        let full = format!("{}{prefix}", self.prefix);
         let mut objects = Vec::new();
         let mut token = None;
         loop {
-            let output = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&full)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| self.error("ListObjectsV2", self.locate(prefix), e))?;
+            let (output, next) = self.list_page(prefix, false, token).await?;
             for object in output.contents() {
                 let Some(key) = object.key() else { continue };
                 objects.push(ObjectMeta {
@@ -614,12 +636,11 @@ impl Store for S3Store {
                     etag: object.e_tag().map(|t| ETag(t.to_owned())),
                 });
             }
-            token = output.next_continuation_token().map(str::to_owned);
-            if output.is_truncated() != Some(true) || token.is_none() {
-                break;
+            token = next;
+            if token.is_none() {
+                return Ok(objects);
             }
         }
-        Ok(objects)
     }
 
     async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
@@ -628,16 +649,7 @@ impl Store for S3Store {
         let mut names = Vec::new();
         let mut token = None;
         loop {
-            let output = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&full)
-                .delimiter("/")
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| self.error("ListObjectsV2", self.locate(prefix), e))?;
+            let (output, next) = self.list_page(prefix, true, token).await?;
             for common in output.common_prefixes() {
                 if let Some(name) = common
                     .prefix()
@@ -647,13 +659,12 @@ impl Store for S3Store {
                     names.push(name.to_owned());
                 }
             }
-            token = output.next_continuation_token().map(str::to_owned);
-            if output.is_truncated() != Some(true) || token.is_none() {
-                break;
+            token = next;
+            if token.is_none() {
+                names.sort();
+                return Ok(names);
             }
         }
-        names.sort();
-        Ok(names)
     }
 
     async fn delete_many(&self, keys: &[String]) -> Result<()> {
@@ -661,59 +672,24 @@ impl Store for S3Store {
         for key in keys {
             full.push(self.full_key(key)?);
         }
-        let limit = Arc::new(Semaphore::new(self.transfer.delete_concurrency.max(1)));
-        let mut tasks = JoinSet::new();
+        let mut deletions = Deletions::new(self);
         for batch in full.chunks(1000) {
-            let permit = limit
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
-            let store = self.clone();
-            let batch = batch.to_vec();
-            tasks.spawn(async move {
-                let _permit = permit;
-                store.delete_batch(batch).await
-            });
+            deletions.send(batch.to_vec()).await;
         }
-        let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    first_error.get_or_insert(e);
-                }
-                Err(join) => std::panic::resume_unwind(join.into_panic()),
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        deletions.finish(None).await
     }
 
     /// Lists page by page and deletes each page (one DeleteObjects of up to 1,000 keys)
     /// while the next is listed, with several deletes in flight.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
         check_prefix(prefix)?;
-        let full = format!("{}{prefix}", self.prefix);
-        let limit = Arc::new(Semaphore::new(self.transfer.delete_concurrency.max(1)));
-        let mut tasks = JoinSet::new();
+        let mut deletions = Deletions::new(self);
         let mut count = 0u64;
         let mut token = None;
-        let mut first_error = None;
-        loop {
-            let listed = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&full)
-                .set_continuation_token(token)
-                .send()
-                .await;
-            let output = match listed {
-                Ok(output) => output,
-                Err(e) => {
-                    first_error = Some(self.error("ListObjectsV2", self.locate(prefix), e));
-                    break;
-                }
+        let listed = loop {
+            let (output, next) = match self.list_page(prefix, false, token).await {
+                Ok(page) => page,
+                Err(e) => break Some(e),
             };
             let keys: Vec<String> = output
                 .contents()
@@ -722,32 +698,14 @@ impl Store for S3Store {
                 .collect();
             count += keys.len() as u64;
             if !keys.is_empty() {
-                let permit = limit
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("semaphore is never closed");
-                let store = self.clone();
-                tasks.spawn(async move {
-                    let _permit = permit;
-                    store.delete_batch(keys).await
-                });
+                deletions.send(keys).await;
             }
-            token = output.next_continuation_token().map(str::to_owned);
-            if output.is_truncated() != Some(true) || token.is_none() {
-                break;
+            token = next;
+            if token.is_none() {
+                break None;
             }
-        }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    first_error.get_or_insert(e);
-                }
-                Err(join) => std::panic::resume_unwind(join.into_panic()),
-            }
-        }
-        first_error.map_or(Ok(count), Err)
+        };
+        deletions.finish(listed).await.map(|()| count)
     }
 
     async fn upload_file(&self, path: &Path, key: &str) -> Result<ObjectMeta> {
@@ -829,5 +787,52 @@ impl Store for S3Store {
             let _ = tokio::fs::remove_file(&temp).await;
         }
         written.map_err(io)
+    }
+}
+
+/// DeleteObjects requests in flight, at most `delete_concurrency` at once.
+struct Deletions {
+    store: S3Store,
+    limit: Arc<Semaphore>,
+    tasks: JoinSet<Result<()>>,
+}
+
+impl Deletions {
+    fn new(store: &S3Store) -> Deletions {
+        Deletions {
+            limit: Arc::new(Semaphore::new(store.transfer.delete_concurrency.max(1))),
+            store: store.clone(),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Sends one batch of at most 1,000 full keys, waiting for room first.
+    async fn send(&mut self, keys: Vec<String>) {
+        let permit = self
+            .limit
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
+        let store = self.store.clone();
+        self.tasks.spawn(async move {
+            let _permit = permit;
+            store.delete_batch(keys).await
+        });
+    }
+
+    /// Waits for every batch; the first error wins (`earlier`, if given, first of all).
+    async fn finish(mut self, earlier: Option<StoreError>) -> Result<()> {
+        let mut first_error = earlier;
+        while let Some(joined) = self.tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }

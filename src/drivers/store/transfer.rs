@@ -188,8 +188,8 @@ pub async fn upload_dir<S: Store + Clone + 'static>(
         local_files(&listed).and_then(|files| {
             files
                 .into_iter()
-                .map(|f| Ok((listed.join(&f).metadata()?.len(), f)).map(|(size, f)| (f, size)))
-                .collect::<std::io::Result<Vec<(String, u64)>>>()
+                .map(|f| Ok((listed.join(&f).metadata()?.len(), f)))
+                .collect::<std::io::Result<Vec<(u64, String)>>>()
         })
     })
     .await
@@ -197,7 +197,7 @@ pub async fn upload_dir<S: Store + Clone + 'static>(
     .map_err(io)?;
     let jobs = files
         .into_iter()
-        .map(|(relative, size)| {
+        .map(|(size, relative)| {
             let store = store.clone();
             let path = dir.join(&relative);
             let key = format!("{prefix}{relative}");
