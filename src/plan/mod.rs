@@ -13,6 +13,7 @@ use crate::spec::units::format_seconds as fmt;
 use crate::spec::{CheckpointPolicy, Market, StageCheckpoint, StageId, Workflow};
 use formulas::{ChainStage, chain_optimum, daly_interval};
 pub use schedule::{Schedule, remaining_critical};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// What `plan` may be told beyond the workflow file.
@@ -60,6 +61,13 @@ pub struct Plan {
 impl Plan {
     pub fn checkpointed(&self) -> Vec<bool> {
         self.stages.iter().map(|s| s.checkpoint).collect()
+    }
+
+    /// The mean checkpoint write, in seconds: what the fallback policy charges per
+    /// checkpoint when it inflates the remaining work.
+    pub fn typical_checkpoint_cost(&self) -> f64 {
+        let total: f64 = self.stages.iter().map(|s| s.checkpoint_cost).sum();
+        total / self.stages.len().max(1) as f64
     }
 }
 
@@ -141,44 +149,115 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
                 .fold(0.0, f64::max)
         })
         .collect();
+    // `parent(p)` says whether p's work-table is checkpointed and how much unprotected work
+    // it carries.
+    let evaluate =
+        |s: usize, parent: &dyn Fn(usize) -> (bool, f64), pinned: Option<&String>| -> StagePlan {
+            let inherited = needs[s]
+                .iter()
+                .map(|&p| parent(p))
+                .filter(|(checkpoint, _)| !checkpoint)
+                .map(|(_, unprotected)| unprotected)
+                .fold(0.0, f64::max);
+            let unprotected = work[s] + inherited;
+            let critical = schedule.is_critical(s);
+            let slack = schedule.slack[s];
+            let (checkpoint, reason) = match pinned {
+                Some(reason) => (true, reason.clone()),
+                None => decide(
+                    &Decision {
+                        policy,
+                        market,
+                        mtti,
+                        unprotected,
+                        critical,
+                        on_chain: on_chain[s],
+                        chain_choice: chain_choice[s],
+                        slack,
+                        write: write[s],
+                        exposure: exposure[s],
+                        every: workflow.checkpoint.every.as_secs_f64(),
+                        every_critical: workflow.checkpoint.every_critical.as_secs_f64(),
+                    },
+                    &workflow.stages[s],
+                ),
+            };
+            StagePlan {
+                earliest_start: schedule.earliest_start[s],
+                latest_start: schedule.latest_start[s],
+                slack,
+                critical,
+                checkpoint,
+                reason,
+                unprotected_work: unprotected,
+                checkpoint_cost: write[s],
+                restore_cost: restore[s],
+            }
+        };
     let mut plans: Vec<StagePlan> = Vec::with_capacity(n);
     for s in 0..n {
-        let inherited = needs[s]
-            .iter()
-            .filter(|&&p| !plans[p].checkpoint)
-            .map(|&p| plans[p].unprotected_work)
-            .fold(0.0, f64::max);
-        let unprotected = work[s] + inherited;
-        let critical = schedule.is_critical(s);
-        let slack = schedule.slack[s];
-        let (checkpoint, reason) = decide(
-            &Decision {
-                policy,
-                market,
-                mtti,
-                unprotected,
-                critical,
-                on_chain: on_chain[s],
-                chain_choice: chain_choice[s],
-                slack,
-                write: write[s],
-                exposure: exposure[s],
-                every: workflow.checkpoint.every.as_secs_f64(),
-                every_critical: workflow.checkpoint.every_critical.as_secs_f64(),
-            },
-            &workflow.stages[s],
+        let stage_plan = evaluate(
+            s,
+            &|p| (plans[p].checkpoint, plans[p].unprotected_work),
+            None,
         );
-        plans.push(StagePlan {
-            earliest_start: schedule.earliest_start[s],
-            latest_start: schedule.latest_start[s],
-            slack,
-            critical,
-            checkpoint,
-            reason,
-            unprotected_work: unprotected,
-            checkpoint_cost: write[s],
-            restore_cost: restore[s],
-        });
+        plans.push(stage_plan);
+    }
+    // Shared inputs: when leaving a work-table unprotected makes more stages downstream
+    // need a checkpoint than checkpointing it would (several consumers inherit its work),
+    // one checkpoint of the shared input protects them all. Without this, a higher MTTI
+    // that drops one checkpoint could add several.
+    if policy == CheckpointPolicy::Auto && market == Market::Spot {
+        for p in 0..n {
+            if plans[p].checkpoint || forbidden[p] || consumers[p].is_empty() {
+                continue;
+            }
+            let reason = format!(
+                "{}; one checkpoint here spares more of them downstream",
+                if plans[p].critical {
+                    "critical".to_string()
+                } else {
+                    format!("slack {}", fmt(plans[p].slack))
+                }
+            );
+            let mut changed: BTreeMap<usize, StagePlan> = BTreeMap::new();
+            changed.insert(
+                p,
+                evaluate(
+                    p,
+                    &|i| (plans[i].checkpoint, plans[i].unprotected_work),
+                    Some(&reason),
+                ),
+            );
+            let mut queue: BTreeSet<usize> = consumers[p].iter().copied().collect();
+            while let Some(s) = queue.pop_first() {
+                let view = |i: usize| {
+                    let plan = changed.get(&i).unwrap_or(&plans[i]);
+                    (plan.checkpoint, plan.unprotected_work)
+                };
+                let next = evaluate(s, &view, None);
+                let old = &plans[s];
+                let propagates = next.checkpoint != old.checkpoint
+                    || (!next.checkpoint && next.unprotected_work != old.unprotected_work);
+                if propagates {
+                    queue.extend(consumers[s].iter().copied());
+                }
+                if next.checkpoint != old.checkpoint
+                    || next.unprotected_work != old.unprotected_work
+                {
+                    changed.insert(s, next);
+                }
+            }
+            let delta: i64 = changed
+                .iter()
+                .map(|(&s, next)| next.checkpoint as i64 - plans[s].checkpoint as i64)
+                .sum();
+            if delta < 0 {
+                for (s, next) in changed {
+                    plans[s] = next;
+                }
+            }
+        }
     }
     let with_writes: Vec<f64> = (0..n)
         .map(|s| work[s] + if plans[s].checkpoint { write[s] } else { 0.0 })

@@ -176,7 +176,18 @@ proptest! {
     fn raising_mtti_never_adds_checkpoints(workflow in arbitrary_workflow(), low in 300u64..200_000, factor in 1u64..50) {
         let count = |mtti| plan(&workflow, &with_policy(CheckpointPolicy::Auto, mtti))
             .stages.iter().filter(|s| s.checkpoint).count();
-        prop_assert!(count(low * (factor + 1)) <= count(low));
+        let detail = || {
+            let a = plan(&workflow, &with_policy(CheckpointPolicy::Auto, low));
+            let b = plan(&workflow, &with_policy(CheckpointPolicy::Auto, low * (factor + 1)));
+            let mut out = String::new();
+            for (id, stage) in workflow.stages.iter().enumerate() {
+                if a.stages[id].checkpoint != b.stages[id].checkpoint {
+                    out.push_str(&format!("{} needs {:?} consumers {:?} work {}: {} [{}] -> {} [{}]\n", id, stage.needs, workflow.consumers()[id], stage.estimate.as_secs(), a.stages[id].checkpoint, a.stages[id].reason, b.stages[id].checkpoint, b.stages[id].reason));
+                }
+            }
+            out
+        };
+        prop_assert!(count(low * (factor + 1)) <= count(low), "{}", detail());
     }
 
     #[test]
