@@ -4,24 +4,11 @@ use super::{Format, HistoryArgs, exit, output, store};
 use crate::drivers::ledger::{Layout, RunRecord, runs};
 use crate::drivers::store::{Store, StoreError};
 use serde_json::json;
-use std::path::Path;
 
 pub fn run(args: &HistoryArgs) -> std::io::Result<i32> {
-    // A path to a workflow file gives both the name and the file's `store:`.
-    let (name, file_store) = if Path::new(&args.workflow).is_file() {
-        let Some(workflow) = output::load_or_report(Path::new(&args.workflow)) else {
-            return Ok(exit::INVALID_INPUT);
-        };
-        (workflow.name, workflow.store)
-    } else {
-        if let Err(reason) = crate::spec::check_name(&args.workflow) {
-            output::stderr(&format!(
-                "error: `{}` is neither a workflow file nor a workflow name: the name {reason}\n",
-                args.workflow.escape_default()
-            ));
-            return Ok(exit::INVALID_INPUT);
-        }
-        (args.workflow.clone(), None)
+    let (name, file_store) = match store::workflow_target(&args.workflow) {
+        Ok(target) => target,
+        Err(code) => return Ok(code),
     };
     let runtime = store::runtime()?;
     let outcome = runtime.block_on(async {

@@ -1,9 +1,13 @@
 //! The command line: clap types in one place, one file per command, exit codes.
 
+mod clean;
 mod history;
+mod interrupt;
 mod output;
 mod plan;
+mod run;
 mod simulate;
+mod status;
 mod store;
 mod validate;
 
@@ -22,6 +26,13 @@ pub mod exit {
     /// The store could not be used: unreachable, no credentials, no bucket, access denied,
     /// conditional writes not enforced, or an object in it is damaged (the message names it).
     pub const STORE: i32 = 3;
+    /// A stage failed after its retries; the run keeps its work and resumes when re-run.
+    pub const RUN_FAILED: i32 = 4;
+    /// Another orchestrator holds the workflow's lease (the message names it), or this one
+    /// lost the lease while it ran.
+    pub const BUSY: i32 = 5;
+    /// Stopped by Ctrl-C or SIGTERM; the same command resumes the run.
+    pub const STOPPED: i32 = 130;
 }
 
 #[derive(Debug, Parser)]
@@ -29,8 +40,9 @@ pub mod exit {
     name = "respawn",
     version,
     about = "Run long data workflows on spot capacity without losing work",
-    long_about = "respawn plans where a workflow of stages should checkpoint its work-tables, \
-                  simulates what spot interruptions cost under each policy, and checks workflow files."
+    long_about = "respawn runs workflows of stages on spot capacity: it checkpoints the work-tables \
+                  its planner chooses, resumes from them when the cluster is lost, falls back to \
+                  on-demand, and cleans up after itself. It also plans, simulates and checks workflow files."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -45,8 +57,95 @@ pub enum Command {
     Plan(PlanArgs),
     /// Simulate runs under spot interruptions and compare checkpoint policies.
     Simulate(SimulateArgs),
+    /// Run a workflow on a local cluster: a new batch, or resume an unfinished one.
+    Run(RunArgs),
+    /// Show each stage of a run: state, attempts, market, checkpoint and log.
+    Status(StatusArgs),
+    /// Lose the current local cluster of a running run, as a spot interruption would.
+    Interrupt(InterruptArgs),
+    /// Delete the work-tables of one run (never anything else).
+    Clean(CleanArgs),
+    /// Delete the work-tables of abandoned runs older than a given age.
+    Gc(GcArgs),
     /// List the runs of a workflow recorded in the store.
     History(HistoryArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The workflow file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The batch (a logical date or any id): the same batch again resumes it, or does
+    /// nothing once it succeeded. Default: resume the latest unfinished run, or start a
+    /// new batch.
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<String>,
+    /// Reprocess the batch even though it succeeded, replacing its outputs.
+    #[arg(long, requires = "batch")]
+    pub force: bool,
+    /// Interrupt spot clusters at random: `mtti=30s,seed=7` (and optionally `provision=2s`).
+    #[arg(long, value_name = "SPEC")]
+    pub chaos: Option<crate::engine::driver::Chaos>,
+    /// Where local clusters keep their scratch directories.
+    #[arg(long, env = "RESPAWN_SCRATCH", value_name = "DIR", default_value_os_t = default_scratch())]
+    pub scratch: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+fn default_scratch() -> PathBuf {
+    std::env::temp_dir().join("respawn")
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// A workflow file or name (its latest run), or a run id. Default: every workflow in the store.
+    #[arg(value_name = "WORKFLOW|RUN")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InterruptArgs {
+    /// A workflow file or name.
+    #[arg(value_name = "WORKFLOW")]
+    pub workflow: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CleanArgs {
+    /// The run id (see `respawn history`).
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// List what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    /// Runs not updated for this long, e.g. `7d`.
+    #[arg(long, value_parser = parse_age, value_name = "DURATION")]
+    pub older_than: Duration,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// List what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn parse_age(text: &str) -> Result<Duration, String> {
+    crate::spec::units::parse_duration(text)
 }
 
 /// Where the store is: `--store`, else `RESPAWN_STORE`, else the workflow file's `store:`,
@@ -165,6 +264,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Plan(args) => plan::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::History(args) => history::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Interrupt(args) => interrupt::run(&args),
+        Command::Clean(args) => clean::clean(&args),
+        Command::Gc(args) => clean::gc(&args),
     };
     match result {
         Ok(code) => code,

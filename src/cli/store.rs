@@ -49,3 +49,42 @@ pub fn report(error: &StoreError) -> i32 {
         _ => exit::STORE,
     }
 }
+
+/// A workflow named on the command line: a workflow file (its name and `store:`), or a
+/// bare workflow name. Prints the problem and returns the exit code otherwise.
+pub fn workflow_target(text: &str) -> Result<(String, Option<String>), i32> {
+    let path = std::path::Path::new(text);
+    if path.is_file() {
+        let Some(workflow) = output::load_or_report(path) else {
+            return Err(exit::INVALID_INPUT);
+        };
+        return Ok((workflow.name, workflow.store));
+    }
+    match crate::spec::check_name(text) {
+        Ok(()) => Ok((text.to_string(), None)),
+        Err(reason) => {
+            output::stderr(&format!(
+                "error: `{}` is neither a workflow file nor a workflow name: the name {reason}\n",
+                text.escape_default()
+            ));
+            Err(exit::INVALID_INPUT)
+        }
+    }
+}
+
+/// A holder on this machine whose process is gone (killed, say) holds nothing.
+pub fn holder_is_gone(holder: &crate::drivers::ledger::Holder) -> bool {
+    let this = crate::drivers::ledger::Holder::this_process(None);
+    if holder.host != this.host {
+        return false;
+    }
+    // SAFETY: signal 0 only checks whether the process exists.
+    let result = unsafe { libc::kill(holder.pid as i32, 0) };
+    result != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Whether an orchestrator is at work under this lease: not released, not expired, and
+/// not a process of this machine that has died.
+pub fn lease_is_live(lease: &crate::drivers::ledger::LeaseRecord) -> bool {
+    !lease.is_free(std::time::SystemTime::now()) && !holder_is_gone(&lease.holder)
+}

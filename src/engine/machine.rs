@@ -56,9 +56,12 @@ pub enum Event {
     /// A final output was published with `_SUCCESS`.
     Published { stage: StageId },
     /// The cluster is gone with everything on it. `elapsed` is seconds since the run began.
-    /// The driver delivers it once every `Persist` in flight has ended, so that a COMMIT
-    /// that landed is reported (as `Committed`) before the loss.
+    /// Uploads in flight end with `Committed` (their COMMIT landed) or `PersistFailed`;
+    /// the recompute set and the next market are decided once they all have, so that a
+    /// COMMIT that landed is never run again.
     ClusterLost { cause: String, elapsed: f64 },
+    /// An upload asked for by [`Action::Persist`] did not commit (its cluster was lost).
+    PersistFailed { stage: StageId, attempt: u32 },
     /// The backoff before a failed stage's next attempt is over.
     RetryDue { stage: StageId },
     /// Stop (Ctrl-C): end what runs and record the run as stopped.
@@ -155,6 +158,8 @@ enum ClusterState {
     None,
     Provisioning,
     Ready,
+    /// Lost; waiting for the uploads that were in flight to end.
+    Lost,
 }
 
 pub struct Machine {
@@ -168,6 +173,8 @@ pub struct Machine {
     /// Set when a stage used up its retries: nothing new starts, the run fails once
     /// what runs has ended (so that finished work is kept for a fixed re-run).
     failure: Option<(StageId, i32)>,
+    /// The cause and time of a loss whose uploads are still ending.
+    loss: Option<(String, f64)>,
     finished: bool,
 }
 
@@ -205,6 +212,7 @@ impl Machine {
             generation: 0,
             interruptions: 0,
             failure: None,
+            loss: None,
             finished: false,
         }
     }
@@ -306,6 +314,11 @@ impl Machine {
                     }
                 }
             }
+            Event::PersistFailed { stage, attempt } => {
+                if self.stages[stage].state == (StageState::Persisting { attempt }) {
+                    self.stages[stage].state = StageState::Waiting;
+                }
+            }
             Event::Committed { stage, .. } => {
                 let status = &mut self.stages[stage];
                 // A COMMIT that landed is durable even if the cluster was lost meanwhile.
@@ -342,6 +355,14 @@ impl Machine {
                 return actions;
             }
         }
+        if self.cluster == ClusterState::Lost
+            && !self
+                .stages
+                .iter()
+                .any(|s| matches!(s.state, StageState::Persisting { .. }))
+        {
+            self.settle_loss(&mut actions);
+        }
         self.advance(&mut actions);
         actions
     }
@@ -356,8 +377,8 @@ impl Machine {
         });
     }
 
-    fn lose_cluster(&mut self, cause: String, elapsed: f64, actions: &mut Vec<Action>) {
-        if self.cluster == ClusterState::None {
+    fn lose_cluster(&mut self, cause: String, elapsed: f64, _actions: &mut [Action]) {
+        if matches!(self.cluster, ClusterState::None | ClusterState::Lost) {
             return;
         }
         self.interruptions += 1;
@@ -366,14 +387,20 @@ impl Machine {
                 status.interrupted += 1;
                 status.state = StageState::Waiting;
             }
-            if let StageState::Persisting { .. } = status.state {
-                // The upload read from the lost scratch; unless its COMMIT landed (then a
-                // `Committed` event follows), the stage runs again.
-                status.state = StageState::Waiting;
-            }
+            // A stage still `Persisting` stays so until its upload ends: its COMMIT may
+            // have landed (`Committed`) or not (`PersistFailed`, and it runs again).
             status.local = false;
             status.restoring = false;
         }
+        self.cluster = ClusterState::Lost;
+        self.loss = Some((cause, elapsed));
+    }
+
+    /// After a loss, once no upload is in flight: what runs again, and on which market.
+    fn settle_loss(&mut self, actions: &mut Vec<Action>) {
+        let Some((cause, elapsed)) = self.loss.take() else {
+            return;
+        };
         let finished: Vec<bool> = self
             .stages
             .iter()

@@ -150,13 +150,12 @@ impl<'w> Simulator<'w> {
                 .fold(0.0, f64::max);
             priority[s] = work[s] + tail;
         }
-        let checkpoints: Vec<f64> = plan.stages.iter().map(|s| s.checkpoint_cost).collect();
         Simulator {
             workflow,
             needs,
             consumers,
             work,
-            write: checkpoints.clone(),
+            write: plan.stages.iter().map(|s| s.checkpoint_cost).collect(),
             restore: plan.stages.iter().map(|s| s.restore_cost).collect(),
             size_gb: workflow
                 .stages
@@ -168,7 +167,7 @@ impl<'w> Simulator<'w> {
             start_market: plan.market,
             mtti: plan.mtti,
             provision_time: plan.provision_time,
-            typical_checkpoint: checkpoints.iter().sum::<f64>() / n.max(1) as f64,
+            typical_checkpoint: plan.typical_checkpoint_cost(),
             time_limit,
         }
     }

@@ -161,7 +161,10 @@ pub enum CommitState {
     },
 }
 
-/// Looks at a stage's COMMIT against its current fingerprint and inputs' commit ids.
+/// Looks at a stage's COMMIT against its current fingerprint and the commit ids of its
+/// inputs. `inputs` names the inputs that are committed now; an input that is not (an
+/// ephemeral work-table, or a COMMIT deleted to have it rebuilt) is not compared, since
+/// the fingerprint already covers its definition.
 pub async fn check_commit<S: Store>(
     store: &S,
     layout: &Layout,
@@ -189,15 +192,14 @@ pub async fn check_commit<S: Store>(
             manifest,
         });
     }
-    if &manifest.inputs != inputs {
-        let changed: Vec<&str> = inputs
-            .keys()
-            .chain(manifest.inputs.keys())
-            .filter(|name| inputs.get(*name) != manifest.inputs.get(*name))
-            .map(String::as_str)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+    let changed: Vec<&str> = inputs
+        .iter()
+        .filter(|(name, id)| manifest.inputs.get(*name) != Some(id))
+        .map(|(name, _)| name.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !changed.is_empty() {
         return Ok(CommitState::Stale {
             reason: format!(
                 "its inputs were rebuilt since it was committed ({})",

@@ -71,7 +71,8 @@ pub struct LeaseRecord {
 }
 
 impl LeaseRecord {
-    fn is_free(&self, now: SystemTime) -> bool {
+    /// Released, or expired at `now`.
+    pub fn is_free(&self, now: SystemTime) -> bool {
         self.released || self.expires_unix <= unix(now)
     }
 }
@@ -123,6 +124,19 @@ impl Lease {
         ttl: Duration,
         now: SystemTime,
     ) -> Result<Lease, LeaseError> {
+        Self::acquire_unless_alive(store, layout, holder, ttl, now, &|_| false).await
+    }
+
+    /// Like [`Lease::acquire`], but an unexpired lease whose holder `is_gone` (a process of
+    /// this machine that no longer exists, say) is taken over as if it had expired.
+    pub async fn acquire_unless_alive<S: Store>(
+        store: &S,
+        layout: &Layout,
+        holder: Holder,
+        ttl: Duration,
+        now: SystemTime,
+        is_gone: &(dyn Fn(&Holder) -> bool + Sync),
+    ) -> Result<Lease, LeaseError> {
         let key = layout.lease();
         let record = LeaseRecord {
             format: super::run::FORMAT,
@@ -149,7 +163,10 @@ impl Lease {
             let mode = match current {
                 None => PutMode::Create,
                 Some((existing, etag)) => {
-                    if !existing.is_free(now) && existing.holder.id != record.holder.id {
+                    if !existing.is_free(now)
+                        && existing.holder.id != record.holder.id
+                        && !is_gone(&existing.holder)
+                    {
                         return Err(LeaseError::Held {
                             workflow: layout.workflow().into(),
                             holder: existing.holder,
@@ -249,5 +266,18 @@ impl Lease {
 
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+}
+
+/// The lease record of a workflow, if there is one.
+pub async fn read_lease<S: Store>(
+    store: &S,
+    layout: &Layout,
+) -> Result<Option<LeaseRecord>, StoreError> {
+    let key = layout.lease();
+    match store.get(&key).await {
+        Ok((bytes, _)) => Ok(Some(parse_json(store.locate(&key), &bytes)?)),
+        Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(other) => Err(other),
     }
 }

@@ -7,6 +7,7 @@
 //! <workflow>/runs/<run_id>/events/<seq>.json        append-only, create-only, numbered
 //! <workflow>/runs/<run_id>/work/<stage>/<attempt>/  work-table data of one attempt
 //! <workflow>/runs/<run_id>/work/<stage>/COMMIT      create-only manifest
+//! <workflow>/runs/<run_id>/logs/<stage>/<attempt>.log  stdout and stderr of one attempt
 //! <workflow>/outputs/<stage>/<batch>/               final output; `_SUCCESS` written last
 //! ```
 
@@ -18,10 +19,10 @@ pub use commit::{
     CommitManifest, CommitOutcome, CommitState, SuccessManifest, check_commit, commit,
     publish_output, read_commit, read_output, verify_commit,
 };
-pub use lease::{Holder, Lease, LeaseError, LeaseRecord};
+pub use lease::{Holder, Lease, LeaseError, LeaseRecord, read_lease};
 pub use run::{
-    EventLog, Interruption, MarketChange, RunRecord, RunStatus, StageRecord, Versioned, new_run_id,
-    read_events, read_run, runs,
+    EventLog, FORMAT, Interruption, MarketChange, RunRecord, RunStatus, StageRecord, Versioned,
+    find_run, new_run_id, read_events, read_run, runs,
 };
 
 use super::store::StoreError;
@@ -79,6 +80,10 @@ impl Layout {
 
     pub fn commit(&self, run_id: &str, stage: &str) -> String {
         format!("{}{stage}/COMMIT", self.work(run_id))
+    }
+
+    pub fn log(&self, run_id: &str, stage: &str, attempt: u32) -> String {
+        format!("{}logs/{stage}/{attempt}.log", self.run(run_id))
     }
 
     pub fn output(&self, stage: &str, batch: &str) -> String {

@@ -61,6 +61,18 @@ pub struct StageRecord {
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committed_attempt: Option<u32>,
+    /// The market of the cluster its last attempt ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<String>,
+    /// Whether the plan persists its work-table (`checkpoint`) or leaves it on the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_table: Option<String>,
+    /// The store object holding the log of its last attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// The stage's fingerprint when this run last ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -335,4 +347,23 @@ pub async fn read_events<S: Store>(
         events.push(parse_json(store.locate(&object.key), &bytes)?);
     }
     Ok(events)
+}
+
+/// Finds run `run_id` among every workflow of the store.
+pub async fn find_run<S: Store>(
+    store: &S,
+    run_id: &str,
+) -> Result<Option<(Layout, Versioned<RunRecord>)>, StoreError> {
+    for workflow in store.list_dirs("").await? {
+        if crate::spec::check_name(&workflow).is_err() {
+            continue;
+        }
+        let layout = Layout::new(&workflow);
+        match read_run(store, &layout, run_id).await {
+            Ok(record) => return Ok(Some((layout, record))),
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(None)
 }

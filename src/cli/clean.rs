@@ -1,0 +1,177 @@
+//! `respawn clean RUN` and `respawn gc --older-than DUR`: delete work-tables, and only
+//! work-tables (`<workflow>/runs/<run_id>/work/`). Run records, events, logs and final
+//! outputs are never touched; a run an orchestrator is working on is left alone.
+
+use super::{CleanArgs, GcArgs, exit, output, store};
+use crate::drivers::ledger::{Layout, RunStatus, find_run, read_lease, runs};
+use crate::drivers::store::{AnyStore, Store, StoreError};
+use crate::spec::units::format_size;
+use std::time::SystemTime;
+
+pub fn clean(args: &CleanArgs) -> std::io::Result<i32> {
+    if crate::drivers::ledger::check_batch(&args.run).is_err() {
+        output::stderr(&format!(
+            "error: `{}` is not a run id (see `respawn history WORKFLOW`)\n",
+            args.run.escape_default()
+        ));
+        return Ok(exit::INVALID_INPUT);
+    }
+    let runtime = store::runtime()?;
+    runtime.block_on(async {
+        let store = match store::open(&args.store, None).await {
+            Ok(store) => store,
+            Err(code) => return Ok(code),
+        };
+        let found = match find_run(&store, &args.run).await {
+            Ok(found) => found,
+            Err(error) => return Ok(store::report(&error)),
+        };
+        let Some((layout, record)) = found else {
+            output::stderr(&format!(
+                "error: no run `{}` in {}\n",
+                args.run,
+                store.describe()
+            ));
+            return Ok(exit::INVALID_INPUT);
+        };
+        match in_progress(&store, &layout, &args.run).await {
+            Ok(Some(holder)) => {
+                output::stderr(&format!(
+                    "error: run {} is in progress ({holder}); its work-tables are in use\n",
+                    args.run
+                ));
+                return Ok(exit::BUSY);
+            }
+            Ok(None) => {}
+            Err(error) => return Ok(store::report(&error)),
+        }
+        let outcome = remove_work(&store, &layout, &args.run, args.dry_run).await;
+        match outcome {
+            Ok(text) => {
+                output::stdout(&text)?;
+                if record.value.status != RunStatus::Succeeded && !args.dry_run {
+                    output::stderr(&format!(
+                        "note: run {} is {}; resuming it now runs every stage again\n",
+                        args.run,
+                        record.value.status.as_str()
+                    ));
+                }
+                Ok(exit::SUCCESS)
+            }
+            Err(error) => Ok(store::report(&error)),
+        }
+    })
+}
+
+pub fn gc(args: &GcArgs) -> std::io::Result<i32> {
+    let runtime = store::runtime()?;
+    runtime.block_on(async {
+        let store = match store::open(&args.store, None).await {
+            Ok(store) => store,
+            Err(code) => return Ok(code),
+        };
+        match collect(&store, args).await {
+            Ok(text) => {
+                output::stdout(&text)?;
+                Ok(exit::SUCCESS)
+            }
+            Err(error) => Ok(store::report(&error)),
+        }
+    })
+}
+
+async fn collect(store: &AnyStore, args: &GcArgs) -> Result<String, StoreError> {
+    let now = SystemTime::now();
+    let cutoff = now
+        .checked_sub(args.older_than)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut text = String::new();
+    let mut cleaned = 0;
+    for workflow in store.list_dirs("").await? {
+        if crate::spec::check_name(&workflow).is_err() {
+            continue;
+        }
+        let layout = Layout::new(&workflow);
+        for record in runs(store, &layout).await? {
+            let record = match record {
+                Ok(record) => record,
+                Err(error) => {
+                    output::stderr(&format!("warning: skipped: {error}\n"));
+                    continue;
+                }
+            };
+            let updated = humantime::parse_rfc3339(&record.updated_at).unwrap_or(now);
+            if updated > cutoff {
+                continue;
+            }
+            if in_progress(store, &layout, &record.run_id).await?.is_some() {
+                continue;
+            }
+            if store.list(&layout.work(&record.run_id)).await?.is_empty() {
+                continue;
+            }
+            text.push_str(&format!(
+                "{} run {} ({}, last updated {}):\n",
+                workflow,
+                record.run_id,
+                record.status.as_str(),
+                record.updated_at
+            ));
+            text.push_str(&remove_work(store, &layout, &record.run_id, args.dry_run).await?);
+            cleaned += 1;
+        }
+    }
+    text.push_str(&format!(
+        "{cleaned} run(s) {} work-tables older than {}\n",
+        if args.dry_run {
+            "would lose their"
+        } else {
+            "lost their"
+        },
+        humantime::format_duration(args.older_than)
+    ));
+    Ok(text)
+}
+
+/// Who is working on the run, if an orchestrator holds a live lease for it.
+async fn in_progress(
+    store: &AnyStore,
+    layout: &Layout,
+    run_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(read_lease(store, layout).await?.and_then(|lease| {
+        (store::lease_is_live(&lease) && lease.holder.run_id.as_deref() == Some(run_id))
+            .then(|| lease.holder.to_string())
+    }))
+}
+
+async fn remove_work(
+    store: &AnyStore,
+    layout: &Layout,
+    run_id: &str,
+    dry_run: bool,
+) -> Result<String, StoreError> {
+    let prefix = layout.work(run_id);
+    let objects = store.list(&prefix).await?;
+    let bytes: u64 = objects.iter().map(|o| o.size).sum();
+    let mut text = String::new();
+    if dry_run {
+        for object in &objects {
+            text.push_str(&format!("  would delete {}\n", store.locate(&object.key)));
+        }
+        text.push_str(&format!(
+            "would delete {} objects ({}) under {}\n",
+            objects.len(),
+            format_size(bytes),
+            store.locate(&prefix)
+        ));
+    } else {
+        let deleted = store.delete_prefix(&prefix).await?;
+        text.push_str(&format!(
+            "deleted {deleted} objects ({}) under {}\n",
+            format_size(bytes),
+            store.locate(&prefix)
+        ));
+    }
+    Ok(text)
+}

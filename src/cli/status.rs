@@ -1,0 +1,258 @@
+//! `respawn status [WORKFLOW|RUN]`: each stage of a run, from the ledger.
+
+use super::{Format, StatusArgs, exit, output, store};
+use crate::drivers::ledger::{
+    Layout, LeaseRecord, RunRecord, find_run, read_lease, read_run, runs,
+};
+use crate::drivers::store::{AnyStore, Store, StoreError};
+use serde_json::{Value, json};
+use std::path::Path;
+
+struct Found {
+    record: RunRecord,
+    /// Stage names in the workflow's order when the workflow file was given.
+    order: Option<Vec<String>>,
+    holder: Option<LeaseRecord>,
+}
+
+pub fn run(args: &StatusArgs) -> std::io::Result<i32> {
+    let file = args
+        .target
+        .as_deref()
+        .map(Path::new)
+        .filter(|p| p.is_file());
+    let workflow = match file {
+        Some(path) => match output::load_or_report(path) {
+            Some(workflow) => Some(workflow),
+            None => return Ok(exit::INVALID_INPUT),
+        },
+        None => None,
+    };
+    let file_store = workflow.as_ref().and_then(|w| w.store.clone());
+    let runtime = store::runtime()?;
+    let outcome = runtime.block_on(async {
+        let store = store::open(&args.store, file_store.as_deref()).await?;
+        let found = match (&workflow, args.target.as_deref()) {
+            (Some(workflow), _) => {
+                let order = workflow.stages.iter().map(|s| s.name.clone()).collect();
+                latest(&store, &workflow.name, Some(order)).await
+            }
+            (None, Some(target)) => {
+                let by_name = if crate::spec::check_name(target).is_ok() {
+                    latest(&store, target, None).await
+                } else {
+                    Ok(Vec::new())
+                };
+                match by_name {
+                    Ok(found) if found.is_empty() => by_run_id(&store, target).await,
+                    other => other,
+                }
+            }
+            (None, None) => {
+                let mut all = Vec::new();
+                match store.list_dirs("").await {
+                    Ok(names) => {
+                        for name in names.iter().filter(|n| crate::spec::check_name(n).is_ok()) {
+                            match latest(&store, name, None).await {
+                                Ok(found) => all.extend(found),
+                                Err(error) => return Err(store::report(&error)),
+                            }
+                        }
+                        Ok(all)
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+        };
+        found
+            .map(|found| (store.describe(), found))
+            .map_err(|error| store::report(&error))
+    });
+    let (location, found) = match outcome {
+        Ok(found) => found,
+        Err(code) => return Ok(code),
+    };
+    if found.is_empty() {
+        let what = match &args.target {
+            Some(target) => format!("no run or workflow `{}`", target.escape_default()),
+            None => "no runs".into(),
+        };
+        output::stderr(&format!("error: {what} in {location}\n"));
+        return Ok(exit::INVALID_INPUT);
+    }
+    match args.format {
+        Format::Json => {
+            let runs: Vec<Value> = found.iter().map(to_json).collect();
+            if runs.len() == 1 && args.target.is_some() {
+                output::json(&runs[0])?;
+            } else {
+                output::json(&json!({"store": location, "runs": runs}))?;
+            }
+        }
+        Format::Text => {
+            let text: Vec<String> = found.iter().map(text).collect();
+            output::stdout(&text.join("\n"))?;
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn latest(
+    store: &AnyStore,
+    workflow: &str,
+    order: Option<Vec<String>>,
+) -> Result<Vec<Found>, StoreError> {
+    let layout = Layout::new(workflow);
+    let Some(record) = runs(store, &layout)
+        .await?
+        .into_iter()
+        .filter_map(Result::ok)
+        .next_back()
+    else {
+        return Ok(Vec::new());
+    };
+    let holder = live_holder(store, &layout, &record.run_id).await?;
+    Ok(vec![Found {
+        record,
+        order,
+        holder,
+    }])
+}
+
+async fn by_run_id(store: &AnyStore, run_id: &str) -> Result<Vec<Found>, StoreError> {
+    if crate::drivers::ledger::check_batch(run_id).is_err() {
+        return Ok(Vec::new());
+    }
+    let Some((layout, _)) = find_run(store, run_id).await? else {
+        return Ok(Vec::new());
+    };
+    let record = read_run(store, &layout, run_id).await?.value;
+    let holder = live_holder(store, &layout, run_id).await?;
+    Ok(vec![Found {
+        record,
+        order: None,
+        holder,
+    }])
+}
+
+async fn live_holder(
+    store: &AnyStore,
+    layout: &Layout,
+    run_id: &str,
+) -> Result<Option<LeaseRecord>, StoreError> {
+    Ok(read_lease(store, layout).await?.filter(|lease| {
+        store::lease_is_live(lease) && lease.holder.run_id.as_deref() == Some(run_id)
+    }))
+}
+
+fn stage_names(found: &Found) -> Vec<String> {
+    match &found.order {
+        Some(order) => order.clone(),
+        None => found.record.stages.keys().cloned().collect(),
+    }
+}
+
+fn text(found: &Found) -> String {
+    let record = &found.record;
+    let market = record
+        .markets
+        .last()
+        .map(|m| m.market.as_str())
+        .unwrap_or("-");
+    let mut out = format!(
+        "workflow `{}`  run {}  batch {}\nstatus {}{}  market {}  interruptions {}  started {}{}\n",
+        record.workflow,
+        record.run_id,
+        record.batch,
+        record.status.as_str(),
+        match &found.holder {
+            Some(lease) if record.status.as_str() == "running" =>
+                format!(" (by {}, lease until {})", lease.holder, lease.expires_at),
+            None if record.status.as_str() == "running" =>
+                " (no orchestrator holds it: it resumes with `respawn run`)".into(),
+            _ => String::new(),
+        },
+        market,
+        record.interruptions.len(),
+        record.started_at,
+        record
+            .finished_at
+            .as_ref()
+            .map(|f| format!("  finished {f}"))
+            .unwrap_or_default(),
+    );
+    if let Some(message) = &record.message {
+        out.push_str(&format!("{message}\n"));
+    }
+    out.push('\n');
+    let rows: Vec<Vec<String>> = stage_names(found)
+        .iter()
+        .map(|name| {
+            let stage = record.stages.get(name).cloned().unwrap_or_default();
+            let work_table = match (stage.work_table.as_deref(), stage.committed_attempt) {
+                (_, Some(attempt)) => format!("committed (attempt {attempt})"),
+                (Some(kind), None) => kind.to_string(),
+                (None, None) => "-".into(),
+            };
+            vec![
+                name.clone(),
+                if stage.state.is_empty() {
+                    "waiting".into()
+                } else {
+                    stage.state.clone()
+                },
+                stage.attempts.to_string(),
+                stage.failures.to_string(),
+                stage.interrupted.to_string(),
+                stage.market.clone().unwrap_or_else(|| "-".into()),
+                work_table,
+                stage.log.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    out.push_str(&output::table(
+        &[
+            "STAGE",
+            "STATE",
+            "ATTEMPTS",
+            "FAILED",
+            "INTERRUPTED",
+            "MARKET",
+            "WORK-TABLE",
+            "LOG",
+        ],
+        &rows,
+    ));
+    out
+}
+
+fn to_json(found: &Found) -> Value {
+    let record = &found.record;
+    json!({
+        "workflow": record.workflow,
+        "run_id": record.run_id,
+        "batch": record.batch,
+        "status": record.status.as_str(),
+        "market": record.markets.last().map(|m| m.market.clone()),
+        "markets": record.markets,
+        "interruptions": record.interruptions,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "message": record.message,
+        "holder": found.holder.as_ref().map(|l| l.holder.to_string()),
+        "stages": stage_names(found).iter().map(|name| {
+            let stage = record.stages.get(name).cloned().unwrap_or_default();
+            json!({
+                "name": name,
+                "state": if stage.state.is_empty() { "waiting".to_string() } else { stage.state.clone() },
+                "attempts": stage.attempts,
+                "failures": stage.failures,
+                "interrupted": stage.interrupted,
+                "market": stage.market,
+                "checkpoint": stage.work_table.as_deref() == Some("checkpoint"),
+                "committed_attempt": stage.committed_attempt,
+                "log": stage.log,
+            })
+        }).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,776 @@
+//! End-to-end runs of the real binary on local clusters: the e-commerce workflow without
+//! faults (the reference), then with interruptions, fallback, orchestrator crashes,
+//! failing stages, Ctrl-C, a second orchestrator, re-runs and changed stages. Every run
+//! with faults compares its outputs byte for byte with the reference.
+//!
+//! Half the tests use the local store, half the S3 server started in the test on loopback.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use support::s3_server::{BUCKET, S3Server};
+use support::{Run, repo};
+
+const BATCH: &str = "2019-10-01";
+
+/// The e-commerce workflow with a small dataset, a short provisioning time, and a one
+/// second pause before every stage so that tests can interrupt stages while they run.
+/// `purchases` is ephemeral, so a loss after it forces its recomputation.
+fn shop_yaml(extra: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(repo().join("workflows/ecommerce-sessions.yaml"))
+        .expect("the e-commerce workflow");
+    text = text
+        .replace(
+            "{{ workflow_dir }}/../examples",
+            &format!("{}/examples", repo().display()),
+        )
+        .replace("--events 200000", "--events 20000")
+        .replace("provision_time: 10m", "provision_time: 1s")
+        .replace("    deadline: 10h\n", "")
+        .replace("    run: python3", "    run: sleep 1; python3")
+        .replace("  purchases:\n", "  purchases:\n    checkpoint: never\n");
+    for (from, to) in extra {
+        assert!(text.contains(from), "the workflow has `{from}`");
+        text = text.replace(from, to);
+    }
+    text
+}
+
+enum Backend {
+    Local,
+    S3(S3Server),
+}
+
+struct Shop {
+    dir: tempfile::TempDir,
+    file: PathBuf,
+    backend: Backend,
+}
+
+impl Shop {
+    fn local(extra: &[(&str, &str)]) -> Shop {
+        Shop::new(Backend::Local, extra)
+    }
+
+    fn s3(extra: &[(&str, &str)]) -> Shop {
+        Shop::new(Backend::S3(S3Server::start()), extra)
+    }
+
+    fn new(backend: Backend, extra: &[(&str, &str)]) -> Shop {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shop.yaml");
+        std::fs::write(&file, shop_yaml(extra)).unwrap();
+        Shop { dir, file, backend }
+    }
+
+    fn rewrite(&self, extra: &[(&str, &str)]) {
+        std::fs::write(&self.file, shop_yaml(extra)).unwrap();
+    }
+
+    fn store(&self) -> String {
+        match &self.backend {
+            Backend::Local => self.dir.path().join("store").display().to_string(),
+            Backend::S3(_) => format!("s3://{BUCKET}/team"),
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![(
+            "RESPAWN_SCRATCH",
+            self.dir.path().join("scratch").display().to_string(),
+        )];
+        if let Backend::S3(server) = &self.backend {
+            env.extend(server.env());
+        }
+        env
+    }
+
+    /// `respawn ARGS --store STORE`.
+    fn respawn(&self, args: &[&str]) -> Run {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.push("--store".into());
+        all.push(self.store());
+        support::respawn_env(all, &self.env(), &[])
+    }
+
+    fn run(&self, extra: &[&str]) -> Run {
+        let file = self.file.display().to_string();
+        let mut args = vec!["run", &file, "--batch", BATCH];
+        args.extend_from_slice(extra);
+        self.respawn(&args)
+    }
+
+    /// Starts `respawn run --format json` in the background.
+    fn spawn(&self, extra_env: &[(&str, &str)]) -> Child {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_respawn"));
+        command
+            .args(["run", &self.file.display().to_string(), "--batch", BATCH])
+            .args(["--store", &self.store(), "--format", "json"])
+            .current_dir(repo())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("AWS_") || name == "RESPAWN_STORE" {
+                command.env_remove(name);
+            }
+        }
+        for (name, value) in self.env() {
+            command.env(name, value);
+        }
+        for (name, value) in extra_env {
+            command.env(name, value);
+        }
+        command.spawn().expect("respawn starts")
+    }
+
+    fn status(&self) -> Value {
+        let file = self.file.display().to_string();
+        let run = self.respawn(&["status", &file, "--format", "json"]);
+        run.success();
+        run.json()
+    }
+
+    /// Every object of the store, by key (relative to the store's root).
+    fn objects(&self) -> BTreeMap<String, Vec<u8>> {
+        let root = match &self.backend {
+            Backend::Local => self.dir.path().join("store"),
+            Backend::S3(server) => server.root().join(BUCKET).join("team"),
+        };
+        let mut objects = BTreeMap::new();
+        walk(&root, &root, &mut objects);
+        objects
+    }
+
+    /// The published final output: every file under `outputs/`, `_SUCCESS` manifests
+    /// reduced to the list of files they name (they also hold times and run ids).
+    fn outputs(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut outputs = BTreeMap::new();
+        for (key, bytes) in self.objects() {
+            let Some(rest) = key.strip_prefix("ecommerce-sessions/outputs/") else {
+                continue;
+            };
+            if rest.ends_with("/_SUCCESS") {
+                let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+                let listed: Vec<String> = manifest["files"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| format!("{} {} {}", f["path"], f["size"], f["crc64nvme"]))
+                    .collect();
+                outputs.insert(rest.to_string(), listed.join("\n").into_bytes());
+            } else {
+                outputs.insert(rest.to_string(), bytes);
+            }
+        }
+        outputs
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            walk(root, &path, out);
+        } else {
+            let key = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.insert(key, std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+/// The outputs of a run without faults, computed once.
+fn reference() -> &'static BTreeMap<String, Vec<u8>> {
+    static REFERENCE: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let shop = Shop::local(&[]);
+        shop.run(&[]).success();
+        let outputs = shop.outputs();
+        assert!(
+            outputs.keys().any(|k| k.starts_with("report/2019-10-01/")),
+            "{outputs:?}"
+        );
+        outputs
+    })
+}
+
+fn assert_same_outputs(shop: &Shop) {
+    let got = shop.outputs();
+    let want = reference();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "the same files are published"
+    );
+    for (key, bytes) in want {
+        assert!(got[key] == *bytes, "{key} differs from the reference run");
+    }
+}
+
+fn stage<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("stage {name} in {status}"))
+}
+
+/// Processes still running for a run (found by the `RESPAWN_RUN_ID` in their environment).
+fn processes_of(run_id: &str) -> Vec<i32> {
+    let needle = format!("RESPAWN_RUN_ID={run_id}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Reads JSON events from a running orchestrator and calls `on_event` for each; returns
+/// the exit code and the events.
+fn follow(mut child: Child, mut on_event: impl FnMut(&Value)) -> (i32, Vec<Value>, String) {
+    let stdout = child.stdout.take().unwrap();
+    let mut events = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let event: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON event ({e}): {line}"));
+        on_event(&event);
+        events.push(event);
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (output.status.code().unwrap_or(-1), events, stderr)
+}
+
+fn is(event: &Value, kind: &str, stage: &str) -> bool {
+    event["event"] == kind && event["stage"] == stage
+}
+
+#[test]
+fn a_run_without_faults_publishes_the_outputs_and_deletes_its_work_tables() {
+    let shop = Shop::s3(&[]);
+    let run = shop.run(&[]);
+    run.success();
+    assert!(run.stdout.contains("starting batch"), "{}", run.stdout);
+    assert_same_outputs(&shop);
+    let status = shop.status();
+    assert_eq!(status["status"], "succeeded");
+    for name in ["ingest", "purchases", "sessions", "report"] {
+        assert_eq!(stage(&status, name)["attempts"], 1, "{name}");
+    }
+    let run_id = status["run_id"].as_str().unwrap();
+    let work = format!("ecommerce-sessions/runs/{run_id}/work/");
+    let objects = shop.objects();
+    assert!(!objects.keys().any(|k| k.starts_with(&work)), "{objects:?}");
+    for name in ["ingest", "purchases", "sessions", "report"] {
+        let log = format!("ecommerce-sessions/runs/{run_id}/logs/{name}/1.log");
+        assert!(objects.contains_key(&log), "the log of {name} is kept");
+    }
+    assert!(processes_of(run_id).is_empty());
+}
+
+#[test]
+fn three_interruptions_lose_nothing_and_recompute_only_what_was_lost() {
+    let shop = Shop::s3(&[("after_interruptions: 3", "after_interruptions: 9")]);
+    let child = shop.spawn(&[]);
+    let file = shop.file.display().to_string();
+    let mut done = 0;
+    // Interrupt while purchases runs (ingest is committed), while sessions runs (the
+    // ephemeral purchases is lost with the cluster), and while report runs.
+    let triggers = ["purchases", "sessions", "report"];
+    let (code, events, stderr) = follow(child, |event| {
+        if done < triggers.len() && is(event, "launch", triggers[done]) {
+            shop.respawn(&["interrupt", &file]).success();
+            done += 1;
+        }
+    });
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(done, 3);
+    assert_same_outputs(&shop);
+    let status = shop.status();
+    assert_eq!(status["interruptions"].as_array().unwrap().len(), 3);
+    // Checkpointed stages ran to completion once: every other attempt was interrupted.
+    for name in ["ingest", "sessions", "report"] {
+        let s = stage(&status, name);
+        assert_eq!(
+            s["attempts"].as_u64().unwrap() - s["interrupted"].as_u64().unwrap(),
+            1,
+            "{name}: {s}"
+        );
+    }
+    assert_eq!(stage(&status, "ingest")["attempts"], 1);
+    // The ephemeral purchases ran again after the loss during sessions.
+    let purchases_runs = events
+        .iter()
+        .filter(|e| is(e, "exit", "purchases") && e["code"] == 0)
+        .count();
+    assert!(purchases_runs >= 2, "purchases was recomputed");
+    assert!(events.iter().any(|e| is(e, "restored", "ingest")));
+    assert!(events.iter().any(|e| is(e, "restored", "sessions")));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "cluster-lost")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn after_two_interruptions_the_run_falls_back_to_on_demand_and_is_not_interrupted_again() {
+    let shop = Shop::local(&[("after_interruptions: 3", "after_interruptions: 2")]);
+    let child = shop.spawn(&[]);
+    let file = shop.file.display().to_string();
+    let mut interrupts = 0;
+    let mut refused = None;
+    let (code, events, stderr) = follow(child, |event| {
+        if interrupts < 2 && is(event, "launch", "purchases") {
+            shop.respawn(&["interrupt", &file]).success();
+            interrupts += 1;
+        } else if refused.is_none() && interrupts == 2 && is(event, "launch", "sessions") {
+            refused = Some(shop.respawn(&["interrupt", &file]));
+        }
+    });
+    assert_eq!(code, 0, "{stderr}");
+    let refused = refused.expect("an interrupt was tried on the on-demand cluster");
+    refused.invalid_input();
+    assert!(refused.stderr.contains("on-demand"), "{}", refused.stderr);
+    assert_same_outputs(&shop);
+    let status = shop.status();
+    let markets: Vec<&str> = status["markets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["market"].as_str().unwrap())
+        .collect();
+    assert_eq!(markets, ["spot", "on-demand"]);
+    assert_eq!(status["interruptions"].as_array().unwrap().len(), 2);
+    assert_eq!(status["market"], "on-demand");
+    let ready: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "cluster-ready")
+        .map(|e| e["market"].as_str().unwrap())
+        .collect();
+    assert_eq!(ready, ["spot", "spot", "on-demand"]);
+    assert_eq!(stage(&status, "report")["market"], "on-demand");
+}
+
+#[test]
+fn random_spot_interruptions_from_the_chaos_option_lose_nothing() {
+    let shop = Shop::local(&[("after_interruptions: 3", "after_interruptions: 4")]);
+    let run = shop.run(&["--chaos", "mtti=3s,seed=7,provision=0s", "--format", "json"]);
+    run.success();
+    assert_same_outputs(&shop);
+    let lost = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("\"cluster-lost\""))
+        .count();
+    let status = shop.status();
+    assert_eq!(status["interruptions"].as_array().unwrap().len(), lost);
+}
+
+/// Kills the orchestrator with SIGKILL, then runs the same command again: the outputs
+/// are the reference, nothing is left running.
+fn crash_and_resume(shop: &Shop, crash: Option<&str>, kill_after: Option<Duration>) {
+    let env: Vec<(&str, &str)> = crash.iter().map(|c| ("RESPAWN_CRASH_AT", *c)).collect();
+    let mut child = shop.spawn(&env);
+    if let Some(after) = kill_after {
+        let deadline = Instant::now() + after;
+        while Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    if crash.is_some() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "the crash point was reached");
+    }
+    let run = shop.run(&[]);
+    run.success();
+    assert_same_outputs(shop);
+    let state = shop.status();
+    assert_eq!(state["status"], "succeeded");
+    let run_id = state["run_id"].as_str().unwrap();
+    assert_eq!(processes_of(run_id), Vec::<i32>::new(), "no orphans");
+    // No duplicates: the output holds exactly the files its _SUCCESS names.
+    let outputs = shop.outputs();
+    assert_eq!(
+        outputs.keys().filter(|k| k.starts_with("report/")).count(),
+        2
+    );
+}
+
+#[test]
+fn an_orchestrator_killed_at_ten_random_moments_resumes_with_the_same_outputs() {
+    // A deterministic spread of moments over a run of about six seconds.
+    let mut seed: u64 = 0x5eed;
+    for round in 0..10 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let millis = 200 + (seed >> 33) % 5800;
+        let shop = if round % 2 == 0 {
+            Shop::local(&[])
+        } else {
+            Shop::s3(&[])
+        };
+        crash_and_resume(&shop, None, Some(Duration::from_millis(millis)));
+    }
+}
+
+#[test]
+fn an_orchestrator_killed_during_upload_commit_or_publish_resumes_with_the_same_outputs() {
+    for point in [
+        "before-commit:ingest",
+        "after-commit:ingest",
+        "after-commit:sessions",
+        "before-publish:report",
+    ] {
+        let shop = Shop::s3(&[]);
+        crash_and_resume(&shop, Some(point), None);
+        let status = shop.status();
+        if point == "after-commit:ingest" {
+            // Its COMMIT landed before the crash: it is not run again.
+            assert_eq!(stage(&status, "ingest")["attempts"], 1, "{status}");
+        }
+    }
+}
+
+#[test]
+fn a_failing_stage_is_retried_then_fails_the_run_and_a_fixed_rerun_resumes() {
+    let shop = Shop::local(&[("retries: 2", "retries: 1")]);
+    let marker = shop.dir.path().join("fixed");
+    let broken = format!(
+        "    run: test -f {} || {{ echo 'report - the input is not ready' >&2; exit 7; }}; python3 {}/examples/stages/report.py",
+        marker.display(),
+        repo().display()
+    );
+    let text = std::fs::read_to_string(&shop.file).unwrap().replace(
+        &format!(
+            "    run: sleep 1; python3 {}/examples/stages/report.py",
+            repo().display()
+        ),
+        &broken,
+    );
+    std::fs::write(&shop.file, text).unwrap();
+    let run = shop.run(&[]);
+    assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("stage `report`") && run.stderr.contains("exit code 7"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("shop.yaml:"), "located: {}", run.stderr);
+    assert!(run.stderr.contains("logs/report/2.log"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the input is not ready"),
+        "the log's tail is shown: {}",
+        run.stderr
+    );
+    let status = shop.status();
+    assert_eq!(status["status"], "failed");
+    assert_eq!(stage(&status, "report")["attempts"], 2);
+    assert_eq!(stage(&status, "report")["failures"], 2);
+    std::fs::write(&marker, "").unwrap();
+    let run = shop.run(&[]);
+    run.success();
+    assert!(run.stdout.contains("resuming run"), "{}", run.stdout);
+    assert_same_outputs(&shop);
+    let status = shop.status();
+    // Only report ran again; sessions was restored from its checkpoint.
+    assert_eq!(stage(&status, "report")["attempts"], 3);
+    for name in ["ingest", "sessions"] {
+        assert_eq!(stage(&status, name)["attempts"], 1, "{name}");
+    }
+}
+
+#[test]
+fn the_same_batch_again_is_a_no_op_and_force_replaces_the_outputs_without_duplicates() {
+    let shop = Shop::s3(&[]);
+    shop.run(&[]).success();
+    let first = shop.status();
+    let again = shop.run(&[]);
+    again.success();
+    assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
+    assert_eq!(shop.status()["run_id"], first["run_id"], "no new run");
+    let forced = shop.run(&["--force"]);
+    forced.success();
+    assert!(forced.stdout.contains("reprocessing"), "{}", forced.stdout);
+    assert_ne!(shop.status()["run_id"], first["run_id"]);
+    assert_same_outputs(&shop);
+}
+
+#[test]
+fn a_changed_stage_runs_again_with_everything_downstream_and_nothing_else() {
+    let keep = [
+        ("cleanup: on-success", "cleanup: never"),
+        ("    checkpoint: never\n", ""),
+    ];
+    let shop = Shop::local(&keep);
+    shop.run(&[]).success();
+    let mut changed = keep.to_vec();
+    changed.push((
+        "    estimate: 2h30m\n",
+        "    estimate: 2h30m\n    version: \"2\"\n",
+    ));
+    shop.rewrite(&changed);
+    let run = shop.run(&[]);
+    run.success();
+    assert!(
+        run.stdout.contains("reopening") && run.stdout.contains("`sessions` changed"),
+        "{}",
+        run.stdout
+    );
+    assert_same_outputs(&shop);
+    let status = shop.status();
+    for (name, attempts) in [
+        ("ingest", 1),
+        ("purchases", 1),
+        ("sessions", 2),
+        ("report", 2),
+    ] {
+        assert_eq!(
+            stage(&status, name)["attempts"],
+            attempts,
+            "{name}: {status}"
+        );
+    }
+}
+
+#[test]
+fn deleting_a_final_output_is_enough_to_have_it_rebuilt() {
+    let shop = Shop::local(&[]);
+    shop.run(&[]).success();
+    let output = shop
+        .dir
+        .path()
+        .join(format!("store/ecommerce-sessions/outputs/report/{BATCH}"));
+    std::fs::remove_dir_all(&output).unwrap();
+    let run = shop.run(&[]);
+    run.success();
+    assert!(run.stdout.contains("is gone"), "{}", run.stdout);
+    assert_same_outputs(&shop);
+}
+
+#[test]
+fn deleting_a_commit_of_an_unfinished_run_has_that_stage_rebuilt() {
+    let shop = Shop::s3(&[]);
+    // Stop the run right after sessions committed.
+    let child = shop.spawn(&[("RESPAWN_CRASH_AT", "after-commit:sessions")]);
+    let _ = follow(child, |_| {});
+    let status = shop.status();
+    let run_id = status["run_id"].as_str().unwrap().to_string();
+    let Backend::S3(server) = &shop.backend else {
+        unreachable!()
+    };
+    let commit = server.root().join(BUCKET).join(format!(
+        "team/ecommerce-sessions/runs/{run_id}/work/sessions/COMMIT"
+    ));
+    assert!(commit.is_file());
+    std::fs::remove_file(&commit).unwrap();
+    shop.run(&[]).success();
+    assert_same_outputs(&shop);
+    let status = shop.status();
+    assert_eq!(stage(&status, "sessions")["attempts"], 2);
+    assert_eq!(stage(&status, "ingest")["attempts"], 1);
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_the_same_command_resumes_it() {
+    let shop = Shop::local(&[]);
+    let child = shop.spawn(&[]);
+    let pid = child.id() as i32;
+    let (code, _, stderr) = follow(child, |event| {
+        if is(event, "launch", "sessions") {
+            // SAFETY: signalling our own child process.
+            unsafe {
+                libc::kill(pid, libc::SIGINT);
+            }
+        }
+    });
+    assert_eq!(code, 130, "{stderr}");
+    let status = shop.status();
+    assert_eq!(status["status"], "stopped");
+    let run_id = status["run_id"].as_str().unwrap().to_string();
+    assert_eq!(processes_of(&run_id), Vec::<i32>::new());
+    let run = shop.run(&[]);
+    run.success();
+    assert!(run.stdout.contains("resuming run"), "{}", run.stdout);
+    assert_same_outputs(&shop);
+    assert_eq!(stage(&shop.status(), "ingest")["attempts"], 1);
+}
+
+#[test]
+fn a_second_orchestrator_is_refused_with_the_holder_named() {
+    let shop = Shop::local(&[]);
+    let child = shop.spawn(&[]);
+    let pid = child.id();
+    let mut second = None;
+    let (code, _, stderr) = follow(child, |event| {
+        if second.is_none() && is(event, "launch", "ingest") {
+            second = Some(shop.run(&[]));
+        }
+    });
+    assert_eq!(code, 0, "{stderr}");
+    let second = second.unwrap();
+    assert_eq!(second.code, 5, "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!("pid {pid}")),
+        "{}",
+        second.stderr
+    );
+}
+
+#[test]
+fn clean_removes_only_work_tables_and_gc_spares_recent_runs() {
+    let shop = Shop::s3(&[]);
+    let child = shop.spawn(&[("RESPAWN_CRASH_AT", "after-commit:sessions")]);
+    let _ = follow(child, |_| {});
+    let run_id = shop.status()["run_id"].as_str().unwrap().to_string();
+    let before = shop.objects();
+    let work = format!("ecommerce-sessions/runs/{run_id}/work/");
+    assert!(before.keys().any(|k| k.starts_with(&work)));
+    let gc = shop.respawn(&["gc", "--older-than", "1h"]);
+    gc.success();
+    assert_eq!(shop.objects(), before, "gc spares recent runs");
+    let dry = shop.respawn(&["clean", &run_id, "--dry-run"]);
+    dry.success();
+    assert!(dry.stdout.contains("would delete"), "{}", dry.stdout);
+    assert_eq!(shop.objects(), before, "a dry run deletes nothing");
+    shop.respawn(&["clean", &run_id]).success();
+    let after = shop.objects();
+    for (key, bytes) in &before {
+        if key.starts_with(&work) {
+            assert!(!after.contains_key(key), "{key} deleted");
+        } else {
+            assert_eq!(after.get(key), Some(bytes), "{key} untouched");
+        }
+    }
+    // The run resumes (everything runs again) and ends with the reference outputs.
+    shop.run(&[]).success();
+    assert_same_outputs(&shop);
+}
+
+#[test]
+fn cleanup_after_success_touches_nothing_outside_the_runs_work_prefix() {
+    let shop = Shop::s3(&[]);
+    let Backend::S3(server) = &shop.backend else {
+        unreachable!()
+    };
+    // Objects that must survive: another workflow, a run whose id extends this one's
+    // prefix, and another batch's output.
+    let root = server.root().join(BUCKET).join("team");
+    for key in [
+        "other-workflow/runs/r1/work/s/1/part-0",
+        "ecommerce-sessions/outputs/report/2019-09-30/report.csv",
+        "ecommerce-sessions/runs/zz-older/work/ingest/1/part-0",
+    ] {
+        let path = root.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, key).unwrap();
+    }
+    let before = shop.objects();
+    shop.run(&[]).success();
+    let after = shop.objects();
+    for (key, bytes) in &before {
+        assert_eq!(after.get(key), Some(bytes), "{key} untouched");
+    }
+    let run_id = shop.status()["run_id"].as_str().unwrap().to_string();
+    let work = format!("ecommerce-sessions/runs/{run_id}/work/");
+    assert!(!after.keys().any(|k| k.starts_with(&work)));
+}
+
+#[test]
+fn the_readme_first_command_runs_the_quickstart_on_the_embedded_default_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_respawn"))
+        .args([
+            "run",
+            &support::workflow("quickstart.yaml").display().to_string(),
+        ])
+        .current_dir(dir.path())
+        .env("RESPAWN_SCRATCH", dir.path().join("scratch"))
+        .env_remove("RESPAWN_STORE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("starting a new batch"), "{stdout}");
+    let outputs = dir.path().join(".respawn/quickstart/outputs/report");
+    let batch = std::fs::read_dir(&outputs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(batch.join("_SUCCESS").is_file());
+    assert!(batch.join("report.txt").is_file());
+    let left = std::fs::read_dir(dir.path().join("scratch/quickstart"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "the run's scratch directory is removed");
+}
+
+#[test]
+fn bad_run_flags_and_emr_workflows_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let quickstart = support::workflow("quickstart.yaml").display().to_string();
+    for (args, says) in [
+        (vec!["--batch", "../x"], "--batch"),
+        (vec!["--chaos", "mtti=0s"], "mtti"),
+        (vec!["--chaos", "seed=3"], "mtti is required"),
+        (vec!["--chaos", "mtti=1s,speed=2"], "unknown chaos setting"),
+        (vec!["--force"], "--batch"),
+    ] {
+        let mut all = vec!["run", &quickstart, "--store", &store];
+        all.extend(args.iter().copied());
+        let run = support::respawn(&all);
+        run.invalid_input();
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+    let emr = dir.path().join("emr.yaml");
+    std::fs::write(
+        &emr,
+        std::fs::read_to_string(&quickstart)
+            .unwrap()
+            .replace("provider: local", "provider: emr"),
+    )
+    .unwrap();
+    let run = support::respawn(["run", &emr.display().to_string(), "--store", &store]);
+    run.invalid_input();
+    assert!(run.stderr.contains("emr"), "{}", run.stderr);
+    assert!(!dir.path().join("store").exists(), "nothing was written");
+}
