@@ -265,6 +265,13 @@ fn follow(mut child: Child, mut on_event: impl FnMut(&Value)) -> (i32, Vec<Value
     (output.status.code().unwrap_or(-1), events, stderr)
 }
 
+/// Runs until the orchestrator kills itself at a crash point.
+fn crash_at(shop: &Shop, point: &str) {
+    let child = shop.spawn(&[("RESPAWN_CRASH_AT", point)]);
+    let (code, events, stderr) = follow(child, |_| {});
+    assert_eq!(code, -1, "killed at {point}\n{events:?}\n{stderr}");
+}
+
 fn is(event: &Value, kind: &str, stage: &str) -> bool {
     event["event"] == kind && event["stage"] == stage
 }
@@ -584,8 +591,7 @@ fn deleting_a_final_output_is_enough_to_have_it_rebuilt() {
 fn deleting_a_commit_of_an_unfinished_run_has_that_stage_rebuilt() {
     let shop = Shop::s3(&[]);
     // Stop the run right after sessions committed.
-    let child = shop.spawn(&[("RESPAWN_CRASH_AT", "after-commit:sessions")]);
-    let _ = follow(child, |_| {});
+    crash_at(&shop, "after-commit:sessions");
     let status = shop.status();
     let run_id = status["run_id"].as_str().unwrap().to_string();
     let Backend::S3(server) = &shop.backend else {
@@ -652,8 +658,7 @@ fn a_second_orchestrator_is_refused_with_the_holder_named() {
 #[test]
 fn clean_removes_only_work_tables_and_gc_spares_recent_runs() {
     let shop = Shop::s3(&[]);
-    let child = shop.spawn(&[("RESPAWN_CRASH_AT", "after-commit:sessions")]);
-    let _ = follow(child, |_| {});
+    crash_at(&shop, "after-commit:sessions");
     let run_id = shop.status()["run_id"].as_str().unwrap().to_string();
     let before = shop.objects();
     let work = format!("ecommerce-sessions/runs/{run_id}/work/");

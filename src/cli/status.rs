@@ -103,12 +103,14 @@ async fn latest(
     order: Option<Vec<String>>,
 ) -> Result<Vec<Found>, StoreError> {
     let layout = Layout::new(workflow);
-    let Some(record) = runs(store, &layout)
-        .await?
-        .into_iter()
-        .filter_map(Result::ok)
-        .next_back()
-    else {
+    let mut readable = Vec::new();
+    for record in runs(store, &layout).await? {
+        match record {
+            Ok(record) => readable.push(record),
+            Err(error) => output::stderr(&format!("warning: skipped a run: {error}\n")),
+        }
+    }
+    let Some(record) = readable.pop() else {
         return Ok(Vec::new());
     };
     let holder = live_holder(store, &layout, &record.run_id).await?;

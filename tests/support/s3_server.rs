@@ -44,6 +44,8 @@ pub struct Faults {
     pub delete_object_calls: AtomicU64,
 }
 
+type BoxWrite<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
 fn take(counter: &AtomicU32) -> bool {
     counter
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -51,7 +53,7 @@ fn take(counter: &AtomicU32) -> bool {
 }
 
 struct Layer {
-    fs: s3s_fs::FileSystem,
+    fs: Arc<s3s_fs::FileSystem>,
     faults: Arc<Faults>,
     keys: Mutex<HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
 }
@@ -60,6 +62,26 @@ impl Layer {
     fn lock_of(&self, bucket: &str, key: &str) -> Arc<tokio::sync::RwLock<()>> {
         let mut keys = self.keys.lock().unwrap();
         keys.entry(format!("{bucket}/{key}")).or_default().clone()
+    }
+
+    /// Applies a write to `key` whole even if the client hangs up meanwhile, as AWS S3 and
+    /// MinIO do: hyper drops the handler of a closed connection, which could stop s3s-fs
+    /// between writing an object's data and its metadata (seen: a client killed during a
+    /// PUT left an object whose checksum did not match its data).
+    async fn write<T: Send + 'static>(
+        &self,
+        bucket: &str,
+        key: &str,
+        apply: impl FnOnce(Arc<s3s_fs::FileSystem>) -> BoxWrite<T>,
+    ) -> T {
+        let guard = self.lock_of(bucket, key).write_owned().await;
+        let work = apply(self.fs.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            work.await
+        })
+        .await
+        .expect("a write of the test server panicked")
     }
 
     fn gate(&self) -> S3Result<()> {
@@ -138,9 +160,11 @@ impl S3 for Layer {
             req.input.if_match = None;
             req.input.if_none_match = None;
         }
-        let lock = self.lock_of(&req.input.bucket, &req.input.key);
-        let _write = lock.write().await;
-        self.fs.put_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.write(&bucket, &key, |fs| {
+            Box::pin(async move { fs.put_object(req).await })
+        })
+        .await
     }
 
     async fn copy_object(
@@ -148,9 +172,11 @@ impl S3 for Layer {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         self.gate()?;
-        let lock = self.lock_of(&req.input.bucket, &req.input.key);
-        let _write = lock.write().await;
-        self.fs.copy_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.write(&bucket, &key, |fs| {
+            Box::pin(async move { fs.copy_object(req).await })
+        })
+        .await
     }
 
     async fn delete_object(
@@ -161,9 +187,11 @@ impl S3 for Layer {
         self.faults
             .delete_object_calls
             .fetch_add(1, Ordering::Relaxed);
-        let lock = self.lock_of(&req.input.bucket, &req.input.key);
-        let _write = lock.write().await;
-        self.fs.delete_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.write(&bucket, &key, |fs| {
+            Box::pin(async move { fs.delete_object(req).await })
+        })
+        .await
     }
 
     async fn delete_objects(
@@ -192,7 +220,10 @@ impl S3 for Layer {
                 ..Default::default()
             }));
         }
-        self.fs.delete_objects(req).await
+        let fs = self.fs.clone();
+        tokio::spawn(async move { fs.delete_objects(req).await })
+            .await
+            .expect("a write of the test server panicked")
     }
 
     async fn list_objects(
@@ -256,9 +287,11 @@ impl S3 for Layer {
             req.input.if_match = None;
             req.input.if_none_match = None;
         }
-        let lock = self.lock_of(&req.input.bucket, &req.input.key);
-        let _write = lock.write().await;
-        self.fs.complete_multipart_upload(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.write(&bucket, &key, |fs| {
+            Box::pin(async move { fs.complete_multipart_upload(req).await })
+        })
+        .await
     }
 
     async fn abort_multipart_upload(
@@ -299,7 +332,7 @@ impl S3Server {
             s3s_fs::FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         let faults = Arc::new(Faults::default());
         let layer = Layer {
-            fs,
+            fs: Arc::new(fs),
             faults: faults.clone(),
             keys: Mutex::new(HashMap::new()),
         };

@@ -87,6 +87,12 @@ pub struct S3Store {
     transfer: TransferOptions,
 }
 
+/// A GET that failed while its body was read (worth another try) or before.
+enum GetError {
+    Body(StoreError),
+    Other(StoreError),
+}
+
 /// An error and its sources, each message once: "a: b: c". (The SDK's own rendering adds
 /// debug dumps of whole HTTP responses, too much for a user.)
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -447,6 +453,33 @@ impl S3Store {
         Ok((output, next))
     }
 
+    async fn get_once(&self, key: &str) -> std::result::Result<(Vec<u8>, ObjectMeta), GetError> {
+        let full = self.full_key(key).map_err(GetError::Other)?;
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| GetError::Other(self.error("GetObject", self.locate(key), e)))?;
+        let etag = output.e_tag().map(|t| ETag(t.to_owned()));
+        let bytes = output.body.collect().await.map_err(|e| {
+            GetError::Body(StoreError::Service {
+                operation: "GetObject",
+                object: self.locate(key),
+                detail: format!("reading the body: {}", error_chain(&e)),
+            })
+        })?;
+        let bytes = bytes.into_bytes().to_vec();
+        let meta = ObjectMeta {
+            key: key.into(),
+            size: bytes.len() as u64,
+            etag,
+        };
+        Ok((bytes, meta))
+    }
+
     /// One DeleteObjects request of at most 1,000 keys, with the keys that come back
     /// throttled or failed transiently sent again after a jittered backoff.
     async fn delete_batch(&self, mut keys: Vec<String>) -> Result<()> {
@@ -549,32 +582,27 @@ impl Store for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<(Vec<u8>, ObjectMeta)> {
-        let full = self.full_key(key)?;
-        let output = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .send()
-            .await
-            .map_err(|e| self.error("GetObject", self.locate(key), e))?;
-        let etag = output.e_tag().map(|t| ETag(t.to_owned()));
-        let bytes = output
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Service {
-                operation: "GetObject",
-                object: self.locate(key),
-                detail: format!("reading the body: {e}"),
-            })?;
-        let bytes = bytes.into_bytes().to_vec();
-        let meta = ObjectMeta {
-            key: key.into(),
-            size: bytes.len() as u64,
-            etag,
-        };
-        Ok((bytes, meta))
+        // The SDK retries a request until its response starts; a body cut off after that
+        // (a reset connection, a stalled server) is retried here, with jittered backoff.
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_secs(2))
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+            .with_jitter()
+            .build();
+        loop {
+            match self.get_once(key).await {
+                Err(GetError::Body(error)) => match delays.next() {
+                    Some(delay) => {
+                        tracing::debug!("retrying after {error}");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(error),
+                },
+                Err(GetError::Other(error)) => return Err(error),
+                Ok(found) => return Ok(found),
+            }
+        }
     }
 
     async fn head(&self, key: &str) -> Result<ObjectMeta> {

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Engine benchmarks for BENCHMARKS.md.
+
+    cargo build --release --examples
+    python3 benches/engine.py [--reps 3] [--only overhead|chaos] [--chaos-runs 12]
+
+overhead: `respawn run` on 1,000 no-op stages (`true`), as a chain and as a fan-out of
+1,000 into 1, with the S3 test server (examples/s3-server.rs) on loopback as the store.
+The peer, measured in the same run, is a shell loop that starts the same 1,000 commands
+one after the other (`sh -c true`): the cost of the processes alone. The orchestration
+overhead per stage is (respawn - peer) / 1,000. Peak memory is the orchestrator's
+maximum resident set (wait4's rusage).
+
+chaos: the e-commerce workflow with its estimates replaced by the stage durations measured
+in a fault-free run on this machine, run with `--chaos mtti=M` for several seeds; the
+mean makespan is compared with `respawn simulate` of the same workflow at the same MTTI
+(policy auto, the plan the engine uses).
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESPAWN = os.path.join(REPO, "target", "release", "respawn")
+SERVER = os.path.join(REPO, "target", "release", "examples", "s3-server")
+BUCKET = "bench"
+ENV = {
+    "AWS_ACCESS_KEY_ID": "respawn-test-access",
+    "AWS_SECRET_ACCESS_KEY": "respawn-test-secret-key",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed(argv, env, cwd=None):
+    """Runs a command; returns (seconds, peak RSS in MiB, stdout)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(argv)}\n{err.decode()}")
+    # The largest waited-for descendant: the orchestrator (its stages are `sh -c true`).
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return elapsed, peak, out.decode()
+
+
+def chain_yaml(n):
+    lines = ["name: bench-chain", "cluster: {provider: local, market: on-demand, slots: 4}",
+             "checkpoint: {policy: none}", "stages:"]
+    for i in range(n):
+        lines.append(f"  s{i:04d}:")
+        if i:
+            lines.append(f"    needs: [s{i - 1:04d}]")
+        lines += ["    run: \"true\"", "    estimate: 1s", "    output_size: 1KB"]
+    return "\n".join(lines) + "\n"
+
+
+def fanout_yaml(n):
+    lines = ["name: bench-fanout", "cluster: {provider: local, market: on-demand, slots: 4}",
+             "checkpoint: {policy: none}", "stages:"]
+    for i in range(n):
+        lines += [f"  s{i:04d}:", "    run: \"true\"", "    estimate: 1s", "    output_size: 1KB",
+                  "    final: false"]
+    lines += ["  sink:", "    needs: [" + ", ".join(f"s{i:04d}" for i in range(n)) + "]",
+              "    run: \"true\"", "    estimate: 1s", "    output_size: 1KB"]
+    return "\n".join(lines) + "\n"
+
+
+def peer(n, env):
+    script = f"i=0; while [ $i -lt {n} ]; do sh -c true; i=$((i+1)); done"
+    return timed(["sh", "-c", script], env)[0]
+
+
+def overhead(reps, work):
+    port = free_port()
+    root = os.path.join(work, "s3")
+    server = subprocess.Popen([SERVER, "--root", root, "--port", str(port), "--bucket", BUCKET],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    env = dict(os.environ, **ENV, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+               RESPAWN_SCRATCH=os.path.join(work, "scratch"))
+    n = 1000
+    files = {}
+    for name, text in [("chain", chain_yaml(n)), ("fan-out", fanout_yaml(n))]:
+        path = os.path.join(work, f"{name}.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        files[name] = path
+    results = {}
+    try:
+        for rep in range(reps):
+            results.setdefault("peer", []).append(peer(n, env))
+            for name, path in files.items():
+                for store in ["s3", "local"]:
+                    url = f"s3://{BUCKET}/r{rep}" if store == "s3" else os.path.join(work, f"local{rep}")
+                    seconds, peak, _ = timed(
+                        [RESPAWN, "run", path, "--store", url, "--batch", f"b{rep}"], env, cwd=work)
+                    results.setdefault((name, store), []).append((seconds, peak))
+    finally:
+        server.terminate()
+        server.wait()
+    base = statistics.median(results.pop("peer"))
+    print(f"peer: {n} x `sh -c true` in a shell loop: median {base:.2f} s "
+          f"({base / n * 1000:.2f} ms per command)")
+    print("| workload | store | respawn (median) | per stage | overhead per stage | vs peer | peak RSS |")
+    print("|---|---|---|---|---|---|---|")
+    for (name, store), runs in results.items():
+        seconds = statistics.median(r[0] for r in runs)
+        peak = max(r[1] for r in runs)
+        stages = n + (1 if name == "fan-out" else 0)
+        print(f"| {name} of {stages} | {store} | {seconds:.2f} s | {seconds / stages * 1000:.2f} ms "
+              f"| {(seconds - base) / stages * 1000:.2f} ms | {seconds / base:.2f}x | {peak:.0f} MiB |")
+
+
+def durations(events):
+    started = {}
+    took = {}
+    for e in events:
+        if e["event"] == "launch":
+            started[e["stage"]] = e["elapsed_s"]
+        elif e["event"] == "exit" and e.get("code") == 0:
+            took[e["stage"]] = e["elapsed_s"] - started[e["stage"]]
+    return took
+
+
+def chaos(runs, work, mtti):
+    source = open(os.path.join(REPO, "workflows", "ecommerce-sessions.yaml")).read()
+    source = source.replace("{{ workflow_dir }}/../examples", os.path.join(REPO, "examples"))
+    source = source.replace("provision_time: 10m", "provision_time: 1s")
+    source = source.replace("    deadline: 10h\n", "")
+    source = source.replace("after_interruptions: 3", "after_interruptions: 1000")
+    base = os.path.join(work, "base.yaml")
+    with open(base, "w") as f:
+        f.write(source)
+    env = dict(os.environ, RESPAWN_SCRATCH=os.path.join(work, "scratch"))
+    measured = []
+    for i in range(3):
+        _, _, out = timed([RESPAWN, "run", base, "--store", os.path.join(work, "ref"),
+                           "--batch", f"ref{i}", "--format", "json"], env, cwd=work)
+        measured.append(durations([json.loads(l) for l in out.splitlines()]))
+    stage_time = {s: statistics.median(m[s] for m in measured) for s in measured[0]}
+    # The measured durations become the estimates (in milliseconds).
+    scaled = source
+    for stage, estimate in [("ingest", "1h30m"), ("purchases", "1h"), ("sessions", "2h30m"),
+                            ("report", "15m")]:
+        ms = max(1, round(stage_time[stage] * 1000))
+        scaled = scaled.replace(f"    estimate: {estimate}\n", f"    estimate: {ms}ms\n", 1)
+    path = os.path.join(work, "measured.yaml")
+    with open(path, "w") as f:
+        f.write(scaled)
+    plan = json.loads(timed([RESPAWN, "plan", path, "--mtti", mtti, "--format", "json"], env)[2])
+    sim = json.loads(timed([RESPAWN, "simulate", path, "--mtti", mtti, "--trials", "20000",
+                            "--format", "json"], env)[2])
+    predicted = next(p for p in sim["policies"] if p["name"] == "auto")
+    makespans = []
+    losses = []
+    for seed in range(1, runs + 1):
+        _, _, out = timed([RESPAWN, "run", path, "--store", os.path.join(work, f"chaos{seed}"),
+                           "--batch", "b", "--format", "json",
+                           "--chaos", f"mtti={mtti},seed={seed}"], env, cwd=work)
+        events = [json.loads(l) for l in out.splitlines()]
+        ready = next(e["elapsed_s"] for e in events if e["event"] == "cluster-ready")
+        done = next(e["elapsed_s"] for e in events if e["event"] == "finished")
+        makespans.append(done - ready)
+        losses.append(sum(1 for e in events if e["event"] == "cluster-lost"))
+    mean = statistics.mean(makespans)
+    print("stage durations measured without faults (median of 3):",
+          ", ".join(f"{s} {t:.2f}s" for s, t in stage_time.items()))
+    print("checkpointed by the plan at this MTTI:",
+          ", ".join(s["name"] for s in plan["stages"] if s["checkpoint"]))
+    print(f"chaos runs at mtti={mtti}: {runs} seeds, mean makespan {mean:.2f} s "
+          f"(median {statistics.median(makespans):.2f} s), mean interruptions {statistics.mean(losses):.2f}")
+    print(f"simulator (auto, 20,000 trials): mean makespan {predicted['mean_makespan_s']:.2f} s, "
+          f"mean interruptions {predicted['mean_interruptions']:.2f}, lower bound {sim['lower_bound_s']:.2f} s")
+    print(f"measured / predicted: {mean / predicted['mean_makespan_s']:.3f}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--only", choices=["overhead", "chaos"])
+    parser.add_argument("--chaos-runs", type=int, default=12)
+    parser.add_argument("--mtti", default="4s")
+    args = parser.parse_args()
+    for path in [RESPAWN, SERVER]:
+        if not os.path.exists(path):
+            sys.exit(f"missing {path}: run `cargo build --release --examples` first")
+    work = tempfile.mkdtemp(prefix="respawn-engine-bench-")
+    try:
+        if args.only in (None, "overhead"):
+            overhead(args.reps, work)
+        if args.only in (None, "chaos"):
+            chaos(args.chaos_runs, work, args.mtti)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
