@@ -76,7 +76,7 @@ def fanout_yaml(n):
              "checkpoint: {policy: none}", "stages:"]
     for i in range(n):
         lines += [f"  s{i:04d}:", "    run: \"true\"", "    estimate: 1s", "    output_size: 1KB",
-                  "    final: false"]
+]
     lines += ["  sink:", "    needs: [" + ", ".join(f"s{i:04d}" for i in range(n)) + "]",
               "    run: \"true\"", "    estimate: 1s", "    output_size: 1KB"]
     return "\n".join(lines) + "\n"
@@ -129,22 +129,27 @@ def overhead(reps, work):
 
 
 def durations(events):
+    """Per stage: seconds from launch to exit, and (bytes, seconds) of its checkpoint."""
     started = {}
     took = {}
+    written = {}
     for e in events:
         if e["event"] == "launch":
             started[e["stage"]] = e["elapsed_s"]
         elif e["event"] == "exit" and e.get("code") == 0:
             took[e["stage"]] = e["elapsed_s"] - started[e["stage"]]
-    return took
+        elif e["event"] == "committed":
+            written[e["stage"]] = (e["bytes"], e["seconds"])
+    return took, written
 
 
-def chaos(runs, work, mtti):
+def chaos(runs, work, mtti, events_count):
     source = open(os.path.join(REPO, "workflows", "ecommerce-sessions.yaml")).read()
     source = source.replace("{{ workflow_dir }}/../examples", os.path.join(REPO, "examples"))
     source = source.replace("provision_time: 10m", "provision_time: 1s")
     source = source.replace("    deadline: 10h\n", "")
     source = source.replace("after_interruptions: 3", "after_interruptions: 1000")
+    source = source.replace("--events 200000", f"--events {events_count}")
     base = os.path.join(work, "base.yaml")
     with open(base, "w") as f:
         f.write(source)
@@ -154,13 +159,18 @@ def chaos(runs, work, mtti):
         _, _, out = timed([RESPAWN, "run", base, "--store", os.path.join(work, "ref"),
                            "--batch", f"ref{i}", "--format", "json"], env, cwd=work)
         measured.append(durations([json.loads(l) for l in out.splitlines()]))
-    stage_time = {s: statistics.median(m[s] for m in measured) for s in measured[0]}
-    # The measured durations become the estimates (in milliseconds).
-    scaled = source
-    for stage, estimate in [("ingest", "1h30m"), ("purchases", "1h"), ("sessions", "2h30m"),
-                            ("report", "15m")]:
+    stage_time = {s: statistics.median(m[0][s] for m in measured) for s in measured[0][0]}
+    size = {s: statistics.median(m[1][s][0] for m in measured) for s in measured[0][1]}
+    total_bytes = sum(sum(b for b, _ in m[1].values()) for m in measured)
+    total_seconds = sum(sum(t for _, t in m[1].values()) for m in measured)
+    throughput = max(1, int(total_bytes / max(total_seconds, 1e-3)))
+    # The measured durations, sizes and upload speed replace the production figures.
+    scaled = source.replace("write_throughput: 200MB/s", f"write_throughput: {throughput}B/s")
+    for stage, estimate, output_size in [("ingest", "1h30m", "60GB"), ("purchases", "1h", "3GB"),
+                                         ("sessions", "2h30m", "1GB"), ("report", "15m", "10MB")]:
         ms = max(1, round(stage_time[stage] * 1000))
-        scaled = scaled.replace(f"    estimate: {estimate}\n", f"    estimate: {ms}ms\n", 1)
+        scaled = scaled.replace(f"    estimate: {estimate}\n    output_size: {output_size}\n",
+                                f"    estimate: {ms}ms\n    output_size: {int(size[stage])}B\n", 1)
     path = os.path.join(work, "measured.yaml")
     with open(path, "w") as f:
         f.write(scaled)
@@ -181,7 +191,8 @@ def chaos(runs, work, mtti):
         losses.append(sum(1 for e in events if e["event"] == "cluster-lost"))
     mean = statistics.mean(makespans)
     print("stage durations measured without faults (median of 3):",
-          ", ".join(f"{s} {t:.2f}s" for s, t in stage_time.items()))
+          ", ".join(f"{s} {t:.2f}s ({size[s] / 1e6:.1f} MB)" for s, t in stage_time.items()),
+          f"; checkpoint writes at {throughput / 1e6:.0f} MB/s")
     print("checkpointed by the plan at this MTTI:",
           ", ".join(s["name"] for s in plan["stages"] if s["checkpoint"]))
     print(f"chaos runs at mtti={mtti}: {runs} seeds, mean makespan {mean:.2f} s "
@@ -196,7 +207,8 @@ def main():
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--only", choices=["overhead", "chaos"])
     parser.add_argument("--chaos-runs", type=int, default=12)
-    parser.add_argument("--mtti", default="4s")
+    parser.add_argument("--mtti", default="10s")
+    parser.add_argument("--events", type=int, default=2000000)
     args = parser.parse_args()
     for path in [RESPAWN, SERVER]:
         if not os.path.exists(path):
@@ -206,7 +218,7 @@ def main():
         if args.only in (None, "overhead"):
             overhead(args.reps, work)
         if args.only in (None, "chaos"):
-            chaos(args.chaos_runs, work, args.mtti)
+            chaos(args.chaos_runs, work, args.mtti, args.events)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -24,6 +24,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -155,9 +156,14 @@ enum Msg {
 
 enum LedgerMsg {
     Event(Value),
-    Record(Box<RunRecord>),
+    /// The shared run record changed.
+    Record,
     Flush(oneshot::Sender<Result<(), StoreError>>),
 }
+
+/// How often at most the run record is written while a run goes on (events are written
+/// as they come; the record is a summary, and a resumed run reads the COMMITs anyway).
+const RECORD_EVERY: Duration = Duration::from_millis(250);
 
 /// Runs (or resumes) the run in `input` to its end.
 pub async fn drive(input: RunInput) -> RunEnd {
@@ -196,7 +202,8 @@ struct Driver {
     gone: BTreeSet<u32>,
     inspection_notes: Vec<String>,
 
-    record: RunRecord,
+    /// The run record, shared with the task that writes it.
+    record: Arc<Mutex<RunRecord>>,
     ledger: mpsc::UnboundedSender<LedgerMsg>,
     ledger_task: Option<tokio::task::JoinHandle<()>>,
     tx: mpsc::UnboundedSender<Msg>,
@@ -299,10 +306,12 @@ impl Driver {
         initial.status = RunStatus::Running;
         initial.finished_at = None;
         initial.message = None;
+        let shared = Arc::new(Mutex::new(initial.clone()));
         let ledger_task = tokio::spawn(write_ledger(
             store.clone(),
             layout.clone(),
             record,
+            shared.clone(),
             events,
             ledger_rx,
             tx.clone(),
@@ -324,7 +333,7 @@ impl Driver {
             cluster: None,
             gone: BTreeSet::new(),
             inspection_notes: notes,
-            record: initial.clone(),
+            record: shared.clone(),
             ledger,
             ledger_task: Some(ledger_task),
             tx,
@@ -354,17 +363,25 @@ impl Driver {
             fingerprints,
             workflow,
         };
-        for (s, stage) in driver.workflow.stages.iter().enumerate() {
-            let entry = driver.record.stages.entry(stage.name.clone()).or_default();
-            entry.work_table = Some(
-                if driver.setup.checkpoint[s] {
+        let kinds: Vec<(String, &str)> = driver
+            .workflow
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(s, stage)| {
+                let kind = if driver.setup.checkpoint[s] {
                     "checkpoint"
                 } else {
                     "ephemeral"
-                }
-                .into(),
-            );
-        }
+                };
+                (stage.name.clone(), kind)
+            })
+            .collect();
+        driver.with_record(|record| {
+            for (name, kind) in kinds {
+                record.stages.entry(name).or_default().work_table = Some(kind.into());
+            }
+        });
         driver.sync_record();
         let notes = std::mem::take(&mut driver.inspection_notes);
         for note in notes {
@@ -571,7 +588,7 @@ impl Driver {
                     attempt: machine_attempt,
                     exit,
                 });
-                self.sync_record();
+                self.sync_stage(stage);
                 self.execute(actions).await;
             }
             Msg::Persisted {
@@ -601,7 +618,7 @@ impl Driver {
                         stage,
                         attempt: machine_attempt,
                     });
-                    self.sync_record();
+                    self.sync_stage(stage);
                     self.execute(actions).await;
                 }
                 Err(error) => {
@@ -620,7 +637,7 @@ impl Driver {
                         stage,
                         attempt: machine_attempt,
                     });
-                    self.sync_record();
+                    self.sync_stage(stage);
                     self.execute(actions).await;
                 }
             },
@@ -663,7 +680,7 @@ impl Driver {
                     let name = self.workflow.stages[stage].name.clone();
                     self.emit(json!({"event": "published", "stage": name, "batch": self.batch, "output": location}));
                     let actions = self.machine.apply(Event::Published { stage });
-                    self.sync_record();
+                    self.sync_stage(stage);
                     self.execute(actions).await;
                 }
                 Err(error) => return Some(RunEnd::Store(error)),
@@ -736,35 +753,59 @@ impl Driver {
         let _ = self.ledger.send(LedgerMsg::Event(event));
     }
 
-    /// Brings the run record up to date with the machine and hands it to the writer.
+    /// Changes the run record (shared with the writer) and tells the writer.
+    fn with_record<T>(&self, change: impl FnOnce(&mut RunRecord) -> T) -> T {
+        let result = {
+            let mut record = self.record.lock().unwrap_or_else(|e| e.into_inner());
+            change(&mut record)
+        };
+        let _ = self.ledger.send(LedgerMsg::Record);
+        result
+    }
+
+    /// Brings every stage of the run record up to date with the machine.
     fn sync_record(&mut self) {
-        for (s, status) in self.machine.stages().iter().enumerate() {
-            let stage = &self.workflow.stages[s];
-            let prior = &self.prior[s];
-            let entry = self.record.stages.entry(stage.name.clone()).or_default();
-            entry.attempts = prior.attempts.max(self.base_attempt[s]) + status.attempts;
-            entry.failures = prior.failures + status.failures;
-            entry.interrupted = prior.interrupted + status.interrupted;
-            entry.committed_attempt = self.durable[s]
-                .as_ref()
-                .and_then(|d| d.manifest.as_ref())
-                .map(|m| m.attempt);
-            entry.state = match status.state {
-                StageState::Waiting if self.failed_stage == Some(s) => "failed",
-                StageState::Waiting => "waiting",
-                StageState::Running { .. } => "running",
-                StageState::Persisting { .. } => "committing",
-                StageState::Backoff => "retrying",
-                StageState::Done if status.published => "published",
-                StageState::Done if status.committed => "committed",
-                StageState::Done if status.local => "done",
-                StageState::Done => "not-needed",
-            }
-            .into();
+        for s in 0..self.workflow.stages.len() {
+            self.sync_stage(s);
         }
-        let _ = self
-            .ledger
-            .send(LedgerMsg::Record(Box::new(self.record.clone())));
+    }
+
+    /// Brings one stage of the run record up to date with the machine.
+    fn sync_stage(&mut self, s: StageId) {
+        let status = &self.machine.stages()[s];
+        let prior = &self.prior[s];
+        let attempts = prior.attempts.max(self.base_attempt[s]) + status.attempts;
+        let failures = prior.failures + status.failures;
+        let interrupted = prior.interrupted + status.interrupted;
+        let committed_attempt = self.durable[s]
+            .as_ref()
+            .and_then(|d| d.manifest.as_ref())
+            .map(|m| m.attempt);
+        let state = match status.state {
+            StageState::Waiting if self.failed_stage == Some(s) => "failed",
+            StageState::Waiting => "waiting",
+            StageState::Running { .. } => "running",
+            StageState::Persisting { .. } => "committing",
+            StageState::Backoff => "retrying",
+            StageState::Done if status.published => "published",
+            StageState::Done if status.committed => "committed",
+            StageState::Done if status.local => "done",
+            StageState::Done => "not-needed",
+        };
+        let name = &self.workflow.stages[s].name;
+        self.with_record(|record| {
+            let entry = match record.stages.get_mut(name) {
+                Some(entry) => entry,
+                None => record.stages.entry(name.clone()).or_default(),
+            };
+            entry.attempts = attempts;
+            entry.failures = failures;
+            entry.interrupted = interrupted;
+            entry.committed_attempt = committed_attempt;
+            if entry.state != state {
+                entry.state = state.into();
+            }
+        });
     }
 
     async fn execute(&mut self, actions: Vec<Action>) {
@@ -811,13 +852,15 @@ impl Driver {
                 .and_then(|(c, _)| c.provision)
                 .unwrap_or(self.workflow.cluster.provision_time)
         };
-        if self.record.markets.last().map(|m| m.market.as_str()) != Some(market.as_str()) {
-            self.record.markets.push(MarketChange {
-                market: market.as_str().into(),
-                at: timestamp(SystemTime::now()),
-                reason: reason.clone(),
-            });
-        }
+        self.with_record(|record| {
+            if record.markets.last().map(|m| m.market.as_str()) != Some(market.as_str()) {
+                record.markets.push(MarketChange {
+                    market: market.as_str().into(),
+                    at: timestamp(SystemTime::now()),
+                    reason: reason.clone(),
+                });
+            }
+        });
         self.emit(json!({
             "event": "provision", "generation": generation, "market": market.as_str(),
             "reason": reason, "wait_s": wait.as_secs_f64(),
@@ -899,15 +942,17 @@ impl Driver {
         let log_object = self
             .store
             .locate(&self.layout.log(&self.run_id, &name, attempt));
-        let entry = self.record.stages.entry(name.clone()).or_default();
-        entry.market = Some(market.as_str().into());
-        entry.log = Some(log_object.clone());
-        entry.fingerprint = Some(self.fingerprints[stage].clone());
+        self.with_record(|record| {
+            let entry = record.stages.entry(name.clone()).or_default();
+            entry.market = Some(market.as_str().into());
+            entry.log = Some(log_object.clone());
+            entry.fingerprint = Some(self.fingerprints[stage].clone());
+        });
         self.emit(json!({
             "event": "launch", "stage": name, "attempt": attempt, "market": market.as_str(),
             "generation": generation, "log": log_object,
         }));
-        self.sync_record();
+        self.sync_stage(stage);
         let tx = self.tx.clone();
         let spawned = self
             .cluster
@@ -1130,10 +1175,12 @@ impl Driver {
         for event in interrupted {
             self.emit(event);
         }
-        self.record.interruptions.push(Interruption {
-            at: timestamp(SystemTime::now()),
-            market: market.as_str().into(),
-            cause: cause.clone(),
+        self.with_record(|record| {
+            record.interruptions.push(Interruption {
+                at: timestamp(SystemTime::now()),
+                market: market.as_str().into(),
+                cause: cause.clone(),
+            })
         });
         self.local = vec![None; self.workflow.stages.len()];
         let elapsed = self.started.elapsed().as_secs_f64();
@@ -1211,18 +1258,17 @@ impl Driver {
             RunEnd::Io(error) => (RunStatus::Failed, Some(error.clone())),
             RunEnd::Lease(_) => unreachable!("returned above"),
         };
-        if status == RunStatus::Succeeded {
-            for (s, stage) in self.workflow.stages.iter().enumerate() {
-                let entry = self.record.stages.entry(stage.name.clone()).or_default();
-                entry.fingerprint = Some(self.fingerprints[s].clone());
+        self.with_record(|record| {
+            if status == RunStatus::Succeeded {
+                for (stage, print) in self.workflow.stages.iter().zip(&self.fingerprints) {
+                    let entry = record.stages.entry(stage.name.clone()).or_default();
+                    entry.fingerprint = Some(print.clone());
+                }
             }
-        }
-        self.record.status = status;
-        self.record.message = message.clone();
-        self.record.finished_at = Some(timestamp(now));
-        let _ = self
-            .ledger
-            .send(LedgerMsg::Record(Box::new(self.record.clone())));
+            record.status = status;
+            record.message = message.clone();
+            record.finished_at = Some(timestamp(now));
+        });
         let mut event = json!({"event": "finished", "status": status.as_str()});
         if let Some(message) = &message {
             event["message"] = json!(message);
@@ -1298,62 +1344,74 @@ fn log_tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Writes events (in order) and the latest run record, coalescing record updates.
+/// Writes events (in order, several in flight) and the run record (at most every
+/// [`RECORD_EVERY`], and at every flush).
 async fn write_ledger(
     store: AnyStore,
     layout: Layout,
     mut record: Versioned<RunRecord>,
+    shared: Arc<Mutex<RunRecord>>,
     mut events: EventLog,
     mut rx: mpsc::UnboundedReceiver<LedgerMsg>,
     driver: mpsc::UnboundedSender<Msg>,
 ) {
-    let mut failed: Option<StoreError> = None;
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
+    let mut failed: Option<String> = None;
+    let mut dirty = false;
+    let mut last_write = tokio::time::Instant::now() - RECORD_EVERY;
+    let mut open = true;
+    while open || dirty {
+        let mut batch = Vec::new();
+        let due = last_write + RECORD_EVERY;
+        tokio::select! {
+            msg = rx.recv(), if open => match msg {
+                Some(msg) => batch.push(msg),
+                None => open = false,
+            },
+            _ = tokio::time::sleep_until(due), if dirty => {}
+        }
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let mut latest: Option<Box<RunRecord>> = None;
+        let mut pending = Vec::new();
         let mut flushes = Vec::new();
         for msg in batch {
             match msg {
-                LedgerMsg::Event(event) => {
-                    if failed.is_none()
-                        && let Err(error) = events.append(&store, &layout, &event).await
-                    {
-                        failed = Some(error);
-                    }
-                }
-                LedgerMsg::Record(next) => latest = Some(next),
+                LedgerMsg::Event(event) => pending.push(event),
+                LedgerMsg::Record => dirty = true,
                 LedgerMsg::Flush(done) => flushes.push(done),
             }
         }
-        if let Some(next) = latest
-            && failed.is_none()
+        if failed.is_none()
+            && !pending.is_empty()
+            && let Err(error) = events.append_all(&store, &layout, &pending).await
         {
-            let result = record
-                .update(&store, &layout, SystemTime::now(), |r| *r = (*next).clone())
-                .await;
-            if let Err(error) = result {
-                failed = Some(error);
+            failed = Some(error.to_string());
+        }
+        let now = tokio::time::Instant::now();
+        if dirty && (now >= due || !flushes.is_empty() || !open) {
+            dirty = false;
+            last_write = now;
+            let latest = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if failed.is_none()
+                && let Err(error) = record
+                    .update(&store, &layout, SystemTime::now(), |r| *r = latest.clone())
+                    .await
+            {
+                failed = Some(error.to_string());
             }
         }
-        if let Some(error) = &failed {
-            let copy = StoreError::Service {
-                operation: "write the run record",
-                object: store.locate(&layout.run(&record.value.run_id)),
-                detail: format!("cannot write the run's ledger: {error}"),
-            };
-            let _ = driver.send(Msg::Fatal(copy));
+        let error = |detail: &str| StoreError::Service {
+            operation: "write the run's ledger",
+            object: store.locate(&layout.run(&record.value.run_id)),
+            detail: detail.to_string(),
+        };
+        if let Some(detail) = &failed {
+            let _ = driver.send(Msg::Fatal(error(detail)));
         }
         for done in flushes {
             let _ = done.send(match &failed {
                 None => Ok(()),
-                Some(error) => Err(StoreError::Service {
-                    operation: "write the run record",
-                    object: store.locate(&layout.run(&record.value.run_id)),
-                    detail: format!("cannot write the run's ledger: {error}"),
-                }),
+                Some(detail) => Err(error(detail)),
             });
         }
     }

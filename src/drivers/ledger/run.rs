@@ -335,6 +335,45 @@ impl EventLog {
     }
 }
 
+impl EventLog {
+    /// Appends several events in order, up to 16 writes in flight.
+    pub async fn append_all<S: Store + Clone + 'static>(
+        &mut self,
+        store: &S,
+        layout: &Layout,
+        events: &[serde_json::Value],
+    ) -> Result<(), StoreError> {
+        for chunk in events.chunks(16) {
+            let mut writes = tokio::task::JoinSet::new();
+            for (i, event) in chunk.iter().enumerate() {
+                let key = layout.event(&self.run_id, self.next + i as u64);
+                let store = store.clone();
+                let body = to_json(event);
+                writes.spawn(async move { (i, store.put(&key, body, PutMode::Create).await) });
+            }
+            self.next += chunk.len() as u64;
+            let mut taken = Vec::new();
+            while let Some(joined) = writes.join_next().await {
+                let (i, result) = joined.map_err(|e| StoreError::Io {
+                    object: layout.events(&self.run_id),
+                    source: std::io::Error::other(e),
+                })?;
+                match result {
+                    Ok(_) => {}
+                    // Numbers used by an earlier process of this run: take the next ones.
+                    Err(StoreError::AlreadyExists { .. }) => taken.push(i),
+                    Err(other) => return Err(other),
+                }
+            }
+            taken.sort_unstable();
+            for i in taken {
+                self.append(store, layout, &chunk[i]).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The events of a run, in order.
 pub async fn read_events<S: Store>(
     store: &S,
