@@ -3,6 +3,7 @@
 mod clean;
 mod history;
 mod interrupt;
+mod live;
 mod output;
 mod plan;
 mod run;

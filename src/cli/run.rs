@@ -12,7 +12,7 @@ use crate::engine::fingerprint::fingerprints;
 use crate::plan::{PlanOptions, plan};
 use crate::spec::{Provider, Workflow};
 use serde_json::Value;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -91,7 +91,16 @@ pub fn run(args: &RunArgs) -> std::io::Result<i32> {
         );
         let plan = plan(&workflow, &PlanOptions::default());
         let format = args.format;
-        let names: Vec<String> = workflow.stages.iter().map(|s| s.name.clone()).collect();
+        // On a terminal, text output gets a live status block below the event lines.
+        let live = (format == Format::Text && std::io::stdout().is_terminal()).then(|| {
+            super::live::Live::start(
+                workflow
+                    .stages
+                    .iter()
+                    .map(|s| (s.name.clone(), s.estimate.as_secs_f64()))
+                    .collect(),
+            )
+        });
         let input = RunInput {
             plan,
             store: store.clone(),
@@ -104,7 +113,7 @@ pub fn run(args: &RunArgs) -> std::io::Result<i32> {
             chaos: args.chaos.clone(),
             transfer: TransferOptions::default(),
             stop_grace: Duration::from_secs(10),
-            sink: Box::new(move |event| print_event(format, &names, event)),
+            sink: Box::new(move |event| print_event(format, live.as_ref(), event)),
             workflow,
         };
         Ok(match drive(input).await {
@@ -291,20 +300,24 @@ async fn changed_since(
     Ok(None)
 }
 
-/// Prints one event: a JSON line, or a line of text.
-fn print_event(format: Format, _names: &[String], event: &Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = match format {
-        Format::Json => writeln!(out, "{event}"),
-        Format::Text => match describe(event) {
-            Some(line) => {
-                let elapsed = event["elapsed_s"].as_f64().unwrap_or(0.0);
-                writeln!(out, "[{elapsed:>8.1}s] {line}")
-            }
-            None => Ok(()),
-        },
+/// Prints one event: a JSON line, or a line of text (above the live view on a terminal).
+fn print_event(format: Format, live: Option<&super::live::Live>, event: &Value) {
+    let line = match format {
+        Format::Json => Some(event.to_string()),
+        Format::Text => describe(event).map(|line| {
+            let elapsed = event["elapsed_s"].as_f64().unwrap_or(0.0);
+            format!("[{elapsed:>8.1}s] {line}")
+        }),
     };
-    let _ = out.flush();
+    if let Some(live) = live {
+        live.event(event, line);
+        return;
+    }
+    if let Some(line) = line {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
 }
 
 fn describe(event: &Value) -> Option<String> {
