@@ -1069,18 +1069,7 @@ impl Driver {
         self.tasks.spawn(async move {
             let began = Instant::now();
             let result = async {
-                let fresh = dir.clone();
-                tokio::task::spawn_blocking(move || {
-                    let _ = std::fs::remove_dir_all(&fresh);
-                    std::fs::create_dir_all(&fresh)
-                })
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|r| r)
-                .map_err(|source| StoreError::Io {
-                    object: dir.display().to_string(),
-                    source,
-                })?;
+                empty_dir(&dir).await?;
                 let bytes =
                     download_dir(&store, &durable.prefix, &durable.files, &dir, &transfer).await?;
                 Ok((bytes, began.elapsed()))
@@ -1108,18 +1097,7 @@ impl Driver {
         let tx = self.tx.clone();
         self.tasks.spawn(async move {
             let result = async {
-                let fresh = staging.clone();
-                tokio::task::spawn_blocking(move || {
-                    let _ = std::fs::remove_dir_all(&fresh);
-                    std::fs::create_dir_all(&fresh)
-                })
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|r| r)
-                .map_err(|source| StoreError::Io {
-                    object: staging.display().to_string(),
-                    source,
-                })?;
+                empty_dir(&staging).await?;
                 // Published from the store, so the output is exactly what was committed.
                 download_dir(&store, &durable.prefix, &durable.files, &staging, &transfer).await?;
                 crash_point("before-publish", &name);
@@ -1326,6 +1304,22 @@ impl Driver {
         }
         wait.await.unwrap_or(Ok(()))
     }
+}
+
+/// Makes `dir` an empty directory (a download goes into it).
+async fn empty_dir(dir: &Path) -> Result<(), StoreError> {
+    let fresh = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_dir_all(&fresh);
+        std::fs::create_dir_all(&fresh)
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r)
+    .map_err(|source| StoreError::Io {
+        object: dir.display().to_string(),
+        source,
+    })
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {

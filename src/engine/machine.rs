@@ -340,9 +340,7 @@ impl Machine {
                 }
             }
             Event::Published { stage } => self.stages[stage].published = true,
-            Event::ClusterLost { cause, elapsed } => {
-                self.lose_cluster(cause, elapsed, &mut actions)
-            }
+            Event::ClusterLost { cause, elapsed } => self.lose_cluster(cause, elapsed),
             Event::RetryDue { stage } => {
                 if self.stages[stage].state == StageState::Backoff {
                     self.stages[stage].state = StageState::Waiting;
@@ -377,7 +375,7 @@ impl Machine {
         });
     }
 
-    fn lose_cluster(&mut self, cause: String, elapsed: f64, _actions: &mut [Action]) {
+    fn lose_cluster(&mut self, cause: String, elapsed: f64) {
         if matches!(self.cluster, ClusterState::None | ClusterState::Lost) {
             return;
         }
