@@ -1,6 +1,7 @@
 //! The command line: clap types in one place, one file per command, exit codes.
 
 mod clean;
+mod clusters;
 mod history;
 mod interrupt;
 mod live;
@@ -32,6 +33,9 @@ pub mod exit {
     /// Another orchestrator holds the workflow's lease (the message names it), or this one
     /// lost the lease while it ran.
     pub const BUSY: i32 = 5;
+    /// The cluster provider's API (EMR) could not be used: `respawn clusters` only; a run
+    /// that loses its cluster's API fails with 4.
+    pub const CLUSTER: i32 = 6;
     /// Stopped by Ctrl-C or SIGTERM; the same command resumes the run.
     pub const STOPPED: i32 = 130;
 }
@@ -70,6 +74,29 @@ pub enum Command {
     Gc(GcArgs),
     /// List the runs of a workflow recorded in the store.
     History(HistoryArgs),
+    /// List the EMR clusters respawn started that are up; find and end orphans.
+    Clusters(ClustersArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClustersArgs {
+    /// Only clusters whose run is finished, or whose run no orchestrator holds.
+    #[arg(long)]
+    pub orphans: bool,
+    /// Terminate the clusters listed (only with --orphans).
+    #[arg(long, requires = "orphans")]
+    pub terminate: bool,
+    /// The AWS region (else the standard chain: AWS_REGION, the profile).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// EMR endpoint, e.g. the emulator's.
+    #[arg(long, env = "AWS_ENDPOINT_URL_EMR", value_name = "URL")]
+    pub emr_endpoint_url: Option<String>,
+    /// Options for the stores named by the clusters' `respawn:store` tags.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,8 +120,29 @@ pub struct RunArgs {
     /// Where local clusters keep their scratch directories.
     #[arg(long, env = "RESPAWN_SCRATCH", value_name = "DIR", default_value_os_t = default_scratch())]
     pub scratch: PathBuf,
+    #[command(flatten)]
+    pub emr: EmrArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// How respawn reaches EMR (`cluster.provider: emr`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmrArgs {
+    /// EMR endpoint, e.g. the emulator's (else AWS itself for the workflow's region).
+    #[arg(long, env = "AWS_ENDPOINT_URL_EMR", value_name = "URL")]
+    pub emr_endpoint_url: Option<String>,
+    /// How often cluster and step states are polled (jittered by ±20%).
+    #[arg(long, env = "RESPAWN_EMR_POLL", value_parser = parse_poll, default_value = "15s", value_name = "DURATION")]
+    pub emr_poll: Duration,
+}
+
+fn parse_poll(text: &str) -> Result<Duration, String> {
+    let value = crate::spec::units::parse_duration(text)?;
+    if value < Duration::from_millis(50) {
+        return Err("the poll interval must be at least 50ms".into());
+    }
+    Ok(value)
 }
 
 fn default_scratch() -> PathBuf {
@@ -270,6 +318,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Interrupt(args) => interrupt::run(&args),
         Command::Clean(args) => clean::clean(&args),
         Command::Gc(args) => clean::gc(&args),
+        Command::Clusters(args) => clusters::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,7 +1,7 @@
-//! `respawn run FILE`: run, resume, or re-process one batch of a workflow on a local cluster.
+//! `respawn run FILE`: run, resume, or re-process one batch of a workflow on a local or EMR cluster.
 
 use super::{Format, RunArgs, exit, output, store};
-use crate::drivers::cluster::LocalClusters;
+use crate::drivers::cluster::{ClusterProvider, EmrClusters, LocalClusters, emr};
 use crate::drivers::ledger::{
     Holder, Layout, Lease, LeaseError, RunRecord, RunStatus, Versioned, check_batch, new_run_id,
     read_output, read_run, runs,
@@ -23,14 +23,6 @@ pub fn run(args: &RunArgs) -> std::io::Result<i32> {
     let Some(workflow) = output::load_or_report(&args.file) else {
         return Ok(exit::INVALID_INPUT);
     };
-    if workflow.cluster.provider == Provider::Emr {
-        output::stderr(&format!(
-            "error: {}: `cluster.provider: emr` cannot be run by this build of respawn yet; \
-             use `provider: local` (hint: `respawn plan` and `respawn simulate` work for EMR workflows)\n",
-            workflow.file
-        ));
-        return Ok(exit::INVALID_INPUT);
-    }
     if let Some(batch) = &args.batch
         && let Err(reason) = check_batch(batch)
     {
@@ -49,6 +41,15 @@ pub fn run(args: &RunArgs) -> std::io::Result<i32> {
             Ok(store) => store,
             Err(code) => return Ok(code),
         };
+        if workflow.cluster.provider == Provider::Emr && !matches!(store, AnyStore::S3(_)) {
+            output::stderr(&format!(
+                "error: {}: `cluster.provider: emr` needs an S3 store, not {} \
+                 (hint: EMR steps read and write checkpoints in S3: pass --store s3://bucket/prefix)\n",
+                workflow.file,
+                store.describe()
+            ));
+            return Ok(exit::INVALID_INPUT);
+        }
         let layout = Layout::new(&workflow.name);
         let mut lease = match Lease::acquire_unless_alive(
             &store,
@@ -85,10 +86,32 @@ pub fn run(args: &RunArgs) -> std::io::Result<i32> {
         if args.format == Format::Text {
             output::stdout(&format!("{announce}\n"))?;
         }
-        let clusters = LocalClusters::new(
+        let scratch = LocalClusters::new(
             scratch.join(&workflow.name).join(&record.value.run_id),
             &record.value.run_id,
         );
+        let clusters = match (&workflow.cluster.provider, &workflow.cluster.emr) {
+            (Provider::Emr, Some(spec)) => {
+                let client = emr::client(
+                    spec.region.as_deref(),
+                    args.emr.emr_endpoint_url.as_deref(),
+                )
+                .await;
+                ClusterProvider::Emr {
+                    emr: std::sync::Arc::new(EmrClusters::new(
+                        client,
+                        spec.clone(),
+                        &workflow.name,
+                        &record.value.run_id,
+                        &record.value.batch,
+                        &store.describe(),
+                        args.emr.emr_poll,
+                    )),
+                    scratch,
+                }
+            }
+            _ => ClusterProvider::Local(scratch),
+        };
         let plan = plan(&workflow, &PlanOptions::default());
         let format = args.format;
         // On a terminal, text output gets a live status block below the event lines.

@@ -9,13 +9,16 @@
 use super::fingerprint::fingerprints;
 use super::inspect::{Durable, Inspection, inspect};
 use super::machine::{Action, Event, Exit, Machine, Outcome, Setup, StageState};
-use crate::drivers::cluster::{LocalCluster, LocalClusters, StageCommand};
+use crate::drivers::cluster::{
+    Cluster, ClusterEnd, ClusterNews, ClusterProvider, Notify, Output, ProvisionError,
+    StageCommand, StepEnd,
+};
 use crate::drivers::ledger::{
     CommitManifest, CommitOutcome, EventLog, Interruption, Layout, Lease, LeaseError, MarketChange,
     RunRecord, RunStatus, StageRecord, Versioned, commit, publish_output, timestamp,
 };
 use crate::drivers::store::{
-    AnyStore, Store, StoreError, TransferOptions, download_dir, upload_dir,
+    AnyStore, Store, StoreError, TransferOptions, download_dir, sum_prefix, upload_dir,
 };
 use crate::plan::Plan;
 use crate::spec::template::Bindings;
@@ -88,7 +91,7 @@ pub struct RunInput {
     pub layout: Layout,
     pub record: Versioned<RunRecord>,
     pub lease: Lease,
-    pub clusters: LocalClusters,
+    pub clusters: ClusterProvider,
     /// The folder of the workflow file, absolute (`{{ workflow_dir }}`).
     pub workflow_dir: PathBuf,
     /// Where stage commands run.
@@ -119,14 +122,9 @@ pub enum RunEnd {
 enum Msg {
     Ready {
         generation: u32,
-        result: std::io::Result<LocalCluster>,
+        result: Result<Cluster, ProvisionError>,
     },
-    Exited {
-        generation: u32,
-        stage: StageId,
-        attempt: u32,
-        status: std::io::Result<std::process::ExitStatus>,
-    },
+    News(ClusterNews),
     Persisted {
         generation: u32,
         stage: StageId,
@@ -181,7 +179,7 @@ struct Driver {
     layout: Layout,
     run_id: String,
     batch: String,
-    clusters: LocalClusters,
+    clusters: ClusterProvider,
     workflow_dir: String,
     cwd: PathBuf,
     chaos: Option<(Chaos, rand_pcg::Pcg64)>,
@@ -195,9 +193,9 @@ struct Driver {
     fingerprints: Vec<String>,
     base_attempt: Vec<u32>,
     durable: Vec<Option<Durable>>,
-    /// Where each work-table is on the current cluster, and the id consumers record for it.
-    local: Vec<Option<(PathBuf, String)>>,
-    cluster: Option<LocalCluster>,
+    /// Where each work-table is for the current cluster, and the id consumers record for it.
+    local: Vec<Option<(Output, String)>>,
+    cluster: Option<Cluster>,
     /// Generations lost or terminated: what their processes report is ignored.
     gone: BTreeSet<u32>,
     inspection_notes: Vec<String>,
@@ -284,18 +282,7 @@ impl Driver {
             Ok(found) => found,
             Err(error) => return Err(RunEnd::Store(error)),
         };
-        let killed = {
-            let sweeper = clusters.clone();
-            tokio::task::spawn_blocking(move || sweeper.sweep())
-                .await
-                .map_err(|e| RunEnd::Io(e.to_string()))?
-                .map_err(|e| {
-                    RunEnd::Io(format!(
-                        "cannot clear the scratch directory {}: {e}",
-                        clusters.root().display()
-                    ))
-                })?
-        };
+        let prepared = clusters.prepare().await.map_err(RunEnd::Io)?;
         let (ledger, ledger_rx) = mpsc::unbounded_channel();
         let (tx, rx) = mpsc::unbounded_channel();
         let events = match EventLog::open(&store, &layout, &run_id).await {
@@ -387,11 +374,8 @@ impl Driver {
         for note in notes {
             driver.emit(json!({"event": "stale", "message": note}));
         }
-        if killed > 0 {
-            driver.emit(json!({
-                "event": "swept",
-                "message": format!("killed {killed} process(es) left by an earlier orchestrator of this run"),
-            }));
+        for note in prepared {
+            driver.emit(json!({"event": "swept", "message": note}));
         }
         let committed: Vec<bool> = driver.durable.iter().map(Option::is_some).collect();
         let started = Event::Started {
@@ -451,9 +435,9 @@ impl Driver {
                 }
                 _ = watch.tick() => {
                     match &self.cluster {
-                        Some(cluster) if !self.gone.contains(&cluster.generation) && !cluster.is_alive() => Msg::Lose {
-                            generation: cluster.generation,
-                            cause: format!("its scratch directory {} vanished", cluster.dir().display()),
+                        Some(cluster) if !self.gone.contains(&cluster.generation()) && !cluster.is_alive() => Msg::Lose {
+                            generation: cluster.generation(),
+                            cause: format!("its scratch directory {} vanished", cluster.describe()),
                         },
                         _ => continue,
                     }
@@ -497,19 +481,24 @@ impl Driver {
             Msg::Ready { generation, result } => {
                 let cluster = match result {
                     Ok(cluster) => cluster,
-                    Err(e) => {
-                        return Some(RunEnd::Io(format!(
-                            "cannot create a local cluster under {}: {e}",
-                            self.clusters.root().display()
-                        )));
+                    Err(ProvisionError::Lost(cause)) => {
+                        self.lose_while_provisioning(generation, cause).await;
+                        return self.outcome.take().map(|outcome| self.end_of(outcome));
+                    }
+                    Err(ProvisionError::Broken(message)) => {
+                        return Some(RunEnd::Failed {
+                            message: format!("cluster {generation} cannot start: {message}"),
+                            log_tail: String::new(),
+                        });
                     }
                 };
-                let market = cluster.market;
+                let market = cluster.market();
                 self.emit(json!({
                     "event": "cluster-ready",
                     "generation": generation,
                     "market": market.as_str(),
-                    "scratch": cluster.dir().display().to_string(),
+                    "provider": self.clusters.name(),
+                    "cluster": cluster.describe(),
                 }));
                 self.cluster = Some(cluster);
                 self.local = vec![None; self.workflow.stages.len()];
@@ -530,15 +519,49 @@ impl Driver {
                 let actions = self.machine.apply(Event::ClusterReady { generation });
                 self.execute(actions).await;
             }
-            Msg::Exited {
+            Msg::News(ClusterNews::Ended {
+                generation,
+                end,
+                cause,
+            }) => {
+                if self.gone.contains(&generation)
+                    || self.cluster.as_ref().map(Cluster::generation) != Some(generation)
+                {
+                    return None;
+                }
+                match end {
+                    ClusterEnd::Lost => self.lose(generation, cause).await,
+                    ClusterEnd::Stopped => {
+                        self.emit(json!({"event": "stopping", "message": format!("{cause}: stopping; the run will resume with the same command")}));
+                        self.tasks.abort_all();
+                        let actions = self.machine.apply(Event::Stop);
+                        self.execute(actions).await;
+                    }
+                    ClusterEnd::Broken => {
+                        return Some(RunEnd::Failed {
+                            message: format!("the cluster cannot work: {cause}"),
+                            log_tail: String::new(),
+                        });
+                    }
+                }
+            }
+            Msg::News(ClusterNews::Exited {
                 generation,
                 stage,
                 attempt,
-                status,
-            } => {
+                end,
+            }) => {
+                if let StepEnd::Failed {
+                    detail: Some(detail),
+                    ..
+                } = &end
+                {
+                    let name = &self.workflow.stages[stage].name;
+                    append_log(&self.clusters.scratch().log_path(name, attempt), detail);
+                }
                 self.save_log(stage, attempt);
                 if let Some(cluster) = self.cluster.as_mut()
-                    && cluster.generation == generation
+                    && cluster.generation() == generation
                 {
                     cluster.forget(stage, attempt);
                 }
@@ -548,29 +571,22 @@ impl Driver {
                 let alive = self
                     .cluster
                     .as_ref()
-                    .is_some_and(|c| c.generation == generation && c.is_alive());
+                    .is_some_and(|c| c.generation() == generation && c.is_alive());
                 if !alive {
                     let cause = "its scratch directory vanished while a stage ran".to_string();
                     self.lose(generation, cause).await;
                     return self.outcome.take().map(|outcome| self.end_of(outcome));
                 }
-                let exit = match status {
-                    Ok(status) if status.success() => Exit::Success,
-                    Ok(status) => Exit::Failed {
-                        code: exit_code(status),
-                    },
-                    Err(_) => Exit::Failed { code: 1 },
+                let exit = match end {
+                    StepEnd::Success => Exit::Success,
+                    StepEnd::Failed { code, .. } => Exit::Failed { code },
                 };
                 let name = self.workflow.stages[stage].name.clone();
                 match exit {
                     Exit::Success => {
-                        let dir = self
-                            .cluster
-                            .as_ref()
-                            .map(|c| c.output_dir(&name, attempt))
-                            .unwrap_or_default();
+                        let output = self.output_of(stage, attempt);
                         self.local[stage] =
-                            Some((dir, format!("{}/{name}/{attempt}", self.run_id)));
+                            output.map(|o| (o, format!("{}/{name}/{attempt}", self.run_id)));
                         self.emit(
                             json!({"event": "exit", "stage": name, "attempt": attempt, "code": 0}),
                         );
@@ -646,15 +662,18 @@ impl Driver {
                 stage,
                 result,
             } => {
-                let current = self.cluster.as_ref().map(|c| c.generation) == Some(generation)
+                let current = self.cluster.as_ref().map(Cluster::generation) == Some(generation)
                     && !self.gone.contains(&generation);
                 match result {
                     Ok((bytes, took)) if current => {
                         let name = self.workflow.stages[stage].name.clone();
-                        let dir = self.cluster.as_ref().map(|c| c.restored_dir(&name));
-                        let id = self.durable[stage].as_ref().map(|d| d.commit_id.clone());
-                        if let (Some(dir), Some(id)) = (dir, id) {
-                            self.local[stage] = Some((dir, id));
+                        let restored = self.cluster.as_ref().and_then(|c| c.restore_dir(&name));
+                        if let Some(durable) = &self.durable[stage] {
+                            let output = match restored {
+                                Some(dir) => Output::Dir(dir),
+                                None => Output::InStore(self.store.locate(&durable.prefix)),
+                            };
+                            self.local[stage] = Some((output, durable.commit_id.clone()));
                         }
                         self.emit(json!({
                             "event": "restored", "stage": name, "generation": generation,
@@ -687,8 +706,8 @@ impl Driver {
             },
             Msg::Lose { generation, cause } => self.lose(generation, cause).await,
             Msg::Interrupt => match &self.cluster {
-                Some(cluster) if cluster.market == Market::Spot => {
-                    let generation = cluster.generation;
+                Some(cluster) if cluster.market() == Market::Spot => {
+                    let generation = cluster.generation();
                     self.lose(generation, "interrupted by `respawn interrupt`".into())
                         .await;
                 }
@@ -730,7 +749,7 @@ impl Driver {
                 let log = self
                     .store
                     .locate(&self.layout.log(&self.run_id, name, attempt));
-                let tail = log_tail(&self.clusters.log_path(name, attempt), 20);
+                let tail = log_tail(&self.clusters.scratch().log_path(name, attempt), 20);
                 RunEnd::Failed {
                     message: format!(
                         "stage `{name}` ({}:{}) failed with exit code {code} after {attempts} attempt(s) in this run; its log is {log}",
@@ -844,7 +863,7 @@ impl Driver {
     }
 
     fn provision(&mut self, market: Market, generation: u32, reason: String) {
-        let wait = if generation == 1 {
+        let wait = if generation == 1 || !self.clusters.simulates_provisioning() {
             Duration::ZERO
         } else {
             self.chaos
@@ -867,35 +886,42 @@ impl Driver {
         }));
         let clusters = self.clusters.clone();
         let tx = self.tx.clone();
+        let notify = self.notify();
         self.tasks.spawn(async move {
             tokio::time::sleep(wait).await;
-            let result = tokio::task::spawn_blocking(move || clusters.create(generation, market))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            let result = clusters.create(generation, market, notify).await;
             let _ = tx.send(Msg::Ready { generation, result });
         });
     }
 
     fn launch(&mut self, stage: StageId, machine_attempt: u32) {
-        let attempt = self.base_attempt[stage] + machine_attempt;
         let generation;
         let market;
-        let output;
         {
             let Some(cluster) = self.cluster.as_ref() else {
                 return;
             };
-            generation = cluster.generation;
-            market = cluster.market;
-            output = cluster.output_dir(&self.workflow.stages[stage].name, attempt);
+            generation = cluster.generation();
+            market = cluster.market();
+            // A step of this stage found on an adopted cluster: attach to its attempt.
+            if let Some(found) = cluster.adopted_attempt(&self.workflow.stages[stage].name)
+                && found >= machine_attempt
+                && found > self.base_attempt[stage]
+            {
+                self.base_attempt[stage] = found - machine_attempt;
+            }
         }
+        let attempt = self.base_attempt[stage] + machine_attempt;
+        let Some(output) = self.output_of(stage, attempt) else {
+            return;
+        };
         let spec = &self.workflow.stages[stage];
         let name = spec.name.clone();
-        let output_text = output.display().to_string();
+        let output_text = output.location();
         let input_path = |id: StageId| -> String {
             self.local[id]
                 .as_ref()
-                .map(|(path, _)| path.display().to_string())
+                .map(|(output, _)| output.location())
                 .unwrap_or_default()
         };
         let quoted_input = |id: StageId| shell_quote(&input_path(id));
@@ -925,7 +951,7 @@ impl Driver {
                 input_path(input),
             ));
         }
-        let log = self.clusters.log_path(&name, attempt);
+        let log = self.clusters.scratch().log_path(&name, attempt);
         let command = StageCommand {
             line: line.clone(),
             env,
@@ -933,9 +959,13 @@ impl Driver {
             log: log.clone(),
         };
         let header = format!(
-            "# respawn: run {} stage {name} attempt {attempt} on {} cluster {generation}\n# $ {line}\n",
+            "# respawn: run {} stage {name} attempt {attempt} on {} cluster {generation} ({})\n# $ {line}\n",
             self.run_id,
-            market.as_str()
+            market.as_str(),
+            self.cluster
+                .as_ref()
+                .map(Cluster::describe)
+                .unwrap_or_default(),
         );
         let _ = std::fs::create_dir_all(log.parent().unwrap_or(Path::new(".")))
             .and_then(|()| std::fs::write(&log, header));
@@ -953,42 +983,48 @@ impl Driver {
             "generation": generation, "log": log_object,
         }));
         self.sync_stage(stage);
-        let tx = self.tx.clone();
-        let spawned = self
+        let notify = self.notify();
+        let launched = self
             .cluster
             .as_mut()
-            .map(|cluster| cluster.spawn(stage, attempt, &output, &command));
-        match spawned {
-            Some(Ok(mut child)) => {
-                self.tasks.spawn(async move {
-                    let status = child.wait().await;
-                    let _ = tx.send(Msg::Exited {
-                        generation,
-                        stage,
-                        attempt,
-                        status,
-                    });
-                });
-            }
-            Some(Err(error)) => {
-                use std::io::Write;
-                if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(&log) {
-                    let _ = writeln!(file, "respawn: cannot start the stage: {error}");
-                }
-                let _ = tx.send(Msg::Exited {
-                    generation,
-                    stage,
-                    attempt,
-                    status: Err(error),
-                });
-            }
-            None => {}
+            .map(|cluster| cluster.launch(stage, &name, attempt, &output, &command, notify));
+        if let Some(Err(error)) = launched {
+            let _ = self.tx.send(Msg::News(ClusterNews::Exited {
+                generation,
+                stage,
+                attempt,
+                end: StepEnd::Failed {
+                    code: 1,
+                    detail: Some(format!("respawn: cannot start the stage: {error}")),
+                },
+            }));
         }
+    }
+
+    /// Where attempt `attempt` of `stage` writes on the current cluster: a checkpointed
+    /// stage may write straight to its place in the store (EMR).
+    fn output_of(&self, stage: StageId, attempt: u32) -> Option<Output> {
+        let name = &self.workflow.stages[stage].name;
+        let in_store = self.setup.checkpoint[stage].then(|| {
+            self.store
+                .locate(&self.layout.attempt(&self.run_id, name, attempt))
+        });
+        self.cluster
+            .as_ref()
+            .map(|c| c.output(name, attempt, in_store))
+    }
+
+    /// What clusters report comes into the driver's channel.
+    fn notify(&self) -> Notify {
+        let tx = self.tx.clone();
+        Arc::new(move |news| {
+            let _ = tx.send(Msg::News(news));
+        })
     }
 
     fn persist(&mut self, stage: StageId, machine_attempt: u32) {
         let attempt = self.base_attempt[stage] + machine_attempt;
-        let Some(generation) = self.cluster.as_ref().map(|c| c.generation) else {
+        let Some(generation) = self.cluster.as_ref().map(Cluster::generation) else {
             let _ = self.tx.send(Msg::Persisted {
                 generation: 0,
                 stage,
@@ -1002,9 +1038,10 @@ impl Driver {
         };
         let spec = &self.workflow.stages[stage];
         let name = spec.name.clone();
-        let Some((dir, _)) = self.local[stage].clone() else {
+        let Some((output, _)) = self.local[stage].clone() else {
             return;
         };
+        let scratch = self.clusters.scratch().staging_dir(&format!("{name}.sum"));
         let inputs: BTreeMap<String, String> = spec
             .needs
             .iter()
@@ -1033,7 +1070,18 @@ impl Driver {
             let began = Instant::now();
             let result = async {
                 let prefix = layout.attempt(&manifest.run_id, &name, attempt);
-                manifest.files = upload_dir(&store, &dir, &prefix, &transfer).await?;
+                manifest.files = match &output {
+                    Output::Dir(dir) => upload_dir(&store, dir, &prefix, &transfer).await?,
+                    Output::InStore(_) => sum_prefix(&store, &prefix, &scratch, &transfer).await?,
+                    Output::OnCluster(url) => {
+                        return Err(StoreError::Io {
+                            object: url.clone(),
+                            source: std::io::Error::other(
+                                "an ephemeral work-table cannot be committed",
+                            ),
+                        });
+                    }
+                };
                 crash_point("before-commit", &name);
                 manifest.committed_at = timestamp(SystemTime::now());
                 let committed = match commit(&store, &layout, &manifest).await? {
@@ -1061,11 +1109,20 @@ impl Driver {
             return;
         };
         let name = self.workflow.stages[stage].name.clone();
-        let dir = cluster.restored_dir(&name);
+        let dir = cluster.restore_dir(&name);
         self.emit(json!({"event": "restore", "stage": name, "generation": generation, "from": self.store.locate(&durable.prefix)}));
         let store = self.store.clone();
         let transfer = self.transfer.clone();
         let tx = self.tx.clone();
+        let Some(dir) = dir else {
+            // The cluster reads the checkpoint from the store where it is.
+            let _ = tx.send(Msg::Restored {
+                generation,
+                stage,
+                result: Ok((0, Duration::ZERO)),
+            });
+            return;
+        };
         self.tasks.spawn(async move {
             let began = Instant::now();
             let result = async {
@@ -1088,7 +1145,7 @@ impl Driver {
             return;
         };
         let name = self.workflow.stages[stage].name.clone();
-        let staging = self.clusters.staging_dir(&name);
+        let staging = self.clusters.scratch().staging_dir(&name);
         let store = self.store.clone();
         let layout = self.layout.clone();
         let transfer = self.transfer.clone();
@@ -1126,16 +1183,42 @@ impl Driver {
     async fn lose(&mut self, generation: u32, cause: String) {
         match &self.cluster {
             Some(cluster)
-                if cluster.generation == generation && !self.gone.contains(&generation) => {}
+                if cluster.generation() == generation && !self.gone.contains(&generation) => {}
             _ => return,
         }
         self.gone.insert(generation);
         let Some(cluster) = self.cluster.take() else {
             return;
         };
-        cluster.signal_all(libc::SIGKILL);
-        let market = cluster.market;
-        let _ = tokio::task::spawn_blocking(move || cluster.wipe()).await;
+        let market = cluster.market();
+        let hours = cluster.lose().await;
+        self.add_hours(market, hours);
+        self.settle_lost(generation, market, cause).await;
+    }
+
+    /// A cluster ended before it was up (EMR could not find the capacity, say).
+    async fn lose_while_provisioning(&mut self, generation: u32, cause: String) {
+        if self.gone.contains(&generation) {
+            return;
+        }
+        self.gone.insert(generation);
+        let market = self.machine.market();
+        self.settle_lost(generation, market, cause).await;
+    }
+
+    fn add_hours(&mut self, market: Market, hours: Option<f64>) {
+        if let Some(hours) = hours {
+            self.with_record(|record| {
+                *record
+                    .instance_hours
+                    .entry(market.as_str().to_string())
+                    .or_insert(0.0) += hours;
+            });
+        }
+    }
+
+    /// Tells the machine that cluster `generation` is gone, and records it.
+    async fn settle_lost(&mut self, generation: u32, market: Market, cause: String) {
         let interrupted: Vec<Value> = self
             .machine
             .stages()
@@ -1180,24 +1263,24 @@ impl Driver {
         let Some(cluster) = self.cluster.take() else {
             return;
         };
-        self.gone.insert(cluster.generation);
-        if cluster.running() > 0 {
-            cluster.signal_all(libc::SIGTERM);
-            let deadline = Instant::now() + self.stop_grace;
-            while !cluster.groups_gone() && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            cluster.signal_all(libc::SIGKILL);
+        let generation = cluster.generation();
+        let market = cluster.market();
+        let described = cluster.describe();
+        self.gone.insert(generation);
+        let hours = cluster.terminate(self.stop_grace).await;
+        self.add_hours(market, hours);
+        let mut event =
+            json!({"event": "cluster-released", "generation": generation, "cluster": described});
+        if let Some(hours) = hours {
+            event["instance_hours"] = json!((hours * 1000.0).round() / 1000.0);
         }
-        let generation = cluster.generation;
-        let _ = tokio::task::spawn_blocking(move || cluster.wipe()).await;
-        self.emit(json!({"event": "cluster-released", "generation": generation}));
+        self.emit(event);
     }
 
     /// Uploads the log of an attempt that ended (in the background).
     fn save_log(&mut self, stage: StageId, attempt: u32) {
         let name = &self.workflow.stages[stage].name;
-        let path = self.clusters.log_path(name, attempt);
+        let path = self.clusters.scratch().log_path(name, attempt);
         let key = self.layout.log(&self.run_id, name, attempt);
         let store = self.store.clone();
         self.logs.spawn(async move {
@@ -1213,7 +1296,9 @@ impl Driver {
         match &end {
             RunEnd::Lease(_) => {
                 // Someone else owns the workflow now: touch nothing of theirs.
-                self.kill_everything().await;
+                if let Some(cluster) = self.cluster.take() {
+                    cluster.abandon().await;
+                }
                 return end;
             }
             RunEnd::Store(_) | RunEnd::Io(_) => {
@@ -1280,8 +1365,8 @@ impl Driver {
         if let Some(task) = self.ledger_task.take() {
             let _ = task.await;
         }
-        let clusters = self.clusters.clone();
-        let _ = tokio::task::spawn_blocking(move || clusters.remove_all()).await;
+        let scratch = self.clusters.scratch().clone();
+        let _ = tokio::task::spawn_blocking(move || scratch.remove_all()).await;
         if let Some(lease) = self.lease.take()
             && let Err(error) = lease.release(&self.store, SystemTime::now()).await
         {
@@ -1292,8 +1377,9 @@ impl Driver {
 
     async fn kill_everything(&mut self) {
         if let Some(cluster) = self.cluster.take() {
-            cluster.signal_all(libc::SIGKILL);
-            let _ = tokio::task::spawn_blocking(move || cluster.wipe()).await;
+            let market = cluster.market();
+            let hours = cluster.lose().await;
+            self.add_hours(market, hours);
         }
     }
 
@@ -1322,12 +1408,16 @@ async fn empty_dir(dir: &Path) -> Result<(), StoreError> {
     })
 }
 
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(1)
+/// Adds what the cluster said of a failure to the attempt's log.
+fn append_log(path: &Path, text: &str) {
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "{text}");
+    }
 }
 
 /// The last `lines` lines of a log file.

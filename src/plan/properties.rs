@@ -73,6 +73,7 @@ fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
                     provision_time: Duration::from_secs(600),
                     slots,
                     fallback: FallbackSpec::default(),
+                    emr: None,
                 },
                 checkpoint: CheckpointSpec {
                     policy: CheckpointPolicy::Auto,

@@ -83,7 +83,70 @@ pub struct ClusterSpec {
     /// Local clusters: how many stages run at once.
     pub slots: u32,
     pub fallback: FallbackSpec,
+    /// `provider: emr`: how to start the cluster (required then, refused otherwise).
+    pub emr: Option<EmrSpec>,
 }
+
+/// `cluster.emr`: a transient EMR cluster per run, with instance fleets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmrSpec {
+    /// The AWS region; the standard chain (`AWS_REGION`, profile) when absent.
+    pub region: Option<String>,
+    /// For example `emr-7.5.0`.
+    pub release_label: String,
+    /// Where EMR writes step and node logs (`s3://...`).
+    pub log_uri: Option<String>,
+    pub service_role: String,
+    /// The EC2 instance profile of the nodes (`JobFlowRole`).
+    pub instance_profile: String,
+    pub subnets: Vec<String>,
+    pub applications: Vec<String>,
+    pub primary: FleetSpec,
+    pub core: Option<FleetSpec>,
+    /// Spot fleets' allocation strategy.
+    pub spot_allocation_strategy: String,
+    /// How long a spot fleet may wait for capacity before the cluster ends (5m to 24h).
+    pub spot_timeout: Duration,
+    /// The auto-termination policy: an idle cluster ends on its own (1m to 7d).
+    pub idle_timeout: Duration,
+    /// Steps that run at once (1 to 256); `cluster.slots` when absent.
+    pub step_concurrency: u32,
+    pub bootstrap_actions: Vec<BootstrapAction>,
+    pub configurations: Vec<EmrConfiguration>,
+    /// The HDFS folder ephemeral work-tables go under.
+    pub hdfs_dir: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FleetSpec {
+    /// Several types let EMR find capacity; the first is the preferred one.
+    pub instance_types: Vec<String>,
+    /// Target capacity in instances (the primary fleet always has 1).
+    pub capacity: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BootstrapAction {
+    pub name: String,
+    pub path: String,
+    pub args: Vec<String>,
+}
+
+/// An EMR configuration classification (`spark-defaults`, say), nested as EMR takes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmrConfiguration {
+    pub classification: String,
+    pub properties: Vec<(String, String)>,
+    pub configurations: Vec<EmrConfiguration>,
+}
+
+pub const SPOT_ALLOCATION_STRATEGIES: &[&str] = &[
+    "price-capacity-optimized",
+    "capacity-optimized",
+    "capacity-optimized-prioritized",
+    "lowest-price",
+    "diversified",
+];
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FallbackSpec {

@@ -94,6 +94,10 @@ pub struct RunRecord {
     pub stages: BTreeMap<String, StageRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Instance-hours per market (`spot`, `on-demand`) of the clusters that ended, as the
+    /// provider tells them (EMR: provisioned instances times the cluster's lifetime).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instance_hours: BTreeMap<String, f64>,
 }
 
 impl RunRecord {
@@ -122,6 +126,7 @@ impl RunRecord {
             interruptions: Vec::new(),
             stages: BTreeMap::new(),
             message: None,
+            instance_hours: BTreeMap::new(),
         }
     }
 

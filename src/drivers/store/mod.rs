@@ -21,7 +21,7 @@ pub use local::LocalStore;
 pub use s3::{S3Options, S3Store};
 pub use transfer::{
     Crc64, FileEntry, FileSum, TransferOptions, checksum_file, download_dir, local_files,
-    upload_dir,
+    sum_prefix, upload_dir,
 };
 pub use url::StoreUrl;
 

@@ -273,3 +273,49 @@ pub async fn download_dir<S: Store + Clone + 'static>(
         .into_iter()
         .sum())
 }
+
+/// The manifest entries of a work-table already written under `prefix` (by an EMR step,
+/// say): every object is read once to compute its CRC-64/NVME, through a temporary file
+/// under `scratch` that is removed at once. Hidden files and Spark's `_temporary/` are
+/// not part of a work-table.
+pub async fn sum_prefix<S: Store + Clone + 'static>(
+    store: &S,
+    prefix: &str,
+    scratch: &Path,
+    options: &TransferOptions,
+) -> Result<Vec<FileEntry>> {
+    check_prefix(prefix)?;
+    let objects = store.list(prefix).await?;
+    tokio::fs::create_dir_all(scratch)
+        .await
+        .map_err(|source| StoreError::Io {
+            object: scratch.display().to_string(),
+            source,
+        })?;
+    let jobs = objects
+        .into_iter()
+        .filter_map(|object| {
+            let relative = object.key.strip_prefix(prefix)?.to_string();
+            let hidden = relative
+                .split('/')
+                .any(|part| part.starts_with('.') || part == "_temporary");
+            (!hidden && !relative.is_empty()).then_some((object, relative))
+        })
+        .enumerate()
+        .map(|(n, (object, relative))| {
+            let store = store.clone();
+            let temp = scratch.join(format!("sum-{n}"));
+            (weight(object.size), async move {
+                let sum = store.download_file(&object.key, &temp).await;
+                let _ = tokio::fs::remove_file(&temp).await;
+                let FileSum { size, crc64nvme } = sum?;
+                Ok(FileEntry {
+                    path: relative,
+                    size,
+                    crc64nvme,
+                })
+            })
+        })
+        .collect();
+    run_bounded(options.concurrency, jobs).await
+}

@@ -1,0 +1,136 @@
+//! `respawn clusters [--orphans] [--terminate]`: the EMR clusters respawn started, found by
+//! their tags, and which of them nobody needs any more.
+
+use super::{ClustersArgs, Format, exit, output, store};
+use crate::drivers::cluster::emr::{self, Listed, TAG_BATCH, TAG_RUN, TAG_STORE, TAG_WORKFLOW};
+use crate::drivers::ledger::{Layout, RunStatus, read_lease, read_run};
+use crate::drivers::store::{AnyStore, StoreUrl};
+use serde_json::json;
+
+pub fn run(args: &ClustersArgs) -> std::io::Result<i32> {
+    let runtime = store::runtime()?;
+    runtime.block_on(async move {
+        let client = emr::client(args.region.as_deref(), args.emr_endpoint_url.as_deref()).await;
+        let found = match emr::find_live(&client, None).await {
+            Ok(found) => found,
+            Err(error) => {
+                output::stderr(&format!("error: {error}\n"));
+                return Ok(exit::CLUSTER);
+            }
+        };
+        let mut rows = Vec::new();
+        for (_, listed) in found {
+            let orphan = orphan_reason(&listed, args).await;
+            if args.orphans && orphan.is_none() {
+                continue;
+            }
+            rows.push((listed, orphan));
+        }
+        let mut code = exit::SUCCESS;
+        let mut terminated = Vec::new();
+        if args.terminate {
+            for (listed, _) in &rows {
+                match emr::terminate(&client, &listed.id).await {
+                    Ok(()) => terminated.push(listed.id.clone()),
+                    Err(error) => {
+                        output::stderr(&format!("error: {error}\n"));
+                        code = exit::CLUSTER;
+                    }
+                }
+            }
+        }
+        match args.format {
+            Format::Json => output::json(&json!({
+                "clusters": rows.iter().map(|(l, orphan)| json!({
+                    "id": l.id, "name": l.name, "state": l.state, "created": l.created,
+                    "workflow": l.tags.get(TAG_WORKFLOW), "run_id": l.tags.get(TAG_RUN),
+                    "batch": l.tags.get(TAG_BATCH), "store": l.tags.get(TAG_STORE),
+                    "orphan": orphan,
+                    "terminated": terminated.contains(&l.id),
+                })).collect::<Vec<_>>(),
+            }))?,
+            Format::Text => {
+                if rows.is_empty() {
+                    let what = if args.orphans { "orphaned " } else { "" };
+                    output::stdout(&format!("no {what}clusters started by respawn are up\n"))?;
+                } else {
+                    let table: Vec<Vec<String>> = rows
+                        .iter()
+                        .map(|(l, orphan)| {
+                            let tag =
+                                |k: &str| l.tags.get(k).cloned().unwrap_or_else(|| "-".into());
+                            vec![
+                                l.id.clone(),
+                                l.state.clone(),
+                                tag(TAG_WORKFLOW),
+                                tag(TAG_RUN),
+                                tag(TAG_BATCH),
+                                l.created.clone().unwrap_or_else(|| "-".into()),
+                                match (orphan, terminated.contains(&l.id)) {
+                                    (Some(reason), true) => format!("{reason}; terminating"),
+                                    (Some(reason), false) => reason.clone(),
+                                    (None, _) => "in use".into(),
+                                },
+                            ]
+                        })
+                        .collect();
+                    output::stdout(&output::table(
+                        &[
+                            "CLUSTER", "STATE", "WORKFLOW", "RUN", "BATCH", "CREATED", "STATUS",
+                        ],
+                        &table,
+                    ))?;
+                }
+            }
+        }
+        Ok(code)
+    })
+}
+
+/// Why nobody needs the cluster any more, or `None` when its run may still use it (or
+/// its store cannot tell: a cluster is never called an orphan on a guess).
+async fn orphan_reason(listed: &Listed, args: &ClustersArgs) -> Option<String> {
+    let (Some(workflow), Some(run_id), Some(url)) = (
+        listed.tags.get(TAG_WORKFLOW),
+        listed.tags.get(TAG_RUN),
+        listed.tags.get(TAG_STORE),
+    ) else {
+        return Some("not tagged with its workflow, run and store".into());
+    };
+    let store_url = StoreUrl::parse(url).ok()?;
+    let store = match AnyStore::open(&store_url, &store::options(&args.store)).await {
+        Ok(store) => store,
+        Err(error) => {
+            tracing::warn!("cannot tell whether {} is orphaned: {error}", listed.id);
+            return None;
+        }
+    };
+    let layout = Layout::new(workflow);
+    match read_run(&store, &layout, run_id).await {
+        Ok(record) if record.value.status != RunStatus::Running => {
+            return Some(format!(
+                "its run {run_id} is {}",
+                record.value.status.as_str()
+            ));
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!("cannot read run {run_id}: {error}");
+            return None;
+        }
+    }
+    match read_lease(&store, &layout).await {
+        Ok(Some(lease)) if lease.holder.run_id.as_deref() != Some(run_id.as_str()) => {
+            Some(format!("no orchestrator holds run {run_id}"))
+        }
+        Ok(Some(lease)) if !store::lease_is_live(&lease) => {
+            Some(format!("the lease of run {run_id} expired"))
+        }
+        Ok(Some(_)) => None,
+        Ok(None) => Some(format!("no orchestrator holds run {run_id}")),
+        Err(error) => {
+            tracing::warn!("cannot read the lease of {workflow}: {error}");
+            None
+        }
+    }
+}
