@@ -903,16 +903,10 @@ impl Driver {
             };
             generation = cluster.generation();
             market = cluster.market();
-            // A step of this stage found on an adopted cluster: attach to its attempt.
-            if let Some(found) = cluster.adopted_attempt(&self.workflow.stages[stage].name)
-                && found >= machine_attempt
-                && found > self.base_attempt[stage]
-            {
-                self.base_attempt[stage] = found - machine_attempt;
-            }
         }
+        self.adopt_attempt(stage, machine_attempt);
         let attempt = self.base_attempt[stage] + machine_attempt;
-        let Some(output) = self.output_of(stage, attempt) else {
+        let Some((output, line)) = self.render(stage, attempt) else {
             return;
         };
         let spec = &self.workflow.stages[stage];
@@ -924,15 +918,6 @@ impl Driver {
                 .map(|(output, _)| output.location())
                 .unwrap_or_default()
         };
-        let quoted_input = |id: StageId| shell_quote(&input_path(id));
-        let line = spec.run.render(&Bindings {
-            output: &shell_quote(&output_text),
-            inputs: &quoted_input,
-            run_id: &self.run_id,
-            batch: &self.batch,
-            attempt,
-            workflow_dir: &shell_quote(&self.workflow_dir),
-        });
         let mut env = vec![
             ("RESPAWN_OUTPUT".to_string(), output_text.clone()),
             ("RESPAWN_RUN_ID".into(), self.run_id.clone()),
@@ -999,6 +984,48 @@ impl Driver {
                 },
             }));
         }
+    }
+
+    /// On an adopted cluster, a step of this stage that runs (or ran) the very same
+    /// command: the attempt takes over its number, so that launching attaches to it.
+    /// Any other step found there keeps its number from being used again.
+    fn adopt_attempt(&mut self, stage: StageId, machine_attempt: u32) {
+        let name = &self.workflow.stages[stage].name;
+        let Some(found) = self.cluster.as_ref().and_then(|c| c.adopted_attempt(name)) else {
+            return;
+        };
+        let same = found >= machine_attempt
+            && self.render(stage, found).is_some_and(|(_, line)| {
+                self.cluster
+                    .as_ref()
+                    .is_some_and(|c| c.adopted_runs(name, found, &line))
+            });
+        self.base_attempt[stage] = if same {
+            found - machine_attempt
+        } else {
+            self.base_attempt[stage].max(found)
+        };
+    }
+
+    /// The output and the rendered `run:` line of an attempt on the current cluster.
+    fn render(&self, stage: StageId, attempt: u32) -> Option<(Output, String)> {
+        let output = self.output_of(stage, attempt)?;
+        let input_path = |id: StageId| -> String {
+            self.local[id]
+                .as_ref()
+                .map(|(output, _)| output.location())
+                .unwrap_or_default()
+        };
+        let quoted_input = |id: StageId| shell_quote(&input_path(id));
+        let line = self.workflow.stages[stage].run.render(&Bindings {
+            output: &shell_quote(&output.location()),
+            inputs: &quoted_input,
+            run_id: &self.run_id,
+            batch: &self.batch,
+            attempt,
+            workflow_dir: &shell_quote(&self.workflow_dir),
+        });
+        Some((output, line))
     }
 
     /// Where attempt `attempt` of `stage` writes on the current cluster: a checkpointed

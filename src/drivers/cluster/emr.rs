@@ -63,6 +63,14 @@ impl std::fmt::Display for EmrError {
 }
 
 impl EmrError {
+    /// EMR asks the caller to slow down.
+    pub fn is_throttling(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException")
+        )
+    }
+
     /// A request EMR refuses as such (retrying the same request cannot help).
     pub fn is_permanent(&self) -> bool {
         matches!(
@@ -151,14 +159,15 @@ pub struct EmrClusters {
 
 /// The client every EMR call goes through: the standard credential chain and region,
 /// `endpoint` when given (else `AWS_ENDPOINT_URL_EMR` / `AWS_ENDPOINT_URL` as the SDK
-/// reads them), and the SDK's standard retry mode with up to 10 attempts, which backs
-/// off with jitter on `ThrottlingException` and transient errors.
+/// reads them), and the SDK's standard retry mode with up to 5 attempts, which backs
+/// off with jitter on `ThrottlingException` and transient errors; [`again`] retries
+/// on top of it.
 pub async fn client(region: Option<&str>, endpoint: Option<&str>) -> Client {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(
         aws_config::retry::RetryConfig::standard()
-            .with_max_attempts(10)
+            .with_max_attempts(5)
             .with_initial_backoff(Duration::from_millis(200))
-            .with_max_backoff(Duration::from_secs(20)),
+            .with_max_backoff(Duration::from_secs(5)),
     );
     if let Some(region) = region {
         loader = loader.region(aws_config::Region::new(region.to_string()));
@@ -329,6 +338,13 @@ impl EmrClusters {
     }
 
     async fn steps_of(&self, cluster: &str) -> Result<BTreeMap<String, Vec<SeenStep>>, EmrError> {
+        again(true, || self.steps_of_once(cluster)).await
+    }
+
+    async fn steps_of_once(
+        &self,
+        cluster: &str,
+    ) -> Result<BTreeMap<String, Vec<SeenStep>>, EmrError> {
         let mut steps: BTreeMap<String, Vec<SeenStep>> = BTreeMap::new();
         let mut pages = self
             .client
@@ -412,7 +428,14 @@ impl EmrClusters {
     }
 
     /// `RunJobFlow` for a new cluster; returns its id.
+    /// `RunJobFlow` for a new cluster; returns its id. Retried only when refused for
+    /// throttling: after any other error the cluster may exist, and a retry would make a
+    /// second one (a restarted orchestrator finds it by its tags instead).
     async fn start(&self, generation: u32, market: Market) -> Result<String, EmrError> {
+        again(false, || self.start_once(generation, market)).await
+    }
+
+    async fn start_once(&self, generation: u32, market: Market) -> Result<String, EmrError> {
         let spec = &self.spec;
         let mut fleets =
             vec![self.fleet("primary", InstanceFleetType::Master, &spec.primary, market)];
@@ -548,7 +571,12 @@ impl EmrClusters {
             .mul_f64(0.8 + 0.4 * f64::from(nanos % 1000) / 1000.0)
     }
 
+    /// Adds a step; retried only when refused for throttling (see [`EmrClusters::start`]).
     async fn submit(&self, cluster: &str, name: &str, line: &str) -> Result<String, EmrError> {
+        again(false, || self.submit_once(cluster, name, line)).await
+    }
+
+    async fn submit_once(&self, cluster: &str, name: &str, line: &str) -> Result<String, EmrError> {
         let step = StepConfig::builder()
             .name(name)
             .action_on_failure(ActionOnFailure::Continue)
@@ -576,6 +604,10 @@ impl EmrClusters {
 
     /// Instance-hours of a cluster (provisioned capacity times its lifetime so far).
     async fn instance_hours(&self, id: &str) -> Result<f64, EmrError> {
+        again(true, || self.instance_hours_once(id)).await
+    }
+
+    async fn instance_hours_once(&self, id: &str) -> Result<f64, EmrError> {
         let described = self
             .client
             .describe_cluster()
@@ -622,6 +654,33 @@ impl EmrClusters {
     }
 }
 
+/// Retries an EMR call with jittered exponential backoff (0.5 s to 20 s, 8 times) while it
+/// fails for a reason that may pass: what the SDK's own retries could not absorb, as when
+/// its retry quota runs out under sustained throttling. `any_transient` retries every
+/// error but a refused request; otherwise only throttling is retried.
+async fn again<T, Fut>(any_transient: bool, call: impl FnMut() -> Fut) -> Result<T, EmrError>
+where
+    Fut: std::future::Future<Output = Result<T, EmrError>>,
+{
+    use backon::Retryable;
+    call.retry(
+        backon::ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(20))
+            .with_max_times(8),
+    )
+    .when(|e: &EmrError| {
+        if any_transient {
+            !e.is_permanent()
+        } else {
+            e.is_throttling()
+        }
+    })
+    .notify(|e, after| tracing::warn!("{e}; retrying in {after:?}"))
+    .await
+}
+
 /// `bash -c LINE`: the rendered `run:` line keeps its shell meaning on the cluster.
 pub fn step_args(line: &str) -> Vec<String> {
     vec!["bash".into(), "-c".into(), line.into()]
@@ -646,6 +705,10 @@ fn end_cause(id: &str, seen: &Seen) -> String {
 
 /// Requests the end of a cluster (already ended is fine).
 pub async fn terminate(client: &Client, id: &str) -> Result<(), EmrError> {
+    again(true, || terminate_once(client, id)).await
+}
+
+async fn terminate_once(client: &Client, id: &str) -> Result<(), EmrError> {
     client
         .terminate_job_flows()
         .job_flow_ids(id)
@@ -657,6 +720,13 @@ pub async fn terminate(client: &Client, id: &str) -> Result<(), EmrError> {
 
 /// Live clusters started by respawn (of one run when given), with their tags.
 pub async fn find_live(
+    client: &Client,
+    run_id: Option<&str>,
+) -> Result<Vec<(Found, Listed)>, EmrError> {
+    again(true, || find_live_once(client, run_id)).await
+}
+
+async fn find_live_once(
     client: &Client,
     run_id: Option<&str>,
 ) -> Result<Vec<(Found, Listed)>, EmrError> {
@@ -772,6 +842,14 @@ impl EmrCluster {
         self.adopted
             .get(stage)
             .and_then(|steps| steps.iter().map(|s| s.attempt).max())
+    }
+
+    /// Whether a step found at adoption is attempt `attempt` of `stage` running `line`.
+    pub fn adopted_runs(&self, stage: &str, attempt: u32, line: &str) -> bool {
+        let args = step_args(line);
+        self.adopted
+            .get(stage)
+            .is_some_and(|steps| steps.iter().any(|s| s.attempt == attempt && s.args == args))
     }
 
     /// Where an ephemeral work-table goes on this cluster.

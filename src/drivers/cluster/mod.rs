@@ -226,6 +226,15 @@ impl Cluster {
         }
     }
 
+    /// Whether a step found on an adopted cluster is attempt `attempt` of `stage` running
+    /// exactly `line`.
+    pub fn adopted_runs(&self, stage: &str, attempt: u32, line: &str) -> bool {
+        match self {
+            Cluster::Local(_) => false,
+            Cluster::Emr(c) => c.adopted_runs(stage, attempt, line),
+        }
+    }
+
     /// Starts an attempt; its end is reported through `notify`.
     pub fn launch(
         &mut self,

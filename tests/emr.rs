@@ -1,0 +1,548 @@
+//! The e-commerce workflow in EMR mode, end to end: the real `respawn` binary against the
+//! EMR emulator (EMR's JSON wire protocol, steps run as local programs) and the S3 test
+//! server, both on loopback. Every run compares its published outputs byte for byte with
+//! a run of the same stages on a local cluster without faults.
+
+mod support;
+
+#[path = "support/emr_emulator.rs"]
+mod emr_emulator;
+
+use emr_emulator::{EmrEmulator, EmulatorConfig};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use support::s3_server::{BUCKET, S3Server};
+use support::{Run, repo};
+
+const BATCH: &str = "2019-10-01";
+const STORE_PREFIX: &str = "team";
+
+/// The EMR e-commerce workflow with the test bucket, a small dataset, and a pause before
+/// every stage so that tests can act while a step runs.
+fn emr_yaml() -> String {
+    let text = std::fs::read_to_string(repo().join("workflows/ecommerce-emr.yaml"))
+        .expect("the EMR e-commerce workflow");
+    text.replace("my-respawn-bucket", BUCKET)
+        .replace("--events 200000", "--events 20000")
+        .replace("    deadline: 10h\n", "")
+        .replace("    run: spark-submit", "    run: sleep 1; spark-submit")
+}
+
+/// The same stages on a local cluster: the reference outputs.
+fn local_yaml() -> String {
+    let text = std::fs::read_to_string(repo().join("workflows/ecommerce-sessions.yaml"))
+        .expect("the e-commerce workflow");
+    text.replace(
+        "{{ workflow_dir }}/../examples",
+        &format!("{}/examples", repo().display()),
+    )
+    .replace("--events 200000", "--events 20000")
+}
+
+/// Published outputs under `root` (a store's directory), `_SUCCESS` manifests reduced to
+/// the files they list (they also hold times and run ids).
+fn outputs(root: &Path, workflow: &str) -> BTreeMap<String, Vec<u8>> {
+    let mut all = BTreeMap::new();
+    walk(root, root, &mut all);
+    let mut out = BTreeMap::new();
+    for (key, bytes) in all {
+        let Some(rest) = key.strip_prefix(&format!("{workflow}/outputs/")) else {
+            continue;
+        };
+        if rest.ends_with("/_SUCCESS") {
+            let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+            let listed: Vec<String> = manifest["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| format!("{} {} {}", f["path"], f["size"], f["crc64nvme"]))
+                .collect();
+            out.insert(rest.to_string(), listed.join("\n").into_bytes());
+        } else {
+            out.insert(rest.to_string(), bytes);
+        }
+    }
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            walk(root, &path, out);
+        } else {
+            let key = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.insert(key, std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+/// The outputs of the local-cluster run without faults, computed once.
+fn reference() -> &'static BTreeMap<String, Vec<u8>> {
+    static REFERENCE: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shop.yaml");
+        std::fs::write(&file, local_yaml()).unwrap();
+        let store = dir.path().join("store");
+        let scratch = dir.path().join("scratch").display().to_string();
+        support::respawn_env(
+            [
+                "run",
+                &file.display().to_string(),
+                "--batch",
+                BATCH,
+                "--store",
+                &store.display().to_string(),
+            ],
+            &[("RESPAWN_SCRATCH", scratch)],
+            &[],
+        )
+        .success();
+        let found = outputs(&store, "ecommerce-sessions");
+        assert!(found.keys().any(|k| k.starts_with("report/")), "{found:?}");
+        found
+    })
+}
+
+/// An S3 server with the stage programs uploaded under `code/`, the EMR emulator, and
+/// the workflow file.
+struct Lab {
+    dir: tempfile::TempDir,
+    file: String,
+    s3: S3Server,
+    emr: EmrEmulator,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let s3 = S3Server::start();
+        let code = s3.root().join(BUCKET).join("code");
+        std::fs::create_dir_all(&code).unwrap();
+        for entry in std::fs::read_dir(repo().join("examples/stages")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "py") {
+                std::fs::copy(&path, code.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EmulatorConfig::new(s3.endpoint(), dir.path().join("emr"));
+        config.start_delay = Duration::from_millis(300);
+        let emr = EmrEmulator::start(config).expect("the EMR emulator starts");
+        let file = dir.path().join("shop-emr.yaml");
+        std::fs::write(&file, emr_yaml()).unwrap();
+        Lab {
+            file: file.display().to_string(),
+            dir,
+            s3,
+            emr,
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.s3.env();
+        env.push(("AWS_ENDPOINT_URL_EMR", self.emr.endpoint().to_string()));
+        env.push(("RESPAWN_EMR_POLL", "150ms".into()));
+        env.push((
+            "RESPAWN_SCRATCH",
+            self.dir.path().join("scratch").display().to_string(),
+        ));
+        env
+    }
+
+    fn store(&self) -> String {
+        format!("s3://{BUCKET}/{STORE_PREFIX}")
+    }
+
+    fn respawn(&self, args: &[&str]) -> Run {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.push("--store".into());
+        all.push(self.store());
+        support::respawn_env(all, &self.env(), &[])
+    }
+
+    fn run(&self) -> Run {
+        self.respawn(&["run", &self.file, "--batch", BATCH])
+    }
+
+    fn spawn(&self) -> Child {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_respawn"));
+        command
+            .args(["run", &self.file, "--batch", BATCH])
+            .args(["--store", &self.store(), "--format", "json"])
+            .current_dir(repo())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("AWS_") || name == "RESPAWN_STORE" {
+                command.env_remove(name);
+            }
+        }
+        for (name, value) in self.env() {
+            command.env(name, value);
+        }
+        command.spawn().expect("respawn starts")
+    }
+
+    fn store_root(&self) -> std::path::PathBuf {
+        self.s3.root().join(BUCKET).join(STORE_PREFIX)
+    }
+
+    fn assert_same_outputs(&self) {
+        let got = outputs(&self.store_root(), "ecommerce-emr");
+        let want = reference();
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "the same files are published"
+        );
+        for (key, bytes) in want {
+            assert!(
+                got[key] == *bytes,
+                "{key} differs from the local reference run"
+            );
+        }
+    }
+
+    /// Keys of work-tables left in the store.
+    fn work_left(&self) -> Vec<String> {
+        let mut all = BTreeMap::new();
+        walk(&self.store_root(), &self.store_root(), &mut all);
+        all.into_keys().filter(|k| k.contains("/work/")).collect()
+    }
+
+    fn assert_every_cluster_terminated(&self) {
+        for cluster in self.emr.clusters() {
+            assert!(
+                cluster.state.starts_with("TERMINAT"),
+                "cluster {} is {}",
+                cluster.id,
+                cluster.state
+            );
+        }
+    }
+
+    /// How many steps of `stage` ran, over every cluster.
+    fn steps_of(&self, stage: &str) -> usize {
+        let needle = format!(":{stage}:");
+        self.emr
+            .clusters()
+            .iter()
+            .flat_map(|c| c.steps.iter())
+            .filter(|(name, _)| name.contains(&needle))
+            .count()
+    }
+
+    fn run_record(&self) -> Value {
+        let run = self.respawn(&["status", &self.file, "--format", "json"]);
+        run.success();
+        run.json()
+    }
+}
+
+/// Waits (at most 60 s) until `found` returns something.
+fn wait_for<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = found() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn follow(mut child: Child) -> (i32, Vec<Value>, String) {
+    let stdout = child.stdout.take().unwrap();
+    let events: Vec<Value> = BufReader::new(stdout)
+        .lines()
+        .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+        .collect();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        events,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_emr_run_publishes_what_a_local_run_does_and_leaves_no_cluster_nor_work_table() {
+    let lab = Lab::new();
+    lab.run().success();
+    lab.assert_same_outputs();
+    let clusters = lab.emr.clusters();
+    assert_eq!(clusters.len(), 1, "one cluster for the run");
+    assert!(clusters[0].spot, "the first cluster is spot");
+    lab.assert_every_cluster_terminated();
+    assert_eq!(
+        lab.work_left(),
+        Vec::<String>::new(),
+        "work-tables are cleaned"
+    );
+    for stage in ["ingest", "purchases", "sessions", "report"] {
+        assert_eq!(lab.steps_of(stage), 1, "{stage} ran once");
+    }
+    // The run record keeps the instance-hours of the spot cluster.
+    let status = lab.run_record();
+    assert_eq!(status["status"], "succeeded", "{status}");
+}
+
+#[test]
+fn the_requests_carry_fleets_allocation_strategy_auto_termination_tags_and_step_names() {
+    let lab = Lab::new();
+    lab.run().success();
+    let requests = lab.emr.requests();
+    let run_job_flow = requests
+        .iter()
+        .find(|r| r.operation == "RunJobFlow")
+        .expect("a RunJobFlow request");
+    let body = &run_job_flow.body;
+    let fleets = body["Instances"]["InstanceFleets"].as_array().unwrap();
+    assert_eq!(fleets.len(), 2, "primary and core fleets: {body}");
+    for fleet in fleets {
+        let types = fleet["InstanceTypeConfigs"].as_array().unwrap();
+        assert!(
+            types.len() >= 2,
+            "several instance types per fleet: {fleet}"
+        );
+        let spot = &fleet["LaunchSpecifications"]["SpotSpecification"];
+        assert_eq!(spot["AllocationStrategy"], "price-capacity-optimized");
+        assert_eq!(spot["TimeoutAction"], "TERMINATE_CLUSTER");
+        assert_eq!(fleet["TargetOnDemandCapacity"], 0);
+    }
+    assert_eq!(fleets[0]["InstanceFleetType"], "MASTER");
+    assert_eq!(fleets[0]["TargetSpotCapacity"], 1);
+    assert_eq!(fleets[1]["TargetSpotCapacity"], 4);
+    assert_eq!(body["AutoTerminationPolicy"]["IdleTimeout"], 1800);
+    assert_eq!(body["Instances"]["KeepJobFlowAliveWhenNoSteps"], true);
+    assert_eq!(body["ReleaseLabel"], "emr-7.5.0");
+    assert_eq!(body["ServiceRole"], "respawn-emr-service");
+    assert_eq!(body["JobFlowRole"], "respawn-emr-nodes");
+    let tags: BTreeMap<String, String> = body["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["Key"].as_str().unwrap().to_string(),
+                t["Value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(tags["respawn:workflow"], "ecommerce-emr");
+    assert_eq!(tags["respawn:batch"], BATCH);
+    let run_id = tags["respawn:run"].clone();
+    assert_eq!(
+        tags["respawn:store"],
+        format!("s3://{BUCKET}/{STORE_PREFIX}/")
+    );
+    let steps: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r.operation == "AddJobFlowSteps")
+        .flat_map(|r| r.body["Steps"].as_array().unwrap().iter())
+        .collect();
+    assert_eq!(steps.len(), 4, "one step per stage");
+    for step in steps {
+        let name = step["Name"].as_str().unwrap();
+        let parts: Vec<&str> = name.split(':').collect();
+        assert_eq!(parts.len(), 4, "{name}");
+        assert_eq!((parts[0], parts[1]), ("respawn", run_id.as_str()), "{name}");
+        assert!(parts[3].parse::<u32>().is_ok(), "{name}");
+        assert_eq!(step["ActionOnFailure"], "CONTINUE");
+        assert_eq!(step["HadoopJarStep"]["Jar"], "command-runner.jar");
+        let args = step["HadoopJarStep"]["Args"].as_array().unwrap();
+        assert_eq!(
+            (&args[0], &args[1]),
+            (&Value::from("bash"), &Value::from("-c"))
+        );
+        assert!(args[2].as_str().unwrap().contains("spark-submit"), "{step}");
+    }
+}
+
+#[test]
+fn two_spot_losses_bring_an_on_demand_cluster_and_checkpoints_are_not_run_again() {
+    let lab = Lab::new();
+    let done = AtomicBool::new(false);
+    let losses = std::thread::scope(|scope| {
+        let loser = scope.spawn(|| {
+            let mut lost = Vec::new();
+            while lost.len() < 2 && !done.load(Ordering::Relaxed) {
+                for cluster in lab.emr.clusters() {
+                    let running_sessions = cluster
+                        .steps
+                        .iter()
+                        .any(|(name, state)| name.contains(":sessions:") && state == "RUNNING");
+                    if cluster.spot
+                        && running_sessions
+                        && !lost.contains(&cluster.id)
+                        && lab.emr.lose_cluster(&cluster.id)
+                    {
+                        lost.push(cluster.id.clone());
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            lost
+        });
+        let run = lab.run();
+        done.store(true, Ordering::Relaxed);
+        run.success();
+        loser.join().unwrap()
+    });
+    assert_eq!(losses.len(), 2, "two spot clusters were lost");
+    let clusters = lab.emr.clusters();
+    assert_eq!(clusters.len(), 3, "three clusters in all");
+    assert!(clusters.iter().filter(|c| c.spot).count() == 2);
+    let third = clusters.iter().find(|c| !losses.contains(&c.id)).unwrap();
+    assert!(!third.spot, "the third cluster is on-demand");
+    lab.assert_every_cluster_terminated();
+    // ingest and purchases were committed before the losses: they never ran again.
+    assert_eq!(lab.steps_of("ingest"), 1);
+    assert_eq!(lab.steps_of("purchases"), 1);
+    assert_eq!(lab.steps_of("sessions"), 3);
+    lab.assert_same_outputs();
+    assert_eq!(lab.work_left(), Vec::<String>::new());
+    let status = lab.run_record();
+    assert_eq!(
+        status["interruptions"].as_array().map(Vec::len),
+        Some(2),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_restarted_orchestrator_adopts_its_cluster_and_commits_the_step_that_finished_meanwhile() {
+    let lab = Lab::new();
+    let mut child = lab.spawn();
+    // Kill the orchestrator while `sessions` runs on the cluster.
+    wait_for("the sessions step to run", || {
+        lab.emr
+            .clusters()
+            .iter()
+            .any(|c| {
+                c.steps
+                    .iter()
+                    .any(|(n, s)| n.contains(":sessions:") && s == "RUNNING")
+            })
+            .then_some(())
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    // The step goes on without it, and completes.
+    wait_for("the sessions step to complete", || {
+        lab.emr
+            .clusters()
+            .iter()
+            .any(|c| {
+                c.steps
+                    .iter()
+                    .any(|(n, s)| n.contains(":sessions:") && s == "COMPLETED")
+            })
+            .then_some(())
+    });
+    let (code, events, stderr) = follow(lab.spawn());
+    assert_eq!(code, 0, "the resumed run succeeds: {stderr}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "swept" && e["message"].as_str().unwrap().contains("adopting")),
+        "the cluster was adopted: {events:?}"
+    );
+    assert_eq!(
+        lab.emr.clusters().len(),
+        1,
+        "exactly one cluster for the run: {events:#?}"
+    );
+    assert_eq!(
+        lab.steps_of("sessions"),
+        1,
+        "the finished step was not run again"
+    );
+    assert_eq!(lab.steps_of("ingest"), 1);
+    lab.assert_every_cluster_terminated();
+    lab.assert_same_outputs();
+}
+
+#[test]
+fn throttled_emr_calls_are_retried_and_the_run_completes() {
+    let lab = Lab::new();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                // Bursts of refusals, as EMR gives when an account's call rate is exceeded.
+                lab.emr.throttle(4);
+                std::thread::sleep(Duration::from_millis(1500));
+            }
+        });
+        let run = lab.run();
+        done.store(true, Ordering::Relaxed);
+        run.success();
+    });
+    assert!(
+        lab.emr.throttled() >= 8,
+        "only {} requests were throttled",
+        lab.emr.throttled()
+    );
+    lab.assert_same_outputs();
+    lab.assert_every_cluster_terminated();
+}
+
+#[test]
+fn respawn_clusters_finds_the_orphan_of_a_dead_orchestrator_and_terminates_it() {
+    let lab = Lab::new();
+    let mut child = lab.spawn();
+    wait_for("a cluster with a running step", || {
+        lab.emr
+            .clusters()
+            .iter()
+            .any(|c| c.steps.iter().any(|(_, s)| s == "RUNNING"))
+            .then_some(())
+    });
+    let listed = lab.respawn(&["clusters", "--format", "json"]);
+    listed.success();
+    let listed = listed.json();
+    assert_eq!(listed["clusters"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        listed["clusters"][0]["orphan"],
+        Value::Null,
+        "in use: {listed}"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    let orphans = lab.respawn(&["clusters", "--orphans", "--terminate", "--format", "json"]);
+    orphans.success();
+    let orphans = orphans.json();
+    let found = orphans["clusters"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{orphans}");
+    assert_eq!(found[0]["terminated"], true);
+    assert!(
+        found[0]["orphan"].as_str().unwrap().contains("expired"),
+        "{orphans}"
+    );
+    wait_for("the orphan to end", || {
+        lab.emr
+            .clusters()
+            .iter()
+            .all(|c| c.state.starts_with("TERMINAT"))
+            .then_some(())
+    });
+}
