@@ -45,53 +45,11 @@ fn local_yaml() -> String {
     .replace("--events 200000", "--events 20000")
 }
 
-/// Published outputs under `root` (a store's directory), `_SUCCESS` manifests reduced to
-/// the files they list (they also hold times and run ids).
+/// Published outputs of `workflow` in a store's directory.
 fn outputs(root: &Path, workflow: &str) -> BTreeMap<String, Vec<u8>> {
     let mut all = BTreeMap::new();
-    walk(root, root, &mut all);
-    let mut out = BTreeMap::new();
-    for (key, bytes) in all {
-        let Some(rest) = key.strip_prefix(&format!("{workflow}/outputs/")) else {
-            continue;
-        };
-        if rest.ends_with("/_SUCCESS") {
-            let manifest: Value = serde_json::from_slice(&bytes).unwrap();
-            let listed: Vec<String> = manifest["files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| format!("{} {} {}", f["path"], f["size"], f["crc64nvme"]))
-                .collect();
-            out.insert(rest.to_string(), listed.join("\n").into_bytes());
-        } else {
-            out.insert(rest.to_string(), bytes);
-        }
-    }
-    out
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries {
-        let entry = entry.unwrap();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            walk(root, &path, out);
-        } else {
-            let key = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            out.insert(key, std::fs::read(&path).unwrap());
-        }
-    }
+    support::walk(root, root, &mut all);
+    support::published(all, workflow)
 }
 
 /// The outputs of the local-cluster run without faults, computed once.
@@ -224,7 +182,7 @@ impl Lab {
     /// Keys of work-tables left in the store.
     fn work_left(&self) -> Vec<String> {
         let mut all = BTreeMap::new();
-        walk(&self.store_root(), &self.store_root(), &mut all);
+        support::walk(&self.store_root(), &self.store_root(), &mut all);
         all.into_keys().filter(|k| k.contains("/work/")).collect()
     }
 
@@ -488,9 +446,10 @@ fn throttled_emr_calls_are_retried_and_the_run_completes() {
     std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::Relaxed) {
-                // Bursts of refusals, as EMR gives when an account's call rate is exceeded.
-                lab.emr.throttle(4);
-                std::thread::sleep(Duration::from_millis(1500));
+                // Bursts of refusals, as EMR gives when an account's call rate is exceeded
+                // (a refusal for every call in a row would be an outage, not throttling).
+                lab.emr.throttle(3);
+                std::thread::sleep(Duration::from_millis(2500));
             }
         });
         let run = lab.run();

@@ -10,7 +10,7 @@ mod support;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -143,56 +143,13 @@ impl Shop {
             Backend::S3(server) => server.root().join(BUCKET).join("team"),
         };
         let mut objects = BTreeMap::new();
-        walk(&root, &root, &mut objects);
+        support::walk(&root, &root, &mut objects);
         objects
     }
 
-    /// The published final output: every file under `outputs/`, `_SUCCESS` manifests
-    /// reduced to the list of files they name (they also hold times and run ids).
+    /// The published final output (see [`support::published`]).
     fn outputs(&self) -> BTreeMap<String, Vec<u8>> {
-        let mut outputs = BTreeMap::new();
-        for (key, bytes) in self.objects() {
-            let Some(rest) = key.strip_prefix("ecommerce-sessions/outputs/") else {
-                continue;
-            };
-            if rest.ends_with("/_SUCCESS") {
-                let manifest: Value = serde_json::from_slice(&bytes).unwrap();
-                let listed: Vec<String> = manifest["files"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| format!("{} {} {}", f["path"], f["size"], f["crc64nvme"]))
-                    .collect();
-                outputs.insert(rest.to_string(), listed.join("\n").into_bytes());
-            } else {
-                outputs.insert(rest.to_string(), bytes);
-            }
-        }
-        outputs
-    }
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            walk(root, &path, out);
-        } else {
-            let key = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            out.insert(key, std::fs::read(&path).unwrap());
-        }
+        support::published(self.objects(), "ecommerce-sessions")
     }
 }
 

@@ -96,3 +96,54 @@ where
     );
     run
 }
+
+/// Every file under `dir`, by its path relative to `root` (hidden files left out).
+pub fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            walk(root, &path, out);
+        } else {
+            let key = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.insert(key, std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+/// The published outputs of `workflow` among a store's objects, `_SUCCESS` manifests
+/// reduced to the files they list (they also hold times and run ids).
+pub fn published(
+    objects: std::collections::BTreeMap<String, Vec<u8>>,
+    workflow: &str,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (key, bytes) in objects {
+        let Some(rest) = key.strip_prefix(&format!("{workflow}/outputs/")) else {
+            continue;
+        };
+        if rest.ends_with("/_SUCCESS") {
+            let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let listed: Vec<String> = manifest["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| format!("{} {} {}", f["path"], f["size"], f["crc64nvme"]))
+                .collect();
+            out.insert(rest.to_string(), listed.join("\n").into_bytes());
+        } else {
+            out.insert(rest.to_string(), bytes);
+        }
+    }
+    out
+}

@@ -663,9 +663,16 @@ where
     Fut: std::future::Future<Output = Result<T, EmrError>>,
 {
     use backon::Retryable;
+    // backon's jitter is seeded the same in every process unless told otherwise.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7)
+        ^ u64::from(std::process::id());
     call.retry(
         backon::ExponentialBuilder::default()
             .with_jitter()
+            .with_jitter_seed(seed)
             .with_min_delay(Duration::from_millis(500))
             .with_max_delay(Duration::from_secs(20))
             .with_max_times(8),
