@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -141,18 +141,12 @@ impl Lab {
     }
 
     fn spawn(&self) -> Child {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_respawn"));
+        let mut command = support::command();
         command
             .args(["run", &self.file, "--batch", BATCH])
             .args(["--store", &self.store(), "--format", "json"])
-            .current_dir(repo())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("AWS_") || name == "RESPAWN_STORE" {
-                command.env_remove(name);
-            }
-        }
         for (name, value) in self.env() {
             command.env(name, value);
         }

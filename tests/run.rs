@@ -108,18 +108,12 @@ impl Shop {
 
     /// Starts `respawn run --format json` in the background.
     fn spawn(&self, extra_env: &[(&str, &str)]) -> Child {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_respawn"));
+        let mut command = support::command();
         command
             .args(["run", &self.file.display().to_string(), "--batch", BATCH])
             .args(["--store", &self.store(), "--format", "json"])
-            .current_dir(repo())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("AWS_") || name == "RESPAWN_STORE" {
-                command.env_remove(name);
-            }
-        }
         for (name, value) in self.env() {
             command.env(name, value);
         }

@@ -912,12 +912,6 @@ impl Driver {
         let spec = &self.workflow.stages[stage];
         let name = spec.name.clone();
         let output_text = output.location();
-        let input_path = |id: StageId| -> String {
-            self.local[id]
-                .as_ref()
-                .map(|(output, _)| output.location())
-                .unwrap_or_default()
-        };
         let mut env = vec![
             ("RESPAWN_OUTPUT".to_string(), output_text.clone()),
             ("RESPAWN_RUN_ID".into(), self.run_id.clone()),
@@ -933,7 +927,7 @@ impl Driver {
                     "RESPAWN_INPUT_{}",
                     env_name(&self.workflow.stages[input].name)
                 ),
-                input_path(input),
+                self.input_location(input),
             ));
         }
         let log = self.clusters.scratch().log_path(&name, attempt);
@@ -1007,16 +1001,18 @@ impl Driver {
         };
     }
 
+    /// Where the work-table of `stage` is for the current cluster (empty when it is not).
+    fn input_location(&self, stage: StageId) -> String {
+        self.local[stage]
+            .as_ref()
+            .map(|(output, _)| output.location())
+            .unwrap_or_default()
+    }
+
     /// The output and the rendered `run:` line of an attempt on the current cluster.
     fn render(&self, stage: StageId, attempt: u32) -> Option<(Output, String)> {
         let output = self.output_of(stage, attempt)?;
-        let input_path = |id: StageId| -> String {
-            self.local[id]
-                .as_ref()
-                .map(|(output, _)| output.location())
-                .unwrap_or_default()
-        };
-        let quoted_input = |id: StageId| shell_quote(&input_path(id));
+        let quoted_input = |id: StageId| shell_quote(&self.input_location(id));
         let line = self.workflow.stages[stage].run.render(&Bindings {
             output: &shell_quote(&output.location()),
             inputs: &quoted_input,

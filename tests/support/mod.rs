@@ -65,18 +65,26 @@ where
 
 /// Runs respawn with extra environment variables set and others removed. AWS variables of
 /// the surrounding shell are always removed, so that tests see only what they set.
-pub fn respawn_env<I, S>(args: I, set: &[(&str, String)], remove: &[&str]) -> Run
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
+/// The respawn binary, run from the repository, without the caller's AWS settings or
+/// store (each test gives its own).
+pub fn command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_respawn"));
-    command.args(args).current_dir(repo()).env("NO_COLOR", "1");
+    command.current_dir(repo());
     for (name, _) in std::env::vars() {
         if name.starts_with("AWS_") || name == "RESPAWN_STORE" {
             command.env_remove(name);
         }
     }
+    command
+}
+
+pub fn respawn_env<I, S>(args: I, set: &[(&str, String)], remove: &[&str]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut command = command();
+    command.args(args).env("NO_COLOR", "1");
     for name in remove {
         command.env_remove(name);
     }

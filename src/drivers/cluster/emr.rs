@@ -211,17 +211,14 @@ fn parse_step_name(name: &str, run_id: &str) -> Option<(String, u32)> {
 }
 
 /// What a cluster's end means for the run.
-fn classify(state: &ClusterState, code: Option<&ClusterStateChangeReasonCode>) -> ClusterEnd {
+fn classify(code: Option<&ClusterStateChangeReasonCode>) -> ClusterEnd {
     match code {
         Some(ClusterStateChangeReasonCode::UserRequest) => ClusterEnd::Stopped,
         Some(
             ClusterStateChangeReasonCode::ValidationError
             | ClusterStateChangeReasonCode::BootstrapFailure,
         ) => ClusterEnd::Broken,
-        _ => {
-            let _ = state;
-            ClusterEnd::Lost
-        }
+        _ => ClusterEnd::Lost,
     }
 }
 
@@ -552,7 +549,7 @@ impl EmrClusters {
                 | ClusterState::Terminated
                 | ClusterState::TerminatedWithErrors => {
                     let cause = end_cause(id, &seen);
-                    return Err(match classify(&seen.state, seen.code.as_ref()) {
+                    return Err(match classify(seen.code.as_ref()) {
                         ClusterEnd::Lost => ProvisionError::Lost(cause),
                         ClusterEnd::Stopped | ClusterEnd::Broken => ProvisionError::Broken(cause),
                     });
@@ -957,7 +954,7 @@ async fn watch(
         ) {
             notify(ClusterNews::Ended {
                 generation,
-                end: classify(&seen.state, seen.code.as_ref()),
+                end: classify(seen.code.as_ref()),
                 cause: end_cause(&id, &seen),
             });
             return;
@@ -1049,19 +1046,12 @@ mod tests {
 
     #[test]
     fn a_user_request_is_a_stop_a_bootstrap_failure_is_broken_the_rest_is_a_loss() {
-        let ended = ClusterState::TerminatedWithErrors;
         assert_eq!(
-            classify(
-                &ClusterState::Terminated,
-                Some(&ClusterStateChangeReasonCode::UserRequest)
-            ),
+            classify(Some(&ClusterStateChangeReasonCode::UserRequest)),
             ClusterEnd::Stopped
         );
         assert_eq!(
-            classify(
-                &ended,
-                Some(&ClusterStateChangeReasonCode::BootstrapFailure)
-            ),
+            classify(Some(&ClusterStateChangeReasonCode::BootstrapFailure)),
             ClusterEnd::Broken
         );
         for code in [
@@ -1070,8 +1060,8 @@ mod tests {
             ClusterStateChangeReasonCode::InternalError,
             ClusterStateChangeReasonCode::AllStepsCompleted,
         ] {
-            assert_eq!(classify(&ended, Some(&code)), ClusterEnd::Lost, "{code:?}");
+            assert_eq!(classify(Some(&code)), ClusterEnd::Lost, "{code:?}");
         }
-        assert_eq!(classify(&ended, None), ClusterEnd::Lost);
+        assert_eq!(classify(None), ClusterEnd::Lost);
     }
 }
