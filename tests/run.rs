@@ -342,6 +342,16 @@ fn random_spot_interruptions_from_the_chaos_option_lose_nothing() {
     let run = shop.run(&["--chaos", "mtti=3s,seed=7,provision=0s", "--format", "json"]);
     run.success();
     assert_same_outputs(&shop);
+    // The plan is made for the file's MTTI, not the chaos rate; the run says so.
+    let note = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("\"event\":\"note\""))
+        .expect("a note that checkpoints are planned for another MTTI");
+    assert!(
+        note.contains("every 3s") && note.contains("planned for cluster.mtti"),
+        "{note}"
+    );
     let lost = run
         .stdout
         .lines()

@@ -399,7 +399,7 @@ fn describe(event: &Value) -> Option<String> {
             text("cause"),
             number("interruptions")
         ),
-        "stale" | "swept" | "stopping" | "interrupt-ignored" => text("message"),
+        "stale" | "swept" | "note" | "stopping" | "interrupt-ignored" => text("message"),
         "cleaned" => format!(
             "deleted the run's work-tables ({} objects under {})",
             number("deleted"),

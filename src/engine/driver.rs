@@ -377,6 +377,21 @@ impl Driver {
         for note in prepared {
             driver.emit(json!({"event": "swept", "message": note}));
         }
+        if let Some((chaos, _)) = &driver.chaos {
+            let planned = driver.workflow.cluster.mtti;
+            // Checkpoints are placed for the file's MTTI; say so when chaos is far from it.
+            if chaos.mtti.as_secs_f64() * 2.0 < planned.as_secs_f64()
+                || chaos.mtti.as_secs_f64() > planned.as_secs_f64() * 2.0
+            {
+                let message = format!(
+                    "chaos interrupts spot clusters every {} on average, but checkpoints are \
+                     planned for cluster.mtti {}; set cluster.mtti to plan for the chaos rate",
+                    humantime::format_duration(chaos.mtti),
+                    humantime::format_duration(planned)
+                );
+                driver.emit(json!({"event": "note", "message": message}));
+            }
+        }
         let committed: Vec<bool> = driver.durable.iter().map(Option::is_some).collect();
         let started = Event::Started {
             committed: committed.clone(),
