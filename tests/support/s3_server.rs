@@ -10,6 +10,13 @@
 //!   fails with InternalError when a file vanishes mid-walk (seen with the aws-cli's
 //!   `s3 rm --recursive`, which lists and deletes at once). AWS never fails a listing for
 //!   that; the layer walks again.
+//! - **GET bodies in 256 KiB reads.** s3s-fs streams objects in 4 KiB reads, which makes
+//!   the server, not the client, the limit of any download benchmark; the layer serves the
+//!   same bytes (and the same headers, which s3s-fs still computes) in larger reads.
+//! - **Object tags.** s3s-fs ignores `x-amz-tagging` and has no tagging calls; the layer
+//!   keeps each object's tags (in memory, for the server's lifetime): set on PutObject,
+//!   CreateMultipartUpload and CopyObject, read and written by Get/Put/DeleteObjectTagging,
+//!   dropped with the object, counted in `x-amz-tagging-count`.
 //! - **Faults on demand.** Whole requests can be throttled (503 SlowDown), DeleteObjects can
 //!   report keys as throttled inside a successful response (as AWS does under load), and
 //!   conditional headers can be ignored, like servers that accept them and overwrite anyway.
@@ -52,13 +59,116 @@ fn take(counter: &AtomicU32) -> bool {
         .is_ok()
 }
 
+/// Tags of objects (`bucket/key` -> tags), and of multipart uploads until they complete.
+pub type Tags = Arc<Mutex<HashMap<String, Vec<(String, String)>>>>;
+
 struct Layer {
     fs: Arc<s3s_fs::FileSystem>,
+    /// The directory s3s-fs serves, canonical (as s3s-fs keeps it).
+    root: PathBuf,
     faults: Arc<Faults>,
     keys: Mutex<HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
+    tags: Tags,
+    upload_tags: Mutex<HashMap<String, Vec<(String, String)>>>,
+}
+
+/// The size of the reads GET bodies are served in.
+const GET_READ: usize = 256 * 1024;
+
+/// Parses an `x-amz-tagging` header (`k1=v1&k2=v2`, URL-encoded) with S3's limits.
+fn parse_tagging(header: &str) -> S3Result<Vec<(String, String)>> {
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for pair in header.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        tags.push((percent_decode(key)?, percent_decode(value)?));
+    }
+    check_tags(&tags)?;
+    Ok(tags)
+}
+
+fn check_tags(tags: &[(String, String)]) -> S3Result<()> {
+    if tags.len() > 10 {
+        return Err(s3_error!(InvalidTag, "an object can have at most 10 tags"));
+    }
+    for (n, (key, value)) in tags.iter().enumerate() {
+        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
+            return Err(s3_error!(
+                InvalidTag,
+                "a tag key is 1 to 128 characters and a value at most 256"
+            ));
+        }
+        if tags[..n].iter().any(|(k, _)| k == key) {
+            return Err(s3_error!(
+                InvalidTag,
+                "cannot provide multiple tags with the same key"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn percent_decode(text: &str) -> S3Result<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| {
+                        s3_error!(InvalidTag, "bad percent-encoding in the tagging header")
+                    })?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| s3_error!(InvalidTag, "the tagging header is not UTF-8"))
+}
+
+fn tag_set(tags: &[(String, String)]) -> TagSet {
+    tags.iter()
+        .map(|(key, value)| Tag {
+            key: Some(key.clone()),
+            value: Some(value.clone()),
+        })
+        .collect()
+}
+
+fn object_id(bucket: &str, key: &str) -> String {
+    format!("{bucket}/{key}")
+}
+
+/// Records the tags of an object just written (none: the new object has none).
+fn set_tags(tags: &Tags, bucket: &str, key: &str, set: Vec<(String, String)>) {
+    let mut tags = tags.lock().unwrap();
+    if set.is_empty() {
+        tags.remove(&object_id(bucket, key));
+    } else {
+        tags.insert(object_id(bucket, key), set);
+    }
 }
 
 impl Layer {
+    /// Where s3s-fs keeps an object, for keys that map to a path below the bucket plainly.
+    fn object_path(&self, bucket: &str, key: &str) -> Option<PathBuf> {
+        let plain = !key.starts_with('/')
+            && Path::new(key)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        plain.then(|| self.root.join(bucket).join(key))
+    }
+
     fn lock_of(&self, bucket: &str, key: &str) -> Arc<tokio::sync::RwLock<()>> {
         let mut keys = self.keys.lock().unwrap();
         keys.entry(format!("{bucket}/{key}")).or_default().clone()
@@ -138,7 +248,45 @@ impl S3 for Layer {
         self.gate()?;
         let lock = self.lock_of(&req.input.bucket, &req.input.key);
         let _read = lock.read().await;
-        self.fs.get_object(req).await
+        let (bucket, key, range) = (
+            req.input.bucket.clone(),
+            req.input.key.clone(),
+            req.input.range,
+        );
+        let mut response = self.fs.get_object(req).await?;
+        // s3s-fs checked the object and the range and computed the headers; serve the same
+        // bytes in larger reads. The key's read lock keeps writers out until the file is open.
+        if let Some(path) = self.object_path(&bucket, &key) {
+            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+            let length = response.output.content_length.unwrap_or(0).max(0) as u64;
+            let mut file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| s3_error!(e, NoSuchKey))?;
+            let size = file
+                .metadata()
+                .await
+                .map_err(|e| s3_error!(e, InternalError))?
+                .len();
+            let start = match range {
+                Some(Range::Int { first, .. }) => first,
+                Some(Range::Suffix { length }) => size.saturating_sub(length),
+                None => 0,
+            };
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(|e| s3_error!(e, InternalError))?;
+            response.output.body = Some(StreamingBlob::wrap(
+                tokio_util::io::ReaderStream::with_capacity(file.take(length), GET_READ),
+            ));
+        }
+        let count = self
+            .tags
+            .lock()
+            .unwrap()
+            .get(&object_id(&bucket, &key))
+            .map(|t| t.len() as i32);
+        response.output.tag_count = count;
+        Ok(response)
     }
 
     async fn head_object(
@@ -160,9 +308,18 @@ impl S3 for Layer {
             req.input.if_match = None;
             req.input.if_none_match = None;
         }
+        let set = parse_tagging(req.input.tagging.as_deref().unwrap_or(""))?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let tags = self.tags.clone();
         self.write(&bucket, &key, |fs| {
-            Box::pin(async move { fs.put_object(req).await })
+            Box::pin(async move {
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let written = fs.put_object(req).await;
+                if written.is_ok() {
+                    set_tags(&tags, &bucket, &key, set);
+                }
+                written
+            })
         })
         .await
     }
@@ -172,9 +329,36 @@ impl S3 for Layer {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         self.gate()?;
+        let replace = req
+            .input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        let set = if replace {
+            parse_tagging(req.input.tagging.as_deref().unwrap_or(""))?
+        } else {
+            match &req.input.copy_source {
+                CopySource::Bucket { bucket, key, .. } => self
+                    .tags
+                    .lock()
+                    .unwrap()
+                    .get(&object_id(bucket, key))
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            }
+        };
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let tags = self.tags.clone();
         self.write(&bucket, &key, |fs| {
-            Box::pin(async move { fs.copy_object(req).await })
+            Box::pin(async move {
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let copied = fs.copy_object(req).await;
+                if copied.is_ok() {
+                    set_tags(&tags, &bucket, &key, set);
+                }
+                copied
+            })
         })
         .await
     }
@@ -188,8 +372,16 @@ impl S3 for Layer {
             .delete_object_calls
             .fetch_add(1, Ordering::Relaxed);
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let tags = self.tags.clone();
         self.write(&bucket, &key, |fs| {
-            Box::pin(async move { fs.delete_object(req).await })
+            Box::pin(async move {
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let deleted = fs.delete_object(req).await;
+                if deleted.is_ok() {
+                    set_tags(&tags, &bucket, &key, Vec::new());
+                }
+                deleted
+            })
         })
         .await
     }
@@ -221,9 +413,80 @@ impl S3 for Layer {
             }));
         }
         let fs = self.fs.clone();
-        tokio::spawn(async move { fs.delete_objects(req).await })
-            .await
-            .expect("a write of the test server panicked")
+        let tags = self.tags.clone();
+        tokio::spawn(async move {
+            let bucket = req.input.bucket.clone();
+            let deleted = fs.delete_objects(req).await?;
+            for object in deleted.output.deleted.iter().flatten() {
+                if let Some(key) = &object.key {
+                    set_tags(&tags, &bucket, key, Vec::new());
+                }
+            }
+            Ok(deleted)
+        })
+        .await
+        .expect("a write of the test server panicked")
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        self.gate()?;
+        let (bucket, key) = (&req.input.bucket, &req.input.key);
+        let lock = self.lock_of(bucket, key);
+        let _read = lock.read().await;
+        if !self.object_path(bucket, key).is_some_and(|p| p.is_file()) {
+            return Err(s3_error!(NoSuchKey));
+        }
+        let tags = self
+            .tags
+            .lock()
+            .unwrap()
+            .get(&object_id(bucket, key))
+            .cloned();
+        Ok(S3Response::new(GetObjectTaggingOutput {
+            tag_set: tag_set(&tags.unwrap_or_default()),
+            version_id: None,
+        }))
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        self.gate()?;
+        let (bucket, key) = (&req.input.bucket, &req.input.key);
+        let mut set = Vec::new();
+        for tag in &req.input.tagging.tag_set {
+            set.push((
+                tag.key.clone().unwrap_or_default(),
+                tag.value.clone().unwrap_or_default(),
+            ));
+        }
+        check_tags(&set)?;
+        let lock = self.lock_of(bucket, key);
+        let _write = lock.write().await;
+        if !self.object_path(bucket, key).is_some_and(|p| p.is_file()) {
+            return Err(s3_error!(NoSuchKey));
+        }
+        set_tags(&self.tags, bucket, key, set);
+        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        self.gate()?;
+        let (bucket, key) = (&req.input.bucket, &req.input.key);
+        let lock = self.lock_of(bucket, key);
+        let _write = lock.write().await;
+        if !self.object_path(bucket, key).is_some_and(|p| p.is_file()) {
+            return Err(s3_error!(NoSuchKey));
+        }
+        set_tags(&self.tags, bucket, key, Vec::new());
+        Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
     }
 
     async fn list_objects(
@@ -259,7 +522,12 @@ impl S3 for Layer {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         self.gate()?;
-        self.fs.create_multipart_upload(req).await
+        let set = parse_tagging(req.input.tagging.as_deref().unwrap_or(""))?;
+        let created = self.fs.create_multipart_upload(req).await?;
+        if let Some(upload) = &created.output.upload_id {
+            self.upload_tags.lock().unwrap().insert(upload.clone(), set);
+        }
+        Ok(created)
     }
 
     async fn upload_part(
@@ -288,10 +556,29 @@ impl S3 for Layer {
             req.input.if_none_match = None;
         }
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        self.write(&bucket, &key, |fs| {
-            Box::pin(async move { fs.complete_multipart_upload(req).await })
-        })
-        .await
+        let set = self
+            .upload_tags
+            .lock()
+            .unwrap()
+            .get(&req.input.upload_id)
+            .cloned()
+            .unwrap_or_default();
+        let upload = req.input.upload_id.clone();
+        let tags = self.tags.clone();
+        let completed = self
+            .write(&bucket, &key, |fs| {
+                Box::pin(async move {
+                    let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                    let completed = fs.complete_multipart_upload(req).await;
+                    if completed.is_ok() {
+                        set_tags(&tags, &bucket, &key, set);
+                    }
+                    completed
+                })
+            })
+            .await?;
+        self.upload_tags.lock().unwrap().remove(&upload);
+        Ok(completed)
     }
 
     async fn abort_multipart_upload(
@@ -299,7 +586,10 @@ impl S3 for Layer {
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         self.gate()?;
-        self.fs.abort_multipart_upload(req).await
+        let upload = req.input.upload_id.clone();
+        let aborted = self.fs.abort_multipart_upload(req).await?;
+        self.upload_tags.lock().unwrap().remove(&upload);
+        Ok(aborted)
     }
 }
 
@@ -309,6 +599,7 @@ pub struct S3Server {
     root: PathBuf,
     _temp: Option<tempfile::TempDir>,
     pub faults: Arc<Faults>,
+    tags: Tags,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -331,10 +622,14 @@ impl S3Server {
         let fs =
             s3s_fs::FileSystem::new(root).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
         let faults = Arc::new(Faults::default());
+        let tags = Tags::default();
         let layer = Layer {
             fs: Arc::new(fs),
+            root: root.canonicalize()?,
             faults: faults.clone(),
             keys: Mutex::new(HashMap::new()),
+            tags: tags.clone(),
+            upload_tags: Mutex::new(HashMap::new()),
         };
         let service = {
             let mut builder = s3s::service::S3ServiceBuilder::new(layer);
@@ -380,6 +675,7 @@ impl S3Server {
             root: root.to_path_buf(),
             _temp: None,
             faults,
+            tags,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
@@ -392,6 +688,14 @@ impl S3Server {
     /// The directory the server keeps objects in (`<root>/<bucket>/<key>`).
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The tags of an object (empty when it has none or does not exist).
+    pub fn tags_of(&self, bucket: &str, key: &str) -> Vec<(String, String)> {
+        let tags = self.tags.lock().unwrap();
+        tags.get(&object_id(bucket, key))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Environment for a client of this server: credentials, region and endpoint.
