@@ -91,6 +91,10 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
+        Lab::with_workflow(emr_yaml())
+    }
+
+    fn with_workflow(workflow: String) -> Lab {
         let s3 = S3Server::start();
         let code = s3.root().join(BUCKET).join("code");
         std::fs::create_dir_all(&code).unwrap();
@@ -105,7 +109,7 @@ impl Lab {
         config.start_delay = Duration::from_millis(300);
         let emr = EmrEmulator::start(config).expect("the EMR emulator starts");
         let file = dir.path().join("shop-emr.yaml");
-        std::fs::write(&file, emr_yaml()).unwrap();
+        std::fs::write(&file, workflow).unwrap();
         Lab {
             file: file.display().to_string(),
             dir,
@@ -255,6 +259,28 @@ fn an_emr_run_publishes_what_a_local_run_does_and_leaves_no_cluster_nor_work_tab
     // The run record keeps the instance-hours of the spot cluster.
     let status = lab.run_record();
     assert_eq!(status["status"], "succeeded", "{status}");
+}
+
+#[test]
+fn work_tables_written_by_steps_are_tagged_for_the_lifecycle_rule_and_nothing_else_is() {
+    let lab = Lab::with_workflow(emr_yaml().replace("cleanup: on-success", "cleanup: never"));
+    lab.run().success();
+    let mut objects = BTreeMap::new();
+    support::walk(&lab.store_root(), &lab.store_root(), &mut objects);
+    let tagged = |key: &str| lab.s3.tags_of(BUCKET, &format!("{STORE_PREFIX}/{key}"));
+    let work = vec![("respawn:kind".to_string(), "work".to_string())];
+    let step_output = objects
+        .keys()
+        .filter(|k| k.contains("/work/") && !k.ends_with("/COMMIT"))
+        .count();
+    assert!(step_output > 0, "the steps wrote work tables: {objects:?}");
+    for key in objects.keys() {
+        if key.contains("/runs/") && key.contains("/work/") {
+            assert_eq!(tagged(key), work, "{key} is work-table data");
+        } else {
+            assert_eq!(tagged(key), Vec::new(), "{key} is not work-table data");
+        }
+    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ use respawn::drivers::ledger::{
 };
 use respawn::drivers::store::{
     AnyStore, FileEntry, LocalStore, PutMode, S3Options, S3Store, Store, StoreError, StoreUrl,
-    TransferOptions, download_dir, upload_dir,
+    TransferOptions, WORK_TAG, download_dir, upload_dir,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -953,6 +953,90 @@ async fn s3_deletion_retries_throttled_keys_and_requests() {
         server.faults.delete_object_calls.load(Ordering::SeqCst),
         0,
         "never one key per request"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_work_table_objects_carry_the_lifecycle_tag_and_nothing_else_does() {
+    let server = S3Server::start();
+    let store = open_s3(&server, "tagged").await;
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, pattern(7 << 20, 5)).unwrap();
+    let small = dir.path().join("small.csv");
+    std::fs::write(&small, b"a,b\n").unwrap();
+    // Written by respawn: a multipart upload, a single PUT and a manifest.
+    store
+        .upload_file(&big, "wf/runs/r/work/s/1/part-0")
+        .await
+        .unwrap();
+    store
+        .upload_file(&small, "wf/runs/r/work/s/1/part-1")
+        .await
+        .unwrap();
+    store
+        .put("wf/runs/r/work/s/COMMIT", b"{}".to_vec(), PutMode::Create)
+        .await
+        .unwrap();
+    // Not work-table data.
+    store
+        .upload_file(&small, "wf/outputs/s/b/part-1")
+        .await
+        .unwrap();
+    store
+        .upload_file(&small, "wf/runs/r/logs/s/1.log")
+        .await
+        .unwrap();
+    store
+        .put("wf/runs/r/run.json", b"{}".to_vec(), PutMode::Create)
+        .await
+        .unwrap();
+    store
+        .put("wf/runs/r/workers", b"{}".to_vec(), PutMode::Create)
+        .await
+        .unwrap();
+    // Written by someone else (an EMR step), then tagged by respawn.
+    let foreign = open_s3(&server, "").await;
+    foreign
+        .upload_file(&small, "tagged/wf/runs/r/work/t/1/part-0")
+        .await
+        .unwrap();
+    assert!(
+        server
+            .tags_of(BUCKET, "tagged/wf/runs/r/work/t/1/part-0")
+            .is_empty()
+    );
+    store.tag_work("wf/runs/r/work/t/1/part-0").await.unwrap();
+
+    let work = vec![(WORK_TAG.0.to_string(), WORK_TAG.1.to_string())];
+    for key in [
+        "wf/runs/r/work/s/1/part-0",
+        "wf/runs/r/work/s/1/part-1",
+        "wf/runs/r/work/s/COMMIT",
+        "wf/runs/r/work/t/1/part-0",
+    ] {
+        assert_eq!(
+            server.tags_of(BUCKET, &format!("tagged/{key}")),
+            work,
+            "{key}"
+        );
+    }
+    for key in [
+        "wf/outputs/s/b/part-1",
+        "wf/runs/r/logs/s/1.log",
+        "wf/runs/r/run.json",
+        "wf/runs/r/workers",
+    ] {
+        assert!(
+            server.tags_of(BUCKET, &format!("tagged/{key}")).is_empty(),
+            "{key} is not work"
+        );
+    }
+    // A missing object cannot be tagged, and says which.
+    let missing = store.tag_work("wf/runs/r/work/t/1/nope").await.unwrap_err();
+    assert!(
+        missing.to_string().contains("wf/runs/r/work/t/1/nope"),
+        "{missing}"
     );
 }
 

@@ -171,6 +171,32 @@ mod tests {
     }
 
     #[test]
+    fn work_keys_are_exactly_the_keys_under_a_runs_work_prefix() {
+        use crate::drivers::store::is_work_key;
+        let layout = Layout::new("wf");
+        for key in [
+            format!("{}part-0.csv", layout.attempt("r1", "s", 2)),
+            format!("{}nested/part-1", layout.attempt("r1", "s", 1)),
+            layout.commit("r1", "s"),
+        ] {
+            assert!(is_work_key(&key), "{key}");
+        }
+        for key in [
+            layout.lease(),
+            layout.run_record("r1"),
+            layout.event("r1", 3),
+            layout.log("r1", "s", 1),
+            layout.success("s", "b"),
+            format!("{}part-0", layout.output("s", "b")),
+            layout.work("r1"),
+            "wf/runs/r1/workers/x".into(),
+            "runs/r1/work/s/1/x".into(),
+        ] {
+            assert!(!is_work_key(&key), "{key}");
+        }
+    }
+
+    #[test]
     fn batch_ids_are_path_safe() {
         for good in ["2026-11-21", "hourly_2026-11-21T10", "b1.2"] {
             assert!(check_batch(good).is_ok(), "{good}");

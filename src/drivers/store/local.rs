@@ -352,6 +352,11 @@ impl Store for LocalStore {
         Ok(names)
     }
 
+    async fn tag_work(&self, key: &str) -> Result<()> {
+        // Files have no tags; nothing expires a local store's work tables but `respawn gc`.
+        check_key(key)
+    }
+
     async fn delete_many(&self, keys: &[String]) -> Result<()> {
         let mut paths = Vec::with_capacity(keys.len());
         for key in keys {

@@ -169,6 +169,11 @@ pub trait Store: Send + Sync {
     fn download_file(&self, key: &str, path: &Path)
     -> impl Future<Output = Result<FileSum>> + Send;
 
+    /// Tags an object that someone else wrote (an EMR step's output) as work-table data,
+    /// [`WORK_TAG`]; objects respawn writes under a work key are tagged as they are
+    /// written. A backend without object tags (a local directory) does nothing.
+    fn tag_work(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+
     /// Deletes every object under `prefix` (which must end in `/`). Returns how many.
     fn delete_prefix(&self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
         async move {
@@ -249,9 +254,25 @@ impl Store for AnyStore {
     async fn download_file(&self, key: &str, path: &Path) -> Result<FileSum> {
         dispatch!(self, s => s.download_file(key, path).await)
     }
+    async fn tag_work(&self, key: &str) -> Result<()> {
+        dispatch!(self, s => s.tag_work(key).await)
+    }
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
         dispatch!(self, s => s.delete_prefix(prefix).await)
     }
+}
+
+/// The object tag (key, value) on work-table data in S3. Lifecycle rules filter on a literal
+/// key prefix or on tags, and no literal prefix selects `<workflow>/runs/<run_id>/work/`;
+/// the bucket's safety-net rule (infra/respawn-emr.yaml) expires objects with this tag.
+pub const WORK_TAG: (&str, &str) = ("respawn:kind", "work");
+
+/// Whether a key (relative to the store's root) is work-table data:
+/// `<workflow>/runs/<run_id>/work/<...>`, the layout of `ledger::Layout::work`.
+pub fn is_work_key(key: &str) -> bool {
+    let parts: Vec<&str> = key.splitn(5, '/').collect();
+    matches!(parts.as_slice(), [workflow, "runs", run, "work", rest]
+        if !workflow.is_empty() && !run.is_empty() && !rest.is_empty())
 }
 
 /// Longest key accepted (S3's limit is 1024 bytes including the store's prefix).

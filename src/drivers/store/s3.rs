@@ -11,14 +11,19 @@
 //! Nothing here logs a credential.
 
 use super::transfer::{Crc64, FileSum, TransferOptions};
-use super::{ETag, ObjectMeta, PutMode, Result, Store, StoreError, check_key, check_prefix};
+use super::{
+    ETag, ObjectMeta, PutMode, Result, Store, StoreError, WORK_TAG, check_key, check_prefix,
+    is_work_key,
+};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, ProvideCredentials, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, Length};
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, Tag, Tagging,
+};
 use backon::BackoffBuilder;
 use std::path::Path;
 use std::sync::Arc;
@@ -194,6 +199,14 @@ impl S3Store {
         full.strip_prefix(&self.prefix).unwrap_or(full)
     }
 
+    /// The `x-amz-tagging` header for a new object: [`WORK_TAG`] on work-table keys.
+    fn tagging(&self, full: &str) -> Option<String> {
+        is_work_key(self.relative(full)).then(|| {
+            // URL-encoded query form; the tag's key has a `:`.
+            format!("{}={}", WORK_TAG.0.replace(':', "%3A"), WORK_TAG.1)
+        })
+    }
+
     /// Turns an SDK error into the typed outcome or a message naming the object.
     fn error<E>(&self, operation: &'static str, object: String, err: SdkError<E>) -> StoreError
     where
@@ -305,6 +318,7 @@ impl S3Store {
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(full_key)
+            .set_tagging(self.tagging(full_key))
             .send()
             .await
             .map_err(|e| self.error("CreateMultipartUpload", object.clone(), e))?;
@@ -629,6 +643,7 @@ impl Store for S3Store {
             .put_object()
             .bucket(&self.bucket)
             .key(&full)
+            .set_tagging(self.tagging(&full))
             .body(ByteStream::from(body));
         match &mode {
             PutMode::Overwrite => {}
@@ -756,6 +771,7 @@ impl Store for S3Store {
                 .put_object()
                 .bucket(&self.bucket)
                 .key(&full)
+                .set_tagging(self.tagging(&full))
                 .content_length(size as i64)
                 .body(body)
                 .send()
@@ -767,6 +783,36 @@ impl Store for S3Store {
             size,
             etag: None,
         })
+    }
+
+    async fn tag_work(&self, key: &str) -> Result<()> {
+        let full = self.full_key(key)?;
+        let tag = Tag::builder()
+            .key(WORK_TAG.0)
+            .value(WORK_TAG.1)
+            .build()
+            .map_err(|e| StoreError::Service {
+                operation: "PutObjectTagging",
+                object: self.locate(key),
+                detail: e.to_string(),
+            })?;
+        let tagging = Tagging::builder()
+            .tag_set(tag)
+            .build()
+            .map_err(|e| StoreError::Service {
+                operation: "PutObjectTagging",
+                object: self.locate(key),
+                detail: e.to_string(),
+            })?;
+        self.client
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(&full)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| self.error("PutObjectTagging", self.locate(key), e))?;
+        Ok(())
     }
 
     async fn download_file(&self, key: &str, path: &Path) -> Result<FileSum> {

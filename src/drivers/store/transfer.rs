@@ -277,7 +277,9 @@ pub async fn download_dir<S: Store + Clone + 'static>(
 /// The manifest entries of a work-table already written under `prefix` (by an EMR step,
 /// say): every object is read once to compute its CRC-64/NVME, through a temporary file
 /// under `scratch` that is removed at once. Hidden files and Spark's `_temporary/` are
-/// not part of a work-table.
+/// not part of a work-table. Objects under a work key are tagged as work-table data on
+/// the way (see [`super::WORK_TAG`]); a store that refuses tags only loses the lifecycle
+/// safety net, so that is a warning, once, not an error.
 pub async fn sum_prefix<S: Store + Clone + 'static>(
     store: &S,
     prefix: &str,
@@ -292,6 +294,7 @@ pub async fn sum_prefix<S: Store + Clone + 'static>(
             object: scratch.display().to_string(),
             source,
         })?;
+    let warned = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let jobs = objects
         .into_iter()
         .filter_map(|object| {
@@ -299,23 +302,47 @@ pub async fn sum_prefix<S: Store + Clone + 'static>(
             let hidden = relative
                 .split('/')
                 .any(|part| part.starts_with('.') || part == "_temporary");
-            (!hidden && !relative.is_empty()).then_some((object, relative))
+            // Hidden files are not summed, but they are tagged: they expire with the rest.
+            Some((
+                object,
+                (!hidden && !relative.is_empty()).then_some(relative),
+            ))
         })
         .enumerate()
         .map(|(n, (object, relative))| {
             let store = store.clone();
             let temp = scratch.join(format!("sum-{n}"));
+            let warned = warned.clone();
             (weight(object.size), async move {
-                let sum = store.download_file(&object.key, &temp).await;
-                let _ = tokio::fs::remove_file(&temp).await;
-                let FileSum { size, crc64nvme } = sum?;
-                Ok(FileEntry {
-                    path: relative,
-                    size,
-                    crc64nvme,
-                })
+                let entry = match relative {
+                    Some(path) => {
+                        let sum = store.download_file(&object.key, &temp).await;
+                        let _ = tokio::fs::remove_file(&temp).await;
+                        let FileSum { size, crc64nvme } = sum?;
+                        Some(FileEntry {
+                            path,
+                            size,
+                            crc64nvme,
+                        })
+                    }
+                    None => None,
+                };
+                if super::is_work_key(&object.key)
+                    && let Err(e) = store.tag_work(&object.key).await
+                    && !warned.swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "cannot tag work-table objects for the bucket's lifecycle rule ({e}); \
+                         `respawn gc` still removes them"
+                    );
+                }
+                Ok(entry)
             })
         })
         .collect();
-    run_bounded(options.concurrency, jobs).await
+    Ok(run_bounded(options.concurrency, jobs)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
 }
