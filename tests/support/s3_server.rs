@@ -6,10 +6,13 @@
 //!   writes an object's data and its ETag in separate steps; AWS S3 and MinIO decide and
 //!   write each object atomically. Without this layer two racing create-only puts can both
 //!   succeed (the race tests showed it). The layer serializes the operations on each key.
-//! - **Listing that does not fail.** s3s-fs lists by walking the bucket's directory and
-//!   fails with InternalError when a file vanishes mid-walk (seen with the aws-cli's
+//! - **Listing that does not fail, and walks only what it lists.** s3s-fs lists by walking
+//!   the whole bucket's directory, one async call per file, for every page, and fails with
+//!   InternalError when a file vanishes mid-walk (seen with the aws-cli's
 //!   `s3 rm --recursive`, which lists and deletes at once). AWS never fails a listing for
-//!   that; the layer walks again.
+//!   that. The layer answers listings without a delimiter itself: it walks only the
+//!   directory the prefix names, skips what vanishes, and pages by key like s3s-fs.
+//!   Listings with a delimiter go to s3s-fs, walked again if a file vanished.
 //! - **GET bodies in 256 KiB reads.** s3s-fs streams objects in 4 KiB reads, which makes
 //!   the server, not the client, the limit of any download benchmark; the layer serves the
 //!   same bytes (and the same headers, which s3s-fs still computes) in larger reads.
@@ -167,6 +170,100 @@ impl Layer {
                 .components()
                 .all(|c| matches!(c, std::path::Component::Normal(_)));
         plain.then(|| self.root.join(bucket).join(key))
+    }
+
+    /// ListObjectsV2 without a delimiter, walking only the directory the prefix names, in
+    /// one blocking task. s3s-fs walks the whole bucket with one async call per file system
+    /// operation for every page, which made listing, not the clients, the limit of the
+    /// deletion benchmark. None when the prefix does not map to a plain directory (s3s-fs
+    /// answers those).
+    async fn list_flat(
+        &self,
+        input: &ListObjectsV2Input,
+    ) -> Option<S3Result<S3Response<ListObjectsV2Output>>> {
+        let bucket_dir = self.root.join(&input.bucket);
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let prefix = prefix.trim_start_matches('/').to_string();
+        let dir = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+        let start = if dir.is_empty() {
+            bucket_dir.clone()
+        } else {
+            self.object_path(&input.bucket, dir)?
+        };
+        if !bucket_dir.is_dir() {
+            return Some(Err(s3_error!(NoSuchBucket)));
+        }
+        let walk_prefix = prefix.clone();
+        let mut objects = tokio::task::spawn_blocking(move || {
+            let mut objects = Vec::new();
+            let mut dirs = vec![start];
+            while let Some(dir) = dirs.pop() {
+                // Entries may vanish while they are walked (a concurrent delete): skip them.
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let Ok(kind) = entry.file_type() else {
+                        continue;
+                    };
+                    let path = entry.path();
+                    if kind.is_dir() {
+                        dirs.push(path);
+                        continue;
+                    }
+                    let Some(key) = path
+                        .strip_prefix(&bucket_dir)
+                        .ok()
+                        .and_then(|k| k.to_str())
+                        .map(str::to_owned)
+                    else {
+                        continue;
+                    };
+                    if !key.starts_with(&walk_prefix) {
+                        continue;
+                    }
+                    let Ok(meta) = entry.metadata() else { continue };
+                    objects.push(Object {
+                        key: Some(key),
+                        size: Some(meta.len() as i64),
+                        last_modified: meta.modified().ok().map(Timestamp::from),
+                        ..Default::default()
+                    });
+                }
+            }
+            objects
+        })
+        .await
+        .ok()?;
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        let marker = match (&input.continuation_token, &input.start_after) {
+            (Some(token), Some(after)) => Some(token.clone().max(after.clone())),
+            (token, after) => token.clone().or_else(|| after.clone()),
+        };
+        if let Some(marker) = &marker {
+            objects.retain(|o| o.key.as_deref().unwrap_or("") > marker.as_str());
+        }
+        let max_keys = input.max_keys.unwrap_or(1000).clamp(0, 1000);
+        let truncated = objects.len() > max_keys as usize;
+        objects.truncate(max_keys as usize);
+        let next = if truncated {
+            objects.last().and_then(|o| o.key.clone())
+        } else {
+            None
+        };
+        Some(Ok(S3Response::new(ListObjectsV2Output {
+            key_count: Some(objects.len() as i32),
+            max_keys: Some(max_keys),
+            is_truncated: Some(truncated),
+            contents: (!objects.is_empty()).then_some(objects),
+            continuation_token: input.continuation_token.clone(),
+            next_continuation_token: next,
+            encoding_type: input.encoding_type.clone(),
+            name: Some(input.bucket.clone()),
+            prefix: input.prefix.clone(),
+            start_after: input.start_after.clone(),
+            ..Default::default()
+        })))
     }
 
     fn lock_of(&self, bucket: &str, key: &str) -> Arc<tokio::sync::RwLock<()>> {
@@ -508,6 +605,11 @@ impl S3 for Layer {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         self.gate()?;
+        if req.input.delimiter.is_none()
+            && let Some(listed) = self.list_flat(&req.input).await
+        {
+            return listed;
+        }
         let mut tries = 0;
         loop {
             match self.fs.list_objects_v2(req.clone()).await {
