@@ -149,57 +149,53 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
                 .fold(0.0, f64::max)
         })
         .collect();
+    let decision = |s: usize, unprotected: f64| Decision {
+        policy,
+        market,
+        mtti,
+        unprotected,
+        critical: schedule.is_critical(s),
+        on_chain: on_chain[s],
+        chain_choice: chain_choice[s],
+        slack: schedule.slack[s],
+        write: write[s],
+        exposure: exposure[s],
+        every: workflow.checkpoint.every.as_secs_f64(),
+        every_critical: workflow.checkpoint.every_critical.as_secs_f64(),
+    };
     // `parent(p)` says whether p's work-table is checkpointed and how much unprotected work
-    // it carries.
-    let evaluate =
-        |s: usize, parent: &dyn Fn(usize) -> (bool, f64), pinned: Option<&String>| -> StagePlan {
-            let inherited = needs[s]
-                .iter()
-                .map(|&p| parent(p))
-                .filter(|(checkpoint, _)| !checkpoint)
-                .map(|(_, unprotected)| unprotected)
-                .fold(0.0, f64::max);
-            let unprotected = work[s] + inherited;
-            let critical = schedule.is_critical(s);
-            let slack = schedule.slack[s];
-            let (checkpoint, reason) = match pinned {
-                Some(reason) => (true, reason.clone()),
-                None => decide(
-                    &Decision {
-                        policy,
-                        market,
-                        mtti,
-                        unprotected,
-                        critical,
-                        on_chain: on_chain[s],
-                        chain_choice: chain_choice[s],
-                        slack,
-                        write: write[s],
-                        exposure: exposure[s],
-                        every: workflow.checkpoint.every.as_secs_f64(),
-                        every_critical: workflow.checkpoint.every_critical.as_secs_f64(),
-                    },
-                    &workflow.stages[s],
-                ),
-            };
-            StagePlan {
-                earliest_start: schedule.earliest_start[s],
-                latest_start: schedule.latest_start[s],
-                slack,
-                critical,
-                checkpoint,
-                reason,
-                unprotected_work: unprotected,
-                checkpoint_cost: write[s],
-                restore_cost: restore[s],
-            }
-        };
+    // it carries. A pinned stage is checkpointed. The reason is left empty: the passes below
+    // evaluate stages many times, and the words are written once, at the end.
+    let evaluate = |s: usize, parent: &dyn Fn(usize) -> (bool, f64), pinned: bool| -> StagePlan {
+        let inherited = needs[s]
+            .iter()
+            .map(|&p| parent(p))
+            .filter(|(checkpoint, _)| !checkpoint)
+            .map(|(_, unprotected)| unprotected)
+            .fold(0.0, f64::max);
+        let unprotected = work[s] + inherited;
+        let critical = schedule.is_critical(s);
+        let slack = schedule.slack[s];
+        let checkpoint = pinned || decide(&decision(s, unprotected), &workflow.stages[s], false).0;
+        let reason = String::new();
+        StagePlan {
+            earliest_start: schedule.earliest_start[s],
+            latest_start: schedule.latest_start[s],
+            slack,
+            critical,
+            checkpoint,
+            reason,
+            unprotected_work: unprotected,
+            checkpoint_cost: write[s],
+            restore_cost: restore[s],
+        }
+    };
     let mut plans: Vec<StagePlan> = Vec::with_capacity(n);
     for s in 0..n {
         let stage_plan = evaluate(
             s,
             &|p| (plans[p].checkpoint, plans[p].unprotected_work),
-            None,
+            false,
         );
         plans.push(stage_plan);
     }
@@ -207,26 +203,19 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
     // need a checkpoint than checkpointing it would (several consumers inherit its work),
     // one checkpoint of the shared input protects them all. Without this, a higher MTTI
     // that drops one checkpoint could add several.
+    let mut shared = vec![false; n];
     if policy == CheckpointPolicy::Auto && market == Market::Spot {
         for p in 0..n {
             if plans[p].checkpoint || forbidden[p] || consumers[p].is_empty() {
                 continue;
             }
-            let reason = format!(
-                "{}; one checkpoint here spares more of them downstream",
-                if plans[p].critical {
-                    "critical".to_string()
-                } else {
-                    format!("slack {}", fmt(plans[p].slack))
-                }
-            );
             let mut changed: BTreeMap<usize, StagePlan> = BTreeMap::new();
             changed.insert(
                 p,
                 evaluate(
                     p,
                     &|i| (plans[i].checkpoint, plans[i].unprotected_work),
-                    Some(&reason),
+                    true,
                 ),
             );
             let mut queue: BTreeSet<usize> = consumers[p].iter().copied().collect();
@@ -235,7 +224,7 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
                     let plan = changed.get(&i).unwrap_or(&plans[i]);
                     (plan.checkpoint, plan.unprotected_work)
                 };
-                let next = evaluate(s, &view, None);
+                let next = evaluate(s, &view, false);
                 let old = &plans[s];
                 let propagates = next.checkpoint != old.checkpoint
                     || (!next.checkpoint && next.unprotected_work != old.unprotected_work);
@@ -256,8 +245,29 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
                 for (s, next) in changed {
                     plans[s] = next;
                 }
+                shared[p] = true;
             }
         }
+    }
+    for (s, stage_plan) in plans.iter_mut().enumerate() {
+        stage_plan.reason = if shared[s] {
+            format!(
+                "{}; one checkpoint here spares more of them downstream",
+                if stage_plan.critical {
+                    "critical".to_string()
+                } else {
+                    format!("slack {}", fmt(stage_plan.slack))
+                }
+            )
+        } else {
+            let (checkpoint, reason) = decide(
+                &decision(s, stage_plan.unprotected_work),
+                &workflow.stages[s],
+                true,
+            );
+            debug_assert_eq!(checkpoint, stage_plan.checkpoint, "stage {s}");
+            reason
+        };
     }
     let with_writes: Vec<f64> = (0..n)
         .map(|s| work[s] + if plans[s].checkpoint { write[s] } else { 0.0 })
@@ -291,33 +301,42 @@ struct Decision {
     every_critical: f64,
 }
 
-fn decide(d: &Decision, stage: &crate::spec::Stage) -> (bool, String) {
+/// Whether to checkpoint, and why in words when `explain` (otherwise the words are empty:
+/// formatting them is most of the cost of a decision).
+fn decide(d: &Decision, stage: &crate::spec::Stage, explain: bool) -> (bool, String) {
+    let words = |text: &dyn Fn() -> String| if explain { text() } else { String::new() };
     if stage.is_final {
-        return (true, "final output: always persisted".into());
+        return (true, words(&|| "final output: always persisted".into()));
     }
     if stage.checkpoint == StageCheckpoint::Always {
-        return (true, "`checkpoint: always`".into());
+        return (true, words(&|| "`checkpoint: always`".into()));
     }
     if stage.checkpoint == StageCheckpoint::Never {
-        return (false, "`checkpoint: never`".into());
+        return (false, words(&|| "`checkpoint: never`".into()));
     }
-    let place = if d.critical {
-        "critical".to_string()
-    } else {
-        format!("slack {}", fmt(d.slack))
+    let place = || {
+        if d.critical {
+            "critical".to_string()
+        } else {
+            format!("slack {}", fmt(d.slack))
+        }
     };
     let compare = |threshold: f64, label: &str| {
         let sign = if d.unprotected > threshold { ">" } else { "<=" };
         format!(
-            "{place}; {} unprotected work {sign} {label}",
+            "{}; {} unprotected work {sign} {label}",
+            place(),
             fmt(d.unprotected)
         )
     };
     match d.policy {
-        CheckpointPolicy::All => (true, "policy all: every work-table is persisted".into()),
+        CheckpointPolicy::All => (
+            true,
+            words(&|| "policy all: every work-table is persisted".into()),
+        ),
         CheckpointPolicy::None => (
             false,
-            "policy none: only final outputs are persisted".into(),
+            words(&|| "policy none: only final outputs are persisted".into()),
         ),
         CheckpointPolicy::Interval => {
             let interval = if d.critical {
@@ -327,15 +346,19 @@ fn decide(d: &Decision, stage: &crate::spec::Stage) -> (bool, String) {
             };
             (
                 d.unprotected > interval,
-                compare(
-                    interval,
-                    &format!("interval {} (rule of thumb)", fmt(interval)),
-                ),
+                words(&|| {
+                    compare(
+                        interval,
+                        &format!("interval {} (rule of thumb)", fmt(interval)),
+                    )
+                }),
             )
         }
         CheckpointPolicy::Auto if d.market == Market::OnDemand => (
             false,
-            "on-demand: no interruption expected, only final outputs are persisted".into(),
+            words(&|| {
+                "on-demand: no interruption expected, only final outputs are persisted".into()
+            }),
         ),
         CheckpointPolicy::Auto => {
             let interval = daly_interval(d.write, d.mtti);
@@ -347,10 +370,12 @@ fn decide(d: &Decision, stage: &crate::spec::Stage) -> (bool, String) {
                 };
                 (
                     d.chain_choice,
-                    format!(
-                        "{}; {verdict}",
-                        compare(interval, &format!("interval {}", fmt(interval)))
-                    ),
+                    words(&|| {
+                        format!(
+                            "{}; {verdict}",
+                            compare(interval, &format!("interval {}", fmt(interval)))
+                        )
+                    }),
                 )
             } else {
                 // Off the chain, a lost work-table costs its recompute time beyond what slack
@@ -363,13 +388,16 @@ fn decide(d: &Decision, stage: &crate::spec::Stage) -> (bool, String) {
                 let sign = if checkpoint { ">" } else { "<=" };
                 (
                     checkpoint,
-                    format!(
-                        "{place}; {} unprotected work, {:.0}% chance of a loss while it is needed: expected loss {} {sign} write {}",
-                        fmt(d.unprotected),
-                        loss_chance * 100.0,
-                        fmt(expected_loss),
-                        fmt(d.write)
-                    ),
+                    words(&|| {
+                        format!(
+                            "{}; {} unprotected work, {:.0}% chance of a loss while it is needed: expected loss {} {sign} write {}",
+                            place(),
+                            fmt(d.unprotected),
+                            loss_chance * 100.0,
+                            fmt(expected_loss),
+                            fmt(d.write)
+                        )
+                    }),
                 )
             }
         }
