@@ -787,23 +787,17 @@ impl Store for S3Store {
 
     async fn tag_work(&self, key: &str) -> Result<()> {
         let full = self.full_key(key)?;
+        let invalid = |e: aws_sdk_s3::error::BuildError| StoreError::Service {
+            operation: "PutObjectTagging",
+            object: self.locate(key),
+            detail: e.to_string(),
+        };
         let tag = Tag::builder()
             .key(WORK_TAG.0)
             .value(WORK_TAG.1)
             .build()
-            .map_err(|e| StoreError::Service {
-                operation: "PutObjectTagging",
-                object: self.locate(key),
-                detail: e.to_string(),
-            })?;
-        let tagging = Tagging::builder()
-            .tag_set(tag)
-            .build()
-            .map_err(|e| StoreError::Service {
-                operation: "PutObjectTagging",
-                object: self.locate(key),
-                detail: e.to_string(),
-            })?;
+            .map_err(invalid)?;
+        let tagging = Tagging::builder().tag_set(tag).build().map_err(invalid)?;
         self.client
             .put_object_tagging()
             .bucket(&self.bucket)
