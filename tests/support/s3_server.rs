@@ -291,6 +291,30 @@ impl Layer {
         .expect("a write of the test server panicked")
     }
 
+    /// A [`Layer::write`] that leaves the object with the tags `set` when it succeeds (an
+    /// empty set: no tags, as for a new or deleted object).
+    async fn write_tagged<T: Send + 'static>(
+        &self,
+        bucket: &str,
+        key: &str,
+        set: Vec<(String, String)>,
+        apply: impl FnOnce(Arc<s3s_fs::FileSystem>) -> BoxWrite<S3Result<T>>,
+    ) -> S3Result<T> {
+        let (tags, object_bucket, object_key) =
+            (self.tags.clone(), bucket.to_owned(), key.to_owned());
+        self.write(bucket, key, move |fs| {
+            let work = apply(fs);
+            Box::pin(async move {
+                let done = work.await;
+                if done.is_ok() {
+                    set_tags(&tags, &object_bucket, &object_key, set);
+                }
+                done
+            })
+        })
+        .await
+    }
+
     fn gate(&self) -> S3Result<()> {
         self.faults.requests.fetch_add(1, Ordering::Relaxed);
         if take(&self.faults.throttle_requests) {
@@ -407,16 +431,8 @@ impl S3 for Layer {
         }
         let set = parse_tagging(req.input.tagging.as_deref().unwrap_or(""))?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let tags = self.tags.clone();
-        self.write(&bucket, &key, |fs| {
-            Box::pin(async move {
-                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-                let written = fs.put_object(req).await;
-                if written.is_ok() {
-                    set_tags(&tags, &bucket, &key, set);
-                }
-                written
-            })
+        self.write_tagged(&bucket, &key, set, |fs| {
+            Box::pin(async move { fs.put_object(req).await })
         })
         .await
     }
@@ -446,16 +462,8 @@ impl S3 for Layer {
             }
         };
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let tags = self.tags.clone();
-        self.write(&bucket, &key, |fs| {
-            Box::pin(async move {
-                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-                let copied = fs.copy_object(req).await;
-                if copied.is_ok() {
-                    set_tags(&tags, &bucket, &key, set);
-                }
-                copied
-            })
+        self.write_tagged(&bucket, &key, set, |fs| {
+            Box::pin(async move { fs.copy_object(req).await })
         })
         .await
     }
@@ -469,16 +477,8 @@ impl S3 for Layer {
             .delete_object_calls
             .fetch_add(1, Ordering::Relaxed);
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let tags = self.tags.clone();
-        self.write(&bucket, &key, |fs| {
-            Box::pin(async move {
-                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-                let deleted = fs.delete_object(req).await;
-                if deleted.is_ok() {
-                    set_tags(&tags, &bucket, &key, Vec::new());
-                }
-                deleted
-            })
+        self.write_tagged(&bucket, &key, Vec::new(), |fs| {
+            Box::pin(async move { fs.delete_object(req).await })
         })
         .await
     }
@@ -666,17 +666,9 @@ impl S3 for Layer {
             .cloned()
             .unwrap_or_default();
         let upload = req.input.upload_id.clone();
-        let tags = self.tags.clone();
         let completed = self
-            .write(&bucket, &key, |fs| {
-                Box::pin(async move {
-                    let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-                    let completed = fs.complete_multipart_upload(req).await;
-                    if completed.is_ok() {
-                        set_tags(&tags, &bucket, &key, set);
-                    }
-                    completed
-                })
+            .write_tagged(&bucket, &key, set, |fs| {
+                Box::pin(async move { fs.complete_multipart_upload(req).await })
             })
             .await?;
         self.upload_tags.lock().unwrap().remove(&upload);
