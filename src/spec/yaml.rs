@@ -5,6 +5,8 @@
 //! (every node keeps its line and column through `serde_saphyr::Spanned`), and the schema is
 //! then checked by hand in `read.rs`, collecting diagnostics instead of stopping.
 
+mod plain;
+
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
 use std::fmt;
@@ -184,7 +186,28 @@ pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 /// Parses one YAML document into a located tree, within budgets that stop alias bombs,
 /// deep nesting and node floods. Duplicate keys are passed through so that the reader can
 /// report each of them with both locations.
+///
+/// A plain document (no anchors, aliases, tags or merge keys) takes the short way of
+/// [`plain`], which builds the same tree from the parser's events; anything else, and every
+/// error, goes through serde-saphyr's deserializer.
 pub fn parse_document(text: &str) -> Result<Option<Node>, serde_saphyr::Error> {
+    match short_way(text) {
+        Some(root) => Ok(Some(root)),
+        None => with_serde_saphyr(text),
+    }
+}
+
+/// The tree of a plain document from the parser's events, or `None` when serde-saphyr
+/// must build it. A scalar of doubtful type is typed by serde-saphyr alone.
+fn short_way(text: &str) -> Option<Node> {
+    plain::build(text, |scalar| match with_serde_saphyr(scalar) {
+        Ok(Some(node)) if !matches!(node.value, Value::Seq(_) | Value::Map(_)) => Some(node.value),
+        _ => None,
+    })
+}
+
+/// The document through serde-saphyr's deserializer, every node `Spanned`.
+fn with_serde_saphyr(text: &str) -> Result<Option<Node>, serde_saphyr::Error> {
     let mut alias_limits = serde_saphyr::options::AliasLimits::default();
     alias_limits.max_total_replayed_events = 100_000;
     alias_limits.max_replay_stack_depth = 16;
@@ -270,5 +293,312 @@ mod tests {
     fn empty_document_is_none() {
         assert!(parse_document("").unwrap().is_none());
         assert!(parse_document("# only a comment\n").unwrap().is_none());
+    }
+}
+
+/// The short way against serde-saphyr: for any text, it either gives up or builds exactly
+/// the tree (values, lines, columns, byte ranges) that serde-saphyr builds.
+#[cfg(test)]
+mod both_ways {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::Path;
+
+    /// Whether the short way took the document; panics where the two ways differ.
+    fn agree(text: &str) -> bool {
+        let Some(short) = short_way(text) else {
+            return false;
+        };
+        match with_serde_saphyr(text) {
+            Ok(Some(full)) => assert_eq!(short, full, "the two ways differ on:\n{text}"),
+            other => panic!("the short way took a document serde-saphyr gives {other:?}:\n{text}"),
+        }
+        true
+    }
+
+    fn yaml_files(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn every_example_workflow_takes_the_short_way_to_the_same_tree() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let files = yaml_files(&root.join("workflows"));
+        assert!(files.len() >= 3);
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(agree(&text), "{} left to serde-saphyr", file.display());
+        }
+    }
+
+    #[test]
+    fn malformed_workflows_agree_or_are_left_to_serde_saphyr() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut short = 0;
+        for file in yaml_files(&root.join("tests/malformed")) {
+            // The catalog holds a file that is not UTF-8; the reader refuses it before parsing.
+            if let Ok(text) = String::from_utf8(std::fs::read(&file).unwrap()) {
+                short += usize::from(agree(&text));
+            }
+        }
+        // Most of the catalog is valid YAML with a schema error: the short way's case.
+        assert!(short >= 20, "only {short} catalog files took the short way");
+    }
+
+    #[test]
+    fn scalars_of_every_type_are_typed_as_serde_saphyr_types_them() {
+        for scalar in SCALARS {
+            for text in [
+                format!("k: {scalar}\n"),
+                format!("k: [{scalar}, x]\n"),
+                format!("k:\n  - {scalar}\n"),
+                format!("{scalar}: v\n"),
+                format!("k: {{a: {scalar}}}\n"),
+            ] {
+                agree(&text);
+            }
+        }
+        // The obvious ones never need serde-saphyr.
+        for obvious in [
+            "null",
+            "~",
+            "yes",
+            "Off",
+            "8",
+            "5m",
+            "12GB",
+            "200MB/s",
+            "s1",
+            "job --in x",
+        ] {
+            assert!(agree(&format!("k: {obvious}\n")), "{obvious}");
+        }
+    }
+
+    #[test]
+    fn documents_using_more_of_yaml_are_left_to_serde_saphyr() {
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "a: !!str 1\n",
+            "base: {x: 1}\nb:\n  <<: {x: 2}\n",
+            "? [a, b]\n: c\n",
+            "%YAML 1.2\n---\na: 1\n",
+            "a: 1\n---\nb: 2\n",
+            "- a\n- b\n",
+            "just text\n",
+            "",
+            "a: [1, 2\n",
+            "a:\n\tb: 1\n",
+            "\u{feff}a: 1\n",
+        ] {
+            assert!(!agree(text) || text.starts_with('\u{feff}'), "{text:?}");
+            // Whatever the way, parse_document answers as serde-saphyr does.
+            assert_eq!(
+                format!("{:?}", parse_document(text)),
+                format!("{:?}", with_serde_saphyr(text))
+            );
+        }
+    }
+
+    #[test]
+    fn nesting_and_size_near_the_budgets_are_left_to_serde_saphyr() {
+        let deep = format!("a: {}1{}\n", "[".repeat(45), "]".repeat(45));
+        assert!(!agree(&deep));
+        let wide = format!("a: [{}]\n", vec!["1"; 350_000].join(", "));
+        assert!(!agree(&wide));
+    }
+
+    /// Spellings at the edges of YAML's types.
+    const SCALARS: &[&str] = &[
+        "",
+        "~",
+        "null",
+        "Null",
+        "NULL",
+        "nULL",
+        "true",
+        "True",
+        "TRUE",
+        "tRuE",
+        "yes",
+        "Yes",
+        "y",
+        "Y",
+        "n",
+        "N",
+        "no",
+        "NO",
+        "on",
+        "On",
+        "off",
+        "OFF",
+        "0",
+        "7",
+        "-7",
+        "+7",
+        "007",
+        "08",
+        "1_000",
+        "123456789012345678",
+        "1234567890123456789",
+        "99999999999999999999",
+        "0x1f",
+        "0X1F",
+        "0o17",
+        "0b101",
+        "0xg",
+        "1.10",
+        "1.",
+        ".5",
+        "-.5",
+        "1e3",
+        "1E-3",
+        "1e999",
+        "-1e999",
+        ".inf",
+        "-.Inf",
+        "+.INF",
+        ".nan",
+        ".NaN",
+        "inf",
+        "-inf",
+        "infinity",
+        "nan",
+        "NaN",
+        "1d",
+        "5m",
+        "12GB",
+        "2h",
+        "1:30",
+        "12:30:00",
+        "0.0.1",
+        "1.2.3",
+        "--1",
+        "+",
+        "-",
+        ".",
+        "_",
+        "_1",
+        "1_",
+        "x1",
+        "é",
+        "日本",
+        "2026-11-21",
+        "2026-11-21T10:00:00Z",
+        "'quoted'",
+        "\"1\"",
+        "'yes'",
+        "\"null\"",
+        "\"tab\\tin\"",
+        "a b",
+        "a  b",
+        "1 2",
+        "#",
+        "s-1",
+        "a/b",
+        "{{ output }}",
+    ];
+
+    fn scalar() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => proptest::sample::select(SCALARS).prop_map(str::to_string),
+            2 => "[a-z][a-z0-9_-]{0,8}",
+            1 => "[0-9a-fA-Fxoe.+_-]{1,6}",
+            1 => "[ -~]{0,12}",
+            1 => "[a-zé日 ]{1,8}".prop_map(|s| format!("'{s}'")),
+        ]
+    }
+
+    #[derive(Clone, Debug)]
+    enum Shape {
+        Scalar(String),
+        Seq(Vec<Shape>),
+        Map(Vec<(String, Shape)>),
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        scalar()
+            .prop_map(Shape::Scalar)
+            .prop_recursive(4, 40, 5, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..5).prop_map(Shape::Seq),
+                    proptest::collection::vec(("[a-z]{1,6}|[ -~]{1,6}", inner), 0..5)
+                        .prop_map(Shape::Map),
+                ]
+            })
+    }
+
+    fn flow(shape: &Shape) -> String {
+        match shape {
+            Shape::Scalar(s) => s.clone(),
+            Shape::Seq(items) => format!(
+                "[{}]",
+                items.iter().map(flow).collect::<Vec<_>>().join(", ")
+            ),
+            Shape::Map(entries) => format!(
+                "{{{}}}",
+                entries
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", flow(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// Block style where `block` says so, flow style below `depth` 2 otherwise.
+    fn block(shape: &Shape, indent: usize, step: usize, depth: usize, out: &mut String) {
+        let pad = " ".repeat(indent);
+        match shape {
+            Shape::Map(entries) if !entries.is_empty() && depth < 3 => {
+                for (key, value) in entries {
+                    match value {
+                        Shape::Scalar(s) => out.push_str(&format!("{pad}{key}: {s}\n")),
+                        _ if depth >= 2 => out.push_str(&format!("{pad}{key}: {}\n", flow(value))),
+                        _ => {
+                            out.push_str(&format!("{pad}{key}:  # note\n"));
+                            block(value, indent + step, step, depth + 1, out);
+                        }
+                    }
+                }
+            }
+            Shape::Seq(items) if !items.is_empty() && depth < 3 => {
+                for item in items {
+                    out.push_str(&format!("{pad}- {}\n", flow(item)));
+                }
+            }
+            other => out.push_str(&format!("{pad}{}\n", flow(other))),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn random_documents_give_the_same_tree_both_ways(
+            entries in proptest::collection::vec(("[a-z]{1,6}", shape()), 1..6),
+            step in prop_oneof![Just(2usize), Just(4usize)],
+            crlf in any::<bool>(),
+            as_flow in any::<bool>(),
+        ) {
+            let root = Shape::Map(entries);
+            let mut text = String::from("# generated\n");
+            if as_flow {
+                text.push_str(&flow(&root));
+                text.push('\n');
+            } else {
+                block(&root, 0, step, 0, &mut text);
+            }
+            if crlf {
+                text = text.replace('\n', "\r\n");
+            }
+            agree(&text);
+        }
     }
 }
