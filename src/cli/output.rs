@@ -14,7 +14,7 @@ pub fn stderr(text: &str) {
     let _ = io::stderr().lock().write_all(text.as_bytes());
 }
 
-pub fn json(value: &serde_json::Value) -> io::Result<()> {
+pub fn json(value: &impl serde::Serialize) -> io::Result<()> {
     let mut text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
     text.push('\n');
     stdout(&text)
