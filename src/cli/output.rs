@@ -49,22 +49,28 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
-    let mut text = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+    let mut text =
+        String::with_capacity((rows.len() + 1) * (widths.iter().sum::<usize>() + 2 * columns + 1));
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        out.clear();
+        let mut cells = cells.peekable();
+        let mut i = 0;
+        while let Some(cell) = cells.next() {
+            out.push_str(cell);
+            if cells.peek().is_some() {
+                let width = widths.get(i).copied().unwrap_or(0);
+                let pad = width.saturating_sub(cell.chars().count()) + 2;
+                out.extend(std::iter::repeat_n(' ', pad));
             }
+            i += 1;
         }
         text.push_str(out.trim_end());
         text.push('\n');
     };
-    line(header.to_vec());
+    line(&mut header.iter().copied());
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        line(&mut row.iter().map(String::as_str));
     }
     text
 }

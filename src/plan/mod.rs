@@ -13,7 +13,8 @@ use crate::spec::units::format_seconds as fmt;
 use crate::spec::{CheckpointPolicy, Market, StageCheckpoint, StageId, Workflow};
 use formulas::{ChainStage, chain_optimum, daly_interval};
 pub use schedule::{Schedule, remaining_critical};
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Duration;
 
 /// What `plan` may be told beyond the workflow file.
@@ -205,23 +206,26 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
     // that drops one checkpoint could add several.
     let mut shared = vec![false; n];
     if policy == CheckpointPolicy::Auto && market == Market::Spot {
+        // One trial per candidate; the work space is reused across trials. `changed` holds
+        // the trial's re-evaluated stages, and `changed_at` finds them.
+        let mut changed: Vec<(usize, StagePlan)> = Vec::new();
+        let mut changed_at: Vec<Option<usize>> = vec![None; n];
+        let mut queue = Queue::new(n);
         for p in 0..n {
             if plans[p].checkpoint || forbidden[p] || consumers[p].is_empty() {
                 continue;
             }
-            let mut changed: BTreeMap<usize, StagePlan> = BTreeMap::new();
-            changed.insert(
+            let pinned = evaluate(
                 p,
-                evaluate(
-                    p,
-                    &|i| (plans[i].checkpoint, plans[i].unprotected_work),
-                    true,
-                ),
+                &|i| (plans[i].checkpoint, plans[i].unprotected_work),
+                true,
             );
-            let mut queue: BTreeSet<usize> = consumers[p].iter().copied().collect();
-            while let Some(s) = queue.pop_first() {
+            changed_at[p] = Some(0);
+            changed.push((p, pinned));
+            queue.extend(&consumers[p]);
+            while let Some(s) = queue.pop() {
                 let view = |i: usize| {
-                    let plan = changed.get(&i).unwrap_or(&plans[i]);
+                    let plan = changed_at[i].map_or(&plans[i], |k| &changed[k].1);
                     (plan.checkpoint, plan.unprotected_work)
                 };
                 let next = evaluate(s, &view, false);
@@ -229,24 +233,32 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
                 let propagates = next.checkpoint != old.checkpoint
                     || (!next.checkpoint && next.unprotected_work != old.unprotected_work);
                 if propagates {
-                    queue.extend(consumers[s].iter().copied());
+                    queue.extend(&consumers[s]);
                 }
                 if next.checkpoint != old.checkpoint
                     || next.unprotected_work != old.unprotected_work
                 {
-                    changed.insert(s, next);
+                    match changed_at[s] {
+                        Some(k) => changed[k].1 = next,
+                        None => {
+                            changed_at[s] = Some(changed.len());
+                            changed.push((s, next));
+                        }
+                    }
                 }
             }
             let delta: i64 = changed
                 .iter()
-                .map(|(&s, next)| next.checkpoint as i64 - plans[s].checkpoint as i64)
+                .map(|(s, next)| next.checkpoint as i64 - plans[*s].checkpoint as i64)
                 .sum();
-            if delta < 0 {
-                for (s, next) in changed {
+            let keep = delta < 0;
+            for (s, next) in changed.drain(..) {
+                changed_at[s] = None;
+                if keep {
                     plans[s] = next;
                 }
-                shared[p] = true;
             }
+            shared[p] = keep;
         }
     }
     for (s, stage_plan) in plans.iter_mut().enumerate() {
@@ -282,6 +294,35 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
         makespan_estimate,
         chain_optimum: chain_expected,
         stages: plans,
+    }
+}
+
+/// Stages waiting to be evaluated again: smallest id first, each at most once while it waits.
+struct Queue {
+    heap: BinaryHeap<Reverse<usize>>,
+    waiting: Vec<bool>,
+}
+
+impl Queue {
+    fn new(stages: usize) -> Self {
+        Queue {
+            heap: BinaryHeap::new(),
+            waiting: vec![false; stages],
+        }
+    }
+
+    fn extend(&mut self, stages: &[usize]) {
+        for &s in stages {
+            if !std::mem::replace(&mut self.waiting[s], true) {
+                self.heap.push(Reverse(s));
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<usize> {
+        let Reverse(s) = self.heap.pop()?;
+        self.waiting[s] = false;
+        Some(s)
     }
 }
 
