@@ -6,6 +6,7 @@ use super::template::{Segment, Template, TemplateError, Variable};
 use super::units::{parse_duration, parse_size, parse_throughput};
 use super::yaml::{Node, Position, Value};
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::fmt::Display;
 use std::time::Duration;
 
 const WORKFLOW_KEYS: &[&str] = &[
@@ -97,7 +98,7 @@ impl<'a> Reader<'a> {
         self.diagnostics.push(diagnostic);
     }
 
-    fn key_text(&mut self, key: &Node, what: &str) -> Option<String> {
+    fn key_text(&mut self, key: &Node, what: impl Display + Copy) -> Option<String> {
         match &key.value {
             Value::Seq(_) | Value::Map(_) | Value::Null => {
                 self.error(
@@ -115,7 +116,7 @@ impl<'a> Reader<'a> {
     fn entries<'n>(
         &mut self,
         node: &'n Node,
-        what: &str,
+        what: impl Display + Copy,
     ) -> Option<Vec<(String, &'n Node, &'n Node)>> {
         let Value::Map(pairs) = &node.value else {
             self.error(
@@ -125,13 +126,23 @@ impl<'a> Reader<'a> {
             );
             return None;
         };
+        // A small mapping (a stage's fields) is searched; a large one (the stages) hashed.
+        let small = pairs.len() <= 16;
         let mut seen: HashMap<String, Position> = HashMap::new();
-        let mut entries = Vec::with_capacity(pairs.len());
+        let mut entries: Vec<(String, &Node, &Node)> = Vec::with_capacity(pairs.len());
         for (key, value) in pairs {
             let Some(name) = self.key_text(key, what) else {
                 continue;
             };
-            if let Some(first) = seen.get(&name) {
+            let first = if small {
+                entries
+                    .iter()
+                    .find(|(seen, _, _)| *seen == name)
+                    .map(|(_, key, _)| key.position)
+            } else {
+                seen.get(&name).copied()
+            };
+            if let Some(first) = first {
                 self.error(
                     key.position,
                     format!("duplicate key `{name}` in {what}"),
@@ -142,7 +153,9 @@ impl<'a> Reader<'a> {
                 );
                 continue;
             }
-            seen.insert(name.clone(), key.position);
+            if !small {
+                seen.insert(name.clone(), key.position);
+            }
             entries.push((name, key, value));
         }
         Some(entries)
@@ -152,7 +165,7 @@ impl<'a> Reader<'a> {
     fn fields<'n>(
         &mut self,
         node: &'n Node,
-        what: &str,
+        what: impl Display + Copy,
         allowed: &'static [&'static str],
     ) -> Option<Fields<'n>> {
         let entries = self.entries(node, what)?;
@@ -183,7 +196,7 @@ impl<'a> Reader<'a> {
         &mut self,
         fields: &Fields<'n>,
         key: &str,
-        what: &str,
+        what: impl Display + Copy,
         hint: &str,
     ) -> Option<&'n Node> {
         let found = fields.get(key);
@@ -197,7 +210,7 @@ impl<'a> Reader<'a> {
         found
     }
 
-    fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+    fn string(&mut self, node: &Node, what: impl Display + Copy) -> Option<String> {
         match &node.value {
             Value::Str(s) => Some(s.clone()),
             Value::Int(_) | Value::Float(_) | Value::Bool(_) => node.scalar_text(self.source),
@@ -215,7 +228,7 @@ impl<'a> Reader<'a> {
     fn scalar_with<T>(
         &mut self,
         node: &Node,
-        what: &str,
+        what: impl Display + Copy,
         expected: &str,
         example: &str,
         parse: impl Fn(&str) -> Result<T, String>,
@@ -245,11 +258,21 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn duration(&mut self, node: &Node, what: &str, example: &str) -> Option<Duration> {
+    fn duration(
+        &mut self,
+        node: &Node,
+        what: impl Display + Copy,
+        example: &str,
+    ) -> Option<Duration> {
         self.scalar_with(node, what, "a duration", example, parse_duration)
     }
 
-    fn positive_duration(&mut self, node: &Node, what: &str, example: &str) -> Option<Duration> {
+    fn positive_duration(
+        &mut self,
+        node: &Node,
+        what: impl Display + Copy,
+        example: &str,
+    ) -> Option<Duration> {
         self.scalar_with(node, what, "a duration", example, |text| {
             let value = parse_duration(text)?;
             if value.is_zero() {
@@ -260,7 +283,13 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn integer(&mut self, node: &Node, what: &str, min: i64, max: i64) -> Option<u32> {
+    fn integer(
+        &mut self,
+        node: &Node,
+        what: impl Display + Copy,
+        min: i64,
+        max: i64,
+    ) -> Option<u32> {
         match node.value {
             Value::Int(value) if (min..=max).contains(&value) => Some(value as u32),
             Value::Int(value) => {
@@ -293,7 +322,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn price(&mut self, node: &Node, what: &str) -> Option<f64> {
+    fn price(&mut self, node: &Node, what: impl Display + Copy) -> Option<f64> {
         let value = match node.value {
             Value::Int(i) => i as f64,
             Value::Float(f) => f,
@@ -311,7 +340,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+    fn boolean(&mut self, node: &Node, what: impl Display + Copy) -> Option<bool> {
         match node.value {
             Value::Bool(b) => Some(b),
             _ => {
@@ -325,7 +354,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn choice<T: Copy>(&mut self, node: &Node, what: &str, choices: &[(&str, T)]) -> Option<T> {
+    fn choice<T: Copy>(
+        &mut self,
+        node: &Node,
+        what: impl Display + Copy,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
         let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
         let text = match &node.value {
             Value::Str(s) => Some(s.as_str()),
@@ -350,7 +384,7 @@ impl<'a> Reader<'a> {
         None
     }
 
-    fn name(&mut self, text: &str, position: Position, what: &str) -> bool {
+    fn name(&mut self, text: &str, position: Position, what: impl Display + Copy) -> bool {
         match check_name(text) {
             Ok(()) => true,
             Err(reason) => {
@@ -771,7 +805,7 @@ fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<ClusterSpec> {
 }
 
 /// A string that must look like an S3 URL (`s3://bucket/...`).
-fn s3_url(r: &mut Reader, node: &Node, what: &str) -> Option<String> {
+fn s3_url(r: &mut Reader, node: &Node, what: impl Display + Copy) -> Option<String> {
     let text = r.string(node, what)?;
     let bucket = text
         .strip_prefix("s3://")
@@ -790,7 +824,7 @@ fn s3_url(r: &mut Reader, node: &Node, what: &str) -> Option<String> {
 }
 
 /// A list of non-empty strings.
-fn string_list(r: &mut Reader, node: &Node, what: &str) -> Option<Vec<String>> {
+fn string_list(r: &mut Reader, node: &Node, what: impl Display + Copy) -> Option<Vec<String>> {
     let Value::Seq(items) = &node.value else {
         r.error(
             node.position,
@@ -816,7 +850,7 @@ fn string_list(r: &mut Reader, node: &Node, what: &str) -> Option<Vec<String>> {
 
 fn read_fleet(r: &mut Reader, node: &Node, key: &str) -> Option<FleetSpec> {
     let primary = key == "primary";
-    let what = &format!("`cluster.emr.{key}`");
+    let what = format_args!("`cluster.emr.{key}`");
     let fields = r.fields(node, what, FLEET_KEYS)?;
     let types_what = format!("`cluster.emr.{key}.instance_types`");
     let types = r
@@ -843,10 +877,10 @@ fn read_fleet(r: &mut Reader, node: &Node, key: &str) -> Option<FleetSpec> {
         });
     let capacity = match fields.get("capacity") {
         Some(node) if primary => {
-            let value = r.integer(node, &format!("`cluster.emr.{key}.capacity`"), 1, 1);
+            let value = r.integer(node, format_args!("`cluster.emr.{key}.capacity`"), 1, 1);
             value?
         }
-        Some(node) => r.integer(node, &format!("`cluster.emr.{key}.capacity`"), 1, 1000)?,
+        Some(node) => r.integer(node, format_args!("`cluster.emr.{key}.capacity`"), 1, 1000)?,
         None => 1,
     };
     Some(FleetSpec {
@@ -858,7 +892,7 @@ fn read_fleet(r: &mut Reader, node: &Node, key: &str) -> Option<FleetSpec> {
 fn read_configurations(
     r: &mut Reader,
     node: &Node,
-    what: &str,
+    what: impl Display + Copy,
     depth: u32,
 ) -> Option<Vec<EmrConfiguration>> {
     let Value::Seq(items) = &node.value else {
@@ -922,7 +956,7 @@ fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpec> {
     let mut ok = true;
     let text = |r: &mut Reader, key: &str, hint: &str| {
         r.required(&fields, key, "`cluster.emr`", hint)
-            .and_then(|node| r.string(node, &format!("`cluster.emr.{key}`")))
+            .and_then(|node| r.string(node, format_args!("`cluster.emr.{key}`")))
     };
     let release_label = text(r, "release_label", "for example `release_label: emr-7.5.0`");
     let service_role = text(
@@ -1256,7 +1290,7 @@ fn read_stage<'n>(r: &mut Reader, name: String, key: &'n Node, node: &'n Node) -
     let run = r
         .required(&fields, "run", &what, "add `run:` with the command the stage runs, e.g. `run: python3 job.py --out {{ output }}`")
         .and_then(|node| {
-            let text = r.string(node, &format!("`run` of {what}"))?;
+            let text = r.string(node, format_args!("`run` of {what}"))?;
             if text.trim().is_empty() {
                 r.error(node.position, format!("`run` of {what} is empty"), Some("give the command the stage runs".into()));
                 return None;
@@ -1269,7 +1303,9 @@ fn read_stage<'n>(r: &mut Reader, name: String, key: &'n Node, node: &'n Node) -
         match &node.value {
             Value::Seq(items) => {
                 for item in items {
-                    if let Some(text) = r.string(item, &format!("an entry of `needs` of {what}")) {
+                    if let Some(text) =
+                        r.string(item, format_args!("an entry of `needs` of {what}"))
+                    {
                         needs.push((text, item.position));
                     } else {
                         ok = false;
@@ -1291,13 +1327,13 @@ fn read_stage<'n>(r: &mut Reader, name: String, key: &'n Node, node: &'n Node) -
         }
     }
     let estimate = match fields.get("estimate") {
-        Some(node) => r.duration(node, &format!("`estimate` of {what}"), "40m"),
+        Some(node) => r.duration(node, format_args!("`estimate` of {what}"), "40m"),
         None => Some(defaults::ESTIMATE),
     };
     let output_size = match fields.get("output_size") {
         Some(node) => r.scalar_with(
             node,
-            &format!("`output_size` of {what}"),
+            format_args!("`output_size` of {what}"),
             "a size",
             "20GB",
             parse_size,
@@ -1305,13 +1341,13 @@ fn read_stage<'n>(r: &mut Reader, name: String, key: &'n Node, node: &'n Node) -
         None => Some(defaults::OUTPUT_SIZE),
     };
     let is_final = match fields.get("final") {
-        Some(node) => r.boolean(node, &format!("`final` of {what}")).map(Some),
+        Some(node) => r.boolean(node, format_args!("`final` of {what}")).map(Some),
         None => Some(None),
     };
     let checkpoint = match fields.get("checkpoint") {
         Some(node) => r.choice(
             node,
-            &format!("`checkpoint` of {what}"),
+            format_args!("`checkpoint` of {what}"),
             &[
                 ("auto", StageCheckpoint::Auto),
                 ("always", StageCheckpoint::Always),
@@ -1321,12 +1357,14 @@ fn read_stage<'n>(r: &mut Reader, name: String, key: &'n Node, node: &'n Node) -
         None => Some(StageCheckpoint::Auto),
     };
     let version = match fields.get("version") {
-        Some(node) => r.string(node, &format!("`version` of {what}")).map(Some),
+        Some(node) => r
+            .string(node, format_args!("`version` of {what}"))
+            .map(Some),
         None => Some(None),
     };
     let description = match fields.get("description") {
         Some(node) => r
-            .string(node, &format!("`description` of {what}"))
+            .string(node, format_args!("`description` of {what}"))
             .map(Some),
         None => Some(None),
     };
