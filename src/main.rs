@@ -1,6 +1,9 @@
 use clap::Parser;
 use std::io::IsTerminal;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = respawn::cli::Cli::parse();
     // Diagnostics of respawn itself go to stderr; `RESPAWN_LOG=debug` (or any
