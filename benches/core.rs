@@ -103,6 +103,7 @@ fn main() {
     std::fs::write(&big, generated_dag(10_000, 100)).unwrap();
     let big = big.to_str().unwrap();
     let validate = median_of(11, || time_command(respawn, &["validate", big]));
+    let plan_text = median_of(11, || time_command(respawn, &["plan", big]));
     let plan = median_of(11, || {
         time_command(respawn, &["plan", big, "--format", "json"])
     });
@@ -113,6 +114,10 @@ fn main() {
     println!("| what | median of 11 |");
     println!("|---|---|");
     println!("| `respawn validate` (read + check) | {} |", ms(validate));
+    println!(
+        "| `respawn plan` (read + check + plan + print the table) | {} |",
+        ms(plan_text)
+    );
     println!(
         "| `respawn plan --format json` (read + check + plan + print) | {} |",
         ms(plan)
