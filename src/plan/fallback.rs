@@ -11,7 +11,8 @@ pub struct MarketSituation {
     pub interruptions: u32,
     /// Seconds since the run started.
     pub elapsed: f64,
-    /// Failure-free time of the longest remaining path, in seconds.
+    /// Failure-free time of the longest remaining path, in seconds. Read only by the
+    /// deadline rule (`fallback.deadline`).
     pub remaining_critical: f64,
     pub mtti: f64,
     pub provision_time: f64,

@@ -7,10 +7,21 @@ use crate::spec::StageId;
 /// committed) and that a stage in the set still needs, back to the nearest checkpoints.
 /// Committed stages never run again. `needs` must be in topological order.
 pub fn recompute_set(needs: &[Vec<StageId>], finished: &[bool], committed: &[bool]) -> Vec<bool> {
-    let n = needs.len();
-    let mut rerun = vec![false; n];
+    let mut rerun = vec![false; needs.len()];
+    recompute_into(needs, finished, committed, &mut rerun);
+    rerun
+}
+
+/// [`recompute_set`] written into `rerun`, for the simulator, which asks after every loss.
+pub fn recompute_into(
+    needs: &[Vec<StageId>],
+    finished: &[bool],
+    committed: &[bool],
+    rerun: &mut [bool],
+) {
+    rerun.fill(false);
     // Consumers come after producers, so walking backwards settles each stage's consumers first.
-    for stage in (0..n).rev() {
+    for stage in (0..needs.len()).rev() {
         if committed[stage] {
             continue;
         }
@@ -25,7 +36,6 @@ pub fn recompute_set(needs: &[Vec<StageId>], finished: &[bool], committed: &[boo
             }
         }
     }
-    rerun
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! the recompute set runs. The makespan is counted from the first cluster being ready.
 
 use crate::plan::fallback::{MarketSituation, next_market};
-use crate::plan::recompute::recompute_set;
+use crate::plan::recompute::recompute_into;
 use crate::plan::{Plan, PlanOptions, needs_of, plan, remaining_critical};
 use crate::spec::{CheckpointPolicy, Market, StageId, Workflow};
 use rand::{Rng, SeedableRng};
@@ -282,21 +282,29 @@ impl<'w> Simulator<'w> {
             }
             running.clear();
             ready.clear();
-            to_run = recompute_set(&self.needs, &finished, &committed);
+            recompute_into(&self.needs, &finished, &committed, &mut to_run);
+            remaining = 0;
             for s in 0..n {
                 present[s] = false;
                 if to_run[s] {
                     finished[s] = false;
+                    remaining += 1;
                 }
             }
-            remaining = to_run.iter().filter(|r| **r).count();
+            let fallback = &self.workflow.cluster.fallback;
             let decision = next_market(
-                &self.workflow.cluster.fallback,
+                fallback,
                 &MarketSituation {
                     current: market,
                     interruptions: outcome.interruptions,
                     elapsed: now,
-                    remaining_critical: remaining_critical(&self.consumers, &self.work, &to_run),
+                    // Only the deadline rule reads it; a hopeless policy meets thousands of
+                    // losses per trial, so it is not computed for nothing.
+                    remaining_critical: if fallback.deadline.is_some() {
+                        remaining_critical(&self.consumers, &self.work, &to_run)
+                    } else {
+                        0.0
+                    },
                     mtti: self.mtti,
                     provision_time: self.provision_time,
                     checkpoint_cost: self.typical_checkpoint,
