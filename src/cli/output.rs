@@ -41,12 +41,12 @@ pub fn report(diagnostics: &Diagnostics) {
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub fn table<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
     let columns = header.len();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate().take(columns) {
-            widths[i] = widths[i].max(cell.chars().count());
+            widths[i] = widths[i].max(cell.as_ref().chars().count());
         }
     }
     let mut text =
@@ -70,7 +70,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     };
     line(&mut header.iter().copied());
     for row in rows {
-        line(&mut row.iter().map(String::as_str));
+        line(&mut row.iter().map(AsRef::as_ref));
     }
     text
 }

@@ -6,6 +6,7 @@ use crate::plan::{Plan, PlanOptions, plan};
 use crate::spec::Workflow;
 use crate::spec::units::{format_seconds as fmt, format_size};
 use serde::Serialize;
+use std::borrow::Cow;
 
 pub fn run(args: &PlanArgs) -> std::io::Result<i32> {
     let Some(workflow) = output::load_or_report(&args.file) else {
@@ -25,9 +26,9 @@ pub fn run(args: &PlanArgs) -> std::io::Result<i32> {
     Ok(exit::SUCCESS)
 }
 
-fn names(workflow: &Workflow, ids: &[usize]) -> Vec<String> {
+fn names<'a>(workflow: &'a Workflow, ids: &[usize]) -> Vec<&'a str> {
     ids.iter()
-        .map(|&s| workflow.stages[s].name.clone())
+        .map(|&s| workflow.stages[s].name.as_str())
         .collect()
 }
 
@@ -55,36 +56,32 @@ fn text(workflow: &Workflow, plan: &Plan) -> String {
         ));
     }
     out.push('\n');
-    let rows: Vec<Vec<String>> = workflow
+    let rows: Vec<Vec<Cow<str>>> = workflow
         .stages
         .iter()
         .zip(&plan.stages)
         .map(|(stage, p)| {
             vec![
-                stage.name.clone(),
+                Cow::Borrowed(stage.name.as_str()),
                 if stage.needs.is_empty() {
-                    "-".into()
+                    Cow::Borrowed("-")
                 } else {
-                    names(workflow, &stage.needs).join(",")
+                    Cow::Owned(names(workflow, &stage.needs).join(","))
                 },
-                fmt(stage.estimate.as_secs_f64()),
-                fmt(p.earliest_start),
-                fmt(p.slack),
-                if p.critical {
-                    "*".into()
-                } else {
-                    String::new()
-                },
+                Cow::Owned(fmt(stage.estimate.as_secs_f64())),
+                Cow::Owned(fmt(p.earliest_start)),
+                Cow::Owned(fmt(p.slack)),
+                Cow::Borrowed(if p.critical { "*" } else { "" }),
                 if p.checkpoint {
-                    format!(
+                    Cow::Owned(format!(
                         "checkpoint ({}, {})",
                         format_size(stage.output_size),
                         fmt(p.checkpoint_cost)
-                    )
+                    ))
                 } else {
-                    "ephemeral".into()
+                    Cow::Borrowed("ephemeral")
                 },
-                p.reason.clone(),
+                Cow::Borrowed(p.reason.as_str()),
             ]
         })
         .collect();
