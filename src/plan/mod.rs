@@ -15,6 +15,7 @@ use formulas::{ChainStage, chain_optimum, daly_interval};
 pub use schedule::{Schedule, remaining_critical};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 /// What `plan` may be told beyond the workflow file.
@@ -355,20 +356,31 @@ fn decide(d: &Decision, stage: &crate::spec::Stage, explain: bool) -> (bool, Str
     if stage.checkpoint == StageCheckpoint::Never {
         return (false, words(&|| "`checkpoint: never`".into()));
     }
+    // The words are written into one string: a plan of 10,000 stages writes 10,000 of them.
     let place = || {
+        let mut out = String::with_capacity(128);
         if d.critical {
-            "critical".to_string()
+            out.push_str("critical");
         } else {
-            format!("slack {}", fmt(d.slack))
+            out.push_str("slack ");
+            out.push_str(&fmt(d.slack));
         }
+        out
     };
     let compare = |threshold: f64, label: &str| {
         let sign = if d.unprotected > threshold { ">" } else { "<=" };
-        format!(
-            "{}; {} unprotected work {sign} {label}",
-            place(),
-            fmt(d.unprotected)
-        )
+        let mut out = place();
+        for part in [
+            "; ",
+            &fmt(d.unprotected),
+            " unprotected work ",
+            sign,
+            " ",
+            label,
+        ] {
+            out.push_str(part);
+        }
+        out
     };
     match d.policy {
         CheckpointPolicy::All => (
@@ -412,10 +424,10 @@ fn decide(d: &Decision, stage: &crate::spec::Stage, explain: bool) -> (bool, Str
                 (
                     d.chain_choice,
                     words(&|| {
-                        format!(
-                            "{}; {verdict}",
-                            compare(interval, &format!("interval {}", fmt(interval)))
-                        )
+                        let mut out = compare(interval, &["interval ", &fmt(interval)].concat());
+                        out.push_str("; ");
+                        out.push_str(verdict);
+                        out
                     }),
                 )
             } else {
@@ -430,14 +442,17 @@ fn decide(d: &Decision, stage: &crate::spec::Stage, explain: bool) -> (bool, Str
                 (
                     checkpoint,
                     words(&|| {
-                        format!(
-                            "{}; {} unprotected work, {:.0}% chance of a loss while it is needed: expected loss {} {sign} write {}",
-                            place(),
+                        let mut out = place();
+                        // Writing into a String cannot fail.
+                        let _ = write!(
+                            out,
+                            "; {} unprotected work, {:.0}% chance of a loss while it is needed: expected loss {} {sign} write {}",
                             fmt(d.unprotected),
                             loss_chance * 100.0,
                             fmt(expected_loss),
                             fmt(d.write)
-                        )
+                        );
+                        out
                     }),
                 )
             }
