@@ -76,6 +76,31 @@ fn time_command(program: &str, args: &[&str]) -> Duration {
     elapsed
 }
 
+/// CPU time (user + system) used so far by this process's finished children.
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// Wall time and CPU time of one run of a command. CPU time is less disturbed than wall
+/// time when something else on the machine wants the same core.
+fn time_and_cpu(program: &str, args: &[&str]) -> (Duration, Duration) {
+    let cpu_before = children_cpu();
+    let wall = time_command(program, args);
+    (wall, children_cpu().saturating_sub(cpu_before))
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
 fn pyyaml_available() -> bool {
     Command::new("python3")
         .args(["-c", "import yaml"])
@@ -102,41 +127,70 @@ fn main() {
     let big = dir.join("dag-10000.yaml");
     std::fs::write(&big, generated_dag(10_000, 100)).unwrap();
     let big = big.to_str().unwrap();
-    let validate = median_of(11, || time_command(respawn, &["validate", big]));
-    let plan_text = median_of(11, || time_command(respawn, &["plan", big]));
-    let plan = median_of(11, || {
-        time_command(respawn, &["plan", big, "--format", "json"])
-    });
-    println!(
-        "\n## validate + plan, generated 10,000-stage DAG ({} bytes)\n",
-        std::fs::metadata(big).unwrap().len()
-    );
-    println!("| what | median of 11 |");
-    println!("|---|---|");
-    println!("| `respawn validate` (read + check) | {} |", ms(validate));
-    println!(
-        "| `respawn plan` (read + check + plan + print the table) | {} |",
-        ms(plan_text)
-    );
-    println!(
-        "| `respawn plan --format json` (read + check + plan + print) | {} |",
-        ms(plan)
-    );
+    // The commands take turns, so that a change in the machine's load falls on all of them.
+    let mut commands: Vec<(String, String, Vec<String>)> = [
+        ("`respawn validate` (read + check)", vec!["validate", big]),
+        (
+            "`respawn plan` (read + check + plan + print the table)",
+            vec!["plan", big],
+        ),
+        (
+            "`respawn plan --format json` (read + check + plan + print)",
+            vec!["plan", big, "--format", "json"],
+        ),
+    ]
+    .into_iter()
+    .map(|(what, args)| {
+        (
+            what.to_string(),
+            respawn.to_string(),
+            args.into_iter().map(String::from).collect(),
+        )
+    })
+    .collect();
     if pyyaml_available() {
         let script = format!(
             "import yaml\nloader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)\nyaml.load(open('{big}'), Loader=loader)"
         );
-        let peer = median_of(11, || time_command("python3", &["-c", &script]));
-        println!(
-            "| peer: Python + PyYAML `safe_load` of the same file (parse only) | {} |",
-            ms(peer)
-        );
-        println!(
+        commands.push((
+            "peer: Python + PyYAML's C loader, parse only".to_string(),
+            "python3".to_string(),
+            vec!["-c".to_string(), script],
+        ));
+    }
+    const RUNS: usize = 21;
+    let mut walls = vec![Vec::new(); commands.len()];
+    let mut cpus = vec![Vec::new(); commands.len()];
+    for _ in 0..RUNS {
+        for (i, (_, program, args)) in commands.iter().enumerate() {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (wall, cpu) = time_and_cpu(program, &args);
+            walls[i].push(wall);
+            cpus[i].push(cpu);
+        }
+    }
+    println!(
+        "\n## validate + plan, generated 10,000-stage DAG ({} bytes)\n",
+        std::fs::metadata(big).unwrap().len()
+    );
+    println!("| what | wall, median of {RUNS} | CPU (user + system), median of {RUNS} |");
+    println!("|---|---|---|");
+    let medians: Vec<(Duration, Duration)> = walls
+        .into_iter()
+        .zip(cpus)
+        .map(|(wall, cpu)| (median(wall), median(cpu)))
+        .collect();
+    for ((what, _, _), (wall, cpu)) in commands.iter().zip(&medians) {
+        println!("| {what} | {} | {} |", ms(*wall), ms(*cpu));
+    }
+    match medians.get(3) {
+        Some((peer, _)) => println!(
             "\nratio: `respawn plan` takes {:.2}x the time PyYAML needs just to parse the file",
-            plan.as_secs_f64() / peer.as_secs_f64()
-        );
-    } else {
-        println!("\n(peer skipped: `pip install pyyaml` to measure PyYAML on the same file)");
+            medians[1].0.as_secs_f64() / peer.as_secs_f64()
+        ),
+        None => {
+            println!("\n(peer skipped: `pip install pyyaml` to measure PyYAML on the same file)")
+        }
     }
 
     // 2. 10,000 simulated trials of a 100-stage workflow.
