@@ -3,7 +3,8 @@
 //! serde stops at the first error of a derived struct, but `respawn validate` must report
 //! every problem of a file at once. So the file is first read into this loosely typed tree
 //! (every node keeps its line and column through `serde_saphyr::Spanned`), and the schema is
-//! then checked by hand in `read.rs`, collecting diagnostics instead of stopping.
+//! then checked by hand in `read.rs`, collecting diagnostics instead of stopping. A plain
+//! file gets the same tree a cheaper way, from the parser's events (`yaml/plain.rs`).
 
 mod plain;
 
@@ -188,8 +189,8 @@ pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 /// report each of them with both locations.
 ///
 /// A plain document (no anchors, aliases, tags or merge keys) takes the short way of
-/// [`plain`], which builds the same tree from the parser's events; anything else, and every
-/// error, goes through serde-saphyr's deserializer.
+/// `yaml/plain.rs`, which builds the same tree from the parser's events; anything else,
+/// and every error, goes through serde-saphyr's deserializer.
 pub fn parse_document(text: &str) -> Result<Option<Node>, serde_saphyr::Error> {
     match short_way(text) {
         Some(root) => Ok(Some(root)),
