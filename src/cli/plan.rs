@@ -137,10 +137,9 @@ struct StageJson<'a> {
 }
 
 fn to_json<'a>(workflow: &'a Workflow, plan: &'a Plan) -> PlanJson<'a> {
-    let name = |s: &usize| workflow.stages[*s].name.as_str();
     PlanJson {
         chain_optimum_s: plan.chain_optimum,
-        critical_path: plan.critical_path.iter().map(name).collect(),
+        critical_path: names(workflow, &plan.critical_path),
         makespan_estimate_s: plan.makespan_estimate,
         market: plan.market.as_str(),
         mtti_s: plan.mtti.is_finite().then_some(plan.mtti),
@@ -159,7 +158,7 @@ fn to_json<'a>(workflow: &'a Workflow, plan: &'a Plan) -> PlanJson<'a> {
                 is_final: stage.is_final,
                 latest_start_s: p.latest_start,
                 name: &stage.name,
-                needs: stage.needs.iter().map(name).collect(),
+                needs: names(workflow, &stage.needs),
                 output_size_bytes: stage.output_size,
                 reason: &p.reason,
                 slack_s: p.slack,
