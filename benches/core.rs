@@ -3,7 +3,7 @@
 //! real binary; the peer (PyYAML parsing the same file) is measured in the same run.
 
 use respawn::sim::{SimOptions, simulate};
-use respawn::spec;
+use respawn::workflow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -209,7 +209,7 @@ fn main() {
         "| `respawn simulate --trials 10000` (5 policies, 50,000 simulated runs, 2 threads) | {} |",
         ms(simulate_time)
     );
-    let workflow = spec::load(Path::new(hundred)).unwrap();
+    let workflow = workflow::load(Path::new(hundred)).unwrap();
     let auto = respawn::plan::plan(&workflow, &respawn::plan::PlanOptions::default());
     let options = SimOptions {
         trials: 10_000,
@@ -237,7 +237,7 @@ fn main() {
         "| workflow | mtti | none | all | interval | auto | chain optimum | auto / optimum | auto / best simple |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    let fmt = respawn::spec::units::format_seconds;
+    let fmt = respawn::workflow::units::format_seconds;
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows"))
             .unwrap()
@@ -245,7 +245,7 @@ fn main() {
             .collect();
     files.sort();
     for file in files {
-        let workflow = spec::load(&file).unwrap();
+        let workflow = workflow::load(&file).unwrap();
         let mttis: Vec<u64> = if workflow.name == "spark-chain" {
             vec![1800, 7200, 36_000, 360_000, 3_600_000]
         } else {

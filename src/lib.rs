@@ -13,4 +13,4 @@ pub mod drivers;
 pub mod engine;
 pub mod plan;
 pub mod sim;
-pub mod spec;
+pub mod workflow;

@@ -145,7 +145,7 @@ fn plan_mtti_overrides_the_file_and_fewer_checkpoints_come_with_rarer_interrupti
         let json = run.json();
         assert_eq!(
             json["mtti_s"].as_f64().unwrap(),
-            respawn::spec::units::parse_duration(mtti)
+            respawn::workflow::units::parse_duration(mtti)
                 .unwrap()
                 .as_secs_f64()
         );

@@ -3,7 +3,7 @@
 
 use respawn::plan::{PlanOptions, plan};
 use respawn::sim::{SimOptions, simulate};
-use respawn::spec::{self, Workflow};
+use respawn::workflow::{self, Workflow};
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ const HOUR: u64 = 3600;
 
 fn load(path: &str) -> Workflow {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    spec::load(&path).unwrap_or_else(|d| panic!("{d}"))
+    workflow::load(&path).unwrap_or_else(|d| panic!("{d}"))
 }
 
 fn options(trials: u32, mtti: Duration) -> SimOptions {
@@ -78,7 +78,7 @@ fn auto_is_within_five_percent_of_the_chain_optimum_on_a_uniform_chain() {
     let text = format!(
         "name: uniform-chain\ncluster: {{ slots: 1, provision_time: 5m }}\ncheckpoint: {{ write_throughput: 100MB/s }}\nstages:\n{stages}"
     );
-    let workflow = spec::parse("uniform-chain.yaml", &text).unwrap_or_else(|d| panic!("{d}"));
+    let workflow = workflow::parse("uniform-chain.yaml", &text).unwrap_or_else(|d| panic!("{d}"));
     assert_auto_near_chain_optimum(&workflow);
 }
 
@@ -93,7 +93,7 @@ fn auto_is_never_more_than_three_percent_worse_than_the_best_simple_policy_on_ev
     files.sort();
     assert!(files.len() >= 3);
     for file in files {
-        let workflow = spec::load(&file).unwrap_or_else(|d| panic!("{d}"));
+        let workflow = workflow::load(&file).unwrap_or_else(|d| panic!("{d}"));
         let report = simulate(&workflow, &options(4000, workflow.cluster.mtti));
         let auto = mean_of(&report, "auto");
         let best = ["none", "all", "interval"]

@@ -5,7 +5,7 @@
 use super::{CleanArgs, GcArgs, exit, output, store};
 use crate::drivers::ledger::{Layout, RunStatus, find_run, read_lease, runs};
 use crate::drivers::store::{AnyStore, Store, StoreError};
-use crate::spec::units::format_size;
+use crate::workflow::units::format_size;
 use std::time::SystemTime;
 
 pub fn clean(args: &CleanArgs) -> std::io::Result<i32> {
@@ -88,7 +88,7 @@ async fn collect(store: &AnyStore, args: &GcArgs) -> Result<String, StoreError> 
     let mut text = String::new();
     let mut cleaned = 0;
     for workflow in store.list_dirs("").await? {
-        if crate::spec::check_name(&workflow).is_err() {
+        if crate::workflow::check_name(&workflow).is_err() {
             continue;
         }
         let layout = Layout::new(&workflow);

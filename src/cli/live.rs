@@ -2,7 +2,7 @@
 //! that shows the cluster, interruptions and checkpoints so far, and each running stage
 //! with its elapsed time against its estimate. Redrawn twice a second by indicatif.
 
-use crate::spec::units::format_seconds;
+use crate::workflow::units::format_seconds;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 use std::collections::BTreeMap;

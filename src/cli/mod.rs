@@ -138,7 +138,7 @@ pub struct EmrArgs {
 }
 
 fn parse_poll(text: &str) -> Result<Duration, String> {
-    let value = crate::spec::units::parse_duration(text)?;
+    let value = crate::workflow::units::parse_duration(text)?;
     if value < Duration::from_millis(50) {
         return Err("the poll interval must be at least 50ms".into());
     }
@@ -194,7 +194,7 @@ pub struct GcArgs {
 }
 
 fn parse_age(text: &str) -> Result<Duration, String> {
-    crate::spec::units::parse_duration(text)
+    crate::workflow::units::parse_duration(text)
 }
 
 /// Where the store is: `--store`, else `RESPAWN_STORE`, else the workflow file's `store:`,
@@ -287,7 +287,7 @@ pub enum PolicyArg {
     Interval,
 }
 
-impl From<PolicyArg> for crate::spec::CheckpointPolicy {
+impl From<PolicyArg> for crate::workflow::CheckpointPolicy {
     fn from(policy: PolicyArg) -> Self {
         match policy {
             PolicyArg::Auto => Self::Auto,
@@ -299,7 +299,7 @@ impl From<PolicyArg> for crate::spec::CheckpointPolicy {
 }
 
 fn parse_mtti(text: &str) -> Result<Duration, String> {
-    let duration = crate::spec::units::parse_duration(text)?;
+    let duration = crate::workflow::units::parse_duration(text)?;
     if duration.is_zero() {
         return Err("the mean time to interruption must be longer than zero".into());
     }

@@ -1,6 +1,6 @@
 //! Writing results: data to stdout, diagnostics to stderr; simple aligned tables.
 
-use crate::spec::Diagnostics;
+use crate::workflow::Diagnostics;
 use std::io::{self, Write};
 
 pub fn stdout(text: &str) -> io::Result<()> {
@@ -21,8 +21,8 @@ pub fn json(value: &impl serde::Serialize) -> io::Result<()> {
 }
 
 /// Loads a workflow, or prints its diagnostics to stderr.
-pub fn load_or_report(path: &std::path::Path) -> Option<crate::spec::Workflow> {
-    match crate::spec::load(path) {
+pub fn load_or_report(path: &std::path::Path) -> Option<crate::workflow::Workflow> {
+    match crate::workflow::load(path) {
         Ok(workflow) => Some(workflow),
         Err(diagnostics) => {
             report(&diagnostics);

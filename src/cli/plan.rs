@@ -3,8 +3,8 @@
 use super::output;
 use super::{PlanArgs, PlanFormat, exit};
 use crate::plan::{Plan, PlanOptions, plan};
-use crate::spec::Workflow;
-use crate::spec::units::{format_seconds as fmt, format_size};
+use crate::workflow::Workflow;
+use crate::workflow::units::{format_seconds as fmt, format_size};
 use serde::Serialize;
 use std::borrow::Cow;
 

@@ -10,7 +10,7 @@ use crate::drivers::store::{AnyStore, Store, StoreError, TransferOptions};
 use crate::engine::driver::{RunEnd, RunInput, drive};
 use crate::engine::fingerprint::fingerprints;
 use crate::plan::{PlanOptions, plan};
-use crate::spec::{Provider, Workflow};
+use crate::workflow::{Provider, Workflow};
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -253,7 +253,7 @@ async fn choose(
                     "batch {} of workflow `{}` already succeeded in run {run_id}; nothing to do (use --force to reprocess it)",
                     record.value.batch, workflow.name
                 );
-                if workflow.cleanup == crate::spec::Cleanup::OnSuccess {
+                if workflow.cleanup == crate::workflow::Cleanup::OnSuccess {
                     let left = store.delete_prefix(&layout.work(&run_id)).await?;
                     if left > 0 {
                         message.push_str(&format!(
@@ -382,7 +382,7 @@ fn describe(event: &Value) -> Option<String> {
         "committed" => format!(
             "{stage}: checkpoint committed ({} files, {})",
             number("files"),
-            crate::spec::units::format_size(number("bytes"))
+            crate::workflow::units::format_size(number("bytes"))
         ),
         "restore" => format!("{stage}: restoring its checkpoint"),
         "restored" => format!("{stage}: checkpoint restored"),

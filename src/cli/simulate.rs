@@ -3,7 +3,7 @@
 use super::output;
 use super::{Format, SimulateArgs, exit};
 use crate::sim::{SimOptions, SimReport, parse_trace, simulate};
-use crate::spec::units::format_seconds as fmt;
+use crate::workflow::units::format_seconds as fmt;
 use serde_json::json;
 
 pub fn run(args: &SimulateArgs) -> std::io::Result<i32> {

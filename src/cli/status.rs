@@ -38,7 +38,7 @@ pub fn run(args: &StatusArgs) -> std::io::Result<i32> {
                 latest(&store, &workflow.name, Some(order)).await
             }
             (None, Some(target)) => {
-                let by_name = if crate::spec::check_name(target).is_ok() {
+                let by_name = if crate::workflow::check_name(target).is_ok() {
                     latest(&store, target, None).await
                 } else {
                     Ok(Vec::new())
@@ -52,7 +52,10 @@ pub fn run(args: &StatusArgs) -> std::io::Result<i32> {
                 let mut all = Vec::new();
                 match store.list_dirs("").await {
                     Ok(names) => {
-                        for name in names.iter().filter(|n| crate::spec::check_name(n).is_ok()) {
+                        for name in names
+                            .iter()
+                            .filter(|n| crate::workflow::check_name(n).is_ok())
+                        {
                             match latest(&store, name, None).await {
                                 Ok(found) => all.extend(found),
                                 Err(error) => return Err(store::report(&error)),

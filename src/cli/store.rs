@@ -13,7 +13,7 @@ pub fn url(args: &StoreArgs, from_workflow: Option<&str>) -> Result<StoreUrl, St
         .as_deref()
         .or(from_workflow)
         .unwrap_or(DEFAULT_STORE);
-    StoreUrl::parse(text)
+    Ok(StoreUrl::parse(text)?)
 }
 
 pub fn options(args: &StoreArgs) -> S3Options {
@@ -60,7 +60,7 @@ pub fn workflow_target(text: &str) -> Result<(String, Option<String>), i32> {
         };
         return Ok((workflow.name, workflow.store));
     }
-    match crate::spec::check_name(text) {
+    match crate::workflow::check_name(text) {
         Ok(()) => Ok((text.to_string(), None)),
         Err(reason) => {
             output::stderr(&format!(

@@ -9,7 +9,7 @@ pub fn run(args: &ValidateArgs) -> std::io::Result<i32> {
     let mut files = Vec::new();
     let mut text = String::new();
     for path in &args.files {
-        match crate::spec::load(path) {
+        match crate::workflow::load(path) {
             Ok(workflow) => {
                 let finals = workflow.stages.iter().filter(|s| s.is_final).count();
                 text.push_str(&format!(

@@ -21,8 +21,8 @@ use crate::drivers::store::{
     AnyStore, Store, StoreError, TransferOptions, download_dir, sum_prefix, upload_dir,
 };
 use crate::plan::Plan;
-use crate::spec::template::Bindings;
-use crate::spec::{Cleanup, Market, StageId, Workflow};
+use crate::workflow::template::Bindings;
+use crate::workflow::{Cleanup, Market, StageId, Workflow};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,7 +55,7 @@ impl std::str::FromStr for Chaos {
                 .ok_or_else(|| format!("`{part}` is not KEY=VALUE (e.g. `mtti=30s,seed=7`)"))?;
             match key.trim() {
                 "mtti" => {
-                    let d = crate::spec::units::parse_duration(value.trim())?;
+                    let d = crate::workflow::units::parse_duration(value.trim())?;
                     if d.is_zero() {
                         return Err("mtti must be longer than zero".into());
                     }
@@ -67,7 +67,9 @@ impl std::str::FromStr for Chaos {
                         .parse()
                         .map_err(|_| format!("seed `{value}` is not a whole number"))?
                 }
-                "provision" => provision = Some(crate::spec::units::parse_duration(value.trim())?),
+                "provision" => {
+                    provision = Some(crate::workflow::units::parse_duration(value.trim())?)
+                }
                 other => {
                     return Err(format!(
                         "unknown chaos setting `{other}`; the settings are mtti, seed and provision"

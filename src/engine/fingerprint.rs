@@ -6,7 +6,7 @@
 //! stale, and the stage runs again. Values rendered into the command at run time (paths,
 //! run id, attempt) are not part of it.
 
-use crate::spec::Workflow;
+use crate::workflow::Workflow;
 use sha2::{Digest, Sha256};
 
 /// The fingerprint of every stage, in stage order: 32 hex digits.
@@ -40,7 +40,7 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Workflow {
-        crate::spec::parse("wf.yaml", text).expect("valid workflow")
+        crate::workflow::parse("wf.yaml", text).expect("valid workflow")
     }
 
     const BASE: &str = "name: wf\nstages:\n  a:\n    run: echo a > {{ output }}/a\n  b:\n    needs: [a]\n    run: echo b\n  c:\n    run: echo c\n";

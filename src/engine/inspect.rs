@@ -5,7 +5,7 @@ use crate::drivers::ledger::{
     CommitManifest, CommitState, Layout, RunRecord, check_commit, read_output,
 };
 use crate::drivers::store::{FileEntry, Store, StoreError};
-use crate::spec::Workflow;
+use crate::workflow::Workflow;
 use std::collections::BTreeMap;
 
 /// A work-table that survives any cluster: a fresh COMMIT, or a published final output.

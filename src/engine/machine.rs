@@ -10,7 +10,7 @@
 use crate::plan::fallback::{MarketDecision, MarketSituation, next_market};
 use crate::plan::recompute::recompute_set;
 use crate::plan::remaining_critical;
-use crate::spec::{FallbackSpec, Market, StageId};
+use crate::workflow::{FallbackSpec, Market, StageId};
 use std::time::Duration;
 
 /// What the machine needs to know about a workflow and its plan.

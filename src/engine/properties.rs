@@ -2,7 +2,7 @@
 //! restores at chosen moments, and the invariants a run must keep.
 
 use super::machine::{Action, Event, Exit, Machine, Outcome, Setup};
-use crate::spec::{FallbackSpec, Market};
+use crate::workflow::{FallbackSpec, Market};
 use proptest::prelude::*;
 use std::collections::{BTreeSet, VecDeque};
 

@@ -1,7 +1,7 @@
 //! The spot/on-demand decision after a cluster loss.
 
 use super::formulas::{daly_interval, expected_segment_time};
-use crate::spec::{FallbackSpec, Market};
+use crate::workflow::{FallbackSpec, Market};
 
 /// What the policy knows when a new cluster is needed.
 #[derive(Clone, Copy, Debug)]
@@ -47,7 +47,7 @@ pub fn expected_on_spot(situation: &MarketSituation) -> f64 {
 /// remaining critical path, inflated by the expected cost of interruptions, would no longer
 /// finish before the deadline (a safety net in the spirit of "Can't Be Late", NSDI'24).
 pub fn next_market(spec: &FallbackSpec, situation: &MarketSituation) -> MarketDecision {
-    use crate::spec::units::format_seconds as f;
+    use crate::workflow::units::format_seconds as f;
     if situation.current == Market::OnDemand {
         return MarketDecision {
             market: Market::OnDemand,

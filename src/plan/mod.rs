@@ -9,8 +9,8 @@ mod properties;
 pub mod recompute;
 pub mod schedule;
 
-use crate::spec::units::format_seconds as fmt;
-use crate::spec::{CheckpointPolicy, Market, StageCheckpoint, StageId, Workflow};
+use crate::workflow::units::format_seconds as fmt;
+use crate::workflow::{CheckpointPolicy, Market, StageCheckpoint, StageId, Workflow};
 use formulas::{ChainStage, chain_optimum, daly_interval};
 pub use schedule::{Schedule, remaining_critical};
 use std::cmp::Reverse;
@@ -345,7 +345,7 @@ struct Decision {
 
 /// Whether to checkpoint, and why in words when `explain` (otherwise the words are empty:
 /// formatting them is most of the cost of a decision).
-fn decide(d: &Decision, stage: &crate::spec::Stage, explain: bool) -> (bool, String) {
+fn decide(d: &Decision, stage: &crate::workflow::Stage, explain: bool) -> (bool, String) {
     let words = |text: &dyn Fn() -> String| if explain { text() } else { String::new() };
     if stage.is_final {
         return (true, words(&|| "final output: always persisted".into()));

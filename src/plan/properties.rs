@@ -3,8 +3,8 @@
 use super::recompute::recompute_set;
 use super::schedule::schedule;
 use super::{PlanOptions, plan};
-use crate::spec::template::Template;
-use crate::spec::*;
+use crate::workflow::template::Template;
+use crate::workflow::*;
 use proptest::prelude::*;
 use std::time::Duration;
 

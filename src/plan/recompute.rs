@@ -1,6 +1,6 @@
 //! What must run again after a cluster loss.
 
-use crate::spec::StageId;
+use crate::workflow::StageId;
 
 /// After a cluster loss, the stages to run: every unfinished stage, plus, transitively,
 /// the producers of work-tables that were lost with the cluster (finished but not

@@ -1,6 +1,6 @@
 //! Critical-path analysis: earliest and latest starts, slack, and the critical path.
 
-use crate::spec::StageId;
+use crate::workflow::StageId;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {

@@ -11,7 +11,7 @@
 use crate::plan::fallback::{MarketSituation, next_market};
 use crate::plan::recompute::recompute_into;
 use crate::plan::{Plan, PlanOptions, needs_of, plan, remaining_critical};
-use crate::spec::{CheckpointPolicy, Market, StageId, Workflow};
+use crate::workflow::{CheckpointPolicy, Market, StageId, Workflow};
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -496,7 +496,7 @@ pub fn parse_trace(text: &str) -> Result<Vec<Vec<f64>>, String> {
         };
         let seconds = match time.parse::<f64>() {
             Ok(value) => value,
-            Err(_) => match crate::spec::units::parse_duration(time) {
+            Err(_) => match crate::workflow::units::parse_duration(time) {
                 Ok(duration) => duration.as_secs_f64(),
                 Err(_) if number == 0 => continue, // a header
                 Err(reason) => return Err(format!("line {}: {reason}", number + 1)),

@@ -18,7 +18,7 @@
 //!   attaches to the steps it finds there by name instead of submitting them again.
 
 use super::{ClusterEnd, ClusterNews, Notify, StepEnd};
-use crate::spec::{EmrConfiguration, EmrSpec, FleetSpec, Market, StageId};
+use crate::workflow::{EmrConfiguration, EmrSpec, FleetSpec, Market, StageId};
 use aws_sdk_emr::Client;
 use aws_sdk_emr::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_emr::types::{

@@ -13,7 +13,7 @@
 //! running. Stage processes also get `PR_SET_PDEATHSIG`, so that the shell of a stage dies
 //! with the orchestrator at once.
 
-use crate::spec::{Market, StageId};
+use crate::workflow::{Market, StageId};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;

@@ -18,7 +18,7 @@ pub mod local;
 pub use emr::{EmrCluster, EmrClusters, ProvisionError};
 pub use local::{LocalCluster, LocalClusters, StageCommand};
 
-use crate::spec::{Market, StageId};
+use crate::workflow::{Market, StageId};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

@@ -399,7 +399,7 @@ pub async fn find_run<S: Store>(
     run_id: &str,
 ) -> Result<Option<(Layout, Versioned<RunRecord>)>, StoreError> {
     for workflow in store.list_dirs("").await? {
-        if crate::spec::check_name(&workflow).is_err() {
+        if crate::workflow::check_name(&workflow).is_err() {
             continue;
         }
         let layout = Layout::new(&workflow);

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Names starting with this are temporary files; never listed, never valid keys.
-pub const TEMP_PREFIX: &str = ".respawn-tmp-";
+pub use crate::workflow::store_url::TEMP_PREFIX;
 
 #[derive(Clone, Debug)]
 pub struct LocalStore {

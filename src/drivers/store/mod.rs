@@ -15,18 +15,26 @@
 mod local;
 mod s3;
 mod transfer;
-mod url;
 
+pub use crate::workflow::store_url::{MAX_KEY_LEN, StoreUrl, UrlError};
 pub use local::LocalStore;
 pub use s3::{S3Options, S3Store};
 pub use transfer::{
     Crc64, FileEntry, FileSum, TransferOptions, checksum_file, download_dir, local_files,
     sum_prefix, upload_dir,
 };
-pub use url::StoreUrl;
 
 use std::future::Future;
 use std::path::Path;
+
+impl From<UrlError> for StoreError {
+    fn from(error: UrlError) -> StoreError {
+        StoreError::InvalidUrl {
+            url: error.url,
+            reason: error.reason,
+        }
+    }
+}
 
 /// An object's version tag. Opaque: compare for equality, hand back in [`PutMode::Update`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -276,7 +284,6 @@ pub fn is_work_key(key: &str) -> bool {
 }
 
 /// Longest key accepted (S3's limit is 1024 bytes including the store's prefix).
-pub const MAX_KEY_LEN: usize = 900;
 
 /// Checks a key: relative, `/`-separated, no empty, `.` or `..` segments, no backslash or
 /// control characters, and no segment that the local backend reserves for temporary files.
@@ -287,24 +294,10 @@ pub fn check_key(key: &str) -> Result<()> {
             reason: reason.into(),
         })
     };
-    if key.is_empty() {
-        return bad("is empty");
+    match crate::workflow::store_url::key_problem(key) {
+        Some(reason) => bad(reason),
+        None => Ok(()),
     }
-    if key.len() > MAX_KEY_LEN {
-        return bad("is too long");
-    }
-    if key.chars().any(|c| c.is_control() || c == '\\') {
-        return bad("contains a control character or a backslash");
-    }
-    for segment in key.split('/') {
-        if segment.is_empty() || segment == "." || segment == ".." {
-            return bad("has an empty, `.` or `..` path segment");
-        }
-        if segment.starts_with(local::TEMP_PREFIX) {
-            return bad("uses a name reserved for temporary files");
-        }
-    }
-    Ok(())
 }
 
 /// Checks a prefix for list and delete: empty (the whole store) or a key-like path ending in `/`.

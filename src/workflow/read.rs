@@ -691,12 +691,9 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
 }
 
 fn check_store_url(url: &str) -> Result<(), String> {
-    match crate::drivers::store::StoreUrl::parse(url) {
+    match super::store_url::StoreUrl::parse(url) {
         Ok(_) => Ok(()),
-        Err(crate::drivers::store::StoreError::InvalidUrl { reason, .. }) => {
-            Err(format!("`{url}` is not a store URL: {reason}"))
-        }
-        Err(other) => Err(other.to_string()),
+        Err(error) => Err(format!("`{url}` is not a store URL: {}", error.reason)),
     }
 }
 

@@ -1,7 +1,45 @@
-//! Store URLs: `s3://bucket/prefix`, `file:///path`, or a plain path.
+//! Store URLs (`s3://bucket/prefix`, `file:///path`, or a plain path) and the rules every
+//! object key obeys. Pure: the workflow layer checks `store:` with it, and the store drivers
+//! open what it parses.
 
-use super::StoreError;
 use std::path::PathBuf;
+
+/// A store URL that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid store URL `{url}`: {reason}")]
+pub struct UrlError {
+    pub url: String,
+    pub reason: String,
+}
+
+/// Longest key accepted (S3 allows 1024 bytes; the rest is room for a store's prefix).
+pub const MAX_KEY_LEN: usize = 900;
+
+/// Names starting with this are the local store's temporary files: no key may use it.
+pub const TEMP_PREFIX: &str = ".respawn-tmp-";
+
+/// What is wrong with an object key, if anything: keys are `/`-separated paths with no
+/// empty, `.` or `..` segment, no control character or backslash, no reserved name.
+pub fn key_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        return Some("is empty");
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Some("is too long");
+    }
+    if key.chars().any(|c| c.is_control() || c == '\\') {
+        return Some("contains a control character or a backslash");
+    }
+    for segment in key.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Some("has an empty, `.` or `..` path segment");
+        }
+        if segment.starts_with(TEMP_PREFIX) {
+            return Some("uses a name reserved for temporary files");
+        }
+    }
+    None
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreUrl {
@@ -14,8 +52,8 @@ pub enum StoreUrl {
 }
 
 impl StoreUrl {
-    pub fn parse(text: &str) -> Result<StoreUrl, StoreError> {
-        let invalid = |reason: &str| StoreError::InvalidUrl {
+    pub fn parse(text: &str) -> Result<StoreUrl, UrlError> {
+        let invalid = |reason: &str| UrlError {
             url: text.into(),
             reason: reason.into(),
         };
@@ -29,12 +67,9 @@ impl StoreUrl {
             let prefix = if prefix.is_empty() {
                 String::new()
             } else {
-                super::check_key(prefix).map_err(|e| match e {
-                    StoreError::InvalidKey { reason, .. } => {
-                        invalid(&format!("the prefix {reason}"))
-                    }
-                    other => other,
-                })?;
+                if let Some(reason) = key_problem(prefix) {
+                    return Err(invalid(&format!("the prefix {reason}")));
+                }
                 format!("{prefix}/")
             };
             return Ok(StoreUrl::S3 {
