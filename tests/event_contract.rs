@@ -177,10 +177,9 @@ fn observe() -> (Vec<Value>, Vec<Value>) {
     seen.extend(clean_events.iter().cloned());
     std::fs::write(
         &clean.file,
-        std::fs::read_to_string(&clean.file).unwrap().replace(
-            "  sessions:\n",
-            "  sessions:\n    version: \"2\"\n",
-        ),
+        std::fs::read_to_string(&clean.file)
+            .unwrap()
+            .replace("  sessions:\n", "  sessions:\n    version: \"2\"\n"),
     )
     .unwrap();
     let (code, events) = clean.run(&[]);
@@ -209,6 +208,30 @@ fn observe() -> (Vec<Value>, Vec<Value>) {
     .unwrap();
     let (code, events) = failing.run(&[]);
     assert_eq!(code, 4, "{events:?}");
+    seen.extend(events);
+    // A changed first stage makes its committed work-table stale.
+    std::fs::write(
+        &failing.file,
+        std::fs::read_to_string(&failing.file)
+            .unwrap()
+            .replace("  ingest:\n", "  ingest:\n    version: \"2\"\n"),
+    )
+    .unwrap();
+    let (code, events) = failing.run(&[]);
+    assert_eq!(code, 4, "{events:?}");
+    seen.extend(events);
+
+    // The orchestrator dies right after a commit; the next one restores the checkpoint.
+    let crashed = Scenario::new(&[]);
+    let output = crashed
+        .command(&[])
+        .env("RESPAWN_CRASH_AT", "after-commit:sessions")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), None, "killed at the crash point");
+    seen.extend(lines(&output.stdout));
+    let (code, events) = crashed.run(&[]);
+    assert_eq!(code, 0, "{events:?}");
     seen.extend(events);
 
     // Ctrl-C while a stage runs.
@@ -282,7 +305,6 @@ fn run_events_keep_their_fields_and_the_clean_run_its_sequence() {
         "stale",
         "stopping",
         "cluster-lost",
-        "interrupted",
         "restore",
         "restored",
     ] {

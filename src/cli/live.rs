@@ -2,9 +2,9 @@
 //! that shows the cluster, interruptions and checkpoints so far, and each running stage
 //! with its elapsed time against its estimate. Redrawn twice a second by indicatif.
 
+use crate::engine::event::RunEvent;
 use crate::workflow::units::format_seconds;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,37 +63,30 @@ impl Live {
     }
 
     /// Takes one event: updates the status block and prints `line` above it.
-    pub fn event(&self, event: &Value, line: Option<String>) {
+    pub fn event(&self, event: &RunEvent, line: Option<String>) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let stage = event["stage"].as_str().unwrap_or("").to_string();
-        match event["event"].as_str().unwrap_or("") {
-            "cluster-ready" => {
-                state.cluster = format!(
-                    "{} cluster {}",
-                    event["market"].as_str().unwrap_or("?"),
-                    event["generation"]
-                )
-            }
-            "provision" => {
-                state.cluster = format!(
-                    "provisioning {} cluster {}",
-                    event["market"].as_str().unwrap_or("?"),
-                    event["generation"]
-                )
-            }
-            "cluster-lost" => {
-                state.interruptions = event["interruptions"].as_u64().unwrap_or(0);
+        match event {
+            RunEvent::ClusterReady {
+                generation, market, ..
+            } => state.cluster = format!("{} cluster {generation}", market.as_str()),
+            RunEvent::Provision {
+                generation, market, ..
+            } => state.cluster = format!("provisioning {} cluster {generation}", market.as_str()),
+            RunEvent::ClusterLost { interruptions, .. } => {
+                state.interruptions = u64::from(*interruptions);
                 state.running.clear();
             }
-            "launch" => {
-                let attempt = event["attempt"].as_u64().unwrap_or(0);
-                state.running.insert(stage, (attempt, Instant::now()));
+            RunEvent::Launch { stage, attempt, .. } => {
+                let since = Instant::now();
+                state
+                    .running
+                    .insert(stage.clone(), (u64::from(*attempt), since));
             }
-            "exit" | "interrupted" => {
-                state.running.remove(&stage);
+            RunEvent::Exit { stage, .. } | RunEvent::Interrupted { stage, .. } => {
+                state.running.remove(stage);
             }
-            "committed" => state.checkpoints += 1,
-            "finished" => state.done = true,
+            RunEvent::Committed { .. } => state.checkpoints += 1,
+            RunEvent::Finished { .. } => state.done = true,
             _ => {}
         }
         let message = render(&state, &self.estimates);

@@ -2,6 +2,7 @@
 
 mod clean;
 mod clusters;
+mod events;
 mod history;
 mod interrupt;
 mod live;

@@ -7,12 +7,12 @@ use crate::drivers::ledger::{
     read_output, read_run, runs,
 };
 use crate::drivers::store::{AnyStore, Store, StoreError, TransferOptions};
+use crate::engine::clock::WallClock;
 use crate::engine::driver::{RunEnd, RunInput, drive};
 use crate::engine::fingerprint::fingerprints;
 use crate::plan::{PlanOptions, plan};
 use crate::workflow::{Provider, Workflow};
-use serde_json::Value;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -136,7 +136,9 @@ pub fn run(args: &RunArgs) -> std::io::Result<i32> {
             chaos: args.chaos.clone(),
             transfer: TransferOptions::default(),
             stop_grace: Duration::from_secs(10),
-            sink: Box::new(move |event| print_event(format, live.as_ref(), event)),
+            clock: std::sync::Arc::new(WallClock),
+            listen_for_signals: true,
+            sink: Box::new(move |event| super::events::print(format, live.as_ref(), event)),
             workflow,
         };
         Ok(match drive(input).await {
@@ -321,94 +323,4 @@ async fn changed_since(
         }
     }
     Ok(None)
-}
-
-/// Prints one event: a JSON line, or a line of text (above the live view on a terminal).
-fn print_event(format: Format, live: Option<&super::live::Live>, event: &Value) {
-    let line = match format {
-        Format::Json => Some(event.to_string()),
-        Format::Text => describe(event).map(|line| {
-            let elapsed = event["elapsed_s"].as_f64().unwrap_or(0.0);
-            format!("[{elapsed:>8.1}s] {line}")
-        }),
-    };
-    if let Some(live) = live {
-        live.event(event, line);
-        return;
-    }
-    if let Some(line) = line {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-    }
-}
-
-fn describe(event: &Value) -> Option<String> {
-    let text = |key: &str| event[key].as_str().unwrap_or("").to_string();
-    let number = |key: &str| event[key].as_u64().unwrap_or(0);
-    let stage = text("stage");
-    Some(match event["event"].as_str()? {
-        "run-started" => {
-            let reused: Vec<&str> = event["reused"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if reused.is_empty() {
-                return None;
-            }
-            format!("reusing committed work-tables: {}", reused.join(", "))
-        }
-        "provision" => format!(
-            "provisioning {} cluster {} ({}){}",
-            text("market"),
-            number("generation"),
-            text("reason"),
-            match event["wait_s"].as_f64() {
-                Some(w) if w > 0.0 => format!(", ready in {w}s"),
-                _ => String::new(),
-            }
-        ),
-        "cluster-ready" => format!("{} cluster {} is up", text("market"), number("generation")),
-        "launch" => format!("{stage}: attempt {} started", number("attempt")),
-        "exit" => match event["code"].as_i64() {
-            Some(0) => format!("{stage}: attempt {} finished", number("attempt")),
-            Some(code) => format!(
-                "{stage}: attempt {} failed with exit code {code} (log: {})",
-                number("attempt"),
-                text("log")
-            ),
-            None => return None,
-        },
-        "committed" => format!(
-            "{stage}: checkpoint committed ({} files, {})",
-            number("files"),
-            crate::workflow::units::format_size(number("bytes"))
-        ),
-        "restore" => format!("{stage}: restoring its checkpoint"),
-        "restored" => format!("{stage}: checkpoint restored"),
-        "published" => format!("{stage}: output published to {}", text("output")),
-        "retry" => format!(
-            "{stage}: retrying in {:.1}s",
-            event["delay_s"].as_f64().unwrap_or(0.0)
-        ),
-        "interrupted" => format!("{stage}: attempt {} interrupted", number("attempt")),
-        "cluster-lost" => format!(
-            "{} cluster {} lost: {} (interruption {})",
-            text("market"),
-            number("generation"),
-            text("cause"),
-            number("interruptions")
-        ),
-        "stale" | "swept" | "note" | "stopping" | "interrupt-ignored" => text("message"),
-        "cleaned" => format!(
-            "deleted the run's work-tables ({} objects under {})",
-            number("deleted"),
-            text("prefix")
-        ),
-        "finished" => match event["message"].as_str() {
-            Some(message) => format!("run {}: {message}", text("status")),
-            None => format!("run {}", text("status")),
-        },
-        _ => return None,
-    })
 }

@@ -1,7 +1,9 @@
 //! The engine: the run loop as a pure state machine ([`machine`]); the async driver that
 //! executes its actions against a store and a cluster provider builds on it.
 
+pub mod clock;
 pub mod driver;
+pub mod event;
 pub mod fingerprint;
 pub mod inspect;
 pub mod machine;

@@ -304,14 +304,25 @@ impl Cluster {
 
     /// Ends the cluster at the end of a run: stages get SIGTERM, then SIGKILL after
     /// `grace`. Returns its instance-hours when the provider knows them.
-    pub async fn terminate(self, grace: Duration) -> Option<f64> {
+    /// `hurry` resolving (a second Ctrl-C) ends the grace period at once.
+    pub async fn terminate(
+        self,
+        grace: Duration,
+        hurry: impl std::future::Future<Output = ()>,
+    ) -> Option<f64> {
         match self {
             Cluster::Local(cluster) => {
                 if cluster.running() > 0 {
                     cluster.signal_all(libc::SIGTERM);
-                    let deadline = std::time::Instant::now() + grace;
-                    while !cluster.groups_gone() && std::time::Instant::now() < deadline {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    let gone = async {
+                        while !cluster.groups_gone() {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    };
+                    tokio::select! {
+                        () = gone => {}
+                        () = tokio::time::sleep(grace) => {}
+                        () = hurry => {}
                     }
                     cluster.signal_all(libc::SIGKILL);
                 }

@@ -1,0 +1,116 @@
+//! Clusters that end: lost (an interruption, a vanished scratch directory), lost before
+//! they were up, terminated at the end of a run (SIGTERM, a grace period that a second
+//! Ctrl-C cuts short, SIGKILL), or killed because the run cannot go on.
+
+use super::Driver;
+use crate::drivers::ledger::{Interruption, timestamp};
+use crate::engine::event::RunEvent;
+use crate::engine::machine::{Event, StageState};
+use crate::workflow::Market;
+
+impl Driver {
+    /// The cluster of `generation` is gone: kill what runs on it, delete its scratch,
+    /// and tell the machine.
+    pub(super) async fn lose(&mut self, generation: u32, cause: String) {
+        match &self.cluster {
+            Some(cluster)
+                if cluster.generation() == generation && !self.gone.contains(&generation) => {}
+            _ => return,
+        }
+        self.gone.insert(generation);
+        let Some(cluster) = self.cluster.take() else {
+            return;
+        };
+        let market = cluster.market();
+        let hours = cluster.lose().await;
+        self.add_hours(market, hours);
+        self.settle_lost(generation, market, cause).await;
+    }
+
+    /// A cluster ended before it was up (EMR could not find the capacity, say).
+    pub(super) async fn lose_while_provisioning(&mut self, generation: u32, cause: String) {
+        if self.gone.contains(&generation) {
+            return;
+        }
+        self.gone.insert(generation);
+        let market = self.machine.market();
+        self.settle_lost(generation, market, cause).await;
+    }
+
+    /// Tells the machine that cluster `generation` is gone, and records it.
+    async fn settle_lost(&mut self, generation: u32, market: Market, cause: String) {
+        let interrupted: Vec<RunEvent> = self
+            .machine
+            .stages()
+            .iter()
+            .enumerate()
+            .filter_map(|(s, status)| match status.state {
+                StageState::Running { attempt } => Some(RunEvent::Interrupted {
+                    stage: self.workflow.stages[s].name.clone(),
+                    attempt: self.base_attempt[s] + attempt,
+                }),
+                _ => None,
+            })
+            .collect();
+        for event in interrupted {
+            self.emit(event);
+        }
+        let at = timestamp(self.clock.now());
+        self.with_record(|record| {
+            record.interruptions.push(Interruption {
+                at,
+                market: market.as_str().into(),
+                cause: cause.clone(),
+            })
+        });
+        self.local = vec![None; self.workflow.stages.len()];
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let actions = self.machine.apply(Event::ClusterLost {
+            cause: cause.clone(),
+            elapsed,
+        });
+        self.emit(RunEvent::ClusterLost {
+            generation,
+            market,
+            cause,
+            interruptions: self.machine.interruptions(),
+        });
+        self.sync_record();
+        self.execute(actions).await;
+    }
+
+    /// Ends every process of the cluster (SIGTERM, then SIGKILL after the grace period or
+    /// at a second Ctrl-C) and deletes its scratch directory.
+    pub(super) async fn terminate(&mut self) {
+        let Some(cluster) = self.cluster.take() else {
+            return;
+        };
+        let generation = cluster.generation();
+        let market = cluster.market();
+        let described = cluster.describe();
+        self.gone.insert(generation);
+        let signals = &mut self.signals;
+        let hurry = async move {
+            match signals.as_mut() {
+                Some(signals) => signals.next_stop().await,
+                None => std::future::pending().await,
+            }
+        };
+        let hours = cluster.terminate(self.stop_grace, hurry).await;
+        self.add_hours(market, hours);
+        self.emit(RunEvent::ClusterReleased {
+            generation,
+            cluster: described,
+            instance_hours: hours.map(|h| (h * 1000.0).round() / 1000.0),
+        });
+    }
+
+    /// Kills what runs, at once (the run cannot go on).
+    pub(super) async fn kill_everything(&mut self) {
+        if let Some(cluster) = self.cluster.take() {
+            let market = cluster.market();
+            let hours = cluster.lose().await;
+            self.add_hours(market, hours);
+        }
+    }
+}
