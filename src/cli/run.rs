@@ -2,22 +2,16 @@
 
 use super::{Format, RunArgs, exit, output, store};
 use crate::drivers::cluster::{ClusterProvider, EmrClusters, LocalClusters, emr};
-use crate::drivers::ledger::{
-    Holder, Layout, Lease, LeaseError, RunRecord, RunStatus, Versioned, check_batch, new_run_id,
-    read_output, read_run, runs,
-};
-use crate::drivers::store::{AnyStore, Store, StoreError, TransferOptions};
+use crate::drivers::ledger::{Layout, LeaseError, check_batch};
+use crate::drivers::store::{AnyStore, Store, TransferOptions};
 use crate::engine::clock::WallClock;
 use crate::engine::driver::{RunEnd, RunInput, drive};
-use crate::engine::fingerprint::fingerprints;
+use crate::engine::session::{self, Opened, RunRequest, SessionError};
 use crate::plan::{PlanOptions, plan};
-use crate::workflow::{Provider, Workflow};
+use crate::workflow::Provider;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
-
-/// How long a lease lasts without renewal (renewed every third of it).
-pub const LEASE_TTL: Duration = Duration::from_secs(60);
+use std::time::Duration;
 
 pub fn run(args: &RunArgs) -> std::io::Result<i32> {
     let Some(workflow) = output::load_or_report(&args.file) else {
@@ -51,38 +45,24 @@ pub fn run(args: &RunArgs) -> std::io::Result<i32> {
             return Ok(exit::INVALID_INPUT);
         }
         let layout = Layout::new(&workflow.name);
-        let mut lease = match Lease::acquire_unless_alive(
-            &store,
-            &layout,
-            Holder::this_process(None),
-            LEASE_TTL,
-            SystemTime::now(),
-            &store::holder_is_gone,
-        )
-        .await
-        {
-            Ok(lease) => lease,
-            Err(error) => return Ok(lease_error(&error)),
+        let request = RunRequest {
+            batch: args.batch.clone(),
+            force: args.force,
         };
-        let chosen = match choose(&store, &layout, &workflow, args).await {
-            Ok(chosen) => chosen,
-            Err(error) => {
-                let _ = lease.release(&store, SystemTime::now()).await;
-                return Ok(store::report(&error));
-            }
-        };
-        let (record, announce) = match chosen {
-            Choice::Nothing(message) => {
-                let _ = lease.release(&store, SystemTime::now()).await;
-                output::stdout(&format!("{message}\n"))?;
-                return Ok(exit::SUCCESS);
-            }
-            Choice::Run { record, announce } => (*record, announce),
-        };
-        lease.record.holder.run_id = Some(record.value.run_id.clone());
-        if let Err(error) = lease.renew(&store, SystemTime::now()).await {
-            return Ok(lease_error(&error));
-        }
+        let (record, lease, announce) =
+            match session::open(&store, &layout, &workflow, &request, &WallClock).await {
+                Ok(Opened::Nothing(message)) => {
+                    output::stdout(&format!("{message}\n"))?;
+                    return Ok(exit::SUCCESS);
+                }
+                Ok(Opened::Run {
+                    record,
+                    lease,
+                    announce,
+                }) => (*record, lease, announce),
+                Err(SessionError::Lease(error)) => return Ok(lease_error(&error)),
+                Err(SessionError::Store(error)) => return Ok(store::report(&error)),
+            };
         if args.format == Format::Text {
             output::stdout(&format!("{announce}\n"))?;
         }
@@ -179,148 +159,4 @@ fn lease_error(error: &LeaseError) -> i32 {
         LeaseError::Held { .. } | LeaseError::Lost { .. } => exit::BUSY,
         LeaseError::Store(error) => store::report(error),
     }
-}
-
-enum Choice {
-    Nothing(String),
-    Run {
-        record: Box<Versioned<RunRecord>>,
-        announce: String,
-    },
-}
-
-/// Which run this command is about: resume, reopen, start anew, or nothing to do.
-async fn choose(
-    store: &AnyStore,
-    layout: &Layout,
-    workflow: &Workflow,
-    args: &RunArgs,
-) -> Result<Choice, StoreError> {
-    let mut records = Vec::new();
-    for record in runs(store, layout).await? {
-        match record {
-            Ok(record) => records.push(record),
-            Err(error) => tracing::warn!("skipping a run that cannot be read: {error}"),
-        }
-    }
-    let latest = match &args.batch {
-        Some(batch) => records.iter().rev().find(|r| &r.batch == batch),
-        None => records
-            .iter()
-            .rev()
-            .find(|r| r.status != RunStatus::Succeeded),
-    };
-    let start = |batch: String, why: String| async move {
-        let now = SystemTime::now();
-        let run_id = new_run_id(now);
-        let record = RunRecord::new(
-            &workflow.name,
-            &batch,
-            &run_id,
-            workflow.cluster.market.as_str(),
-            now,
-        );
-        let record = Versioned::create(store, layout, record).await?;
-        Ok::<Choice, StoreError>(Choice::Run {
-            record: Box::new(record),
-            announce: format!(
-                "{why}: run {run_id} of workflow `{}`, batch {batch}, store {}",
-                workflow.name,
-                store.describe()
-            ),
-        })
-    };
-    let Some(latest) = latest else {
-        return match &args.batch {
-            Some(batch) => start(batch.clone(), "starting batch".into()).await,
-            None => {
-                let batch = new_run_id(SystemTime::now());
-                start(batch, "starting a new batch".into()).await
-            }
-        };
-    };
-    let run_id = latest.run_id.clone();
-    if args.force {
-        let why = format!(
-            "reprocessing batch {} (--force; it replaces the outputs of run {run_id})",
-            latest.batch
-        );
-        return start(latest.batch.clone(), why).await;
-    }
-    let record = read_run(store, layout, &run_id).await?;
-    if record.value.status == RunStatus::Succeeded {
-        match changed_since(store, layout, workflow, &record.value).await? {
-            None => {
-                let mut message = format!(
-                    "batch {} of workflow `{}` already succeeded in run {run_id}; nothing to do (use --force to reprocess it)",
-                    record.value.batch, workflow.name
-                );
-                if workflow.cleanup == crate::workflow::Cleanup::OnSuccess {
-                    let left = store.delete_prefix(&layout.work(&run_id)).await?;
-                    if left > 0 {
-                        message.push_str(&format!(
-                            "\nfinished its cleanup: deleted {left} leftover work-table object(s)"
-                        ));
-                    }
-                }
-                return Ok(Choice::Nothing(message));
-            }
-            Some(reason) => {
-                let announce = format!(
-                    "reopening run {run_id} of workflow `{}`, batch {}: {reason}",
-                    workflow.name, record.value.batch
-                );
-                return Ok(Choice::Run {
-                    record: Box::new(record),
-                    announce,
-                });
-            }
-        }
-    }
-    let announce = format!(
-        "resuming run {run_id} of workflow `{}`, batch {} ({} before), store {}",
-        workflow.name,
-        record.value.batch,
-        record.value.status.as_str(),
-        store.describe()
-    );
-    Ok(Choice::Run {
-        record: Box::new(record),
-        announce,
-    })
-}
-
-/// Why a succeeded run is no longer complete: a stage changed, or a final output is gone.
-async fn changed_since(
-    store: &AnyStore,
-    layout: &Layout,
-    workflow: &Workflow,
-    record: &RunRecord,
-) -> Result<Option<String>, StoreError> {
-    let prints = fingerprints(workflow);
-    for (stage, print) in workflow.stages.iter().zip(&prints) {
-        let recorded = record
-            .stages
-            .get(&stage.name)
-            .and_then(|s| s.fingerprint.as_ref());
-        if recorded != Some(print) {
-            return Ok(Some(format!(
-                "the definition of stage `{}` changed since",
-                stage.name
-            )));
-        }
-    }
-    for stage in workflow.stages.iter().filter(|s| s.is_final) {
-        if read_output(store, layout, &stage.name, &record.batch)
-            .await?
-            .is_none()
-        {
-            return Ok(Some(format!(
-                "the output of stage `{}` ({}) is gone",
-                stage.name,
-                store.locate(&layout.output(&stage.name, &record.batch))
-            )));
-        }
-    }
-    Ok(None)
 }

@@ -72,19 +72,7 @@ pub fn workflow_target(text: &str) -> Result<(String, Option<String>), i32> {
     }
 }
 
-/// A holder on this machine whose process is gone (killed, say) holds nothing.
-pub fn holder_is_gone(holder: &crate::drivers::ledger::Holder) -> bool {
-    let this = crate::drivers::ledger::Holder::this_process(None);
-    if holder.host != this.host {
-        return false;
-    }
-    // SAFETY: signal 0 only checks whether the process exists.
-    let result = unsafe { libc::kill(holder.pid as i32, 0) };
-    result != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-}
-
-/// Whether an orchestrator is at work under this lease: not released, not expired, and
-/// not a process of this machine that has died.
+/// Whether an orchestrator is at work under this lease (see the session layer).
 pub fn lease_is_live(lease: &crate::drivers::ledger::LeaseRecord) -> bool {
-    !lease.is_free(std::time::SystemTime::now()) && !holder_is_gone(&lease.holder)
+    crate::engine::session::lease_is_live(lease, &crate::engine::clock::WallClock)
 }

@@ -3,5 +3,6 @@
 //! and the [`cluster`] providers where stages run.
 
 pub mod cluster;
+pub mod host;
 pub mod ledger;
 pub mod store;

@@ -7,6 +7,7 @@ pub mod event;
 pub mod fingerprint;
 pub mod inspect;
 pub mod machine;
+pub mod session;
 
 pub use machine::{Action, Event, Exit, Machine, Outcome, Setup, StageState};
 

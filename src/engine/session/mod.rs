@@ -1,0 +1,75 @@
+//! The session layer: everything between "run this workflow for this batch" and the
+//! driver. It takes the workflow's lease, decides which run this is (a new batch, a resumed
+//! or reopened run, a forced re-run, or nothing to do), binds the lease to that run, tells
+//! whether another orchestrator is alive, and interrupts a running one. `respawn run` and
+//! the scheduler both call it; neither makes these decisions itself.
+
+mod choose;
+mod interrupt;
+mod lease;
+
+pub use choose::{Choice, RunRequest, changed_since, choose};
+pub use interrupt::{InterruptError, interrupt};
+pub use lease::{LEASE_TTL, lease_is_live, live_holder_of, take_lease};
+
+use crate::drivers::ledger::{Layout, Lease, LeaseError, RunRecord, Versioned};
+use crate::drivers::store::{AnyStore, StoreError};
+use crate::engine::clock::Clock;
+use crate::workflow::Workflow;
+
+/// Why a session could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What opening a session found.
+pub enum Opened {
+    /// Nothing to run (the batch already succeeded and nothing changed); the lease is
+    /// released. The message says why.
+    Nothing(String),
+    /// A run to drive: its record, the lease bound to it, and a line that says which run
+    /// it is and why ("starting batch", "resuming run ...", "reopening run ...").
+    Run {
+        record: Box<Versioned<RunRecord>>,
+        lease: Lease,
+        announce: String,
+    },
+}
+
+/// Takes the workflow's lease, chooses the run `request` asks for, and binds the lease to
+/// it. On any error the lease is released.
+pub async fn open(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    request: &RunRequest,
+    clock: &dyn Clock,
+) -> Result<Opened, SessionError> {
+    let mut lease = take_lease(store, layout, clock).await?;
+    let chosen = match choose(store, layout, workflow, request, clock).await {
+        Ok(chosen) => chosen,
+        Err(error) => {
+            let _ = lease.release(store, clock.now()).await;
+            return Err(error.into());
+        }
+    };
+    match chosen {
+        Choice::Nothing(message) => {
+            let _ = lease.release(store, clock.now()).await;
+            Ok(Opened::Nothing(message))
+        }
+        Choice::Run { record, announce } => {
+            lease.record.holder.run_id = Some(record.value.run_id.clone());
+            lease.renew(store, clock.now()).await?;
+            Ok(Opened::Run {
+                record,
+                lease,
+                announce,
+            })
+        }
+    }
+}
