@@ -62,7 +62,8 @@
 //! **Control**: [`EmrEmulator`] methods, and over HTTP `POST /_emulator/lose/<cluster-id>`,
 //! `POST /_emulator/throttle/<n>`, `GET /_emulator/clusters`.
 //!
-//! Used by `tests/emr_emulator.rs` and `examples/emr-emulator.rs`.
+//! Used by respawn's `tests/emr.rs` and `tests/emr_emulator.rs`, and by
+//! `examples/emr-emulator.rs` (the emulator on its own).
 
 #![allow(dead_code)]
 
