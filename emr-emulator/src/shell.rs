@@ -63,3 +63,46 @@ pub(crate) fn shell_tokens(line: &str) -> Vec<Token> {
     }
     tokens
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (text, word, the token's bytes in the line) of each token.
+    fn tokens(line: &str) -> Vec<(String, bool, &str)> {
+        shell_tokens(line)
+            .into_iter()
+            .map(|t| (t.text, t.word, &line[t.start..t.end]))
+            .collect()
+    }
+
+    #[test]
+    fn quotes_and_backslashes_are_removed_from_words_but_kept_in_their_ranges() {
+        let line = r#"a 'b c' "d\"e" f\ g"#;
+        assert_eq!(
+            tokens(line),
+            vec![
+                ("a".into(), true, "a"),
+                ("b c".into(), true, "'b c'"),
+                ("d\"e".into(), true, r#""d\"e""#),
+                ("f g".into(), true, r"f\ g"),
+            ]
+        );
+    }
+
+    #[test]
+    fn operators_end_words_and_are_tokens_of_their_own() {
+        let line = "set -e;x&&y|z>out";
+        let got = tokens(line);
+        let words: Vec<&str> = got.iter().filter(|t| t.1).map(|t| t.0.as_str()).collect();
+        let operators: Vec<&str> = got.iter().filter(|t| !t.1).map(|t| t.2).collect();
+        assert_eq!(words, ["set", "-e", "x", "y", "z", "out"]);
+        assert_eq!(operators, [";", "&", "&", "|", ">"]);
+        assert!(got.iter().filter(|t| !t.1).all(|t| t.0.is_empty()));
+    }
+
+    #[test]
+    fn an_operator_inside_quotes_is_part_of_the_word() {
+        assert_eq!(tokens("'a;b'"), vec![("a;b".into(), true, "'a;b'")]);
+    }
+}

@@ -141,3 +141,91 @@ fn map_shell_line(line: &str, apps: &mut Vec<String>) -> Result<String, Failure>
     out.push_str(&line[last..]);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    fn mapped(args: &[&str]) -> (Vec<String>, Vec<String>) {
+        match map_spark_submit(&strings(args)) {
+            Ok(mapped) => mapped,
+            Err(failure) => panic!("{}: {}", failure.reason, failure.message),
+        }
+    }
+
+    fn refused(args: &[&str]) -> Failure {
+        match map_spark_submit(&strings(args)) {
+            Ok(mapped) => panic!("expected a failure, got {mapped:?}"),
+            Err(failure) => failure,
+        }
+    }
+
+    #[test]
+    fn spark_submit_as_argv0_becomes_python3_and_its_options_are_dropped() {
+        let (argv, apps) = mapped(&[
+            "/usr/bin/spark-submit",
+            "--master",
+            "yarn",
+            "--conf=spark.x=1",
+            "--verbose",
+            "s3://b/code/job.py",
+            "--in",
+            "s3://b/in/",
+        ]);
+        assert_eq!(
+            argv,
+            ["python3", "s3://b/code/job.py", "--in", "s3://b/in/"]
+        );
+        assert_eq!(apps, ["s3://b/code/job.py"]);
+    }
+
+    #[test]
+    fn spark_submit_inside_a_bash_line_is_rewritten_in_place() {
+        let line = "set -e; spark-submit --deploy-mode cluster 's3://b/a b.py' x && echo done";
+        let (argv, apps) = mapped(&["bash", "-c", line]);
+        assert_eq!(
+            argv,
+            [
+                "bash",
+                "-c",
+                "set -e; python3 's3://b/a b.py' x && echo done"
+            ]
+        );
+        assert_eq!(apps, ["s3://b/a b.py"]);
+    }
+
+    #[test]
+    fn other_commands_are_left_alone() {
+        let args = ["python3", "job.py", "--out", "hdfs:///t"];
+        assert_eq!(mapped(&args), (strings(&args), Vec::new()));
+    }
+
+    #[test]
+    fn a_jar_application_or_none_fails_the_step() {
+        let jar = refused(&["spark-submit", "--class", "Main", "app.jar"]);
+        assert_eq!(jar.reason, "Unsupported Spark application");
+        assert!(jar.message.contains("a JAR application (app.jar)"));
+        let none = refused(&["spark-submit", "--master", "yarn"]);
+        assert_eq!(none.message, "spark-submit has no application");
+    }
+
+    #[test]
+    fn urls_start_at_a_word_boundary_and_end_at_a_separator() {
+        let text = "--in=s3://b/x,hdfs:///t/y my_s3://no 's3a://b/q' s3://";
+        let urls: Vec<&str> = find_urls(text).iter().map(|&(s, e)| &text[s..e]).collect();
+        assert_eq!(urls, ["s3://b/x", "hdfs:///t/y", "s3a://b/q"]);
+    }
+
+    #[test]
+    fn substitute_replaces_the_urls_it_knows_and_keeps_the_rest() {
+        let local = HashMap::from([("s3://b/in".to_string(), "/tmp/s3/0".to_string())]);
+        assert_eq!(
+            substitute("--in=s3://b/in --out s3://b/out", &local),
+            "--in=/tmp/s3/0 --out s3://b/out"
+        );
+    }
+}
