@@ -11,10 +11,8 @@
 //! curl http://127.0.0.1:8900/_emulator/clusters
 //! ```
 
-#[path = "../tests/support/emr_emulator.rs"]
-mod emr_emulator;
-
 use clap::Parser;
+use respawn_emr_emulator::{EmrEmulator, EmulatorConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,18 +42,17 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let mut config = emr_emulator::EmulatorConfig::new(&args.s3_endpoint, &args.work_dir);
+    let mut config = EmulatorConfig::new(&args.s3_endpoint, &args.work_dir);
     config.start_delay = args.start_delay;
     config.idle_timeout_scale = args.idle_timeout_scale;
     config.s3_credentials = args.s3_access_key.zip(args.s3_secret_key);
-    let emulator =
-        match emr_emulator::EmrEmulator::serve(config, &format!("127.0.0.1:{}", args.port)) {
-            Ok(emulator) => emulator,
-            Err(e) => {
-                eprintln!("error: cannot serve on 127.0.0.1:{}: {e}", args.port);
-                std::process::exit(1);
-            }
-        };
+    let emulator = match EmrEmulator::serve(config, &format!("127.0.0.1:{}", args.port)) {
+        Ok(emulator) => emulator,
+        Err(e) => {
+            eprintln!("error: cannot serve on 127.0.0.1:{}: {e}", args.port);
+            std::process::exit(1);
+        }
+    };
     println!(
         "EMR emulator at {} (steps in {}, S3 at {})",
         emulator.endpoint(),

@@ -5,10 +5,7 @@
 
 mod support;
 
-#[path = "support/emr_emulator.rs"]
-mod emr_emulator;
-
-use emr_emulator::{EmrEmulator, EmulatorConfig};
+use respawn_emr_emulator::{EmrEmulator, EmulatorConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -1,8 +1,6 @@
-//! The EMR emulator (tests/support/emr_emulator.rs) driven by a real aws-sdk-emr client,
-//! with steps running against the real S3 test server.
+//! The EMR emulator (the `respawn-emr-emulator` crate in `emr-emulator/`) driven by a real
+//! aws-sdk-emr client, with steps running against the real S3 test server.
 
-#[path = "support/emr_emulator.rs"]
-mod emr_emulator;
 mod support;
 
 use aws_sdk_emr::Client;
@@ -17,8 +15,8 @@ use aws_sdk_emr::types::{
     SpotProvisioningAllocationStrategy, SpotProvisioningSpecification,
     SpotProvisioningTimeoutAction, StepConfig, StepState, Tag,
 };
-use emr_emulator::{EmrEmulator, EmulatorConfig};
 use respawn::drivers::store::{PutMode, S3Options, S3Store, Store};
+use respawn_emr_emulator::{EmrEmulator, EmulatorConfig};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use support::s3_server::{self, S3Server};

@@ -1,0 +1,204 @@
+//! The emulator's public face: its configuration, the handle that serves it on a loopback
+//! port (and stops it, killing its step processes, when dropped), the control methods tests
+//! call, and the views of requests and clusters they assert on. The state behind the handle
+//! ([`Shared`]) is what every other module works on.
+
+use crate::cluster::{State, kill, lose, tick};
+use crate::server::connection;
+use respawn::drivers::store::S3Store;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// The S3 server steps read and write (the test server: `http://127.0.0.1:N`).
+    pub s3_endpoint: String,
+    /// Where step processes run and each cluster's "HDFS" lives.
+    pub work_dir: PathBuf,
+    /// STARTING to WAITING.
+    pub start_delay: Duration,
+    /// TERMINATING to TERMINATED / TERMINATED_WITH_ERRORS.
+    pub shutdown_delay: Duration,
+    /// One second of an IdleTimeout lasts this many seconds (0.01: 60 s pass in 0.6 s).
+    pub idle_timeout_scale: f64,
+    /// Access key id and secret for S3; default: the S3 test server's.
+    pub s3_credentials: Option<(String, String)>,
+}
+
+impl EmulatorConfig {
+    pub fn new(s3_endpoint: impl Into<String>, work_dir: impl Into<PathBuf>) -> EmulatorConfig {
+        EmulatorConfig {
+            s3_endpoint: s3_endpoint.into(),
+            work_dir: work_dir.into(),
+            start_delay: Duration::from_millis(500),
+            shutdown_delay: Duration::from_millis(200),
+            idle_timeout_scale: 1.0,
+            s3_credentials: None,
+        }
+    }
+}
+
+/// One API request as received (control endpoints are not recorded).
+#[derive(Clone, Debug, Serialize)]
+pub struct Request {
+    pub operation: String,
+    pub body: Value,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterView {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub tags: BTreeMap<String, String>,
+    /// Whether any fleet or group asks for spot capacity.
+    pub spot: bool,
+    /// (name, state) of every step, in submission order.
+    pub steps: Vec<(String, String)>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: EmulatorConfig,
+    pub(crate) state: Mutex<State>,
+    pub(crate) stores: Mutex<HashMap<String, S3Store>>,
+}
+
+/// A running emulator; stopped (and its step processes killed) when dropped.
+pub struct EmrEmulator {
+    endpoint: String,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EmrEmulator {
+    /// An emulator on a free loopback port.
+    pub fn start(config: EmulatorConfig) -> std::io::Result<EmrEmulator> {
+        EmrEmulator::serve(config, "127.0.0.1:0")
+    }
+
+    pub fn serve(config: EmulatorConfig, address: &str) -> std::io::Result<EmrEmulator> {
+        std::fs::create_dir_all(&config.work_dir)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let listener = std::net::TcpListener::bind(address)?;
+        listener.set_nonblocking(true)?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let shared = Arc::new(Shared {
+            config,
+            state: Mutex::new(State::default()),
+            stores: Mutex::new(HashMap::new()),
+        });
+        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
+        let served = shared.clone();
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).expect("a listening socket");
+                let ticker = tokio::spawn(tick(served.clone()));
+                loop {
+                    tokio::select! {
+                        accepted = listener.accept() => if let Ok((socket, _)) = accepted {
+                            tokio::spawn(connection(served.clone(), socket));
+                        },
+                        _ = &mut stop => break,
+                    }
+                }
+                ticker.abort();
+            });
+            runtime.shutdown_background();
+        });
+        Ok(EmrEmulator {
+            endpoint,
+            shared,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:port`
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Loses a live cluster as to a spot interruption. False if it is unknown or ending.
+    pub fn lose_cluster(&self, id: &str) -> bool {
+        self.shared.lose(id)
+    }
+
+    /// The next time a step whose name starts with `prefix` starts, its cluster is lost
+    /// 300 ms later.
+    pub fn lose_when_step_starts(&self, prefix: &str) {
+        self.shared.state.lock().unwrap().lose_on_step = Some(prefix.into());
+    }
+
+    /// The next `n` API requests fail with ThrottlingException "Rate exceeded".
+    pub fn throttle(&self, n: u32) {
+        self.shared.state.lock().unwrap().throttle = n;
+    }
+
+    /// How many requests were refused with ThrottlingException so far.
+    pub fn throttled(&self) -> u32 {
+        self.shared.state.lock().unwrap().throttled
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.shared.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn clusters(&self) -> Vec<ClusterView> {
+        self.shared.clusters()
+    }
+}
+
+impl Drop for EmrEmulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        for step in state.clusters.iter_mut().flat_map(|c| c.steps.iter_mut()) {
+            kill(step, libc::SIGKILL);
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn lose(&self, id: &str) -> bool {
+        let mut state = self.state.lock().unwrap();
+        let now = SystemTime::now();
+        match state.clusters.iter_mut().find(|c| c.id == id) {
+            Some(cluster) => lose(cluster, &self.config, now),
+            None => false,
+        }
+    }
+
+    pub(crate) fn clusters(&self) -> Vec<ClusterView> {
+        let state = self.state.lock().unwrap();
+        state
+            .clusters
+            .iter()
+            .map(|c| ClusterView {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                state: c.state.into(),
+                tags: c.tags.iter().cloned().collect(),
+                spot: c.fleets.iter().any(|f| f.spot > 0),
+                steps: c
+                    .steps
+                    .iter()
+                    .map(|s| (s.spec.name.clone(), s.state.to_string()))
+                    .collect(),
+            })
+            .collect()
+    }
+}

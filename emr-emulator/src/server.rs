@@ -1,0 +1,196 @@
+//! The wire: HTTP/1.1 on a socket (just what the SDK's client needs: Content-Length bodies,
+//! keep-alive, `Expect: 100-continue`), then EMR's awsJson1.1 protocol: the operation from
+//! `X-Amz-Target`, the SigV4 `Authorization` header required (not checked), throttling,
+//! every request recorded, errors as `{"__type", "message"}`, absent members left out. Also
+//! the `/_emulator/` control endpoints. The operations themselves are in `operations.rs`.
+
+use crate::cluster::random_id;
+use crate::emulator::{Request, Shared};
+use crate::operations::call;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub(crate) async fn connection(shared: Arc<Shared>, mut socket: tokio::net::TcpStream) {
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if buf.len() > 64 << 10 {
+                return;
+            }
+            match socket.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let mut request_line = lines.next().unwrap_or("").split(' ');
+        let method = request_line.next().unwrap_or("").to_string();
+        let path = request_line.next().unwrap_or("").to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let close = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let length: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let (status, body, content_type) = if header("transfer-encoding").is_some() {
+            let error = error_json("SerializationException", "a Content-Length is required");
+            (411, error, "application/x-amz-json-1.1")
+        } else {
+            if length > 16 << 20 {
+                return;
+            }
+            if header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+                && socket
+                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    .await
+                    .is_err()
+            {
+                return;
+            }
+            while buf.len() < head_end + length {
+                match socket.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+            route(
+                &shared,
+                &method,
+                &path,
+                header("x-amz-target"),
+                header("authorization"),
+                &buf[head_end..head_end + length],
+            )
+        };
+        buf.drain(..(head_end + length).min(buf.len()));
+        let text = body.to_string();
+        let response = format!(
+            "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+             x-amzn-RequestId: {}\r\n{}\r\n{text}",
+            if status == 200 { "OK" } else { "Error" },
+            text.len(),
+            random_id("", 16).to_lowercase(),
+            if close { "Connection: close\r\n" } else { "" },
+        );
+        if socket.write_all(response.as_bytes()).await.is_err() || close || status == 411 {
+            return;
+        }
+    }
+}
+
+fn error_json(kind: &str, message: &str) -> Value {
+    json!({ "__type": kind, "message": message })
+}
+
+fn route(
+    shared: &Arc<Shared>,
+    method: &str,
+    path: &str,
+    target: Option<&str>,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> (u16, Value, &'static str) {
+    const AMZ_JSON: &str = "application/x-amz-json-1.1";
+    if let Some(control) = path.strip_prefix("/_emulator/") {
+        let (status, body) = control_route(shared, method, control);
+        return (status, body, "application/json");
+    }
+    let Some(operation) = target.and_then(|t| t.strip_prefix("ElasticMapReduce.")) else {
+        let error = error_json(
+            "UnknownOperationException",
+            "no ElasticMapReduce X-Amz-Target",
+        );
+        return (400, error, AMZ_JSON);
+    };
+    if method != "POST" || path != "/" {
+        let error = error_json("UnknownOperationException", "requests are POST /");
+        return (400, error, AMZ_JSON);
+    }
+    let parsed: Result<Value, _> = if body.is_empty() {
+        Ok(json!({}))
+    } else {
+        serde_json::from_slice(body)
+    };
+    {
+        let mut state = shared.state.lock().unwrap();
+        state.requests.push(Request {
+            operation: operation.into(),
+            body: parsed.as_ref().cloned().unwrap_or(Value::Null),
+        });
+        let signed = authorization.is_some_and(|a| {
+            a.starts_with("AWS4-HMAC-SHA256") && a.contains("/elasticmapreduce/aws4_request")
+        });
+        if !signed {
+            let error = error_json(
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            );
+            return (400, error, AMZ_JSON);
+        }
+        if state.throttle > 0 {
+            state.throttle -= 1;
+            state.throttled += 1;
+            return (
+                400,
+                error_json("ThrottlingException", "Rate exceeded"),
+                AMZ_JSON,
+            );
+        }
+    }
+    let Ok(body) = parsed else {
+        let error = error_json("SerializationException", "the body is not JSON");
+        return (400, error, AMZ_JSON);
+    };
+    match call(shared, operation, &body) {
+        Ok(value) => (200, strip_nulls(value), AMZ_JSON),
+        Err(e) => (400, error_json(e.kind, &e.message), AMZ_JSON),
+    }
+}
+
+fn control_route(shared: &Arc<Shared>, method: &str, path: &str) -> (u16, Value) {
+    match (method, path.split_once('/').unwrap_or((path, ""))) {
+        ("POST", ("lose", id)) => {
+            let lost = shared.lose(id);
+            (if lost { 200 } else { 404 }, json!({ "lost": lost }))
+        }
+        ("POST", ("throttle", n)) => match n.parse::<u32>() {
+            Ok(n) => {
+                shared.state.lock().unwrap().throttle = n;
+                (200, json!({ "throttle": n }))
+            }
+            Err(_) => (
+                400,
+                json!({ "message": "expected /_emulator/throttle/<n>" }),
+            ),
+        },
+        ("GET", ("clusters", "")) => (200, json!(shared.clusters())),
+        _ => (404, json!({ "message": "unknown control endpoint" })),
+    }
+}
+
+/// Absent members are left out, as EMR does.
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
