@@ -1,6 +1,6 @@
 //! The client every EMR call goes through, and the retry on top of the SDK's own.
 
-use super::EmrError;
+use super::{EmrError, EmrErrorKind};
 use aws_sdk_emr::Client;
 use std::time::Duration;
 
@@ -52,12 +52,10 @@ where
             .with_max_delay(Duration::from_secs(20))
             .with_max_times(8),
     )
-    .when(|e: &EmrError| {
-        if any_transient {
-            !e.is_permanent()
-        } else {
-            e.is_throttling()
-        }
+    .when(|e: &EmrError| match e.kind {
+        EmrErrorKind::Throttled => true,
+        EmrErrorKind::Transient => any_transient,
+        EmrErrorKind::Refused => false,
     })
     .notify(|e, after| tracing::warn!("{e}; retrying in {after:?}"))
     .await

@@ -28,6 +28,6 @@ mod watch;
 pub use adopt::{Found, LIVE_STATES, Listed, find_live};
 pub use client::client;
 pub use cluster::{EmrCluster, EmrClusters, terminate};
-pub use error::{EmrError, ProvisionError};
+pub use error::{EmrError, EmrErrorKind, ProvisionError};
 pub use request::{TAG_BATCH, TAG_GENERATION, TAG_RUN, TAG_STORE, TAG_WORKFLOW};
 pub use steps::{step_args, step_name};

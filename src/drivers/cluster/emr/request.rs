@@ -168,10 +168,6 @@ impl EmrClusters {
         output
             .job_flow_id()
             .map(String::from)
-            .ok_or_else(|| EmrError {
-                operation: "RunJobFlow",
-                code: None,
-                detail: "the answer has no JobFlowId".into(),
-            })
+            .ok_or_else(|| EmrError::incomplete_answer("RunJobFlow", "the answer has no JobFlowId"))
     }
 }

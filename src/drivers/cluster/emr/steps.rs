@@ -54,10 +54,8 @@ impl EmrClusters {
             .send()
             .await
             .map_err(|e| EmrError::from_sdk("AddJobFlowSteps", e))?;
-        output.step_ids().first().cloned().ok_or_else(|| EmrError {
-            operation: "AddJobFlowSteps",
-            code: None,
-            detail: "the answer has no step id".into(),
+        output.step_ids().first().cloned().ok_or_else(|| {
+            EmrError::incomplete_answer("AddJobFlowSteps", "the answer has no step id")
         })
     }
 }

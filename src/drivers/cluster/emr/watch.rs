@@ -2,7 +2,7 @@
 //! following it and the steps given to it, and telling loss from failure by the
 //! cluster's state-change reason.
 
-use super::{EmrClusters, EmrError, ProvisionError};
+use super::{EmrClusters, EmrError, EmrErrorKind, ProvisionError};
 use crate::drivers::cluster::{ClusterEnd, ClusterNews, Notify, StepEnd};
 use crate::workflow::StageId;
 use aws_sdk_emr::types::{ClusterState, ClusterStateChangeReasonCode, StepState};
@@ -58,7 +58,9 @@ impl EmrClusters {
         loop {
             let seen = match self.describe(id).await {
                 Ok(seen) => seen,
-                Err(e) if e.is_permanent() => return Err(ProvisionError::Broken(e.to_string())),
+                Err(e) if e.kind == EmrErrorKind::Refused => {
+                    return Err(ProvisionError::Broken(e.to_string()));
+                }
                 Err(e) => {
                     tracing::warn!("{e} (will poll again)");
                     tokio::time::sleep(self.jittered()).await;
