@@ -87,7 +87,10 @@ fn the_rule_would_catch_a_driver_import() {
     let line = "use crate::drivers::store::AnyStore;";
     assert!(FORBIDDEN.iter().any(|(needle, _)| line.contains(needle)));
     let text = std::fs::read_to_string(support::repo().join("src/engine/machine.rs")).unwrap();
-    assert!(text.contains("pub fn apply"), "the machine is where it is said to be");
+    assert!(
+        text.contains("pub fn apply"),
+        "the machine is where it is said to be"
+    );
 }
 
 #[test]

@@ -55,11 +55,7 @@ pub fn run(args: &RunArgs) -> std::io::Result<i32> {
                     output::stdout(&format!("{message}\n"))?;
                     return Ok(exit::SUCCESS);
                 }
-                Ok(Opened::Run {
-                    record,
-                    lease,
-                    announce,
-                }) => (*record, lease, announce),
+                Ok(Opened::Run(opened)) => (opened.record, opened.lease, opened.announce),
                 Err(SessionError::Lease(error)) => return Ok(lease_error(&error)),
                 Err(SessionError::Store(error)) => return Ok(store::report(&error)),
             };

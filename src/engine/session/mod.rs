@@ -31,13 +31,16 @@ pub enum Opened {
     /// Nothing to run (the batch already succeeded and nothing changed); the lease is
     /// released. The message says why.
     Nothing(String),
-    /// A run to drive: its record, the lease bound to it, and a line that says which run
-    /// it is and why ("starting batch", "resuming run ...", "reopening run ...").
-    Run {
-        record: Box<Versioned<RunRecord>>,
-        lease: Lease,
-        announce: String,
-    },
+    /// A run to drive.
+    Run(Box<OpenedRun>),
+}
+
+/// A run to drive: its record, the lease bound to it, and a line that says which run it is
+/// and why ("starting batch", "resuming run ...", "reopening run ...").
+pub struct OpenedRun {
+    pub record: Versioned<RunRecord>,
+    pub lease: Lease,
+    pub announce: String,
 }
 
 /// Takes the workflow's lease, chooses the run `request` asks for, and binds the lease to
@@ -65,11 +68,11 @@ pub async fn open(
         Choice::Run { record, announce } => {
             lease.record.holder.run_id = Some(record.value.run_id.clone());
             lease.renew(store, clock.now()).await?;
-            Ok(Opened::Run {
-                record,
+            Ok(Opened::Run(Box::new(OpenedRun {
+                record: *record,
                 lease,
                 announce,
-            })
+            })))
         }
     }
 }
