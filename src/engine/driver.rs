@@ -18,7 +18,8 @@ use crate::drivers::ledger::{
     RunRecord, RunStatus, StageRecord, Versioned, commit, publish_output, timestamp,
 };
 use crate::drivers::store::{
-    AnyStore, Store, StoreError, TransferOptions, download_dir, sum_prefix, upload_dir,
+    AnyStore, Store, StoreError, StoreErrorKind, TransferOptions, download_dir, sum_prefix,
+    upload_dir,
 };
 use crate::plan::Plan;
 use crate::workflow::template::Bindings;
@@ -1479,7 +1480,8 @@ async fn write_ledger(
     mut rx: mpsc::UnboundedReceiver<LedgerMsg>,
     driver: mpsc::UnboundedSender<Msg>,
 ) {
-    let mut failed: Option<String> = None;
+    // The first write that failed: its kind and message.
+    let mut failed: Option<(StoreErrorKind, String)> = None;
     let mut dirty = false;
     let mut last_write = tokio::time::Instant::now() - RECORD_EVERY;
     let mut open = true;
@@ -1509,7 +1511,7 @@ async fn write_ledger(
             && !pending.is_empty()
             && let Err(error) = events.append_all(&store, &layout, &pending).await
         {
-            failed = Some(error.to_string());
+            failed = Some((error.kind(), error.to_string()));
         }
         let now = tokio::time::Instant::now();
         if dirty && (now >= due || !flushes.is_empty() || !open) {
@@ -1521,21 +1523,22 @@ async fn write_ledger(
                     .update(&store, &layout, SystemTime::now(), |r| *r = latest.clone())
                     .await
             {
-                failed = Some(error.to_string());
+                failed = Some((error.kind(), error.to_string()));
             }
         }
-        let error = |detail: &str| StoreError::Service {
+        let error = |(kind, detail): &(StoreErrorKind, String)| StoreError::Service {
             operation: "write the run's ledger",
             object: store.locate(&layout.run(&record.value.run_id)),
-            detail: detail.to_string(),
+            detail: detail.clone(),
+            kind: *kind,
         };
-        if let Some(detail) = &failed {
-            let _ = driver.send(Msg::Fatal(error(detail)));
+        if let Some(failure) = &failed {
+            let _ = driver.send(Msg::Fatal(error(failure)));
         }
         for done in flushes {
             let _ = done.send(match &failed {
                 None => Ok(()),
-                Some(detail) => Err(error(detail)),
+                Some(failure) => Err(error(failure)),
             });
         }
     }
