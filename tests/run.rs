@@ -352,13 +352,27 @@ fn random_spot_interruptions_from_the_chaos_option_lose_nothing() {
         note.contains("every 3s") && note.contains("planned for cluster.mtti"),
         "{note}"
     );
-    let lost = run
+    // Without an interruption this test would pass without chaos.
+    let lost: Vec<Value> = run
         .stdout
         .lines()
-        .filter(|l| l.contains("\"cluster-lost\""))
-        .count();
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "cluster-lost")
+        .collect();
+    assert!(
+        !lost.is_empty(),
+        "chaos interrupted no cluster, so nothing was tested:\n{}",
+        run.stdout
+    );
+    for event in &lost {
+        let cause = event["cause"].as_str().unwrap_or_default();
+        assert!(cause.contains("chaos"), "{event}");
+    }
     let status = shop.status();
-    assert_eq!(status["interruptions"].as_array().unwrap().len(), lost);
+    assert_eq!(
+        status["interruptions"].as_array().unwrap().len(),
+        lost.len()
+    );
 }
 
 /// Kills the orchestrator with SIGKILL, then runs the same command again: the outputs

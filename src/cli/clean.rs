@@ -2,81 +2,56 @@
 //! work-tables (`<workflow>/runs/<run_id>/work/`). Run records, events, logs and final
 //! outputs are never touched; a run an orchestrator is working on is left alone.
 
-use super::{CleanArgs, GcArgs, exit, output, store};
+use super::{CleanArgs, CliError, GcArgs, output, store};
 use crate::drivers::ledger::{Layout, RunStatus, find_run, read_lease, runs};
 use crate::drivers::store::{AnyStore, Store, StoreError};
 use crate::workflow::units::format_size;
 use std::time::SystemTime;
 
-pub fn clean(args: &CleanArgs) -> std::io::Result<i32> {
+pub fn clean(args: &CleanArgs) -> Result<(), CliError> {
     if crate::drivers::ledger::check_batch(&args.run).is_err() {
-        output::stderr(&format!(
-            "error: `{}` is not a run id (see `respawn history WORKFLOW`)\n",
+        return Err(CliError::invalid_input(format!(
+            "`{}` is not a run id",
             args.run.escape_default()
-        ));
-        return Ok(exit::INVALID_INPUT);
+        ))
+        .with_hint("see `respawn history WORKFLOW`"));
     }
-    let runtime = store::runtime()?;
+    let runtime = store::start_runtime()?;
     runtime.block_on(async {
-        let store = match store::open(&args.store, None).await {
-            Ok(store) => store,
-            Err(code) => return Ok(code),
-        };
-        let found = match find_run(&store, &args.run).await {
-            Ok(found) => found,
-            Err(error) => return Ok(store::report(&error)),
-        };
-        let Some((layout, record)) = found else {
-            output::stderr(&format!(
-                "error: no run `{}` in {}\n",
+        let store = store::connect(&args.store, None).await?;
+        let Some((layout, record)) = find_run(&store, &args.run).await? else {
+            return Err(CliError::invalid_input(format!(
+                "no run `{}` in {}",
                 args.run,
                 store.describe()
-            ));
-            return Ok(exit::INVALID_INPUT);
+            )));
         };
-        match in_progress(&store, &layout, &args.run).await {
-            Ok(Some(holder)) => {
-                output::stderr(&format!(
-                    "error: run {} is in progress ({holder}); its work-tables are in use\n",
-                    args.run
-                ));
-                return Ok(exit::BUSY);
-            }
-            Ok(None) => {}
-            Err(error) => return Ok(store::report(&error)),
+        if let Some(holder) = in_progress(&store, &layout, &args.run).await? {
+            return Err(CliError::busy(format!(
+                "run {} is in progress ({holder}); its work-tables are in use",
+                args.run
+            )));
         }
-        let outcome = remove_work(&store, &layout, &args.run, args.dry_run).await;
-        match outcome {
-            Ok(text) => {
-                output::stdout(&text)?;
-                if record.value.status != RunStatus::Succeeded && !args.dry_run {
-                    output::stderr(&format!(
-                        "note: run {} is {}; resuming it now runs every stage again\n",
-                        args.run,
-                        record.value.status.as_str()
-                    ));
-                }
-                Ok(exit::SUCCESS)
-            }
-            Err(error) => Ok(store::report(&error)),
+        let text = remove_work(&store, &layout, &args.run, args.dry_run).await?;
+        output::stdout(&text)?;
+        if record.value.status != RunStatus::Succeeded && !args.dry_run {
+            output::stderr(&format!(
+                "note: run {} is {}; resuming it now runs every stage again\n",
+                args.run,
+                record.value.status.as_str()
+            ));
         }
+        Ok(())
     })
 }
 
-pub fn gc(args: &GcArgs) -> std::io::Result<i32> {
-    let runtime = store::runtime()?;
+pub fn gc(args: &GcArgs) -> Result<(), CliError> {
+    let runtime = store::start_runtime()?;
     runtime.block_on(async {
-        let store = match store::open(&args.store, None).await {
-            Ok(store) => store,
-            Err(code) => return Ok(code),
-        };
-        match collect(&store, args).await {
-            Ok(text) => {
-                output::stdout(&text)?;
-                Ok(exit::SUCCESS)
-            }
-            Err(error) => Ok(store::report(&error)),
-        }
+        let store = store::connect(&args.store, None).await?;
+        let text = collect(&store, args).await?;
+        output::stdout(&text)?;
+        Ok(())
     })
 }
 

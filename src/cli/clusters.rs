@@ -1,23 +1,17 @@
 //! `respawn clusters [--orphans] [--terminate]`: the EMR clusters respawn started, found by
 //! their tags, and which of them nobody needs any more.
 
-use super::{ClustersArgs, Format, exit, output, store};
+use super::{CliError, ClustersArgs, ErrorKind, Format, output, store};
 use crate::drivers::cluster::emr::{self, Listed, TAG_BATCH, TAG_RUN, TAG_STORE, TAG_WORKFLOW};
 use crate::drivers::ledger::{Layout, RunStatus, read_lease, read_run};
 use crate::drivers::store::{AnyStore, StoreUrl};
 use serde_json::json;
 
-pub fn run(args: &ClustersArgs) -> std::io::Result<i32> {
-    let runtime = store::runtime()?;
+pub fn run(args: &ClustersArgs) -> Result<(), CliError> {
+    let runtime = store::start_runtime()?;
     runtime.block_on(async move {
         let client = emr::client(args.region.as_deref(), args.emr_endpoint_url.as_deref()).await;
-        let found = match emr::find_live(&client, None).await {
-            Ok(found) => found,
-            Err(error) => {
-                output::stderr(&format!("error: {error}\n"));
-                return Ok(exit::CLUSTER);
-            }
-        };
+        let found = emr::find_live(&client, None).await?;
         let mut rows = Vec::new();
         for (_, listed) in found {
             let orphan = orphan_reason(&listed, args).await;
@@ -26,16 +20,13 @@ pub fn run(args: &ClustersArgs) -> std::io::Result<i32> {
             }
             rows.push((listed, orphan));
         }
-        let mut code = exit::SUCCESS;
         let mut terminated = Vec::new();
+        let mut failed = Vec::new();
         if args.terminate {
             for (listed, _) in &rows {
                 match emr::terminate(&client, &listed.id).await {
                     Ok(()) => terminated.push(listed.id.clone()),
-                    Err(error) => {
-                        output::stderr(&format!("error: {error}\n"));
-                        code = exit::CLUSTER;
-                    }
+                    Err(error) => failed.push(format!("{}: {error}", listed.id)),
                 }
             }
         }
@@ -83,7 +74,21 @@ pub fn run(args: &ClustersArgs) -> std::io::Result<i32> {
                 }
             }
         }
-        Ok(code)
+        match failed.as_slice() {
+            [] => Ok(()),
+            [one] => Err(CliError::new(
+                ErrorKind::Cluster,
+                format!("cannot terminate {one}"),
+            )),
+            all => Err(CliError::new(
+                ErrorKind::Cluster,
+                format!(
+                    "cannot terminate {} clusters:\n  {}",
+                    all.len(),
+                    all.join("\n  ")
+                ),
+            )),
+        }
     })
 }
 

@@ -1,28 +1,18 @@
 //! `respawn history WORKFLOW`: the runs of a workflow, from the ledger.
 
-use super::{Format, HistoryArgs, exit, output, store};
+use super::{CliError, ErrorKind, Format, HistoryArgs, output, store};
 use crate::drivers::ledger::{Layout, RunRecord, runs};
 use crate::drivers::store::{Store, StoreError};
 use serde_json::json;
 
-pub fn run(args: &HistoryArgs) -> std::io::Result<i32> {
-    let (name, file_store) = match store::workflow_target(&args.workflow) {
-        Ok(target) => target,
-        Err(code) => return Ok(code),
-    };
-    let runtime = store::runtime()?;
-    let outcome = runtime.block_on(async {
-        let store = store::open(&args.store, file_store.as_deref()).await?;
-        let layout = Layout::new(&name);
-        match runs(&store, &layout).await {
-            Ok(records) => Ok((store.describe(), records)),
-            Err(error) => Err(store::report(&error)),
-        }
-    });
-    let (location, records) = match outcome {
-        Ok(found) => found,
-        Err(code) => return Ok(code),
-    };
+pub fn run(args: &HistoryArgs) -> Result<(), CliError> {
+    let (name, file_store) = store::resolve_workflow(&args.workflow)?;
+    let runtime = store::start_runtime()?;
+    let (location, records) = runtime.block_on(async {
+        let store = store::connect(&args.store, file_store.as_deref()).await?;
+        let records = runs(&store, &Layout::new(&name)).await?;
+        Ok::<_, CliError>((store.describe(), records))
+    })?;
     let (good, bad): (Vec<_>, Vec<_>) = records.into_iter().partition(Result::is_ok);
     let good: Vec<RunRecord> = good.into_iter().filter_map(Result::ok).collect();
     let bad: Vec<StoreError> = bad.into_iter().filter_map(Result::err).collect();
@@ -41,14 +31,22 @@ pub fn run(args: &HistoryArgs) -> std::io::Result<i32> {
             "errors": bad.iter().map(|e| json!({"message": e.to_string()})).collect::<Vec<_>>(),
         }))?,
     }
-    for error in &bad {
-        output::stderr(&format!("error: {error}\n"));
+    unreadable(bad).map_or(Ok(()), Err)
+}
+
+/// Run records that cannot be read, after the readable ones were listed: a store error.
+fn unreadable(mut bad: Vec<StoreError>) -> Option<CliError> {
+    match bad.len() {
+        0 => None,
+        1 => bad.pop().map(CliError::from),
+        count => {
+            let list: Vec<String> = bad.iter().map(|e| format!("  {e}")).collect();
+            Some(CliError::new(
+                ErrorKind::Store,
+                format!("{count} run records cannot be read:\n{}", list.join("\n")),
+            ))
+        }
     }
-    Ok(if bad.is_empty() {
-        exit::SUCCESS
-    } else {
-        exit::STORE
-    })
 }
 
 fn table(records: &[RunRecord]) -> String {

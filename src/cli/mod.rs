@@ -2,6 +2,7 @@
 
 mod clean;
 mod clusters;
+mod error;
 mod events;
 mod history;
 mod interrupt;
@@ -14,11 +15,13 @@ mod status;
 mod store;
 mod validate;
 
+pub use error::{CliError, ErrorKind};
+
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Exit codes, documented in the README.
+/// Exit codes, documented in the README; one [`ErrorKind`] for each failure.
 pub mod exit {
     /// Everything went as asked.
     pub const SUCCESS: i32 = 0;
@@ -307,26 +310,28 @@ fn parse_mtti(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// Runs a parsed command line and returns the process exit code.
+/// Runs a parsed command line and returns the process exit code. The one place where a
+/// command's error is printed.
 pub fn run(cli: Cli) -> i32 {
-    let result = match cli.command {
+    let result: Result<i32, CliError> = match cli.command {
         Command::Validate(args) => validate::run(&args),
-        Command::Plan(args) => plan::run(&args),
-        Command::Simulate(args) => simulate::run(&args),
-        Command::History(args) => history::run(&args),
-        Command::Run(args) => run::run(&args),
-        Command::Status(args) => status::run(&args),
-        Command::Interrupt(args) => interrupt::run(&args),
-        Command::Clean(args) => clean::clean(&args),
-        Command::Gc(args) => clean::gc(&args),
-        Command::Clusters(args) => clusters::run(&args),
+        Command::Plan(args) => plan::run(&args).map(|()| exit::SUCCESS),
+        Command::Simulate(args) => simulate::run(&args).map(|()| exit::SUCCESS),
+        Command::History(args) => history::run(&args).map(|()| exit::SUCCESS),
+        // `run` and `interrupt` still print their own errors and return the exit code.
+        Command::Run(args) => run::run(&args).map_err(CliError::from),
+        Command::Status(args) => status::run(&args).map(|()| exit::SUCCESS),
+        Command::Interrupt(args) => interrupt::run(&args).map_err(CliError::from),
+        Command::Clean(args) => clean::clean(&args).map(|()| exit::SUCCESS),
+        Command::Gc(args) => clean::gc(&args).map(|()| exit::SUCCESS),
+        Command::Clusters(args) => clusters::run(&args).map(|()| exit::SUCCESS),
     };
     match result {
         Ok(code) => code,
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => exit::SUCCESS,
+        Err(error) if error.is_broken_pipe() => exit::SUCCESS,
         Err(error) => {
-            eprintln!("error: cannot write output: {error}");
-            exit::INTERNAL
+            output::stderr(&error.render());
+            error.exit_code()
         }
     }
 }

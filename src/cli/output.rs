@@ -1,5 +1,6 @@
 //! Writing results: data to stdout, diagnostics to stderr; simple aligned tables.
 
+use super::CliError;
 use crate::workflow::Diagnostics;
 use std::io::{self, Write};
 
@@ -20,24 +21,31 @@ pub fn json(value: &impl serde::Serialize) -> io::Result<()> {
     stdout(&text)
 }
 
-/// Loads a workflow, or prints its diagnostics to stderr.
+/// Loads a workflow; a file that does not load is invalid input, shown as its diagnostics.
+pub fn load(path: &std::path::Path) -> Result<crate::workflow::Workflow, CliError> {
+    Ok(crate::workflow::load(path)?)
+}
+
+/// Loads a workflow, or prints its diagnostics to stderr. For `run`, which does not
+/// return a [`CliError`] yet; the other commands use [`load`].
 pub fn load_or_report(path: &std::path::Path) -> Option<crate::workflow::Workflow> {
-    match crate::workflow::load(path) {
+    match load(path) {
         Ok(workflow) => Some(workflow),
-        Err(diagnostics) => {
-            report(&diagnostics);
+        Err(error) => {
+            stderr(&error.render());
             None
         }
     }
 }
 
-pub fn report(diagnostics: &Diagnostics) {
+/// Every problem of a workflow file, located, and how many there are when more than one.
+pub fn diagnostics_text(diagnostics: &Diagnostics) -> String {
     let count = diagnostics.0.len();
     let mut text = diagnostics.to_string();
     if count > 1 {
         text.push_str(&format!("{count} problems found\n"));
     }
-    stderr(&text);
+    text
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.

@@ -1,17 +1,15 @@
 //! `respawn plan FILE`
 
 use super::output;
-use super::{PlanArgs, PlanFormat, exit};
+use super::{CliError, PlanArgs, PlanFormat};
 use crate::plan::{Plan, PlanOptions, plan};
 use crate::workflow::Workflow;
 use crate::workflow::units::{format_seconds as fmt, format_size};
 use serde::Serialize;
 use std::borrow::Cow;
 
-pub fn run(args: &PlanArgs) -> std::io::Result<i32> {
-    let Some(workflow) = output::load_or_report(&args.file) else {
-        return Ok(exit::INVALID_INPUT);
-    };
+pub fn run(args: &PlanArgs) -> Result<(), CliError> {
+    let workflow = output::load(&args.file)?;
     let options = PlanOptions {
         mtti: args.mtti,
         policy: args.policy.map(Into::into),
@@ -23,7 +21,7 @@ pub fn run(args: &PlanArgs) -> std::io::Result<i32> {
         PlanFormat::Json => output::json(&to_json(&workflow, &plan))?,
         PlanFormat::Dot => output::stdout(&dot(&workflow, &plan))?,
     }
-    Ok(exit::SUCCESS)
+    Ok(())
 }
 
 fn names<'a>(workflow: &'a Workflow, ids: &[usize]) -> Vec<&'a str> {

@@ -1,38 +1,28 @@
 //! `respawn simulate FILE`
 
 use super::output;
-use super::{Format, SimulateArgs, exit};
+use super::{CliError, Format, SimulateArgs};
 use crate::sim::{SimOptions, SimReport, parse_trace, simulate};
 use crate::workflow::units::format_seconds as fmt;
 use serde_json::json;
 
-pub fn run(args: &SimulateArgs) -> std::io::Result<i32> {
-    let Some(workflow) = output::load_or_report(&args.file) else {
-        return Ok(exit::INVALID_INPUT);
-    };
+pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
+    let workflow = output::load(&args.file)?;
     let traces = match &args.trace {
         None => None,
         Some(path) => {
-            let text = match std::fs::read_to_string(path) {
-                Ok(text) => text,
-                Err(error) => {
-                    output::stderr(&format!(
-                        "error: {}: cannot read the trace: {error}\n",
-                        path.display()
-                    ));
-                    return Ok(exit::INVALID_INPUT);
-                }
-            };
-            match parse_trace(&text) {
-                Ok(traces) => Some(traces),
-                Err(reason) => {
-                    output::stderr(&format!(
-                        "error: {}: {reason}\n  hint: one interruption time per line, in seconds or like `1h30m`; `trace,time` for several traces\n",
-                        path.display()
-                    ));
-                    return Ok(exit::INVALID_INPUT);
-                }
-            }
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                CliError::invalid_input(format!(
+                    "{}: cannot read the trace: {error}",
+                    path.display()
+                ))
+            })?;
+            let traces = parse_trace(&text).map_err(|reason| {
+                CliError::invalid_input(format!("{}: {reason}", path.display())).with_hint(
+                    "one interruption time per line, in seconds or like `1h30m`; `trace,time` for several traces",
+                )
+            })?;
+            Some(traces)
         }
     };
     let options = SimOptions {
@@ -47,7 +37,7 @@ pub fn run(args: &SimulateArgs) -> std::io::Result<i32> {
         Format::Text => output::stdout(&text(&report, args.trace.is_some()))?,
         Format::Json => output::json(&to_json(&report))?,
     }
-    Ok(exit::SUCCESS)
+    Ok(())
 }
 
 fn text(report: &SimReport, traced: bool) -> String {

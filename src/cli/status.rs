@@ -1,6 +1,6 @@
 //! `respawn status [WORKFLOW|RUN]`: each stage of a run, from the ledger.
 
-use super::{Format, StatusArgs, exit, output, store};
+use super::{CliError, Format, StatusArgs, output, store};
 use crate::drivers::ledger::{
     Layout, LeaseRecord, RunRecord, find_run, read_lease, read_run, runs,
 };
@@ -15,73 +15,55 @@ struct Found {
     holder: Option<LeaseRecord>,
 }
 
-pub fn run(args: &StatusArgs) -> std::io::Result<i32> {
+pub fn run(args: &StatusArgs) -> Result<(), CliError> {
     let file = args
         .target
         .as_deref()
         .map(Path::new)
         .filter(|p| p.is_file());
-    let workflow = match file {
-        Some(path) => match output::load_or_report(path) {
-            Some(workflow) => Some(workflow),
-            None => return Ok(exit::INVALID_INPUT),
-        },
-        None => None,
-    };
+    let workflow = file.map(output::load).transpose()?;
     let file_store = workflow.as_ref().and_then(|w| w.store.clone());
-    let runtime = store::runtime()?;
-    let outcome = runtime.block_on(async {
-        let store = store::open(&args.store, file_store.as_deref()).await?;
+    let runtime = store::start_runtime()?;
+    let (location, found) = runtime.block_on(async {
+        let store = store::connect(&args.store, file_store.as_deref()).await?;
         let found = match (&workflow, args.target.as_deref()) {
             (Some(workflow), _) => {
                 let order = workflow.stages.iter().map(|s| s.name.clone()).collect();
-                latest(&store, &workflow.name, Some(order)).await
+                latest(&store, &workflow.name, Some(order)).await?
             }
             (None, Some(target)) => {
                 let by_name = if crate::workflow::check_name(target).is_ok() {
-                    latest(&store, target, None).await
+                    latest(&store, target, None).await?
                 } else {
-                    Ok(Vec::new())
+                    Vec::new()
                 };
-                match by_name {
-                    Ok(found) if found.is_empty() => by_run_id(&store, target).await,
-                    other => other,
+                if by_name.is_empty() {
+                    by_run_id(&store, target).await?
+                } else {
+                    by_name
                 }
             }
             (None, None) => {
                 let mut all = Vec::new();
-                match store.list_dirs("").await {
-                    Ok(names) => {
-                        for name in names
-                            .iter()
-                            .filter(|n| crate::workflow::check_name(n).is_ok())
-                        {
-                            match latest(&store, name, None).await {
-                                Ok(found) => all.extend(found),
-                                Err(error) => return Err(store::report(&error)),
-                            }
-                        }
-                        Ok(all)
-                    }
-                    Err(error) => Err(error),
+                for name in store
+                    .list_dirs("")
+                    .await?
+                    .iter()
+                    .filter(|n| crate::workflow::check_name(n).is_ok())
+                {
+                    all.extend(latest(&store, name, None).await?);
                 }
+                all
             }
         };
-        found
-            .map(|found| (store.describe(), found))
-            .map_err(|error| store::report(&error))
-    });
-    let (location, found) = match outcome {
-        Ok(found) => found,
-        Err(code) => return Ok(code),
-    };
+        Ok::<_, CliError>((store.describe(), found))
+    })?;
     if found.is_empty() {
         let what = match &args.target {
             Some(target) => format!("no run or workflow `{}`", target.escape_default()),
             None => "no runs".into(),
         };
-        output::stderr(&format!("error: {what} in {location}\n"));
-        return Ok(exit::INVALID_INPUT);
+        return Err(CliError::invalid_input(format!("{what} in {location}")));
     }
     match args.format {
         Format::Json => {
@@ -97,7 +79,7 @@ pub fn run(args: &StatusArgs) -> std::io::Result<i32> {
             output::stdout(&text.join("\n"))?;
         }
     }
-    Ok(exit::SUCCESS)
+    Ok(())
 }
 
 async fn latest(

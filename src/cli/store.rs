@@ -1,6 +1,6 @@
-//! Opening the store a command names, and reporting store errors.
+//! Opening the store a command names, and finding the workflow it names.
 
-use super::{StoreArgs, exit, output};
+use super::{CliError, StoreArgs, output};
 use crate::drivers::store::{AnyStore, S3Options, StoreError, StoreUrl};
 
 /// The default store: a directory in the current one.
@@ -31,45 +31,57 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-pub async fn open(args: &StoreArgs, from_workflow: Option<&str>) -> Result<AnyStore, i32> {
-    let url = url(args, from_workflow).map_err(|e| {
-        output::stderr(&format!("error: {e}\n"));
-        exit::INVALID_INPUT
-    })?;
-    AnyStore::open(&url, &options(args))
-        .await
-        .map_err(|e| report(&e))
+/// [`runtime`], failing as a [`CliError`].
+pub fn start_runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    runtime().map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))
 }
 
-/// Prints a store error and returns its exit code.
-pub fn report(error: &StoreError) -> i32 {
-    output::stderr(&format!("error: {error}\n"));
-    match error {
-        StoreError::InvalidUrl { .. } | StoreError::InvalidKey { .. } => exit::INVALID_INPUT,
-        _ => exit::STORE,
-    }
+/// Opens the store that applies ([`url`]). A bad URL is invalid input; a store that
+/// cannot be used is a store error.
+pub async fn connect(args: &StoreArgs, from_workflow: Option<&str>) -> Result<AnyStore, CliError> {
+    let url = url(args, from_workflow)?;
+    Ok(AnyStore::open(&url, &options(args)).await?)
 }
 
 /// A workflow named on the command line: a workflow file (its name and `store:`), or a
-/// bare workflow name. Prints the problem and returns the exit code otherwise.
-pub fn workflow_target(text: &str) -> Result<(String, Option<String>), i32> {
+/// bare workflow name.
+pub fn resolve_workflow(text: &str) -> Result<(String, Option<String>), CliError> {
     let path = std::path::Path::new(text);
     if path.is_file() {
-        let Some(workflow) = output::load_or_report(path) else {
-            return Err(exit::INVALID_INPUT);
-        };
+        let workflow = output::load(path)?;
         return Ok((workflow.name, workflow.store));
     }
     match crate::workflow::check_name(text) {
         Ok(()) => Ok((text.to_string(), None)),
-        Err(reason) => {
-            output::stderr(&format!(
-                "error: `{}` is neither a workflow file nor a workflow name: the name {reason}\n",
-                text.escape_default()
-            ));
-            Err(exit::INVALID_INPUT)
-        }
+        Err(reason) => Err(CliError::invalid_input(format!(
+            "`{}` is neither a workflow file nor a workflow name: the name {reason}",
+            text.escape_default()
+        ))),
     }
+}
+
+// The three functions below print their error themselves and return its exit code, for
+// the commands that do not return a CliError yet (`run`, `interrupt`). They print
+// through CliError, so their errors look like everyone else's.
+
+/// [`connect`], printing the error.
+pub async fn open(args: &StoreArgs, from_workflow: Option<&str>) -> Result<AnyStore, i32> {
+    connect(args, from_workflow).await.map_err(|e| print(&e))
+}
+
+/// Prints a store error and returns its exit code.
+pub fn report(error: &StoreError) -> i32 {
+    print(&CliError::from_store(error))
+}
+
+/// [`resolve_workflow`], printing the error.
+pub fn workflow_target(text: &str) -> Result<(String, Option<String>), i32> {
+    resolve_workflow(text).map_err(|e| print(&e))
+}
+
+fn print(error: &CliError) -> i32 {
+    output::stderr(&error.render());
+    error.exit_code()
 }
 
 /// Whether an orchestrator is at work under this lease (see the session layer).

@@ -1,10 +1,12 @@
 //! `respawn validate FILE...`
 
 use super::output;
-use super::{Format, ValidateArgs, exit};
+use super::{CliError, Format, ValidateArgs, exit};
 use serde_json::json;
 
-pub fn run(args: &ValidateArgs) -> std::io::Result<i32> {
+/// The exit code is 2 when a file is not valid: the diagnostics are this command's
+/// output (on stderr as text, in the JSON on stdout), not an error of the command.
+pub fn run(args: &ValidateArgs) -> Result<i32, CliError> {
     let mut code = exit::SUCCESS;
     let mut files = Vec::new();
     let mut text = String::new();
@@ -24,7 +26,7 @@ pub fn run(args: &ValidateArgs) -> std::io::Result<i32> {
             Err(diagnostics) => {
                 code = exit::INVALID_INPUT;
                 if args.format == Format::Text {
-                    output::report(&diagnostics);
+                    output::stderr(&output::diagnostics_text(&diagnostics));
                 }
                 let errors: Vec<_> = diagnostics
                     .0

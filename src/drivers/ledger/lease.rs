@@ -83,12 +83,11 @@ fn unix(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// Displayed as the message followed by ` (hint: ...)` when there is a hint; the command
+/// line prints [`LeaseError::message`] and [`LeaseError::hint`] on lines of their own.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
-    #[error(
-        "workflow `{workflow}` is being run by {holder} until {expires_at} ({object}) \
-         (hint: wait for that run to finish; if that orchestrator is gone, its lease expires at {expires_at})"
-    )]
+    #[error("{} (hint: {})", self.message(), self.hint().unwrap_or_default())]
     Held {
         workflow: String,
         holder: Holder,
@@ -105,6 +104,35 @@ pub enum LeaseError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl LeaseError {
+    /// What went wrong, without the hint.
+    pub fn message(&self) -> String {
+        match self {
+            LeaseError::Held {
+                workflow,
+                holder,
+                expires_at,
+                object,
+            } => format!(
+                "workflow `{workflow}` is being run by {holder} until {expires_at} ({object})"
+            ),
+            LeaseError::Lost { .. } => self.to_string(),
+            LeaseError::Store(error) => error.message(),
+        }
+    }
+
+    /// What the user can do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LeaseError::Held { expires_at, .. } => Some(format!(
+                "wait for that run to finish; if that orchestrator is gone, its lease expires at {expires_at}"
+            )),
+            LeaseError::Lost { .. } => None,
+            LeaseError::Store(error) => error.hint(),
+        }
+    }
 }
 
 /// A held lease. Renew it well before `ttl` runs out.
@@ -279,5 +307,36 @@ pub async fn read_lease<S: Store>(
         Ok((bytes, _)) => Ok(Some(parse_json(store.locate(&key), &bytes)?)),
         Err(StoreError::NotFound { .. }) => Ok(None),
         Err(other) => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lease_names_the_holder_and_hints_at_the_expiry() {
+        let error = LeaseError::Held {
+            workflow: "nightly".into(),
+            holder: Holder {
+                id: "x".into(),
+                host: "box".into(),
+                pid: 42,
+                run_id: Some("run-a".into()),
+            },
+            expires_at: "2026-11-20T03:00:00Z".into(),
+            object: "/store/nightly/lease".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "workflow `nightly` is being run by pid 42 on box (run run-a) until \
+             2026-11-20T03:00:00Z (/store/nightly/lease) (hint: wait for that run to finish; if \
+             that orchestrator is gone, its lease expires at 2026-11-20T03:00:00Z)"
+        );
+        assert_eq!(
+            error.message(),
+            "workflow `nightly` is being run by pid 42 on box (run run-a) until \
+             2026-11-20T03:00:00Z (/store/nightly/lease)"
+        );
     }
 }

@@ -424,3 +424,71 @@ impl Store for LocalStore {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::store::StoreErrorKind;
+
+    #[tokio::test]
+    async fn the_kinds_of_local_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let missing = store.get("runs/none").await.unwrap_err();
+        assert_eq!(missing.kind(), StoreErrorKind::NotFound, "{missing}");
+
+        let first = store
+            .put("k", b"1".to_vec(), PutMode::Create)
+            .await
+            .unwrap();
+        let taken = store
+            .put("k", b"2".to_vec(), PutMode::Create)
+            .await
+            .unwrap_err();
+        assert_eq!(taken.kind(), StoreErrorKind::Precondition, "{taken}");
+        store
+            .put("k", b"3".to_vec(), PutMode::Update(first.clone()))
+            .await
+            .unwrap();
+        let stale = store
+            .put("k", b"4".to_vec(), PutMode::Update(first))
+            .await
+            .unwrap_err();
+        assert_eq!(stale.kind(), StoreErrorKind::Precondition, "{stale}");
+
+        // A directory where an object was expected: a local I/O problem, not a missing object.
+        store
+            .put("d/inner", b"x".to_vec(), PutMode::Overwrite)
+            .await
+            .unwrap();
+        let directory = store.get("d").await.unwrap_err();
+        assert_eq!(directory.kind(), StoreErrorKind::Io, "{directory}");
+
+        let bad_key = store.get("../k").await.unwrap_err();
+        assert_eq!(bad_key.kind(), StoreErrorKind::Configuration, "{bad_key}");
+
+        let root_is_a_file = LocalStore::open(&dir.path().join("k")).unwrap_err();
+        assert_eq!(
+            root_is_a_file.kind(),
+            StoreErrorKind::Io,
+            "{root_is_a_file}"
+        );
+    }
+
+    #[test]
+    fn io_error_kinds_of_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        for (io_kind, kind) in [
+            (io::ErrorKind::NotFound, StoreErrorKind::NotFound),
+            (io::ErrorKind::PermissionDenied, StoreErrorKind::Access),
+            (io::ErrorKind::ReadOnlyFilesystem, StoreErrorKind::Access),
+            (io::ErrorKind::TimedOut, StoreErrorKind::Transient),
+            (io::ErrorKind::InvalidData, StoreErrorKind::Corrupt),
+            (io::ErrorKind::StorageFull, StoreErrorKind::Io),
+        ] {
+            let error = store.io("runs/k", io::Error::from(io_kind));
+            assert_eq!(error.kind(), kind, "{io_kind:?}: {error}");
+        }
+    }
+}

@@ -12,11 +12,13 @@
 //! and are checked by [`check_key`]. A prefix given to [`Store::delete_prefix`] always ends
 //! in `/`, so deleting `runs/1/` never touches `runs/10/`.
 
+mod error;
 mod local;
 mod s3;
 mod transfer;
 
 pub use crate::workflow::store_url::{MAX_KEY_LEN, StoreUrl, UrlError};
+pub use error::{StoreError, StoreErrorKind};
 pub use local::LocalStore;
 pub use s3::{S3Options, S3Store};
 pub use transfer::{
@@ -66,70 +68,6 @@ pub enum PutMode {
     Create,
     /// Replace only if the object still has this tag (S3 `If-Match`).
     Update(ETag),
-}
-
-/// The typed outcomes callers act on, and the failures they report.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{object} does not exist")]
-    NotFound { object: String },
-    #[error("{object} already exists")]
-    AlreadyExists { object: String },
-    #[error("{object} changed since it was read (its ETag no longer matches)")]
-    PreconditionFailed { object: String },
-    #[error(
-        "bucket `{bucket}` does not exist at {endpoint} (hint: create it, or check the store URL)"
-    )]
-    NoSuchBucket { bucket: String, endpoint: String },
-    #[error(
-        "no AWS credentials found for {endpoint}: {detail} (hint: looked in the environment \
-         (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), the shared files ~/.aws/credentials and \
-         ~/.aws/config (AWS_PROFILE), a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE), \
-         a credential_process, ECS container credentials and EC2 instance metadata)"
-    )]
-    Credentials { endpoint: String, detail: String },
-    #[error(
-        "cannot reach {endpoint}: {detail} (hint: gave up after {attempts} attempts; check --endpoint-url or AWS_ENDPOINT_URL)"
-    )]
-    Unreachable {
-        endpoint: String,
-        detail: String,
-        attempts: u32,
-    },
-    #[error("access to {object} was denied: {detail}")]
-    AccessDenied { object: String, detail: String },
-    #[error(
-        "{endpoint} does not enforce conditional writes: {detail} (hint: respawn coordinates \
-         through If-None-Match and If-Match; use AWS S3, MinIO, or another server that enforces them)"
-    )]
-    ConditionalWritesNotEnforced { endpoint: String, detail: String },
-    #[error("{object} is not valid: {detail}")]
-    Corrupt { object: String, detail: String },
-    #[error("invalid store URL `{url}`: {reason}")]
-    InvalidUrl { url: String, reason: String },
-    #[error("invalid key `{key}`: {reason}")]
-    InvalidKey { key: String, reason: String },
-    #[error("{object}: {source}")]
-    Io {
-        object: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{operation} {object} failed: {detail}")]
-    Service {
-        operation: &'static str,
-        object: String,
-        detail: String,
-    },
-}
-
-impl StoreError {
-    /// Whether retrying the same request later may succeed (throttling, a server error).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Service { detail, .. } if detail.contains("SlowDown")
-            || detail.contains("InternalError") || detail.contains("ServiceUnavailable")
-            || detail.contains("RequestTimeout"))
-    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

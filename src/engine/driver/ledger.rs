@@ -4,7 +4,7 @@
 
 use super::Msg;
 use crate::drivers::ledger::{EventLog, Layout, RunRecord, Versioned};
-use crate::drivers::store::{AnyStore, Store, StoreError};
+use crate::drivers::store::{AnyStore, Store, StoreError, StoreErrorKind};
 use crate::engine::clock::Clock;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,7 +45,8 @@ pub(super) async fn write_ledger(
         mut events,
         clock,
     } = ledger;
-    let mut failed: Option<String> = None;
+    // The first write that failed: its kind and message.
+    let mut failed: Option<(StoreErrorKind, String)> = None;
     let mut dirty = false;
     let mut last_write = tokio::time::Instant::now() - RECORD_EVERY;
     let mut open = true;
@@ -75,7 +76,7 @@ pub(super) async fn write_ledger(
             && !pending.is_empty()
             && let Err(error) = events.append_all(&store, &layout, &pending).await
         {
-            failed = Some(error.to_string());
+            failed = Some((error.kind(), error.to_string()));
         }
         let now = tokio::time::Instant::now();
         if dirty && (now >= due || !flushes.is_empty() || !open) {
@@ -87,21 +88,22 @@ pub(super) async fn write_ledger(
                     .update(&store, &layout, clock.now(), |r| *r = latest.clone())
                     .await
             {
-                failed = Some(error.to_string());
+                failed = Some((error.kind(), error.to_string()));
             }
         }
-        let error = |detail: &str| StoreError::Service {
+        let error = |(kind, detail): &(StoreErrorKind, String)| StoreError::Service {
             operation: "write the run's ledger",
             object: store.locate(&layout.run(&record.value.run_id)),
-            detail: detail.to_string(),
+            detail: detail.clone(),
+            kind: *kind,
         };
-        if let Some(detail) = &failed {
-            let _ = driver.send(Msg::Fatal(error(detail)));
+        if let Some(failure) = &failed {
+            let _ = driver.send(Msg::Fatal(error(failure)));
         }
         for done in flushes {
             let _ = done.send(match &failed {
                 None => Ok(()),
-                Some(detail) => Err(error(detail)),
+                Some(failure) => Err(error(failure)),
             });
         }
     }
