@@ -126,23 +126,13 @@ impl<'a> Reader<'a> {
             );
             return None;
         };
-        // A small mapping (a stage's fields) is searched; a large one (the stages) hashed.
-        let small = pairs.len() <= 16;
-        let mut seen: HashMap<String, Position> = HashMap::new();
+        let mut seen: HashMap<String, Position> = HashMap::with_capacity(pairs.len());
         let mut entries: Vec<(String, &Node, &Node)> = Vec::with_capacity(pairs.len());
         for (key, value) in pairs {
             let Some(name) = self.key_text(key, what) else {
                 continue;
             };
-            let first = if small {
-                entries
-                    .iter()
-                    .find(|(seen, _, _)| *seen == name)
-                    .map(|(_, key, _)| key.position)
-            } else {
-                seen.get(&name).copied()
-            };
-            if let Some(first) = first {
+            if let Some(first) = seen.get(&name) {
                 self.error(
                     key.position,
                     format!("duplicate key `{name}` in {what}"),
@@ -153,9 +143,7 @@ impl<'a> Reader<'a> {
                 );
                 continue;
             }
-            if !small {
-                seen.insert(name.clone(), key.position);
-            }
+            seen.insert(name.clone(), key.position);
             entries.push((name, key, value));
         }
         Some(entries)
