@@ -3,6 +3,7 @@
 
 pub mod defaults;
 pub mod diagnostic;
+pub mod graph;
 mod load;
 pub mod model;
 mod read;

@@ -23,15 +23,10 @@ pub struct Workflow {
 }
 
 impl Workflow {
-    /// For each stage, the stages that need it.
+    /// For each stage, the stages that need it (see [`graph::consumers`](super::graph::consumers)).
     pub fn consumers(&self) -> Vec<Vec<StageId>> {
-        let mut consumers = vec![Vec::new(); self.stages.len()];
-        for (id, stage) in self.stages.iter().enumerate() {
-            for &input in &stage.needs {
-                consumers[input].push(id);
-            }
-        }
-        consumers
+        let needs: Vec<&[StageId]> = self.stages.iter().map(|s| s.needs.as_slice()).collect();
+        super::graph::consumers(&needs)
     }
 }
 

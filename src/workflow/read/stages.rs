@@ -5,10 +5,11 @@ use super::reader::Reader;
 use super::stage::{RawStage, read_stage};
 use crate::workflow::defaults;
 use crate::workflow::diagnostic::did_you_mean;
+use crate::workflow::graph;
 use crate::workflow::model::*;
 use crate::workflow::template::{Segment, Template, TemplateError, Variable};
 use crate::workflow::yaml::{Node, Position, Value};
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::HashMap;
 
 /// `stages`: the stages in a topological order (file order where the graph leaves a
 /// choice), or `None` when anything about them was reported.
@@ -139,7 +140,11 @@ pub(super) fn read_stages(r: &mut Reader, node: &Node) -> Option<Vec<Stage>> {
         .iter()
         .zip(&raw)
         .all(|(t, s)| t.is_some() || s.run.is_none());
-    for cycle in find_cycles(&edges) {
+    let needs: Vec<Vec<usize>> = edges
+        .iter()
+        .map(|inputs| inputs.iter().map(|(j, _)| *j).collect())
+        .collect();
+    for cycle in graph::cycles(&needs) {
         let names: Vec<&str> = cycle.iter().map(|&i| raw[i].name.as_str()).collect();
         let position = edges[cycle[0]]
             .iter()
@@ -160,24 +165,17 @@ pub(super) fn read_stages(r: &mut Reader, node: &Node) -> Option<Vec<Stage>> {
     }
 
     // Stages in topological order, file order where the graph leaves a choice.
-    let order = topological_order(&edges);
+    let order = graph::topological_order(&needs);
     let mut new_id = vec![0; raw.len()];
     for (position, &old) in order.iter().enumerate() {
         new_id[old] = position;
     }
-    let consumed: Vec<bool> = {
-        let mut consumed = vec![false; raw.len()];
-        for list in &edges {
-            for (j, _) in list {
-                consumed[*j] = true;
-            }
-        }
-        consumed
-    };
+    let consumers = graph::consumers(&needs);
+    let consumed = |stage: usize| !consumers[stage].is_empty();
     let mut stages = Vec::with_capacity(raw.len());
     for &old in &order {
         let stage = &raw[old];
-        let needs: Vec<StageId> = edges[old].iter().map(|(j, _)| new_id[*j]).collect();
+        let inputs: Vec<StageId> = edges[old].iter().map(|(j, _)| new_id[*j]).collect();
         let mut template = templates[old].clone()?;
         for segment in &mut template.segments {
             if let Segment::Variable(Variable::Input(id)) = segment {
@@ -187,12 +185,12 @@ pub(super) fn read_stages(r: &mut Reader, node: &Node) -> Option<Vec<Stage>> {
         stages.push(Stage {
             name: stage.name.clone(),
             run: template,
-            needs,
+            needs: inputs,
             estimate: stage.estimate,
             output_size: stage.output_size,
             is_final: stage
                 .is_final
-                .unwrap_or_else(|| defaults::is_final(consumed[old])),
+                .unwrap_or_else(|| defaults::is_final(consumed(old))),
             checkpoint: stage.checkpoint,
             version: stage.version.clone(),
             description: stage.description.clone(),
@@ -203,7 +201,7 @@ pub(super) fn read_stages(r: &mut Reader, node: &Node) -> Option<Vec<Stage>> {
         // Point at the `final: false` of a sink: that is what made the workflow keep nothing.
         let position = order
             .iter()
-            .filter(|&&old| !consumed[old])
+            .filter(|&&old| !consumed(old))
             .find_map(|&old| raw[old].final_position)
             .unwrap_or(node.position);
         r.error(
@@ -214,122 +212,4 @@ pub(super) fn read_stages(r: &mut Reader, node: &Node) -> Option<Vec<Stage>> {
         ok = false;
     }
     ok.then_some(stages)
-}
-
-/// Kahn's algorithm, taking the earliest stage in the file whenever several are ready.
-fn topological_order(edges: &[Vec<(usize, Position)>]) -> Vec<usize> {
-    let mut indegree: Vec<usize> = edges.iter().map(Vec::len).collect();
-    let mut consumers = vec![Vec::new(); edges.len()];
-    for (i, list) in edges.iter().enumerate() {
-        for (j, _) in list {
-            consumers[*j].push(i);
-        }
-    }
-    let mut ready: BinaryHeap<std::cmp::Reverse<usize>> = (0..edges.len())
-        .filter(|&i| indegree[i] == 0)
-        .map(std::cmp::Reverse)
-        .collect();
-    let mut order = Vec::with_capacity(edges.len());
-    while let Some(std::cmp::Reverse(i)) = ready.pop() {
-        order.push(i);
-        for &c in &consumers[i] {
-            indegree[c] -= 1;
-            if indegree[c] == 0 {
-                ready.push(std::cmp::Reverse(c));
-            }
-        }
-    }
-    order
-}
-
-/// One loop per strongly connected component, as a list of stages that starts and ends with
-/// the same stage, following `needs`. Iterative (Tarjan), so 10,000-stage chains cannot
-/// overflow the stack.
-fn find_cycles(edges: &[Vec<(usize, Position)>]) -> Vec<Vec<usize>> {
-    let n = edges.len();
-    let mut index = vec![usize::MAX; n];
-    let mut low = vec![0; n];
-    let mut on_stack = vec![false; n];
-    let mut stack = Vec::new();
-    let mut next_index = 0;
-    let mut components = Vec::new();
-    for root in 0..n {
-        if index[root] != usize::MAX {
-            continue;
-        }
-        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
-        index[root] = next_index;
-        low[root] = next_index;
-        next_index += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        while let Some(&mut (v, ref mut child)) = work.last_mut() {
-            if *child < edges[v].len() {
-                let w = edges[v][*child].0;
-                *child += 1;
-                if index[w] == usize::MAX {
-                    index[w] = next_index;
-                    low[w] = next_index;
-                    next_index += 1;
-                    stack.push(w);
-                    on_stack[w] = true;
-                    work.push((w, 0));
-                } else if on_stack[w] {
-                    low[v] = low[v].min(index[w]);
-                }
-            } else {
-                work.pop();
-                if let Some(&(parent, _)) = work.last() {
-                    low[parent] = low[parent].min(low[v]);
-                }
-                if low[v] == index[v] {
-                    let mut component = Vec::new();
-                    while let Some(w) = stack.pop() {
-                        on_stack[w] = false;
-                        component.push(w);
-                        if w == v {
-                            break;
-                        }
-                    }
-                    if component.len() > 1 {
-                        components.push(component);
-                    }
-                }
-            }
-        }
-    }
-    components
-        .into_iter()
-        .map(|component| {
-            let members: std::collections::HashSet<usize> = component.iter().copied().collect();
-            let start = *component.iter().min().unwrap_or(&0);
-            // Shortest loop through `start` inside the component (breadth-first).
-            let mut previous: BTreeMap<usize, usize> = BTreeMap::new();
-            let mut queue = std::collections::VecDeque::from([start]);
-            let mut closing = None;
-            'search: while let Some(v) = queue.pop_front() {
-                for (w, _) in &edges[v] {
-                    if *w == start {
-                        closing = Some(v);
-                        break 'search;
-                    }
-                    if members.contains(w) && !previous.contains_key(w) {
-                        previous.insert(*w, v);
-                        queue.push_back(*w);
-                    }
-                }
-            }
-            let mut path = vec![start];
-            let mut v = closing.unwrap_or(start);
-            let mut back = Vec::new();
-            while v != start {
-                back.push(v);
-                v = previous.get(&v).copied().unwrap_or(start);
-            }
-            back.reverse();
-            path.extend(back);
-            path.push(start);
-            path
-        })
-        .collect()
 }
