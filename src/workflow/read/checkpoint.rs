@@ -80,3 +80,69 @@ pub(super) fn read_checkpoint(r: &mut Reader, node: Option<&Node>) -> Option<Che
     }
     ok.then_some(spec)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::workflow::CheckpointPolicy;
+
+    #[test]
+    fn policy_throughput_and_intervals_are_checked() {
+        let yaml = "name: wf
+checkpoint:
+  policy: sometimes
+  write_throughput: 200MB
+  every: 0s
+  every_critcal: 1h
+stages:
+  a: {run: x}
+";
+        assert_error!(
+            yaml,
+            3,
+            11,
+            "`checkpoint.policy` must be one of auto | all | none | interval, found `sometimes`"
+        );
+        assert_error!(yaml, 4, 21, "`200MB` needs a `/s` suffix", hint: "`200MB/s`");
+        assert_error!(
+            yaml,
+            5,
+            10,
+            "`checkpoint.every` must be a duration: it must be longer than zero"
+        );
+        assert_error!(
+            yaml,
+            6,
+            3,
+            "unknown key `every_critcal` in `checkpoint`",
+            hint: "did you mean `every_critical`?"
+        );
+    }
+
+    #[test]
+    fn a_throughput_of_zero_is_refused() {
+        assert_error!(
+            "name: wf
+checkpoint: {read_throughput: 0MB/s}
+stages:
+  a: {run: x}
+",
+            2,
+            31,
+            "a throughput of zero would never finish"
+        );
+    }
+
+    #[test]
+    fn restores_read_as_fast_as_checkpoints_write_unless_told() {
+        let stages = "stages:\n  a: {run: x}\n";
+        let same = super::super::valid(&format!(
+            "name: wf\ncheckpoint: {{policy: interval, write_throughput: 50MB/s}}\n{stages}"
+        ));
+        assert_eq!(same.checkpoint.policy, CheckpointPolicy::Interval);
+        assert_eq!(same.checkpoint.read_throughput, 50_000_000);
+        let given = super::super::valid(&format!(
+            "name: wf\ncheckpoint: {{write_throughput: 50MB/s, read_throughput: 1GB/s}}\n{stages}"
+        ));
+        assert_eq!(given.checkpoint.read_throughput, 1_000_000_000);
+    }
+}

@@ -114,3 +114,108 @@ pub(super) fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<Cluste
     }
     ok.then_some(cluster)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::workflow::Market;
+    use std::time::Duration;
+
+    #[test]
+    fn unknown_keys_bad_durations_and_bounds_are_each_located() {
+        let yaml = "name: wf
+cluster:
+  marke: spot
+  mtti: soon
+  provision_time: 30
+  slots: 0
+stages:
+  a: {run: x}
+";
+        assert_error!(yaml, 3, 3, "unknown key `marke` in `cluster`", hint: "did you mean `market`?");
+        assert_error!(
+            yaml,
+            4,
+            9,
+            "`cluster.mtti` must be a duration: `soon` is not a duration"
+        );
+        assert_error!(
+            yaml,
+            5,
+            19,
+            "`cluster.provision_time` must be a duration: `30` has no unit"
+        );
+        assert_error!(
+            yaml,
+            6,
+            10,
+            "`cluster.slots` must be between 1 and 1024, found 0"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_market_and_a_zero_mtti_in_flow_style() {
+        let yaml = "name: wf
+cluster: {market: spto, mtti: 0s, fallback: {after: 2}}
+stages:
+  a: {run: x}
+";
+        assert_error!(yaml, 2, 19, "`cluster.market` must be one of spot | on-demand", hint: "did you mean `spot`?");
+        assert_error!(
+            yaml,
+            2,
+            31,
+            "`cluster.mtti` must be a duration: it must be longer than zero"
+        );
+        assert_error!(yaml, 2, 46, "unknown key `after` in `cluster.fallback`", hint: "did you mean `after_interruptions`?");
+    }
+
+    #[test]
+    fn the_emr_block_goes_with_the_emr_provider_only() {
+        assert_error!(
+            "name: wf
+cluster:
+  provider: emr
+stages:
+  a: {run: x}
+",
+            3,
+            3,
+            "`cluster.provider: emr` needs a `cluster.emr` block"
+        );
+        assert_error!(
+            "name: wf
+cluster:
+  emr: {release_label: emr-7.5.0}
+stages:
+  a: {run: x}
+",
+            3,
+            8,
+            "`cluster.emr` is only read when `cluster.provider` is `emr`"
+        );
+    }
+
+    #[test]
+    fn given_values_replace_the_defaults() {
+        let workflow = super::super::valid(
+            "name: wf
+cluster:
+  market: on-demand
+  mtti: 90m
+  slots: 8
+  fallback: {after_interruptions: 2, deadline: 8h}
+stages:
+  a: {run: x}
+",
+        );
+        let cluster = workflow.cluster;
+        assert_eq!(cluster.market, Market::OnDemand);
+        assert_eq!(cluster.mtti, Duration::from_secs(90 * 60));
+        assert_eq!(cluster.slots, 8);
+        assert_eq!(cluster.fallback.after_interruptions, Some(2));
+        assert_eq!(
+            cluster.fallback.deadline,
+            Some(Duration::from_secs(8 * 3600))
+        );
+    }
+}

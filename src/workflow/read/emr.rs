@@ -29,50 +29,6 @@ const FLEET_KEYS: &[&str] = &["instance_types", "capacity"];
 const BOOTSTRAP_KEYS: &[&str] = &["name", "path", "args"];
 const CONFIGURATION_KEYS: &[&str] = &["classification", "properties", "configurations"];
 
-/// A string that must look like an S3 URL (`s3://bucket/...`).
-fn s3_url(r: &mut Reader, node: &Node, what: impl Display + Copy) -> Option<String> {
-    let text = r.string(node, what)?;
-    let bucket = text
-        .strip_prefix("s3://")
-        .map(|rest| rest.split('/').next().unwrap_or(""));
-    match bucket {
-        Some(bucket) if !bucket.is_empty() => Some(text),
-        _ => {
-            r.error(
-                node.position,
-                format!("{what} must be an S3 URL, found `{text}`"),
-                Some("for example `s3://my-bucket/emr-logs/`".into()),
-            );
-            None
-        }
-    }
-}
-
-/// A list of non-empty strings.
-fn string_list(r: &mut Reader, node: &Node, what: impl Display + Copy) -> Option<Vec<String>> {
-    let Value::Seq(items) = &node.value else {
-        r.error(
-            node.position,
-            format!("{what} must be a list, found {}", node.kind()),
-            Some("for example `[a, b]`".into()),
-        );
-        return None;
-    };
-    let mut out = Vec::with_capacity(items.len());
-    let mut ok = true;
-    for item in items {
-        match r.string(item, what) {
-            Some(text) if !text.trim().is_empty() => out.push(text),
-            Some(_) => {
-                r.error(item.position, format!("{what} has an empty entry"), None);
-                ok = false;
-            }
-            None => ok = false,
-        }
-    }
-    ok.then_some(out)
-}
-
 /// `cluster.emr.primary` or `cluster.emr.core` (`key`): the primary fleet has one instance.
 fn read_fleet(r: &mut Reader, node: &Node, key: &str) -> Option<FleetSpec> {
     let primary = key == "primary";
@@ -87,7 +43,7 @@ fn read_fleet(r: &mut Reader, node: &Node, key: &str) -> Option<FleetSpec> {
             "for example `instance_types: [m5.xlarge, m5a.xlarge]`",
         )
         .and_then(|node| {
-            let types = string_list(r, node, &types_what)?;
+            let types = r.string_list(node, &types_what)?;
             if types.is_empty() || types.len() > 30 {
                 r.error(
                     node.position,
@@ -216,7 +172,7 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
         .get("region")
         .and_then(|node| r.string(node, "`cluster.emr.region`"));
     let log_uri = match fields.get("log_uri") {
-        Some(node) => match s3_url(r, node, "`cluster.emr.log_uri`") {
+        Some(node) => match r.s3_url(node, "`cluster.emr.log_uri`") {
             Some(uri) => Some(uri),
             None => {
                 ok = false;
@@ -226,17 +182,21 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
         None => None,
     };
     let subnets = match fields.get("subnets") {
-        Some(node) => string_list(r, node, "`cluster.emr.subnets`").unwrap_or_else(|| {
-            ok = false;
-            Vec::new()
-        }),
+        Some(node) => r
+            .string_list(node, "`cluster.emr.subnets`")
+            .unwrap_or_else(|| {
+                ok = false;
+                Vec::new()
+            }),
         None => Vec::new(),
     };
     let applications = match fields.get("applications") {
-        Some(node) => string_list(r, node, "`cluster.emr.applications`").unwrap_or_else(|| {
-            ok = false;
-            Vec::new()
-        }),
+        Some(node) => r
+            .string_list(node, "`cluster.emr.applications`")
+            .unwrap_or_else(|| {
+                ok = false;
+                Vec::new()
+            }),
         None => defaults::EMR_APPLICATIONS
             .iter()
             .map(|a| a.to_string())
@@ -391,9 +351,9 @@ fn read_bootstrap_actions(r: &mut Reader, node: &Node) -> Option<Vec<BootstrapAc
                 what,
                 "for example `path: s3://my-bucket/bootstrap.sh`",
             )
-            .and_then(|node| s3_url(r, node, "`cluster.emr.bootstrap_actions.path`"));
+            .and_then(|node| r.s3_url(node, "`cluster.emr.bootstrap_actions.path`"));
         let args = match action.get("args") {
-            Some(node) => string_list(r, node, "`cluster.emr.bootstrap_actions.args`"),
+            Some(node) => r.string_list(node, "`cluster.emr.bootstrap_actions.args`"),
             None => Some(Vec::new()),
         };
         match (name, path, args) {
@@ -404,4 +364,119 @@ fn read_bootstrap_actions(r: &mut Reader, node: &Node) -> Option<Vec<BootstrapAc
         }
     }
     ok.then_some(actions)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::workflow::defaults;
+
+    /// A workflow on EMR with `emr` as the block's lines (indented by four spaces).
+    fn on_emr(emr: &str) -> String {
+        format!("name: wf\ncluster:\n  provider: emr\n  emr:\n{emr}stages:\n  a: {{run: x}}\n")
+    }
+
+    const REQUIRED: &str = "    release_label: emr-7.5.0
+    service_role: svc
+    instance_profile: prof
+    primary: {instance_types: [m5.xlarge]}
+";
+
+    #[test]
+    fn a_missing_required_key_points_at_the_block() {
+        let yaml = on_emr(
+            "    service_role: svc
+    instance_profile: prof
+    primary: {instance_types: [m5.xlarge], capacity: 2}
+",
+        );
+        assert_error!(
+            &yaml,
+            5,
+            5,
+            "`cluster.emr` is missing the required key `release_label`",
+            hint: "emr-7.5.0"
+        );
+        assert_error!(
+            &yaml,
+            7,
+            54,
+            "`cluster.emr.primary.capacity` must be between 1 and 1"
+        );
+    }
+
+    #[test]
+    fn labels_urls_fleets_timeouts_and_paths_are_checked() {
+        let yaml = on_emr(
+            "    release_label: \"7.5\"
+    service_role: svc
+    instance_profile: prof
+    log_uri: logs/here
+    primary: {instance_types: []}
+    spot_timeout: 1m
+    spot_allocation_strategy: lowest-prize
+    hdfs_dir: respawn
+",
+        );
+        assert_error!(&yaml, 5, 20, "must look like `emr-7.5.0`, found `7.5`");
+        assert_error!(
+            &yaml,
+            8,
+            14,
+            "`cluster.emr.log_uri` must be an S3 URL, found `logs/here`"
+        );
+        assert_error!(&yaml, 9, 31, "must list 1 to 30 instance types, found 0");
+        assert_error!(
+            &yaml,
+            10,
+            19,
+            "`cluster.emr.spot_timeout` must be between 5m and 1day, found 1m"
+        );
+        assert_error!(&yaml, 11, 31, "found `lowest-prize`", hint: "did you mean `lowest-price`?");
+        assert_error!(
+            &yaml,
+            12,
+            15,
+            "must be an absolute HDFS path, found `respawn`"
+        );
+    }
+
+    #[test]
+    fn bootstrap_actions_and_configurations_need_their_keys() {
+        let yaml = on_emr(&format!(
+            "{REQUIRED}    bootstrap_actions:
+      - {{name: deps}}
+    configurations:
+      - {{properties: {{a: b}}}}
+"
+        ));
+        assert_error!(
+            &yaml,
+            10,
+            9,
+            "`cluster.emr.bootstrap_actions` is missing the required key `path`"
+        );
+        assert_error!(
+            &yaml,
+            12,
+            9,
+            "`cluster.emr.configurations` is missing the required key `classification`"
+        );
+    }
+
+    #[test]
+    fn what_is_left_out_takes_the_defaults() {
+        let workflow = super::super::valid(&on_emr(REQUIRED));
+        let emr = workflow.cluster.emr.expect("an EMR block");
+        assert_eq!(emr.applications, defaults::EMR_APPLICATIONS);
+        assert_eq!(
+            emr.spot_allocation_strategy,
+            defaults::SPOT_ALLOCATION_STRATEGY
+        );
+        assert_eq!(emr.spot_timeout, defaults::SPOT_TIMEOUT);
+        assert_eq!(emr.idle_timeout, defaults::IDLE_TIMEOUT);
+        assert_eq!(emr.step_concurrency, defaults::SLOTS);
+        assert_eq!(emr.hdfs_dir, defaults::HDFS_DIR);
+        assert_eq!(emr.primary.capacity, defaults::FLEET_CAPACITY);
+        assert_eq!(emr.core, None);
+    }
 }

@@ -347,6 +347,54 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A string that must look like an S3 URL (`s3://bucket/...`).
+    pub(super) fn s3_url(&mut self, node: &Node, what: impl Display + Copy) -> Option<String> {
+        let text = self.string(node, what)?;
+        let bucket = text
+            .strip_prefix("s3://")
+            .map(|rest| rest.split('/').next().unwrap_or(""));
+        match bucket {
+            Some(bucket) if !bucket.is_empty() => Some(text),
+            _ => {
+                self.error(
+                    node.position,
+                    format!("{what} must be an S3 URL, found `{text}`"),
+                    Some("for example `s3://my-bucket/emr-logs/`".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of non-empty strings.
+    pub(super) fn string_list(
+        &mut self,
+        node: &Node,
+        what: impl Display + Copy,
+    ) -> Option<Vec<String>> {
+        let Value::Seq(items) = &node.value else {
+            self.error(
+                node.position,
+                format!("{what} must be a list, found {}", node.kind()),
+                Some("for example `[a, b]`".into()),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items {
+            match self.string(item, what) {
+                Some(text) if !text.trim().is_empty() => out.push(text),
+                Some(_) => {
+                    self.error(item.position, format!("{what} has an empty entry"), None);
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
     /// Where a character offset inside a string value lies, when the source shows the value
     /// as written (a plain or simply quoted scalar on one line).
     pub(super) fn position_inside(

@@ -174,3 +174,103 @@ pub(super) fn read_stage<'n>(
         valid,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::workflow::{StageCheckpoint, defaults};
+    use std::time::Duration;
+
+    #[test]
+    fn each_field_of_a_stage_is_checked_and_located() {
+        let yaml = "name: wf
+stages:
+  a:
+    run: x
+    estimat: 3m
+  b:
+    needs: [a]
+    estimate: 40
+    output_size: 20 gigs
+  c:
+    run: y
+    checkpoint: sometimes
+";
+        assert_error!(yaml, 5, 5, "unknown key `estimat` in stage `a`", hint: "did you mean `estimate`?");
+        assert_error!(yaml, 6, 3, "stage `b` is missing the required key `run`");
+        assert_error!(
+            yaml,
+            8,
+            15,
+            "`estimate` of stage `b` must be a duration: `40` has no unit"
+        );
+        assert_error!(
+            yaml,
+            9,
+            18,
+            "`output_size` of stage `b` must be a size: `20 gigs` is not a size"
+        );
+        assert_error!(
+            yaml,
+            12,
+            17,
+            "`checkpoint` of stage `c` must be one of auto | always | never, found `sometimes`"
+        );
+    }
+
+    #[test]
+    fn a_final_stage_cannot_refuse_checkpoints_and_needs_is_a_list() {
+        let yaml = "name: wf
+stages:
+  a:
+    run: x
+    final: true
+    checkpoint: never
+  b:
+    run: y
+    needs: {a: 1}
+";
+        assert_error!(yaml, 6, 17, "stage `a` is final", hint: "remove `checkpoint: never`");
+        assert_error!(
+            yaml,
+            9,
+            12,
+            "`needs` of stage `b` must be a list of stage names, found a mapping"
+        );
+    }
+
+    #[test]
+    fn an_empty_run_is_refused() {
+        assert_error!(
+            "name: wf
+stages:
+  a: {run: '  '}
+",
+            3,
+            12,
+            "`run` of stage `a` is empty"
+        );
+    }
+
+    #[test]
+    fn given_fields_are_kept_and_the_rest_take_the_defaults() {
+        let workflow = super::super::valid(
+            "name: wf
+stages:
+  a: {run: x}
+  b: {run: y, needs: [a], estimate: 40m, output_size: 2GiB, checkpoint: always, version: 1.10}
+",
+        );
+        let (a, b) = (&workflow.stages[0], &workflow.stages[1]);
+        assert_eq!(a.estimate, defaults::ESTIMATE);
+        assert_eq!(a.output_size, defaults::OUTPUT_SIZE);
+        assert_eq!(a.checkpoint, defaults::STAGE_CHECKPOINT);
+        assert_eq!(b.estimate, Duration::from_secs(40 * 60));
+        assert_eq!(b.output_size, 2 << 30);
+        assert_eq!(b.checkpoint, StageCheckpoint::Always);
+        assert_eq!(
+            b.version.as_deref(),
+            Some("1.10"),
+            "written as it was, not as a number"
+        );
+    }
+}

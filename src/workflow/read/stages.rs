@@ -213,3 +213,86 @@ pub(super) fn read_stages(r: &mut Reader, node: &Node) -> Option<Vec<Stage>> {
     }
     ok.then_some(stages)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cycle_is_printed_as_the_whole_loop() {
+        let yaml = "name: wf
+stages:
+  a: {run: x, needs: [c]}
+  b: {run: y, needs: [a, b, inges]}
+  c: {run: z, needs: [b]}
+";
+        assert_error!(
+            yaml,
+            3,
+            23,
+            "dependency cycle: a -> c -> b -> a (each stage needs the next)"
+        );
+        assert_error!(yaml, 4, 26, "stage `b` needs itself");
+        assert_error!(yaml, 4, 29, "stage `b` needs `inges`, which is not a stage");
+    }
+
+    #[test]
+    fn an_unknown_need_is_named_with_the_stage_it_resembles() {
+        assert_error!(
+            "name: wf
+stages:
+  ingest: {run: x}
+  report: {run: y, needs: [injest]}
+",
+            4,
+            28,
+            "stage `report` needs `injest`, which is not a stage",
+            hint: "did you mean `ingest`?"
+        );
+    }
+
+    #[test]
+    fn template_problems_point_inside_the_command() {
+        let yaml = "name: wf
+stages:
+  a: {run: x}
+  b: {run: \"y {{ inputs.a }} {{ outptu }}\"}
+  a: {run: z}
+";
+        assert_error!(
+            yaml,
+            4,
+            15,
+            "`{{ inputs.a }}` names `a`, which is not in this stage's needs"
+        );
+        assert_error!(yaml, 4, 30, "unknown template variable `outptu`", hint: "did you mean `output`?");
+        assert_error!(yaml, 5, 3, "duplicate key `a` in `stages`", hint: "already defined at line 3, column 3");
+    }
+
+    #[test]
+    fn a_workflow_must_have_stages_and_keep_something() {
+        assert_error!("name: wf\nstages: {}\n", 2, 9, "the workflow has no stages");
+        assert_error!(
+            "name: wf\nstages:\n  a: {run: x, final: false}\n",
+            3,
+            22,
+            "no stage is final: the workflow would produce nothing"
+        );
+    }
+
+    #[test]
+    fn stages_come_inputs_first_in_file_order_and_sinks_are_final() {
+        let workflow = super::super::valid(
+            "name: wf
+stages:
+  report: {run: 'r {{ inputs.sessions }}', needs: [sessions]}
+  ingest: {run: i}
+  sessions: {run: 's {{ inputs.ingest }}', needs: [ingest]}
+  audit: {run: a, needs: [ingest]}
+",
+        );
+        let names: Vec<&str> = workflow.stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["ingest", "sessions", "report", "audit"]);
+        assert_eq!(workflow.stages[2].needs, [1]);
+        let finals: Vec<bool> = workflow.stages.iter().map(|s| s.is_final).collect();
+        assert_eq!(finals, [false, false, true, true]);
+    }
+}

@@ -211,3 +211,98 @@ fn read_cost(r: &mut Reader, node: Option<&Node>) -> Option<CostSpec> {
     }
     ok.then_some(cost)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::workflow::defaults;
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_key_it_resembles() {
+        assert_error!(
+            "name: wf
+stgaes:
+  a: {run: x}
+",
+            2,
+            1,
+            "unknown key `stgaes` in the workflow",
+            hint: "did you mean `stages`?"
+        );
+    }
+
+    #[test]
+    fn a_missing_required_key_points_at_the_workflow() {
+        assert_error!(
+            "stages:
+  a: {run: x}
+",
+            1,
+            1,
+            "the workflow is missing the required key `name`"
+        );
+    }
+
+    #[test]
+    fn names_and_choices_are_checked_with_a_suggestion() {
+        let yaml = "name: My_Flow
+cleanup: always
+retries: 101
+stages:
+  a: {run: x}
+";
+        assert_error!(yaml, 1, 7, "workflow name `My_Flow` contains `M`", hint: "e.g. `my-flow`");
+        assert_error!(
+            yaml,
+            2,
+            10,
+            "`cleanup` must be one of on-success | never, found `always`"
+        );
+        assert_error!(
+            yaml,
+            3,
+            10,
+            "`retries` must be between 0 and 100, found 101"
+        );
+    }
+
+    #[test]
+    fn store_urls_and_prices_are_checked() {
+        let yaml = "name: wf
+store: ftp://host/x
+cost: {spot_per_hour: -1}
+stages:
+  a: {run: x}
+";
+        assert_error!(yaml, 2, 8, "is not a store URL: unknown scheme `ftp`");
+        assert_error!(yaml, 3, 23, "`cost.spot_per_hour` must be a price per hour");
+    }
+
+    #[test]
+    fn invalid_yaml_is_located_by_the_parser() {
+        assert_error!(
+            "name: wf
+stages: [a
+",
+            2,
+            9,
+            "invalid YAML: unclosed bracket",
+            hint: "check indentation"
+        );
+    }
+
+    #[test]
+    fn what_is_left_out_takes_the_defaults() {
+        let workflow = super::super::valid(
+            "name: wf
+stages:
+  a: {run: x}
+",
+        );
+        assert_eq!(workflow.store, None);
+        assert_eq!(workflow.cleanup, defaults::CLEANUP);
+        assert_eq!(workflow.retries, defaults::RETRIES);
+        assert_eq!(workflow.cost, defaults::cost());
+        assert_eq!(workflow.cluster, defaults::cluster());
+        assert_eq!(workflow.checkpoint, defaults::checkpoint());
+    }
+}
