@@ -3,7 +3,7 @@
 //! serde stops at the first error of a derived struct, but `respawn validate` must report
 //! every problem of a file at once. So the file is first read into this loosely typed tree
 //! (every node keeps its line and column through `serde_saphyr::Spanned`), and the schema is
-//! then checked by hand in `read.rs`, collecting diagnostics instead of stopping.
+//! then checked by hand in `read/`, collecting diagnostics instead of stopping.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, Spanned};
