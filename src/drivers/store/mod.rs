@@ -283,8 +283,6 @@ pub fn is_work_key(key: &str) -> bool {
         if !workflow.is_empty() && !run.is_empty() && !rest.is_empty())
 }
 
-/// Longest key accepted (S3's limit is 1024 bytes including the store's prefix).
-
 /// Checks a key: relative, `/`-separated, no empty, `.` or `..` segments, no backslash or
 /// control characters, and no segment that the local backend reserves for temporary files.
 pub fn check_key(key: &str) -> Result<()> {
