@@ -183,9 +183,19 @@ fn main() {
     for ((what, _, _), (wall, cpu)) in commands.iter().zip(&medians) {
         println!("| {what} | {} | {} |", ms(*wall), ms(*cpu));
     }
+    // A regression guard, not a race: every file goes through serde-saphyr, and reading,
+    // checking and planning 10,000 stages should stay well under this.
+    const TARGET: Duration = Duration::from_millis(400);
+    let plan_wall = medians[1].0;
+    println!(
+        "\ntarget: `respawn plan` under {} -> {} ({})",
+        ms(TARGET),
+        ms(plan_wall),
+        if plan_wall < TARGET { "met" } else { "MISSED" }
+    );
     match medians.get(3) {
         Some((peer, _)) => println!(
-            "\nratio: `respawn plan` takes {:.2}x the time PyYAML needs just to parse the file",
+            "ratio: `respawn plan` takes {:.2}x the time PyYAML needs just to parse the file",
             medians[1].0.as_secs_f64() / peer.as_secs_f64()
         ),
         None => {

@@ -10,7 +10,7 @@
 use crate::plan::fallback::{MarketDecision, MarketSituation, next_market};
 use crate::plan::recompute::recompute_set;
 use crate::plan::remaining_critical;
-use crate::workflow::{FallbackSpec, Market, StageId};
+use crate::workflow::{FallbackSpec, Market, StageId, graph};
 use std::time::Duration;
 
 /// What the machine needs to know about a workflow and its plan.
@@ -187,12 +187,7 @@ pub fn retry_delay(failures: u32) -> Duration {
 impl Machine {
     pub fn new(setup: Setup) -> Machine {
         let n = setup.needs.len();
-        let mut consumers = vec![Vec::new(); n];
-        for (stage, inputs) in setup.needs.iter().enumerate() {
-            for &input in inputs {
-                consumers[input].push(stage);
-            }
-        }
+        let consumers = graph::consumers(&setup.needs);
         let status = StageStatus {
             state: StageState::Waiting,
             attempts: 0,

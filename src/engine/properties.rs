@@ -300,6 +300,34 @@ fn random_dag() -> impl Strategy<Value = Setup> {
         })
 }
 
+/// The generator itself: every stage but the last is drawn as an input, with fan-ins and
+/// edges that skip stages, or the properties below prove little.
+#[test]
+fn random_dags_are_varied() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let strategy = random_dag();
+    let mut runner = TestRunner::deterministic();
+    let mut used_as_input = [false; 8];
+    let (mut fan_in, mut long_edge) = (0, 0);
+    for _ in 0..300 {
+        let setup = strategy.new_tree(&mut runner).unwrap().current();
+        for (stage, inputs) in setup.needs.iter().enumerate() {
+            fan_in += usize::from(inputs.len() >= 2);
+            for &input in inputs {
+                assert!(input < stage);
+                used_as_input[input] = true;
+                long_edge += usize::from(input + 1 < stage);
+            }
+        }
+    }
+    assert_eq!(used_as_input[..7], [true; 7]);
+    assert!(
+        fan_in > 100 && long_edge > 100,
+        "fan-in {fan_in}, long edges {long_edge}"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 

@@ -10,7 +10,7 @@ pub mod recompute;
 pub mod schedule;
 
 use crate::workflow::units::format_seconds as fmt;
-use crate::workflow::{CheckpointPolicy, Market, StageCheckpoint, StageId, Workflow};
+use crate::workflow::{CheckpointPolicy, Market, StageCheckpoint, StageId, Workflow, graph};
 use formulas::{ChainStage, chain_optimum, daly_interval};
 pub use schedule::{Schedule, remaining_critical};
 use std::cmp::Reverse;
@@ -141,7 +141,7 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
         }
     }
 
-    let consumers = workflow.consumers();
+    let consumers = graph::consumers(&needs);
     let finish = |s: usize| schedule.earliest_start[s] + base[s];
     let exposure: Vec<f64> = (0..n)
         .map(|s| {

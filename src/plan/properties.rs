@@ -8,31 +8,25 @@ use crate::workflow::*;
 use proptest::prelude::*;
 use std::time::Duration;
 
-/// A random workflow: each stage may need any earlier one.
+/// A random workflow: each stage needs a random subset (up to four) of the stages before
+/// it, so that every stage can be an input, and fan-ins, fan-outs and long edges all occur.
 fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
     (1usize..24)
         .prop_flat_map(|n| {
+            let needs: Vec<_> = (0..n)
+                .map(|id| {
+                    proptest::sample::subsequence((0..id).collect::<Vec<StageId>>(), 0..=id.min(4))
+                })
+                .collect();
             (
-                proptest::collection::vec(
-                    (
-                        60u64..6 * 3600,
-                        0u64..200_000_000_000,
-                        proptest::collection::vec(any::<bool>(), n),
-                        0u8..10,
-                    ),
-                    n,
-                ),
+                needs,
+                proptest::collection::vec((60u64..6 * 3600, 0u64..200_000_000_000, 0u8..10), n),
                 1u32..8,
             )
         })
-        .prop_map(|(raw, slots)| {
-            let n = raw.len();
-            let mut stages = Vec::with_capacity(n);
-            for (id, (estimate, size, edges, flag)) in raw.into_iter().enumerate() {
-                // Sparse edges: each earlier stage with probability about one in three.
-                let needs: Vec<StageId> = (0..id)
-                    .filter(|&p| edges[p] && (p * 7 + id * 3) % 3 == 0)
-                    .collect();
+        .prop_map(|(needs, raw, slots)| {
+            let mut stages = Vec::with_capacity(raw.len());
+            for (id, (needs, (estimate, size, flag))) in needs.into_iter().zip(raw).enumerate() {
                 stages.push(Stage {
                     name: format!("s{id}"),
                     run: Template::parse("true", |_| Err(String::new())).unwrap(),
@@ -50,14 +44,10 @@ fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
                     line: 0,
                 });
             }
-            let mut consumed = vec![false; n];
-            for stage in &stages {
-                for &p in &stage.needs {
-                    consumed[p] = true;
-                }
-            }
+            let needs: Vec<&[StageId]> = stages.iter().map(|s| s.needs.as_slice()).collect();
+            let consumers = graph::consumers(&needs);
             for (id, stage) in stages.iter_mut().enumerate() {
-                if !consumed[id] {
+                if consumers[id].is_empty() {
                     stage.is_final = true;
                     stage.checkpoint = StageCheckpoint::Auto;
                 }
@@ -101,18 +91,73 @@ fn with_policy(policy: CheckpointPolicy, mtti_s: u64) -> PlanOptions {
     }
 }
 
-/// Longest path by brute force over all paths (small graphs only).
+/// The longest path, by recursion over each stage's inputs (memoized): a second way to the
+/// number the schedule's forward pass computes.
 fn longest_path(needs: &[Vec<StageId>], duration: &[f64]) -> f64 {
-    fn longest_ending_at(s: usize, needs: &[Vec<StageId>], duration: &[f64]) -> f64 {
-        duration[s]
-            + needs[s]
-                .iter()
-                .map(|&p| longest_ending_at(p, needs, duration))
-                .fold(0.0, f64::max)
+    fn longest_ending_at(
+        s: usize,
+        needs: &[Vec<StageId>],
+        duration: &[f64],
+        memo: &mut [Option<f64>],
+    ) -> f64 {
+        if let Some(known) = memo[s] {
+            return known;
+        }
+        let before = needs[s]
+            .iter()
+            .map(|&p| longest_ending_at(p, needs, duration, memo))
+            .fold(0.0, f64::max);
+        memo[s] = Some(duration[s] + before);
+        duration[s] + before
     }
+    let mut memo = vec![None; needs.len()];
     (0..needs.len())
-        .map(|s| longest_ending_at(s, needs, duration))
+        .map(|s| longest_ending_at(s, needs, duration, &mut memo))
         .fold(0.0, f64::max)
+}
+
+/// The generator itself: DAGs drawn from it must use every stage as an input somewhere,
+/// fan in and out, and skip layers, or the properties below prove little.
+#[test]
+fn the_generator_draws_varied_dags() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let strategy = arbitrary_workflow();
+    let mut runner = TestRunner::deterministic();
+    let mut used_as_input = [false; 24];
+    let (mut fan_in, mut fan_out, mut long_edge, mut several_sinks) = (0, 0, 0, 0);
+    let (mut edges, mut pairs) = (0usize, 0usize);
+    for _ in 0..300 {
+        let workflow = strategy.new_tree(&mut runner).unwrap().current();
+        let n = workflow.stages.len();
+        pairs += n * n.saturating_sub(1) / 2;
+        let consumers = workflow.consumers();
+        for (id, stage) in workflow.stages.iter().enumerate() {
+            edges += stage.needs.len();
+            for &input in &stage.needs {
+                used_as_input[input] = true;
+                long_edge += usize::from(input + 1 < id);
+            }
+            fan_in += usize::from(stage.needs.len() >= 3);
+            fan_out += usize::from(consumers[id].len() >= 3);
+        }
+        several_sinks += usize::from(workflow.stages.iter().filter(|s| s.is_final).count() >= 2);
+    }
+    // Workflows of 17 stages and more are rare; below that, every stage must have been an
+    // input (the old generator only ever made stages 0, 3, 6, ... inputs).
+    let never: Vec<usize> = (0..16).filter(|&s| !used_as_input[s]).collect();
+    assert!(never.is_empty(), "stages never used as an input: {never:?}");
+    assert!(
+        fan_in > 300 && fan_out > 300,
+        "fan-in {fan_in}, fan-out {fan_out}"
+    );
+    assert!(long_edge > 1000, "edges that skip a stage: {long_edge}");
+    assert!(
+        several_sinks > 150,
+        "DAGs with several finals: {several_sinks}"
+    );
+    let density = edges as f64 / pairs as f64;
+    assert!((0.05..0.6).contains(&density), "edge density {density}");
 }
 
 proptest! {

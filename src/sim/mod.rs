@@ -11,7 +11,7 @@
 use crate::plan::fallback::{MarketSituation, next_market};
 use crate::plan::recompute::recompute_into;
 use crate::plan::{Plan, PlanOptions, needs_of, plan, remaining_critical};
-use crate::workflow::{CheckpointPolicy, Market, StageId, Workflow};
+use crate::workflow::{CheckpointPolicy, Market, StageId, Workflow, graph};
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -134,7 +134,7 @@ pub struct Simulator<'w> {
 impl<'w> Simulator<'w> {
     pub fn new(workflow: &'w Workflow, plan: &Plan, time_limit: f64) -> Self {
         let needs = needs_of(workflow);
-        let consumers = workflow.consumers();
+        let consumers = graph::consumers(&needs);
         let n = needs.len();
         let work: Vec<f64> = workflow
             .stages

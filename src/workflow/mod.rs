@@ -1,6 +1,10 @@
 //! The workflow layer: workflow files to a validated [`Workflow`], with every problem located.
+//! Pure, but for [`load`] (`load.rs`), which reads the file.
 
+pub mod defaults;
 pub mod diagnostic;
+pub mod graph;
+mod load;
 pub mod model;
 mod read;
 pub mod store_url;
@@ -9,6 +13,7 @@ pub mod units;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use load::load;
 pub use model::*;
-pub use read::{check_name, load, parse};
+pub use read::{check_name, parse};
 pub use store_url::StoreUrl;

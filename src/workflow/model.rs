@@ -23,15 +23,10 @@ pub struct Workflow {
 }
 
 impl Workflow {
-    /// For each stage, the stages that need it.
+    /// For each stage, the stages that need it (see [`graph::consumers`](super::graph::consumers)).
     pub fn consumers(&self) -> Vec<Vec<StageId>> {
-        let mut consumers = vec![Vec::new(); self.stages.len()];
-        for (id, stage) in self.stages.iter().enumerate() {
-            for &input in &stage.needs {
-                consumers[input].push(id);
-            }
-        }
-        consumers
+        let needs: Vec<&[StageId]> = self.stages.iter().map(|s| s.needs.as_slice()).collect();
+        super::graph::consumers(&needs)
     }
 }
 
@@ -210,22 +205,4 @@ pub enum Cleanup {
 pub struct CostSpec {
     pub spot_per_hour: f64,
     pub on_demand_per_hour: f64,
-}
-
-pub mod defaults {
-    use std::time::Duration;
-
-    pub const MTTI: Duration = Duration::from_secs(2 * 3600);
-    pub const PROVISION_TIME: Duration = Duration::from_secs(10 * 60);
-    pub const SLOTS: u32 = 2;
-    pub const WRITE_THROUGHPUT: u64 = 100_000_000;
-    pub const ESTIMATE: Duration = Duration::from_secs(10 * 60);
-    pub const OUTPUT_SIZE: u64 = 1_000_000_000;
-    pub const EVERY: Duration = Duration::from_secs(3 * 3600);
-    pub const EVERY_CRITICAL: Duration = Duration::from_secs(3600);
-    pub const RETRIES: u32 = 2;
-    pub const SPOT_PER_HOUR: f64 = 0.35;
-    pub const ON_DEMAND_PER_HOUR: f64 = 1.00;
-    /// Longest stage or workflow name: names become parts of storage paths and EMR step names.
-    pub const MAX_NAME_LEN: usize = 63;
 }

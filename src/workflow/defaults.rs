@@ -1,0 +1,121 @@
+//! Every default of the workflow file in one place: what a key means when it is left out.
+//!
+//! The reader starts each section from these values and overwrites what the file says;
+//! nothing else in the reader invents a default. Bounds (the smallest and largest value a
+//! key accepts) are not defaults and stay beside the key they check.
+
+use super::model::{
+    CheckpointPolicy, CheckpointSpec, Cleanup, ClusterSpec, CostSpec, FallbackSpec, Market,
+    Provider, StageCheckpoint,
+};
+use std::time::Duration;
+
+// The workflow.
+
+/// `cleanup`: delete the run's work-tables once it succeeded.
+pub const CLEANUP: Cleanup = Cleanup::OnSuccess;
+/// `retries`: a stage's own failures tolerated before the run fails (interruptions do not count).
+pub const RETRIES: u32 = 2;
+
+// `cluster`.
+
+/// `cluster.provider`: stages run as local processes.
+pub const PROVIDER: Provider = Provider::Local;
+/// `cluster.market`: spot, the point of respawn.
+pub const MARKET: Market = Market::Spot;
+/// `cluster.mtti`: the expected mean time to interruption on spot.
+pub const MTTI: Duration = Duration::from_secs(2 * 3600);
+/// `cluster.provision_time`: the time to get a new cluster after a loss.
+pub const PROVISION_TIME: Duration = Duration::from_secs(10 * 60);
+/// `cluster.slots`: stages that run at once on a local cluster.
+pub const SLOTS: u32 = 2;
+/// `cluster.fallback`: none; the run stays on its market whatever happens.
+pub const FALLBACK: FallbackSpec = FallbackSpec {
+    after_interruptions: None,
+    deadline: None,
+};
+
+/// The `cluster` section when the file has none, or before its keys are read.
+pub fn cluster() -> ClusterSpec {
+    ClusterSpec {
+        provider: PROVIDER,
+        market: MARKET,
+        mtti: MTTI,
+        provision_time: PROVISION_TIME,
+        slots: SLOTS,
+        fallback: FALLBACK,
+        emr: None,
+    }
+}
+
+// `cluster.emr` (its `release_label`, `service_role`, `instance_profile` and `primary` are
+// required; `region`, `log_uri`, `subnets` and `core` are absent unless given).
+
+/// `cluster.emr.applications`.
+pub const EMR_APPLICATIONS: &[&str] = &["Spark"];
+/// `cluster.emr.spot_allocation_strategy`: what AWS recommends for interruptible work.
+pub const SPOT_ALLOCATION_STRATEGY: &str = "price-capacity-optimized";
+/// `cluster.emr.spot_timeout`: how long a spot fleet may wait for capacity.
+pub const SPOT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// `cluster.emr.idle_timeout`: an idle cluster ends on its own after this long.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// `cluster.emr.hdfs_dir`: where ephemeral work-tables go on the cluster.
+pub const HDFS_DIR: &str = "/respawn";
+/// `capacity` of a `cluster.emr` fleet, in instances.
+pub const FLEET_CAPACITY: u32 = 1;
+/// `cluster.emr.step_concurrency`: as many steps at once as `cluster.slots` says (EMR
+/// accepts 1 to 256).
+pub fn step_concurrency(slots: u32) -> u32 {
+    slots.clamp(1, 256)
+}
+
+// `checkpoint`.
+
+/// `checkpoint.policy`: the planner decides.
+pub const CHECKPOINT_POLICY: CheckpointPolicy = CheckpointPolicy::Auto;
+/// `checkpoint.write_throughput`, in bytes per second. `checkpoint.read_throughput`
+/// defaults to the write throughput the file gives, or to this.
+pub const WRITE_THROUGHPUT: u64 = 100_000_000;
+/// `checkpoint.every`: the `interval` policy's checkpoint interval off the critical path.
+pub const EVERY: Duration = Duration::from_secs(3 * 3600);
+/// `checkpoint.every_critical`: the same on the critical path.
+pub const EVERY_CRITICAL: Duration = Duration::from_secs(3600);
+
+/// The `checkpoint` section when the file has none, or before its keys are read.
+pub fn checkpoint() -> CheckpointSpec {
+    CheckpointSpec {
+        policy: CHECKPOINT_POLICY,
+        write_throughput: WRITE_THROUGHPUT,
+        read_throughput: WRITE_THROUGHPUT,
+        every: EVERY,
+        every_critical: EVERY_CRITICAL,
+    }
+}
+
+// `cost`.
+
+/// `cost.spot_per_hour`, per cluster-hour.
+pub const SPOT_PER_HOUR: f64 = 0.35;
+/// `cost.on_demand_per_hour`, per cluster-hour.
+pub const ON_DEMAND_PER_HOUR: f64 = 1.00;
+
+/// The `cost` section when the file has none, or before its keys are read.
+pub fn cost() -> CostSpec {
+    CostSpec {
+        spot_per_hour: SPOT_PER_HOUR,
+        on_demand_per_hour: ON_DEMAND_PER_HOUR,
+    }
+}
+
+// A stage (`run` is required; `needs`, `version` and `description` are empty unless given).
+
+/// `estimate` of a stage.
+pub const ESTIMATE: Duration = Duration::from_secs(10 * 60);
+/// `output_size` of a stage, in bytes.
+pub const OUTPUT_SIZE: u64 = 1_000_000_000;
+/// `checkpoint` of a stage: the workflow's policy decides.
+pub const STAGE_CHECKPOINT: StageCheckpoint = StageCheckpoint::Auto;
+/// `final` of a stage: a stage is final when no other stage needs it (a sink).
+pub fn is_final(has_consumers: bool) -> bool {
+    !has_consumers
+}
