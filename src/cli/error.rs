@@ -6,6 +6,7 @@ use super::exit;
 use crate::drivers::cluster::emr::EmrError;
 use crate::drivers::ledger::LeaseError;
 use crate::drivers::store::StoreError;
+use crate::engine::session::{InterruptError, SessionError};
 use crate::workflow::Diagnostics;
 
 /// What failed, one kind per documented exit code (README, "Exit codes").
@@ -145,6 +146,24 @@ impl From<LeaseError> for CliError {
                 ..CliError::busy(held_or_lost.message())
             }
             .caused_by(held_or_lost),
+        }
+    }
+}
+
+impl From<SessionError> for CliError {
+    fn from(error: SessionError) -> CliError {
+        match error {
+            SessionError::Lease(error) => error.into(),
+            SessionError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<InterruptError> for CliError {
+    fn from(error: InterruptError) -> CliError {
+        match error {
+            InterruptError::Store(error) => error.into(),
+            other => CliError::invalid_input(other.to_string()).caused_by(other),
         }
     }
 }

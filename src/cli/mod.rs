@@ -318,10 +318,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Plan(args) => plan::run(&args).map(|()| exit::SUCCESS),
         Command::Simulate(args) => simulate::run(&args).map(|()| exit::SUCCESS),
         Command::History(args) => history::run(&args).map(|()| exit::SUCCESS),
-        // `run` and `interrupt` still print their own errors and return the exit code.
-        Command::Run(args) => run::run(&args).map_err(CliError::from),
+        Command::Run(args) => run::run(&args),
         Command::Status(args) => status::run(&args).map(|()| exit::SUCCESS),
-        Command::Interrupt(args) => interrupt::run(&args).map_err(CliError::from),
+        Command::Interrupt(args) => interrupt::run(&args).map(|()| exit::SUCCESS),
         Command::Clean(args) => clean::clean(&args).map(|()| exit::SUCCESS),
         Command::Gc(args) => clean::gc(&args).map(|()| exit::SUCCESS),
         Command::Clusters(args) => clusters::run(&args).map(|()| exit::SUCCESS),

@@ -26,18 +26,6 @@ pub fn load(path: &std::path::Path) -> Result<crate::workflow::Workflow, CliErro
     Ok(crate::workflow::load(path)?)
 }
 
-/// Loads a workflow, or prints its diagnostics to stderr. For `run`, which does not
-/// return a [`CliError`] yet; the other commands use [`load`].
-pub fn load_or_report(path: &std::path::Path) -> Option<crate::workflow::Workflow> {
-    match load(path) {
-        Ok(workflow) => Some(workflow),
-        Err(error) => {
-            stderr(&error.render());
-            None
-        }
-    }
-}
-
 /// Every problem of a workflow file, located, and how many there are when more than one.
 pub fn diagnostics_text(diagnostics: &Diagnostics) -> String {
     let count = diagnostics.0.len();

@@ -1,48 +1,45 @@
 //! `respawn run FILE`: run, resume, or re-process one batch of a workflow on a local or EMR cluster.
 
-use super::{Format, RunArgs, exit, output, store};
+use super::error::ErrorKind;
+use super::{CliError, Format, RunArgs, exit, output, store};
 use crate::drivers::cluster::{ClusterProvider, EmrClusters, LocalClusters, emr};
-use crate::drivers::ledger::{Layout, LeaseError, check_batch};
+use crate::drivers::ledger::{Layout, check_batch};
 use crate::drivers::store::{AnyStore, Store, TransferOptions};
 use crate::engine::clock::WallClock;
 use crate::engine::driver::{RunEnd, RunInput, drive};
-use crate::engine::session::{self, Opened, RunRequest, SessionError};
+use crate::engine::session::{self, Opened, RunRequest};
 use crate::plan::{PlanOptions, plan};
 use crate::workflow::Provider;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub fn run(args: &RunArgs) -> std::io::Result<i32> {
-    let Some(workflow) = output::load_or_report(&args.file) else {
-        return Ok(exit::INVALID_INPUT);
-    };
+/// Runs the workflow; returns the exit code (0, or 130 when stopped) or the error.
+pub fn run(args: &RunArgs) -> Result<i32, CliError> {
+    let workflow = output::load(&args.file)?;
     if let Some(batch) = &args.batch
         && let Err(reason) = check_batch(batch)
     {
-        output::stderr(&format!(
-            "error: --batch `{}` {reason}\n",
+        return Err(CliError::invalid_input(format!(
+            "--batch `{}` {reason}",
             batch.escape_default()
-        ));
-        return Ok(exit::INVALID_INPUT);
+        )));
     }
     let workflow_dir = absolute(args.file.parent().unwrap_or(Path::new(".")));
     let cwd = std::env::current_dir()?;
     let scratch = absolute(&args.scratch);
-    let runtime = store::runtime()?;
+    let runtime = store::start_runtime()?;
     runtime.block_on(async move {
-        let store = match store::open(&args.store, workflow.store.as_deref()).await {
-            Ok(store) => store,
-            Err(code) => return Ok(code),
-        };
+        let store = store::connect(&args.store, workflow.store.as_deref()).await?;
         if workflow.cluster.provider == Provider::Emr && !matches!(store, AnyStore::S3(_)) {
-            output::stderr(&format!(
-                "error: {}: `cluster.provider: emr` needs an S3 store, not {} \
-                 (hint: EMR steps read and write checkpoints in S3: pass --store s3://bucket/prefix)\n",
+            return Err(CliError::invalid_input(format!(
+                "{}: `cluster.provider: emr` needs an S3 store, not {}",
                 workflow.file,
                 store.describe()
+            ))
+            .with_hint(
+                "EMR steps read and write checkpoints in S3: pass --store s3://bucket/prefix",
             ));
-            return Ok(exit::INVALID_INPUT);
         }
         let layout = Layout::new(&workflow.name);
         let request = RunRequest {
@@ -50,14 +47,12 @@ pub fn run(args: &RunArgs) -> std::io::Result<i32> {
             force: args.force,
         };
         let (record, lease, announce) =
-            match session::open(&store, &layout, &workflow, &request, &WallClock).await {
-                Ok(Opened::Nothing(message)) => {
+            match session::open(&store, &layout, &workflow, &request, &WallClock).await? {
+                Opened::Nothing(message) => {
                     output::stdout(&format!("{message}\n"))?;
                     return Ok(exit::SUCCESS);
                 }
-                Ok(Opened::Run(opened)) => (opened.record, opened.lease, opened.announce),
-                Err(SessionError::Lease(error)) => return Ok(lease_error(&error)),
-                Err(SessionError::Store(error)) => return Ok(store::report(&error)),
+                Opened::Run(opened) => (opened.record, opened.lease, opened.announce),
             };
         if args.format == Format::Text {
             output::stdout(&format!("{announce}\n"))?;
@@ -68,11 +63,8 @@ pub fn run(args: &RunArgs) -> std::io::Result<i32> {
         );
         let clusters = match (&workflow.cluster.provider, &workflow.cluster.emr) {
             (Provider::Emr, Some(spec)) => {
-                let client = emr::client(
-                    spec.region.as_deref(),
-                    args.emr.emr_endpoint_url.as_deref(),
-                )
-                .await;
+                let client =
+                    emr::client(spec.region.as_deref(), args.emr.emr_endpoint_url.as_deref()).await;
                 ClusterProvider::Emr {
                     emr: std::sync::Arc::new(EmrClusters::new(
                         client,
@@ -117,42 +109,32 @@ pub fn run(args: &RunArgs) -> std::io::Result<i32> {
             sink: Box::new(move |event| super::events::print(format, live.as_ref(), event)),
             workflow,
         };
-        Ok(match drive(input).await {
-            RunEnd::Succeeded => exit::SUCCESS,
+        match drive(input).await {
+            RunEnd::Succeeded => Ok(exit::SUCCESS),
             RunEnd::Failed { message, log_tail } => {
-                let mut text = format!("error: {message}\n");
+                let mut message = message;
                 if !log_tail.is_empty() {
-                    text.push_str("the last lines of the log:\n");
+                    message.push_str("\nthe last lines of the log:");
                     for line in log_tail.lines() {
-                        text.push_str(&format!("  | {line}\n"));
+                        message.push_str(&format!("\n  | {line}"));
                     }
                 }
-                text.push_str("hint: fix the stage and run the same command again: the run resumes where it failed\n");
-                output::stderr(&text);
-                exit::RUN_FAILED
+                Err(CliError::new(ErrorKind::RunFailed, message).with_hint(
+                    "fix the stage and run the same command again: the run resumes where it failed",
+                ))
             }
             RunEnd::Stopped => {
+                // Not an error: the run is recorded as stopped and resumes.
                 output::stderr("stopped; run the same command again to resume\n");
-                exit::STOPPED
+                Ok(exit::STOPPED)
             }
-            RunEnd::Store(error) => store::report(&error),
-            RunEnd::Lease(error) => lease_error(&error),
-            RunEnd::Io(message) => {
-                output::stderr(&format!("error: {message}\n"));
-                exit::INTERNAL
-            }
-        })
+            RunEnd::Store(error) => Err(error.into()),
+            RunEnd::Lease(error) => Err(error.into()),
+            RunEnd::Io(message) => Err(CliError::internal(message)),
+        }
     })
 }
 
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-fn lease_error(error: &LeaseError) -> i32 {
-    output::stderr(&format!("error: {error}\n"));
-    match error {
-        LeaseError::Held { .. } | LeaseError::Lost { .. } => exit::BUSY,
-        LeaseError::Store(error) => store::report(error),
-    }
 }

@@ -60,30 +60,6 @@ pub fn resolve_workflow(text: &str) -> Result<(String, Option<String>), CliError
     }
 }
 
-// The three functions below print their error themselves and return its exit code, for
-// the commands that do not return a CliError yet (`run`, `interrupt`). They print
-// through CliError, so their errors look like everyone else's.
-
-/// [`connect`], printing the error.
-pub async fn open(args: &StoreArgs, from_workflow: Option<&str>) -> Result<AnyStore, i32> {
-    connect(args, from_workflow).await.map_err(|e| print(&e))
-}
-
-/// Prints a store error and returns its exit code.
-pub fn report(error: &StoreError) -> i32 {
-    print(&CliError::from_store(error))
-}
-
-/// [`resolve_workflow`], printing the error.
-pub fn workflow_target(text: &str) -> Result<(String, Option<String>), i32> {
-    resolve_workflow(text).map_err(|e| print(&e))
-}
-
-fn print(error: &CliError) -> i32 {
-    output::stderr(&error.render());
-    error.exit_code()
-}
-
 /// Whether an orchestrator is at work under this lease (see the session layer).
 pub fn lease_is_live(lease: &crate::drivers::ledger::LeaseRecord) -> bool {
     crate::engine::session::lease_is_live(lease, &crate::engine::clock::WallClock)
