@@ -51,20 +51,7 @@ struct Scenario {
 impl Scenario {
     /// The e-commerce workflow on a small dataset, `extra` replacements applied.
     fn new(extra: &[(&str, &str)]) -> Scenario {
-        let mut text = std::fs::read_to_string(repo().join("workflows/ecommerce-sessions.yaml"))
-            .expect("the e-commerce workflow");
-        text = text
-            .replace(
-                "{{ workflow_dir }}/../examples",
-                &format!("{}/examples", repo().display()),
-            )
-            .replace("--events 200000", "--events 20000")
-            .replace("provision_time: 10m", "provision_time: 1s")
-            .replace("  purchases:\n", "  purchases:\n    checkpoint: never\n");
-        for (from, to) in extra {
-            assert!(text.contains(from), "the workflow has `{from}`");
-            text = text.replace(from, to);
-        }
+        let text = support::small_ecommerce(extra);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("shop.yaml");
         std::fs::write(&file, text).unwrap();

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use support::s3_server::{BUCKET, S3Server};
-use support::{Run, repo};
+use support::{Run, processes_of, repo};
 
 const BATCH: &str = "2019-10-01";
 
@@ -23,23 +23,12 @@ const BATCH: &str = "2019-10-01";
 /// second pause before every stage so that tests can interrupt stages while they run.
 /// `purchases` is ephemeral, so a loss after it forces its recomputation.
 fn shop_yaml(extra: &[(&str, &str)]) -> String {
-    let mut text = std::fs::read_to_string(repo().join("workflows/ecommerce-sessions.yaml"))
-        .expect("the e-commerce workflow");
-    text = text
-        .replace(
-            "{{ workflow_dir }}/../examples",
-            &format!("{}/examples", repo().display()),
-        )
-        .replace("--events 200000", "--events 20000")
-        .replace("provision_time: 10m", "provision_time: 1s")
-        .replace("    deadline: 10h\n", "")
-        .replace("    run: python3", "    run: sleep 1; python3")
-        .replace("  purchases:\n", "  purchases:\n    checkpoint: never\n");
-    for (from, to) in extra {
-        assert!(text.contains(from), "the workflow has `{from}`");
-        text = text.replace(from, to);
-    }
-    text
+    let mut all = vec![
+        ("    deadline: 10h\n", ""),
+        ("    run: python3", "    run: sleep 1; python3"),
+    ];
+    all.extend_from_slice(extra);
+    support::small_ecommerce(&all)
 }
 
 enum Backend {
@@ -182,20 +171,6 @@ fn stage<'a>(status: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|s| s["name"] == name)
         .unwrap_or_else(|| panic!("stage {name} in {status}"))
-}
-
-/// Processes still running for a run (found by the `RESPAWN_RUN_ID` in their environment).
-fn processes_of(run_id: &str) -> Vec<i32> {
-    let needle = format!("RESPAWN_RUN_ID={run_id}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
 }
 
 /// Reads JSON events from a running orchestrator and calls `on_event` for each; returns

@@ -7,20 +7,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// Pids whose environment has `RESPAWN_RUN_ID=run_id`.
-fn processes_of(run_id: &str) -> Vec<i32> {
-    let needle = format!("RESPAWN_RUN_ID={run_id}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
-}
+use support::processes_of;
 
 #[test]
 fn a_second_ctrl_c_kills_stages_that_ignore_sigterm_without_waiting_for_the_grace_period() {

@@ -155,6 +155,9 @@ impl From<SessionError> for CliError {
         match error {
             SessionError::Lease(error) => error.into(),
             SessionError::Store(error) => error.into(),
+            SessionError::UnfitStore(reason) => CliError::invalid_input(reason).with_hint(
+                "EMR steps read and write checkpoints in S3: pass --store s3://bucket/prefix",
+            ),
         }
     }
 }

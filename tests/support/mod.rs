@@ -155,3 +155,38 @@ pub fn published(
     }
     out
 }
+
+/// The e-commerce workflow on a small dataset (20,000 events), its stage programs named by
+/// absolute path, provisioning in 1 s, and `purchases` ephemeral (so a loss after it forces
+/// its recomputation); then each `(from, to)` of `extra` replaced (it must be there).
+pub fn small_ecommerce(extra: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(repo().join("workflows/ecommerce-sessions.yaml"))
+        .expect("the e-commerce workflow");
+    text = text
+        .replace(
+            "{{ workflow_dir }}/../examples",
+            &format!("{}/examples", repo().display()),
+        )
+        .replace("--events 200000", "--events 20000")
+        .replace("provision_time: 10m", "provision_time: 1s")
+        .replace("  purchases:\n", "  purchases:\n    checkpoint: never\n");
+    for (from, to) in extra {
+        assert!(text.contains(from), "the workflow has `{from}`");
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// Processes still running for a run (found by the `RESPAWN_RUN_ID` in their environment).
+pub fn processes_of(run_id: &str) -> Vec<i32> {
+    let needle = format!("RESPAWN_RUN_ID={run_id}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}

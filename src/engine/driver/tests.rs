@@ -29,22 +29,51 @@ struct Ran {
     events: Vec<StampedEvent>,
     store: AnyStore,
     layout: Layout,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
+/// Runs `yaml` as a new run in a new temporary directory.
 async fn run(yaml: &str) -> Ran {
     let dir = tempfile::tempdir().unwrap();
-    let workflow = crate::workflow::parse("test.yaml", yaml).expect("a valid workflow");
     let store = AnyStore::Local(LocalStore::open(&dir.path().join("store")).unwrap());
+    let workflow = crate::workflow::parse("test.yaml", yaml).expect("a valid workflow");
     let layout = Layout::new(&workflow.name);
-    let clock: Arc<dyn Clock> = Arc::new(TestClock::starting_at(START));
     let run_id = unique_run_id();
-    let record = RunRecord::new(&workflow.name, "b1", &run_id, "spot", clock.now());
-    let record = Versioned::create(&store, &layout, record).await.unwrap();
+    let record = RunRecord::new(&workflow.name, "b1", &run_id, "spot", start_clock(0).now());
+    Versioned::create(&store, &layout, record).await.unwrap();
+    let (end, events) = drive_again(&dir, &store, &run_id, yaml, 0).await;
+    Ran {
+        run_id,
+        end,
+        events,
+        store,
+        layout,
+        dir,
+    }
+}
+
+/// A test clock `offset` seconds after [`START`].
+fn start_clock(offset: u64) -> Arc<dyn Clock> {
+    Arc::new(TestClock::starting_at(START + offset))
+}
+
+/// Drives run `run_id` (its record in `store`) with the workflow `yaml`, on a fresh
+/// scratch directory, with the clock `offset` seconds after [`START`].
+async fn drive_again(
+    dir: &tempfile::TempDir,
+    store: &AnyStore,
+    run_id: &str,
+    yaml: &str,
+    offset: u64,
+) -> (RunEnd, Vec<StampedEvent>) {
+    let workflow = crate::workflow::parse("test.yaml", yaml).expect("a valid workflow");
+    let layout = Layout::new(&workflow.name);
+    let clock = start_clock(offset);
+    let record = read_run(store, &layout, run_id).await.unwrap();
     let lease = Lease::acquire(
-        &store,
+        store,
         &layout,
-        Holder::this_process(Some(run_id.clone())),
+        Holder::this_process(Some(run_id.to_string())),
         Duration::from_secs(60),
         clock.now(),
     )
@@ -52,13 +81,14 @@ async fn run(yaml: &str) -> Ran {
     .unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
-    let input = RunInput {
+    let scratch = dir.path().join(format!("scratch-{offset}"));
+    let end = drive(RunInput {
         plan: plan(&workflow, &PlanOptions::default()),
         store: store.clone(),
-        layout: layout.clone(),
+        layout,
         record,
         lease,
-        clusters: ClusterProvider::Local(LocalClusters::new(dir.path().join("scratch"), &run_id)),
+        clusters: ClusterProvider::Local(LocalClusters::new(scratch, run_id)),
         workflow_dir: dir.path().to_path_buf(),
         cwd: dir.path().to_path_buf(),
         chaos: None,
@@ -66,19 +96,12 @@ async fn run(yaml: &str) -> Ran {
         stop_grace: Duration::from_secs(1),
         clock,
         listen_for_signals: false,
-        sink: Box::new(move |event| seen.lock().unwrap().push(event.clone())),
+        sink: Box::new(move |event: &StampedEvent| seen.lock().unwrap().push(event.clone())),
         workflow,
-    };
-    let end = drive(input).await;
+    })
+    .await;
     let events = events.lock().unwrap().clone();
-    Ran {
-        run_id,
-        end,
-        events,
-        store,
-        layout,
-        _dir: dir,
-    }
+    (end, events)
 }
 
 const TWO_STAGES: &str = "\
@@ -177,47 +200,13 @@ async fn a_failing_stage_ends_the_run_with_its_exit_code_and_log_tail() {
 
 #[tokio::test]
 async fn a_resumed_run_reuses_what_was_committed() {
-    let dir_yaml = TWO_STAGES.replace("cat {{ inputs.make }}/part > {{ output }}/copy", "exit 5");
-    let first = run(&dir_yaml).await;
+    let broken = TWO_STAGES.replace("cat {{ inputs.make }}/part > {{ output }}/copy", "exit 5");
+    let first = run(&broken).await;
     assert!(matches!(first.end, RunEnd::Failed { .. }));
     // The same store, a fixed stage: only `use` runs again.
-    let workflow = crate::workflow::parse("test.yaml", TWO_STAGES).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(TestClock::starting_at(START + 3600));
-    let record = read_run(&first.store, &first.layout, &first.run_id)
-        .await
-        .unwrap();
-    let lease = Lease::acquire(
-        &first.store,
-        &first.layout,
-        Holder::this_process(Some(first.run_id.clone())),
-        Duration::from_secs(60),
-        clock.now(),
-    )
-    .await
-    .unwrap();
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let seen = events.clone();
-    let scratch = first._dir.path().join("scratch2");
-    let end = drive(RunInput {
-        plan: plan(&workflow, &PlanOptions::default()),
-        store: first.store.clone(),
-        layout: first.layout.clone(),
-        record,
-        lease,
-        clusters: ClusterProvider::Local(LocalClusters::new(scratch, &first.run_id)),
-        workflow_dir: first._dir.path().to_path_buf(),
-        cwd: first._dir.path().to_path_buf(),
-        chaos: None,
-        transfer: TransferOptions::default(),
-        stop_grace: Duration::from_secs(1),
-        clock,
-        listen_for_signals: false,
-        sink: Box::new(move |event: &StampedEvent| seen.lock().unwrap().push(event.clone())),
-        workflow,
-    })
-    .await;
+    let (end, events) =
+        drive_again(&first.dir, &first.store, &first.run_id, TWO_STAGES, 3600).await;
     assert!(matches!(end, RunEnd::Succeeded), "{end:?}");
-    let events = events.lock().unwrap();
     let launched: Vec<&str> = events
         .iter()
         .filter_map(|e| match &e.event {

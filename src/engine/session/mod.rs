@@ -7,10 +7,12 @@
 mod choose;
 mod interrupt;
 mod lease;
+mod start;
 
 pub use choose::{Choice, RunRequest, changed_since, choose};
 pub use interrupt::{InterruptError, interrupt};
 pub use lease::{LEASE_TTL, lease_is_live, live_holder_of, take_lease};
+pub use start::{RunSettings, drive_opened, unfit_store};
 
 use crate::drivers::ledger::{Layout, Lease, LeaseError, RunRecord, Versioned};
 use crate::drivers::store::{AnyStore, StoreError};
@@ -24,6 +26,9 @@ pub enum SessionError {
     Lease(#[from] LeaseError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The workflow cannot run on this store ([`unfit_store`] says why).
+    #[error("{0}")]
+    UnfitStore(String),
 }
 
 /// What opening a session found.
@@ -52,6 +57,9 @@ pub async fn open(
     request: &RunRequest,
     clock: &dyn Clock,
 ) -> Result<Opened, SessionError> {
+    if let Some(reason) = unfit_store(workflow, store) {
+        return Err(SessionError::UnfitStore(reason));
+    }
     let mut lease = take_lease(store, layout, clock).await?;
     let chosen = match choose(store, layout, workflow, request, clock).await {
         Ok(chosen) => chosen,

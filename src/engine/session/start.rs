@@ -1,0 +1,97 @@
+//! Driving an opened run: the cluster provider the workflow asks for (local processes, or
+//! EMR through its client), the plan, and the driver. The command line and the scheduler
+//! hand over the same [`RunSettings`].
+
+use super::OpenedRun;
+use crate::drivers::cluster::{ClusterProvider, EmrClusters, LocalClusters, emr};
+use crate::drivers::ledger::Layout;
+use crate::drivers::store::{AnyStore, Store, TransferOptions};
+use crate::engine::clock::Clock;
+use crate::engine::driver::{Chaos, EventSink, RunEnd, RunInput, drive};
+use crate::plan::{PlanOptions, plan};
+use crate::workflow::{Provider, Workflow};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to run: what the caller (the command line, the scheduler) decides.
+pub struct RunSettings {
+    /// The folder of the workflow file, absolute (`{{ workflow_dir }}`).
+    pub workflow_dir: PathBuf,
+    /// Where stage commands run.
+    pub cwd: PathBuf,
+    /// Local clusters live under `<scratch>/<workflow>/<run_id>/`.
+    pub scratch: PathBuf,
+    pub chaos: Option<Chaos>,
+    /// EMR's endpoint (the emulator's), else AWS's for the workflow's region.
+    pub emr_endpoint_url: Option<String>,
+    /// How often EMR cluster and step states are polled.
+    pub emr_poll: Duration,
+    /// Between SIGTERM and SIGKILL when the run stops.
+    pub stop_grace: Duration,
+    pub clock: Arc<dyn Clock>,
+    /// Whether Ctrl-C, SIGTERM and SIGUSR1 reach the run.
+    pub listen_for_signals: bool,
+}
+
+/// Why a workflow cannot run on a store, if it cannot: EMR steps read and write their
+/// checkpoints in S3, so an EMR workflow needs an S3 store.
+pub fn unfit_store(workflow: &Workflow, store: &AnyStore) -> Option<String> {
+    (workflow.cluster.provider == Provider::Emr && !matches!(store, AnyStore::S3(_))).then(|| {
+        format!(
+            "{}: `cluster.provider: emr` needs an S3 store, not {}",
+            workflow.file,
+            store.describe()
+        )
+    })
+}
+
+/// Runs (or resumes) an opened run to its end, reporting events to `sink`.
+pub async fn drive_opened(
+    workflow: Workflow,
+    store: AnyStore,
+    opened: OpenedRun,
+    settings: RunSettings,
+    sink: EventSink,
+) -> RunEnd {
+    let OpenedRun { record, lease, .. } = opened;
+    let run_id = record.value.run_id.clone();
+    let scratch = LocalClusters::new(settings.scratch.join(&workflow.name).join(&run_id), &run_id);
+    let clusters = match (&workflow.cluster.provider, &workflow.cluster.emr) {
+        (Provider::Emr, Some(spec)) => {
+            let client =
+                emr::client(spec.region.as_deref(), settings.emr_endpoint_url.as_deref()).await;
+            ClusterProvider::Emr {
+                emr: Arc::new(EmrClusters::new(
+                    client,
+                    spec.clone(),
+                    &workflow.name,
+                    &run_id,
+                    &record.value.batch,
+                    &store.describe(),
+                    settings.emr_poll,
+                )),
+                scratch,
+            }
+        }
+        _ => ClusterProvider::Local(scratch),
+    };
+    drive(RunInput {
+        plan: plan(&workflow, &PlanOptions::default()),
+        layout: Layout::new(&workflow.name),
+        store,
+        record,
+        lease,
+        clusters,
+        workflow_dir: settings.workflow_dir,
+        cwd: settings.cwd,
+        chaos: settings.chaos,
+        transfer: TransferOptions::default(),
+        stop_grace: settings.stop_grace,
+        clock: settings.clock,
+        listen_for_signals: settings.listen_for_signals,
+        sink,
+        workflow,
+    })
+    .await
+}
