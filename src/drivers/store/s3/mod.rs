@@ -19,21 +19,20 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, ProvideCredentials, Region};
-use aws_sdk_s3::primitives::{ByteStream, Length};
-use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, Tag, Tagging,
-};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Tag, Tagging};
 use backon::BackoffBuilder;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
+mod delete;
 mod errors;
+mod multipart;
+mod probe;
 
-use errors::{code_kind, error_chain};
+use delete::Deletions;
+use errors::error_chain;
 
 /// Bytes read from a file per system call while uploading (the SDK's default is 4 KiB,
 /// which made the kernel, not the network, the bottleneck on loopback).
@@ -209,178 +208,6 @@ impl S3Store {
         }
     }
 
-    /// Checks that the server enforces `If-None-Match: *` and `If-Match`: some S3-compatible
-    /// servers accept the headers and overwrite anyway, and then two orchestrators could
-    /// both believe they hold the lease.
-    pub async fn probe_conditional_writes(&self) -> Result<()> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let key = format!(".respawn-probe/{}-{nanos}", std::process::id());
-        let not_enforced = |detail: &str| StoreError::ConditionalWritesNotEnforced {
-            endpoint: self.endpoint.clone(),
-            detail: detail.into(),
-        };
-        let first = self.put(&key, b"probe 1".to_vec(), PutMode::Create).await?;
-        let verdict = match self.put(&key, b"probe 2".to_vec(), PutMode::Create).await {
-            Ok(_) => Err(not_enforced(
-                "a second create-only put (If-None-Match: *) of an existing object succeeded",
-            )),
-            Err(StoreError::AlreadyExists { .. }) => {
-                let stale = ETag(format!("\"{}\"", "0".repeat(32)));
-                match self
-                    .put(&key, b"probe 3".to_vec(), PutMode::Update(stale))
-                    .await
-                {
-                    Ok(_) => Err(not_enforced("a put with a wrong If-Match ETag succeeded")),
-                    Err(StoreError::PreconditionFailed { .. }) => {
-                        match self
-                            .put(&key, b"probe 4".to_vec(), PutMode::Update(first))
-                            .await
-                        {
-                            Ok(_) => Ok(()),
-                            Err(StoreError::PreconditionFailed { .. }) => Err(not_enforced(
-                                "a put with the current ETag in If-Match was refused",
-                            )),
-                            Err(other) => Err(other),
-                        }
-                    }
-                    Err(other) => Err(other),
-                }
-            }
-            Err(other) => Err(other),
-        };
-        self.delete_many(std::slice::from_ref(&key)).await?;
-        verdict
-    }
-
-    async fn upload_multipart(&self, path: &Path, full_key: &str, size: u64) -> Result<()> {
-        let object = self.locate(self.relative(full_key));
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(full_key)
-            .set_tagging(self.tagging(full_key))
-            .send()
-            .await
-            .map_err(|e| self.error("CreateMultipartUpload", object.clone(), e))?;
-        let Some(upload_id) = created.upload_id().map(str::to_owned) else {
-            return Err(StoreError::Service {
-                operation: "CreateMultipartUpload",
-                object,
-                detail: "the response has no upload id".into(),
-                kind: StoreErrorKind::Corrupt,
-            });
-        };
-        let result = self.upload_parts(path, full_key, size, &upload_id).await;
-        let parts = match result {
-            Ok(parts) => parts,
-            Err(e) => {
-                // Best effort: an unfinished upload costs storage until a lifecycle rule
-                // removes it.
-                let _ = self
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(full_key)
-                    .upload_id(&upload_id)
-                    .send()
-                    .await;
-                return Err(e);
-            }
-        };
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(full_key)
-            .upload_id(&upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| self.error("CompleteMultipartUpload", object, e))?;
-        Ok(())
-    }
-
-    async fn upload_parts(
-        &self,
-        path: &Path,
-        full_key: &str,
-        size: u64,
-        upload_id: &str,
-    ) -> Result<Vec<CompletedPart>> {
-        // S3 allows at most 10,000 parts.
-        let part_size = self
-            .transfer
-            .part_size
-            .max(size.div_ceil(10_000))
-            .max(5 << 20);
-        let count = size.div_ceil(part_size);
-        let limit = Arc::new(Semaphore::new(self.transfer.part_concurrency.max(1)));
-        let mut tasks = JoinSet::new();
-        for index in 0..count {
-            let offset = index * part_size;
-            let length = part_size.min(size - offset);
-            let permit = limit
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
-            let store = self.clone();
-            let path = path.to_path_buf();
-            let full_key = full_key.to_owned();
-            let upload_id = upload_id.to_owned();
-            tasks.spawn(async move {
-                let _permit = permit;
-                let object = store.locate(store.relative(&full_key));
-                let body = ByteStream::read_from()
-                    .path(&path)
-                    .offset(offset)
-                    .length(Length::Exact(length))
-                    .buffer_size(READ_BUFFER)
-                    .build()
-                    .await
-                    .map_err(|e| StoreError::Io {
-                        object: path.display().to_string(),
-                        source: std::io::Error::other(e),
-                    })?;
-                let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
-                let part = store
-                    .client
-                    .upload_part()
-                    .bucket(&store.bucket)
-                    .key(&full_key)
-                    .upload_id(&upload_id)
-                    .part_number(number)
-                    .content_length(length as i64)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| store.error("UploadPart", object, e))?;
-                Ok::<_, StoreError>(
-                    CompletedPart::builder()
-                        .part_number(number)
-                        .set_e_tag(part.e_tag().map(str::to_owned))
-                        .build(),
-                )
-            });
-        }
-        let mut parts = Vec::with_capacity(count as usize);
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(part) => parts.push(part?),
-                Err(join) => std::panic::resume_unwind(join.into_panic()),
-            }
-        }
-        parts.sort_by_key(|p| p.part_number());
-        Ok(parts)
-    }
-
     /// One page of ListObjectsV2 under `prefix` (relative to the store), and the token
     /// of the next page if there is one.
     async fn list_page(
@@ -438,104 +265,6 @@ impl S3Store {
             etag,
         };
         Ok((bytes, meta))
-    }
-
-    /// One DeleteObjects request of at most 1,000 keys, with the keys that come back
-    /// throttled or failed transiently sent again after a jittered backoff.
-    async fn delete_batch(&self, mut keys: Vec<String>) -> Result<()> {
-        let mut delays = backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(50))
-            .with_max_delay(Duration::from_secs(5))
-            .with_max_times(8)
-            .with_jitter()
-            .build();
-        loop {
-            let objects = keys
-                .iter()
-                .map(|k| ObjectIdentifier::builder().key(k).build())
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| StoreError::Service {
-                    operation: "DeleteObjects",
-                    object: self.describe(),
-                    detail: e.to_string(),
-                    kind: StoreErrorKind::Configuration,
-                })?;
-            let delete = Delete::builder()
-                .set_objects(Some(objects))
-                .quiet(true)
-                .build()
-                .map_err(|e| StoreError::Service {
-                    operation: "DeleteObjects",
-                    object: self.describe(),
-                    detail: e.to_string(),
-                    kind: StoreErrorKind::Configuration,
-                })?;
-            let first = self.locate(self.relative(&keys[0]));
-            let sent = self
-                .client
-                .delete_objects()
-                .bucket(&self.bucket)
-                .delete(delete)
-                .send()
-                .await;
-            let (retry, error) = match sent {
-                Ok(output) => {
-                    let mut retry = Vec::new();
-                    let mut retry_kind = StoreErrorKind::Throttled;
-                    for failed in output.errors() {
-                        let code = failed.code().unwrap_or("unknown");
-                        let key = failed.key().unwrap_or_default().to_owned();
-                        // A code no one knows is not worth retrying: the server refused the key.
-                        let kind = code_kind(code).unwrap_or(StoreErrorKind::Configuration);
-                        if kind.is_transient() {
-                            if retry.is_empty() {
-                                retry_kind = kind;
-                            }
-                            retry.push(key);
-                        } else {
-                            return Err(StoreError::Service {
-                                operation: "DeleteObjects",
-                                object: self.locate(self.relative(&key)),
-                                detail: format!("{code}: {}", failed.message().unwrap_or_default()),
-                                kind,
-                            });
-                        }
-                    }
-                    if retry.is_empty() {
-                        return Ok(());
-                    }
-                    let error = StoreError::Service {
-                        operation: "DeleteObjects",
-                        object: self.locate(self.relative(&retry[0])),
-                        detail: format!(
-                            "{} keys still throttled (SlowDown) after retries",
-                            retry.len()
-                        ),
-                        kind: retry_kind,
-                    };
-                    (retry, error)
-                }
-                Err(e) => {
-                    let error = self.error("DeleteObjects", first, e);
-                    if !error.is_transient() {
-                        return Err(error);
-                    }
-                    (keys.clone(), error)
-                }
-            };
-            match delays.next() {
-                Some(delay) => {
-                    tracing::debug!(
-                        keys = retry.len(),
-                        ?delay,
-                        "DeleteObjects throttled; retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    keys = retry;
-                }
-                None => return Err(error),
-            }
-        }
     }
 }
 
@@ -809,52 +538,5 @@ impl Store for S3Store {
             let _ = tokio::fs::remove_file(&temp).await;
         }
         written.map_err(io)
-    }
-}
-
-/// DeleteObjects requests in flight, at most `delete_concurrency` at once.
-struct Deletions {
-    store: S3Store,
-    limit: Arc<Semaphore>,
-    tasks: JoinSet<Result<()>>,
-}
-
-impl Deletions {
-    fn new(store: &S3Store) -> Deletions {
-        Deletions {
-            limit: Arc::new(Semaphore::new(store.transfer.delete_concurrency.max(1))),
-            store: store.clone(),
-            tasks: JoinSet::new(),
-        }
-    }
-
-    /// Sends one batch of at most 1,000 full keys, waiting for room first.
-    async fn send(&mut self, keys: Vec<String>) {
-        let permit = self
-            .limit
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore is never closed");
-        let store = self.store.clone();
-        self.tasks.spawn(async move {
-            let _permit = permit;
-            store.delete_batch(keys).await
-        });
-    }
-
-    /// Waits for every batch; the first error wins (`earlier`, if given, first of all).
-    async fn finish(mut self, earlier: Option<StoreError>) -> Result<()> {
-        let mut first_error = earlier;
-        while let Some(joined) = self.tasks.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    first_error.get_or_insert(e);
-                }
-                Err(join) => std::panic::resume_unwind(join.into_panic()),
-            }
-        }
-        first_error.map_or(Ok(()), Err)
     }
 }
