@@ -1,7 +1,8 @@
 //! Multipart upload of a large file: parts read straight from the file at their offsets,
 //! several in flight, and the upload aborted if a part fails.
 
-use super::{READ_BUFFER, S3Store};
+use super::S3Store;
+use super::objects::READ_BUFFER;
 use crate::drivers::store::{Result, Store, StoreError, StoreErrorKind};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
