@@ -1,0 +1,145 @@
+//! Multipart upload of a large file: parts read straight from the file at their offsets,
+//! several in flight, and the upload aborted if a part fails.
+
+use super::S3Store;
+use super::objects::READ_BUFFER;
+use crate::drivers::store::{Result, Store, StoreError, StoreErrorKind};
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+impl S3Store {
+    pub(super) async fn upload_multipart(
+        &self,
+        path: &Path,
+        full_key: &str,
+        size: u64,
+    ) -> Result<()> {
+        let object = self.locate(self.relative(full_key));
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full_key)
+            .set_tagging(self.tagging(full_key))
+            .send()
+            .await
+            .map_err(|e| self.error("CreateMultipartUpload", object.clone(), e))?;
+        let Some(upload_id) = created.upload_id().map(str::to_owned) else {
+            return Err(StoreError::Service {
+                operation: "CreateMultipartUpload",
+                object,
+                detail: "the response has no upload id".into(),
+                kind: StoreErrorKind::Corrupt,
+            });
+        };
+        let result = self.upload_parts(path, full_key, size, &upload_id).await;
+        let parts = match result {
+            Ok(parts) => parts,
+            Err(e) => {
+                // Best effort: an unfinished upload costs storage until a lifecycle rule
+                // removes it.
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(full_key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                return Err(e);
+            }
+        };
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full_key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.error("CompleteMultipartUpload", object, e))?;
+        Ok(())
+    }
+
+    async fn upload_parts(
+        &self,
+        path: &Path,
+        full_key: &str,
+        size: u64,
+        upload_id: &str,
+    ) -> Result<Vec<CompletedPart>> {
+        // S3 allows at most 10,000 parts.
+        let part_size = self
+            .transfer
+            .part_size
+            .max(size.div_ceil(10_000))
+            .max(5 << 20);
+        let count = size.div_ceil(part_size);
+        let limit = Arc::new(Semaphore::new(self.transfer.part_concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        for index in 0..count {
+            let offset = index * part_size;
+            let length = part_size.min(size - offset);
+            let permit = limit
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
+            let store = self.clone();
+            let path = path.to_path_buf();
+            let full_key = full_key.to_owned();
+            let upload_id = upload_id.to_owned();
+            tasks.spawn(async move {
+                let _permit = permit;
+                let object = store.locate(store.relative(&full_key));
+                let body = ByteStream::read_from()
+                    .path(&path)
+                    .offset(offset)
+                    .length(Length::Exact(length))
+                    .buffer_size(READ_BUFFER)
+                    .build()
+                    .await
+                    .map_err(|e| StoreError::Io {
+                        object: path.display().to_string(),
+                        source: std::io::Error::other(e),
+                    })?;
+                let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
+                let part = store
+                    .client
+                    .upload_part()
+                    .bucket(&store.bucket)
+                    .key(&full_key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .content_length(length as i64)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| store.error("UploadPart", object, e))?;
+                Ok::<_, StoreError>(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(part.e_tag().map(str::to_owned))
+                        .build(),
+                )
+            });
+        }
+        let mut parts = Vec::with_capacity(count as usize);
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(part) => parts.push(part?),
+                Err(join) => std::panic::resume_unwind(join.into_panic()),
+            }
+        }
+        parts.sort_by_key(|p| p.part_number());
+        Ok(parts)
+    }
+}

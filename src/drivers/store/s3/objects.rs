@@ -1,0 +1,361 @@
+//! The [`Store`] operations: objects read and written whole, lists page by page, files
+//! streamed in and out, work tags. Large uploads go through multipart.rs, deletes through
+//! the batches of delete.rs.
+
+use super::S3Store;
+use super::delete::Deletions;
+use super::errors::error_chain;
+use crate::drivers::store::{
+    Crc64, ETag, FileSum, ObjectMeta, PutMode, Result, Store, StoreError, StoreErrorKind, WORK_TAG,
+    check_prefix,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Tag, Tagging};
+use backon::BackoffBuilder;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// Bytes read from a file per system call while uploading (the SDK's default is 4 KiB,
+/// which made the kernel, not the network, the bottleneck on loopback).
+pub(super) const READ_BUFFER: usize = 256 << 10;
+
+/// A GET that failed while its body was read (worth another try) or before.
+enum GetError {
+    Body(StoreError),
+    Other(StoreError),
+}
+
+impl S3Store {
+    /// One page of ListObjectsV2 under `prefix` (relative to the store), and the token
+    /// of the next page if there is one.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        delimited: bool,
+        token: Option<String>,
+    ) -> Result<(
+        aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
+        Option<String>,
+    )> {
+        let mut request = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("{}{prefix}", self.prefix))
+            .set_continuation_token(token);
+        if delimited {
+            request = request.delimiter("/");
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|e| self.error("ListObjectsV2", self.locate(prefix), e))?;
+        let next = match output.is_truncated() {
+            Some(true) => output.next_continuation_token().map(str::to_owned),
+            _ => None,
+        };
+        Ok((output, next))
+    }
+
+    async fn get_once(&self, key: &str) -> std::result::Result<(Vec<u8>, ObjectMeta), GetError> {
+        let full = self.full_key(key).map_err(GetError::Other)?;
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| GetError::Other(self.error("GetObject", self.locate(key), e)))?;
+        let etag = output.e_tag().map(|t| ETag(t.to_owned()));
+        let bytes = output.body.collect().await.map_err(|e| {
+            GetError::Body(StoreError::Service {
+                operation: "GetObject",
+                object: self.locate(key),
+                detail: format!("reading the body: {}", error_chain(&e)),
+                kind: StoreErrorKind::Transient,
+            })
+        })?;
+        let bytes = bytes.into_bytes().to_vec();
+        let meta = ObjectMeta {
+            key: key.into(),
+            size: bytes.len() as u64,
+            etag,
+        };
+        Ok((bytes, meta))
+    }
+}
+
+impl Store for S3Store {
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    fn locate(&self, key: &str) -> String {
+        format!("s3://{}/{}{key}", self.bucket, self.prefix)
+    }
+
+    async fn get(&self, key: &str) -> Result<(Vec<u8>, ObjectMeta)> {
+        // The SDK retries a request until its response starts; a body cut off after that
+        // (a reset connection, a stalled server) is retried here, with jittered backoff.
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_secs(2))
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+            .with_jitter()
+            .build();
+        loop {
+            match self.get_once(key).await {
+                Err(GetError::Body(error)) => match delays.next() {
+                    Some(delay) => {
+                        tracing::debug!("retrying after {error}");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(error),
+                },
+                Err(GetError::Other(error)) => return Err(error),
+                Ok(found) => return Ok(found),
+            }
+        }
+    }
+
+    async fn head(&self, key: &str) -> Result<ObjectMeta> {
+        let full = self.full_key(key)?;
+        let output = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| self.error("HeadObject", self.locate(key), e))?;
+        Ok(ObjectMeta {
+            key: key.into(),
+            size: output.content_length().unwrap_or(0).max(0) as u64,
+            etag: output.e_tag().map(|t| ETag(t.to_owned())),
+        })
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<ETag> {
+        let full = self.full_key(key)?;
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .set_tagging(self.tagging(&full))
+            .body(ByteStream::from(body));
+        match &mode {
+            PutMode::Overwrite => {}
+            PutMode::Create => request = request.if_none_match("*"),
+            PutMode::Update(etag) => request = request.if_match(&etag.0),
+        }
+        match request.send().await {
+            Ok(output) => Ok(ETag(output.e_tag().unwrap_or_default().to_owned())),
+            Err(e) => match (self.error("PutObject", self.locate(key), e), &mode) {
+                (StoreError::PreconditionFailed { object }, PutMode::Create) => {
+                    Err(StoreError::AlreadyExists { object })
+                }
+                // AWS answers If-Match on a missing object with 404.
+                (StoreError::NotFound { object }, PutMode::Update(_)) => {
+                    Err(StoreError::PreconditionFailed { object })
+                }
+                (other, _) => Err(other),
+            },
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        check_prefix(prefix)?;
+        let mut objects = Vec::new();
+        let mut token = None;
+        loop {
+            let (output, next) = self.list_page(prefix, false, token).await?;
+            for object in output.contents() {
+                let Some(key) = object.key() else { continue };
+                objects.push(ObjectMeta {
+                    key: self.relative(key).to_owned(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                    etag: object.e_tag().map(|t| ETag(t.to_owned())),
+                });
+            }
+            token = next;
+            if token.is_none() {
+                return Ok(objects);
+            }
+        }
+    }
+
+    async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
+        check_prefix(prefix)?;
+        let full = format!("{}{prefix}", self.prefix);
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let (output, next) = self.list_page(prefix, true, token).await?;
+            for common in output.common_prefixes() {
+                if let Some(name) = common
+                    .prefix()
+                    .and_then(|p| p.strip_prefix(&full))
+                    .and_then(|p| p.strip_suffix('/'))
+                {
+                    names.push(name.to_owned());
+                }
+            }
+            token = next;
+            if token.is_none() {
+                names.sort();
+                return Ok(names);
+            }
+        }
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> Result<()> {
+        let mut full = Vec::with_capacity(keys.len());
+        for key in keys {
+            full.push(self.full_key(key)?);
+        }
+        let mut deletions = Deletions::new(self);
+        for batch in full.chunks(1000) {
+            deletions.send(batch.to_vec()).await;
+        }
+        deletions.finish(None).await
+    }
+
+    /// Lists page by page and deletes each page (one DeleteObjects of up to 1,000 keys)
+    /// while the next is listed, with several deletes in flight.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        check_prefix(prefix)?;
+        let mut deletions = Deletions::new(self);
+        let mut count = 0u64;
+        let mut token = None;
+        let listed = loop {
+            let (output, next) = match self.list_page(prefix, false, token).await {
+                Ok(page) => page,
+                Err(e) => break Some(e),
+            };
+            let keys: Vec<String> = output
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned))
+                .collect();
+            count += keys.len() as u64;
+            if !keys.is_empty() {
+                deletions.send(keys).await;
+            }
+            token = next;
+            if token.is_none() {
+                break None;
+            }
+        };
+        deletions.finish(listed).await.map(|()| count)
+    }
+
+    async fn upload_file(&self, path: &Path, key: &str) -> Result<ObjectMeta> {
+        let full = self.full_key(key)?;
+        let io = |source| StoreError::Io {
+            object: path.display().to_string(),
+            source,
+        };
+        let size = tokio::fs::metadata(path).await.map_err(io)?.len();
+        if size >= self.transfer.multipart_threshold {
+            self.upload_multipart(path, &full, size).await?;
+        } else {
+            let body = ByteStream::read_from()
+                .path(path)
+                .buffer_size(READ_BUFFER)
+                .build()
+                .await
+                .map_err(|e| io(std::io::Error::other(e)))?;
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .set_tagging(self.tagging(&full))
+                .content_length(size as i64)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| self.error("PutObject", self.locate(key), e))?;
+        }
+        Ok(ObjectMeta {
+            key: key.into(),
+            size,
+            etag: None,
+        })
+    }
+
+    async fn tag_work(&self, key: &str) -> Result<()> {
+        let full = self.full_key(key)?;
+        let invalid = |e: aws_sdk_s3::error::BuildError| StoreError::Service {
+            operation: "PutObjectTagging",
+            object: self.locate(key),
+            detail: e.to_string(),
+            kind: StoreErrorKind::Configuration,
+        };
+        let tag = Tag::builder()
+            .key(WORK_TAG.0)
+            .value(WORK_TAG.1)
+            .build()
+            .map_err(invalid)?;
+        let tagging = Tagging::builder().tag_set(tag).build().map_err(invalid)?;
+        self.client
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(&full)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| self.error("PutObjectTagging", self.locate(key), e))?;
+        Ok(())
+    }
+
+    async fn download_file(&self, key: &str, path: &Path) -> Result<FileSum> {
+        let full = self.full_key(key)?;
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .send()
+            .await
+            .map_err(|e| self.error("GetObject", self.locate(key), e))?;
+        let io = |source| StoreError::Io {
+            object: format!("{} -> {}", self.locate(key), path.display()),
+            source,
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        let temp = dir.join(format!(
+            "{}{}-{}",
+            crate::drivers::store::local::TEMP_PREFIX,
+            std::process::id(),
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("download")
+        ));
+        let written = async {
+            // Whole megabytes per write: tokio hands each file write to a blocking thread,
+            // and the body arrives in chunks of a few KiB.
+            let file = tokio::fs::File::create(&temp).await?;
+            let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
+            let mut body = output.body;
+            let mut sum = Crc64::default();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(std::io::Error::other)?;
+                sum.update(&chunk);
+                file.write_all(&chunk).await?;
+            }
+            file.flush().await?;
+            drop(file);
+            tokio::fs::rename(&temp, path).await?;
+            Ok::<_, std::io::Error>(sum.finish())
+        }
+        .await;
+        if written.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        written.map_err(io)
+    }
+}
