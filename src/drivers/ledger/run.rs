@@ -250,15 +250,35 @@ impl Versioned<RunRecord> {
     }
 }
 
+/// How many run records are read at once: listing a workflow's history is bound by the
+/// store's latency, not its bandwidth.
+const READS_IN_FLIGHT: usize = 32;
+
 /// Every run of a workflow, oldest first; a record that cannot be read is returned as
 /// its error (naming the object) so that one bad record does not hide the others.
-pub async fn runs<S: Store>(
+pub async fn runs<S: Store + Clone + 'static>(
     store: &S,
     layout: &Layout,
 ) -> Result<Vec<Result<RunRecord, StoreError>>, StoreError> {
-    let mut records = Vec::new();
-    for run_id in store.list_dirs(&layout.runs()).await? {
-        match read_run(store, layout, &run_id).await {
+    let run_ids = store.list_dirs(&layout.runs()).await?;
+    let mut records = Vec::with_capacity(run_ids.len());
+    let mut reads = tokio::task::JoinSet::new();
+    let mut pending = run_ids.into_iter();
+    loop {
+        while reads.len() < READS_IN_FLIGHT
+            && let Some(run_id) = pending.next()
+        {
+            let (store, layout) = (store.clone(), layout.clone());
+            reads.spawn(async move { read_run(&store, &layout, &run_id).await });
+        }
+        let Some(joined) = reads.join_next().await else {
+            break;
+        };
+        let read = joined.map_err(|e| StoreError::Io {
+            object: store.locate(&layout.runs()),
+            source: std::io::Error::other(e),
+        })?;
+        match read {
             Ok(versioned) => records.push(Ok(versioned.value)),
             // A run whose work is there but whose record is not: left by a crash between
             // creating its first objects, or its record was deleted by hand.
@@ -273,7 +293,8 @@ pub async fn runs<S: Store>(
         (Ok(a), Ok(b)) => (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)),
         (Ok(_), Err(_)) => std::cmp::Ordering::Less,
         (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
-        (Err(_), Err(_)) => std::cmp::Ordering::Equal,
+        // Errors name their object, so this is the order of their keys.
+        (Err(a), Err(b)) => a.to_string().cmp(&b.to_string()),
     });
     Ok(records)
 }
