@@ -164,6 +164,7 @@ conformance!(
     commit_protocol_detects_missing_stale_and_broken_commits,
     publishing_replaces_an_output_and_writes_success_last,
     the_lease_is_held_renewed_taken_over_after_expiry_and_released,
+    leases_of_two_batches_are_independent_and_listed,
     corrupt_ledger_objects_are_reported_by_name,
 );
 
@@ -497,7 +498,7 @@ async fn one_winner_among_twenty_lease_contenders_a_hundred_times(store: &AnySto
         let layout = Layout::new(&format!("lease-race-{round}"));
         if round % 2 == 1 {
             // Half the rounds race to take over an expired lease rather than to create one.
-            let expired = Lease::acquire(store, &layout, holder(99), ttl, now - 2 * ttl)
+            let expired = Lease::acquire(store, &layout, "b1", holder(99), ttl, now - 2 * ttl)
                 .await
                 .unwrap();
             assert_eq!(expired.record.holder.id, "contender-99");
@@ -505,7 +506,9 @@ async fn one_winner_among_twenty_lease_contenders_a_hundred_times(store: &AnySto
         let mut tasks = tokio::task::JoinSet::new();
         for n in 0..20 {
             let (store, layout) = (store.clone(), layout.clone());
-            tasks.spawn(async move { Lease::acquire(&store, &layout, holder(n), ttl, now).await });
+            tasks.spawn(
+                async move { Lease::acquire(&store, &layout, "b1", holder(n), ttl, now).await },
+            );
         }
         let mut winners = Vec::new();
         let mut named = Vec::new();
@@ -521,7 +524,7 @@ async fn one_winner_among_twenty_lease_contenders_a_hundred_times(store: &AnySto
             named.iter().all(|h| *h == winners[0]),
             "round {round}: losers must name the winner"
         );
-        let (bytes, _) = store.get(&layout.lease()).await.unwrap();
+        let (bytes, _) = store.get(&layout.lease("b1")).await.unwrap();
         let record: LeaseRecord = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(record.holder.id, winners[0]);
     }
@@ -819,14 +822,51 @@ async fn publishing_replaces_an_output_and_writes_success_last(store: &AnyStore)
     );
 }
 
+async fn leases_of_two_batches_are_independent_and_listed(store: &AnyStore) {
+    let layout = Layout::new("wf2");
+    let ttl = Duration::from_secs(300);
+    let now = SystemTime::now();
+    let first = Lease::acquire(store, &layout, "2026-11-01", holder(1), ttl, now)
+        .await
+        .unwrap();
+    let second = Lease::acquire(store, &layout, "2026-11-02", holder(2), ttl, now)
+        .await
+        .expect("another batch of the same workflow is not held");
+    match Lease::acquire(store, &layout, "2026-11-01", holder(3), ttl, now).await {
+        Err(LeaseError::Held { batch, holder, .. }) => {
+            assert_eq!(
+                (batch.as_str(), holder.id.as_str()),
+                ("2026-11-01", "contender-1")
+            )
+        }
+        other => panic!("expected the batch to be held, got {other:?}"),
+    }
+    let mut listed: Vec<(String, String)> = ledger::read_leases(store, &layout)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.batch, l.holder.id))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            ("2026-11-01".to_string(), "contender-1".to_string()),
+            ("2026-11-02".to_string(), "contender-2".to_string())
+        ]
+    );
+    first.release(store, now).await.unwrap();
+    second.release(store, now).await.unwrap();
+}
+
 async fn the_lease_is_held_renewed_taken_over_after_expiry_and_released(store: &AnyStore) {
     let layout = Layout::new("wf");
     let ttl = Duration::from_secs(300);
     let now = SystemTime::now();
-    let mut first = Lease::acquire(store, &layout, holder(1), ttl, now)
+    let mut first = Lease::acquire(store, &layout, "b1", holder(1), ttl, now)
         .await
         .unwrap();
-    match Lease::acquire(store, &layout, holder(2), ttl, now + ttl / 2).await {
+    match Lease::acquire(store, &layout, "b1", holder(2), ttl, now + ttl / 2).await {
         Err(error @ LeaseError::Held { .. }) => {
             let message = error.to_string();
             assert!(
@@ -834,7 +874,7 @@ async fn the_lease_is_held_renewed_taken_over_after_expiry_and_released(store: &
                 "{message}"
             );
             assert!(
-                message.contains(&store.locate(&layout.lease())),
+                message.contains(&store.locate(&layout.lease("b1"))),
                 "{message}"
             );
         }
@@ -846,6 +886,7 @@ async fn the_lease_is_held_renewed_taken_over_after_expiry_and_released(store: &
         Lease::acquire(
             store,
             &layout,
+            "b1",
             holder(2),
             ttl,
             now + ttl + Duration::from_secs(1)
@@ -854,7 +895,7 @@ async fn the_lease_is_held_renewed_taken_over_after_expiry_and_released(store: &
         Err(LeaseError::Held { .. })
     ));
     // Expired: taken over; the old holder learns it at its next renewal.
-    let second = Lease::acquire(store, &layout, holder(2), ttl, now + 2 * ttl)
+    let second = Lease::acquire(store, &layout, "b1", holder(2), ttl, now + 2 * ttl)
         .await
         .unwrap();
     match first.renew(store, now + 2 * ttl).await {
@@ -865,7 +906,7 @@ async fn the_lease_is_held_renewed_taken_over_after_expiry_and_released(store: &
     }
     // Released: the next one need not wait.
     second.release(store, now + 2 * ttl).await.unwrap();
-    Lease::acquire(store, &layout, holder(3), ttl, now + 2 * ttl)
+    Lease::acquire(store, &layout, "b1", holder(3), ttl, now + 2 * ttl)
         .await
         .unwrap();
 }
@@ -910,12 +951,13 @@ async fn corrupt_ledger_objects_are_reported_by_name(store: &AnyStore) {
         other => panic!("expected Broken, got {other:?}"),
     }
     store
-        .put(&layout.lease(), b"[]".to_vec(), PutMode::Overwrite)
+        .put(&layout.lease("b1"), b"[]".to_vec(), PutMode::Overwrite)
         .await
         .unwrap();
     match Lease::acquire(
         store,
         &layout,
+        "b1",
         holder(1),
         Duration::from_secs(60),
         SystemTime::now(),
@@ -923,7 +965,7 @@ async fn corrupt_ledger_objects_are_reported_by_name(store: &AnyStore) {
     .await
     {
         Err(LeaseError::Store(StoreError::Corrupt { object, .. })) => {
-            assert!(object.ends_with("wf/lease"))
+            assert!(object.ends_with("wf/leases/b1"), "{object}")
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }

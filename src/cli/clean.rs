@@ -3,8 +3,10 @@
 //! outputs are never touched; a run an orchestrator is working on is left alone.
 
 use super::{CleanArgs, CliError, GcArgs, output, store};
-use crate::drivers::ledger::{Layout, RunStatus, find_run, read_lease, runs};
+use crate::drivers::ledger::{Layout, RunRecord, RunStatus, find_run, runs};
 use crate::drivers::store::{AnyStore, Store, StoreError};
+use crate::engine::clock::WallClock;
+use crate::engine::session;
 use crate::workflow::units::format_size;
 use std::time::SystemTime;
 
@@ -26,7 +28,7 @@ pub fn clean(args: &CleanArgs) -> Result<(), CliError> {
                 store.describe()
             )));
         };
-        if let Some(holder) = in_progress(&store, &layout, &args.run).await? {
+        if let Some(holder) = in_progress(&store, &layout, &record.value).await? {
             return Err(CliError::busy(format!(
                 "run {} is in progress ({holder}); its work-tables are in use",
                 args.run
@@ -79,7 +81,7 @@ async fn collect(store: &AnyStore, args: &GcArgs) -> Result<String, StoreError> 
             if updated > cutoff {
                 continue;
             }
-            if in_progress(store, &layout, &record.run_id).await?.is_some() {
+            if in_progress(store, &layout, &record).await?.is_some() {
                 continue;
             }
             if store.list(&layout.work(&record.run_id)).await?.is_empty() {
@@ -112,12 +114,11 @@ async fn collect(store: &AnyStore, args: &GcArgs) -> Result<String, StoreError> 
 async fn in_progress(
     store: &AnyStore,
     layout: &Layout,
-    run_id: &str,
+    record: &RunRecord,
 ) -> Result<Option<String>, StoreError> {
-    Ok(read_lease(store, layout).await?.and_then(|lease| {
-        (store::lease_is_live(&lease) && lease.holder.run_id.as_deref() == Some(run_id))
-            .then(|| lease.holder.to_string())
-    }))
+    let holder =
+        session::live_holder_of(store, layout, &record.batch, &record.run_id, &WallClock).await?;
+    Ok(holder.map(|lease| lease.holder.to_string()))
 }
 
 async fn remove_work(

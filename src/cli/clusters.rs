@@ -111,20 +111,20 @@ async fn orphan_reason(listed: &Listed, args: &ClustersArgs) -> Option<String> {
         }
     };
     let layout = Layout::new(workflow);
-    match read_run(&store, &layout, run_id).await {
+    let batch = match read_run(&store, &layout, run_id).await {
         Ok(record) if record.value.status != RunStatus::Running => {
             return Some(format!(
                 "its run {run_id} is {}",
                 record.value.status.as_str()
             ));
         }
-        Ok(_) => {}
+        Ok(record) => record.value.batch,
         Err(error) => {
             tracing::warn!("cannot read run {run_id}: {error}");
             return None;
         }
-    }
-    match read_lease(&store, &layout).await {
+    };
+    match read_lease(&store, &layout, &batch).await {
         Ok(Some(lease)) if lease.holder.run_id.as_deref() != Some(run_id.as_str()) => {
             Some(format!("no orchestrator holds run {run_id}"))
         }

@@ -11,7 +11,13 @@ pub fn run(args: &InterruptArgs) -> Result<(), CliError> {
     let runtime = store::start_runtime()?;
     runtime.block_on(async move {
         let store = store::connect(&args.store, file_store.as_deref()).await?;
-        let holder = session::interrupt(&store, &Layout::new(&name), &WallClock).await?;
+        let holder = session::interrupt(
+            &store,
+            &Layout::new(&name),
+            args.batch.as_deref(),
+            &WallClock,
+        )
+        .await?;
         output::stdout(&format!(
             "interrupting the cluster of workflow `{name}` ({holder})\n"
         ))?;

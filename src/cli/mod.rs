@@ -169,6 +169,9 @@ pub struct InterruptArgs {
     /// A workflow file or name.
     #[arg(value_name = "WORKFLOW")]
     pub workflow: String,
+    /// The batch whose run to interrupt (needed when several batches are in progress).
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
 }

@@ -1,10 +1,10 @@
 //! `respawn status [WORKFLOW|RUN]`: each stage of a run, from the ledger.
 
 use super::{CliError, Format, StatusArgs, output, store};
-use crate::drivers::ledger::{
-    Layout, LeaseRecord, RunRecord, find_run, read_lease, read_run, runs,
-};
+use crate::drivers::ledger::{Layout, LeaseRecord, RunRecord, find_run, read_run, runs};
 use crate::drivers::store::{AnyStore, Store, StoreError};
+use crate::engine::clock::WallClock;
+use crate::engine::session;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -98,7 +98,7 @@ async fn latest(
     let Some(record) = readable.pop() else {
         return Ok(Vec::new());
     };
-    let holder = live_holder(store, &layout, &record.run_id).await?;
+    let holder = live_holder(store, &layout, &record).await?;
     Ok(vec![Found {
         record,
         order,
@@ -114,7 +114,7 @@ async fn by_run_id(store: &AnyStore, run_id: &str) -> Result<Vec<Found>, StoreEr
         return Ok(Vec::new());
     };
     let record = read_run(store, &layout, run_id).await?.value;
-    let holder = live_holder(store, &layout, run_id).await?;
+    let holder = live_holder(store, &layout, &record).await?;
     Ok(vec![Found {
         record,
         order: None,
@@ -125,11 +125,9 @@ async fn by_run_id(store: &AnyStore, run_id: &str) -> Result<Vec<Found>, StoreEr
 async fn live_holder(
     store: &AnyStore,
     layout: &Layout,
-    run_id: &str,
+    record: &RunRecord,
 ) -> Result<Option<LeaseRecord>, StoreError> {
-    Ok(read_lease(store, layout).await?.filter(|lease| {
-        store::lease_is_live(lease) && lease.holder.run_id.as_deref() == Some(run_id)
-    }))
+    session::live_holder_of(store, layout, &record.batch, &record.run_id, &WallClock).await
 }
 
 fn stage_names(found: &Found) -> Vec<String> {

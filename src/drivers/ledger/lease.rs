@@ -1,6 +1,7 @@
-//! The lease: one orchestrator owns a workflow at a time.
+//! The lease: one orchestrator at a time runs a given batch of a workflow (several
+//! batches may run at once, each under its own lease).
 //!
-//! `<workflow>/lease` is created create-only with an expiry, renewed with If-Match, and
+//! `<workflow>/leases/<batch>` is created create-only with an expiry, renewed with If-Match, and
 //! released by writing it back (If-Match) marked released. An expired or released lease is
 //! taken over with If-Match on the version that was read, so of any number of contenders
 //! exactly one wins; the others get [`LeaseError::Held`] naming the holder. Clocks of
@@ -60,6 +61,8 @@ impl std::fmt::Display for Holder {
 pub struct LeaseRecord {
     pub format: u32,
     pub workflow: String,
+    #[serde(default)]
+    pub batch: String,
     pub holder: Holder,
     pub acquired_at: String,
     pub renewed_at: String,
@@ -90,6 +93,7 @@ pub enum LeaseError {
     #[error("{} (hint: {})", self.message(), self.hint().unwrap_or_default())]
     Held {
         workflow: String,
+        batch: String,
         holder: Holder,
         expires_at: String,
         object: String,
@@ -112,11 +116,12 @@ impl LeaseError {
         match self {
             LeaseError::Held {
                 workflow,
+                batch,
                 holder,
                 expires_at,
                 object,
             } => format!(
-                "workflow `{workflow}` is being run by {holder} until {expires_at} ({object})"
+                "batch {batch} of workflow `{workflow}` is being run by {holder} until {expires_at} ({object})"
             ),
             LeaseError::Lost { .. } => self.to_string(),
             LeaseError::Store(error) => error.message(),
@@ -145,14 +150,16 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// Takes the lease of `batch`, unless another holder has it and it has not expired.
     pub async fn acquire<S: Store>(
         store: &S,
         layout: &Layout,
+        batch: &str,
         holder: Holder,
         ttl: Duration,
         now: SystemTime,
     ) -> Result<Lease, LeaseError> {
-        Self::acquire_unless_alive(store, layout, holder, ttl, now, &|_| false).await
+        Self::acquire_unless_alive(store, layout, batch, holder, ttl, now, &|_| false).await
     }
 
     /// Like [`Lease::acquire`], but an unexpired lease whose holder `is_gone` (a process of
@@ -160,15 +167,17 @@ impl Lease {
     pub async fn acquire_unless_alive<S: Store>(
         store: &S,
         layout: &Layout,
+        batch: &str,
         holder: Holder,
         ttl: Duration,
         now: SystemTime,
         is_gone: &(dyn Fn(&Holder) -> bool + Sync),
     ) -> Result<Lease, LeaseError> {
-        let key = layout.lease();
+        let key = layout.lease(batch);
         let record = LeaseRecord {
             format: super::run::FORMAT,
             workflow: layout.workflow().into(),
+            batch: batch.into(),
             holder,
             acquired_at: timestamp(now),
             renewed_at: timestamp(now),
@@ -197,6 +206,7 @@ impl Lease {
                     {
                         return Err(LeaseError::Held {
                             workflow: layout.workflow().into(),
+                            batch: batch.into(),
                             holder: existing.holder,
                             expires_at: existing.expires_at,
                             object: store.locate(&key),
@@ -232,6 +242,7 @@ impl Lease {
         let existing: LeaseRecord = parse_json(store.locate(&key), &bytes)?;
         Err(LeaseError::Held {
             workflow: layout.workflow().into(),
+            batch: batch.into(),
             holder: existing.holder,
             expires_at: existing.expires_at,
             object: store.locate(&key),
@@ -297,17 +308,35 @@ impl Lease {
     }
 }
 
-/// The lease record of a workflow, if there is one.
+/// The lease record of a batch, if there is one.
 pub async fn read_lease<S: Store>(
     store: &S,
     layout: &Layout,
+    batch: &str,
 ) -> Result<Option<LeaseRecord>, StoreError> {
-    let key = layout.lease();
+    let key = layout.lease(batch);
     match store.get(&key).await {
         Ok((bytes, _)) => Ok(Some(parse_json(store.locate(&key), &bytes)?)),
         Err(StoreError::NotFound { .. }) => Ok(None),
         Err(other) => Err(other),
     }
+}
+
+/// Every lease record of a workflow (live or not), by batch.
+pub async fn read_leases<S: Store>(
+    store: &S,
+    layout: &Layout,
+) -> Result<Vec<LeaseRecord>, StoreError> {
+    let mut leases = Vec::new();
+    for object in store.list(&layout.leases()).await? {
+        match store.get(&object.key).await {
+            Ok((bytes, _)) => leases.push(parse_json(store.locate(&object.key), &bytes)?),
+            // Released and replaced between the listing and the read: nothing to report.
+            Err(StoreError::NotFound { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(leases)
 }
 
 #[cfg(test)]
@@ -318,6 +347,7 @@ mod tests {
     fn a_held_lease_names_the_holder_and_hints_at_the_expiry() {
         let error = LeaseError::Held {
             workflow: "nightly".into(),
+            batch: "2026-11-19".into(),
             holder: Holder {
                 id: "x".into(),
                 host: "box".into(),
@@ -329,13 +359,13 @@ mod tests {
         };
         assert_eq!(
             error.to_string(),
-            "workflow `nightly` is being run by pid 42 on box (run run-a) until \
+            "batch 2026-11-19 of workflow `nightly` is being run by pid 42 on box (run run-a) until \
              2026-11-20T03:00:00Z (/store/nightly/lease) (hint: wait for that run to finish; if \
              that orchestrator is gone, its lease expires at 2026-11-20T03:00:00Z)"
         );
         assert_eq!(
             error.message(),
-            "workflow `nightly` is being run by pid 42 on box (run run-a) until \
+            "batch 2026-11-19 of workflow `nightly` is being run by pid 42 on box (run run-a) until \
              2026-11-20T03:00:00Z (/store/nightly/lease)"
         );
     }

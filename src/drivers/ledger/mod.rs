@@ -2,7 +2,7 @@
 //! after a crash) can tell what happened and go on.
 //!
 //! ```text
-//! <workflow>/lease                                  create-only; renewed with If-Match
+//! <workflow>/leases/<batch>                         create-only; renewed with If-Match
 //! <workflow>/runs/<run_id>/run.json                 run record, updated with If-Match
 //! <workflow>/runs/<run_id>/events/<seq>.json        append-only, create-only, numbered
 //! <workflow>/runs/<run_id>/work/<stage>/<attempt>/  work-table data of one attempt
@@ -19,7 +19,7 @@ pub use commit::{
     CommitManifest, CommitOutcome, CommitState, SuccessManifest, check_commit, commit,
     publish_output, read_commit, read_output, verify_commit,
 };
-pub use lease::{Holder, Lease, LeaseError, LeaseRecord, read_lease};
+pub use lease::{Holder, Lease, LeaseError, LeaseRecord, read_lease, read_leases};
 pub use run::{
     EventLog, FORMAT, Interruption, MarketChange, RunRecord, RunStatus, StageRecord, Versioned,
     find_run, new_run_id, read_events, read_run, runs,
@@ -45,8 +45,13 @@ impl Layout {
         &self.workflow
     }
 
-    pub fn lease(&self) -> String {
-        format!("{}/lease", self.workflow)
+    /// The lease of one batch: one orchestrator at a time runs it.
+    pub fn lease(&self, batch: &str) -> String {
+        format!("{}/leases/{batch}", self.workflow)
+    }
+
+    pub fn leases(&self) -> String {
+        format!("{}/leases/", self.workflow)
     }
 
     pub fn runs(&self) -> String {
@@ -182,7 +187,7 @@ mod tests {
             assert!(is_work_key(&key), "{key}");
         }
         for key in [
-            layout.lease(),
+            layout.lease("b"),
             layout.run_record("r1"),
             layout.event("r1", 3),
             layout.log("r1", "s", 1),

@@ -73,6 +73,7 @@ async fn drive_again(
     let lease = Lease::acquire(
         store,
         &layout,
+        "b1",
         Holder::this_process(Some(run_id.to_string())),
         Duration::from_secs(60),
         clock.now(),

@@ -29,14 +29,29 @@ pub enum Choice {
     },
 }
 
-/// Which run this request is about: resume, reopen, start anew, or nothing to do.
-pub async fn choose(
+/// The batch a request without one is about: the latest unfinished run's, or a new id
+/// (`true`: nothing of it exists yet). Read before the batch's lease is taken; [`choose`]
+/// looks again under the lease.
+pub async fn pick_batch(
     store: &AnyStore,
     layout: &Layout,
-    workflow: &Workflow,
-    request: &RunRequest,
     clock: &dyn Clock,
-) -> Result<Choice, StoreError> {
+) -> Result<(String, bool), StoreError> {
+    let records = readable_runs(store, layout).await?;
+    Ok(
+        match records
+            .iter()
+            .rev()
+            .find(|r| r.status != RunStatus::Succeeded)
+        {
+            Some(unfinished) => (unfinished.batch.clone(), false),
+            None => (new_run_id(clock.now()), true),
+        },
+    )
+}
+
+/// Every run record of the workflow that can be read, oldest first.
+async fn readable_runs(store: &AnyStore, layout: &Layout) -> Result<Vec<RunRecord>, StoreError> {
     let mut records = Vec::new();
     for record in runs(store, layout).await? {
         match record {
@@ -44,32 +59,31 @@ pub async fn choose(
             Err(error) => tracing::warn!("skipping a run that cannot be read: {error}"),
         }
     }
-    let latest = match &request.batch {
-        Some(batch) => records.iter().rev().find(|r| &r.batch == batch),
-        None => records
-            .iter()
-            .rev()
-            .find(|r| r.status != RunStatus::Succeeded),
-    };
-    let Some(latest) = latest else {
-        return match &request.batch {
-            Some(batch) => start(store, layout, workflow, clock, batch, "starting batch").await,
-            None => {
-                let batch = new_run_id(clock.now());
-                start(
-                    store,
-                    layout,
-                    workflow,
-                    clock,
-                    &batch,
-                    "starting a new batch",
-                )
-                .await
-            }
+    Ok(records)
+}
+
+/// Which run of `batch` this is: resume, reopen, start anew (`fresh`: a new batch id), or
+/// nothing to do. The caller holds the batch's lease.
+pub async fn choose(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    batch: &str,
+    fresh: bool,
+    force: bool,
+    clock: &dyn Clock,
+) -> Result<Choice, StoreError> {
+    let records = readable_runs(store, layout).await?;
+    let Some(latest) = records.iter().rev().find(|r| r.batch == batch) else {
+        let why = if fresh {
+            "starting a new batch"
+        } else {
+            "starting batch"
         };
+        return start(store, layout, workflow, clock, batch, why).await;
     };
     let run_id = latest.run_id.clone();
-    if request.force {
+    if force {
         let why = format!(
             "reprocessing batch {} (--force; it replaces the outputs of run {run_id})",
             latest.batch

@@ -3,15 +3,26 @@
 
 use super::lease::lease_is_live;
 use crate::drivers::host::{runs_respawn, send_interrupt, this_host};
-use crate::drivers::ledger::{Holder, Layout, read_lease, read_run};
+use crate::drivers::ledger::{Holder, Layout, read_leases, read_run};
 use crate::drivers::store::{AnyStore, StoreError};
 use crate::engine::clock::Clock;
 
 /// Why a run could not be interrupted.
 #[derive(Debug, thiserror::Error)]
 pub enum InterruptError {
-    #[error("no run of workflow `{workflow}` is in progress (nothing holds its lease)")]
-    NotRunning { workflow: String },
+    #[error("no run of workflow `{workflow}`{} is in progress (nothing holds its lease)", batch.as_ref().map(|b| format!(", batch {b},")).unwrap_or_default())]
+    NotRunning {
+        workflow: String,
+        batch: Option<String>,
+    },
+    #[error(
+        "several batches of workflow `{workflow}` are in progress ({}); name one with --batch",
+        batches.join(", ")
+    )]
+    Several {
+        workflow: String,
+        batches: Vec<String>,
+    },
     #[error(
         "workflow `{workflow}` is being run by {holder}; run `respawn interrupt` on that machine"
     )]
@@ -38,19 +49,31 @@ pub enum InterruptError {
     Store(#[from] StoreError),
 }
 
-/// Sends the interrupt to the orchestrator at work on `layout`'s workflow; returns who
-/// got it.
+/// Sends the interrupt to the orchestrator at work on `layout`'s workflow (on `batch`, or
+/// on the one batch in progress); returns who got it.
 pub async fn interrupt(
     store: &AnyStore,
     layout: &Layout,
+    batch: Option<&str>,
     clock: &dyn Clock,
 ) -> Result<Holder, InterruptError> {
     let workflow = layout.workflow().to_string();
-    let Some(lease) = read_lease(store, layout)
+    let mut live: Vec<_> = read_leases(store, layout)
         .await?
+        .into_iter()
         .filter(|lease| lease_is_live(lease, clock))
-    else {
-        return Err(InterruptError::NotRunning { workflow });
+        .filter(|lease| batch.is_none_or(|b| lease.batch == b))
+        .collect();
+    if live.len() > 1 {
+        let mut batches: Vec<String> = live.into_iter().map(|l| l.batch).collect();
+        batches.sort();
+        return Err(InterruptError::Several { workflow, batches });
+    }
+    let Some(lease) = live.pop() else {
+        return Err(InterruptError::NotRunning {
+            workflow,
+            batch: batch.map(str::to_string),
+        });
     };
     let holder = lease.holder;
     if holder.host != this_host() {

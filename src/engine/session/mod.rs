@@ -9,7 +9,7 @@ mod interrupt;
 mod lease;
 mod start;
 
-pub use choose::{Choice, RunRequest, changed_since, choose};
+pub use choose::{Choice, RunRequest, changed_since, choose, pick_batch};
 pub use interrupt::{InterruptError, interrupt};
 pub use lease::{LEASE_TTL, lease_is_live, live_holder_of, take_lease};
 pub use start::{RunSettings, drive_opened, unfit_store};
@@ -60,8 +60,12 @@ pub async fn open(
     if let Some(reason) = unfit_store(workflow, store) {
         return Err(SessionError::UnfitStore(reason));
     }
-    let mut lease = take_lease(store, layout, clock).await?;
-    let chosen = match choose(store, layout, workflow, request, clock).await {
+    let (batch, fresh) = match &request.batch {
+        Some(batch) => (batch.clone(), false),
+        None => pick_batch(store, layout, clock).await?,
+    };
+    let mut lease = take_lease(store, layout, &batch, clock).await?;
+    let chosen = match choose(store, layout, workflow, &batch, fresh, request.force, clock).await {
         Ok(chosen) => chosen,
         Err(error) => {
             let _ = lease.release(store, clock.now()).await;
