@@ -158,6 +158,7 @@ conformance!(
     work_tables_round_trip_with_checksums,
     a_damaged_download_is_detected_and_named,
     one_winner_among_twenty_lease_contenders_a_hundred_times,
+    one_winner_among_twenty_claimants_of_a_date_fifty_times,
     one_winner_among_twenty_commit_contenders_a_hundred_times,
     the_run_record_is_updated_with_if_match_without_losing_changes,
     events_are_numbered_appended_and_read_in_order,
@@ -527,6 +528,63 @@ async fn one_winner_among_twenty_lease_contenders_a_hundred_times(store: &AnySto
         let (bytes, _) = store.get(&layout.lease("b1")).await.unwrap();
         let record: LeaseRecord = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(record.holder.id, winners[0]);
+    }
+}
+
+async fn one_winner_among_twenty_claimants_of_a_date_fifty_times(store: &AnyStore) {
+    use respawn::drivers::ledger::{Claim, ClaimOutcome, Decision, claim, take_over};
+    let now = SystemTime::now();
+    for round in 0..50 {
+        let layout = Layout::new(&format!("claim-race-{round}"));
+        let date = |n: usize| {
+            Claim::new(
+                &layout,
+                "2026-11-30",
+                "2026-11-30T00:00:00Z",
+                Decision::Run,
+                holder(n),
+                now,
+                None,
+            )
+        };
+        // Half the rounds race to take over a stale claim rather than to create one.
+        let stale = if round % 2 == 1 {
+            match claim(store, &layout, date(99)).await.unwrap() {
+                ClaimOutcome::Won(stale) => Some(stale),
+                other => panic!("round {round}: {other:?}"),
+            }
+        } else {
+            None
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..20 {
+            let (store, layout, stale, mine) =
+                (store.clone(), layout.clone(), stale.clone(), date(n));
+            tasks.spawn(async move {
+                match &stale {
+                    Some(stale) => take_over(&store, &layout, stale, mine).await,
+                    None => claim(&store, &layout, mine).await,
+                }
+            });
+        }
+        let mut winners = Vec::new();
+        let mut seen = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            match done.unwrap().unwrap() {
+                ClaimOutcome::Won(won) => winners.push(won.value.holder.id),
+                ClaimOutcome::Held(held) => seen.push(held.value.holder.id),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        assert!(
+            seen.iter().all(|h| *h == winners[0]),
+            "round {round}: losers see the winner's claim: {seen:?}"
+        );
+        let claims = respawn::drivers::ledger::read_claims(store, &layout)
+            .await
+            .unwrap();
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0].value.holder.id, winners[0]);
     }
 }
 

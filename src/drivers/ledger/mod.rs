@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! <workflow>/leases/<batch>                         create-only; renewed with If-Match
+//! <workflow>/schedule/claims/<batch>.json           a scheduled date claimed, create-only
 //! <workflow>/runs/<run_id>/run.json                 run record, updated with If-Match
 //! <workflow>/runs/<run_id>/events/<seq>.json        append-only, create-only, numbered
 //! <workflow>/runs/<run_id>/work/<stage>/<attempt>/  work-table data of one attempt
@@ -11,10 +12,12 @@
 //! <workflow>/outputs/<stage>/<batch>/               final output; `_SUCCESS` written last
 //! ```
 
+mod claim;
 mod commit;
 mod lease;
 mod run;
 
+pub use claim::{Claim, ClaimOutcome, Decision, claim, read_claim, read_claims, take_over};
 pub use commit::{
     CommitManifest, CommitOutcome, CommitState, SuccessManifest, check_commit, commit,
     publish_output, read_commit, read_output, verify_commit,
@@ -52,6 +55,15 @@ impl Layout {
 
     pub fn leases(&self) -> String {
         format!("{}/leases/", self.workflow)
+    }
+
+    /// Claims of scheduled dates, one object per batch.
+    pub fn claims(&self) -> String {
+        format!("{}/schedule/claims/", self.workflow)
+    }
+
+    pub fn claim(&self, batch: &str) -> String {
+        format!("{}{batch}.json", self.claims())
     }
 
     pub fn runs(&self) -> String {
