@@ -6,6 +6,7 @@ pub mod diagnostic;
 pub mod graph;
 mod load;
 pub mod model;
+pub mod names;
 mod read;
 pub mod store_url;
 pub mod template;
