@@ -8,6 +8,7 @@ mod load;
 pub mod model;
 pub mod names;
 mod read;
+pub mod schedule;
 pub mod store_url;
 pub mod template;
 pub mod units;
