@@ -19,6 +19,8 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("std::process", "processes"),
     ("SystemTime::now", "the clock"),
     ("Instant::now", "the clock"),
+    ("Timestamp::now", "the clock"),
+    ("Zoned::now", "the clock"),
     ("std::env::var", "the environment"),
 ];
 

@@ -2,6 +2,7 @@
 //! placement with reasons, the recompute set after a loss, and the market decision.
 //! `respawn plan`, the simulator and the engine all call this one implementation.
 
+pub mod calendar;
 pub mod fallback;
 pub mod formulas;
 #[cfg(test)]

@@ -78,6 +78,7 @@ fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
                     spot_per_hour: 0.35,
                     on_demand_per_hour: 1.0,
                 },
+                schedule: None,
                 stages,
             }
         })

@@ -5,8 +5,8 @@
 //! key accepts) are not defaults and stay beside the key they check.
 
 use super::model::{
-    CheckpointPolicy, CheckpointSpec, Cleanup, ClusterSpec, CostSpec, FallbackSpec, Market,
-    Provider, StageCheckpoint,
+    Catchup, CheckpointPolicy, CheckpointSpec, Cleanup, ClusterSpec, CostSpec, FallbackSpec,
+    Market, Provider, StageCheckpoint,
 };
 use std::time::Duration;
 
@@ -104,6 +104,36 @@ pub fn cost() -> CostSpec {
     CostSpec {
         spot_per_hour: SPOT_PER_HOUR,
         on_demand_per_hour: ON_DEMAND_PER_HOUR,
+    }
+}
+
+// `schedule` (its `cron` and `start` are required; `end` is absent unless given).
+
+/// `schedule.timezone`: cron expressions are read on UTC's wall clock.
+pub const TIMEZONE: &str = "UTC";
+/// `schedule.catchup`: after a downtime only the latest missed date runs; the older ones
+/// are recorded as `missed` (never dropped silently) and `backfill` runs them on request.
+/// The issue names no default; running every missed date at once is the catch-up storm
+/// that Airflow's users complain about, so a file asks for `all` or `N` explicitly.
+pub const CATCHUP: Catchup = Catchup::Latest(1);
+/// `schedule.max_active`: runs of the workflow at once.
+pub const MAX_ACTIVE: u32 = 1;
+/// `schedule.batch` of a schedule whose times are a day or more apart.
+pub const BATCH_DAILY: &str = "%Y-%m-%d";
+/// `schedule.batch` of a schedule whose times are an hour or more apart.
+pub const BATCH_HOURLY: &str = "%Y-%m-%dT%H";
+/// `schedule.batch` of a finer schedule (cron has no seconds, so minutes tell dates apart).
+pub const BATCH_FINER: &str = "%Y-%m-%dT%H%M";
+
+/// `schedule.batch` when the file gives none, from the shortest time between two
+/// consecutive scheduled times (a daily schedule's day is 23 hours long in spring).
+pub fn batch_format(shortest: Duration) -> &'static str {
+    if shortest >= Duration::from_secs(23 * 3600) {
+        BATCH_DAILY
+    } else if shortest >= Duration::from_secs(3600) {
+        BATCH_HOURLY
+    } else {
+        BATCH_FINER
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Workflow {
     pub cleanup: Cleanup,
     pub retries: u32,
     pub cost: CostSpec,
+    /// `schedule`: absent for a workflow that runs only when told to.
+    pub schedule: Option<ScheduleSpec>,
     pub stages: Vec<Stage>,
 }
 
@@ -205,4 +207,34 @@ pub enum Cleanup {
 pub struct CostSpec {
     pub spot_per_hour: f64,
     pub on_demand_per_hour: f64,
+}
+
+/// `schedule`: when the workflow runs on its own. Consecutive scheduled times bound
+/// intervals; an interval's start is its logical date, and the logical date written with
+/// `batch` is its batch id (see `workflow/schedule.rs` and `plan/calendar.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleSpec {
+    /// A time is scheduled when one of these matches it on the wall clock of `timezone`.
+    pub crons: Vec<croner::Cron>,
+    pub timezone: jiff::tz::TimeZone,
+    /// The first logical date is the first scheduled time at or after this.
+    pub start: jiff::Timestamp,
+    /// The last instant a logical date may be (`end:` is inclusive: a civil date there
+    /// reaches to the end of that day).
+    pub end: Option<jiff::Timestamp>,
+    pub catchup: Catchup,
+    /// Runs of this workflow at once.
+    pub max_active: u32,
+    /// strftime-style format of a logical date as a batch id.
+    pub batch: String,
+}
+
+/// `schedule.catchup`: which of the dates missed during a downtime still run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Catchup {
+    /// Every missed date runs, oldest first.
+    All,
+    /// The N latest missed dates run, oldest first (`latest` is 1); the older ones are
+    /// recorded as missed.
+    Latest(u32),
 }

@@ -34,6 +34,7 @@ mod checkpoint;
 mod cluster;
 mod emr;
 mod reader;
+mod schedule;
 mod stage;
 mod stages;
 mod top;

@@ -2,6 +2,7 @@
 //! and `cost`; the other sections have their own files.
 
 use super::reader::Reader;
+use super::schedule::read_schedule;
 use super::{checkpoint::read_checkpoint, cluster::read_cluster, stages::read_stages};
 use crate::workflow::defaults;
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics};
@@ -17,6 +18,7 @@ const WORKFLOW_KEYS: &[&str] = &[
     "cleanup",
     "retries",
     "cost",
+    "schedule",
     "stages",
 ];
 const COST_KEYS: &[&str] = &["spot_per_hour", "on_demand_per_hour"];
@@ -161,6 +163,7 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
         .map(|node| r.integer(node, "`retries`", 0, 100))
         .unwrap_or(Some(defaults::RETRIES));
     let cost = read_cost(r, fields.get("cost"));
+    let schedule = fields.get("schedule").map(|node| read_schedule(r, node));
     let stages_node = r.required(
         &fields,
         "stages",
@@ -177,6 +180,10 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
         cleanup: cleanup?,
         retries: retries?,
         cost: cost?,
+        schedule: match schedule {
+            Some(schedule) => Some(schedule?),
+            None => None,
+        },
         stages: stages?,
     })
 }
@@ -304,5 +311,6 @@ stages:
         assert_eq!(workflow.cost, defaults::cost());
         assert_eq!(workflow.cluster, defaults::cluster());
         assert_eq!(workflow.checkpoint, defaults::checkpoint());
+        assert_eq!(workflow.schedule, None);
     }
 }
