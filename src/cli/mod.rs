@@ -13,6 +13,7 @@ mod run;
 mod simulate;
 mod status;
 mod store;
+mod tick;
 mod validate;
 
 pub use error::{CliError, ErrorKind};
@@ -68,6 +69,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run a workflow on a local cluster: a new batch, or resume an unfinished one.
     Run(RunArgs),
+    /// One pass of the scheduler: claim and run the due logical dates of scheduled workflows.
+    Tick(TickArgs),
     /// Show each stage of a run: state, attempts, market, checkpoint and log.
     Status(StatusArgs),
     /// Lose the current local cluster of a running run, as a spot interruption would.
@@ -128,6 +131,34 @@ pub struct RunArgs {
     pub emr: EmrArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TickArgs {
+    /// Workflow files with a `schedule:`.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The time the tick takes as now (RFC 3339, e.g. `2026-11-30T03:00:00Z`), to check
+    /// what a tick would do or to test a schedule.
+    #[arg(long, env = "RESPAWN_NOW", value_name = "RFC3339", value_parser = parse_now)]
+    pub now: Option<jiff::Timestamp>,
+    /// Print the decision for each due date; claim and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Where local clusters keep their scratch directories.
+    #[arg(long, env = "RESPAWN_SCRATCH", value_name = "DIR", default_value_os_t = default_scratch())]
+    pub scratch: PathBuf,
+    #[command(flatten)]
+    pub emr: EmrArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+fn parse_now(text: &str) -> Result<jiff::Timestamp, String> {
+    text.parse::<jiff::Timestamp>()
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time such as 2026-11-30T03:00:00Z: {e}"))
 }
 
 /// How respawn reaches EMR (`cluster.provider: emr`).
@@ -322,6 +353,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Simulate(args) => simulate::run(&args).map(|()| exit::SUCCESS),
         Command::History(args) => history::run(&args).map(|()| exit::SUCCESS),
         Command::Run(args) => run::run(&args),
+        Command::Tick(args) => tick::run(&args),
         Command::Status(args) => status::run(&args).map(|()| exit::SUCCESS),
         Command::Interrupt(args) => interrupt::run(&args).map(|()| exit::SUCCESS),
         Command::Clean(args) => clean::clean(&args).map(|()| exit::SUCCESS),

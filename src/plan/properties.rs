@@ -29,7 +29,7 @@ fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
             for (id, (needs, (estimate, size, flag))) in needs.into_iter().zip(raw).enumerate() {
                 stages.push(Stage {
                     name: format!("s{id}"),
-                    run: Template::parse("true", |_| Err(String::new())).unwrap(),
+                    run: Template::parse("true", false, |_| Err(String::new())).unwrap(),
                     needs,
                     estimate: Duration::from_secs(estimate),
                     output_size: size,

@@ -1,5 +1,6 @@
 //! `run:` templates: `{{ output }}`, `{{ inputs.NAME }}`, `{{ run_id }}`, `{{ batch }}`,
-//! `{{ attempt }}`, `{{ workflow_dir }}`.
+//! `{{ attempt }}`, `{{ workflow_dir }}`, and in scheduled workflows `{{ logical_date }}`,
+//! `{{ interval_start }}`, `{{ interval_end }}`.
 
 use super::model::StageId;
 
@@ -11,6 +12,9 @@ pub enum Variable {
     Batch,
     Attempt,
     WorkflowDir,
+    LogicalDate,
+    IntervalStart,
+    IntervalEnd,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,14 +40,20 @@ pub struct TemplateError {
     pub hint: Option<String>,
 }
 
-pub const VARIABLES: [&str; 6] = [
+pub const VARIABLES: [&str; 9] = [
     "output",
     "inputs.NAME",
     "run_id",
     "batch",
     "attempt",
     "workflow_dir",
+    "logical_date",
+    "interval_start",
+    "interval_end",
 ];
+
+/// The variables only a scheduled workflow has: its run's interval.
+const INTERVAL_VARIABLES: [&str; 3] = ["logical_date", "interval_start", "interval_end"];
 
 /// Values to render a template with.
 pub struct Bindings<'a> {
@@ -53,12 +63,19 @@ pub struct Bindings<'a> {
     pub batch: &'a str,
     pub attempt: u32,
     pub workflow_dir: &'a str,
+    /// The run's interval (RFC 3339 on the schedule's wall clock); empty when the run is
+    /// not of a scheduled date.
+    pub logical_date: &'a str,
+    pub interval_start: &'a str,
+    pub interval_end: &'a str,
 }
 
 impl Template {
-    /// Parses `source`; `input_id` resolves `inputs.NAME` to a stage the stage needs.
+    /// Parses `source`; `input_id` resolves `inputs.NAME` to a stage the stage needs;
+    /// `scheduled` says whether the workflow has a schedule (and so an interval per run).
     pub fn parse(
         source: &str,
+        scheduled: bool,
         input_id: impl Fn(&str) -> Result<StageId, String>,
     ) -> Result<Template, Vec<TemplateError>> {
         let mut segments = Vec::new();
@@ -89,6 +106,13 @@ impl Template {
                 "batch" => Ok(Variable::Batch),
                 "attempt" => Ok(Variable::Attempt),
                 "workflow_dir" => Ok(Variable::WorkflowDir),
+                _ if INTERVAL_VARIABLES.contains(&name) && !scheduled => Err((
+                    format!("`{{{{ {name} }}}}` is only known in a workflow with a `schedule:`"),
+                    Some("add a `schedule:` block, or use `{{ batch }}`".to_string()),
+                )),
+                "logical_date" => Ok(Variable::LogicalDate),
+                "interval_start" => Ok(Variable::IntervalStart),
+                "interval_end" => Ok(Variable::IntervalEnd),
                 _ => match name.strip_prefix("inputs.") {
                     Some(input) => input_id(input).map(Variable::Input).map_err(|hint| {
                         (format!("`{{{{ {name} }}}}` names `{input}`, which is not in this stage's needs"), Some(hint))
@@ -142,6 +166,9 @@ impl Template {
                 Segment::Variable(Variable::Batch) => out.push_str(bindings.batch),
                 Segment::Variable(Variable::Attempt) => out.push_str(&bindings.attempt.to_string()),
                 Segment::Variable(Variable::WorkflowDir) => out.push_str(bindings.workflow_dir),
+                Segment::Variable(Variable::LogicalDate) => out.push_str(bindings.logical_date),
+                Segment::Variable(Variable::IntervalStart) => out.push_str(bindings.interval_start),
+                Segment::Variable(Variable::IntervalEnd) => out.push_str(bindings.interval_end),
             }
         }
         out
@@ -162,7 +189,8 @@ mod tests {
     #[test]
     fn renders_every_variable() {
         let template = Template::parse(
-            "run.py --in {{ inputs.ingest }} --out {{output}} {{ run_id }} {{ batch }} {{ attempt }} {{ workflow_dir }}",
+            "run.py --in {{ inputs.ingest }} --out {{output}} {{ run_id }} {{ batch }} {{ attempt }} {{ workflow_dir }} {{ logical_date }} {{ interval_start }} {{ interval_end }}",
+            true,
             inputs,
         )
         .unwrap();
@@ -174,13 +202,20 @@ mod tests {
             batch: "2026-11-21",
             attempt: 2,
             workflow_dir: "/wf",
+            logical_date: "L",
+            interval_start: "S",
+            interval_end: "E",
         });
-        assert_eq!(rendered, "run.py --in /in --out /out r1 2026-11-21 2 /wf");
+        assert_eq!(
+            rendered,
+            "run.py --in /in --out /out r1 2026-11-21 2 /wf L S E"
+        );
     }
 
     #[test]
     fn unknown_input_and_variable_are_located() {
-        let errors = Template::parse("a {{ inputs.nope }} b {{ outptu }}", inputs).unwrap_err();
+        let errors =
+            Template::parse("a {{ inputs.nope }} b {{ outptu }}", false, inputs).unwrap_err();
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].offset_chars, 2);
         assert!(errors[0].message.contains("`nope`"));
@@ -195,8 +230,20 @@ mod tests {
     }
 
     #[test]
+    fn interval_variables_need_a_schedule() {
+        let errors = Template::parse("echo {{ logical_date }}", false, inputs).unwrap_err();
+        assert_eq!(errors[0].offset_chars, 5);
+        assert!(
+            errors[0]
+                .message
+                .contains("only known in a workflow with a `schedule:`")
+        );
+        assert!(Template::parse("echo {{ logical_date }}", true, inputs).is_ok());
+    }
+
+    #[test]
     fn unclosed_braces_are_an_error() {
-        let errors = Template::parse("echo {{ output", inputs).unwrap_err();
+        let errors = Template::parse("echo {{ output", false, inputs).unwrap_err();
         assert!(errors[0].message.contains("never closed"));
     }
 }

@@ -9,6 +9,7 @@ use crate::drivers::ledger::{MarketChange, timestamp};
 use crate::drivers::store::Store;
 use crate::engine::event::RunEvent;
 use crate::engine::machine::{Action, Outcome};
+use crate::plan::calendar::IntervalValues;
 use crate::workflow::template::Bindings;
 use crate::workflow::{Market, StageId};
 use rand::Rng;
@@ -175,6 +176,16 @@ impl Driver {
             let name = env_name(&self.workflow.stages[input].name);
             env.push((format!("RESPAWN_INPUT_{name}"), self.input_location(input)));
         }
+        if let Some(interval) = &self.interval {
+            env.extend([
+                ("RESPAWN_LOGICAL_DATE".into(), interval.logical_date.clone()),
+                (
+                    "RESPAWN_INTERVAL_START".into(),
+                    interval.interval_start.clone(),
+                ),
+                ("RESPAWN_INTERVAL_END".into(), interval.interval_end.clone()),
+            ]);
+        }
         env
     }
 
@@ -211,6 +222,12 @@ impl Driver {
     fn render(&self, stage: StageId, attempt: u32) -> Option<(Output, String)> {
         let output = self.output_of(stage, attempt)?;
         let quoted_input = |id: StageId| shell_quote(&self.input_location(id));
+        let interval = |value: fn(&IntervalValues) -> &String| {
+            self.interval
+                .as_ref()
+                .map(|i| shell_quote(value(i)))
+                .unwrap_or_default()
+        };
         let line = self.workflow.stages[stage].run.render(&Bindings {
             output: &shell_quote(&output.location()),
             inputs: &quoted_input,
@@ -218,6 +235,9 @@ impl Driver {
             batch: &self.batch,
             attempt,
             workflow_dir: &shell_quote(&self.workflow_dir),
+            logical_date: &interval(|i| &i.logical_date),
+            interval_start: &interval(|i| &i.interval_start),
+            interval_end: &interval(|i| &i.interval_end),
         });
         Some((output, line))
     }

@@ -41,6 +41,7 @@ use crate::drivers::ledger::{
 };
 use crate::drivers::store::{AnyStore, StoreError, TransferOptions};
 use crate::plan::Plan;
+use crate::plan::calendar::IntervalValues;
 use crate::workflow::{StageId, Workflow};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -67,6 +68,8 @@ pub struct RunInput {
     /// Where stage commands run.
     pub cwd: PathBuf,
     pub chaos: Option<Chaos>,
+    /// The run's interval, for a scheduled workflow (`{{ logical_date }}`, ...).
+    pub interval: Option<IntervalValues>,
     pub transfer: TransferOptions,
     /// How long stages get between SIGTERM and SIGKILL when the run stops.
     pub stop_grace: Duration,
@@ -148,6 +151,7 @@ struct Driver {
     workflow_dir: String,
     cwd: PathBuf,
     chaos: Option<(Chaos, rand_pcg::Pcg64)>,
+    interval: Option<IntervalValues>,
     transfer: TransferOptions,
     stop_grace: Duration,
     clock: Arc<dyn Clock>,

@@ -93,6 +93,7 @@ async fn drive_again(
         workflow_dir: dir.path().to_path_buf(),
         cwd: dir.path().to_path_buf(),
         chaos: None,
+        interval: None,
         transfer: TransferOptions::default(),
         stop_grace: Duration::from_secs(1),
         clock,

@@ -8,15 +8,18 @@ mod choose;
 mod interrupt;
 mod lease;
 mod start;
+mod tick;
 
 pub use choose::{Choice, RunRequest, changed_since, choose, pick_batch};
 pub use interrupt::{InterruptError, interrupt};
 pub use lease::{LEASE_TTL, lease_is_live, live_holder_of, take_lease};
-pub use start::{RunSettings, drive_opened, unfit_store};
+pub use start::{RunSettings, drive_opened, interval_of, unfit_store};
+pub use tick::{Action, DatePlan, Outcome, Runner, carry_out, plan_tick};
 
 use crate::drivers::ledger::{Layout, Lease, LeaseError, RunRecord, Versioned};
 use crate::drivers::store::{AnyStore, StoreError};
 use crate::engine::clock::Clock;
+use crate::plan::calendar::IntervalValues;
 use crate::workflow::Workflow;
 
 /// Why a session could not be opened.
@@ -29,6 +32,9 @@ pub enum SessionError {
     /// The workflow cannot run on this store ([`unfit_store`] says why).
     #[error("{0}")]
     UnfitStore(String),
+    /// The batch is not a date of the workflow's schedule ([`interval_of`] says why).
+    #[error("{0}")]
+    NotScheduled(String),
 }
 
 /// What opening a session found.
@@ -46,6 +52,8 @@ pub struct OpenedRun {
     pub record: Versioned<RunRecord>,
     pub lease: Lease,
     pub announce: String,
+    /// The run's interval, when the workflow has a schedule.
+    pub interval: Option<IntervalValues>,
 }
 
 /// Takes the workflow's lease, chooses the run `request` asks for, and binds the lease to
@@ -62,8 +70,15 @@ pub async fn open(
     }
     let (batch, fresh) = match &request.batch {
         Some(batch) => (batch.clone(), false),
+        None if workflow.schedule.is_some() => {
+            return Err(SessionError::NotScheduled(format!(
+                "workflow `{}` has a schedule: name the logical date with --batch, or let `respawn tick` run the due dates",
+                workflow.name
+            )));
+        }
         None => pick_batch(store, layout, clock).await?,
     };
+    let interval = interval_of(workflow, &batch).map_err(SessionError::NotScheduled)?;
     let mut lease = take_lease(store, layout, &batch, clock).await?;
     let chosen = match choose(store, layout, workflow, &batch, fresh, request.force, clock).await {
         Ok(chosen) => chosen,
@@ -84,6 +99,7 @@ pub async fn open(
                 record: *record,
                 lease,
                 announce,
+                interval,
             })))
         }
     }

@@ -8,6 +8,7 @@ use crate::drivers::ledger::Layout;
 use crate::drivers::store::{AnyStore, Store, TransferOptions};
 use crate::engine::clock::Clock;
 use crate::engine::driver::{Chaos, EventSink, RunEnd, RunInput, drive};
+use crate::plan::calendar::{self, IntervalValues};
 use crate::plan::{PlanOptions, plan};
 use crate::workflow::{Provider, Workflow};
 use std::path::PathBuf;
@@ -46,6 +47,23 @@ pub fn unfit_store(workflow: &Workflow, store: &AnyStore) -> Option<String> {
     })
 }
 
+/// The interval a batch of a scheduled workflow stands for (its template values); `None`
+/// for a workflow without a schedule. A batch that is no logical date of the schedule is
+/// an error that says what the schedule's batch ids look like.
+pub fn interval_of(workflow: &Workflow, batch: &str) -> Result<Option<IntervalValues>, String> {
+    let Some(schedule) = &workflow.schedule else {
+        return Ok(None);
+    };
+    match calendar::interval_of_batch(schedule, batch) {
+        Some(interval) => Ok(Some(calendar::interval_values(schedule, &interval))),
+        None => Err(format!(
+            "batch `{batch}` is not a logical date of the schedule of workflow `{}` \
+             (its batch ids are written `{}`, from {})",
+            workflow.name, schedule.batch, schedule.start
+        )),
+    }
+}
+
 /// Runs (or resumes) an opened run to its end, reporting events to `sink`.
 pub async fn drive_opened(
     workflow: Workflow,
@@ -54,7 +72,12 @@ pub async fn drive_opened(
     settings: RunSettings,
     sink: EventSink,
 ) -> RunEnd {
-    let OpenedRun { record, lease, .. } = opened;
+    let OpenedRun {
+        record,
+        lease,
+        interval,
+        ..
+    } = opened;
     let run_id = record.value.run_id.clone();
     let scratch = LocalClusters::new(settings.scratch.join(&workflow.name).join(&run_id), &run_id);
     let clusters = match (&workflow.cluster.provider, &workflow.cluster.emr) {
@@ -86,6 +109,7 @@ pub async fn drive_opened(
         workflow_dir: settings.workflow_dir,
         cwd: settings.cwd,
         chaos: settings.chaos,
+        interval,
         transfer: TransferOptions::default(),
         stop_grace: settings.stop_grace,
         clock: settings.clock,

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 
 /// `stages`: the stages in a topological order (file order where the graph leaves a
 /// choice), or `None` when anything about them was reported.
-pub(super) fn read_stages(r: &mut Reader, node: &Node) -> Option<Vec<Stage>> {
+/// `scheduled`: the workflow has a `schedule:`, so stages may use its interval variables.
+pub(super) fn read_stages(r: &mut Reader, node: &Node, scheduled: bool) -> Option<Vec<Stage>> {
     let entries = r.entries(node, "`stages`")?;
     if matches!(&node.value, Value::Map(pairs) if pairs.is_empty()) {
         r.error(
@@ -89,7 +90,7 @@ pub(super) fn read_stages(r: &mut Reader, node: &Node) -> Option<Vec<Stage>> {
         .enumerate()
         .map(|(i, stage)| {
             let (run_text, run_node) = stage.run.as_ref()?;
-            let template = Template::parse(run_text, |input| match index.get(input) {
+            let template = Template::parse(run_text, scheduled, |input| match index.get(input) {
                 Some(&j) if edges[i].iter().any(|(k, _)| *k == j) => Ok(j),
                 Some(_) => Err(format!(
                     "add `{input}` to `needs` of stage `{}`",

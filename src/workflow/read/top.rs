@@ -170,7 +170,8 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
         "the workflow",
         "add a `stages:` mapping of stage names to stages",
     );
-    let stages = stages_node.and_then(|node| read_stages(r, node));
+    let scheduled = fields.get("schedule").is_some();
+    let stages = stages_node.and_then(|node| read_stages(r, node, scheduled));
     Some(Workflow {
         name: name?,
         file: r.file.to_string(),

@@ -1,0 +1,344 @@
+//! One pass of the scheduler (`respawn tick`): which logical dates of a workflow's schedule
+//! are due, what to do with each (run it, resume it, record it missed, leave it to whoever
+//! has it), and doing it. Every date is claimed with a create-only object before its run
+//! starts, so any number of ticks on any number of machines run each date exactly once.
+
+use super::{Opened, RunRequest, RunSettings, SessionError, drive_opened, lease_is_live, open};
+use crate::drivers::host::holder_is_gone;
+use crate::drivers::ledger::{
+    Claim, ClaimOutcome, Decision, Holder, Layout, RunRecord, RunStatus, Versioned, claim,
+    read_claims, read_lease, read_output, runs, take_over,
+};
+use crate::drivers::store::{AnyStore, StoreError};
+use crate::engine::clock::Clock;
+use crate::engine::driver::{EventSink, RunEnd};
+use crate::plan::calendar::{self, Interval};
+use crate::workflow::schedule::rfc3339;
+use crate::workflow::{Catchup, Workflow};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+/// A claim to run a date that no run record followed for this long was left by a tick
+/// that died between claiming and starting: the next tick takes it over.
+const STALE_CLAIM_SECS: u64 = super::LEASE_TTL.as_secs();
+
+/// What a tick does with one due date.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum Action {
+    /// Never run: claim it and run it.
+    Run,
+    /// Its run stopped or its orchestrator died: take the claim over and resume the run.
+    Resume { run_id: String },
+    /// It succeeded but a published output is gone: run it again (self-healing).
+    Rebuild { run_id: String },
+    /// A tick claimed it and died before starting: take the claim over and run it.
+    Retake { holder: String },
+    /// Catch-up leaves it out; recorded as missed (a backfill can still run it).
+    Miss { reason: String },
+    /// Another orchestrator is at work on it.
+    Running { holder: String },
+    /// Another tick has just claimed it.
+    Claimed { holder: String },
+    /// Its run failed; `respawn run FILE --batch B` resumes it once the stage is fixed.
+    Failed { run_id: String },
+}
+
+/// A due date and what to do with it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatePlan {
+    pub batch: String,
+    pub logical_date: String,
+    #[serde(flatten)]
+    pub action: Action,
+    #[serde(skip)]
+    stale_claim: Option<Versioned<Claim>>,
+}
+
+/// The dates a tick at `now` has to do something about, oldest first; dates already done
+/// (succeeded with their outputs, or recorded missed) are counted in the second value.
+pub async fn plan_tick(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    now: jiff::Timestamp,
+    clock: &dyn Clock,
+) -> Result<(Vec<DatePlan>, usize), SessionError> {
+    let schedule = workflow.schedule.as_ref().ok_or_else(|| {
+        SessionError::NotScheduled(format!("workflow `{}` has no `schedule:`", workflow.name))
+    })?;
+    let due = calendar::due(schedule, now);
+    let claims: BTreeMap<String, Versioned<Claim>> = read_claims(store, layout)
+        .await?
+        .into_iter()
+        .map(|c| (c.value.batch.clone(), c))
+        .collect();
+    let mut latest: BTreeMap<String, RunRecord> = BTreeMap::new();
+    for record in runs(store, layout).await?.into_iter().flatten() {
+        latest.insert(record.batch.clone(), record);
+    }
+    let now_unix = unix(clock.now());
+    let mut plans = Vec::new();
+    let mut settled = BTreeSet::new();
+    let mut done = 0;
+    for interval in &due {
+        let batch = calendar::batch_id(schedule, interval).map_err(SessionError::NotScheduled)?;
+        let claimed = claims.get(&batch);
+        let record = latest.get(&batch);
+        let action = match (claimed, record) {
+            (None, None) => continue,
+            (Some(c), _) if c.value.decision == Decision::Missed => None,
+            (_, Some(record)) => on_record(store, layout, workflow, record, clock).await?,
+            (Some(c), None) => Some(
+                if now_unix >= c.value.claimed_unix + STALE_CLAIM_SECS
+                    || holder_is_gone(&c.value.holder)
+                {
+                    Action::Retake {
+                        holder: c.value.holder.to_string(),
+                    }
+                } else {
+                    Action::Claimed {
+                        holder: c.value.holder.to_string(),
+                    }
+                },
+            ),
+        };
+        settled.insert(interval.start);
+        match action {
+            None => done += 1,
+            Some(action) => plans.push(plan(schedule, interval, batch, action, claimed)),
+        }
+    }
+    let catch_up = calendar::catch_up(&due, &settled, schedule.catchup);
+    for interval in &catch_up.missed {
+        let batch = calendar::batch_id(schedule, interval).map_err(SessionError::NotScheduled)?;
+        let reason = match schedule.catchup {
+            Catchup::All => "catch-up".to_string(),
+            Catchup::Latest(n) => format!("catchup: {n} runs only the {n} latest missed dates"),
+        };
+        plans.push(plan(
+            schedule,
+            interval,
+            batch,
+            Action::Miss { reason },
+            None,
+        ));
+    }
+    for interval in &catch_up.run {
+        let batch = calendar::batch_id(schedule, interval).map_err(SessionError::NotScheduled)?;
+        plans.push(plan(schedule, interval, batch, Action::Run, None));
+    }
+    plans.sort_by(|a, b| a.logical_date.cmp(&b.logical_date));
+    Ok((plans, done))
+}
+
+fn plan(
+    schedule: &crate::workflow::ScheduleSpec,
+    interval: &Interval,
+    batch: String,
+    action: Action,
+    claimed: Option<&Versioned<Claim>>,
+) -> DatePlan {
+    DatePlan {
+        batch,
+        logical_date: rfc3339(&schedule.timezone, interval.start),
+        action,
+        stale_claim: claimed.cloned(),
+    }
+}
+
+/// What to do with a date that has a run record (`None`: it is done).
+async fn on_record(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    record: &RunRecord,
+    clock: &dyn Clock,
+) -> Result<Option<Action>, StoreError> {
+    let run_id = record.run_id.clone();
+    Ok(match record.status {
+        RunStatus::Succeeded => {
+            let mut gone = false;
+            for stage in workflow.stages.iter().filter(|s| s.is_final) {
+                gone |= read_output(store, layout, &stage.name, &record.batch)
+                    .await?
+                    .is_none();
+            }
+            gone.then_some(Action::Rebuild { run_id })
+        }
+        RunStatus::Failed => Some(Action::Failed { run_id }),
+        RunStatus::Running | RunStatus::Stopped => {
+            match read_lease(store, layout, &record.batch).await? {
+                Some(lease) if lease_is_live(&lease, clock) => Some(Action::Running {
+                    holder: lease.holder.to_string(),
+                }),
+                _ => Some(Action::Resume { run_id }),
+            }
+        }
+    })
+}
+
+/// How a date ended in this tick.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Succeeded,
+    Failed {
+        message: String,
+    },
+    Stopped,
+    /// Recorded as missed.
+    Missed,
+    /// Another tick claimed it first.
+    Taken {
+        holder: String,
+    },
+    /// Nothing to do after all (the run had succeeded meanwhile).
+    Nothing {
+        message: String,
+    },
+    /// Left alone (running elsewhere, failed, just claimed by another tick).
+    Left,
+}
+
+impl Outcome {
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed { .. })
+    }
+}
+
+/// How the runs of a tick are made: their settings, and where each one's events go.
+pub struct Runner<'a> {
+    pub settings: &'a dyn Fn() -> RunSettings,
+    /// The sink for the events of the run of a batch.
+    pub sink_for: &'a dyn Fn(&str) -> EventSink,
+}
+
+/// Carries out the plans: records missed dates, then claims and runs the others in date
+/// order, at most `max_active` at once. `report` hears of each date as it ends.
+pub async fn carry_out(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    plans: Vec<DatePlan>,
+    runner: &Runner<'_>,
+    clock: &dyn Clock,
+    mut report: impl FnMut(&DatePlan, &Outcome),
+) -> Result<(), SessionError> {
+    let max_active = workflow
+        .schedule
+        .as_ref()
+        .map(|s| s.max_active.max(1) as usize)
+        .unwrap_or(1);
+    let mut running = tokio::task::JoinSet::new();
+    for date in plans {
+        let holder = Holder::this_process(None);
+        let new_claim = |decision, reason| {
+            Claim::new(
+                layout,
+                &date.batch,
+                &date.logical_date,
+                decision,
+                holder.clone(),
+                clock.now(),
+                reason,
+            )
+        };
+        let won = match &date.action {
+            Action::Miss { reason } => {
+                let outcome = match claim(
+                    store,
+                    layout,
+                    new_claim(Decision::Missed, Some(reason.clone())),
+                )
+                .await?
+                {
+                    ClaimOutcome::Won(_) => Outcome::Missed,
+                    ClaimOutcome::Held(held) => Outcome::Taken {
+                        holder: held.value.holder.to_string(),
+                    },
+                };
+                report(&date, &outcome);
+                continue;
+            }
+            Action::Run => claim(store, layout, new_claim(Decision::Run, None)).await?,
+            Action::Resume { .. } | Action::Rebuild { .. } | Action::Retake { .. } => {
+                match &date.stale_claim {
+                    Some(stale) => {
+                        take_over(store, layout, stale, new_claim(Decision::Run, None)).await?
+                    }
+                    None => claim(store, layout, new_claim(Decision::Run, None)).await?,
+                }
+            }
+            Action::Running { .. } | Action::Claimed { .. } | Action::Failed { .. } => {
+                report(&date, &Outcome::Left);
+                continue;
+            }
+        };
+        if let ClaimOutcome::Held(held) = won {
+            let outcome = Outcome::Taken {
+                holder: held.value.holder.to_string(),
+            };
+            report(&date, &outcome);
+            continue;
+        }
+        while running.len() >= max_active {
+            if let Some(joined) = running.join_next().await {
+                let (date, outcome) = joined.map_err(|e| {
+                    SessionError::Store(StoreError::Io {
+                        object: layout.workflow().into(),
+                        source: std::io::Error::other(e),
+                    })
+                })?;
+                report(&date, &outcome);
+            }
+        }
+        let request = RunRequest {
+            batch: Some(date.batch.clone()),
+            force: false,
+        };
+        let opened = open(store, layout, workflow, &request, clock).await;
+        let (store, workflow, settings, sink) = (
+            store.clone(),
+            workflow.clone(),
+            (runner.settings)(),
+            (runner.sink_for)(&date.batch),
+        );
+        running.spawn(async move {
+            let outcome = match opened {
+                Ok(Opened::Nothing(message)) => Outcome::Nothing { message },
+                Ok(Opened::Run(opened)) => {
+                    match drive_opened(workflow, store, *opened, settings, sink).await {
+                        RunEnd::Succeeded => Outcome::Succeeded,
+                        RunEnd::Stopped => Outcome::Stopped,
+                        RunEnd::Failed { message, .. } => Outcome::Failed { message },
+                        RunEnd::Store(error) => Outcome::Failed {
+                            message: error.to_string(),
+                        },
+                        RunEnd::Lease(error) => Outcome::Failed {
+                            message: error.to_string(),
+                        },
+                        RunEnd::Io(message) => Outcome::Failed { message },
+                    }
+                }
+                Err(error) => Outcome::Failed {
+                    message: error.to_string(),
+                },
+            };
+            (date, outcome)
+        });
+    }
+    while let Some(joined) = running.join_next().await {
+        if let Ok((date, outcome)) = joined {
+            report(&date, &outcome);
+        }
+    }
+    Ok(())
+}
+
+fn unix(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
