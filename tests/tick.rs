@@ -1,0 +1,379 @@
+//! `respawn tick` through the real binary: catch-up after downtime, every due date run
+//! exactly once by 20 ticks started at once, the dry run touching nothing, a deleted output
+//! rebuilt, and bad input refused. Half the tests use the S3 server on loopback.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use support::s3_server::{BUCKET, S3Server};
+
+/// A daily workflow at 03:00 Paris time from 2026-11-01, its stages writing the logical
+/// date and the interval's end into the published output.
+const DAILY: &str = "\
+name: daily
+cluster: { provider: local, market: on-demand }
+schedule:
+  cron: \"0 3 * * *\"
+  timezone: Europe/Paris
+  start: 2026-11-01
+  catchup: CATCHUP
+stages:
+  extract:
+    run: mkdir -p {{ output }} && echo \"{{ logical_date }} {{ interval_end }}\" > {{ output }}/day
+    estimate: 1m
+  load:
+    needs: [extract]
+    run: mkdir -p {{ output }} && cp {{ inputs.extract }}/day {{ output }}/day && echo $RESPAWN_BATCH >> {{ output }}/day
+    estimate: 1m
+";
+
+struct Daily {
+    dir: tempfile::TempDir,
+    file: PathBuf,
+    s3: Option<S3Server>,
+}
+
+impl Daily {
+    fn new(catchup: &str, s3: bool) -> Daily {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("daily.yaml");
+        std::fs::write(&file, DAILY.replace("CATCHUP", catchup)).unwrap();
+        Daily {
+            dir,
+            file,
+            s3: s3.then(S3Server::start),
+        }
+    }
+
+    fn store_root(&self) -> PathBuf {
+        match &self.s3 {
+            Some(server) => server.root().join(BUCKET).join("team"),
+            None => self.dir.path().join("store"),
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![(
+            "RESPAWN_SCRATCH",
+            self.dir.path().join("scratch").display().to_string(),
+        )];
+        if let Some(server) = &self.s3 {
+            env.extend(server.env());
+        }
+        env
+    }
+
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        args.push("--store".into());
+        args.push(match &self.s3 {
+            Some(_) => format!("s3://{BUCKET}/team"),
+            None => self.dir.path().join("store").display().to_string(),
+        });
+        args
+    }
+
+    fn tick(&self, now: &str, extra: &[&str]) -> support::Run {
+        let file = self.file.display().to_string();
+        let mut args = vec!["tick", &file, "--now", now];
+        args.extend_from_slice(extra);
+        support::respawn_env(self.args(&args), &self.env(), &[])
+    }
+
+    /// Every object of the store under `daily/`, by key.
+    fn objects(&self) -> BTreeMap<String, Vec<u8>> {
+        let root = self.store_root();
+        let mut objects = BTreeMap::new();
+        support::walk(&root, &root.join("daily"), &mut objects);
+        objects
+    }
+
+    /// Batches with a published `load` output, and the output.
+    fn outputs(&self) -> BTreeMap<String, String> {
+        self.objects()
+            .into_iter()
+            .filter_map(|(key, bytes)| {
+                let rest = key.strip_prefix("daily/outputs/load/")?;
+                let batch = rest.strip_suffix("/day")?;
+                Some((batch.to_string(), String::from_utf8(bytes).unwrap()))
+            })
+            .collect()
+    }
+
+    /// Run records, by batch.
+    fn runs(&self) -> BTreeMap<String, usize> {
+        let mut runs = BTreeMap::new();
+        for (key, bytes) in self.objects() {
+            if key.starts_with("daily/runs/") && key.ends_with("/run.json") {
+                let record: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                *runs
+                    .entry(record["batch"].as_str().unwrap().to_string())
+                    .or_insert(0) += 1;
+            }
+        }
+        runs
+    }
+
+    fn claims(&self) -> BTreeMap<String, String> {
+        self.objects()
+            .into_iter()
+            .filter_map(|(key, bytes)| {
+                let batch = key
+                    .strip_prefix("daily/schedule/claims/")?
+                    .strip_suffix(".json")?;
+                let claim: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                Some((
+                    batch.to_string(),
+                    claim["decision"].as_str().unwrap().to_string(),
+                ))
+            })
+            .collect()
+    }
+}
+
+fn dates(from: u32, to: u32) -> Vec<String> {
+    (from..=to).map(|d| format!("2026-11-{d:02}")).collect()
+}
+
+#[test]
+fn after_thirty_missed_days_catchup_three_runs_the_three_latest_and_records_the_rest() {
+    let daily = Daily::new("3", false);
+    // Nov 1 .. Nov 30 are due at 03:00 Paris time on Dec 1.
+    let run = daily.tick("2026-12-01T02:30:00Z", &[]);
+    run.success();
+    assert_eq!(
+        daily.outputs().keys().cloned().collect::<Vec<_>>(),
+        dates(28, 30),
+        "{}",
+        run.stdout
+    );
+    let claims = daily.claims();
+    assert_eq!(claims.len(), 30);
+    for date in dates(1, 27) {
+        assert_eq!(claims[&date], "missed", "{date}");
+    }
+    for date in dates(28, 30) {
+        assert_eq!(claims[&date], "run", "{date}");
+    }
+    // Oldest first.
+    let order: Vec<usize> = dates(28, 30)
+        .iter()
+        .map(|d| run.stdout.find(&format!("daily {d}: succeeded")).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{}", run.stdout);
+    assert_eq!(
+        daily.outputs()["2026-11-28"],
+        "2026-11-28T03:00:00+01:00 2026-11-29T03:00:00+01:00\n2026-11-28\n"
+    );
+
+    // The same tick again does nothing; the next day runs the next date only.
+    let again = daily.tick("2026-12-01T02:30:00Z", &[]);
+    again.success();
+    assert!(
+        again
+            .stdout
+            .contains("0 due date(s) to act on, 30 done before"),
+        "{}",
+        again.stdout
+    );
+    daily.tick("2026-12-02T02:30:00Z", &[]).success();
+    assert_eq!(daily.outputs().len(), 4);
+    assert!(daily.outputs().contains_key("2026-12-01"));
+    assert!(daily.runs().values().all(|n| *n == 1), "{:?}", daily.runs());
+}
+
+#[test]
+fn twenty_ticks_at_once_run_each_of_ten_due_dates_exactly_once() {
+    for round in 0..3 {
+        let daily = Daily::new("all", round % 2 == 1);
+        let now = "2026-11-11T02:30:00Z";
+        let file = daily.file.display().to_string();
+        let children: Vec<_> = (0..20)
+            .map(|_| {
+                let mut command = support::command();
+                command
+                    .args(daily.args(&["tick", &file, "--now", now]))
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                for (name, value) in daily.env() {
+                    command.env(name, value);
+                }
+                command.spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "round {round}: {}\n{stderr}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        let runs = daily.runs();
+        assert_eq!(
+            runs.keys().cloned().collect::<Vec<_>>(),
+            dates(1, 10),
+            "round {round}"
+        );
+        assert!(
+            runs.values().all(|n| *n == 1),
+            "round {round}: one run per date: {runs:?}"
+        );
+        assert_eq!(daily.outputs().len(), 10, "round {round}");
+        assert!(daily.claims().values().all(|d| d == "run"));
+    }
+}
+
+#[test]
+fn a_dry_run_decides_and_touches_nothing() {
+    let daily = Daily::new("2", true);
+    let run = daily.tick("2026-11-06T02:30:00Z", &["--dry-run"]);
+    run.success();
+    for (date, what) in [
+        ("2026-11-01", "missed"),
+        ("2026-11-02", "missed"),
+        ("2026-11-03", "missed"),
+        ("2026-11-04", "due"),
+        ("2026-11-05", "due"),
+    ] {
+        assert!(
+            run.stdout.contains(&format!("daily {date}: {what}")),
+            "{date} {what}: {}",
+            run.stdout
+        );
+    }
+    assert!(daily.objects().is_empty(), "{:?}", daily.objects().keys());
+    let json = daily.tick("2026-11-06T02:30:00Z", &["--dry-run", "--format", "json"]);
+    json.success();
+    let decisions: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(decisions.len(), 5);
+    assert_eq!(decisions[4]["decision"], "run");
+    assert_eq!(decisions[4]["batch"], "2026-11-05");
+    assert_eq!(decisions[0]["decision"], "miss");
+}
+
+#[test]
+fn deleting_a_published_output_has_the_next_tick_rebuild_that_date_only() {
+    let daily = Daily::new("all", true);
+    let now = "2026-11-04T02:30:00Z";
+    daily.tick(now, &[]).success();
+    let before = daily.outputs();
+    assert_eq!(before.len(), 3);
+    let output = daily.store_root().join("daily/outputs/load/2026-11-02");
+    std::fs::remove_dir_all(&output).unwrap();
+    let run = daily.tick(now, &[]);
+    run.success();
+    assert!(
+        run.stdout.contains("daily 2026-11-02: rebuilding"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("daily 2026-11-01: rebuilding"));
+    assert_eq!(daily.outputs(), before, "the same bytes again");
+    assert!(daily.runs().values().all(|n| *n == 1), "{:?}", daily.runs());
+}
+
+#[test]
+fn bad_schedules_flags_and_batches_are_refused_with_exit_two() {
+    let daily = Daily::new("3", false);
+    let bad_now = daily.tick("yesterday", &[]);
+    bad_now.invalid_input();
+    assert!(bad_now.stderr.contains("RFC 3339"), "{}", bad_now.stderr);
+
+    let plain = daily.dir.path().join("plain.yaml");
+    std::fs::write(
+        &plain,
+        "name: plain\nstages:\n  a:\n    run: mkdir -p {{ output }}\n    estimate: 1m\n",
+    )
+    .unwrap();
+    let unscheduled = support::respawn(daily.args(&["tick", &plain.display().to_string()]));
+    unscheduled.invalid_input();
+    assert!(
+        unscheduled.stderr.contains("has no `schedule:`"),
+        "{}",
+        unscheduled.stderr
+    );
+
+    let file = daily.file.display().to_string();
+    let not_a_date = support::respawn_env(
+        daily.args(&["run", &file, "--batch", "2026-13-45"]),
+        &daily.env(),
+        &[],
+    );
+    not_a_date.invalid_input();
+    assert!(
+        not_a_date
+            .stderr
+            .contains("is not a logical date of the schedule"),
+        "{}",
+        not_a_date.stderr
+    );
+    let interval_outside_schedule = daily.dir.path().join("unscheduled.yaml");
+    std::fs::write(
+        &interval_outside_schedule,
+        "name: u\nstages:\n  a:\n    run: echo {{ logical_date }}\n    estimate: 1m\n",
+    )
+    .unwrap();
+    let located = support::respawn(["validate", &interval_outside_schedule.display().to_string()]);
+    located.invalid_input();
+    assert!(
+        located
+            .stderr
+            .contains("unscheduled.yaml:4:15: in `run` of stage `a`: `{{ logical_date }}` is only known in a workflow with a `schedule:`"),
+        "{}",
+        located.stderr
+    );
+}
+
+#[test]
+fn a_tick_killed_at_any_moment_then_run_again_loses_no_date_and_runs_none_twice() {
+    for (round, after_ms) in [150u64, 600, 1200, 2000].into_iter().enumerate() {
+        let daily = Daily::new("all", round % 2 == 1);
+        std::fs::write(
+            &daily.file,
+            DAILY
+                .replace("CATCHUP", "all")
+                .replace("run: mkdir", "run: sleep 0.2; mkdir"),
+        )
+        .unwrap();
+        let now = "2026-11-06T02:30:00Z";
+        let file = daily.file.display().to_string();
+        let mut command = support::command();
+        command
+            .args(daily.args(&["tick", &file, "--now", now]))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (name, value) in daily.env() {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(after_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let again = daily.tick(now, &[]);
+        again.success();
+        assert_eq!(
+            daily.outputs().keys().cloned().collect::<Vec<_>>(),
+            dates(1, 5),
+            "round {round} (killed after {after_ms} ms): {}",
+            again.stdout
+        );
+        let runs = daily.runs();
+        assert!(
+            runs.values().all(|n| *n == 1),
+            "round {round}: one run per date: {runs:?}\n{}",
+            again.stdout
+        );
+        for (batch, text) in daily.outputs() {
+            assert!(text.ends_with(&format!("\n{batch}\n")), "{batch}: {text}");
+        }
+    }
+}
