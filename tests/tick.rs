@@ -377,3 +377,59 @@ fn a_tick_killed_at_any_moment_then_run_again_loses_no_date_and_runs_none_twice(
         }
     }
 }
+
+#[test]
+fn max_active_bounds_the_runs_of_all_ticks_together() {
+    let daily = Daily::new("all", false);
+    let lock = daily.dir.path().join("active");
+    let overlap = daily.dir.path().join("overlap");
+    std::fs::write(
+        &daily.file,
+        format!(
+            "name: daily\n\
+             cluster: {{ provider: local, market: on-demand }}\n\
+             schedule:\n  cron: \"0 3 * * *\"\n  timezone: Europe/Paris\n  start: 2026-11-01\n  catchup: all\n  max_active: 1\n\
+             stages:\n  load:\n    \
+               run: (mkdir {lock} || touch {overlap}); sleep 0.3; rmdir {lock}; mkdir -p {{{{ output }}}} && echo {{{{ batch }}}} > {{{{ output }}}}/day\n    \
+               estimate: 1m\n",
+            lock = lock.display(),
+            overlap = overlap.display()
+        ),
+    )
+    .unwrap();
+    let now = "2026-11-05T02:30:00Z";
+    let file = daily.file.display().to_string();
+    let children: Vec<_> = (0..5)
+        .map(|_| {
+            let mut command = support::command();
+            command
+                .args(daily.args(&["tick", &file, "--now", now]))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            for (name, value) in daily.env() {
+                command.env(name, value);
+            }
+            command.spawn().unwrap()
+        })
+        .collect();
+    let mut said = String::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        said.push_str(&String::from_utf8_lossy(&output.stdout));
+    }
+    // Whatever the first ticks left to later ones, later ticks finish it.
+    for _ in 0..5 {
+        if daily.outputs().len() == 4 {
+            break;
+        }
+        daily.tick(now, &[]).success();
+    }
+    assert_eq!(
+        daily.outputs().keys().cloned().collect::<Vec<_>>(),
+        dates(1, 4),
+        "{said}"
+    );
+    assert!(!overlap.exists(), "two runs were active at once:\n{said}");
+    assert!(daily.runs().values().all(|n| *n == 1), "{:?}", daily.runs());
+}

@@ -168,6 +168,9 @@ fn print_outcome(
         Outcome::Missed => "recorded as missed".into(),
         Outcome::Taken { holder } => format!("claimed first by {holder}; left to it"),
         Outcome::Nothing { message } => message.clone(),
+        Outcome::Busy { slots } => {
+            format!("left to a later tick: the {slots} run(s) `max_active` allows are in progress")
+        }
         Outcome::Left => return Ok(()),
     };
     Ok(output::stdout(&format!("{name} {}: {what}\n", date.batch))?)

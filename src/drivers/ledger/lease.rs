@@ -140,6 +140,13 @@ impl LeaseError {
     }
 }
 
+/// What a lease is of: its key, its workflow, and what messages call it.
+struct Target<'a> {
+    key: String,
+    workflow: &'a str,
+    label: &'a str,
+}
+
 /// A held lease. Renew it well before `ttl` runs out.
 #[derive(Debug)]
 pub struct Lease {
@@ -173,10 +180,51 @@ impl Lease {
         now: SystemTime,
         is_gone: &(dyn Fn(&Holder) -> bool + Sync),
     ) -> Result<Lease, LeaseError> {
-        let key = layout.lease(batch);
+        let target = Target {
+            key: layout.lease(batch),
+            workflow: layout.workflow(),
+            label: batch,
+        };
+        Self::acquire_target(store, target, holder, ttl, now, is_gone).await
+    }
+
+    /// Takes run slot `slot` of a scheduled workflow (`schedule.max_active` slots: a tick
+    /// holds one while a run it started goes on), on the terms of
+    /// [`Lease::acquire_unless_alive`].
+    pub async fn acquire_slot<S: Store>(
+        store: &S,
+        layout: &Layout,
+        slot: u32,
+        holder: Holder,
+        ttl: Duration,
+        now: SystemTime,
+        is_gone: &(dyn Fn(&Holder) -> bool + Sync),
+    ) -> Result<Lease, LeaseError> {
+        let label = format!("slot {slot}");
+        let target = Target {
+            key: layout.slot(slot),
+            workflow: layout.workflow(),
+            label: &label,
+        };
+        Self::acquire_target(store, target, holder, ttl, now, is_gone).await
+    }
+
+    async fn acquire_target<S: Store>(
+        store: &S,
+        target: Target<'_>,
+        holder: Holder,
+        ttl: Duration,
+        now: SystemTime,
+        is_gone: &(dyn Fn(&Holder) -> bool + Sync),
+    ) -> Result<Lease, LeaseError> {
+        let Target {
+            key,
+            workflow,
+            label: batch,
+        } = target;
         let record = LeaseRecord {
             format: super::run::FORMAT,
-            workflow: layout.workflow().into(),
+            workflow: workflow.into(),
             batch: batch.into(),
             holder,
             acquired_at: timestamp(now),
@@ -205,7 +253,7 @@ impl Lease {
                         && !is_gone(&existing.holder)
                     {
                         return Err(LeaseError::Held {
-                            workflow: layout.workflow().into(),
+                            workflow: workflow.into(),
                             batch: batch.into(),
                             holder: existing.holder,
                             expires_at: existing.expires_at,
@@ -241,7 +289,7 @@ impl Lease {
         let (bytes, _) = store.get(&key).await?;
         let existing: LeaseRecord = parse_json(store.locate(&key), &bytes)?;
         Err(LeaseError::Held {
-            workflow: layout.workflow().into(),
+            workflow: workflow.into(),
             batch: batch.into(),
             holder: existing.holder,
             expires_at: existing.expires_at,

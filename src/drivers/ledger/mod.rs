@@ -53,6 +53,11 @@ impl Layout {
         format!("{}/leases/{batch}", self.workflow)
     }
 
+    /// Run slot `slot` of a scheduled workflow (`schedule.max_active` of them).
+    pub fn slot(&self, slot: u32) -> String {
+        format!("{}/schedule/slots/{slot}", self.workflow)
+    }
+
     pub fn leases(&self) -> String {
         format!("{}/leases/", self.workflow)
     }

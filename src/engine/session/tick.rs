@@ -3,11 +3,13 @@
 //! has it), and doing it. Every date is claimed with a create-only object before its run
 //! starts, so any number of ticks on any number of machines run each date exactly once.
 
-use super::{Opened, RunRequest, RunSettings, SessionError, drive_opened, lease_is_live, open};
+use super::{
+    LEASE_TTL, Opened, RunRequest, RunSettings, SessionError, drive_opened, lease_is_live, open,
+};
 use crate::drivers::host::holder_is_gone;
 use crate::drivers::ledger::{
-    Claim, ClaimOutcome, Decision, Holder, Layout, RunRecord, RunStatus, Versioned, claim,
-    read_claims, read_lease, read_output, runs, take_over,
+    Claim, ClaimOutcome, Decision, Holder, Layout, Lease, LeaseError, RunRecord, RunStatus,
+    Versioned, claim, read_claims, read_lease, read_output, runs, take_over,
 };
 use crate::drivers::store::{AnyStore, StoreError};
 use crate::engine::clock::Clock;
@@ -17,11 +19,12 @@ use crate::workflow::schedule::rfc3339;
 use crate::workflow::{Catchup, Workflow};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// A claim to run a date that no run record followed for this long was left by a tick
 /// that died between claiming and starting: the next tick takes it over.
-const STALE_CLAIM_SECS: u64 = super::LEASE_TTL.as_secs();
+const STALE_CLAIM_SECS: u64 = LEASE_TTL.as_secs();
 
 /// What a tick does with one due date.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -200,6 +203,10 @@ pub enum Outcome {
     },
     /// Left alone (running elsewhere, failed, just claimed by another tick).
     Left,
+    /// Left to a later tick: all `slots` runs the schedule allows are in progress.
+    Busy {
+        slots: u32,
+    },
 }
 
 impl Outcome {
@@ -215,8 +222,12 @@ pub struct Runner<'a> {
     pub sink_for: &'a dyn Fn(&str) -> EventSink,
 }
 
+type Running = tokio::task::JoinSet<(DatePlan, Outcome)>;
+
 /// Carries out the plans: records missed dates, then claims and runs the others in date
-/// order, at most `max_active` at once. `report` hears of each date as it ends.
+/// order. A run needs one of the workflow's `max_active` run slots (leases shared by every
+/// tick); when all are taken by other ticks, the remaining dates are left to a later tick.
+/// `report` hears of each date as it ends.
 pub async fn carry_out(
     store: &AnyStore,
     layout: &Layout,
@@ -226,34 +237,31 @@ pub async fn carry_out(
     clock: &dyn Clock,
     mut report: impl FnMut(&DatePlan, &Outcome),
 ) -> Result<(), SessionError> {
-    let max_active = workflow
+    let slots = workflow
         .schedule
         .as_ref()
-        .map(|s| s.max_active.max(1) as usize)
+        .map(|s| s.max_active.max(1))
         .unwrap_or(1);
-    let mut running = tokio::task::JoinSet::new();
+    let mut running = Running::new();
+    let mut busy = false;
     for date in plans {
-        let holder = Holder::this_process(None);
-        let new_claim = |decision, reason| {
+        let claim_of = |decision, reason| {
+            let holder = Holder::this_process(None);
+            let now = clock.now();
             Claim::new(
                 layout,
                 &date.batch,
                 &date.logical_date,
                 decision,
-                holder.clone(),
-                clock.now(),
+                holder,
+                now,
                 reason,
             )
         };
-        let won = match &date.action {
+        match &date.action {
             Action::Miss { reason } => {
-                let outcome = match claim(
-                    store,
-                    layout,
-                    new_claim(Decision::Missed, Some(reason.clone())),
-                )
-                .await?
-                {
+                let missed = claim_of(Decision::Missed, Some(reason.clone()));
+                let outcome = match claim(store, layout, missed).await? {
                     ClaimOutcome::Won(_) => Outcome::Missed,
                     ClaimOutcome::Held(held) => Outcome::Taken {
                         holder: held.value.holder.to_string(),
@@ -262,70 +270,56 @@ pub async fn carry_out(
                 report(&date, &outcome);
                 continue;
             }
-            Action::Run => claim(store, layout, new_claim(Decision::Run, None)).await?,
-            Action::Resume { .. } | Action::Rebuild { .. } | Action::Retake { .. } => {
-                match &date.stale_claim {
-                    Some(stale) => {
-                        take_over(store, layout, stale, new_claim(Decision::Run, None)).await?
-                    }
-                    None => claim(store, layout, new_claim(Decision::Run, None)).await?,
-                }
-            }
             Action::Running { .. } | Action::Claimed { .. } | Action::Failed { .. } => {
                 report(&date, &Outcome::Left);
                 continue;
             }
-        };
-        if let ClaimOutcome::Held(held) = won {
-            let outcome = Outcome::Taken {
-                holder: held.value.holder.to_string(),
-            };
-            report(&date, &outcome);
+            Action::Run
+            | Action::Resume { .. }
+            | Action::Rebuild { .. }
+            | Action::Retake { .. } => {}
+        }
+        if busy {
+            report(&date, &Outcome::Busy { slots });
             continue;
         }
-        while running.len() >= max_active {
-            if let Some(joined) = running.join_next().await {
-                let (date, outcome) = joined.map_err(|e| {
-                    SessionError::Store(StoreError::Io {
-                        object: layout.workflow().into(),
-                        source: std::io::Error::other(e),
-                    })
-                })?;
-                report(&date, &outcome);
-            }
+        let Some(slot) = take_slot(store, layout, slots, &mut running, clock, &mut report).await?
+        else {
+            busy = true;
+            report(&date, &Outcome::Busy { slots });
+            continue;
+        };
+        let mine = claim_of(Decision::Run, None);
+        let won = match (&date.action, &date.stale_claim) {
+            (Action::Run, _) | (_, None) => claim(store, layout, mine).await?,
+            (_, Some(stale)) => take_over(store, layout, stale, mine).await?,
+        };
+        if let ClaimOutcome::Held(held) = won {
+            let _ = slot.release(store, clock.now()).await;
+            let holder = held.value.holder.to_string();
+            report(&date, &Outcome::Taken { holder });
+            continue;
         }
         let request = RunRequest {
             batch: Some(date.batch.clone()),
             force: false,
         };
         let opened = open(store, layout, workflow, &request, clock).await;
-        let (store, workflow, settings, sink) = (
-            store.clone(),
-            workflow.clone(),
-            (runner.settings)(),
-            (runner.sink_for)(&date.batch),
-        );
+        let settings = (runner.settings)();
+        let sink = (runner.sink_for)(&date.batch);
+        let (store, workflow) = (store.clone(), workflow.clone());
         running.spawn(async move {
+            let renewing = keep_renewed(store.clone(), slot, settings.clock.clone());
             let outcome = match opened {
                 Ok(Opened::Nothing(message)) => Outcome::Nothing { message },
                 Ok(Opened::Run(opened)) => {
-                    match drive_opened(workflow, store, *opened, settings, sink).await {
-                        RunEnd::Succeeded => Outcome::Succeeded,
-                        RunEnd::Stopped => Outcome::Stopped,
-                        RunEnd::Failed { message, .. } => Outcome::Failed { message },
-                        RunEnd::Store(error) => Outcome::Failed {
-                            message: error.to_string(),
-                        },
-                        RunEnd::Lease(error) => Outcome::Failed {
-                            message: error.to_string(),
-                        },
-                        RunEnd::Io(message) => Outcome::Failed { message },
-                    }
+                    ended(drive_opened(workflow, store, *opened, settings, sink).await)
                 }
                 Err(error) => Outcome::Failed {
                     message: error.to_string(),
                 },
             };
+            renewing.release().await;
             (date, outcome)
         });
     }
@@ -335,6 +329,89 @@ pub async fn carry_out(
         }
     }
     Ok(())
+}
+
+fn ended(end: RunEnd) -> Outcome {
+    match end {
+        RunEnd::Succeeded => Outcome::Succeeded,
+        RunEnd::Stopped => Outcome::Stopped,
+        RunEnd::Failed { message, .. } | RunEnd::Io(message) => Outcome::Failed { message },
+        RunEnd::Store(error) => Outcome::Failed {
+            message: error.to_string(),
+        },
+        RunEnd::Lease(error) => Outcome::Failed {
+            message: error.to_string(),
+        },
+    }
+}
+
+/// A free run slot; while this tick's own runs hold them all, waits for one of those to
+/// end. `None` when every slot is held by another tick.
+async fn take_slot(
+    store: &AnyStore,
+    layout: &Layout,
+    slots: u32,
+    running: &mut Running,
+    clock: &dyn Clock,
+    report: &mut impl FnMut(&DatePlan, &Outcome),
+) -> Result<Option<Lease>, SessionError> {
+    loop {
+        for slot in 0..slots {
+            let holder = Holder::this_process(None);
+            let taken = Lease::acquire_slot(
+                store,
+                layout,
+                slot,
+                holder,
+                LEASE_TTL,
+                clock.now(),
+                &holder_is_gone,
+            )
+            .await;
+            match taken {
+                Ok(lease) => return Ok(Some(lease)),
+                Err(LeaseError::Held { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        match running.join_next().await {
+            Some(Ok((date, outcome))) => report(&date, &outcome),
+            Some(Err(_)) => {}
+            None => return Ok(None),
+        }
+    }
+}
+
+/// A slot lease renewed in the background until released.
+struct Renewing {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Renewing {
+    async fn release(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+fn keep_renewed(store: AnyStore, mut lease: Lease, clock: Arc<dyn Clock>) -> Renewing {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let every = lease.ttl() / 3;
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                _ = tokio::time::sleep(every) => {
+                    if let Err(error) = lease.renew(&store, clock.now()).await {
+                        tracing::warn!("could not renew a run slot: {error}");
+                    }
+                }
+            }
+        }
+        let _ = lease.release(&store, clock.now()).await;
+    });
+    Renewing { stop, task }
 }
 
 fn unix(time: SystemTime) -> u64 {
