@@ -5,12 +5,14 @@
 //! the scheduler both call it; neither makes these decisions itself.
 
 mod choose;
+mod dates;
 mod interrupt;
 mod lease;
 mod start;
 mod tick;
 
 pub use choose::{Choice, RunRequest, changed_since, choose, pick_batch};
+pub use dates::{DateInfo, DateState, date_states};
 pub use interrupt::{InterruptError, interrupt};
 pub use lease::{LEASE_TTL, lease_is_live, live_holder_of, take_lease};
 pub use start::{RunSettings, drive_opened, interval_of, unfit_store};

@@ -3,28 +3,20 @@
 //! has it), and doing it. Every date is claimed with a create-only object before its run
 //! starts, so any number of ticks on any number of machines run each date exactly once.
 
-use super::{
-    LEASE_TTL, Opened, RunRequest, RunSettings, SessionError, drive_opened, lease_is_live, open,
-};
+use super::dates::{DateInfo, DateState, date_states};
+use super::{LEASE_TTL, Opened, RunRequest, RunSettings, SessionError, drive_opened, open};
 use crate::drivers::host::holder_is_gone;
 use crate::drivers::ledger::{
-    Claim, ClaimOutcome, Decision, Holder, Layout, Lease, LeaseError, RunRecord, RunStatus,
-    Versioned, claim, read_claims, read_lease, read_output, runs, take_over,
+    Claim, ClaimOutcome, Decision, Holder, Layout, Lease, LeaseError, Versioned, claim, take_over,
 };
-use crate::drivers::store::{AnyStore, StoreError};
+use crate::drivers::store::AnyStore;
 use crate::engine::clock::Clock;
 use crate::engine::driver::{EventSink, RunEnd};
-use crate::plan::calendar::{self, Interval};
-use crate::workflow::schedule::rfc3339;
+use crate::plan::calendar;
 use crate::workflow::{Catchup, Workflow};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::SystemTime;
-
-/// A claim to run a date that no run record followed for this long was left by a tick
-/// that died between claiming and starting: the next tick takes it over.
-const STALE_CLAIM_SECS: u64 = LEASE_TTL.as_secs();
 
 /// What a tick does with one due date.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -56,6 +48,8 @@ pub struct DatePlan {
     #[serde(flatten)]
     pub action: Action,
     #[serde(skip)]
+    start: jiff::Timestamp,
+    #[serde(skip)]
     stale_claim: Option<Versioned<Claim>>,
 }
 
@@ -72,114 +66,77 @@ pub async fn plan_tick(
         SessionError::NotScheduled(format!("workflow `{}` has no `schedule:`", workflow.name))
     })?;
     let due = calendar::due(schedule, now);
-    let claims: BTreeMap<String, Versioned<Claim>> = read_claims(store, layout)
-        .await?
-        .into_iter()
-        .map(|c| (c.value.batch.clone(), c))
-        .collect();
-    let mut latest: BTreeMap<String, RunRecord> = BTreeMap::new();
-    for record in runs(store, layout).await?.into_iter().flatten() {
-        latest.insert(record.batch.clone(), record);
-    }
-    let now_unix = unix(clock.now());
     let mut plans = Vec::new();
+    let mut pending = BTreeMap::new();
     let mut settled = BTreeSet::new();
     let mut done = 0;
-    for interval in &due {
-        let batch = calendar::batch_id(schedule, interval).map_err(SessionError::NotScheduled)?;
-        let claimed = claims.get(&batch);
-        let record = latest.get(&batch);
-        let action = match (claimed, record) {
-            (None, None) => continue,
-            (Some(c), _) if c.value.decision == Decision::Missed => None,
-            (_, Some(record)) => on_record(store, layout, workflow, record, clock).await?,
-            (Some(c), None) => Some(
-                if now_unix >= c.value.claimed_unix + STALE_CLAIM_SECS
-                    || holder_is_gone(&c.value.holder)
-                {
-                    Action::Retake {
-                        holder: c.value.holder.to_string(),
-                    }
-                } else {
-                    Action::Claimed {
-                        holder: c.value.holder.to_string(),
-                    }
+    for date in date_states(store, layout, workflow, &due, clock).await? {
+        let action = match &date.state {
+            DateState::Missing => {
+                pending.insert(date.interval.start, date);
+                continue;
+            }
+            // A changed stage is not the scheduler's business: `backfill --reprocess stale`.
+            DateState::Missed | DateState::Succeeded { .. } | DateState::Stale { .. } => None,
+            DateState::Claimed { holder, stale } => Some(match stale {
+                true => Action::Retake {
+                    holder: holder.clone(),
                 },
-            ),
+                false => Action::Claimed {
+                    holder: holder.clone(),
+                },
+            }),
+            DateState::Running { holder, .. } => Some(Action::Running {
+                holder: holder.clone(),
+            }),
+            DateState::Stopped { run_id } => Some(Action::Resume {
+                run_id: run_id.clone(),
+            }),
+            DateState::Failed { run_id } => Some(Action::Failed {
+                run_id: run_id.clone(),
+            }),
+            DateState::Incomplete { run_id, .. } => Some(Action::Rebuild {
+                run_id: run_id.clone(),
+            }),
         };
-        settled.insert(interval.start);
+        settled.insert(date.interval.start);
         match action {
             None => done += 1,
-            Some(action) => plans.push(plan(schedule, interval, batch, action, claimed)),
+            Some(action) => plans.push(DatePlan::of(date, action)),
         }
     }
     let catch_up = calendar::catch_up(&due, &settled, schedule.catchup);
+    let reason = match schedule.catchup {
+        Catchup::All => "catch-up".to_string(),
+        Catchup::Latest(n) => format!("catchup: {n} runs only the {n} latest missed dates"),
+    };
     for interval in &catch_up.missed {
-        let batch = calendar::batch_id(schedule, interval).map_err(SessionError::NotScheduled)?;
-        let reason = match schedule.catchup {
-            Catchup::All => "catch-up".to_string(),
-            Catchup::Latest(n) => format!("catchup: {n} runs only the {n} latest missed dates"),
-        };
-        plans.push(plan(
-            schedule,
-            interval,
-            batch,
-            Action::Miss { reason },
-            None,
-        ));
+        if let Some(date) = pending.remove(&interval.start) {
+            let action = Action::Miss {
+                reason: reason.clone(),
+            };
+            plans.push(DatePlan::of(date, action));
+        }
     }
     for interval in &catch_up.run {
-        let batch = calendar::batch_id(schedule, interval).map_err(SessionError::NotScheduled)?;
-        plans.push(plan(schedule, interval, batch, Action::Run, None));
+        if let Some(date) = pending.remove(&interval.start) {
+            plans.push(DatePlan::of(date, Action::Run));
+        }
     }
-    plans.sort_by(|a, b| a.logical_date.cmp(&b.logical_date));
+    plans.sort_by_key(|plan| plan.start);
     Ok((plans, done))
 }
 
-fn plan(
-    schedule: &crate::workflow::ScheduleSpec,
-    interval: &Interval,
-    batch: String,
-    action: Action,
-    claimed: Option<&Versioned<Claim>>,
-) -> DatePlan {
-    DatePlan {
-        batch,
-        logical_date: rfc3339(&schedule.timezone, interval.start),
-        action,
-        stale_claim: claimed.cloned(),
+impl DatePlan {
+    fn of(date: DateInfo, action: Action) -> DatePlan {
+        DatePlan {
+            batch: date.batch,
+            logical_date: date.logical_date,
+            action,
+            start: date.interval.start,
+            stale_claim: date.claim,
+        }
     }
-}
-
-/// What to do with a date that has a run record (`None`: it is done).
-async fn on_record(
-    store: &AnyStore,
-    layout: &Layout,
-    workflow: &Workflow,
-    record: &RunRecord,
-    clock: &dyn Clock,
-) -> Result<Option<Action>, StoreError> {
-    let run_id = record.run_id.clone();
-    Ok(match record.status {
-        RunStatus::Succeeded => {
-            let mut gone = false;
-            for stage in workflow.stages.iter().filter(|s| s.is_final) {
-                gone |= read_output(store, layout, &stage.name, &record.batch)
-                    .await?
-                    .is_none();
-            }
-            gone.then_some(Action::Rebuild { run_id })
-        }
-        RunStatus::Failed => Some(Action::Failed { run_id }),
-        RunStatus::Running | RunStatus::Stopped => {
-            match read_lease(store, layout, &record.batch).await? {
-                Some(lease) if lease_is_live(&lease, clock) => Some(Action::Running {
-                    holder: lease.holder.to_string(),
-                }),
-                _ => Some(Action::Resume { run_id }),
-            }
-        }
-    })
 }
 
 /// How a date ended in this tick.
@@ -412,10 +369,4 @@ fn keep_renewed(store: AnyStore, mut lease: Lease, clock: Arc<dyn Clock>) -> Ren
         let _ = lease.release(&store, clock.now()).await;
     });
     Renewing { stop, task }
-}
-
-fn unix(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -1,0 +1,208 @@
+//! The state of each logical date of a scheduled workflow, from the store: its claim, its
+//! latest run, the lease of that run, its published outputs and whether its stages changed
+//! since. `respawn batches` shows it; `tick` and `backfill` decide from it.
+
+use super::{LEASE_TTL, SessionError, lease_is_live};
+use crate::drivers::host::holder_is_gone;
+use crate::drivers::ledger::{
+    Claim, Decision, Layout, RunRecord, RunStatus, Versioned, read_claims, read_lease, read_output,
+    runs,
+};
+use crate::drivers::store::AnyStore;
+use crate::engine::clock::Clock;
+use crate::engine::fingerprint::fingerprints;
+use crate::plan::calendar::{self, Interval};
+use crate::workflow::Workflow;
+use crate::workflow::schedule::rfc3339;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What a date's state is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum DateState {
+    /// Never claimed, never run.
+    Missing,
+    /// Catch-up left it out.
+    Missed,
+    /// Claimed to run, no run yet; `stale` when its claimer died or never started it.
+    Claimed {
+        holder: String,
+        stale: bool,
+    },
+    /// An orchestrator is at work on it.
+    Running {
+        run_id: String,
+        holder: String,
+    },
+    /// Stopped by Ctrl-C, or its orchestrator died: the same batch resumes it.
+    Stopped {
+        run_id: String,
+    },
+    Failed {
+        run_id: String,
+    },
+    Succeeded {
+        run_id: String,
+    },
+    /// Succeeded, but the definition of a stage changed since.
+    Stale {
+        run_id: String,
+        stage: String,
+    },
+    /// Succeeded, but a published output is gone.
+    Incomplete {
+        run_id: String,
+        stage: String,
+    },
+}
+
+impl DateState {
+    /// The state's name, as `batches` shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DateState::Missing => "missing",
+            DateState::Missed => "missed",
+            DateState::Claimed { .. } => "claimed",
+            DateState::Running { .. } => "running",
+            DateState::Stopped { .. } => "stopped",
+            DateState::Failed { .. } => "failed",
+            DateState::Succeeded { .. } => "succeeded",
+            DateState::Stale { .. } => "stale",
+            DateState::Incomplete { .. } => "incomplete",
+        }
+    }
+
+    /// The date's run, if it has one.
+    pub fn run_id(&self) -> Option<&str> {
+        match self {
+            DateState::Running { run_id, .. }
+            | DateState::Stopped { run_id }
+            | DateState::Failed { run_id }
+            | DateState::Succeeded { run_id }
+            | DateState::Stale { run_id, .. }
+            | DateState::Incomplete { run_id, .. } => Some(run_id),
+            _ => None,
+        }
+    }
+}
+
+/// One logical date and its state.
+#[derive(Clone, Debug, Serialize)]
+pub struct DateInfo {
+    pub batch: String,
+    pub logical_date: String,
+    #[serde(flatten)]
+    pub state: DateState,
+    #[serde(skip)]
+    pub interval: Interval,
+    /// The date's claim, as read (to be taken over with If-Match).
+    #[serde(skip)]
+    pub claim: Option<Versioned<Claim>>,
+}
+
+/// The state of each of `intervals` (dates of `workflow`'s schedule), in their order.
+pub async fn date_states(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    intervals: &[Interval],
+    clock: &dyn Clock,
+) -> Result<Vec<DateInfo>, SessionError> {
+    let schedule = workflow.schedule.as_ref().ok_or_else(|| {
+        SessionError::NotScheduled(format!("workflow `{}` has no `schedule:`", workflow.name))
+    })?;
+    let mut claims: BTreeMap<String, Versioned<Claim>> = read_claims(store, layout)
+        .await?
+        .into_iter()
+        .map(|c| (c.value.batch.clone(), c))
+        .collect();
+    let mut latest: BTreeMap<String, RunRecord> = BTreeMap::new();
+    for record in runs(store, layout).await?.into_iter().flatten() {
+        latest.insert(record.batch.clone(), record);
+    }
+    let prints = fingerprints(workflow);
+    let now = unix(clock.now());
+    let mut dates = Vec::with_capacity(intervals.len());
+    for interval in intervals {
+        let batch = calendar::batch_id(schedule, interval).map_err(SessionError::NotScheduled)?;
+        let claim = claims.remove(&batch);
+        let state = match (&claim, latest.get(&batch)) {
+            (_, Some(record)) => run_state(store, layout, workflow, &prints, record, clock).await?,
+            (None, None) => DateState::Missing,
+            (Some(c), None) if c.value.decision == Decision::Missed => DateState::Missed,
+            (Some(c), None) => DateState::Claimed {
+                holder: c.value.holder.to_string(),
+                stale: now >= c.value.claimed_unix + LEASE_TTL.as_secs()
+                    || holder_is_gone(&c.value.holder),
+            },
+        };
+        dates.push(DateInfo {
+            batch,
+            logical_date: rfc3339(&schedule.timezone, interval.start),
+            state,
+            interval: *interval,
+            claim,
+        });
+    }
+    Ok(dates)
+}
+
+async fn run_state(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    prints: &[String],
+    record: &RunRecord,
+    clock: &dyn Clock,
+) -> Result<DateState, SessionError> {
+    let run_id = record.run_id.clone();
+    Ok(match record.status {
+        RunStatus::Failed => DateState::Failed { run_id },
+        RunStatus::Running | RunStatus::Stopped => {
+            match read_lease(store, layout, &record.batch).await? {
+                Some(lease)
+                    if lease_is_live(&lease, clock)
+                        && lease.holder.run_id.as_deref() == Some(run_id.as_str()) =>
+                {
+                    DateState::Running {
+                        run_id,
+                        holder: lease.holder.to_string(),
+                    }
+                }
+                _ => DateState::Stopped { run_id },
+            }
+        }
+        RunStatus::Succeeded => {
+            for stage in workflow.stages.iter().filter(|s| s.is_final) {
+                if read_output(store, layout, &stage.name, &record.batch)
+                    .await?
+                    .is_none()
+                {
+                    let stage = stage.name.clone();
+                    return Ok(DateState::Incomplete { run_id, stage });
+                }
+            }
+            let changed = workflow.stages.iter().zip(prints).find(|(stage, print)| {
+                record
+                    .stages
+                    .get(&stage.name)
+                    .and_then(|s| s.fingerprint.as_ref())
+                    != Some(*print)
+            });
+            match changed {
+                Some((stage, _)) => DateState::Stale {
+                    run_id,
+                    stage: stage.name.clone(),
+                },
+                None => DateState::Succeeded { run_id },
+            }
+        }
+    })
+}
+
+fn unix(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
