@@ -1,5 +1,7 @@
 //! The command line: clap types in one place, one file per command, exit codes.
 
+mod backfill;
+mod batches;
 mod clean;
 mod clusters;
 mod error;
@@ -10,6 +12,7 @@ mod live;
 mod output;
 mod plan;
 mod run;
+mod scheduled;
 mod simulate;
 mod status;
 mod store;
@@ -71,6 +74,10 @@ pub enum Command {
     Run(RunArgs),
     /// One pass of the scheduler: claim and run the due logical dates of scheduled workflows.
     Tick(TickArgs),
+    /// Run the logical dates of a range that need it (missing, failed, stale, or all).
+    Backfill(BackfillArgs),
+    /// The logical dates of a scheduled workflow and the state of each.
+    Batches(BatchesArgs),
     /// Show each stage of a run: state, attempts, market, checkpoint and log.
     Status(StatusArgs),
     /// Lose the current local cluster of a running run, as a spot interruption would.
@@ -152,6 +159,77 @@ pub struct TickArgs {
     pub scratch: PathBuf,
     #[command(flatten)]
     pub emr: EmrArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BackfillArgs {
+    /// A workflow file with a `schedule:`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The first logical date: a batch id, a date (2026-11-01) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE")]
+    pub from: String,
+    /// The last logical date (inclusive), written as `--from` is.
+    #[arg(long, value_name = "DATE")]
+    pub to: String,
+    /// Which dates of the range run.
+    #[arg(long, value_enum, default_value_t = ReprocessArg::Missing)]
+    pub reprocess: ReprocessArg,
+    /// Runs of this backfill at once (default: the schedule's `max_active`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_active: Option<u32>,
+    #[arg(long, value_enum, default_value_t = OrderArg::Oldest)]
+    pub order: OrderArg,
+    /// Print each date, its state, what would happen and an estimate; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Where local clusters keep their scratch directories.
+    #[arg(long, env = "RESPAWN_SCRATCH", value_name = "DIR", default_value_os_t = default_scratch())]
+    pub scratch: PathBuf,
+    #[command(flatten)]
+    pub emr: EmrArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReprocessArg {
+    /// Dates never run or never finished (failed, stopped, missed, an output gone).
+    Missing,
+    /// Dates whose run failed.
+    Failed,
+    /// Dates that succeeded before a stage's definition changed.
+    Stale,
+    /// Every date, replacing its outputs.
+    All,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OrderArg {
+    Oldest,
+    Newest,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BatchesArgs {
+    /// A workflow file with a `schedule:`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The first logical date shown (default: the schedule's start).
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// The last logical date shown (default: the latest due one).
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// The time taken as now (RFC 3339): which dates are due.
+    #[arg(long, env = "RESPAWN_NOW", value_name = "RFC3339", value_parser = parse_now)]
+    pub now: Option<jiff::Timestamp>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -354,6 +432,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::History(args) => history::run(&args).map(|()| exit::SUCCESS),
         Command::Run(args) => run::run(&args),
         Command::Tick(args) => tick::run(&args),
+        Command::Backfill(args) => backfill::run(&args),
+        Command::Batches(args) => batches::run(&args).map(|()| exit::SUCCESS),
         Command::Status(args) => status::run(&args).map(|()| exit::SUCCESS),
         Command::Interrupt(args) => interrupt::run(&args).map(|()| exit::SUCCESS),
         Command::Clean(args) => clean::clean(&args).map(|()| exit::SUCCESS),

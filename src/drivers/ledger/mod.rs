@@ -4,6 +4,7 @@
 //! ```text
 //! <workflow>/leases/<batch>                         create-only; renewed with If-Match
 //! <workflow>/schedule/claims/<batch>.json           a scheduled date claimed, create-only
+//! <workflow>/schedule/backfills/<id>.json           a backfill: its range and the dates done
 //! <workflow>/runs/<run_id>/run.json                 run record, updated with If-Match
 //! <workflow>/runs/<run_id>/events/<seq>.json        append-only, create-only, numbered
 //! <workflow>/runs/<run_id>/work/<stage>/<attempt>/  work-table data of one attempt
@@ -12,11 +13,13 @@
 //! <workflow>/outputs/<stage>/<batch>/               final output; `_SUCCESS` written last
 //! ```
 
+mod backfill;
 mod claim;
 mod commit;
 mod lease;
 mod run;
 
+pub use backfill::{BackfillRecord, read_backfill};
 pub use claim::{Claim, ClaimOutcome, Decision, claim, read_claim, read_claims, take_over};
 pub use commit::{
     CommitManifest, CommitOutcome, CommitState, SuccessManifest, check_commit, commit,
@@ -69,6 +72,11 @@ impl Layout {
 
     pub fn claim(&self, batch: &str) -> String {
         format!("{}{batch}.json", self.claims())
+    }
+
+    /// The record of backfill `id`.
+    pub fn backfill(&self, id: &str) -> String {
+        format!("{}/schedule/backfills/{id}.json", self.workflow)
     }
 
     pub fn runs(&self) -> String {

@@ -206,3 +206,34 @@ fn unix(time: std::time::SystemTime) -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// A date named on the command line (`--from`, `--to`): a batch id of the schedule, an
+/// RFC 3339 time, or a civil date (its midnight on the schedule's wall clock). A name that
+/// is none of these, or a time before the schedule's start, is an error saying why.
+pub fn date_bound(workflow: &Workflow, text: &str) -> Result<jiff::Timestamp, String> {
+    let schedule = workflow
+        .schedule
+        .as_ref()
+        .ok_or_else(|| format!("workflow `{}` has no `schedule:`", workflow.name))?;
+    let at = if let Some(interval) = calendar::interval_of_batch(schedule, text) {
+        interval.start
+    } else if let Ok(time) = text.parse::<jiff::Timestamp>() {
+        time
+    } else if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        date.to_zoned(schedule.timezone.clone())
+            .map_err(|e| format!("`{text}`: {e}"))?
+            .timestamp()
+    } else {
+        return Err(format!(
+            "`{text}` is neither a batch id of the schedule (written `{}`), an RFC 3339 time nor a date such as 2026-11-30",
+            schedule.batch
+        ));
+    };
+    if schedule.end.is_some_and(|end| at > end) {
+        return Err(format!(
+            "`{text}` is after the end of the schedule of workflow `{}`",
+            workflow.name
+        ));
+    }
+    Ok(at)
+}

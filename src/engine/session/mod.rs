@@ -4,6 +4,7 @@
 //! whether another orchestrator is alive, and interrupts a running one. `respawn run` and
 //! the scheduler both call it; neither makes these decisions itself.
 
+mod backfill;
 mod choose;
 mod dates;
 mod interrupt;
@@ -11,8 +12,12 @@ mod lease;
 mod start;
 mod tick;
 
+pub use backfill::{
+    BackfillDate, BackfillRequest, DateOutcome, Reprocess, Step, backfill_id, carry_out_backfill,
+    plan_backfill,
+};
 pub use choose::{Choice, RunRequest, changed_since, choose, pick_batch};
-pub use dates::{DateInfo, DateState, date_states};
+pub use dates::{DateInfo, DateState, date_bound, date_states};
 pub use interrupt::{InterruptError, interrupt};
 pub use lease::{LEASE_TTL, lease_is_live, live_holder_of, take_lease};
 pub use start::{RunSettings, drive_opened, interval_of, unfit_store};

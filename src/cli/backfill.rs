@@ -1,0 +1,174 @@
+//! `respawn backfill FILE --from DATE --to DATE`: runs the logical dates of a range that
+//! need it. The session layer decides which and runs them; this prints the plan (with an
+//! estimate from the planner in a dry run) and how each date ended.
+
+use super::scheduled::{load_scheduled, prefixed_sink, run_settings};
+use super::{BackfillArgs, CliError, Format, OrderArg, ReprocessArg, exit, output, store};
+use crate::drivers::ledger::Layout;
+use crate::engine::clock::WallClock;
+use crate::engine::driver::EventSink;
+use crate::engine::session::{
+    BackfillDate, BackfillRequest, DateOutcome, Reprocess, Runner, Step, carry_out_backfill,
+    date_bound, plan_backfill,
+};
+use crate::plan::{PlanOptions, plan};
+use crate::workflow::{Market, Workflow};
+use serde_json::json;
+
+pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
+    let workflow = load_scheduled(&args.file, "backfill")?;
+    let from = date_bound(&workflow, &args.from).map_err(CliError::invalid_input)?;
+    let to = date_bound(&workflow, &args.to).map_err(CliError::invalid_input)?;
+    if to < from {
+        return Err(CliError::invalid_input(format!(
+            "--to {} is before --from {}",
+            args.to, args.from
+        )));
+    }
+    let max_active = args
+        .max_active
+        .or(workflow.schedule.as_ref().map(|s| s.max_active))
+        .unwrap_or(1);
+    let request = BackfillRequest {
+        from,
+        to,
+        reprocess: match args.reprocess {
+            ReprocessArg::Missing => Reprocess::Missing,
+            ReprocessArg::Failed => Reprocess::Failed,
+            ReprocessArg::Stale => Reprocess::Stale,
+            ReprocessArg::All => Reprocess::All,
+        },
+        newest_first: args.order == OrderArg::Newest,
+        max_active,
+    };
+    let runtime = store::start_runtime()?;
+    runtime.block_on(async {
+        let store = store::connect(&args.store, workflow.store.as_deref()).await?;
+        let layout = Layout::new(&workflow.name);
+        let (dates, record) =
+            plan_backfill(&store, &layout, &workflow, &request, &WallClock).await?;
+        if dates.is_empty() {
+            return Err(CliError::invalid_input(format!(
+                "no logical date of workflow `{}` lies between {} and {}",
+                workflow.name, args.from, args.to
+            )));
+        }
+        for date in &dates {
+            print_date(args.format, &workflow.name, date)?;
+        }
+        let to_run = dates
+            .iter()
+            .filter(|d| matches!(d.step, Step::Run | Step::Replace))
+            .count();
+        if args.format == Format::Text {
+            let resumed = record
+                .as_ref()
+                .map(|r| {
+                    format!(
+                        " (resuming backfill {}, {} date(s) done)",
+                        r.value.id,
+                        r.value.done.len()
+                    )
+                })
+                .unwrap_or_default();
+            output::stdout(&format!(
+                "{}: {to_run} of {} date(s) to run, {max_active} at a time{resumed}; {}\n",
+                workflow.name,
+                dates.len(),
+                estimate(&workflow, to_run, max_active)
+            ))?;
+        }
+        if args.dry_run || to_run == 0 {
+            return Ok(exit::SUCCESS);
+        }
+        let settings = || run_settings(&args.file, &args.scratch, &args.emr);
+        let format = args.format;
+        let name = workflow.name.clone();
+        let sink_for = |batch: &str| -> EventSink { prefixed_sink(format, &name, batch) };
+        let runner = Runner {
+            settings: &settings,
+            sink_for: &sink_for,
+        };
+        let mut failed = false;
+        let report = |date: &BackfillDate, outcome: &DateOutcome| {
+            failed |= matches!(outcome, DateOutcome::Failed { .. } | DateOutcome::Stopped);
+            let _ = print_outcome(format, &name, date, outcome);
+        };
+        carry_out_backfill(
+            &store, &layout, &workflow, &request, dates, record, &runner, &WallClock, report,
+        )
+        .await?;
+        Ok(if failed {
+            exit::RUN_FAILED
+        } else {
+            exit::SUCCESS
+        })
+    })
+}
+
+/// The planner's failure-free estimate of the runs, and their cost at the workflow's prices.
+fn estimate(workflow: &Workflow, runs: usize, max_active: u32) -> String {
+    let plan = plan(workflow, &PlanOptions::default());
+    let hours = plan.makespan_estimate / 3600.0;
+    let waves = runs.div_ceil(max_active.max(1) as usize);
+    let (price, market) = match workflow.cluster.market {
+        Market::Spot => (workflow.cost.spot_per_hour, "spot_per_hour"),
+        Market::OnDemand => (workflow.cost.on_demand_per_hour, "on_demand_per_hour"),
+    };
+    format!(
+        "estimate without interruptions: {} of cluster time per date, about {} in all; {:.2} at cost.{market} {price}/h (from the workflow file)",
+        crate::workflow::units::format_seconds(plan.makespan_estimate),
+        crate::workflow::units::format_seconds(plan.makespan_estimate * waves as f64),
+        hours * runs as f64 * price
+    )
+}
+
+fn print_date(format: Format, name: &str, date: &BackfillDate) -> Result<(), CliError> {
+    if format == Format::Json {
+        let mut value = serde_json::to_value(date).unwrap_or_default();
+        value["workflow"] = json!(name);
+        return Ok(output::stdout(&format!("{value}\n"))?);
+    }
+    let what = match &date.step {
+        Step::Run => "run".to_string(),
+        Step::Replace => "run again, replacing its outputs".to_string(),
+        Step::Skip => "skip".to_string(),
+        Step::Done => "done earlier by this backfill".to_string(),
+        Step::Busy { holder } => format!("left alone: {holder} is at work on it"),
+    };
+    let run = date
+        .date
+        .state
+        .run_id()
+        .map(|r| format!(", run {r}"))
+        .unwrap_or_default();
+    Ok(output::stdout(&format!(
+        "{name} {}: {}{run}: {what}\n",
+        date.date.batch,
+        date.date.state.name()
+    ))?)
+}
+
+fn print_outcome(
+    format: Format,
+    name: &str,
+    date: &BackfillDate,
+    outcome: &DateOutcome,
+) -> Result<(), CliError> {
+    if format == Format::Json {
+        let mut value = serde_json::to_value(outcome).unwrap_or_default();
+        value["workflow"] = json!(name);
+        value["batch"] = json!(date.date.batch);
+        return Ok(output::stdout(&format!("{value}\n"))?);
+    }
+    let what = match outcome {
+        DateOutcome::Succeeded => "succeeded".to_string(),
+        DateOutcome::Failed { message } => format!("failed: {message}"),
+        DateOutcome::Stopped => "stopped; the same command resumes the backfill".into(),
+        DateOutcome::Nothing { message } => message.clone(),
+    };
+    Ok(output::stdout(&format!(
+        "{name} {}: {what}\n",
+        date.date.batch
+    ))?)
+}

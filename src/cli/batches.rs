@@ -1,0 +1,80 @@
+//! `respawn batches FILE`: the logical dates of a scheduled workflow and the state of each
+//! (succeeded, failed, running, stopped, missing, missed, claimed, stale, incomplete), with
+//! their runs.
+
+use super::scheduled::{load_scheduled, now_or_wall};
+use super::{BatchesArgs, CliError, Format, output, store};
+use crate::drivers::ledger::Layout;
+use crate::engine::clock::WallClock;
+use crate::engine::session::{DateState, date_bound, date_states};
+use crate::plan::calendar;
+use std::collections::BTreeMap;
+
+pub fn run(args: &BatchesArgs) -> Result<(), CliError> {
+    let workflow = load_scheduled(&args.file, "batches")?;
+    let now = now_or_wall(args.now)?;
+    let Some(schedule) = workflow.schedule.as_ref() else {
+        return Ok(());
+    };
+    let bound = |text: &Option<String>| {
+        text.as_deref()
+            .map(|t| date_bound(&workflow, t).map_err(CliError::invalid_input))
+            .transpose()
+    };
+    let from = bound(&args.from)?.unwrap_or(schedule.start);
+    let to = bound(&args.to)?;
+    if let Some(to) = to
+        && to < from
+    {
+        return Err(CliError::invalid_input(format!(
+            "--to ({to}) is before --from ({from})"
+        )));
+    }
+    let intervals: Vec<_> = calendar::due(schedule, now)
+        .into_iter()
+        .filter(|i| i.start >= from && to.is_none_or(|to| i.start <= to))
+        .collect();
+    let runtime = store::start_runtime()?;
+    runtime.block_on(async {
+        let store = store::connect(&args.store, workflow.store.as_deref()).await?;
+        let layout = Layout::new(&workflow.name);
+        let dates = date_states(&store, &layout, &workflow, &intervals, &WallClock).await?;
+        if args.format == Format::Json {
+            return Ok(output::json(&dates)?);
+        }
+        let rows: Vec<Vec<String>> = dates
+            .iter()
+            .map(|date| {
+                let detail = match &date.state {
+                    DateState::Claimed { holder, stale } => {
+                        format!("by {holder}{}", if *stale { ", never started" } else { "" })
+                    }
+                    DateState::Running { holder, .. } => format!("by {holder}"),
+                    DateState::Stale { stage, .. } => format!("stage `{stage}` changed since"),
+                    DateState::Incomplete { stage, .. } => {
+                        format!("the output of `{stage}` is gone")
+                    }
+                    _ => String::new(),
+                };
+                vec![
+                    date.batch.clone(),
+                    date.state.name().to_string(),
+                    date.state.run_id().unwrap_or("-").to_string(),
+                    detail,
+                ]
+            })
+            .collect();
+        let mut text = output::table(&["BATCH", "STATE", "RUN", "DETAIL"], &rows);
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for date in &dates {
+            *counts.entry(date.state.name()).or_default() += 1;
+        }
+        let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        text.push_str(&format!(
+            "{} date(s) due at {now}: {}\n",
+            dates.len(),
+            summary.join(", ")
+        ));
+        Ok(output::stdout(&text)?)
+    })
+}

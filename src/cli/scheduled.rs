@@ -1,0 +1,69 @@
+//! What the commands of scheduled workflows share (`tick`, `backfill`, `batches`): loading a
+//! workflow that must have a schedule, the time taken as now, the settings of the runs they
+//! start, and the lines their runs print.
+
+use super::{CliError, EmrArgs, Format, output};
+use crate::engine::clock::{Clock, WallClock};
+use crate::engine::driver::EventSink;
+use crate::engine::event::StampedEvent;
+use crate::engine::session::RunSettings;
+use crate::workflow::Workflow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Loads a workflow file that must have a `schedule:`; `command` names who needs it.
+pub fn load_scheduled(file: &Path, command: &str) -> Result<Workflow, CliError> {
+    let workflow = output::load(file)?;
+    if workflow.schedule.is_none() {
+        return Err(CliError::invalid_input(format!(
+            "{}: workflow `{}` has no `schedule:`; `respawn {command}` works on scheduled workflows",
+            file.display(),
+            workflow.name
+        ))
+        .with_hint("add a `schedule:` block, or run it with `respawn run`"));
+    }
+    Ok(workflow)
+}
+
+/// `--now` when given, else the wall clock.
+pub fn now_or_wall(now: Option<jiff::Timestamp>) -> Result<jiff::Timestamp, CliError> {
+    match now {
+        Some(now) => Ok(now),
+        None => jiff::Timestamp::try_from(WallClock.now())
+            .map_err(|e| CliError::internal(format!("the clock is out of range: {e}"))),
+    }
+}
+
+/// The settings of a run started for the workflow in `file`.
+pub fn run_settings(file: &Path, scratch: &Path, emr: &EmrArgs) -> RunSettings {
+    RunSettings {
+        workflow_dir: absolute(file.parent().unwrap_or(Path::new("."))),
+        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        scratch: absolute(scratch),
+        chaos: None,
+        emr_endpoint_url: emr.emr_endpoint_url.clone(),
+        emr_poll: emr.emr_poll,
+        stop_grace: Duration::from_secs(10),
+        clock: Arc::new(WallClock),
+        listen_for_signals: true,
+    }
+}
+
+/// Where the events of one date's run go: in text, a line each, prefixed with the workflow
+/// and the batch (runs of several dates go on at once); in JSON, nowhere (they are in the
+/// store, and the command prints one object per date).
+pub fn prefixed_sink(format: Format, workflow: &str, batch: &str) -> EventSink {
+    let prefix = format!("{workflow} {batch}");
+    Box::new(move |event: &StampedEvent| {
+        if format == Format::Text
+            && let Some(line) = super::events::describe(&event.event)
+        {
+            let _ = output::stdout(&format!("{prefix}: {line}\n"));
+        }
+    })
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}

@@ -1,0 +1,306 @@
+//! `respawn backfill` and `respawn batches` through the real binary: the fix from a back
+//! date (seed 001), self-healing (seed 002), a backfill killed and resumed, the dry run,
+//! and bad ranges.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A daily workflow from 2019-10-01; `extract` is checkpointed and work-tables are kept,
+/// so reprocessing a changed `sessions` reuses what `extract` committed.
+const DAILY: &str = "\
+name: daily
+cluster: { provider: local, market: on-demand }
+cleanup: never
+schedule:
+  cron: \"0 3 * * *\"
+  timezone: UTC
+  start: 2019-10-01
+  catchup: all
+stages:
+  extract:
+    run: PAUSE mkdir -p {{ output }} && echo \"extract {{ batch }}\" > {{ output }}/x
+    estimate: 1m
+    checkpoint: always
+  sessions:
+    needs: [extract]
+    version: \"2\"
+    run: mkdir -p {{ output }} && cat {{ inputs.extract }}/x > {{ output }}/s && echo \"sessions v2\" >> {{ output }}/s
+    estimate: 1m
+";
+
+struct Daily {
+    dir: tempfile::TempDir,
+    file: PathBuf,
+}
+
+impl Daily {
+    fn new(pause: &str) -> Daily {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("daily.yaml");
+        std::fs::write(&file, DAILY.replace("PAUSE", pause)).unwrap();
+        Daily { dir, file }
+    }
+
+    fn respawn(&self, args: &[&str]) -> support::Run {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.insert(1, self.file.display().to_string());
+        all.extend([
+            "--store".into(),
+            self.dir.path().join("store").display().to_string(),
+        ]);
+        support::respawn_env(
+            all,
+            &[(
+                "RESPAWN_SCRATCH",
+                self.dir.path().join("scratch").display().to_string(),
+            )],
+            &[],
+        )
+    }
+
+    fn outputs(&self) -> BTreeMap<String, String> {
+        let root = self.dir.path().join("store");
+        let mut objects = BTreeMap::new();
+        support::walk(&root, &root.join("daily/outputs/sessions"), &mut objects);
+        objects
+            .into_iter()
+            .filter_map(|(key, bytes)| {
+                let batch = key
+                    .strip_prefix("daily/outputs/sessions/")?
+                    .strip_suffix("/s")?;
+                Some((batch.to_string(), String::from_utf8(bytes).unwrap()))
+            })
+            .collect()
+    }
+
+    fn runs(&self) -> BTreeMap<String, usize> {
+        let root = self.dir.path().join("store");
+        let mut objects = BTreeMap::new();
+        support::walk(&root, &root.join("daily/runs"), &mut objects);
+        let mut runs = BTreeMap::new();
+        for (key, bytes) in objects {
+            if key.ends_with("/run.json") {
+                let record: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                *runs
+                    .entry(record["batch"].as_str().unwrap().to_string())
+                    .or_insert(0) += 1;
+            }
+        }
+        runs
+    }
+
+    fn fix_sessions(&self) {
+        let text = std::fs::read_to_string(&self.file).unwrap();
+        std::fs::write(
+            &self.file,
+            text.replace("version: \"2\"", "version: \"3\"")
+                .replace("sessions v2", "sessions v3"),
+        )
+        .unwrap();
+    }
+}
+
+fn dates(from: u32, to: u32) -> Vec<String> {
+    (from..=to).map(|d| format!("2019-10-{d:02}")).collect()
+}
+
+#[test]
+fn a_fix_from_a_back_date_reprocesses_exactly_those_dates_and_the_fixed_stage() {
+    let daily = Daily::new("");
+    daily
+        .respawn(&["tick", "--now", "2019-10-18T04:00:00Z"])
+        .success();
+    let before = daily.outputs();
+    assert_eq!(before.keys().cloned().collect::<Vec<_>>(), dates(1, 17));
+    daily.fix_sessions();
+
+    let grid = daily.respawn(&["batches", "--now", "2019-10-18T04:00:00Z"]);
+    grid.success();
+    assert!(grid.stdout.contains("17 stale"), "{}", grid.stdout);
+
+    let dry = daily.respawn(&[
+        "backfill",
+        "--from",
+        "2019-10-14",
+        "--to",
+        "2019-10-17",
+        "--reprocess",
+        "stale",
+        "--dry-run",
+    ]);
+    dry.success();
+    assert!(
+        dry.stdout.contains("4 of 4 date(s) to run"),
+        "{}",
+        dry.stdout
+    );
+    assert!(dry.stdout.contains("estimate"), "{}", dry.stdout);
+    assert_eq!(daily.outputs(), before, "a dry run changes nothing");
+
+    let backfill = daily.respawn(&[
+        "backfill",
+        "--from",
+        "2019-10-14",
+        "--to",
+        "2019-10-17",
+        "--reprocess",
+        "stale",
+    ]);
+    backfill.success();
+    for date in dates(14, 17) {
+        assert!(
+            backfill
+                .stdout
+                .contains(&format!("daily {date}: sessions: attempt 2 started")),
+            "{date}: {}",
+            backfill.stdout
+        );
+    }
+    assert!(
+        !backfill.stdout.contains("extract: attempt"),
+        "the committed extract is reused: {}",
+        backfill.stdout
+    );
+    let after = daily.outputs();
+    for date in dates(1, 13) {
+        assert_eq!(after[&date], before[&date], "{date} is untouched");
+    }
+    for date in dates(14, 17) {
+        assert_eq!(
+            after[&date],
+            format!("extract {date}\nsessions v3\n"),
+            "{date} is replaced, never appended to"
+        );
+    }
+    let grid = daily.respawn(&[
+        "batches",
+        "--now",
+        "2019-10-18T04:00:00Z",
+        "--format",
+        "json",
+    ]);
+    grid.success();
+    let states: Vec<String> = grid
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["state"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(states.iter().filter(|s| *s == "stale").count(), 13);
+    assert_eq!(states.iter().filter(|s| *s == "succeeded").count(), 4);
+}
+
+#[test]
+fn a_deleted_output_is_rebuilt_by_a_backfill_of_missing_dates_and_nothing_else_runs() {
+    let daily = Daily::new("");
+    daily
+        .respawn(&["tick", "--now", "2019-10-06T04:00:00Z"])
+        .success();
+    let before = daily.outputs();
+    std::fs::remove_dir_all(
+        daily
+            .dir
+            .path()
+            .join("store/daily/outputs/sessions/2019-10-03"),
+    )
+    .unwrap();
+    let backfill = daily.respawn(&["backfill", "--from", "2019-10-01", "--to", "2019-10-05"]);
+    backfill.success();
+    assert!(
+        backfill.stdout.contains("1 of 5 date(s) to run"),
+        "{}",
+        backfill.stdout
+    );
+    assert_eq!(daily.outputs(), before);
+    assert!(daily.runs().values().all(|n| *n == 1), "{:?}", daily.runs());
+}
+
+#[test]
+fn a_backfill_killed_midway_resumes_with_the_same_command() {
+    let daily = Daily::new("sleep 0.4;");
+    daily
+        .respawn(&["tick", "--now", "2019-10-06T04:00:00Z"])
+        .success();
+    daily.fix_sessions();
+    let args = [
+        "backfill",
+        "--from",
+        "2019-10-01",
+        "--to",
+        "2019-10-05",
+        "--reprocess",
+        "all",
+    ];
+    let mut command = support::command();
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.insert(1, daily.file.display().to_string());
+    all.extend([
+        "--store".into(),
+        daily.dir.path().join("store").display().to_string(),
+    ]);
+    command
+        .args(&all)
+        .env("RESPAWN_SCRATCH", daily.dir.path().join("scratch"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let resumed = daily.respawn(&args);
+    resumed.success();
+    assert!(
+        resumed.stdout.contains("resuming backfill"),
+        "{}",
+        resumed.stdout
+    );
+    for date in dates(1, 5) {
+        assert_eq!(
+            daily.outputs()[&date],
+            format!("extract {date}\nsessions v3\n"),
+            "{date}"
+        );
+    }
+    // Each date: the scheduled run, and exactly one run of the backfill.
+    assert!(
+        daily.runs().values().all(|n| *n == 2),
+        "{:?}\n{}",
+        daily.runs(),
+        resumed.stdout
+    );
+    // Finished: the same command starts a new backfill.
+    let again = daily.respawn(&args);
+    again.success();
+    assert!(!again.stdout.contains("resuming"), "{}", again.stdout);
+}
+
+#[test]
+fn bad_ranges_are_refused_with_exit_two() {
+    let daily = Daily::new("");
+    for (from, to, says) in [
+        ("2019-10-05", "2019-10-01", "is before --from"),
+        ("2018-01-01", "2018-02-01", "no logical date"),
+        ("yesterday", "2019-10-01", "is neither a batch id"),
+    ] {
+        let run = daily.respawn(&["backfill", "--from", from, "--to", to]);
+        run.invalid_input();
+        assert!(run.stderr.contains(says), "{from}..{to}: {}", run.stderr);
+    }
+    let plain = daily.dir.path().join("plain.yaml");
+    std::fs::write(
+        &plain,
+        "name: plain\nstages:\n  a:\n    run: mkdir -p {{ output }}\n    estimate: 1m\n",
+    )
+    .unwrap();
+    let run = support::respawn([
+        "batches",
+        &plain.display().to_string(),
+        "--store",
+        &daily.dir.path().join("store").display().to_string(),
+    ]);
+    run.invalid_input();
+    assert!(run.stderr.contains("has no `schedule:`"), "{}", run.stderr);
+}
