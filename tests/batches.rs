@@ -129,5 +129,23 @@ fn two_batches_run_side_by_side_and_the_same_batch_twice_is_refused() {
     assert_eq!(first.wait().unwrap().code(), Some(0));
     assert_eq!(second.wait().unwrap().code(), Some(0));
     assert_eq!(workflow.output("2026-11-01"), "2026-11-01\n");
+    let status = workflow.respawn(&[
+        "status",
+        "pair",
+        "--batch",
+        "2026-11-01",
+        "--format",
+        "json",
+    ]);
+    status.success();
+    assert_eq!(status.json()["batch"], "2026-11-01");
+    assert_eq!(status.json()["status"], "succeeded");
+    let none = workflow.respawn(&["status", "pair", "--batch", "2026-11-09"]);
+    none.invalid_input();
+    assert!(
+        none.stderr.contains("no run of batch `2026-11-09`"),
+        "{}",
+        none.stderr
+    );
     assert_eq!(workflow.output("2026-11-02"), "2026-11-02\n");
 }

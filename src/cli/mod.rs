@@ -267,6 +267,9 @@ pub struct StatusArgs {
     /// A workflow file or name (its latest run), or a run id. Default: every workflow in the store.
     #[arg(value_name = "WORKFLOW|RUN")]
     pub target: Option<String>,
+    /// The latest run of this batch (with a workflow), rather than the latest run.
+    #[arg(long, value_name = "ID", requires = "target")]
+    pub batch: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]

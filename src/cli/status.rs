@@ -29,11 +29,11 @@ pub fn run(args: &StatusArgs) -> Result<(), CliError> {
         let found = match (&workflow, args.target.as_deref()) {
             (Some(workflow), _) => {
                 let order = workflow.stages.iter().map(|s| s.name.clone()).collect();
-                latest(&store, &workflow.name, Some(order)).await?
+                latest(&store, &workflow.name, Some(order), args.batch.as_deref()).await?
             }
             (None, Some(target)) => {
                 let by_name = if crate::workflow::check_name(target).is_ok() {
-                    latest(&store, target, None).await?
+                    latest(&store, target, None, args.batch.as_deref()).await?
                 } else {
                     Vec::new()
                 };
@@ -51,7 +51,7 @@ pub fn run(args: &StatusArgs) -> Result<(), CliError> {
                     .iter()
                     .filter(|n| crate::workflow::check_name(n).is_ok())
                 {
-                    all.extend(latest(&store, name, None).await?);
+                    all.extend(latest(&store, name, None, None).await?);
                 }
                 all
             }
@@ -60,7 +60,14 @@ pub fn run(args: &StatusArgs) -> Result<(), CliError> {
     })?;
     if found.is_empty() {
         let what = match &args.target {
-            Some(target) => format!("no run or workflow `{}`", target.escape_default()),
+            Some(target) => match &args.batch {
+                Some(batch) => format!(
+                    "no run of batch `{}` of `{}`",
+                    batch.escape_default(),
+                    target.escape_default()
+                ),
+                None => format!("no run or workflow `{}`", target.escape_default()),
+            },
             None => "no runs".into(),
         };
         return Err(CliError::invalid_input(format!("{what} in {location}")));
@@ -82,16 +89,19 @@ pub fn run(args: &StatusArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The latest run of a workflow (of `batch`, when given).
 async fn latest(
     store: &AnyStore,
     workflow: &str,
     order: Option<Vec<String>>,
+    batch: Option<&str>,
 ) -> Result<Vec<Found>, StoreError> {
     let layout = Layout::new(workflow);
     let mut readable = Vec::new();
     for record in runs(store, &layout).await? {
         match record {
-            Ok(record) => readable.push(record),
+            Ok(record) if batch.is_none_or(|b| record.batch == b) => readable.push(record),
+            Ok(_) => {}
             Err(error) => output::stderr(&format!("warning: skipped a run: {error}\n")),
         }
     }
