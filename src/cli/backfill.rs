@@ -6,7 +6,7 @@ use super::scheduled::{load_scheduled, prefixed_sink, run_settings};
 use super::{BackfillArgs, CliError, Format, OrderArg, ReprocessArg, exit, output, store};
 use crate::drivers::ledger::Layout;
 use crate::engine::clock::WallClock;
-use crate::engine::driver::EventSink;
+use crate::engine::driver::{EventSink, stop_requested};
 use crate::engine::session::{
     BackfillDate, BackfillRequest, DateOutcome, Reprocess, Runner, Step, carry_out_backfill,
     date_bound, plan_backfill,
@@ -88,6 +88,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
         let runner = Runner {
             settings: &settings,
             sink_for: &sink_for,
+            stopping: &stop_requested,
         };
         let mut failed = false;
         let report = |date: &BackfillDate, outcome: &DateOutcome| {

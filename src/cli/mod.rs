@@ -12,6 +12,7 @@ mod live;
 mod output;
 mod plan;
 mod run;
+mod schedule;
 mod scheduled;
 mod simulate;
 mod status;
@@ -78,6 +79,8 @@ pub enum Command {
     Backfill(BackfillArgs),
     /// The logical dates of a scheduled workflow and the state of each.
     Batches(BatchesArgs),
+    /// The long-running scheduler: tick at start and at each scheduled time, until SIGTERM.
+    Schedule(ScheduleArgs),
     /// Show each stage of a run: state, attempts, market, checkpoint and log.
     Status(StatusArgs),
     /// Lose the current local cluster of a running run, as a spot interruption would.
@@ -161,6 +164,25 @@ pub struct TickArgs {
     pub emr: EmrArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScheduleArgs {
+    /// Workflow files with a `schedule:`.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Where local clusters keep their scratch directories.
+    #[arg(long, env = "RESPAWN_SCRATCH", value_name = "DIR", default_value_os_t = default_scratch())]
+    pub scratch: PathBuf,
+    #[command(flatten)]
+    pub emr: EmrArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// For tests: exit (0) after this many ticks.
+    #[arg(long, hide = true, value_name = "N")]
+    pub max_ticks: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -435,6 +457,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::History(args) => history::run(&args).map(|()| exit::SUCCESS),
         Command::Run(args) => run::run(&args),
         Command::Tick(args) => tick::run(&args),
+        Command::Schedule(args) => schedule::run(&args),
         Command::Backfill(args) => backfill::run(&args),
         Command::Batches(args) => batches::run(&args).map(|()| exit::SUCCESS),
         Command::Status(args) => status::run(&args).map(|()| exit::SUCCESS),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How long stages get between SIGTERM and SIGKILL when the run stops.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the workflow; returns the exit code (0, or 130 when stopped) or the error.
 pub fn run(args: &RunArgs) -> Result<i32, CliError> {

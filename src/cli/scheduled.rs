@@ -10,14 +10,13 @@ use crate::engine::session::RunSettings;
 use crate::workflow::Workflow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Loads a workflow file that must have a `schedule:`; `command` names who needs it.
 pub fn load_scheduled(file: &Path, command: &str) -> Result<Workflow, CliError> {
     let workflow = output::load(file)?;
     if workflow.schedule.is_none() {
         return Err(CliError::invalid_input(format!(
-            "{}: workflow `{}` has no `schedule:`; `respawn {command}` works on scheduled workflows",
+            "{}: workflow `{}` has no `schedule:`; `respawn {command}` runs scheduled workflows",
             file.display(),
             workflow.name
         ))
@@ -26,12 +25,28 @@ pub fn load_scheduled(file: &Path, command: &str) -> Result<Workflow, CliError> 
     Ok(workflow)
 }
 
+/// [`load_scheduled`] for each file.
+pub fn load_all_scheduled(
+    files: &[PathBuf],
+    command: &str,
+) -> Result<Vec<(PathBuf, Workflow)>, CliError> {
+    files
+        .iter()
+        .map(|file| Ok((file.clone(), load_scheduled(file, command)?)))
+        .collect()
+}
+
+/// The wall clock as a timestamp.
+pub fn wall_now() -> Result<jiff::Timestamp, CliError> {
+    jiff::Timestamp::try_from(WallClock.now())
+        .map_err(|e| CliError::internal(format!("the clock is out of range: {e}")))
+}
+
 /// `--now` when given, else the wall clock.
 pub fn now_or_wall(now: Option<jiff::Timestamp>) -> Result<jiff::Timestamp, CliError> {
     match now {
         Some(now) => Ok(now),
-        None => jiff::Timestamp::try_from(WallClock.now())
-            .map_err(|e| CliError::internal(format!("the clock is out of range: {e}"))),
+        None => wall_now(),
     }
 }
 
@@ -44,7 +59,7 @@ pub fn run_settings(file: &Path, scratch: &Path, emr: &EmrArgs) -> RunSettings {
         chaos: None,
         emr_endpoint_url: emr.emr_endpoint_url.clone(),
         emr_poll: emr.emr_poll,
-        stop_grace: Duration::from_secs(10),
+        stop_grace: super::run::STOP_GRACE,
         clock: Arc::new(WallClock),
         listen_for_signals: true,
     }

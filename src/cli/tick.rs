@@ -1,47 +1,40 @@
 //! `respawn tick FILE...`: one idempotent pass of the scheduler. For each workflow, the
 //! session layer works out the due logical dates and what to do with each; this prints the
 //! decisions and, unless `--dry-run`, has them carried out and prints how each date ended.
+//! `respawn schedule` makes the same pass ([`tick_workflow`]) each time a date falls due.
 
-use super::{CliError, Format, TickArgs, exit, output, store};
+use super::scheduled::{load_all_scheduled, now_or_wall, prefixed_sink, run_settings};
+use super::{CliError, EmrArgs, Format, TickArgs, exit, output, store};
 use crate::drivers::ledger::Layout;
-use crate::engine::clock::{Clock, WallClock};
-use crate::engine::driver::EventSink;
-use crate::engine::event::StampedEvent;
-use crate::engine::session::{
-    Action, DatePlan, Outcome, RunSettings, Runner, carry_out, plan_tick,
-};
+use crate::drivers::store::AnyStore;
+use crate::engine::clock::WallClock;
+use crate::engine::driver::{EventSink, stop_requested};
+use crate::engine::session::{Action, DatePlan, Outcome, Runner, carry_out, plan_tick};
 use crate::workflow::Workflow;
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::Path;
 
 pub fn run(args: &TickArgs) -> Result<i32, CliError> {
-    let mut workflows = Vec::new();
-    for file in &args.files {
-        let workflow = output::load(file)?;
-        if workflow.schedule.is_none() {
-            return Err(CliError::invalid_input(format!(
-                "{}: workflow `{}` has no `schedule:`; `respawn tick` runs scheduled workflows",
-                file.display(),
-                workflow.name
-            ))
-            .with_hint("add a `schedule:` block, or run it with `respawn run`"));
-        }
-        workflows.push((file.clone(), workflow));
-    }
-    let now = match args.now {
-        Some(now) => now,
-        None => jiff::Timestamp::try_from(WallClock.now())
-            .map_err(|e| CliError::internal(format!("the clock is out of range: {e}")))?,
+    let workflows = load_all_scheduled(&args.files, "tick")?;
+    let now = now_or_wall(args.now)?;
+    let pass = Pass {
+        scratch: &args.scratch,
+        emr: &args.emr,
+        format: args.format,
+        dry_run: args.dry_run,
     };
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
         let mut failed = false;
         for (file, workflow) in workflows {
-            failed |= tick_one(args, &file, workflow, now).await?;
+            let store = store::connect(&args.store, workflow.store.as_deref()).await?;
+            failed |= tick_workflow(&pass, &store, &file, &workflow, now)
+                .await?
+                .failed;
         }
-        Ok(if failed {
+        Ok(if stop_requested() {
+            exit::STOPPED
+        } else if failed {
             exit::RUN_FAILED
         } else {
             exit::SUCCESS
@@ -49,71 +42,73 @@ pub fn run(args: &TickArgs) -> Result<i32, CliError> {
     })
 }
 
-/// Ticks one workflow; returns whether a run failed.
-async fn tick_one(
-    args: &TickArgs,
+/// What a pass needs besides the workflow and its store.
+pub(super) struct Pass<'a> {
+    pub scratch: &'a Path,
+    pub emr: &'a EmrArgs,
+    pub format: Format,
+    /// Print the decisions only.
+    pub dry_run: bool,
+}
+
+/// How a pass over one workflow went.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Ticked {
+    /// A run failed.
+    pub failed: bool,
+    /// Dates were left to a later tick because every run slot was taken.
+    pub busy: bool,
+}
+
+/// Ticks one workflow at `now`: prints each decision, carries them out and prints how each
+/// date ended. A run stops at SIGINT or SIGTERM, and no run starts after one.
+pub(super) async fn tick_workflow(
+    pass: &Pass<'_>,
+    store: &AnyStore,
     file: &Path,
-    workflow: Workflow,
+    workflow: &Workflow,
     now: jiff::Timestamp,
-) -> Result<bool, CliError> {
-    let store = store::connect(&args.store, workflow.store.as_deref()).await?;
+) -> Result<Ticked, CliError> {
     let layout = Layout::new(&workflow.name);
-    let (plans, done) = plan_tick(&store, &layout, &workflow, now, &WallClock).await?;
+    let (plans, done) = plan_tick(store, &layout, workflow, now, &WallClock).await?;
     let name = workflow.name.clone();
+    let format = pass.format;
     for date in &plans {
-        print_decision(args.format, &name, file, date)?;
+        print_decision(format, &name, file, date)?;
     }
-    if args.format == Format::Text {
+    if format == Format::Text {
         output::stdout(&format!(
             "{name}: {} due date(s) to act on, {done} done before (now {now})\n",
             plans.len()
         ))?;
     }
-    if args.dry_run {
-        return Ok(false);
+    if pass.dry_run {
+        return Ok(Ticked::default());
     }
-    let settings = || RunSettings {
-        workflow_dir: absolute(file.parent().unwrap_or(Path::new("."))),
-        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-        scratch: absolute(&args.scratch),
-        chaos: None,
-        emr_endpoint_url: args.emr.emr_endpoint_url.clone(),
-        emr_poll: args.emr.emr_poll,
-        stop_grace: Duration::from_secs(10),
-        clock: Arc::new(WallClock),
-        listen_for_signals: true,
-    };
-    let format = args.format;
-    let sink_for = |batch: &str| -> EventSink {
-        let prefix = format!("{name} {batch}");
-        Box::new(move |event: &StampedEvent| {
-            if format == Format::Text
-                && let Some(line) = super::events::describe(&event.event)
-            {
-                let _ = output::stdout(&format!("{prefix}: {line}\n"));
-            }
-        })
-    };
+    let settings = || run_settings(file, pass.scratch, pass.emr);
+    let sink_for = |batch: &str| -> EventSink { prefixed_sink(format, &name, batch) };
     let runner = Runner {
         settings: &settings,
         sink_for: &sink_for,
+        stopping: &stop_requested,
     };
-    let mut failed = false;
+    let mut ticked = Ticked::default();
     let mut report = |date: &DatePlan, outcome: &Outcome| {
-        failed |= outcome.is_failure();
+        ticked.failed |= outcome.is_failure();
+        ticked.busy |= matches!(outcome, Outcome::Busy { .. });
         let _ = print_outcome(format, &name, date, outcome);
     };
     carry_out(
-        &store,
+        store,
         &layout,
-        &workflow,
+        workflow,
         plans,
         &runner,
         &WallClock,
         &mut report,
     )
     .await?;
-    Ok(failed)
+    Ok(ticked)
 }
 
 fn print_decision(
@@ -171,11 +166,8 @@ fn print_outcome(
         Outcome::Busy { slots } => {
             format!("left to a later tick: the {slots} run(s) `max_active` allows are in progress")
         }
+        Outcome::Deferred => "not started: stopping; the next tick runs it".into(),
         Outcome::Left => return Ok(()),
     };
     Ok(output::stdout(&format!("{name} {}: {what}\n", date.batch))?)
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

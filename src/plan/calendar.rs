@@ -67,6 +67,27 @@ pub fn due(schedule: &ScheduleSpec, now: Timestamp) -> Vec<Interval> {
         .collect()
 }
 
+/// The next time after `now` at which a run falls due: the closing time of the first
+/// interval of the schedule that ends after `now`. `None` once the schedule has ended (its
+/// last interval closed at or before `now`). What a long-running scheduler sleeps until.
+pub fn next_due_after(schedule: &ScheduleSpec, now: Timestamp) -> Option<Timestamp> {
+    let first = intervals_from(schedule, schedule.start).next()?;
+    if first.end > now {
+        return Some(first.end);
+    }
+    // `now` lies in the interval that starts at the last scheduled time at or before it,
+    // which is after the schedule's start; it is one of the schedule's while that start is
+    // not after the schedule's `end`, that is while no scheduled time lies in (end, now].
+    let next = schedule.next_time(now, false)?;
+    match schedule.end {
+        Some(end) if end < now => {
+            let after_end = schedule.next_time(end, false)?;
+            (after_end > now).then_some(next)
+        }
+        _ => Some(next),
+    }
+}
+
 /// The intervals whose logical dates lie in `[from, to]` (and in the schedule), oldest
 /// first: what a backfill over a range goes through.
 pub fn between(schedule: &ScheduleSpec, from: Timestamp, to: Timestamp) -> Vec<Interval> {
@@ -222,6 +243,40 @@ mod tests {
             batch_id(&ended, last.last().unwrap()).unwrap(),
             "2026-10-05"
         );
+    }
+
+    #[test]
+    fn the_next_due_time_is_the_closing_time_of_the_interval_holding_now() {
+        let daily = schedule("0 3 * * *", "Europe/Paris", "2026-10-01");
+        let next = |now: &str| next_due_after(&daily, now.parse().unwrap()).map(|t| at(&daily, t));
+        // Before the start, the first interval's end; exactly at a closing time, the next.
+        assert_eq!(
+            next("2026-01-01T00:00:00Z").unwrap(),
+            "2026-10-02T03:00:00+02:00"
+        );
+        assert_eq!(
+            next("2026-10-02T01:00:00Z").unwrap(),
+            "2026-10-03T03:00:00+02:00"
+        );
+        assert_eq!(
+            next("2026-10-02T00:59:59Z").unwrap(),
+            "2026-10-02T03:00:00+02:00"
+        );
+        // Across the fall-back fold, the civil 03:00 of the next day.
+        assert_eq!(
+            next("2026-10-25T12:00:00Z").unwrap(),
+            "2026-10-26T03:00:00+01:00"
+        );
+        // With an end, the interval that starts on it still closes; then nothing is due.
+        let mut ended = daily.clone();
+        ended.end = Some("2026-10-05T01:00:00Z".parse().unwrap());
+        let ended_next = |now: &str| next_due_after(&ended, now.parse().unwrap());
+        assert_eq!(
+            at(&ended, ended_next("2026-10-05T12:00:00Z").unwrap()),
+            "2026-10-06T03:00:00+02:00"
+        );
+        assert_eq!(ended_next("2026-10-06T01:00:00Z"), None);
+        assert_eq!(ended_next("2027-01-01T00:00:00Z"), None);
     }
 
     #[test]
@@ -392,6 +447,13 @@ mod tests {
                 let mut ids = BTreeSet::new();
                 for pair in due_later.windows(2) {
                     prop_assert_eq!(pair[0].end, pair[1].start);
+                }
+                // The next due time is the first closing time after `now`, and a tick then
+                // finds exactly one more interval due.
+                let first_after = intervals_from(&spec, spec.start).find(|i| i.end > now).map(|i| i.end);
+                prop_assert_eq!(next_due_after(&spec, now), first_after);
+                if let Some(next) = first_after {
+                    prop_assert_eq!(due(&spec, next).len(), due_now.len() + 1);
                 }
                 for interval in &due_later {
                     prop_assert!(interval.start < interval.end);

@@ -1,14 +1,34 @@
 //! Signals to the orchestrator. SIGINT and SIGTERM stop the run: stages get SIGTERM and a
 //! grace period; a second SIGINT or SIGTERM during it ends the wait and kills them at once
 //! (as nextest does). SIGUSR1, sent by `respawn interrupt`, loses the current spot cluster.
+//!
+//! A stop is also remembered for the whole process ([`request_stop`]): a process that runs
+//! several runs one after another (`respawn tick`, `respawn schedule`) must stop a run that
+//! starts after the signal came, which its own listener, made later, never hears.
 
 use super::Msg;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::signal::unix::{Signal, SignalKind, signal};
+
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Records that this process was asked to stop (SIGINT or SIGTERM): every run listening
+/// for signals stops, including those that start later.
+pub fn request_stop() {
+    STOP_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// Whether this process was asked to stop.
+pub fn stop_requested() -> bool {
+    STOP_REQUESTED.load(Ordering::SeqCst)
+}
 
 pub(super) struct Signals {
     interrupt: Signal,
     terminate: Signal,
     user1: Signal,
+    /// Whether this run has stopped already (a second signal then hurries it).
+    stopping: bool,
 }
 
 impl Signals {
@@ -17,16 +37,27 @@ impl Signals {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
             user1: signal(SignalKind::user_defined1())?,
+            stopping: false,
         })
     }
 
-    /// The next signal, as a message to the driver.
+    /// The next signal, as a message to the driver; a stop requested before this run
+    /// listened comes first.
     pub(super) async fn next(&mut self) -> Msg {
-        tokio::select! {
+        if !self.stopping && stop_requested() {
+            self.stopping = true;
+            return Msg::Stop;
+        }
+        let msg = tokio::select! {
             _ = self.interrupt.recv() => Msg::Stop,
             _ = self.terminate.recv() => Msg::Stop,
             _ = self.user1.recv() => Msg::Interrupt,
+        };
+        if matches!(msg, Msg::Stop) {
+            request_stop();
+            self.stopping = true;
         }
+        msg
     }
 
     /// Resolves at the next SIGINT or SIGTERM (SIGUSR1 is not a reason to hurry).

@@ -221,6 +221,12 @@ pub async fn carry_out_backfill(
         if !matches!(date.step, Step::Run | Step::Replace) {
             continue;
         }
+        // After Ctrl-C or SIGTERM no new date starts; the same command goes on later.
+        if (runner.stopping)() {
+            failed = true;
+            report(&date, &DateOutcome::Stopped);
+            continue;
+        }
         while running.len() >= request.max_active.max(1) as usize {
             if let Some(Ok((date, outcome))) = running.join_next().await {
                 failed |= settle(&date, &outcome, &mut newly_done, &mut report);

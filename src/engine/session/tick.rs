@@ -164,6 +164,8 @@ pub enum Outcome {
     Busy {
         slots: u32,
     },
+    /// Not started: the process is stopping (Ctrl-C, SIGTERM); a later tick runs it.
+    Deferred,
 }
 
 impl Outcome {
@@ -177,6 +179,9 @@ pub struct Runner<'a> {
     pub settings: &'a dyn Fn() -> RunSettings,
     /// The sink for the events of the run of a batch.
     pub sink_for: &'a dyn Fn(&str) -> EventSink,
+    /// Whether the process is stopping: no new run starts then (the runs already going
+    /// stop by themselves, as the driver hears the same signal).
+    pub stopping: &'a dyn Fn() -> bool,
 }
 
 type Running = tokio::task::JoinSet<(DatePlan, Outcome)>;
@@ -236,6 +241,10 @@ pub async fn carry_out(
             | Action::Rebuild { .. }
             | Action::Retake { .. } => {}
         }
+        if (runner.stopping)() {
+            report(&date, &Outcome::Deferred);
+            continue;
+        }
         if busy {
             report(&date, &Outcome::Busy { slots });
             continue;
@@ -246,6 +255,12 @@ pub async fn carry_out(
             report(&date, &Outcome::Busy { slots });
             continue;
         };
+        // Waiting for a slot may have lasted until a stop came.
+        if (runner.stopping)() {
+            let _ = slot.release(store, clock.now()).await;
+            report(&date, &Outcome::Deferred);
+            continue;
+        }
         let mine = claim_of(Decision::Run, None);
         let won = match (&date.action, &date.stale_claim) {
             (Action::Run, _) | (_, None) => claim(store, layout, mine).await?,
