@@ -43,7 +43,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
     };
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
-        let store = store::connect(&args.store, workflow.store.as_deref()).await?;
+        let store = store::connect(&args.place.store, workflow.store.as_deref()).await?;
         let layout = Layout::new(&workflow.name);
         let (dates, record) =
             plan_backfill(&store, &layout, &workflow, &request, &WallClock).await?;
@@ -81,7 +81,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
         if args.dry_run || to_run == 0 {
             return Ok(exit::SUCCESS);
         }
-        let settings = || run_settings(&args.file, &args.scratch, &args.emr);
+        let settings = || run_settings(&args.file, &args.place.scratch, &args.place.emr);
         let format = args.format;
         let name = workflow.name.clone();
         let sink_for = |batch: &str| -> EventSink { prefixed_sink(format, &name, batch) };

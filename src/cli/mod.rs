@@ -121,8 +121,6 @@ pub struct RunArgs {
     /// The workflow file.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    #[command(flatten)]
-    pub store: StoreArgs,
     /// The batch (a logical date or any id): the same batch again resumes it, or does
     /// nothing once it succeeded. Default: resume the latest unfinished run, or start a
     /// new batch.
@@ -134,11 +132,8 @@ pub struct RunArgs {
     /// Interrupt spot clusters at random: `mtti=30s,seed=7` (and optionally `provision=2s`).
     #[arg(long, value_name = "SPEC")]
     pub chaos: Option<crate::engine::driver::Chaos>,
-    /// Where local clusters keep their scratch directories.
-    #[arg(long, env = "RESPAWN_SCRATCH", value_name = "DIR", default_value_os_t = default_scratch())]
-    pub scratch: PathBuf,
     #[command(flatten)]
-    pub emr: EmrArgs,
+    pub place: RunPlace,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -156,12 +151,7 @@ pub struct TickArgs {
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
-    pub store: StoreArgs,
-    /// Where local clusters keep their scratch directories.
-    #[arg(long, env = "RESPAWN_SCRATCH", value_name = "DIR", default_value_os_t = default_scratch())]
-    pub scratch: PathBuf,
-    #[command(flatten)]
-    pub emr: EmrArgs,
+    pub place: RunPlace,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -172,12 +162,7 @@ pub struct ScheduleArgs {
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
-    pub store: StoreArgs,
-    /// Where local clusters keep their scratch directories.
-    #[arg(long, env = "RESPAWN_SCRATCH", value_name = "DIR", default_value_os_t = default_scratch())]
-    pub scratch: PathBuf,
-    #[command(flatten)]
-    pub emr: EmrArgs,
+    pub place: RunPlace,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// For tests: exit (0) after this many ticks.
@@ -208,12 +193,7 @@ pub struct BackfillArgs {
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
-    pub store: StoreArgs,
-    /// Where local clusters keep their scratch directories.
-    #[arg(long, env = "RESPAWN_SCRATCH", value_name = "DIR", default_value_os_t = default_scratch())]
-    pub scratch: PathBuf,
-    #[command(flatten)]
-    pub emr: EmrArgs,
+    pub place: RunPlace,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -259,6 +239,19 @@ pub struct BatchesArgs {
 fn parse_now(text: &str) -> Result<jiff::Timestamp, String> {
     text.parse::<jiff::Timestamp>()
         .map_err(|e| format!("`{text}` is not an RFC 3339 time such as 2026-11-30T03:00:00Z: {e}"))
+}
+
+/// Where runs happen (`run`, `tick`, `schedule`, `backfill`): the store, the local
+/// clusters' scratch directories, and how EMR is reached.
+#[derive(Debug, clap::Args)]
+pub struct RunPlace {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Where local clusters keep their scratch directories.
+    #[arg(long, env = "RESPAWN_SCRATCH", value_name = "DIR", default_value_os_t = default_scratch())]
+    pub scratch: PathBuf,
+    #[command(flatten)]
+    pub emr: EmrArgs,
 }
 
 /// How respawn reaches EMR (`cluster.provider: emr`).

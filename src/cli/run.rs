@@ -29,10 +29,10 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     let settings = RunSettings {
         workflow_dir: absolute(args.file.parent().unwrap_or(Path::new("."))),
         cwd: std::env::current_dir()?,
-        scratch: absolute(&args.scratch),
+        scratch: absolute(&args.place.scratch),
         chaos: args.chaos.clone(),
-        emr_endpoint_url: args.emr.emr_endpoint_url.clone(),
-        emr_poll: args.emr.emr_poll,
+        emr_endpoint_url: args.place.emr.emr_endpoint_url.clone(),
+        emr_poll: args.place.emr.emr_poll,
         stop_grace: STOP_GRACE,
         clock: Arc::new(WallClock),
         listen_for_signals: true,
@@ -43,7 +43,7 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     };
     let runtime = store::start_runtime()?;
     runtime.block_on(async move {
-        let store = store::connect(&args.store, workflow.store.as_deref()).await?;
+        let store = store::connect(&args.place.store, workflow.store.as_deref()).await?;
         let layout = Layout::new(&workflow.name);
         let opened = match session::open(&store, &layout, &workflow, &request, &WallClock).await? {
             Opened::Nothing(message) => {

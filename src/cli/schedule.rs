@@ -35,8 +35,8 @@ const LONGEST_SLEEP: Duration = Duration::from_secs(60);
 pub fn run(args: &ScheduleArgs) -> Result<i32, CliError> {
     let workflows = load_all_scheduled(&args.files, "schedule")?;
     let pass = Pass {
-        scratch: &args.scratch,
-        emr: &args.emr,
+        scratch: &args.place.scratch,
+        emr: &args.place.emr,
         format: args.format,
         dry_run: false,
     };
@@ -45,7 +45,7 @@ pub fn run(args: &ScheduleArgs) -> Result<i32, CliError> {
         let mut stopped = listen_for_stop()?;
         let mut stores = Vec::new();
         for (_, workflow) in &workflows {
-            stores.push(store::connect(&args.store, workflow.store.as_deref()).await?);
+            stores.push(store::connect(&args.place.store, workflow.store.as_deref()).await?);
         }
         let mut ticks: u64 = 0;
         loop {

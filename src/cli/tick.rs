@@ -18,8 +18,8 @@ pub fn run(args: &TickArgs) -> Result<i32, CliError> {
     let workflows = load_all_scheduled(&args.files, "tick")?;
     let now = now_or_wall(args.now)?;
     let pass = Pass {
-        scratch: &args.scratch,
-        emr: &args.emr,
+        scratch: &args.place.scratch,
+        emr: &args.place.emr,
         format: args.format,
         dry_run: args.dry_run,
     };
@@ -27,7 +27,7 @@ pub fn run(args: &TickArgs) -> Result<i32, CliError> {
     runtime.block_on(async {
         let mut failed = false;
         for (file, workflow) in workflows {
-            let store = store::connect(&args.store, workflow.store.as_deref()).await?;
+            let store = store::connect(&args.place.store, workflow.store.as_deref()).await?;
             failed |= tick_workflow(&pass, &store, &file, &workflow, now)
                 .await?
                 .failed;

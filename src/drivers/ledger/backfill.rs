@@ -2,7 +2,7 @@
 //! (its range, mode and order make its id), with the dates it has finished. The same
 //! command after a crash finds its unfinished record and goes on from it.
 
-use super::{Layout, Versioned, parse_json, timestamp, to_json};
+use super::{Layout, Versioned, timestamp, to_json};
 use crate::drivers::store::{PutMode, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
@@ -31,19 +31,7 @@ pub async fn read_backfill<S: Store>(
     layout: &Layout,
     id: &str,
 ) -> Result<Option<Versioned<BackfillRecord>>, StoreError> {
-    let key = layout.backfill(id);
-    match store.get(&key).await {
-        Ok((bytes, meta)) => {
-            let value = parse_json(store.locate(&key), &bytes)?;
-            let etag = meta.etag.ok_or_else(|| StoreError::Corrupt {
-                object: store.locate(&key),
-                detail: "the store returned no ETag".into(),
-            })?;
-            Ok(Some(Versioned { value, etag }))
-        }
-        Err(StoreError::NotFound { .. }) => Ok(None),
-        Err(other) => Err(other),
-    }
+    super::read_versioned(store, &layout.backfill(id)).await
 }
 
 impl Versioned<BackfillRecord> {

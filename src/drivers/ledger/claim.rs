@@ -7,7 +7,7 @@
 //! tick takes it over with If-Match on the version it read ([`take_over`]), so of several
 //! ticks taking over at once exactly one wins.
 
-use super::{Holder, Layout, Versioned, parse_json, timestamp, to_json};
+use super::{Holder, Layout, Versioned, timestamp, to_json};
 use crate::drivers::store::{PutMode, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
@@ -135,19 +135,7 @@ pub async fn read_claim<S: Store>(
     layout: &Layout,
     batch: &str,
 ) -> Result<Option<Versioned<Claim>>, StoreError> {
-    let key = layout.claim(batch);
-    match store.get(&key).await {
-        Ok((bytes, meta)) => {
-            let value: Claim = parse_json(store.locate(&key), &bytes)?;
-            let etag = meta.etag.ok_or_else(|| StoreError::Corrupt {
-                object: store.locate(&key),
-                detail: "the store returned no ETag".into(),
-            })?;
-            Ok(Some(Versioned { value, etag }))
-        }
-        Err(StoreError::NotFound { .. }) => Ok(None),
-        Err(other) => Err(other),
-    }
+    super::read_versioned(store, &layout.claim(batch)).await
 }
 
 /// Every claim of a workflow, with its version, in key (batch) order.

@@ -31,7 +31,7 @@ pub use run::{
     find_run, new_run_id, read_events, read_run, runs,
 };
 
-use super::store::StoreError;
+use super::store::{Store, StoreError};
 
 /// Where each object of one workflow lives. Every prefix ends in `/`.
 #[derive(Clone, Debug)]
@@ -139,6 +139,25 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
             "{e} (hint: it was not written by this version of respawn, or was edited by hand)"
         ),
     })
+}
+
+/// An object of the ledger with its ETag, or `None` when there is none.
+pub(crate) async fn read_versioned<S: Store, T: serde::de::DeserializeOwned>(
+    store: &S,
+    key: &str,
+) -> Result<Option<Versioned<T>>, StoreError> {
+    match store.get(key).await {
+        Ok((bytes, meta)) => {
+            let value = parse_json(store.locate(key), &bytes)?;
+            let etag = meta.etag.ok_or_else(|| StoreError::Corrupt {
+                object: store.locate(key),
+                detail: "the store returned no ETag".into(),
+            })?;
+            Ok(Some(Versioned { value, etag }))
+        }
+        Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(other) => Err(other),
+    }
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
