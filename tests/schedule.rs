@@ -432,3 +432,44 @@ fn a_workflow_without_a_schedule_is_refused_with_exit_two() {
         run.stderr
     );
 }
+
+#[test]
+fn a_scheduler_sigkilled_during_a_run_then_restarted_loses_no_date_and_runs_none_twice() {
+    for s3 in [false, true] {
+        let daily = Daily::new(&[("CATCHUP", "3"), ("MAX_ACTIVE", "1")], s3);
+        std::fs::write(daily.path("slow"), "").unwrap();
+        let mut first = daily.start("first", &[]);
+        // Wait until a run is in its stage, then kill the scheduler outright.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_dir(daily.dir.path())
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("started-"))
+        {
+            assert!(Instant::now() < deadline, "no run started: {}", first.stdout());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        first.child.kill().unwrap();
+        first.child.wait().unwrap();
+        std::fs::remove_file(daily.path("slow")).unwrap();
+
+        let mut second = daily.start("second", &[]);
+        second.wait_for("next tick at", 1);
+        let (code, stdout) = second.terminate();
+        assert_eq!(code, 130, "s3 {s3}: {stdout}");
+        let runs = daily.runs();
+        assert_eq!(runs.len(), 3, "s3 {s3}: {runs:?}\n{stdout}");
+        assert!(
+            runs.values()
+                .all(|(n, status)| *n == 1 && status == "succeeded"),
+            "s3 {s3}: one run per date, resumed where it was killed: {runs:?}\n{stdout}"
+        );
+        let mut ran = daily.ran();
+        ran.sort();
+        assert_eq!(
+            ran,
+            runs.keys().cloned().collect::<Vec<_>>(),
+            "s3 {s3}: each date's stage ran to its end once"
+        );
+        assert_eq!(daily.held_leases(), Vec::<String>::new(), "s3 {s3}");
+    }
+}
