@@ -754,6 +754,10 @@ impl S3Server {
                         },
                         _ = &mut stop => break,
                     };
+                    // A GET's headers and body go out in two writes; with Nagle's algorithm
+                    // the body then waits for the client's delayed ACK (about 40 ms). Real
+                    // servers (AWS, MinIO) send without that delay.
+                    let _ = socket.set_nodelay(true);
                     let connection = http
                         .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
                         .into_owned();

@@ -8,7 +8,7 @@ use crate::drivers::ledger::{
     Claim, Decision, Layout, RunRecord, RunStatus, Versioned, read_claims, read_lease, read_output,
     runs,
 };
-use crate::drivers::store::AnyStore;
+use crate::drivers::store::{AnyStore, StoreError};
 use crate::engine::clock::Clock;
 use crate::engine::fingerprint::fingerprints;
 use crate::plan::calendar::{self, Interval};
@@ -128,7 +128,7 @@ pub async fn date_states(
         let batch = calendar::batch_id(schedule, interval).map_err(SessionError::NotScheduled)?;
         let claim = claims.remove(&batch);
         let state = match (&claim, latest.get(&batch)) {
-            (_, Some(record)) => run_state(store, layout, workflow, &prints, record, clock).await?,
+            (_, Some(record)) => run_state(store, layout, record, clock).await?,
             (None, None) => DateState::Missing,
             (Some(c), None) if c.value.decision == Decision::Missed => DateState::Missed,
             (Some(c), None) => DateState::Claimed {
@@ -145,20 +145,22 @@ pub async fn date_states(
             claim,
         });
     }
+    check_succeeded(store, layout, workflow, &prints, &latest, &mut dates).await?;
     Ok(dates)
 }
 
+/// The state of a date from its run record; a succeeded run is refined by
+/// [`check_succeeded`].
 async fn run_state(
     store: &AnyStore,
     layout: &Layout,
-    workflow: &Workflow,
-    prints: &[String],
     record: &RunRecord,
     clock: &dyn Clock,
 ) -> Result<DateState, SessionError> {
     let run_id = record.run_id.clone();
     Ok(match record.status {
         RunStatus::Failed => DateState::Failed { run_id },
+        RunStatus::Succeeded => DateState::Succeeded { run_id },
         RunStatus::Running | RunStatus::Stopped => {
             match read_lease(store, layout, &record.batch).await? {
                 Some(lease)
@@ -173,32 +175,82 @@ async fn run_state(
                 _ => DateState::Stopped { run_id },
             }
         }
-        RunStatus::Succeeded => {
-            for stage in workflow.stages.iter().filter(|s| s.is_final) {
-                if read_output(store, layout, &stage.name, &record.batch)
-                    .await?
-                    .is_none()
-                {
-                    let stage = stage.name.clone();
-                    return Ok(DateState::Incomplete { run_id, stage });
+    })
+}
+
+/// How many published outputs are checked at once: the check is bound by the store's
+/// latency, one read per final stage and date.
+const CHECKS_IN_FLIGHT: usize = 32;
+
+/// Refines the succeeded dates: `incomplete` when a published output is gone (read 32
+/// dates at a time), `stale` when a stage's definition changed since the run.
+async fn check_succeeded(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    prints: &[String],
+    latest: &BTreeMap<String, RunRecord>,
+    dates: &mut [DateInfo],
+) -> Result<(), SessionError> {
+    let finals: Vec<String> = workflow
+        .stages
+        .iter()
+        .filter(|s| s.is_final)
+        .map(|s| s.name.clone())
+        .collect();
+    let succeeded: Vec<usize> = (0..dates.len())
+        .filter(|&i| matches!(dates[i].state, DateState::Succeeded { .. }))
+        .collect();
+    let mut checks = tokio::task::JoinSet::new();
+    let mut pending = succeeded.into_iter();
+    loop {
+        while checks.len() < CHECKS_IN_FLIGHT
+            && let Some(i) = pending.next()
+        {
+            let (store, layout, finals) = (store.clone(), layout.clone(), finals.clone());
+            let batch = dates[i].batch.clone();
+            checks.spawn(async move {
+                for stage in finals {
+                    if read_output(&store, &layout, &stage, &batch)
+                        .await?
+                        .is_none()
+                    {
+                        return Ok::<_, StoreError>((i, Some(stage)));
+                    }
+                }
+                Ok((i, None))
+            });
+        }
+        let Some(joined) = checks.join_next().await else {
+            break;
+        };
+        let (i, gone) = joined.map_err(|e| StoreError::Io {
+            object: layout.workflow().into(),
+            source: std::io::Error::other(e),
+        })??;
+        let run_id = dates[i].state.run_id().unwrap_or_default().to_string();
+        dates[i].state = match gone {
+            Some(stage) => DateState::Incomplete { run_id, stage },
+            None => {
+                let record = &latest[&dates[i].batch];
+                let changed = workflow.stages.iter().zip(prints).find(|(stage, print)| {
+                    record
+                        .stages
+                        .get(&stage.name)
+                        .and_then(|s| s.fingerprint.as_ref())
+                        != Some(*print)
+                });
+                match changed {
+                    Some((stage, _)) => DateState::Stale {
+                        run_id,
+                        stage: stage.name.clone(),
+                    },
+                    None => DateState::Succeeded { run_id },
                 }
             }
-            let changed = workflow.stages.iter().zip(prints).find(|(stage, print)| {
-                record
-                    .stages
-                    .get(&stage.name)
-                    .and_then(|s| s.fingerprint.as_ref())
-                    != Some(*print)
-            });
-            match changed {
-                Some((stage, _)) => DateState::Stale {
-                    run_id,
-                    stage: stage.name.clone(),
-                },
-                None => DateState::Succeeded { run_id },
-            }
-        }
-    })
+        };
+    }
+    Ok(())
 }
 
 fn unix(time: std::time::SystemTime) -> u64 {
