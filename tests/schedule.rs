@@ -441,11 +441,17 @@ fn a_scheduler_sigkilled_during_a_run_then_restarted_loses_no_date_and_runs_none
         let mut first = daily.start("first", &[]);
         // Wait until a run is in its stage, then kill the scheduler outright.
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !std::fs::read_dir(daily.dir.path())
-            .unwrap()
-            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with("started-"))
-        {
-            assert!(Instant::now() < deadline, "no run started: {}", first.stdout());
+        while !std::fs::read_dir(daily.dir.path()).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("started-")
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "no run started: {}",
+                first.stdout()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         first.child.kill().unwrap();
