@@ -2,14 +2,13 @@
 //! cluster. The session layer decides which run and drives it; this prints its events.
 
 use super::error::ErrorKind;
+use super::scheduled::run_settings;
 use super::{CliError, Format, RunArgs, exit, output, store};
 use crate::drivers::ledger::{Layout, check_batch};
 use crate::engine::clock::WallClock;
 use crate::engine::driver::RunEnd;
 use crate::engine::session::{self, Opened, RunRequest, RunSettings};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How long stages get between SIGTERM and SIGKILL when the run stops.
@@ -27,15 +26,8 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
         )));
     }
     let settings = RunSettings {
-        workflow_dir: absolute(args.file.parent().unwrap_or(Path::new("."))),
-        cwd: std::env::current_dir()?,
-        scratch: absolute(&args.place.scratch),
         chaos: args.chaos.clone(),
-        emr_endpoint_url: args.place.emr.emr_endpoint_url.clone(),
-        emr_poll: args.place.emr.emr_poll,
-        stop_grace: STOP_GRACE,
-        clock: Arc::new(WallClock),
-        listen_for_signals: true,
+        ..run_settings(&args.file, &args.place.scratch, &args.place.emr)
     };
     let request = RunRequest {
         batch: args.batch.clone(),
@@ -91,8 +83,4 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
             RunEnd::Io(message) => Err(CliError::internal(message)),
         }
     })
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

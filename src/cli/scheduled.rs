@@ -1,4 +1,5 @@
-//! What the commands of scheduled workflows share (`tick`, `backfill`, `batches`): loading a
+//! What the commands of scheduled workflows share (`tick`, `schedule`, `backfill`, `batches`,
+//! and `run` for its settings): loading a
 //! workflow that must have a schedule, the time taken as now, the settings of the runs they
 //! start, and the lines their runs print.
 
@@ -50,7 +51,8 @@ pub fn now_or_wall(now: Option<jiff::Timestamp>) -> Result<jiff::Timestamp, CliE
     }
 }
 
-/// The settings of a run started for the workflow in `file`.
+/// The settings of a run started for the workflow in `file` (by `run`, `tick`, `schedule`
+/// or `backfill`); stage commands run in the current directory.
 pub fn run_settings(file: &Path, scratch: &Path, emr: &EmrArgs) -> RunSettings {
     RunSettings {
         workflow_dir: absolute(file.parent().unwrap_or(Path::new("."))),
