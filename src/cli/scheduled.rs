@@ -1,7 +1,7 @@
-//! What the commands of scheduled workflows share (`tick`, `schedule`, `backfill`, `batches`,
-//! and `run` for its settings): loading a
-//! workflow that must have a schedule, the time taken as now, the settings of the runs they
-//! start, and the lines their runs print.
+//! What the commands of scheduled workflows share (`tick`, `schedule`, `backfill`,
+//! `batches`; `run` takes its settings from here too): loading a workflow that must have a
+//! schedule, the time taken as now, the settings of the runs they start, and the lines
+//! their runs print.
 
 use super::{CliError, EmrArgs, Format, output};
 use crate::engine::clock::{Clock, WallClock};
