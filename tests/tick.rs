@@ -74,6 +74,20 @@ impl Daily {
         args
     }
 
+    /// Starts `respawn tick` at `now` in the background, its output piped.
+    fn spawn_tick(&self, now: &str) -> std::process::Child {
+        let file = self.file.display().to_string();
+        let mut command = support::command();
+        command
+            .args(self.args(&["tick", &file, "--now", now]))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in self.env() {
+            command.env(name, value);
+        }
+        command.spawn().unwrap()
+    }
+
     fn tick(&self, now: &str, extra: &[&str]) -> support::Run {
         let file = self.file.display().to_string();
         let mut args = vec!["tick", &file, "--now", now];
@@ -188,20 +202,7 @@ fn twenty_ticks_at_once_run_each_of_ten_due_dates_exactly_once() {
     for round in 0..3 {
         let daily = Daily::new("all", round % 2 == 1);
         let now = "2026-11-11T02:30:00Z";
-        let file = daily.file.display().to_string();
-        let children: Vec<_> = (0..20)
-            .map(|_| {
-                let mut command = support::command();
-                command
-                    .args(daily.args(&["tick", &file, "--now", now]))
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped());
-                for (name, value) in daily.env() {
-                    command.env(name, value);
-                }
-                command.spawn().unwrap()
-            })
-            .collect();
+        let children: Vec<_> = (0..20).map(|_| daily.spawn_tick(now)).collect();
         for child in children {
             let output = child.wait_with_output().unwrap();
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -345,16 +346,7 @@ fn a_tick_killed_at_any_moment_then_run_again_loses_no_date_and_runs_none_twice(
         )
         .unwrap();
         let now = "2026-11-06T02:30:00Z";
-        let file = daily.file.display().to_string();
-        let mut command = support::command();
-        command
-            .args(daily.args(&["tick", &file, "--now", now]))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        for (name, value) in daily.env() {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().unwrap();
+        let mut child = daily.spawn_tick(now);
         std::thread::sleep(std::time::Duration::from_millis(after_ms));
         child.kill().unwrap();
         child.wait().unwrap();
@@ -398,20 +390,7 @@ fn max_active_bounds_the_runs_of_all_ticks_together() {
     )
     .unwrap();
     let now = "2026-11-05T02:30:00Z";
-    let file = daily.file.display().to_string();
-    let children: Vec<_> = (0..5)
-        .map(|_| {
-            let mut command = support::command();
-            command
-                .args(daily.args(&["tick", &file, "--now", now]))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            for (name, value) in daily.env() {
-                command.env(name, value);
-            }
-            command.spawn().unwrap()
-        })
-        .collect();
+    let children: Vec<_> = (0..5).map(|_| daily.spawn_tick(now)).collect();
     let mut said = String::new();
     for child in children {
         let output = child.wait_with_output().unwrap();
