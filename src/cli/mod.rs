@@ -342,6 +342,15 @@ pub struct StoreArgs {
     /// `AWS_ENDPOINT_URL`, or AWS itself).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// The longest store outage a command rides out: once an S3 store is open, a request
+    /// that keeps failing (throttled, a server error, a cut connection) is tried again for
+    /// this long, then the command stops with exit 3 (default 2m).
+    #[arg(long, env = "RESPAWN_STORE_OUTAGE", value_name = "DURATION", value_parser = parse_outage)]
+    pub store_outage: Option<Duration>,
+}
+
+fn parse_outage(text: &str) -> Result<Duration, String> {
+    crate::workflow::units::parse_duration(text)
 }
 
 #[derive(Debug, clap::Args)]

@@ -17,9 +17,11 @@ pub fn url(args: &StoreArgs, from_workflow: Option<&str>) -> Result<StoreUrl, St
 }
 
 pub fn options(args: &StoreArgs) -> S3Options {
+    let defaults = S3Options::default();
     S3Options {
         endpoint_url: args.endpoint_url.clone(),
-        ..S3Options::default()
+        outage: args.store_outage.unwrap_or(defaults.outage),
+        ..defaults
     }
 }
 
