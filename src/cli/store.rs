@@ -45,6 +45,17 @@ pub async fn connect(args: &StoreArgs, from_workflow: Option<&str>) -> Result<An
     Ok(AnyStore::open(&url, &options(args)).await?)
 }
 
+/// [`connect`] for a command that starts runs: a store whose last `respawn store check`
+/// failed is refused, with the reasons.
+pub async fn connect_to_run(
+    args: &StoreArgs,
+    from_workflow: Option<&str>,
+) -> Result<AnyStore, CliError> {
+    let store = connect(args, from_workflow).await?;
+    crate::drivers::store::check::refuse_if_failed(&store).await?;
+    Ok(store)
+}
+
 /// A workflow named on the command line: a workflow file (its name and `store:`), or a
 /// bare workflow name.
 pub fn resolve_workflow(text: &str) -> Result<(String, Option<String>), CliError> {

@@ -12,6 +12,7 @@
 //! and are checked by [`check_key`]. A prefix given to [`Store::delete_prefix`] always ends
 //! in `/`, so deleting `runs/1/` never touches `runs/10/`.
 
+pub mod check;
 mod error;
 mod local;
 mod s3;

@@ -11,6 +11,7 @@
 //! response; [`S3Store::delete_many`] retries those keys with jittered backoff.
 //! Nothing here logs a credential.
 
+mod check;
 mod client;
 mod delete;
 mod errors;
