@@ -34,11 +34,7 @@ pub(super) enum Patience {
 /// refused (throttled, not found, a lost condition, access denied) did not; a cut
 /// connection, a timeout or a server error may have.
 pub(super) fn may_have_applied(error: &StoreError) -> bool {
-    match error.kind() {
-        StoreErrorKind::Transient => true,
-        StoreErrorKind::Corrupt => true,
-        _ => false,
-    }
+    error.kind() == StoreErrorKind::Transient
 }
 
 impl S3Store {
