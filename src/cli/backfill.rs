@@ -43,7 +43,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
     };
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
-        let store = store::connect(&args.place.store, workflow.store.as_deref()).await?;
+        let store = store::connect_to_run(&args.place.store, workflow.store.as_deref()).await?;
         let layout = Layout::new(&workflow.name);
         let (dates, record) =
             plan_backfill(&store, &layout, &workflow, &request, &WallClock).await?;
