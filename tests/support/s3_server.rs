@@ -52,6 +52,8 @@ pub struct Faults {
     pub requests: AtomicU64,
     pub delete_objects_calls: AtomicU64,
     pub delete_object_calls: AtomicU64,
+    /// CopyObject calls seen.
+    pub copy_object_calls: AtomicU64,
 }
 
 type BoxWrite<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -442,6 +444,7 @@ impl S3 for Layer {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         self.gate()?;
+        self.faults.copy_object_calls.fetch_add(1, Ordering::Relaxed);
         let replace = req
             .input
             .tagging_directive

@@ -11,6 +11,7 @@
 //! Nothing here logs a credential.
 
 mod client;
+mod copy;
 mod delete;
 mod errors;
 mod multipart;
