@@ -156,7 +156,11 @@ fn final_outputs_on_s3_are_published_with_copy_object_and_without_the_work_tag()
     );
     for name in ["part-00000.csv", "part-00001.csv"] {
         let key = format!("team/marker/outputs/table/{BATCH}/{name}");
-        assert_eq!(s3.tags_of(BUCKET, &key), Vec::new(), "{key} is not work data");
+        assert_eq!(
+            s3.tags_of(BUCKET, &key),
+            Vec::new(),
+            "{key} is not work data"
+        );
         let bytes = std::fs::read(s3.root().join(BUCKET).join(&key)).unwrap();
         assert!(bytes.ends_with(b"\n"), "{key}: {bytes:?}");
     }

@@ -444,7 +444,9 @@ impl S3 for Layer {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         self.gate()?;
-        self.faults.copy_object_calls.fetch_add(1, Ordering::Relaxed);
+        self.faults
+            .copy_object_calls
+            .fetch_add(1, Ordering::Relaxed);
         let replace = req
             .input
             .tagging_directive

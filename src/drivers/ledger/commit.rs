@@ -262,14 +262,7 @@ pub async fn publish_output<S: Store + Clone + 'static>(
         .map(|o| o.key)
         .filter(|k| *k != success)
         .collect();
-    let files = copy_files(
-        store,
-        committed.prefix,
-        &prefix,
-        committed.files,
-        options,
-    )
-    .await?;
+    let files = copy_files(store, committed.prefix, &prefix, committed.files, options).await?;
     let written: BTreeSet<String> = files
         .iter()
         .map(|f| format!("{prefix}{}", f.path))

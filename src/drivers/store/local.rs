@@ -414,11 +414,9 @@ impl Store for LocalStore {
         let size = blocking(move || copy_atomically(&source, &target))
             .await
             .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound if !self.root.join(from).exists() => {
-                    StoreError::NotFound {
-                        object: self.locate(from),
-                    }
-                }
+                io::ErrorKind::NotFound if !self.root.join(from).exists() => StoreError::NotFound {
+                    object: self.locate(from),
+                },
                 _ => StoreError::Io {
                     object: format!("{} -> {}", self.locate(from), self.locate(to)),
                     source: e,

@@ -135,8 +135,7 @@ pub fn local_files(dir: &Path) -> std::io::Result<Vec<String>> {
             let kind = entry.file_type()?;
             if kind.is_dir() {
                 walk(&entry.path(), &format!("{relative}/"), out)?;
-            } else if std::fs::metadata(entry.path())?.is_file() && is_work_table_file(&relative)
-            {
+            } else if std::fs::metadata(entry.path())?.is_file() && is_work_table_file(&relative) {
                 out.push(relative);
             }
         }
