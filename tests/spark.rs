@@ -125,6 +125,16 @@ fn laptop_rows(spark: &Path) -> &'static Vec<String> {
         )
         .success();
         let published = store.join("ecommerce-spark/outputs/report").join(BATCH);
+        // Spark's own `_SUCCESS` and Hadoop's `.crc` files were not published.
+        let names: Vec<String> = std::fs::read_dir(&published)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "_SUCCESS")
+            .collect();
+        assert!(
+            names.len() == 1 && names[0].starts_with("part-") && names[0].ends_with(".csv"),
+            "{names:?}"
+        );
         let rows = rows(&published);
         assert!(
             rows.iter().any(|r| r.starts_with("0,sessions,")) && rows.len() == 15,
