@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --example s3-server -- --root /tmp/s3 --port 9000 --bucket respawn
 //! cargo run --example emr-emulator -- --port 8900 --s3-endpoint http://127.0.0.1:9000 --work-dir /tmp/emr
+//!     [--spark-submit .venv/bin/spark-submit]   # real PySpark in local mode
 //! export AWS_ENDPOINT_URL_EMR=http://127.0.0.1:8900 ...   (printed at start)
 //! curl -X POST http://127.0.0.1:8900/_emulator/lose/j-XXXXXXXXXXXXX     # a spot loss
 //! curl -X POST http://127.0.0.1:8900/_emulator/throttle/3               # throttle 3 requests
@@ -38,6 +39,10 @@ struct Args {
     s3_access_key: Option<String>,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     s3_secret_key: Option<String>,
+    /// Run steps' PySpark applications with this spark-submit in local mode (pyspark's,
+    /// e.g. `.venv/bin/spark-submit`); without it they run as `python3 app.py`.
+    #[arg(long, env = "RESPAWN_SPARK_SUBMIT")]
+    spark_submit: Option<PathBuf>,
 }
 
 fn main() {
@@ -46,6 +51,7 @@ fn main() {
     config.start_delay = args.start_delay;
     config.idle_timeout_scale = args.idle_timeout_scale;
     config.s3_credentials = args.s3_access_key.zip(args.s3_secret_key);
+    config.spark_submit = args.spark_submit.clone();
     let emulator = match EmrEmulator::serve(config, &format!("127.0.0.1:{}", args.port)) {
         Ok(emulator) => emulator,
         Err(e) => {

@@ -804,14 +804,20 @@ async fn publishing_replaces_an_output_and_writes_success_last(store: &AnyStore)
             .is_none()
     );
     let options = small_parts();
+    let work = layout.attempt("run-1", "report", 1);
+    let files = upload_dir(store, &first, &work, &options).await.unwrap();
+    let committed = ledger::Committed {
+        prefix: &work,
+        files: &files,
+        commit_id: "run-1/report/1",
+    };
     ledger::publish_output(
         store,
         &layout,
         "report",
         "2026-11-21",
         "run-1",
-        "run-1/report/1",
-        &first,
+        committed,
         &options,
         now,
     )
@@ -821,14 +827,20 @@ async fn publishing_replaces_an_output_and_writes_success_last(store: &AnyStore)
     std::fs::create_dir_all(&second).unwrap();
     std::fs::write(second.join("a.csv"), "a2\n").unwrap();
     std::fs::write(second.join("c.csv"), "c2\n").unwrap();
+    let work = layout.attempt("run-2", "report", 1);
+    let files = upload_dir(store, &second, &work, &options).await.unwrap();
+    let committed = ledger::Committed {
+        prefix: &work,
+        files: &files,
+        commit_id: "run-2/report/1",
+    };
     ledger::publish_output(
         store,
         &layout,
         "report",
         "2026-11-21",
         "run-2",
-        "run-2/report/1",
-        &second,
+        committed,
         &options,
         now,
     )

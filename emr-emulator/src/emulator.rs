@@ -27,6 +27,10 @@ pub struct EmulatorConfig {
     pub idle_timeout_scale: f64,
     /// Access key id and secret for S3; default: the S3 test server's.
     pub s3_credentials: Option<(String, String)>,
+    /// A `spark-submit` (pyspark's, in a virtualenv's `bin/`) to run steps' PySpark
+    /// applications with, in local mode; without one a step's `spark-submit app.py`
+    /// runs `python3 app.py`.
+    pub spark_submit: Option<PathBuf>,
 }
 
 impl EmulatorConfig {
@@ -38,6 +42,7 @@ impl EmulatorConfig {
             shutdown_delay: Duration::from_millis(200),
             idle_timeout_scale: 1.0,
             s3_credentials: None,
+            spark_submit: None,
         }
     }
 }

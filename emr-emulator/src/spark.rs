@@ -1,14 +1,57 @@
 //! Mapping a step's command line so that a workflow written for EMR runs locally:
-//! `spark-submit [options] app.py [args]` becomes `python3 app.py [args]` (as argv[0], or
-//! inside the line of `bash -c` / `sh -c`, found with `shell.rs`), and the `s3://` and
-//! `hdfs://` URLs in it are found and replaced by local paths.
+//! `spark-submit [options] app.py [args]` (as argv[0], or inside the line of `bash -c` /
+//! `sh -c`, found with `shell.rs`) becomes a real `spark-submit` in local mode with the
+//! emulator's settings when the emulator has one ([`crate::EmulatorConfig::spark_submit`]),
+//! and `python3 app.py [args]` otherwise; the step's own options are dropped either way.
+//! The `s3://` and `hdfs://` URLs in the line are found and replaced by local paths.
 
 use crate::shell::shell_tokens;
 use crate::steps::Failure;
 use std::collections::HashMap;
+use std::path::Path;
 
 const SCHEMES: [&str; 4] = ["s3://", "s3a://", "s3n://", "hdfs://"];
 const SPARK_FLAGS: [&str; 4] = ["--verbose", "--supervise", "--help", "--version"];
+
+/// What replaces a step's own spark-submit options in local mode: two cores, no web UI,
+/// few shuffle partitions, a small driver, and a JIT that starts fast (a step's JVM lives
+/// seconds, not hours). The driver and its executors share one JVM in local mode, so the
+/// driver's memory is all there is.
+pub(crate) const LOCAL_SPARK_OPTIONS: [&str; 10] = [
+    "--master",
+    "local[2]",
+    "--conf",
+    "spark.ui.enabled=false",
+    "--conf",
+    "spark.sql.shuffle.partitions=2",
+    "--driver-memory",
+    "768m",
+    "--driver-java-options",
+    "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+];
+
+/// A word quoted for a shell line (left alone when it needs no quotes).
+fn shell_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The words that replace `spark-submit [options]`.
+fn runner(spark_submit: Option<&Path>) -> Vec<String> {
+    match spark_submit {
+        Some(path) => std::iter::once(path.display().to_string())
+            .chain(LOCAL_SPARK_OPTIONS.iter().map(|o| o.to_string()))
+            .collect(),
+        None => vec!["python3".to_string()],
+    }
+}
 
 /// The byte ranges of the `s3://...` and `hdfs://...` URLs in `text`.
 pub(crate) fn find_urls(text: &str) -> Vec<(usize, usize)> {
@@ -89,16 +132,22 @@ fn spark_app(words: &[&str]) -> Result<usize, Failure> {
     Ok(i)
 }
 
-/// Replaces `spark-submit [options] app.py` by `python3 app.py`, in an argv or in the
-/// line of `bash -c` / `sh -c`. Returns the argv and the applications named.
-pub(crate) fn map_spark_submit(args: &[String]) -> Result<(Vec<String>, Vec<String>), Failure> {
+/// Replaces `spark-submit [options] app.py` by a local-mode `spark-submit` (when
+/// `spark_submit` names one) or `python3`, in an argv or in the line of `bash -c` /
+/// `sh -c`. Returns the argv and the applications named.
+pub(crate) fn map_spark_submit(
+    args: &[String],
+    spark_submit: Option<&Path>,
+) -> Result<(Vec<String>, Vec<String>), Failure> {
     let mut apps = Vec::new();
     let program = program_name(&args[0]);
+    let runner = runner(spark_submit);
     if program == "spark-submit" {
         let words: Vec<&str> = args.iter().map(String::as_str).collect();
         let app = spark_app(&words)?;
         apps.push(args[app].clone());
-        let argv = std::iter::once("python3".to_string())
+        let argv = runner
+            .into_iter()
             .chain(args[app..].iter().cloned())
             .collect();
         return Ok((argv, apps));
@@ -110,12 +159,13 @@ pub(crate) fn map_spark_submit(args: &[String]) -> Result<(Vec<String>, Vec<Stri
             .position(|a| a.starts_with('-') && !a.starts_with("--") && a.ends_with('c'))
         && flag + 1 < argv.len()
     {
-        argv[flag + 1] = map_shell_line(&argv[flag + 1], &mut apps)?;
+        let runner: Vec<String> = runner.iter().map(|w| shell_quote(w)).collect();
+        argv[flag + 1] = map_shell_line(&argv[flag + 1], &runner.join(" "), &mut apps)?;
     }
     Ok((argv, apps))
 }
 
-fn map_shell_line(line: &str, apps: &mut Vec<String>) -> Result<String, Failure> {
+fn map_shell_line(line: &str, runner: &str, apps: &mut Vec<String>) -> Result<String, Failure> {
     let tokens = shell_tokens(line);
     let mut out = String::new();
     let mut last = 0;
@@ -130,7 +180,8 @@ fn map_shell_line(line: &str, apps: &mut Vec<String>) -> Result<String, Failure>
             let app = spark_app(&words)?;
             apps.push(words[app].to_string());
             out.push_str(&line[last..tokens[i].start]);
-            out.push_str("python3 ");
+            out.push_str(runner);
+            out.push(' ');
             out.push_str(&line[tokens[i + app].start..tokens[i + app].end]);
             last = tokens[i + app].end;
             i += app + 1;
@@ -151,14 +202,14 @@ mod tests {
     }
 
     fn mapped(args: &[&str]) -> (Vec<String>, Vec<String>) {
-        match map_spark_submit(&strings(args)) {
+        match map_spark_submit(&strings(args), None) {
             Ok(mapped) => mapped,
             Err(failure) => panic!("{}: {}", failure.reason, failure.message),
         }
     }
 
     fn refused(args: &[&str]) -> Failure {
-        match map_spark_submit(&strings(args)) {
+        match map_spark_submit(&strings(args), None) {
             Ok(mapped) => panic!("expected a failure, got {mapped:?}"),
             Err(failure) => failure,
         }
@@ -196,6 +247,36 @@ mod tests {
             ]
         );
         assert_eq!(apps, ["s3://b/a b.py"]);
+    }
+
+    #[test]
+    fn with_a_spark_submit_the_step_runs_real_spark_in_local_mode_with_the_emulators_options() {
+        let spark = Path::new("/opt/spark venv/bin/spark-submit");
+        let words = [
+            "spark-submit",
+            "--deploy-mode",
+            "cluster",
+            "s3://b/j.py",
+            "--x",
+        ];
+        let (argv, apps) = map_spark_submit(&strings(&words), Some(spark)).unwrap_or_else(|f| {
+            panic!("{}", f.message);
+        });
+        let mut want = vec!["/opt/spark venv/bin/spark-submit"];
+        want.extend(LOCAL_SPARK_OPTIONS);
+        want.extend(["s3://b/j.py", "--x"]);
+        assert_eq!(argv, want);
+        assert_eq!(apps, ["s3://b/j.py"]);
+        let line = "sleep 1; spark-submit --master yarn s3://b/j.py --out s3://b/o/";
+        let (argv, _) = map_spark_submit(&strings(&["bash", "-c", line]), Some(spark))
+            .unwrap_or_else(|f| panic!("{}", f.message));
+        assert_eq!(
+            argv[2],
+            "sleep 1; '/opt/spark venv/bin/spark-submit' --master 'local[2]' \
+             --conf spark.ui.enabled=false --conf spark.sql.shuffle.partitions=2 \
+             --driver-memory 768m --driver-java-options '-XX:TieredStopAtLevel=1 -XX:+UseSerialGC' \
+             s3://b/j.py --out s3://b/o/"
+        );
     }
 
     #[test]

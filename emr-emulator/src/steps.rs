@@ -7,8 +7,7 @@
 use crate::cluster::{Cluster, LOSS_DELAY, shut_down};
 use crate::emulator::Shared;
 use crate::spark::{find_urls, map_spark_submit, substitute};
-use crate::storage::{resolve, store_for, upload_logs};
-use respawn::drivers::store::{TransferOptions, upload_dir};
+use crate::storage::{resolve, store_for, upload_logs, upload_output};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -161,7 +160,8 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<(), Failure> {
             "command-runner.jar needs a command in Args",
         ));
     }
-    let (argv, apps) = map_spark_submit(&job.args)?;
+    let spark_submit = shared.config.spark_submit.as_deref();
+    let (argv, apps) = map_spark_submit(&job.args, spark_submit)?;
     let mut local: HashMap<String, String> = HashMap::new();
     let mut outputs = Vec::new();
     for arg in &argv {
@@ -191,7 +191,11 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<(), Failure> {
                 "the step ended before it started",
             ));
         };
-        let child = tokio::process::Command::new(&argv[0])
+        let mut command = tokio::process::Command::new(&argv[0]);
+        if let Some(spark_submit) = spark_submit {
+            spark_environment(&mut command, spark_submit, &job.step_dir);
+        }
+        let child = command
             .args(&argv[1..])
             .current_dir(&job.step_dir)
             .stdin(std::process::Stdio::null())
@@ -215,41 +219,141 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<(), Failure> {
             Some(code) => format!("The command exited with code {code}"),
             None => "The command was killed by a signal".to_string(),
         };
-        return Err(Failure::new(
-            reason,
-            stderr_tail(&job.step_dir.join("stderr")),
-        ));
+        return Err(Failure::new(reason, failure_message(&job.step_dir)));
     }
     for (dir, bucket, prefix) in outputs {
         let store = store_for(shared, &bucket).await?;
-        upload_dir(&store, &dir, &prefix, &TransferOptions::default())
-            .await
-            .map_err(|e| {
-                Failure::new(
-                    format!("Uploading the output to s3://{bucket}/{prefix} failed"),
-                    e.to_string(),
-                )
-            })?;
+        upload_output(&store, &dir, &prefix).await.map_err(|e| {
+            Failure::new(
+                format!("Uploading the output to s3://{bucket}/{prefix} failed"),
+                e.to_string(),
+            )
+        })?;
     }
     Ok(())
 }
 
-fn stderr_tail(path: &Path) -> String {
+/// The environment of a real spark-submit: pyspark's own `spark-submit` script finds its
+/// Spark home with the `python3` first on the PATH, so the folder it is in (a virtualenv's
+/// `bin/`) goes first; the driver's Python is that folder's too. Spark binds to loopback
+/// and keeps its scratch files in the step's folder.
+fn spark_environment(command: &mut tokio::process::Command, spark_submit: &Path, step_dir: &Path) {
+    if let Some(bin) = spark_submit.parent() {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![bin.to_path_buf()];
+        paths.extend(std::env::split_paths(&path));
+        if let Ok(joined) = std::env::join_paths(paths) {
+            command.env("PATH", joined);
+        }
+        let python = bin.join("python3");
+        if python.exists() {
+            command.env("PYSPARK_PYTHON", &python);
+            command.env("PYSPARK_DRIVER_PYTHON", &python);
+        }
+    }
+    command.env("SPARK_LOCAL_IP", "127.0.0.1");
+    command.env("SPARK_LOCAL_DIRS", step_dir.join("spark-local"));
+}
+
+/// A failed step's FailureDetails message: the last lines of its stderr without Spark's
+/// own log lines (`26/12/01 15:21:19 INFO ShutdownHookManager: ...`, which follow the
+/// driver's error and would push it out), or, when that leaves nothing, the last lines of
+/// its stdout: spark-submit passes a PySpark driver's output, its traceback included, to
+/// its own stdout. EMR, too, reports the error it finds in the logs rather than their
+/// last lines.
+fn failure_message(step_dir: &Path) -> String {
+    let stderr = tail(&step_dir.join("stderr"));
+    if !stderr.is_empty() {
+        return stderr;
+    }
+    let stdout = tail(&step_dir.join("stdout"));
+    if stdout.is_empty() {
+        "(nothing on stderr)".into()
+    } else {
+        stdout
+    }
+}
+
+/// The last 20 lines of a log (at most 2,000 bytes), without Spark's log lines.
+fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !is_spark_log_line(l) && !l.trim().is_empty())
+        .collect();
     let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-    let tail = if tail.len() > 4000 {
-        let mut cut = tail.len() - 4000;
+    if tail.len() > 2000 {
+        let mut cut = tail.len() - 2000;
         while !tail.is_char_boundary(cut) {
             cut += 1;
         }
         tail[cut..].to_string()
     } else {
         tail
-    };
-    if tail.trim().is_empty() {
-        "(nothing on stderr)".into()
-    } else {
-        tail
+    }
+}
+
+/// `yy/MM/dd HH:mm:ss LEVEL ...`, the layout of Spark's log4j lines on stderr.
+fn is_spark_log_line(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    let stamp = "00/00/00 00:00:00 ";
+    bytes.len() > stamp.len()
+        && stamp.bytes().zip(bytes).all(|(s, b)| {
+            if s == b'0' {
+                b.is_ascii_digit()
+            } else {
+                s == *b
+            }
+        })
+        && ["INFO ", "WARN ", "DEBUG ", "TRACE "]
+            .iter()
+            .any(|level| line[stamp.len()..].starts_with(level))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_spark_steps_message_is_the_drivers_error_not_sparks_log_lines() {
+        let dir = tempfile_dir();
+        let stderr = dir.join("stderr");
+        let stdout = dir.join("stdout");
+        // A PySpark driver's traceback is on stdout, Spark's log on stderr.
+        std::fs::write(
+            &stderr,
+            "26/12/01 15:21:18 INFO SparkContext: Running Spark version 3.5.2\n\
+             26/12/01 15:21:19 INFO ShutdownHookManager: Deleting directory /tmp/spark-1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &stdout,
+            "Traceback (most recent call last):\n\
+             pyspark.errors.exceptions.captured.AnalysisException: [UNRESOLVED_COLUMN]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            failure_message(&dir),
+            "Traceback (most recent call last):\n\
+             pyspark.errors.exceptions.captured.AnalysisException: [UNRESOLVED_COLUMN]"
+        );
+        // A JVM error on stderr (kept: only INFO to TRACE lines are Spark's chatter).
+        std::fs::write(
+            &stderr,
+            "26/12/01 15:21:19 ERROR SparkContext: Error initializing SparkContext.\n\
+             26/12/01 15:21:19 INFO ShutdownHookManager: Deleting directory /tmp/spark-1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            failure_message(&dir),
+            "26/12/01 15:21:19 ERROR SparkContext: Error initializing SparkContext."
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("emr-emulator-steps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 }

@@ -1,6 +1,7 @@
 //! Where a step's URLs lead: S3 through respawn's own store code (an app and its sibling
-//! modules, input folders and single objects downloaded, empty folders to upload after the
-//! step), `hdfs://` as a folder of the cluster, and the step's logs under the LogUri.
+//! modules, input folders and single objects downloaded, empty folders uploaded after the
+//! step as EMRFS would have written them), `hdfs://` as a folder of the cluster, and the
+//! step's logs under the LogUri.
 
 use crate::emulator::Shared;
 use crate::steps::{Failure, Job};
@@ -161,4 +162,43 @@ pub(crate) async fn resolve(
     }
     outputs.push((dir.clone(), bucket.to_string(), prefix));
     Ok(format!("{}{slash}", dir.display()))
+}
+
+/// Uploads what a step wrote into `dir` under `prefix`, as EMRFS would have left it on
+/// S3: every file, Spark's `_SUCCESS` marker included, but not the hidden `.crc` checksum
+/// files Hadoop's local file system writes beside each file (S3 has none), nor an
+/// unfinished `_temporary/` folder (Spark's committer removes it before `_SUCCESS`).
+pub(crate) async fn upload_output(
+    store: &S3Store,
+    dir: &Path,
+    prefix: &str,
+) -> Result<usize, StoreError> {
+    fn walk(dir: &Path, relative: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let hadoop_checksum = name.starts_with('.') && name.ends_with(".crc");
+            if hadoop_checksum || name == "_temporary" {
+                continue;
+            }
+            let path = format!("{relative}{name}");
+            if entry.file_type()?.is_dir() {
+                walk(&entry.path(), &format!("{path}/"), out)?;
+            } else {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, "", &mut files).map_err(|source| StoreError::Io {
+        object: dir.display().to_string(),
+        source,
+    })?;
+    for file in &files {
+        store
+            .upload_file(&dir.join(file), &format!("{prefix}{file}"))
+            .await?;
+    }
+    Ok(files.len())
 }

@@ -58,6 +58,8 @@ pub struct Faults {
     pub requests: AtomicU64,
     pub delete_objects_calls: AtomicU64,
     pub delete_object_calls: AtomicU64,
+    /// CopyObject calls seen.
+    pub copy_object_calls: AtomicU64,
 }
 
 type BoxWrite<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -452,6 +454,9 @@ impl S3 for Layer {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         self.gate()?;
+        self.faults
+            .copy_object_calls
+            .fetch_add(1, Ordering::Relaxed);
         let replace = req
             .input
             .tagging_directive

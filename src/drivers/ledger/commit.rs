@@ -5,15 +5,14 @@
 //! outcome. A half-written attempt without a COMMIT is garbage and never read.
 //!
 //! A final output is published to `outputs/<stage>/<batch>/`: `_SUCCESS` is removed first,
-//! the files are replaced, files of the previous version that are not in the new one are
+//! the files are replaced (copied from the committed work-table inside the store), files of the previous version that are not in the new one are
 //! deleted, and `_SUCCESS` (a manifest) is written last. Readers trust the folder only
 //! while `_SUCCESS` is there, and re-publishing replaces, never appends.
 
 use super::{Layout, parse_json, to_json};
-use crate::drivers::store::{FileEntry, PutMode, Store, StoreError, TransferOptions, upload_dir};
+use crate::drivers::store::{FileEntry, PutMode, Store, StoreError, TransferOptions, copy_files};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::SystemTime;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,8 +229,17 @@ pub struct SuccessManifest {
     pub published_at: String,
 }
 
-/// Publishes the files of `dir` as the final output of `stage` for `batch`, replacing
-/// any earlier version.
+/// The committed work-table a final output is published from.
+pub struct Committed<'a> {
+    /// Where its files are in the store (ends in `/`).
+    pub prefix: &'a str,
+    pub files: &'a [FileEntry],
+    pub commit_id: &'a str,
+}
+
+/// Publishes a committed work-table as the final output of `stage` for `batch`, replacing
+/// any earlier version. Its files are copied inside the store (server-side on S3), so the
+/// output is exactly what was committed and no byte goes through respawn.
 #[allow(clippy::too_many_arguments)]
 pub async fn publish_output<S: Store + Clone + 'static>(
     store: &S,
@@ -239,8 +247,7 @@ pub async fn publish_output<S: Store + Clone + 'static>(
     stage: &str,
     batch: &str,
     run_id: &str,
-    commit_id: &str,
-    dir: &Path,
+    committed: Committed<'_>,
     options: &TransferOptions,
     now: SystemTime,
 ) -> Result<SuccessManifest, StoreError> {
@@ -255,7 +262,7 @@ pub async fn publish_output<S: Store + Clone + 'static>(
         .map(|o| o.key)
         .filter(|k| *k != success)
         .collect();
-    let files = upload_dir(store, dir, &prefix, options).await?;
+    let files = copy_files(store, committed.prefix, &prefix, committed.files, options).await?;
     let written: BTreeSet<String> = files
         .iter()
         .map(|f| format!("{prefix}{}", f.path))
@@ -271,7 +278,7 @@ pub async fn publish_output<S: Store + Clone + 'static>(
         stage: stage.into(),
         batch: batch.into(),
         run_id: run_id.into(),
-        commit_id: commit_id.into(),
+        commit_id: committed.commit_id.into(),
         files,
         published_at: super::timestamp(now),
     };

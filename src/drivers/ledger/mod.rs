@@ -22,7 +22,7 @@ mod run;
 pub use backfill::{BackfillRecord, read_backfill};
 pub use claim::{Claim, ClaimOutcome, Decision, claim, read_claim, read_claims, take_over};
 pub use commit::{
-    CommitManifest, CommitOutcome, CommitState, SuccessManifest, check_commit, commit,
+    CommitManifest, CommitOutcome, CommitState, Committed, SuccessManifest, check_commit, commit,
     publish_output, read_commit, read_output, verify_commit,
 };
 pub use lease::{Holder, Lease, LeaseError, LeaseRecord, read_lease, read_leases};

@@ -408,6 +408,27 @@ impl Store for LocalStore {
         })
     }
 
+    async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
+        let source = self.path(from)?;
+        let target = self.path(to)?;
+        let size = blocking(move || copy_atomically(&source, &target))
+            .await
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound if !self.root.join(from).exists() => StoreError::NotFound {
+                    object: self.locate(from),
+                },
+                _ => StoreError::Io {
+                    object: format!("{} -> {}", self.locate(from), self.locate(to)),
+                    source: e,
+                },
+            })?;
+        Ok(ObjectMeta {
+            key: to.into(),
+            size,
+            etag: None,
+        })
+    }
+
     async fn download_file(&self, key: &str, path: &Path) -> Result<FileSum> {
         let source = self.path(key)?;
         let target = path.to_path_buf();

@@ -23,8 +23,8 @@ pub use error::{StoreError, StoreErrorKind};
 pub use local::LocalStore;
 pub use s3::{S3Options, S3Store};
 pub use transfer::{
-    Crc64, FileEntry, FileSum, TransferOptions, checksum_file, download_dir, local_files,
-    sum_prefix, upload_dir,
+    Crc64, FileEntry, FileSum, TransferOptions, checksum_file, copy_files, download_dir,
+    is_work_table_file, local_files, sum_prefix, upload_dir,
 };
 
 use std::future::Future;
@@ -116,6 +116,11 @@ pub trait Store: Send + Sync {
     fn download_file(&self, key: &str, path: &Path)
     -> impl Future<Output = Result<FileSum>> + Send;
 
+    /// Copies the object `from` to `to` (replacing it) inside the store, server-side where
+    /// the backend can (S3 CopyObject); `to` gets the tags a write of its key gets, not
+    /// those of `from`. Returns the copy's size.
+    fn copy(&self, from: &str, to: &str) -> impl Future<Output = Result<ObjectMeta>> + Send;
+
     /// Tags an object that someone else wrote (an EMR step's output) as work-table data,
     /// [`WORK_TAG`]; objects respawn writes under a work key are tagged as they are
     /// written. A backend without object tags (a local directory) does nothing.
@@ -201,6 +206,9 @@ impl Store for AnyStore {
     }
     async fn download_file(&self, key: &str, path: &Path) -> Result<FileSum> {
         dispatch!(self, s => s.download_file(key, path).await)
+    }
+    async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
+        dispatch!(self, s => s.copy(from, to).await)
     }
     async fn tag_work(&self, key: &str) -> Result<()> {
         dispatch!(self, s => s.tag_work(key).await)

@@ -98,8 +98,25 @@ pub fn checksum_file(path: &Path) -> std::io::Result<FileSum> {
     Ok(sum.finish())
 }
 
+/// Whether a file a stage wrote (by its `/`-separated path in the work-table) is part of
+/// the work-table. What Spark and Hadoop write beside the data is not: the writer's own
+/// `_SUCCESS` marker at the top (respawn writes its own, last, when it publishes; a second
+/// one would be listed in the manifest and then overwritten, or seen by readers before
+/// the files it vouches for), Hadoop's hidden checksum files (`.part-00000.csv.crc`, which
+/// EMRFS does not write on S3 either), and anything under a `_temporary/` folder (an
+/// unfinished task's attempt).
+pub fn is_work_table_file(relative: &str) -> bool {
+    if relative == "_SUCCESS" {
+        return false;
+    }
+    !relative.split('/').any(|part| {
+        part == "_temporary" || (part.starts_with('.') && part.ends_with(".crc") && part.len() > 5)
+    })
+}
+
 /// Every regular file under `dir`, as relative `/`-separated paths, sorted. Hidden
-/// temporary files of an unfinished write are not part of a work-table.
+/// temporary files of an unfinished write are not part of a work-table, nor is what
+/// [`is_work_table_file`] leaves out.
 pub fn local_files(dir: &Path) -> std::io::Result<Vec<String>> {
     fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
         for entry in std::fs::read_dir(dir)? {
@@ -118,7 +135,7 @@ pub fn local_files(dir: &Path) -> std::io::Result<Vec<String>> {
             let kind = entry.file_type()?;
             if kind.is_dir() {
                 walk(&entry.path(), &format!("{relative}/"), out)?;
-            } else if std::fs::metadata(entry.path())?.is_file() {
+            } else if std::fs::metadata(entry.path())?.is_file() && is_work_table_file(&relative) {
                 out.push(relative);
             }
         }
@@ -276,8 +293,8 @@ pub async fn download_dir<S: Store + Clone + 'static>(
 
 /// The manifest entries of a work-table already written under `prefix` (by an EMR step,
 /// say): every object is read once to compute its CRC-64/NVME, through a temporary file
-/// under `scratch` that is removed at once. Hidden files and Spark's `_temporary/` are
-/// not part of a work-table. Objects under a work key are tagged as work-table data on
+/// under `scratch` that is removed at once. Hidden files, Spark's `_temporary/` and the
+/// step's own `_SUCCESS` are not part of a work-table (see [`is_work_table_file`]). Objects under a work key are tagged as work-table data on
 /// the way (see [`super::WORK_TAG`]); a store that refuses tags only loses the lifecycle
 /// safety net, so that is a warning, once, not an error.
 pub async fn sum_prefix<S: Store + Clone + 'static>(
@@ -299,9 +316,8 @@ pub async fn sum_prefix<S: Store + Clone + 'static>(
         .into_iter()
         .filter_map(|object| {
             let relative = object.key.strip_prefix(prefix)?.to_string();
-            let hidden = relative
-                .split('/')
-                .any(|part| part.starts_with('.') || part == "_temporary");
+            let hidden = !is_work_table_file(&relative)
+                || relative.split('/').any(|part| part.starts_with('.'));
             // Hidden files are not summed, but they are tagged: they expire with the rest.
             Some((
                 object,
@@ -345,4 +361,70 @@ pub async fn sum_prefix<S: Store + Clone + 'static>(
         .into_iter()
         .flatten()
         .collect())
+}
+
+/// Copies the files of a manifest from under `from` to under `to` inside the store
+/// (server-side on S3: CopyObject, no byte goes through respawn), checking every size.
+/// Returns the entries as they are under `to`, in the manifest's order.
+pub async fn copy_files<S: Store + Clone + 'static>(
+    store: &S,
+    from: &str,
+    to: &str,
+    files: &[FileEntry],
+    options: &TransferOptions,
+) -> Result<Vec<FileEntry>> {
+    check_prefix(from)?;
+    check_prefix(to)?;
+    let jobs = files
+        .iter()
+        .map(|entry| {
+            let store = store.clone();
+            let source = format!("{from}{}", entry.path);
+            let target = format!("{to}{}", entry.path);
+            let entry = entry.clone();
+            // A copy costs one request whatever the size: every copy weighs the same.
+            (1, async move {
+                let copied = store.copy(&source, &target).await?;
+                if copied.size != entry.size {
+                    return Err(StoreError::Corrupt {
+                        object: store.locate(&source),
+                        detail: format!(
+                            "expected {} bytes, the copy has {}",
+                            entry.size, copied.size
+                        ),
+                    });
+                }
+                Ok(entry)
+            })
+        })
+        .collect();
+    run_bounded(options.concurrency, jobs).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_work_table_file;
+
+    #[test]
+    fn spark_markers_checksums_and_temporary_files_are_not_part_of_a_work_table() {
+        for kept in [
+            "part-00000.csv",
+            "date=2019-10-01/part-00000.csv",
+            "sub/_SUCCESS",
+            ".crc",
+            "notes.crc",
+            ".hidden",
+        ] {
+            assert!(is_work_table_file(kept), "{kept} is data");
+        }
+        for left_out in [
+            "_SUCCESS",
+            ".part-00000.csv.crc",
+            "._SUCCESS.crc",
+            "date=2019-10-01/.part-1.crc",
+            "_temporary/0/task/part-00000.csv",
+        ] {
+            assert!(!is_work_table_file(left_out), "{left_out} is not data");
+        }
+    }
 }

@@ -1,11 +1,14 @@
 //! The transfers, each in a task of its own that reports back through the channel:
 //! persist (upload a work-table and create its COMMIT), restore (bring a checkpoint into a
-//! new cluster), publish (copy a committed final output to `outputs/`, `_SUCCESS` last).
+//! new cluster), publish (copy a committed final output to `outputs/` inside the store,
+//! `_SUCCESS` last).
 
 use super::command::crash_point;
 use super::{Driver, Msg};
 use crate::drivers::cluster::{Cluster, Output};
-use crate::drivers::ledger::{CommitManifest, CommitOutcome, commit, publish_output, timestamp};
+use crate::drivers::ledger::{
+    CommitManifest, CommitOutcome, Committed, commit, publish_output, timestamp,
+};
 use crate::drivers::store::{Store, StoreError, download_dir, sum_prefix, upload_dir};
 use crate::engine::event::RunEvent;
 use crate::workflow::StageId;
@@ -144,7 +147,6 @@ impl Driver {
             return;
         };
         let name = self.workflow.stages[stage].name.clone();
-        let staging = self.clusters.scratch().staging_dir(&name);
         let store = self.store.clone();
         let layout = self.layout.clone();
         let transfer = self.transfer.clone();
@@ -154,23 +156,24 @@ impl Driver {
         let tx = self.tx.clone();
         self.tasks.spawn(async move {
             let result = async {
-                empty_dir(&staging).await?;
-                // Published from the store, so the output is exactly what was committed.
-                download_dir(&store, &durable.prefix, &durable.files, &staging, &transfer).await?;
                 crash_point("before-publish", &name);
+                // Copied from the committed work-table, inside the store.
+                let committed = Committed {
+                    prefix: &durable.prefix,
+                    files: &durable.files,
+                    commit_id: &durable.commit_id,
+                };
                 publish_output(
                     &store,
                     &layout,
                     &name,
                     &batch,
                     &run_id,
-                    &durable.commit_id,
-                    &staging,
+                    committed,
                     &transfer,
                     clock.now(),
                 )
                 .await?;
-                let _ = tokio::fs::remove_dir_all(&staging).await;
                 Ok(store.locate(&layout.output(&name, &batch)))
             }
             .await;

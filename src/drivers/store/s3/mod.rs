@@ -13,6 +13,7 @@
 
 mod check;
 mod client;
+mod copy;
 mod delete;
 mod errors;
 mod multipart;

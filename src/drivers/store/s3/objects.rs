@@ -1,6 +1,6 @@
 //! The [`Store`] operations: objects read and written whole, lists page by page, files
-//! streamed in and out, work tags. Large uploads go through multipart.rs, deletes through
-//! the batches of delete.rs.
+//! streamed in and out, work tags. Large uploads go through multipart.rs, copies through
+//! copy.rs, deletes through the batches of delete.rs.
 
 use super::S3Store;
 use super::delete::Deletions;
@@ -308,6 +308,10 @@ impl Store for S3Store {
             size,
             etag: None,
         })
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
+        self.copy_object(from, to).await
     }
 
     async fn tag_work(&self, key: &str) -> Result<()> {
