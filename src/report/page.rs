@@ -137,7 +137,11 @@ pub struct Page {
 }
 
 pub fn money(currency: &str, amount: f64) -> String {
-    format!("{amount:.2} {currency}")
+    if amount.abs() < 10.0 {
+        format!("{amount:.4} {currency}")
+    } else {
+        format!("{amount:.2} {currency}")
+    }
 }
 
 /// A tick every so often, so that about eight fit on the axis.

@@ -169,10 +169,7 @@ fn absolute_times(events: &[StampedEvent]) -> Vec<f64> {
     let mut start = 0;
     while start < events.len() {
         let mut end = start + 1;
-        while end < events.len()
-            && events[end].elapsed_s >= events[end - 1].elapsed_s
-            && !matches!(events[end].event, RunEvent::RunStarted { .. })
-        {
+        while end < events.len() && events[end].elapsed_s >= events[end - 1].elapsed_s {
             end += 1;
         }
         let base = events[start..end]
@@ -227,8 +224,8 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
     };
     for (index, stamped) in events.iter().enumerate() {
         let t = times[index] - origin_time;
-        let new_session = stamped.elapsed_s < previous_elapsed
-            || matches!(stamped.event, RunEvent::RunStarted { .. });
+        // A new orchestrator process counts its elapsed time from 0 again.
+        let new_session = stamped.elapsed_s < previous_elapsed;
         if new_session && index > 0 {
             let last = times[index - 1] - origin_time;
             close_session(&mut out, &mut open_attempts, last, false);
