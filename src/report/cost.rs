@@ -2,7 +2,9 @@
 //! interruptions and checkpoints wasted, from its timeline and the workflow's prices.
 //!
 //! - A cluster generation costs its hours (from its request to its loss or release,
-//!   provisioning included) times the price of its market for the whole cluster.
+//!   provisioning included) times the price of its market for the whole cluster
+//!   (`plan::prices`). An EMR cluster that reported its instance-hours costs those times
+//!   its mean instance price (fleets' prices, EMR fee included, over its instances).
 //! - The all-on-demand counterfactual runs the same work without interruptions: each
 //!   stage's last successful attempt, as long as it took, scheduled on the cluster's slots
 //!   in dependency order, after one provisioning, at the on-demand price.
@@ -12,7 +14,7 @@
 //!   Checkpoint storage is gigabyte-hours of intermediate work-tables from their commit to
 //!   the cleanup (or the last event, when none came yet).
 
-use super::rates::{self, Rate};
+use crate::plan::prices::{self as rates, Rate};
 use super::timeline::{Outcome, Timeline};
 use crate::workflow::{Market, Provider, Workflow};
 use serde::Serialize;
@@ -80,6 +82,17 @@ fn slots(workflow: &Workflow) -> f64 {
     f64::from(slots.max(1))
 }
 
+/// An EMR cluster's instances (its fleets' capacities), `None` for a local cluster.
+fn instances(workflow: &Workflow) -> Option<f64> {
+    match (&workflow.cluster.provider, &workflow.cluster.emr) {
+        (Provider::Emr, Some(emr)) => {
+            let count = emr.primary.capacity + emr.core.as_ref().map_or(0, |c| c.capacity);
+            (count > 0).then_some(f64::from(count))
+        }
+        _ => None,
+    }
+}
+
 fn share(rate: &Rate, slots: f64) -> String {
     if slots > 1.0 {
         format!("{} / {slots} slots", rate.source)
@@ -97,6 +110,18 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
         .iter()
         .map(|g| {
             let price = rate(g.market);
+            let (cost, source) = match (g.instance_hours, instances(workflow)) {
+                // EMR tells the instance-hours it billed: priced at the cluster's mean
+                // instance price (its fleets' prices over its instance count).
+                (Some(instance_hours), Some(count)) => (
+                    instance_hours * price.per_hour / count,
+                    format!(
+                        "{instance_hours} instance-hours x ({}) / {count} instances",
+                        price.source
+                    ),
+                ),
+                _ => (hours(g.seconds()) * price.per_hour, price.source),
+            };
             GenerationCost {
                 generation: g.number,
                 market: g.market,
@@ -104,8 +129,8 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
                 provisioning_hours: hours(g.provisioning_seconds()),
                 instance_hours: g.instance_hours,
                 per_hour: price.per_hour,
-                cost: hours(g.seconds()) * price.per_hour,
-                source: price.source,
+                cost,
+                source,
             }
         })
         .collect();
@@ -180,7 +205,7 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
         .filter(|s| s.is_final)
         .map(|s| s.name.as_str())
         .collect();
-    let storage = rates::storage_rate(workflow);
+    let storage = rates::storage_rate(&workflow.cost);
     let kept_until = timeline.cleaned.unwrap_or(timeline.end);
     for commit in &timeline.commits {
         if finals.contains(&commit.stage.as_str()) {
@@ -211,7 +236,7 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
     let cost = cluster_cost + storage_cost;
     let saving = on_demand_cost - cost;
     Cost {
-        currency: rates::currency(workflow),
+        currency: workflow.cost.currency.clone(),
         cost,
         cluster_cost,
         storage_cost,
@@ -390,7 +415,7 @@ mod tests {
         assert!(close(cost.waste.checkpoint_writes.cost, 0.03));
         assert!(close(cost.waste.restores.cost, 0.2));
         assert!(close(cost.waste.total, 2.73 + storage));
-        assert!(cost.generations[0].source.contains("cost.spot_per_hour 3"));
+        assert!(cost.generations[0].source.contains("cost.spot_per_hour USD 3"));
         assert!(cost.waste.provisioning.source.contains("on_demand_per_hour"));
     }
 

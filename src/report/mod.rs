@@ -1,4 +1,4 @@
-//! Reports: a run's stored record and events, the workflow it ran and its prices, turned
+//! Reports: a run's stored record and events, the workflow it ran and its prices (`plan::prices`), turned
 //! into a timeline, a cost with its waste, and self-contained HTML pages (`respawn report`,
 //! `respawn cost`, `respawn ui`). Pure: the command line reads the store and hands the
 //! objects over; nothing here does I/O or reads the clock.
@@ -6,7 +6,6 @@
 pub mod cost;
 pub mod critical;
 pub mod page;
-pub mod rates;
 pub mod render;
 pub mod timeline;
 
