@@ -409,7 +409,10 @@ pub fn thousand_stage_store(root: &Path, stages: usize) {
          cost: {spot_per_hour: 1.0, on_demand_per_hour: 3.0}\nstages:\n",
     );
     let mut record_stages = serde_json::Map::new();
-    let mut events = vec![serde_json::json!({"event": "provision", "generation": 1, "market": "spot", "reason": "start", "wait_s": 0.0, "at": "2026-12-01T00:00:00Z", "elapsed_s": 0.0})];
+    let mut events = vec![
+        serde_json::json!({"event": "provision", "generation": 1, "market": "spot", "reason": "start", "wait_s": 0.0, "at": "2026-12-01T00:00:00Z", "elapsed_s": 0.0}),
+        serde_json::json!({"event": "cluster-ready", "generation": 1, "market": "spot", "provider": "local", "cluster": "/tmp/g1", "at": "2026-12-01T00:00:00Z", "elapsed_s": 0.0}),
+    ];
     for i in 0..stages {
         let name = format!("a-stage-with-a-rather-long-name-number-{i:04}");
         workflow.push_str(&format!("  {name}: {{run: 'true', estimate: 1m}}\n"));

@@ -8,6 +8,7 @@ use crate::report::render::report_html;
 use crate::report::{Cost, page};
 use crate::drivers::store::Store;
 use crate::workflow::Workflow;
+use crate::workflow::units::format_seconds;
 use std::path::{Path, PathBuf};
 
 /// Reads the run a command names; an unknown run is invalid input naming the store.
@@ -114,7 +115,7 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
         ],
         vec![
             "all on-demand".into(),
-            format!("{:.3} h", cost.on_demand_hours),
+            format_seconds(cost.on_demand_hours * 3600.0),
             m(cost.on_demand_cost),
             cost.on_demand_source.clone(),
         ],
@@ -128,7 +129,7 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
     for g in &cost.generations {
         rows.push(vec![
             format!("cluster {} {}", g.generation, g.market.as_str()),
-            format!("{:.3} h", g.hours),
+            format_seconds(g.hours * 3600.0),
             m(g.cost),
             g.source.clone(),
         ]);
@@ -144,7 +145,11 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
     ] {
         rows.push(vec![
             format!("{what} ({})", item.count),
-            format!("{:.3} {unit}", item.hours),
+            if unit == "h" {
+                format_seconds(item.hours * 3600.0)
+            } else {
+                format!("{:.4} {unit}", item.hours)
+            },
             m(item.cost),
             item.source.clone(),
         ]);

@@ -395,7 +395,7 @@ fn money_rows(cost: &Cost) -> MoneyTables {
         },
         MoneyRow {
             what: "the same work on on-demand".into(),
-            amount: format!("{:.3} cluster-hours", cost.on_demand_hours),
+            amount: format!("{} of cluster", format_seconds(cost.on_demand_hours * 3600.0)),
             cost: m(cost.on_demand_cost),
             source: cost.on_demand_source.clone(),
         },
@@ -412,9 +412,9 @@ fn money_rows(cost: &Cost) -> MoneyTables {
         .map(|g| MoneyRow {
             what: format!("cluster {} ({})", g.generation, g.market.as_str()),
             amount: format!(
-                "{:.3} cluster-hours ({:.3} provisioning){}",
-                g.hours,
-                g.provisioning_hours,
+                "{} ({} provisioning){}",
+                format_seconds(g.hours * 3600.0),
+                format_seconds(g.provisioning_hours * 3600.0),
                 g.instance_hours
                     .map(|h| format!(", {h} instance-hours"))
                     .unwrap_or_default()
@@ -426,7 +426,11 @@ fn money_rows(cost: &Cost) -> MoneyTables {
     let w = &cost.waste;
     let item = |what: &str, unit: &str, i: &super::cost::WasteItem| MoneyRow {
         what: format!("{what} ({})", i.count),
-        amount: format!("{:.3} {unit}", i.hours),
+        amount: if unit == "hours" {
+            format_seconds(i.hours * 3600.0)
+        } else {
+            format!("{:.4} {unit}", i.hours)
+        },
         cost: m(i.cost),
         source: i.source.clone(),
     };
