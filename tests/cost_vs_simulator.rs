@@ -57,7 +57,12 @@ fn run(dir: &Path, file: &Path, batch: &str, chaos: Option<&str>) -> serde_json:
 /// Each stage's successful attempt's duration in a run's events, in milliseconds.
 fn measured(dir: &Path) -> Vec<(String, u64)> {
     let runs = dir.join("store/ecommerce-sessions/runs");
-    let run = std::fs::read_dir(runs).unwrap().next().unwrap().unwrap().path();
+    let run = std::fs::read_dir(runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let mut started = std::collections::BTreeMap::new();
     let mut took = Vec::new();
     let mut events: Vec<_> = std::fs::read_dir(run.join("events"))
@@ -74,7 +79,10 @@ fn measured(dir: &Path) -> Vec<(String, u64)> {
             "launch" => {
                 started.insert(stage, at);
             }
-            "exit" => took.push((stage.clone(), ((at - started[&stage]) * 1000.0).ceil() as u64)),
+            "exit" => took.push((
+                stage.clone(),
+                ((at - started[&stage]) * 1000.0).ceil() as u64,
+            )),
             _ => {}
         }
     }
@@ -86,7 +94,10 @@ fn a_chaos_runs_saving_lies_within_the_simulators_spread_for_the_same_mtti() {
     let dir = tempfile::tempdir().unwrap();
     let base = small_ecommerce(&[
         ("mtti: 2h", &format!("mtti: {MTTI_MS}ms")),
-        ("provision_time: 1s", &format!("provision_time: {PROVISION_MS}ms")),
+        (
+            "provision_time: 1s",
+            &format!("provision_time: {PROVISION_MS}ms"),
+        ),
     ]);
     let calm = dir.path().join("calm.yaml");
     std::fs::write(&calm, &base).unwrap();
@@ -97,7 +108,10 @@ fn a_chaos_runs_saving_lies_within_the_simulators_spread_for_the_same_mtti() {
     let mut text = base.clone();
     for (stage, estimate) in STAGES {
         let ms = durations.iter().find(|(s, _)| s == stage).unwrap().1;
-        text = text.replace(&format!("estimate: {estimate}\n"), &format!("estimate: {ms}ms\n"));
+        text = text.replace(
+            &format!("estimate: {estimate}\n"),
+            &format!("estimate: {ms}ms\n"),
+        );
     }
     for size in ["60GB", "3GB", "1GB", "10MB"] {
         text = text.replace(&format!("output_size: {size}"), "output_size: 1MB");
@@ -112,7 +126,9 @@ fn a_chaos_runs_saving_lies_within_the_simulators_spread_for_the_same_mtti() {
             dir.path(),
             &file,
             &format!("chaos-{seed}"),
-            Some(&format!("mtti={MTTI_MS}ms,seed={seed},provision={PROVISION_MS}ms")),
+            Some(&format!(
+                "mtti={MTTI_MS}ms,seed={seed},provision={PROVISION_MS}ms"
+            )),
         );
         savings.push(cost["saving_percent"].as_f64().unwrap());
     }
@@ -134,7 +150,14 @@ fn a_chaos_runs_saving_lies_within_the_simulators_spread_for_the_same_mtti() {
             ..PlanOptions::default()
         },
     );
-    let on_demand = run_trials(&workflow, &on_demand_plan, &Interruptions::Never, &options, 1e6)[0].cost;
+    let on_demand = run_trials(
+        &workflow,
+        &on_demand_plan,
+        &Interruptions::Never,
+        &options,
+        1e6,
+    )[0]
+    .cost;
     let simulated: Vec<f64> = run_trials(
         &workflow,
         &spot_plan,

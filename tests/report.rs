@@ -42,7 +42,10 @@ fn chromium(extra: &[&str], url: &str) -> String {
         .stderr(Stdio::null())
         .output()
         .expect("chromium runs");
-    assert!(output.status.success(), "chromium failed on {url}: {output:?}");
+    assert!(
+        output.status.success(),
+        "chromium failed on {url}: {output:?}"
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -80,7 +83,12 @@ fn chaos_run(dir: &Path) -> (PathBuf, serde_json::Value) {
         "the run ends with its cost: {last}"
     );
     let runs = store.join("ecommerce-sessions/runs");
-    let run_dir = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let run_dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let record = std::fs::read_to_string(run_dir.join("run.json")).unwrap();
     (store, serde_json::from_str(&record).unwrap())
 }
@@ -145,7 +153,15 @@ fn the_rendered_gantt_has_one_bar_per_attempt_and_a_marker_per_interruption() {
     ]);
     cost.success();
     let cost = cost.json();
-    for key in ["currency", "cost", "on_demand_cost", "saving", "saving_percent", "waste", "generations"] {
+    for key in [
+        "currency",
+        "cost",
+        "on_demand_cost",
+        "saving",
+        "saving_percent",
+        "waste",
+        "generations",
+    ] {
         assert!(cost.get(key).is_some(), "{key} in {cost}");
     }
     assert_eq!(
@@ -154,10 +170,17 @@ fn the_rendered_gantt_has_one_bar_per_attempt_and_a_marker_per_interruption() {
         "a cluster per interruption plus the first: {cost}"
     );
     assert_eq!(
-        cost["waste"]["interrupted_attempts"]["count"].as_u64().unwrap(),
+        cost["waste"]["interrupted_attempts"]["count"]
+            .as_u64()
+            .unwrap(),
         interrupted
     );
-    assert!(cost["generations"][0]["source"].as_str().unwrap().contains("cost.spot_per_hour"));
+    assert!(
+        cost["generations"][0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("cost.spot_per_hour")
+    );
 }
 
 /// What chromium asks of the network by itself, whatever page it shows (its clock and
@@ -232,9 +255,16 @@ fn the_report_makes_no_network_request() {
     assert_eq!(pages_requests(&hosts), ["respawn.invalid"]);
     let shown = dom_with_proxy(&proxy, &html);
     assert!(shown.contains("data-attempt="), "the report rendered");
-    assert_eq!(pages_requests(&hosts), Vec::<String>::new(), "the report made requests");
+    assert_eq!(
+        pages_requests(&hosts),
+        Vec::<String>::new(),
+        "the report made requests"
+    );
     for scheme in ["http:", "https:", "src=\"//", "url(//"] {
-        assert!(!shown.contains(scheme), "the rendered report names {scheme}");
+        assert!(
+            !shown.contains(scheme),
+            "the rendered report names {scheme}"
+        );
     }
 }
 
@@ -278,7 +308,9 @@ impl Ui {
     /// One raw HTTP/1.1 request; the status code and the whole response.
     fn request(&self, method: &str, path: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(self.address()).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         write!(
             stream,
             "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{{}}"
@@ -315,7 +347,10 @@ fn the_ui_shows_workflows_batches_and_reports_and_refuses_writes() {
     let run_id = record["run_id"].as_str().unwrap().to_string();
     let ui = Ui::start(&store);
     let index = dom(&format!("{}/", ui.base));
-    assert!(index.contains("data-workflow=\"ecommerce-sessions\""), "{index}");
+    assert!(
+        index.contains("data-workflow=\"ecommerce-sessions\""),
+        "{index}"
+    );
     let workflow = dom(&format!("{}/w/ecommerce-sessions", ui.base));
     assert!(
         workflow.contains("data-batch=\"2019-10-01\" data-status=\"succeeded\""),
@@ -326,15 +361,25 @@ fn the_ui_shows_workflows_batches_and_reports_and_refuses_writes() {
 
     let before = store_files(&store);
     for method in ["POST", "PUT", "DELETE", "PATCH"] {
-        for path in ["/", "/w/ecommerce-sessions", &format!("/w/ecommerce-sessions/r/{run_id}")] {
+        for path in [
+            "/",
+            "/w/ecommerce-sessions",
+            &format!("/w/ecommerce-sessions/r/{run_id}"),
+        ] {
             let (code, response) = ui.request(method, path);
             assert_eq!(code, 405, "{method} {path}: {response}");
-            assert!(response.to_lowercase().contains("allow: get, head"), "{response}");
+            assert!(
+                response.to_lowercase().contains("allow: get, head"),
+                "{response}"
+            );
         }
     }
     let (code, response) = ui.request("HEAD", "/w/ecommerce-sessions");
     assert_eq!(code, 200);
-    assert!(response.ends_with("\r\n\r\n"), "a HEAD answer has no body: {response}");
+    assert!(
+        response.ends_with("\r\n\r\n"),
+        "a HEAD answer has no body: {response}"
+    );
     assert_eq!(store_files(&store), before, "the store is as it was");
 }
 
@@ -371,14 +416,20 @@ fn the_ui_escapes_names_and_survives_a_damaged_run_record() {
         workflow.contains("20261201T000000Z-dddddd/run.json"),
         "the page names the damaged object: {workflow}"
     );
-    assert!(workflow.contains(&format!("data-run=\"{run_id}\"")), "{workflow}");
+    assert!(
+        workflow.contains(&format!("data-run=\"{run_id}\"")),
+        "{workflow}"
+    );
     assert!(workflow.contains("data-run=\"20261202T000000Z-eeeeee\""));
     let shown = dom(&format!(
         "{}/w/ecommerce-sessions/r/20261202T000000Z-eeeeee",
         ui.base
     ));
     assert!(shown.contains("&lt;b id=injected&gt;"), "{shown}");
-    assert!(!shown.contains("<b id=\"injected\">"), "markup from the store ran: {shown}");
+    assert!(
+        !shown.contains("<b id=\"injected\">"),
+        "markup from the store ran: {shown}"
+    );
     let (code, page) = ui.request("GET", "/w/ecommerce-sessions/r/20261201T000000Z-dddddd");
     assert_eq!(code, 500);
     assert!(page.contains("20261201T000000Z-dddddd/run.json"), "{page}");
@@ -416,15 +467,29 @@ pub fn thousand_stage_store(root: &Path, stages: usize) {
     for i in 0..stages {
         let name = format!("a-stage-with-a-rather-long-name-number-{i:04}");
         workflow.push_str(&format!("  {name}: {{run: 'true', estimate: 1m}}\n"));
-        record_stages.insert(name.clone(), serde_json::json!({"attempts": 1, "state": "done"}));
+        record_stages.insert(
+            name.clone(),
+            serde_json::json!({"attempts": 1, "state": "done"}),
+        );
         let start = i as f64 * 2.0;
-        let stamp = |t: f64| format!("2026-12-01T{:02}:{:02}:{:02}Z", (t as u64) / 3600, (t as u64) / 60 % 60, (t as u64) % 60);
+        let stamp = |t: f64| {
+            format!(
+                "2026-12-01T{:02}:{:02}:{:02}Z",
+                (t as u64) / 3600,
+                (t as u64) / 60 % 60,
+                (t as u64) % 60
+            )
+        };
         events.push(serde_json::json!({"event": "launch", "stage": name, "attempt": i + 1, "market": "spot", "generation": 1, "log": format!("logs/{name}/1.log"), "at": stamp(start), "elapsed_s": start}));
         events.push(serde_json::json!({"event": "exit", "stage": name, "attempt": i + 1, "code": 0, "at": stamp(start + 1.5), "elapsed_s": start + 1.5}));
     }
     std::fs::write(run.join("workflow.yaml"), workflow).unwrap();
     for (seq, event) in events.iter().enumerate() {
-        std::fs::write(run.join(format!("events/{seq:010}.json")), event.to_string()).unwrap();
+        std::fs::write(
+            run.join(format!("events/{seq:010}.json")),
+            event.to_string(),
+        )
+        .unwrap();
     }
     let record = serde_json::json!({
         "format": 1, "workflow": "wide", "batch": "b", "run_id": "run-1000", "status": "succeeded",

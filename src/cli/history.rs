@@ -1,14 +1,14 @@
 //! `respawn history WORKFLOW`: the runs of a workflow, from the ledger.
 
+use super::runview;
 use super::{CliError, ErrorKind, Format, HistoryArgs, output, store};
 use crate::drivers::ledger::{Layout, RunRecord, runs};
-use super::runview;
 use crate::drivers::store::{AnyStore, Store, StoreError};
 use crate::report::Cost;
 use crate::report::page::money;
 use crate::workflow::Workflow;
-use std::sync::Arc;
 use serde_json::json;
+use std::sync::Arc;
 
 pub fn run(args: &HistoryArgs) -> Result<(), CliError> {
     let (name, file_store) = store::resolve_workflow(&args.workflow)?;
@@ -23,7 +23,10 @@ pub fn run(args: &HistoryArgs) -> Result<(), CliError> {
         let store = store::connect(&args.store, file_store.as_deref()).await?;
         let layout = Layout::new(&name);
         let records = runs(&store, &layout).await?;
-        let good: Vec<RunRecord> = records.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+        let good: Vec<RunRecord> = records
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
         let costs = costs(&store, &layout, good, fallback).await;
         Ok::<_, CliError>((store.describe(), records, costs))
     })?;
@@ -32,10 +35,12 @@ pub fn run(args: &HistoryArgs) -> Result<(), CliError> {
     let mut bad: Vec<StoreError> = bad.into_iter().filter_map(Result::err).collect();
     let costs: Vec<Option<Cost>> = costs
         .into_iter()
-        .map(|cost| cost.unwrap_or_else(|error| {
-            bad.push(error);
-            None
-        }))
+        .map(|cost| {
+            cost.unwrap_or_else(|error| {
+                bad.push(error);
+                None
+            })
+        })
         .collect();
     match args.format {
         Format::Text => {
@@ -92,9 +97,18 @@ async fn costs(
         {
             let (store, layout, fallback) = (store.clone(), layout.clone(), fallback.clone());
             reads.spawn(async move {
-                let loaded =
-                    runview::load(&store, &layout, record, fallback.as_ref().as_ref(), false).await;
-                (index, loaded.map(|run| run.cost()))
+                let cost = async {
+                    let kept = runview::kept_workflow(&store, &layout, &record.run_id).await?;
+                    if kept.is_err() && fallback.is_none() {
+                        // No prices: the events are not worth reading.
+                        return Ok(None);
+                    }
+                    let fallback = fallback.as_ref().as_ref();
+                    let run =
+                        runview::load_with(&store, &layout, record, kept, fallback, false).await?;
+                    Ok(run.cost())
+                };
+                (index, cost.await)
             });
         }
         let Some(joined) = reads.join_next().await else {
@@ -127,7 +141,11 @@ fn table(records: &[RunRecord], costs: &[Option<Cost>]) -> String {
                 cost.as_ref()
                     .map_or("-".into(), |c| money(&c.currency, c.cost)),
                 cost.as_ref().map_or("-".into(), |c| {
-                    format!("{} ({:.0}%)", money(&c.currency, c.saving), c.saving_percent)
+                    format!(
+                        "{} ({:.0}%)",
+                        money(&c.currency, c.saving),
+                        c.saving_percent
+                    )
                 }),
             ]
         })

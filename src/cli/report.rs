@@ -3,10 +3,10 @@
 
 use super::runview::{self, LoadedRun};
 use super::{CliError, CostArgs, Format, ReportArgs, output, store};
+use crate::drivers::store::Store;
 use crate::report::page::money;
 use crate::report::render::report_html;
 use crate::report::{Cost, page};
-use crate::drivers::store::Store;
 use crate::workflow::Workflow;
 use crate::workflow::units::format_seconds;
 use std::path::{Path, PathBuf};
@@ -50,7 +50,10 @@ pub fn report(args: &ReportArgs) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("respawn-report-{}.html", run.record.run_id)));
     std::fs::write(&path, html).map_err(|e| {
-        CliError::invalid_input(format!("cannot write the report to {}: {e}", path.display()))
+        CliError::invalid_input(format!(
+            "cannot write the report to {}: {e}",
+            path.display()
+        ))
     })?;
     output::stdout(&format!("{}\n", path.display()))?;
     Ok(())
@@ -64,11 +67,14 @@ pub fn cost(args: &CostArgs) -> Result<(), CliError> {
             run.record.run_id,
             run.workflow_missing.clone().unwrap_or_default()
         ))
-        .with_hint("pass the workflow file instead of the run id: `respawn cost FILE --batch ID`"));
+        .with_hint(
+            "pass the workflow file instead of the run id: `respawn cost FILE --batch ID`",
+        ));
     };
     match args.format {
         Format::Json => {
-            let mut value = serde_json::to_value(&cost).map_err(|e| CliError::internal(e.to_string()))?;
+            let mut value =
+                serde_json::to_value(&cost).map_err(|e| CliError::internal(e.to_string()))?;
             value["workflow"] = run.record.workflow.clone().into();
             value["run_id"] = run.record.run_id.clone().into();
             value["batch"] = run.record.batch.clone().into();
@@ -160,6 +166,9 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
         m(w.total),
         String::new(),
     ]);
-    text.push_str(&output::table(&["", "HOW MUCH", "COST", "PRICE FROM"], &rows));
+    text.push_str(&output::table(
+        &["", "HOW MUCH", "COST", "PRICE FROM"],
+        &rows,
+    ));
     text
 }

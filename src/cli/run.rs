@@ -22,10 +22,12 @@ async fn print_cost(
     workflow: &crate::workflow::Workflow,
 ) {
     let line = match super::runview::record(store, layout, run_id).await {
-        Ok(record) => match super::runview::load(store, layout, record, Some(workflow), false).await {
-            Ok(run) => run.cost().map(|cost| super::report::cost_line(&cost)),
-            Err(error) => Some(format!("cost: the run's events cannot be read: {error}")),
-        },
+        Ok(record) => {
+            match super::runview::load(store, layout, record, Some(workflow), false).await {
+                Ok(run) => run.cost().map(|cost| super::report::cost_line(&cost)),
+                Err(error) => Some(format!("cost: the run's events cannot be read: {error}")),
+            }
+        }
         Err(error) => Some(format!("cost: the run record cannot be read: {error}")),
     };
     if let Some(line) = line {
@@ -78,8 +80,11 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
             )
         });
         let sink = Box::new(move |event: &_| super::events::print(format, live.as_ref(), event));
-        let (run_id, kept_store, kept_workflow) =
-            (opened.record.value.run_id.clone(), store.clone(), workflow.clone());
+        let (run_id, kept_store, kept_workflow) = (
+            opened.record.value.run_id.clone(),
+            store.clone(),
+            workflow.clone(),
+        );
         let end = session::drive_opened(workflow, store, opened, settings, sink).await;
         if format == Format::Text && !matches!(end, RunEnd::Store(_) | RunEnd::Lease(_)) {
             print_cost(&kept_store, &layout, &run_id, &kept_workflow).await;

@@ -85,8 +85,7 @@ pub async fn find(
             .await?
             .into_iter()
             .filter_map(Result::ok)
-            .filter(|r| batch.is_none_or(|b| r.batch == b))
-            .next_back();
+            .rfind(|r| batch.is_none_or(|b| r.batch == b));
         if let Some(record) = latest {
             return Ok(Some((layout, record)));
         }
@@ -95,6 +94,30 @@ pub async fn find(
         return Ok(None);
     }
     Ok(find_run(store, target).await?.map(|(l, r)| (l, r.value)))
+}
+
+/// The workflow kept with a run, or why there is none (in words).
+pub async fn kept_workflow(
+    store: &AnyStore,
+    layout: &Layout,
+    run_id: &str,
+) -> Result<Result<Workflow, String>, StoreError> {
+    let key = layout.run_workflow(run_id);
+    match store.get(&key).await {
+        Ok((bytes, _)) => {
+            let text = String::from_utf8_lossy(&bytes);
+            Ok(
+                crate::workflow::parse(&store.locate(&key), &text).map_err(|diagnostics| {
+                    format!("the workflow kept with the run does not read:\n{diagnostics}")
+                }),
+            )
+        }
+        Err(StoreError::NotFound { .. }) => Ok(Err(format!(
+            "no workflow is kept with this run ({} is missing; runs made before respawn kept it have none): give the workflow file",
+            store.locate(&key)
+        ))),
+        Err(other) => Err(other),
+    }
 }
 
 /// Reads a run's events, its stored workflow (else `fallback`, the file named on the
@@ -106,30 +129,24 @@ pub async fn load(
     fallback: Option<&Workflow>,
     tails: bool,
 ) -> Result<LoadedRun, StoreError> {
+    let kept = kept_workflow(store, layout, &record.run_id).await?;
+    load_with(store, layout, record, kept, fallback, tails).await
+}
+
+/// [`load`] with the kept workflow already read.
+pub async fn load_with(
+    store: &AnyStore,
+    layout: &Layout,
+    record: RunRecord,
+    kept: Result<Workflow, String>,
+    fallback: Option<&Workflow>,
+    tails: bool,
+) -> Result<LoadedRun, StoreError> {
     let values = read_events(store, layout, &record.run_id).await?;
     let (events, problems) = report::parse_events(&values);
-    let key = layout.run_workflow(&record.run_id);
-    let (workflow, workflow_missing) = match store.get(&key).await {
-        Ok((bytes, _)) => {
-            let text = String::from_utf8_lossy(&bytes);
-            match crate::workflow::parse(&store.locate(&key), &text) {
-                Ok(workflow) => (Some(workflow), None),
-                Err(diagnostics) => (
-                    fallback.cloned(),
-                    Some(format!(
-                        "the workflow kept with the run does not read:\n{diagnostics}"
-                    )),
-                ),
-            }
-        }
-        Err(StoreError::NotFound { .. }) => (
-            fallback.cloned(),
-            Some(format!(
-                "no workflow is kept with this run ({} is missing; runs made before respawn kept it have none): give the workflow file",
-                store.locate(&key)
-            )),
-        ),
-        Err(other) => return Err(other),
+    let (workflow, workflow_missing) = match kept {
+        Ok(workflow) => (Some(workflow), None),
+        Err(reason) => (fallback.cloned(), Some(reason)),
     };
     let workflow_missing = workflow.is_none().then_some(workflow_missing).flatten();
     let tails = if tails {

@@ -146,8 +146,14 @@ async fn index(store: &AnyStore) -> String {
     {
         match runs(store, &Layout::new(&name)).await {
             Ok(records) => {
-                let good: Vec<&RunRecord> = records.iter().filter_map(|r| r.as_ref().ok()).collect();
-                problems.extend(records.iter().filter_map(|r| r.as_ref().err()).map(|e| e.to_string()));
+                let good: Vec<&RunRecord> =
+                    records.iter().filter_map(|r| r.as_ref().ok()).collect();
+                problems.extend(
+                    records
+                        .iter()
+                        .filter_map(|r| r.as_ref().err())
+                        .map(|e| e.to_string()),
+                );
                 let latest = good.last();
                 rows.push(WorkflowRow {
                     href: format!("/w/{name}"),
@@ -217,11 +223,15 @@ async fn run_page(store: &AnyStore, name: &str, run_id: &str) -> (StatusCode, St
         }
         Err(crate::drivers::store::StoreError::NotFound { object }) => (
             StatusCode::NOT_FOUND,
-            message_page(&format!("no run {run_id} of workflow {name}: {object} is not in the store")),
+            message_page(&format!(
+                "no run {run_id} of workflow {name}: {object} is not in the store"
+            )),
         ),
         Err(error) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            message_page(&format!("run {run_id} of workflow {name} cannot be shown: {error}")),
+            message_page(&format!(
+                "run {run_id} of workflow {name} cannot be shown: {error}"
+            )),
         ),
     }
 }

@@ -14,8 +14,8 @@
 //!   Checkpoint storage is gigabyte-hours of intermediate work-tables from their commit to
 //!   the cleanup (or the last event, when none came yet).
 
-use crate::plan::prices::{self as rates, Rate};
 use super::timeline::{Outcome, Timeline};
+use crate::plan::prices::{self as rates, Rate};
 use crate::workflow::{Market, Provider, Workflow};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -355,7 +355,13 @@ mod tests {
                     seconds: 36.0,
                 },
             ),
-            at(1.6 * h, RunEvent::Interrupted { stage: "b".into(), attempt: 2 }),
+            at(
+                1.6 * h,
+                RunEvent::Interrupted {
+                    stage: "b".into(),
+                    attempt: 2,
+                },
+            ),
             at(
                 1.6 * h,
                 RunEvent::ClusterLost {
@@ -415,8 +421,17 @@ mod tests {
         assert!(close(cost.waste.checkpoint_writes.cost, 0.03));
         assert!(close(cost.waste.restores.cost, 0.2));
         assert!(close(cost.waste.total, 2.73 + storage));
-        assert!(cost.generations[0].source.contains("cost.spot_per_hour USD 3"));
-        assert!(cost.waste.provisioning.source.contains("on_demand_per_hour"));
+        assert!(
+            cost.generations[0]
+                .source
+                .contains("cost.spot_per_hour USD 3")
+        );
+        assert!(
+            cost.waste
+                .provisioning
+                .source
+                .contains("on_demand_per_hour")
+        );
     }
 
     #[test]

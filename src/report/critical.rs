@@ -25,12 +25,14 @@ pub fn critical_attempts(workflow: &Workflow, timeline: &Timeline) -> Vec<usize>
             .max_by(|a, b| a.0.total_cmp(&b.0))
     };
     let mut path = Vec::new();
-    let mut current = latest(&mut workflow
-        .stages
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_final)
-        .map(|(i, _)| i));
+    let mut current = latest(
+        &mut workflow
+            .stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_final)
+            .map(|(i, _)| i),
+    );
     while let Some((_, attempt, stage)) = current {
         path.push(attempt);
         let start = timeline.attempts[attempt].start;

@@ -147,8 +147,8 @@ pub fn money(currency: &str, amount: f64) -> String {
 /// A tick every so often, so that about eight fit on the axis.
 fn tick_step(end: f64) -> f64 {
     const STEPS: [f64; 18] = [
-        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
-        7200.0, 10800.0, 21600.0, 43200.0, 86400.0,
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+        10800.0, 21600.0, 43200.0, 86400.0,
     ];
     STEPS
         .iter()
@@ -395,7 +395,10 @@ fn money_rows(cost: &Cost) -> MoneyTables {
         },
         MoneyRow {
             what: "the same work on on-demand".into(),
-            amount: format!("{} of cluster", format_seconds(cost.on_demand_hours * 3600.0)),
+            amount: format!(
+                "{} of cluster",
+                format_seconds(cost.on_demand_hours * 3600.0)
+            ),
             cost: m(cost.on_demand_cost),
             source: cost.on_demand_source.clone(),
         },
@@ -445,7 +448,11 @@ fn money_rows(cost: &Cost) -> MoneyTables {
             "hours",
             &w.recomputed_producers,
         ),
-        item("provisioning of replacement clusters", "hours", &w.provisioning),
+        item(
+            "provisioning of replacement clusters",
+            "hours",
+            &w.provisioning,
+        ),
         item("checkpoint writes", "hours", &w.checkpoint_writes),
         item("checkpoint restores", "hours", &w.restores),
         item("checkpoint storage", "GB-hours", &w.checkpoint_storage),

@@ -112,12 +112,7 @@ const GRID_WIDTH: usize = 31;
 
 /// A workflow's batches as a grid (the latest run of each batch, oldest first) and its
 /// runs as a table; `problems` name the run records that could not be read.
-pub fn workflow_html(
-    workflow: &str,
-    runs: &[RunRow],
-    problems: &[String],
-    refresh: u32,
-) -> String {
+pub fn workflow_html(workflow: &str, runs: &[RunRow], problems: &[String], refresh: u32) -> String {
     let mut latest: Vec<&RunRow> = Vec::new();
     for run in runs {
         match latest.iter().position(|r| r.batch == run.batch) {
@@ -200,7 +195,10 @@ mod tests {
         let index = index_html(HOSTILE, &[listing], &[HOSTILE.into()]);
         for html in [report, workflow, index] {
             assert!(!html.contains("<img"), "{html}");
-            assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+            assert!(
+                html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+                "{html}"
+            );
             assert!(!html.contains("could not render"), "{html}");
         }
     }

@@ -67,7 +67,9 @@ impl Attempt {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum ClusterEnd {
-    Lost { cause: String },
+    Lost {
+        cause: String,
+    },
     Released,
     /// Still up at the last event, or its orchestrator stopped without a word.
     Open,
@@ -471,7 +473,13 @@ pub(crate) mod tests {
             at(60.0, launch("a", 1, 1, spot)),
             at(660.0, exit("a", 1, 0)),
             at(660.0, launch("b", 2, 1, spot)),
-            at(960.0, RunEvent::Interrupted { stage: "b".into(), attempt: 2 }),
+            at(
+                960.0,
+                RunEvent::Interrupted {
+                    stage: "b".into(),
+                    attempt: 2,
+                },
+            ),
             at(
                 960.0,
                 RunEvent::ClusterLost {
@@ -513,7 +521,12 @@ pub(crate) mod tests {
     #[test]
     fn a_resumed_run_continues_on_the_wall_clock_and_its_dead_attempts_are_abandoned() {
         let spot = Market::Spot;
-        let mut second = at(100.0, RunEvent::Note { message: "x".into() });
+        let mut second = at(
+            100.0,
+            RunEvent::Note {
+                message: "x".into(),
+            },
+        );
         // The second process started 100 s after the first, its elapsed_s from 0.
         second.elapsed_s = 0.0;
         let mut second_provision = at(100.0, provision(1, spot));
@@ -533,7 +546,10 @@ pub(crate) mod tests {
         assert_eq!(timeline.attempts[0].end, 1.0);
         assert_eq!(timeline.attempts[1].start, 110.0);
         assert_eq!(timeline.attempts[1].outcome, Outcome::Running);
-        assert_eq!(timeline.attempts[1].generation, 1, "the run's second cluster");
+        assert_eq!(
+            timeline.attempts[1].generation, 1,
+            "the run's second cluster"
+        );
         assert_eq!(timeline.generations.len(), 2);
     }
 
@@ -559,6 +575,9 @@ pub(crate) mod tests {
         let (events, problems) = parse_events(&values);
         assert_eq!(events.len(), 2);
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("event 1 cannot be read"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("event 1 cannot be read"),
+            "{problems:?}"
+        );
     }
 }
