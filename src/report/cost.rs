@@ -435,6 +435,42 @@ mod tests {
     }
 
     #[test]
+    fn an_emr_cluster_costs_its_reported_instance_hours_at_its_mean_instance_price() {
+        let text = "name: wf\nstore: s3://bucket/prefix\ncluster:\n  provider: emr\n  emr:\n    \
+                    release_label: emr-7.5.0\n    service_role: R\n    instance_profile: P\n    \
+                    subnets: [subnet-1]\n    primary: {instance_types: [m5.xlarge]}\n    \
+                    core: {instance_types: [m5.xlarge], capacity: 3}\ncost:\n  instances:\n    \
+                    m5.xlarge: {spot: 0.07, on_demand: 0.192, emr_fee: 0.048}\n\
+                    stages:\n  a: {run: x}\n";
+        let workflow = crate::workflow::parse("emr.yaml", text).unwrap_or_else(|d| panic!("{d}"));
+        let spot = Market::Spot;
+        let events = vec![
+            at(0.0, provision(1, spot)),
+            at(0.0, ready(1, spot)),
+            at(
+                3600.0,
+                RunEvent::ClusterReleased {
+                    generation: 1,
+                    cluster: "j-1".into(),
+                    instance_hours: Some(8.0),
+                },
+            ),
+        ];
+        let cost = cost(&workflow, &timeline(&events, false));
+        // Four instances at 0.07 + 0.048 each: 8 instance-hours cost 8 x 0.118.
+        assert!(
+            (cost.generations[0].cost - 8.0 * 0.118).abs() < 1e-9,
+            "{cost:#?}"
+        );
+        assert!(
+            cost.generations[0]
+                .source
+                .starts_with("8 instance-hours x (")
+        );
+        assert!(cost.generations[0].source.contains("emr_fee"));
+    }
+
+    #[test]
     fn the_on_demand_schedule_uses_the_clusters_slots() {
         let text = "name: wide\ncluster: {provider: local, market: spot, slots: 2}\n\
                     stages:\n  a: {run: 'true', estimate: 1h}\n  b: {run: 'true', estimate: 1h}\n  c: {run: 'true', estimate: 1h}\n";

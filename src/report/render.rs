@@ -152,6 +152,40 @@ mod tests {
     const HOSTILE: &str = "<img src=x onerror=alert(1)>\"'&";
 
     #[test]
+    fn pages_of_a_live_run_reload_and_finished_ones_do_not() {
+        let tails = BTreeMap::new();
+        let report = |status: &str| {
+            let input = ReportInput {
+                run: RunSummary {
+                    status: status.into(),
+                    ..RunSummary::default()
+                },
+                events: &[],
+                problems: Vec::new(),
+                workflow: None,
+                workflow_missing: None,
+                tails: &tails,
+            };
+            report_html(&page(&input), &[], Some(5))
+        };
+        let refresh = "http-equiv=\"refresh\" content=\"5\"";
+        assert!(report("running").contains(refresh));
+        assert!(!report("succeeded").contains(refresh));
+        let row = |status: &str| RunRow {
+            batch: "b".into(),
+            run_id: "r".into(),
+            href: "/w/x/r/r".into(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            status: status.into(),
+            interruptions: 0,
+            attempts: 0,
+        };
+        assert!(workflow_html("x", &[row("running")], &[], 5).contains(refresh));
+        assert!(!workflow_html("x", &[row("failed")], &[], 5).contains(refresh));
+    }
+
+    #[test]
     fn every_name_on_every_page_is_escaped() {
         let events = vec![
             at(0.0, launch(HOSTILE, 1, 1, Market::Spot)),
