@@ -535,3 +535,13 @@ fn a_report_of_a_thousand_stages_has_a_bar_per_attempt_and_every_row_apart() {
     assert!(dom.contains("class=\"gantt\""));
     assert!(dom.contains(".gantt { max-height: 75vh; overflow: auto;"));
 }
+
+#[test]
+fn the_ui_listens_beyond_loopback_only_when_told_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().display().to_string();
+    let refused = respawn(["ui", "--bind", "0.0.0.0", "--port", "0", "--store", &store]);
+    refused.invalid_input();
+    assert!(refused.stderr.contains("not a loopback address"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--allow-remote"), "{}", refused.stderr);
+}
