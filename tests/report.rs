@@ -542,6 +542,14 @@ fn the_ui_listens_beyond_loopback_only_when_told_to() {
     let store = dir.path().display().to_string();
     let refused = respawn(["ui", "--bind", "0.0.0.0", "--port", "0", "--store", &store]);
     refused.invalid_input();
-    assert!(refused.stderr.contains("not a loopback address"), "{}", refused.stderr);
-    assert!(refused.stderr.contains("--allow-remote"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("not a loopback address"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--allow-remote"),
+        "{}",
+        refused.stderr
+    );
 }
