@@ -70,7 +70,7 @@ fn chaos_run(dir: &Path) -> (PathBuf, serde_json::Value) {
         "--batch".as_ref(),
         "2019-10-01".as_ref(),
         "--chaos".as_ref(),
-        "mtti=1s,seed=3,provision=1s".as_ref(),
+        "mtti=100ms,seed=3,provision=200ms".as_ref(),
         "--store".as_ref(),
         store.as_os_str(),
         "--scratch".as_ref(),
@@ -175,6 +175,39 @@ fn the_rendered_gantt_has_one_bar_per_attempt_and_a_marker_per_interruption() {
             .unwrap(),
         interrupted
     );
+    // history shows the same figures, as columns and in its JSON.
+    let history = respawn([
+        "history".as_ref(),
+        "ecommerce-sessions".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--store".as_ref(),
+        store.as_os_str(),
+    ]);
+    history.success();
+    let listed = &history.json()["runs"][0]["cost"];
+    for key in [
+        "cost",
+        "on_demand_cost",
+        "saving",
+        "saving_percent",
+        "waste",
+        "generations",
+    ] {
+        assert_eq!(listed[key], cost[key], "{key}");
+    }
+    let table = respawn([
+        "history".as_ref(),
+        "ecommerce-sessions".as_ref(),
+        "--store".as_ref(),
+        store.as_os_str(),
+    ]);
+    let header = table.stdout.lines().next().unwrap_or_default();
+    assert!(
+        header.ends_with("COST  SAVING") || header.contains("  COST "),
+        "{header}"
+    );
+    assert!(header.ends_with("SAVING"), "{header}");
     assert!(
         cost["generations"][0]["source"]
             .as_str()
