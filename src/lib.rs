@@ -12,5 +12,6 @@ pub mod cli;
 pub mod drivers;
 pub mod engine;
 pub mod plan;
+pub mod report;
 pub mod sim;
 pub mod workflow;

@@ -69,7 +69,10 @@ fn history_lists_runs_oldest_first_with_status_interruptions_and_attempts() {
             "succeeded",
             "spot",
             "1",
-            "3"
+            "3",
+            // No workflow is kept with these hand-made runs: no prices, no cost.
+            "-",
+            "-"
         ]
     );
     assert!(

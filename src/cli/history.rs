@@ -1,33 +1,59 @@
 //! `respawn history WORKFLOW`: the runs of a workflow, from the ledger.
 
+use super::runview;
 use super::{CliError, ErrorKind, Format, HistoryArgs, output, store};
 use crate::drivers::ledger::{Layout, RunRecord, runs};
-use crate::drivers::store::{Store, StoreError};
+use crate::drivers::store::{AnyStore, Store, StoreError};
+use crate::report::Cost;
+use crate::report::page::money;
+use crate::workflow::Workflow;
 use serde_json::json;
+use std::sync::Arc;
 
 pub fn run(args: &HistoryArgs) -> Result<(), CliError> {
     let (name, file_store) = store::resolve_workflow(&args.workflow)?;
+    let file = std::path::Path::new(&args.workflow);
+    let fallback = if file.is_file() {
+        Some(output::load(file)?)
+    } else {
+        None
+    };
     let runtime = store::start_runtime()?;
-    let (location, records) = runtime.block_on(async {
+    let (location, records, costs) = runtime.block_on(async {
         let store = store::connect(&args.store, file_store.as_deref()).await?;
-        let records = runs(&store, &Layout::new(&name)).await?;
-        Ok::<_, CliError>((store.describe(), records))
+        let layout = Layout::new(&name);
+        let records = runs(&store, &layout).await?;
+        let good: Vec<RunRecord> = records
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
+        let costs = costs(&store, &layout, good, fallback).await;
+        Ok::<_, CliError>((store.describe(), records, costs))
     })?;
     let (good, bad): (Vec<_>, Vec<_>) = records.into_iter().partition(Result::is_ok);
     let good: Vec<RunRecord> = good.into_iter().filter_map(Result::ok).collect();
-    let bad: Vec<StoreError> = bad.into_iter().filter_map(Result::err).collect();
+    let mut bad: Vec<StoreError> = bad.into_iter().filter_map(Result::err).collect();
+    let costs: Vec<Option<Cost>> = costs
+        .into_iter()
+        .map(|cost| {
+            cost.unwrap_or_else(|error| {
+                bad.push(error);
+                None
+            })
+        })
+        .collect();
     match args.format {
         Format::Text => {
             if good.is_empty() && bad.is_empty() {
                 output::stderr(&format!("no runs of workflow `{name}` in {location}\n"));
             } else if !good.is_empty() {
-                output::stdout(&table(&good))?;
+                output::stdout(&table(&good, &costs))?;
             }
         }
         Format::Json => output::json(&json!({
             "workflow": name,
             "store": location,
-            "runs": good.iter().map(run_json).collect::<Vec<_>>(),
+            "runs": good.iter().zip(&costs).map(|(r, c)| run_json(r, c.as_ref())).collect::<Vec<_>>(),
             "errors": bad.iter().map(|e| json!({"message": e.to_string()})).collect::<Vec<_>>(),
         }))?,
     }
@@ -49,10 +75,57 @@ fn unreadable(mut bad: Vec<StoreError>) -> Option<CliError> {
     }
 }
 
-fn table(records: &[RunRecord]) -> String {
+/// How many runs' events are read at once for their costs.
+const COSTS_IN_FLIGHT: usize = 32;
+
+/// The cost of each run, in order, from its events and the workflow kept with it (else
+/// the workflow file given); `None` when neither is there.
+async fn costs(
+    store: &AnyStore,
+    layout: &Layout,
+    records: Vec<RunRecord>,
+    fallback: Option<Workflow>,
+) -> Vec<Result<Option<Cost>, StoreError>> {
+    let fallback = Arc::new(fallback);
+    let mut out: Vec<Option<Result<Option<Cost>, StoreError>>> = Vec::new();
+    out.resize_with(records.len(), || None);
+    let mut reads = tokio::task::JoinSet::new();
+    let mut pending = records.into_iter().enumerate();
+    loop {
+        while reads.len() < COSTS_IN_FLIGHT
+            && let Some((index, record)) = pending.next()
+        {
+            let (store, layout, fallback) = (store.clone(), layout.clone(), fallback.clone());
+            reads.spawn(async move {
+                let cost = async {
+                    let kept = runview::kept_workflow(&store, &layout, &record.run_id).await?;
+                    if kept.is_err() && fallback.is_none() {
+                        // No prices: the events are not worth reading.
+                        return Ok(None);
+                    }
+                    let fallback = fallback.as_ref().as_ref();
+                    let run =
+                        runview::load_with(&store, &layout, record, kept, fallback, false).await?;
+                    Ok(run.cost())
+                };
+                (index, cost.await)
+            });
+        }
+        let Some(joined) = reads.join_next().await else {
+            break;
+        };
+        if let Ok((index, cost)) = joined {
+            out[index] = Some(cost);
+        }
+    }
+    out.into_iter().map(|c| c.unwrap_or(Ok(None))).collect()
+}
+
+fn table(records: &[RunRecord], costs: &[Option<Cost>]) -> String {
     let rows: Vec<Vec<String>> = records
         .iter()
-        .map(|r| {
+        .zip(costs)
+        .map(|(r, cost)| {
             vec![
                 r.batch.clone(),
                 r.run_id.clone(),
@@ -65,6 +138,15 @@ fn table(records: &[RunRecord]) -> String {
                     .unwrap_or_default(),
                 r.interruptions.len().to_string(),
                 r.total_attempts().to_string(),
+                cost.as_ref()
+                    .map_or("-".into(), |c| money(&c.currency, c.cost)),
+                cost.as_ref().map_or("-".into(), |c| {
+                    format!(
+                        "{} ({:.0}%)",
+                        money(&c.currency, c.saving),
+                        c.saving_percent
+                    )
+                }),
             ]
         })
         .collect();
@@ -78,12 +160,14 @@ fn table(records: &[RunRecord]) -> String {
             "MARKET",
             "INTERRUPTIONS",
             "ATTEMPTS",
+            "COST",
+            "SAVING",
         ],
         &rows,
     )
 }
 
-fn run_json(r: &RunRecord) -> serde_json::Value {
+fn run_json(r: &RunRecord, cost: Option<&Cost>) -> serde_json::Value {
     json!({
         "batch": r.batch,
         "run_id": r.run_id,
@@ -94,5 +178,6 @@ fn run_json(r: &RunRecord) -> serde_json::Value {
         "interruptions": r.interruptions.len(),
         "attempts": r.total_attempts(),
         "stages": r.stages,
+        "cost": cost,
     })
 }

@@ -11,7 +11,9 @@ mod interrupt;
 mod live;
 mod output;
 mod plan;
+mod report;
 mod run;
+mod runview;
 mod schedule;
 mod scheduled;
 mod simulate;
@@ -19,6 +21,7 @@ mod status;
 mod store;
 mod store_check;
 mod tick;
+mod ui;
 mod validate;
 
 pub use error::{CliError, ErrorKind};
@@ -97,6 +100,12 @@ pub enum Command {
     /// Check a store before trusting it with runs.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Write one self-contained HTML report of a run: a Gantt of attempts, cost and waste.
+    Report(ReportArgs),
+    /// What a run cost, what the same work would have cost on-demand, and what was wasted.
+    Cost(CostArgs),
+    /// A read-only web view of the store on loopback: workflows, batches, run reports.
+    Ui(UiArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +132,50 @@ pub struct StoreCheckArgs {
     pub rounds: u32,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A run id, or a workflow file or name (its latest run).
+    #[arg(value_name = "RUN|WORKFLOW")]
+    pub target: String,
+    /// The latest run of this batch (with a workflow).
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<String>,
+    /// Where to write the report (default: respawn-report-<run>.html here).
+    #[arg(short = 'o', long = "output", value_name = "FILE.html")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CostArgs {
+    /// A run id, or a workflow file or name (its latest run).
+    #[arg(value_name = "RUN|WORKFLOW")]
+    pub target: String,
+    /// The latest run of this batch (with a workflow).
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UiArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The port to listen on (0: any free port; the address is printed).
+    #[arg(long, default_value_t = 8650)]
+    pub port: u16,
+    /// Listen on this address instead of loopback (anyone who reaches it can read the store).
+    #[arg(long, value_name = "ADDRESS")]
+    pub bind: Option<std::net::IpAddr>,
+    /// Needed with a --bind address that is not loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -498,6 +551,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Gc(args) => clean::gc(&args).map(|()| exit::SUCCESS),
         Command::Clusters(args) => clusters::run(&args).map(|()| exit::SUCCESS),
         Command::Store(StoreCommand::Check(args)) => store_check::run(&args),
+        Command::Report(args) => report::report(&args).map(|()| exit::SUCCESS),
+        Command::Cost(args) => report::cost(&args).map(|()| exit::SUCCESS),
+        Command::Ui(args) => ui::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -14,6 +14,27 @@ use std::time::Duration;
 /// How long stages get between SIGTERM and SIGKILL when the run stops.
 pub(super) const STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// The run's cost as its last line, read back from the store as `respawn cost` reads it.
+async fn print_cost(
+    store: &crate::drivers::store::AnyStore,
+    layout: &Layout,
+    run_id: &str,
+    workflow: &crate::workflow::Workflow,
+) {
+    let line = match super::runview::record(store, layout, run_id).await {
+        Ok(record) => {
+            match super::runview::load(store, layout, record, Some(workflow), false).await {
+                Ok(run) => run.cost().map(|cost| super::report::cost_line(&cost)),
+                Err(error) => Some(format!("cost: the run's events cannot be read: {error}")),
+            }
+        }
+        Err(error) => Some(format!("cost: the run record cannot be read: {error}")),
+    };
+    if let Some(line) = line {
+        let _ = output::stdout(&format!("{line}\n"));
+    }
+}
+
 /// Runs the workflow; returns the exit code (0, or 130 when stopped) or the error.
 pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     let workflow = output::load(&args.file)?;
@@ -59,7 +80,16 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
             )
         });
         let sink = Box::new(move |event: &_| super::events::print(format, live.as_ref(), event));
-        match session::drive_opened(workflow, store, opened, settings, sink).await {
+        let (run_id, kept_store, kept_workflow) = (
+            opened.record.value.run_id.clone(),
+            store.clone(),
+            workflow.clone(),
+        );
+        let end = session::drive_opened(workflow, store, opened, settings, sink).await;
+        if format == Format::Text && !matches!(end, RunEnd::Store(_) | RunEnd::Lease(_)) {
+            print_cost(&kept_store, &layout, &run_id, &kept_workflow).await;
+        }
+        match end {
             RunEnd::Succeeded => Ok(exit::SUCCESS),
             RunEnd::Failed { message, log_tail } => {
                 let mut message = message;

@@ -7,6 +7,7 @@
 //! <workflow>/schedule/backfills/<id>.json           a backfill: its range and the dates done
 //! <workflow>/runs/<run_id>/run.json                 run record, updated with If-Match
 //! <workflow>/runs/<run_id>/events/<seq>.json        append-only, create-only, numbered
+//! <workflow>/runs/<run_id>/workflow.yaml            the workflow file as the run last ran it
 //! <workflow>/runs/<run_id>/work/<stage>/<attempt>/  work-table data of one attempt
 //! <workflow>/runs/<run_id>/work/<stage>/COMMIT      create-only manifest
 //! <workflow>/runs/<run_id>/logs/<stage>/<attempt>.log  stdout and stderr of one attempt
@@ -89,6 +90,11 @@ impl Layout {
 
     pub fn run_record(&self, run_id: &str) -> String {
         format!("{}run.json", self.run(run_id))
+    }
+
+    /// The workflow file as the run last ran it: reports read its stages and prices.
+    pub fn run_workflow(&self, run_id: &str) -> String {
+        format!("{}workflow.yaml", self.run(run_id))
     }
 
     pub fn events(&self, run_id: &str) -> String {
@@ -207,6 +213,7 @@ mod tests {
             layout.lease("b"),
             layout.run_record("r1"),
             layout.event("r1", 3),
+            layout.run_workflow("r1"),
             layout.log("r1", "s", 1),
             layout.success("s", "b"),
             format!("{}part-0", layout.output("s", "b")),

@@ -64,6 +64,24 @@ pub fn interval_of(workflow: &Workflow, batch: &str) -> Result<Option<IntervalVa
     }
 }
 
+/// Keeps the workflow file beside the run's record, as this process runs it, so that a
+/// report or the cost of the run can be made from the store alone. Best effort: a run
+/// does not fail for it (its report then says the workflow is missing).
+async fn keep_workflow(store: &AnyStore, workflow: &Workflow, run_id: &str) {
+    let key = Layout::new(&workflow.name).run_workflow(run_id);
+    let written = match tokio::fs::read(&workflow.file).await {
+        Ok(text) => store
+            .put(&key, text, crate::drivers::store::PutMode::Overwrite)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("cannot read {}: {e}", workflow.file)),
+    };
+    if let Err(reason) = written {
+        tracing::warn!("the workflow file is not kept with run {run_id}: {reason}");
+    }
+}
+
 /// Runs (or resumes) an opened run to its end, reporting events to `sink`.
 pub async fn drive_opened(
     workflow: Workflow,
@@ -79,6 +97,7 @@ pub async fn drive_opened(
         ..
     } = opened;
     let run_id = record.value.run_id.clone();
+    keep_workflow(&store, &workflow, &run_id).await;
     let scratch = LocalClusters::new(settings.scratch.join(&workflow.name).join(&run_id), &run_id);
     let clusters = match (&workflow.cluster.provider, &workflow.cluster.emr) {
         (Provider::Emr, Some(spec)) => {

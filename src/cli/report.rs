@@ -1,0 +1,174 @@
+//! `respawn report RUN|WORKFLOW` (one self-contained HTML file) and `respawn cost
+//! RUN|WORKFLOW` (what the run cost, against all on-demand, and what it wasted).
+
+use super::runview::{self, LoadedRun};
+use super::{CliError, CostArgs, Format, ReportArgs, output, store};
+use crate::drivers::store::Store;
+use crate::report::page::money;
+use crate::report::render::report_html;
+use crate::report::{Cost, page};
+use crate::workflow::Workflow;
+use crate::workflow::units::format_seconds;
+use std::path::{Path, PathBuf};
+
+/// Reads the run a command names; an unknown run is invalid input naming the store.
+fn load_target(
+    target: &str,
+    batch: Option<&str>,
+    store_args: &super::StoreArgs,
+    tails: bool,
+) -> Result<LoadedRun, CliError> {
+    let file = Path::new(target);
+    let workflow: Option<Workflow> = file.is_file().then(|| output::load(file)).transpose()?;
+    let file_store = workflow.as_ref().and_then(|w| w.store.clone());
+    let runtime = store::start_runtime()?;
+    runtime.block_on(async {
+        let store = store::connect(store_args, file_store.as_deref()).await?;
+        let Some((layout, record)) = runview::find(&store, target, batch).await? else {
+            let what = match batch {
+                Some(batch) => format!(
+                    "no run of batch `{}` of `{}`",
+                    batch.escape_default(),
+                    target.escape_default()
+                ),
+                None => format!("no run or workflow `{}`", target.escape_default()),
+            };
+            return Err(CliError::invalid_input(format!(
+                "{what} in {}",
+                store.describe()
+            )));
+        };
+        Ok(runview::load(&store, &layout, record, workflow.as_ref(), tails).await?)
+    })
+}
+
+pub fn report(args: &ReportArgs) -> Result<(), CliError> {
+    let run = load_target(&args.target, args.batch.as_deref(), &args.store, true)?;
+    let html = report_html(&page(&run.input()), &[], None);
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("respawn-report-{}.html", run.record.run_id)));
+    std::fs::write(&path, html).map_err(|e| {
+        CliError::invalid_input(format!(
+            "cannot write the report to {}: {e}",
+            path.display()
+        ))
+    })?;
+    output::stdout(&format!("{}\n", path.display()))?;
+    Ok(())
+}
+
+pub fn cost(args: &CostArgs) -> Result<(), CliError> {
+    let run = load_target(&args.target, args.batch.as_deref(), &args.store, false)?;
+    let Some(cost) = run.cost() else {
+        return Err(CliError::invalid_input(format!(
+            "the cost of run {} cannot be told: {}",
+            run.record.run_id,
+            run.workflow_missing.clone().unwrap_or_default()
+        ))
+        .with_hint(
+            "pass the workflow file instead of the run id: `respawn cost FILE --batch ID`",
+        ));
+    };
+    match args.format {
+        Format::Json => {
+            let mut value =
+                serde_json::to_value(&cost).map_err(|e| CliError::internal(e.to_string()))?;
+            value["workflow"] = run.record.workflow.clone().into();
+            value["run_id"] = run.record.run_id.clone().into();
+            value["batch"] = run.record.batch.clone().into();
+            value["status"] = run.record.status.as_str().into();
+            output::json(&value)?;
+        }
+        Format::Text => output::stdout(&cost_text(&run, &cost))?,
+    }
+    Ok(())
+}
+
+/// The one line `respawn run` ends with, and `history`'s columns are made of the same.
+pub fn cost_line(cost: &Cost) -> String {
+    format!(
+        "cost {} (on-demand {}: saving {}, {:.1}%; waste {})",
+        money(&cost.currency, cost.cost),
+        money(&cost.currency, cost.on_demand_cost),
+        money(&cost.currency, cost.saving),
+        cost.saving_percent,
+        money(&cost.currency, cost.waste.total)
+    )
+}
+
+fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
+    let r = &run.record;
+    let m = |amount: f64| money(&cost.currency, amount);
+    let mut text = format!(
+        "workflow `{}`  run {}  batch {}  status {}\n\n",
+        r.workflow,
+        r.run_id,
+        r.batch,
+        r.status.as_str()
+    );
+    let mut rows = vec![
+        vec![
+            "this run".to_string(),
+            String::new(),
+            m(cost.cost),
+            format!(
+                "clusters {} + checkpoint storage {}",
+                m(cost.cluster_cost),
+                m(cost.storage_cost)
+            ),
+        ],
+        vec![
+            "all on-demand".into(),
+            format_seconds(cost.on_demand_hours * 3600.0),
+            m(cost.on_demand_cost),
+            cost.on_demand_source.clone(),
+        ],
+        vec![
+            "saving".into(),
+            format!("{:.1}%", cost.saving_percent),
+            m(cost.saving),
+            String::new(),
+        ],
+    ];
+    for g in &cost.generations {
+        rows.push(vec![
+            format!("cluster {} {}", g.generation, g.market.as_str()),
+            format_seconds(g.hours * 3600.0),
+            m(g.cost),
+            g.source.clone(),
+        ]);
+    }
+    let w = &cost.waste;
+    for (what, unit, item) in [
+        ("waste: interrupted attempts", "h", &w.interrupted_attempts),
+        ("waste: recomputed producers", "h", &w.recomputed_producers),
+        ("waste: replacement provisioning", "h", &w.provisioning),
+        ("waste: checkpoint writes", "h", &w.checkpoint_writes),
+        ("waste: checkpoint restores", "h", &w.restores),
+        ("waste: checkpoint storage", "GB-h", &w.checkpoint_storage),
+    ] {
+        rows.push(vec![
+            format!("{what} ({})", item.count),
+            if unit == "h" {
+                format_seconds(item.hours * 3600.0)
+            } else {
+                format!("{:.4} {unit}", item.hours)
+            },
+            m(item.cost),
+            item.source.clone(),
+        ]);
+    }
+    rows.push(vec![
+        "waste: total".into(),
+        String::new(),
+        m(w.total),
+        String::new(),
+    ]);
+    text.push_str(&output::table(
+        &["", "HOW MUCH", "COST", "PRICE FROM"],
+        &rows,
+    ));
+    text
+}

@@ -1,0 +1,14 @@
+//! Reports: a run's stored record and events, the workflow it ran and its prices (`plan::prices`), turned
+//! into a timeline, a cost with its waste, and self-contained HTML pages (`respawn report`,
+//! `respawn cost`, `respawn ui`). Pure: the command line reads the store and hands the
+//! objects over; nothing here does I/O or reads the clock.
+
+pub mod cost;
+pub mod critical;
+pub mod page;
+pub mod render;
+pub mod timeline;
+
+pub use cost::{Cost, cost};
+pub use page::{ReportInput, RunSummary, page};
+pub use timeline::{Timeline, parse_events, timeline};
