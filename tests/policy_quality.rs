@@ -86,7 +86,7 @@ fn auto_is_never_five_percent_slower_than_the_chain_optimum_on_a_uniform_chain()
 }
 
 #[test]
-fn auto_is_never_more_than_three_percent_worse_than_the_best_simple_policy_on_every_example() {
+fn auto_is_never_more_than_two_percent_slower_than_the_best_fixed_policy_on_every_example() {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
     let mut files: Vec<_> = std::fs::read_dir(&folder)
         .unwrap()
@@ -95,20 +95,26 @@ fn auto_is_never_more_than_three_percent_worse_than_the_best_simple_policy_on_ev
         .collect();
     files.sort();
     assert!(files.len() >= 3);
+    let mut failures = Vec::new();
     for file in files {
         let workflow = workflow::load(&file).unwrap_or_else(|d| panic!("{d}"));
-        let report = simulate(&workflow, &options(4000, workflow.cluster.mtti));
-        let auto = mean_of(&report, "auto");
-        let best = ["none", "all", "interval"]
-            .iter()
-            .map(|name| mean_of(&report, name))
-            .fold(f64::INFINITY, f64::min);
-        assert!(
-            auto <= best * 1.03,
-            "{}: auto {auto:.0}s is more than 3% worse than the best simple policy {best:.0}s",
-            file.display()
-        );
+        for mtti in [HOUR / 2, 2 * HOUR, 10 * HOUR, 100 * HOUR] {
+            let report = simulate(&workflow, &options(2000, Duration::from_secs(mtti)));
+            let auto = mean_of(&report, "auto");
+            let best = ["none", "all", "interval"]
+                .iter()
+                .map(|name| mean_of(&report, name))
+                .fold(f64::INFINITY, f64::min);
+            if auto > best * 1.02 {
+                failures.push(format!(
+                    "{} at mtti {}h: auto {auto:.0}s > best fixed policy {best:.0}s + 2%",
+                    file.display(),
+                    mtti as f64 / HOUR as f64
+                ));
+            }
+        }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

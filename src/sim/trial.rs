@@ -47,7 +47,7 @@ enum Due {
     Committed { stage: StageId, attempt: u32 },
     Restored { stage: StageId, generation: u32 },
     Published { stage: StageId },
-    RetryDue { stage: StageId },
+    BackoffOver { stage: StageId },
 }
 
 /// A due report, ordered by time, then by the order it was scheduled in.
@@ -253,7 +253,7 @@ impl<'w> Simulator<'w> {
                 }
                 Due::Restored { stage, generation } => Some(Event::Restored { stage, generation }),
                 Due::Published { stage } => Some(Event::Published { stage }),
-                Due::RetryDue { stage } => Some(Event::RetryDue { stage }),
+                Due::BackoffOver { stage } => Some(Event::RetryDue { stage }),
             };
             inbox.extend(event);
         }
@@ -307,7 +307,7 @@ impl<'w> Simulator<'w> {
             }
             Action::Publish { stage } => world.schedule(now, Due::Published { stage }),
             Action::RetryAfter { stage, delay } => {
-                world.schedule(now + delay.as_secs_f64(), Due::RetryDue { stage });
+                world.schedule(now + delay.as_secs_f64(), Due::BackoffOver { stage });
             }
             Action::Terminate => {
                 outcome.cost += (now - world.billed_since) / 3600.0 * self.price(world.market);
