@@ -12,7 +12,7 @@ use crate::engine::session::{
     date_bound, plan_backfill,
 };
 use crate::plan::PlanOptions;
-use crate::workflow::{Market, Workflow};
+use crate::workflow::Workflow;
 use serde_json::json;
 
 pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
@@ -43,7 +43,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
     };
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
-        let store = store::connect(&args.place.store, workflow.store.as_deref()).await?;
+        let store = store::connect_to_run(&args.place.store, workflow.store.as_deref()).await?;
         let layout = Layout::new(&workflow.name);
         let (dates, record) =
             plan_backfill(&store, &layout, &workflow, &request, &WallClock).await?;
@@ -112,15 +112,14 @@ fn estimate(workflow: &Workflow, runs: usize, max_active: u32) -> String {
     let plan = crate::sim::chosen_plan(workflow, &PlanOptions::default());
     let hours = plan.makespan_estimate / 3600.0;
     let waves = runs.div_ceil(max_active.max(1) as usize);
-    let (price, market) = match workflow.cluster.market {
-        Market::Spot => (workflow.cost.spot_per_hour, "spot_per_hour"),
-        Market::OnDemand => (workflow.cost.on_demand_per_hour, "on_demand_per_hour"),
-    };
+    let rate = crate::plan::prices::cluster_rate(workflow, workflow.cluster.market);
     format!(
-        "estimate without interruptions: {} of cluster time per date, about {} in all; {:.2} at cost.{market} {price}/h (from the workflow file)",
+        "estimate without interruptions: {} of cluster time per date, about {} in all; {} {:.2} at {} (from the workflow file)",
         crate::workflow::units::format_seconds(plan.makespan_estimate),
         crate::workflow::units::format_seconds(plan.makespan_estimate * waves as f64),
-        hours * runs as f64 * price
+        workflow.cost.currency,
+        hours * runs as f64 * rate.per_hour,
+        rate.source
     )
 }
 

@@ -17,6 +17,7 @@ mod scheduled;
 mod simulate;
 mod status;
 mod store;
+mod store_check;
 mod tick;
 mod validate;
 
@@ -93,6 +94,35 @@ pub enum Command {
     History(HistoryArgs),
     /// List the EMR clusters respawn started that are up; find and end orphans.
     Clusters(ClustersArgs),
+    /// Check a store before trusting it with runs.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Race conditional writes, look for torn objects, list after writing, upload in parts
+    /// and tag; report what passed and what it means, and remember the verdict in the
+    /// store (`run` refuses a store whose last check failed).
+    Check(StoreCheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StoreCheckArgs {
+    /// Store URL: `s3://bucket/prefix`, `file:///path` or a path.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// S3 endpoint for S3-compatible servers (else `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// How long a failing request is tried again (as for every command's `--store-outage`).
+    #[arg(long, env = "RESPAWN_STORE_OUTAGE", value_name = "DURATION", value_parser = parse_outage)]
+    pub store_outage: Option<Duration>,
+    /// Rounds of each race (16 writers each).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rounds: u32,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -342,6 +372,15 @@ pub struct StoreArgs {
     /// `AWS_ENDPOINT_URL`, or AWS itself).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// The longest store outage a command rides out: once an S3 store is open, a request
+    /// that keeps failing (throttled, a server error, a cut connection) is tried again for
+    /// this long, then the command stops with exit 3 (default 2m).
+    #[arg(long, env = "RESPAWN_STORE_OUTAGE", value_name = "DURATION", value_parser = parse_outage)]
+    pub store_outage: Option<Duration>,
+}
+
+fn parse_outage(text: &str) -> Result<Duration, String> {
+    crate::workflow::units::parse_duration(text)
 }
 
 #[derive(Debug, clap::Args)]
@@ -458,6 +497,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Clean(args) => clean::clean(&args).map(|()| exit::SUCCESS),
         Command::Gc(args) => clean::gc(&args).map(|()| exit::SUCCESS),
         Command::Clusters(args) => clusters::run(&args).map(|()| exit::SUCCESS),
+        Command::Store(StoreCommand::Check(args)) => store_check::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -35,7 +35,7 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     };
     let runtime = store::start_runtime()?;
     runtime.block_on(async move {
-        let store = store::connect(&args.place.store, workflow.store.as_deref()).await?;
+        let store = store::connect_to_run(&args.place.store, workflow.store.as_deref()).await?;
         let layout = Layout::new(&workflow.name);
         let opened = match session::open(&store, &layout, &workflow, &request, &WallClock).await? {
             Opened::Nothing(message) => {

@@ -45,7 +45,7 @@ pub fn run(args: &ScheduleArgs) -> Result<i32, CliError> {
         let mut stopped = listen_for_stop()?;
         let mut stores = Vec::new();
         for (_, workflow) in &workflows {
-            stores.push(store::connect(&args.place.store, workflow.store.as_deref()).await?);
+            stores.push(store::connect_to_run(&args.place.store, workflow.store.as_deref()).await?);
         }
         let mut ticks: u64 = 0;
         loop {

@@ -17,9 +17,11 @@ pub fn url(args: &StoreArgs, from_workflow: Option<&str>) -> Result<StoreUrl, St
 }
 
 pub fn options(args: &StoreArgs) -> S3Options {
+    let defaults = S3Options::default();
     S3Options {
         endpoint_url: args.endpoint_url.clone(),
-        ..S3Options::default()
+        outage: args.store_outage.unwrap_or(defaults.outage),
+        ..defaults
     }
 }
 
@@ -41,6 +43,17 @@ pub fn start_runtime() -> Result<tokio::runtime::Runtime, CliError> {
 pub async fn connect(args: &StoreArgs, from_workflow: Option<&str>) -> Result<AnyStore, CliError> {
     let url = url(args, from_workflow)?;
     Ok(AnyStore::open(&url, &options(args)).await?)
+}
+
+/// [`connect`] for a command that starts runs: a store whose last `respawn store check`
+/// failed is refused, with the reasons.
+pub async fn connect_to_run(
+    args: &StoreArgs,
+    from_workflow: Option<&str>,
+) -> Result<AnyStore, CliError> {
+    let store = connect(args, from_workflow).await?;
+    crate::drivers::store::check::refuse_if_failed(&store).await?;
+    Ok(store)
 }
 
 /// A workflow named on the command line: a workflow file (its name and `store:`), or a

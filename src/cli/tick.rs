@@ -27,7 +27,7 @@ pub fn run(args: &TickArgs) -> Result<i32, CliError> {
     runtime.block_on(async {
         let mut failed = false;
         for (file, workflow) in workflows {
-            let store = store::connect(&args.place.store, workflow.store.as_deref()).await?;
+            let store = store::connect_to_run(&args.place.store, workflow.store.as_deref()).await?;
             failed |= tick_workflow(&pass, &store, &file, &workflow, now)
                 .await?
                 .failed;

@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod fallback;
 pub mod formulas;
+pub mod prices;
 #[cfg(test)]
 mod properties;
 pub mod recompute;

@@ -77,6 +77,7 @@ fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
                 cost: CostSpec {
                     spot_per_hour: 0.35,
                     on_demand_per_hour: 1.0,
+                    ..crate::workflow::defaults::cost()
                 },
                 schedule: None,
                 stages,

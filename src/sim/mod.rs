@@ -115,10 +115,7 @@ pub const MAX_MAKESPAN_FACTOR: f64 = 200.0;
 /// The price of a whole cluster per hour on a market. The one place the simulator reads
 /// prices from.
 pub fn price_per_hour(workflow: &Workflow, market: Market) -> f64 {
-    match market {
-        Market::Spot => workflow.cost.spot_per_hour,
-        Market::OnDemand => workflow.cost.on_demand_per_hour,
-    }
+    crate::plan::prices::cluster_rate(workflow, market).per_hour
 }
 
 /// The random stream of trial `trial`: the same for every policy, so that policies are

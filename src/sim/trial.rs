@@ -28,6 +28,8 @@ pub struct Simulator<'w> {
     size_gb: Vec<f64>,
     provision_time: f64,
     time_limit: f64,
+    /// The cluster's price per hour on spot and on-demand, read once.
+    prices: [f64; 2],
 }
 
 /// What a trial fed the machine, kept when asked for (tests replay it into a fresh machine).
@@ -124,11 +126,18 @@ impl<'w> Simulator<'w> {
                 .collect(),
             provision_time: plan.provision_time,
             time_limit,
+            prices: [
+                super::price_per_hour(workflow, Market::Spot),
+                super::price_per_hour(workflow, Market::OnDemand),
+            ],
         }
     }
 
     fn price(&self, market: Market) -> f64 {
-        super::price_per_hour(self.workflow, market)
+        match market {
+            Market::Spot => self.prices[0],
+            Market::OnDemand => self.prices[1],
+        }
     }
 
     /// Runs the workflow once. `rng` draws exponential interruptions.

@@ -98,12 +98,21 @@ pub fn checkpoint() -> CheckpointSpec {
 pub const SPOT_PER_HOUR: f64 = 0.35;
 /// `cost.on_demand_per_hour`, per cluster-hour.
 pub const ON_DEMAND_PER_HOUR: f64 = 1.00;
+/// `cost.currency`.
+pub const CURRENCY: &str = "USD";
+/// `cost.storage_per_gb_month`: S3 Standard's first tier in us-east-1.
+pub const STORAGE_PER_GB_MONTH: f64 = 0.023;
+/// `cost.instances.<type>.emr_fee` when an entry leaves it out.
+pub const EMR_FEE_PER_HOUR: f64 = 0.0;
 
 /// The `cost` section when the file has none, or before its keys are read.
 pub fn cost() -> CostSpec {
     CostSpec {
+        currency: CURRENCY.to_string(),
         spot_per_hour: SPOT_PER_HOUR,
         on_demand_per_hour: ON_DEMAND_PER_HOUR,
+        storage_per_gb_month: STORAGE_PER_GB_MONTH,
+        instances: Vec::new(),
     }
 }
 

@@ -205,8 +205,26 @@ pub enum Cleanup {
 /// Prices per cluster-hour, for the simulator's cost column.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CostSpec {
+    /// What every price is in (`cost.currency`, three capital letters such as `USD`).
+    pub currency: String,
+    /// A local cluster's price per cluster-hour on spot capacity.
+    pub spot_per_hour: f64,
+    /// A local cluster's price per cluster-hour on demand.
+    pub on_demand_per_hour: f64,
+    /// Checkpoint storage, per GB-month (`cost.storage_per_gb_month`).
+    pub storage_per_gb_month: f64,
+    /// `cost.instances`: EMR prices per instance-hour, by instance type, in file order.
+    pub instances: Vec<InstancePrice>,
+}
+
+/// One entry of `cost.instances`: what an instance of this type costs per hour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstancePrice {
+    pub instance_type: String,
     pub spot_per_hour: f64,
     pub on_demand_per_hour: f64,
+    /// EMR's own charge per instance-hour, paid on both markets.
+    pub emr_fee_per_hour: f64,
 }
 
 /// `schedule`: when the workflow runs on its own. Consecutive scheduled times bound

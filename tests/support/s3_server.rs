@@ -21,8 +21,10 @@
 //!   CreateMultipartUpload and CopyObject, read and written by Get/Put/DeleteObjectTagging,
 //!   dropped with the object, counted in `x-amz-tagging-count`.
 //! - **Faults on demand.** Whole requests can be throttled (503 SlowDown), DeleteObjects can
-//!   report keys as throttled inside a successful response (as AWS does under load), and
-//!   conditional headers can be ignored, like servers that accept them and overwrite anyway.
+//!   report keys as throttled inside a successful response (as AWS does under load),
+//!   conditional headers can be ignored, like servers that accept them and overwrite anyway,
+//!   and the serializing of each key can be turned off (`non_atomic`: s3s-fs on its own,
+//!   which enforces conditional writes but does not decide them atomically).
 //!
 //! Used by `tests/` (`mod support;`) and by `examples/s3-server.rs`.
 
@@ -48,6 +50,10 @@ pub struct Faults {
     pub throttle_delete_keys: AtomicU32,
     /// Accept conditional headers and overwrite anyway.
     pub ignore_conditions: AtomicBool,
+    /// Serve as s3s-fs alone does: no serializing of the operations on a key, so a
+    /// conditional put is checked and then written, not decided atomically (the standalone
+    /// s3s-fs server behaves so).
+    pub non_atomic: AtomicBool,
     /// Requests seen, and DeleteObjects / DeleteObject calls seen.
     pub requests: AtomicU64,
     pub delete_objects_calls: AtomicU64,
@@ -267,6 +273,10 @@ impl Layer {
     }
 
     fn lock_of(&self, bucket: &str, key: &str) -> Arc<tokio::sync::RwLock<()>> {
+        if self.faults.non_atomic.load(Ordering::SeqCst) {
+            // A lock of its own for each operation: nothing is serialized.
+            return Arc::default();
+        }
         let mut keys = self.keys.lock().unwrap();
         keys.entry(format!("{bucket}/{key}")).or_default().clone()
     }

@@ -95,6 +95,12 @@ pub enum StoreError {
         endpoint: String,
         detail: String,
     },
+    /// The store's last `respawn store check` failed (the verdict is kept in the store).
+    FailedCheck {
+        store: String,
+        checked_at: String,
+        reasons: String,
+    },
     Corrupt {
         object: String,
         detail: String,
@@ -132,6 +138,7 @@ impl StoreError {
             StoreError::NoSuchBucket { .. }
             | StoreError::Credentials { .. }
             | StoreError::ConditionalWritesNotEnforced { .. }
+            | StoreError::FailedCheck { .. }
             | StoreError::InvalidUrl { .. }
             | StoreError::InvalidKey { .. } => StoreErrorKind::Configuration,
             StoreError::Unreachable { .. } => StoreErrorKind::Transient,
@@ -169,6 +176,11 @@ impl StoreError {
             StoreError::ConditionalWritesNotEnforced { .. } => Some(
                 "respawn coordinates through If-None-Match and If-Match; use AWS S3, MinIO, or \
                  another server that enforces them"
+                    .into(),
+            ),
+            StoreError::FailedCheck { .. } => Some(
+                "respawn will not run on it; fix the server or use another, then run `respawn \
+                 store check URL` again"
                     .into(),
             ),
             _ => None,
@@ -213,6 +225,14 @@ impl fmt::Display for Message<'_> {
             StoreError::ConditionalWritesNotEnforced { endpoint, detail } => write!(
                 f,
                 "{endpoint} does not enforce conditional writes: {detail}"
+            ),
+            StoreError::FailedCheck {
+                store,
+                checked_at,
+                reasons,
+            } => write!(
+                f,
+                "{store} failed `respawn store check` at {checked_at}: {reasons}"
             ),
             StoreError::Corrupt { object, detail } => write!(f, "{object} is not valid: {detail}"),
             StoreError::InvalidUrl { url, reason } => {

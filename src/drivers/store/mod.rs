@@ -12,6 +12,7 @@
 //! and are checked by [`check_key`]. A prefix given to [`Store::delete_prefix`] always ends
 //! in `/`, so deleting `runs/1/` never touches `runs/10/`.
 
+pub mod check;
 mod error;
 mod local;
 mod s3;
@@ -151,9 +152,10 @@ impl AnyStore {
         match url {
             StoreUrl::Local(path) => Ok(AnyStore::Local(LocalStore::open(path)?)),
             StoreUrl::S3 { bucket, prefix } => {
-                let store = S3Store::connect(bucket, prefix, s3).await?;
+                let mut store = S3Store::connect(bucket, prefix, s3).await?;
                 store.check_bucket().await?;
                 store.probe_conditional_writes().await?;
+                store.ride_out(s3.outage);
                 Ok(AnyStore::S3(store))
             }
         }

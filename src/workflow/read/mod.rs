@@ -32,6 +32,7 @@ macro_rules! assert_error {
 
 mod checkpoint;
 mod cluster;
+mod cost;
 mod emr;
 mod reader;
 mod schedule;

@@ -1,6 +1,7 @@
 //! The top of a workflow file: the entry point, and `name`, `store`, `cleanup`, `retries`
 //! and `cost`; the other sections have their own files.
 
+use super::cost::read_cost;
 use super::reader::Reader;
 use super::schedule::read_schedule;
 use super::{checkpoint::read_checkpoint, cluster::read_cluster, stages::read_stages};
@@ -21,7 +22,6 @@ const WORKFLOW_KEYS: &[&str] = &[
     "schedule",
     "stages",
 ];
-const COST_KEYS: &[&str] = &["spot_per_hour", "on_demand_per_hour"];
 
 /// Reads and validates a workflow from YAML text. `file` names it in messages.
 pub fn parse(file: &str, source: &str) -> Result<Workflow, Diagnostics> {
@@ -195,29 +195,6 @@ fn check_store_url(url: &str) -> Result<(), String> {
         Ok(_) => Ok(()),
         Err(error) => Err(format!("`{url}` is not a store URL: {}", error.reason)),
     }
-}
-
-/// `cost`: prices per cluster-hour, for the simulator's and the reports' cost figures.
-fn read_cost(r: &mut Reader, node: Option<&Node>) -> Option<CostSpec> {
-    let mut cost = defaults::cost();
-    let Some(node) = node else {
-        return Some(cost);
-    };
-    let fields = r.fields(node, "`cost`", COST_KEYS)?;
-    let mut ok = true;
-    if let Some(node) = fields.get("spot_per_hour") {
-        ok &= r
-            .price(node, "`cost.spot_per_hour`")
-            .map(|v| cost.spot_per_hour = v)
-            .is_some();
-    }
-    if let Some(node) = fields.get("on_demand_per_hour") {
-        ok &= r
-            .price(node, "`cost.on_demand_per_hour`")
-            .map(|v| cost.on_demand_per_hour = v)
-            .is_some();
-    }
-    ok.then_some(cost)
 }
 
 #[cfg(test)]

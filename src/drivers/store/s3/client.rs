@@ -2,6 +2,7 @@
 //! under the store's prefix.
 
 use super::errors::error_chain;
+use super::retry::Patience;
 use crate::drivers::store::{
     Result, StoreError, TransferOptions, WORK_TAG, check_key, is_work_key,
 };
@@ -16,8 +17,12 @@ use std::time::Duration;
 pub struct S3Options {
     /// Overrides `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`.
     pub endpoint_url: Option<String>,
-    /// Attempts per request, first one included (the SDK's standard retry mode).
+    /// Tries per request while the store is opened (credentials, bucket, probe), the
+    /// first one included.
     pub max_attempts: u32,
+    /// Once the store is open, how long a request is tried again before the command
+    /// gives up: the longest store outage a run rides out (`--store-outage`).
+    pub outage: Duration,
     pub connect_timeout: Duration,
     pub transfer: TransferOptions,
     /// An access key id and secret to use instead of the standard credential chain
@@ -31,6 +36,7 @@ impl std::fmt::Debug for S3Options {
         f.debug_struct("S3Options")
             .field("endpoint_url", &self.endpoint_url)
             .field("max_attempts", &self.max_attempts)
+            .field("outage", &self.outage)
             .field("connect_timeout", &self.connect_timeout)
             .field("transfer", &self.transfer)
             .field(
@@ -49,12 +55,16 @@ impl Default for S3Options {
         S3Options {
             endpoint_url: None,
             max_attempts: 4,
+            outage: DEFAULT_OUTAGE,
             connect_timeout: Duration::from_secs(3),
             transfer: TransferOptions::default(),
             static_credentials: None,
         }
     }
 }
+
+/// The default of [`S3Options::outage`].
+pub const DEFAULT_OUTAGE: Duration = Duration::from_secs(120);
 
 #[derive(Clone)]
 pub struct S3Store {
@@ -64,6 +74,7 @@ pub struct S3Store {
     pub(super) prefix: String,
     pub(super) endpoint: String,
     pub(super) max_attempts: u32,
+    pub(super) patience: Patience,
     pub(super) transfer: TransferOptions,
 }
 
@@ -79,7 +90,8 @@ impl S3Store {
             .clone()
             .or_else(|| env_nonempty("AWS_ENDPOINT_URL_S3"))
             .or_else(|| env_nonempty("AWS_ENDPOINT_URL"));
-        let retry = RetryConfig::standard().with_max_attempts(options.max_attempts.max(1));
+        // Retries are decided in retry.rs, which knows when a write may have been applied.
+        let retry = RetryConfig::disabled();
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(options.connect_timeout)
             .build();
@@ -136,8 +148,14 @@ impl S3Store {
             prefix: prefix.into(),
             endpoint,
             max_attempts: options.max_attempts.max(1),
+            patience: Patience::Attempts(options.max_attempts.max(1)),
             transfer: options.transfer.clone(),
         })
+    }
+
+    /// From now on, retries ride out outages up to `outage` long (the store is open).
+    pub fn ride_out(&mut self, outage: Duration) {
+        self.patience = Patience::Outage(outage);
     }
 
     pub fn endpoint(&self) -> &str {
@@ -163,9 +181,19 @@ impl S3Store {
 
     /// Fails with a clear error when the bucket does not exist or cannot be reached.
     pub async fn check_bucket(&self) -> Result<()> {
-        match self.client.head_bucket().bucket(&self.bucket).send().await {
+        let headed = self
+            .retrying(|_| async {
+                self.client
+                    .head_bucket()
+                    .bucket(&self.bucket)
+                    .send()
+                    .await
+                    .map_err(|e| self.error("HeadBucket", format!("s3://{}", self.bucket), e))
+            })
+            .await;
+        match headed {
             Ok(_) => Ok(()),
-            Err(err) => match self.error("HeadBucket", format!("s3://{}", self.bucket), err) {
+            Err(err) => match err {
                 StoreError::NotFound { .. } => Err(StoreError::NoSuchBucket {
                     bucket: self.bucket.clone(),
                     endpoint: self.endpoint.clone(),

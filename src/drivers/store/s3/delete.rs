@@ -1,6 +1,6 @@
 //! Batched deletes: DeleteObjects of up to 1,000 keys, several in flight, and the keys a
-//! successful response reports as throttled sent again with jittered backoff (the SDK
-//! retries whole requests only, so it cannot see those).
+//! successful response reports as throttled sent again with jittered backoff (whole
+//! requests are retried by retry.rs, which cannot see those).
 
 use super::S3Store;
 use super::errors::code_kind;
@@ -45,11 +45,15 @@ impl S3Store {
                 })?;
             let first = self.locate(self.relative(&keys[0]));
             let sent = self
-                .client
-                .delete_objects()
-                .bucket(&self.bucket)
-                .delete(delete)
-                .send()
+                .retrying(|_| async {
+                    self.client
+                        .delete_objects()
+                        .bucket(&self.bucket)
+                        .delete(delete.clone())
+                        .send()
+                        .await
+                        .map_err(|e| self.error("DeleteObjects", first.clone(), e))
+                })
                 .await;
             let (retry, error) = match sent {
                 Ok(output) => {
@@ -88,13 +92,8 @@ impl S3Store {
                     };
                     (retry, error)
                 }
-                Err(e) => {
-                    let error = self.error("DeleteObjects", first, e);
-                    if !error.is_transient() {
-                        return Err(error);
-                    }
-                    (keys.clone(), error)
-                }
+                // Retried already for as long as the store's patience allows.
+                Err(error) => return Err(error),
             };
             match delays.next() {
                 Some(delay) => {

@@ -161,6 +161,7 @@ mod tests {
             prefix: "team/".into(),
             endpoint: "http://127.0.0.1:9000".into(),
             max_attempts: 4,
+            patience: super::super::retry::Patience::Attempts(4),
             transfer: TransferOptions::default(),
         }
     }

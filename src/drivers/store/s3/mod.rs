@@ -5,16 +5,19 @@
 //! (`http://host/bucket/key`), which every S3-compatible server understands; AWS itself
 //! virtual-hosted-style. `RESPAWN_S3_ADDRESSING=path|virtual` overrides the choice.
 //!
-//! The SDK retries throttling and transient errors of single requests itself (standard
-//! retry mode). DeleteObjects reports throttling per key inside a successful response, which
-//! the SDK cannot see; [`S3Store::delete_many`] retries those keys with jittered backoff.
+//! Requests that fail with throttling or transient errors are retried by `retry.rs`, not by
+//! the SDK: for a few tries while the store is opened, then for as long as the store's
+//! outage setting allows. DeleteObjects reports throttling per key inside a successful
+//! response; [`S3Store::delete_many`] retries those keys with jittered backoff.
 //! Nothing here logs a credential.
 
+mod check;
 mod client;
 mod delete;
 mod errors;
 mod multipart;
 mod objects;
 mod probe;
+mod retry;
 
 pub use client::{S3Options, S3Store};

@@ -3,11 +3,13 @@
 
 use super::S3Store;
 use super::objects::READ_BUFFER;
+use super::retry::may_have_applied;
 use crate::drivers::store::{Result, Store, StoreError, StoreErrorKind};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -20,14 +22,17 @@ impl S3Store {
     ) -> Result<()> {
         let object = self.locate(self.relative(full_key));
         let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(full_key)
-            .set_tagging(self.tagging(full_key))
-            .send()
-            .await
-            .map_err(|e| self.error("CreateMultipartUpload", object.clone(), e))?;
+            .retrying(|_| async {
+                self.client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(full_key)
+                    .set_tagging(self.tagging(full_key))
+                    .send()
+                    .await
+                    .map_err(|e| self.error("CreateMultipartUpload", object.clone(), e))
+            })
+            .await?;
         let Some(upload_id) = created.upload_id().map(str::to_owned) else {
             return Err(StoreError::Service {
                 operation: "CreateMultipartUpload",
@@ -53,20 +58,46 @@ impl S3Store {
                 return Err(e);
             }
         };
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(full_key)
-            .upload_id(&upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| self.error("CompleteMultipartUpload", object, e))?;
-        Ok(())
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        let maybe_applied = AtomicBool::new(false);
+        let done = self
+            .retrying(|_| async {
+                let result = self
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(full_key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(completed.clone())
+                    .send()
+                    .await
+                    .map_err(|e| self.error("CompleteMultipartUpload", object.clone(), e));
+                if result.as_ref().is_err_and(may_have_applied) {
+                    maybe_applied.store(true, Ordering::Relaxed);
+                }
+                result
+            })
+            .await;
+        match done {
+            Ok(_) => Ok(()),
+            // An earlier try completed the upload and its answer was lost: the upload is
+            // gone and the object has the file's size.
+            Err(StoreError::NotFound { .. }) if maybe_applied.load(Ordering::Relaxed) => {
+                match self.head(self.relative(full_key)).await {
+                    Ok(meta) if meta.size == size => Ok(()),
+                    _ => Err(StoreError::Service {
+                        operation: "CompleteMultipartUpload",
+                        object,
+                        detail: "the upload vanished and the object is not the file uploaded"
+                            .into(),
+                        kind: StoreErrorKind::Transient,
+                    }),
+                }
+            }
+            Err(other) => Err(other),
+        }
     }
 
     async fn upload_parts(
@@ -100,30 +131,34 @@ impl S3Store {
             tasks.spawn(async move {
                 let _permit = permit;
                 let object = store.locate(store.relative(&full_key));
-                let body = ByteStream::read_from()
-                    .path(&path)
-                    .offset(offset)
-                    .length(Length::Exact(length))
-                    .buffer_size(READ_BUFFER)
-                    .build()
-                    .await
-                    .map_err(|e| StoreError::Io {
-                        object: path.display().to_string(),
-                        source: std::io::Error::other(e),
-                    })?;
                 let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
                 let part = store
-                    .client
-                    .upload_part()
-                    .bucket(&store.bucket)
-                    .key(&full_key)
-                    .upload_id(&upload_id)
-                    .part_number(number)
-                    .content_length(length as i64)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| store.error("UploadPart", object, e))?;
+                    .retrying(|_| async {
+                        let body = ByteStream::read_from()
+                            .path(&path)
+                            .offset(offset)
+                            .length(Length::Exact(length))
+                            .buffer_size(READ_BUFFER)
+                            .build()
+                            .await
+                            .map_err(|e| StoreError::Io {
+                                object: path.display().to_string(),
+                                source: std::io::Error::other(e),
+                            })?;
+                        store
+                            .client
+                            .upload_part()
+                            .bucket(&store.bucket)
+                            .key(&full_key)
+                            .upload_id(&upload_id)
+                            .part_number(number)
+                            .content_length(length as i64)
+                            .body(body)
+                            .send()
+                            .await
+                            .map_err(|e| store.error("UploadPart", object.clone(), e))
+                    })
+                    .await?;
                 Ok::<_, StoreError>(
                     CompletedPart::builder()
                         .part_number(number)

@@ -5,26 +5,20 @@
 use super::S3Store;
 use super::delete::Deletions;
 use super::errors::error_chain;
+use super::retry::may_have_applied;
 use crate::drivers::store::{
     Crc64, ETag, FileSum, ObjectMeta, PutMode, Result, Store, StoreError, StoreErrorKind, WORK_TAG,
     check_prefix,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Tag, Tagging};
-use backon::BackoffBuilder;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::AsyncWriteExt;
 
 /// Bytes read from a file per system call while uploading (the SDK's default is 4 KiB,
 /// which made the kernel, not the network, the bottleneck on loopback).
 pub(super) const READ_BUFFER: usize = 256 << 10;
-
-/// A GET that failed while its body was read (worth another try) or before.
-enum GetError {
-    Body(StoreError),
-    Other(StoreError),
-}
 
 impl S3Store {
     /// One page of ListObjectsV2 under `prefix` (relative to the store), and the token
@@ -47,10 +41,17 @@ impl S3Store {
         if delimited {
             request = request.delimiter("/");
         }
-        let output = request
-            .send()
-            .await
-            .map_err(|e| self.error("ListObjectsV2", self.locate(prefix), e))?;
+        let output = self
+            .retrying(|_| {
+                let request = request.clone();
+                async move {
+                    request
+                        .send()
+                        .await
+                        .map_err(|e| self.error("ListObjectsV2", self.locate(prefix), e))
+                }
+            })
+            .await?;
         let next = match output.is_truncated() {
             Some(true) => output.next_continuation_token().map(str::to_owned),
             _ => None,
@@ -58,25 +59,27 @@ impl S3Store {
         Ok((output, next))
     }
 
-    async fn get_once(&self, key: &str) -> std::result::Result<(Vec<u8>, ObjectMeta), GetError> {
-        let full = self.full_key(key).map_err(GetError::Other)?;
+    /// One GetObject read whole; a body cut off is a transient error, like a failed request.
+    async fn get_once(&self, full: &str, key: &str) -> Result<(Vec<u8>, ObjectMeta)> {
         let output = self
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(&full)
+            .key(full)
             .send()
             .await
-            .map_err(|e| GetError::Other(self.error("GetObject", self.locate(key), e)))?;
+            .map_err(|e| self.error("GetObject", self.locate(key), e))?;
         let etag = output.e_tag().map(|t| ETag(t.to_owned()));
-        let bytes = output.body.collect().await.map_err(|e| {
-            GetError::Body(StoreError::Service {
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Service {
                 operation: "GetObject",
                 object: self.locate(key),
                 detail: format!("reading the body: {}", error_chain(&e)),
                 kind: StoreErrorKind::Transient,
-            })
-        })?;
+            })?;
         let bytes = bytes.into_bytes().to_vec();
         let meta = ObjectMeta {
             key: key.into(),
@@ -84,6 +87,37 @@ impl S3Store {
             etag,
         };
         Ok((bytes, meta))
+    }
+}
+
+impl S3Store {
+    /// One PutObject, its outcome typed for the mode.
+    async fn put_once(&self, full: &str, key: &str, body: Vec<u8>, mode: &PutMode) -> Result<ETag> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .set_tagging(self.tagging(full))
+            .body(ByteStream::from(body));
+        match mode {
+            PutMode::Overwrite => {}
+            PutMode::Create => request = request.if_none_match("*"),
+            PutMode::Update(etag) => request = request.if_match(&etag.0),
+        }
+        match request.send().await {
+            Ok(output) => Ok(ETag(output.e_tag().unwrap_or_default().to_owned())),
+            Err(e) => match (self.error("PutObject", self.locate(key), e), mode) {
+                (StoreError::PreconditionFailed { object }, PutMode::Create) => {
+                    Err(StoreError::AlreadyExists { object })
+                }
+                // AWS answers If-Match on a missing object with 404.
+                (StoreError::NotFound { object }, PutMode::Update(_)) => {
+                    Err(StoreError::PreconditionFailed { object })
+                }
+                (other, _) => Err(other),
+            },
+        }
     }
 }
 
@@ -97,39 +131,23 @@ impl Store for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<(Vec<u8>, ObjectMeta)> {
-        // The SDK retries a request until its response starts; a body cut off after that
-        // (a reset connection, a stalled server) is retried here, with jittered backoff.
-        let mut delays = backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(50))
-            .with_max_delay(Duration::from_secs(2))
-            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
-            .with_jitter()
-            .build();
-        loop {
-            match self.get_once(key).await {
-                Err(GetError::Body(error)) => match delays.next() {
-                    Some(delay) => {
-                        tracing::debug!("retrying after {error}");
-                        tokio::time::sleep(delay).await;
-                    }
-                    None => return Err(error),
-                },
-                Err(GetError::Other(error)) => return Err(error),
-                Ok(found) => return Ok(found),
-            }
-        }
+        let full = self.full_key(key)?;
+        self.retrying(|_| self.get_once(&full, key)).await
     }
 
     async fn head(&self, key: &str) -> Result<ObjectMeta> {
         let full = self.full_key(key)?;
         let output = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .send()
-            .await
-            .map_err(|e| self.error("HeadObject", self.locate(key), e))?;
+            .retrying(|_| async {
+                self.client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(&full)
+                    .send()
+                    .await
+                    .map_err(|e| self.error("HeadObject", self.locate(key), e))
+            })
+            .await?;
         Ok(ObjectMeta {
             key: key.into(),
             size: output.content_length().unwrap_or(0).max(0) as u64,
@@ -139,30 +157,33 @@ impl Store for S3Store {
 
     async fn put(&self, key: &str, body: Vec<u8>, mode: PutMode) -> Result<ETag> {
         let full = self.full_key(key)?;
-        let mut request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&full)
-            .set_tagging(self.tagging(&full))
-            .body(ByteStream::from(body));
-        match &mode {
-            PutMode::Overwrite => {}
-            PutMode::Create => request = request.if_none_match("*"),
-            PutMode::Update(etag) => request = request.if_match(&etag.0),
-        }
-        match request.send().await {
-            Ok(output) => Ok(ETag(output.e_tag().unwrap_or_default().to_owned())),
-            Err(e) => match (self.error("PutObject", self.locate(key), e), &mode) {
-                (StoreError::PreconditionFailed { object }, PutMode::Create) => {
-                    Err(StoreError::AlreadyExists { object })
+        // Whether a failed try may have been applied (see retry.rs).
+        let maybe_applied = AtomicBool::new(false);
+        let written = self
+            .retrying(|_| async {
+                let result = self.put_once(&full, key, body.clone(), &mode).await;
+                if result.as_ref().is_err_and(may_have_applied) {
+                    maybe_applied.store(true, Ordering::Relaxed);
                 }
-                // AWS answers If-Match on a missing object with 404.
-                (StoreError::NotFound { object }, PutMode::Update(_)) => {
-                    Err(StoreError::PreconditionFailed { object })
+                result
+            })
+            .await;
+        match written {
+            Err(
+                lost @ (StoreError::AlreadyExists { .. } | StoreError::PreconditionFailed { .. }),
+            ) if maybe_applied.load(Ordering::Relaxed) => {
+                // An earlier try may be the one that made the condition fail: it won if
+                // the object holds exactly these bytes.
+                match self.get(key).await {
+                    Ok((stored, meta)) if stored == body => match meta.etag {
+                        Some(etag) => Ok(etag),
+                        None => Err(lost),
+                    },
+                    Ok(_) | Err(StoreError::NotFound { .. }) => Err(lost),
+                    Err(other) => Err(other),
                 }
-                (other, _) => Err(other),
-            },
+            }
+            other => other,
         }
     }
 
@@ -262,22 +283,25 @@ impl Store for S3Store {
         if size >= self.transfer.multipart_threshold {
             self.upload_multipart(path, &full, size).await?;
         } else {
-            let body = ByteStream::read_from()
-                .path(path)
-                .buffer_size(READ_BUFFER)
-                .build()
-                .await
-                .map_err(|e| io(std::io::Error::other(e)))?;
-            self.client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&full)
-                .set_tagging(self.tagging(&full))
-                .content_length(size as i64)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| self.error("PutObject", self.locate(key), e))?;
+            self.retrying(|_| async {
+                let body = ByteStream::read_from()
+                    .path(path)
+                    .buffer_size(READ_BUFFER)
+                    .build()
+                    .await
+                    .map_err(|e| io(std::io::Error::other(e)))?;
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(&full)
+                    .set_tagging(self.tagging(&full))
+                    .content_length(size as i64)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| self.error("PutObject", self.locate(key), e))
+            })
+            .await?;
         }
         Ok(ObjectMeta {
             key: key.into(),
@@ -300,24 +324,35 @@ impl Store for S3Store {
             .build()
             .map_err(invalid)?;
         let tagging = Tagging::builder().tag_set(tag).build().map_err(invalid)?;
-        self.client
-            .put_object_tagging()
-            .bucket(&self.bucket)
-            .key(&full)
-            .tagging(tagging)
-            .send()
-            .await
-            .map_err(|e| self.error("PutObjectTagging", self.locate(key), e))?;
+        self.retrying(|_| async {
+            self.client
+                .put_object_tagging()
+                .bucket(&self.bucket)
+                .key(&full)
+                .tagging(tagging.clone())
+                .send()
+                .await
+                .map_err(|e| self.error("PutObjectTagging", self.locate(key), e))
+        })
+        .await?;
         Ok(())
     }
 
     async fn download_file(&self, key: &str, path: &Path) -> Result<FileSum> {
         let full = self.full_key(key)?;
+        // A body cut off is fetched again whole: the temporary file is rewritten.
+        self.retrying(|_| self.download_once(&full, key, path))
+            .await
+    }
+}
+
+impl S3Store {
+    async fn download_once(&self, full: &str, key: &str, path: &Path) -> Result<FileSum> {
         let output = self
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(&full)
+            .key(full)
             .send()
             .await
             .map_err(|e| self.error("GetObject", self.locate(key), e))?;
@@ -335,6 +370,7 @@ impl Store for S3Store {
                 .and_then(|n| n.to_str())
                 .unwrap_or("download")
         ));
+        let mut cut = None;
         let written = async {
             // Whole megabytes per write: tokio hands each file write to a blocking thread,
             // and the body arrives in chunks of a few KiB.
@@ -343,7 +379,13 @@ impl Store for S3Store {
             let mut body = output.body;
             let mut sum = Crc64::default();
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(std::io::Error::other)?;
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(e) => {
+                        cut = Some(error_chain(&e));
+                        return Err(std::io::Error::other("the body was cut off"));
+                    }
+                };
                 sum.update(&chunk);
                 file.write_all(&chunk).await?;
             }
@@ -356,6 +398,15 @@ impl Store for S3Store {
         if written.is_err() {
             let _ = tokio::fs::remove_file(&temp).await;
         }
-        written.map_err(io)
+        match (written, cut) {
+            (Ok(sum), _) => Ok(sum),
+            (Err(_), Some(detail)) => Err(StoreError::Service {
+                operation: "GetObject",
+                object: self.locate(key),
+                detail: format!("reading the body: {detail}"),
+                kind: StoreErrorKind::Transient,
+            }),
+            (Err(e), None) => Err(io(e)),
+        }
     }
 }

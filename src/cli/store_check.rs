@@ -1,0 +1,61 @@
+//! `respawn store check URL`: the thorough check of a store (`drivers/store/check.rs`),
+//! printed as a report; exit 0 when every check passed, 3 when one failed.
+
+use super::{CliError, Format, StoreArgs, StoreCheckArgs, exit, output, store};
+use crate::drivers::store::StoreError;
+use crate::drivers::store::check::{CheckOptions, Verdict, check_store};
+
+pub fn run(args: &StoreCheckArgs) -> Result<i32, CliError> {
+    let store_args = StoreArgs {
+        store: Some(args.url.clone()),
+        endpoint_url: args.endpoint_url.clone(),
+        // A damaged object read back is a finding: not worth minutes of retries.
+        store_outage: Some(
+            args.store_outage
+                .unwrap_or(std::time::Duration::from_secs(2)),
+        ),
+    };
+    let options = CheckOptions {
+        rounds: args.rounds,
+        ..CheckOptions::default()
+    };
+    let runtime = store::start_runtime()?;
+    let verdict = runtime.block_on(async {
+        let store = store::connect(&store_args, None).await?;
+        let checked_at = jiff::Timestamp::now().to_string();
+        Ok::<_, CliError>(check_store(&store, options, checked_at).await?)
+    })?;
+    match args.format {
+        Format::Text => output::stdout(&report(&verdict))?,
+        Format::Json => output::json(
+            &serde_json::to_value(&verdict)
+                .map_err(|e| CliError::internal(format!("cannot render the verdict: {e}")))?,
+        )?,
+    }
+    if verdict.passed {
+        return Ok(exit::SUCCESS);
+    }
+    Err(StoreError::FailedCheck {
+        store: verdict.store.clone(),
+        checked_at: verdict.checked_at.clone(),
+        reasons: verdict.reasons(),
+    }
+    .into())
+}
+
+fn report(verdict: &Verdict) -> String {
+    let mut text = format!("checked {} at {}\n", verdict.store, verdict.checked_at);
+    for result in &verdict.results {
+        let mark = if result.passed { "pass" } else { "FAIL" };
+        text.push_str(&format!(
+            "{mark}  {}: {}\n      {}\n",
+            result.name, result.detail, result.meaning
+        ));
+    }
+    text.push_str(if verdict.passed {
+        "the store passed: respawn will run on it (the verdict is kept in the store)\n"
+    } else {
+        "the store failed: `respawn run` refuses it until a new check passes\n"
+    });
+    text
+}
