@@ -2,6 +2,9 @@
 //! Markdown tables that BENCHMARKS.md keeps. Timings are medians of repeated runs of the
 //! real binary; the peer (PyYAML parsing the same file) is measured in the same run.
 
+#[path = "../tests/random_dag/mod.rs"]
+mod random_dag;
+
 use respawn::sim::{SimOptions, simulate};
 use respawn::workflow;
 use std::path::{Path, PathBuf};
@@ -259,13 +262,13 @@ fn main() {
         let mttis: Vec<u64> = if workflow.name == "spark-chain" {
             vec![1800, 7200, 36_000, 360_000, 3_600_000]
         } else {
-            vec![workflow.cluster.mtti.as_secs()]
+            vec![1800, 7200, 36_000, 360_000]
         };
         for mtti in mttis {
             let report = simulate(
                 &workflow,
                 &SimOptions {
-                    trials: 10_000,
+                    trials: 2_000,
                     seed: 1,
                     mtti: Some(Duration::from_secs(mtti)),
                     traces: None,
@@ -300,4 +303,47 @@ fn main() {
             );
         }
     }
+
+    // 4. auto on random DAGs (the generator of tests/policy_random_dags.rs).
+    println!(
+        "\n## auto on random DAGs: mean makespan / best of none, all, interval (2,000 trials)\n"
+    );
+    println!("| stages | slots | mtti 30m | mtti 2h | mtti 10h | mtti 100h |");
+    println!("|---|---|---|---|---|---|");
+    let mut worst = 0.0f64;
+    for (seed, stages) in [(1u64, 20usize), (2, 60), (3, 200)] {
+        for slots in [1u32, 4, 16] {
+            let workflow = random_dag::random_dag(seed * 100 + u64::from(slots), stages, slots);
+            let mut cells = Vec::new();
+            for mtti in [1800u64, 7200, 36_000, 360_000] {
+                let report = simulate(
+                    &workflow,
+                    &SimOptions {
+                        trials: 2_000,
+                        seed: 1,
+                        mtti: Some(Duration::from_secs(mtti)),
+                        traces: None,
+                        threads: 2,
+                    },
+                );
+                let mean = |name: &str| {
+                    report
+                        .policies
+                        .iter()
+                        .find(|p| p.name == name)
+                        .unwrap()
+                        .mean_makespan
+                };
+                let best = ["none", "all", "interval"]
+                    .iter()
+                    .map(|n| mean(n))
+                    .fold(f64::INFINITY, f64::min);
+                let ratio = mean("auto") / best;
+                worst = worst.max(ratio);
+                cells.push(format!("{ratio:.3}"));
+            }
+            println!("| {stages} | {slots} | {} |", cells.join(" | "));
+        }
+    }
+    println!("\nworst auto / best: {worst:.3}");
 }

@@ -49,6 +49,8 @@ fn pure_core() -> Vec<PathBuf> {
         rust_files(&root.join(dir), &mut files);
     }
     files.push(root.join("src/engine/machine.rs"));
+    files.push(root.join("src/engine/tally.rs"));
+    files.push(root.join("src/engine/setup.rs"));
     files
 }
 

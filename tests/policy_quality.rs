@@ -1,7 +1,7 @@
 //! The planner's `auto` placement measured in the simulator: near the chain optimum on
 //! chains, and never clearly worse than the simple policies on the example workflows.
 
-use respawn::plan::{PlanOptions, plan};
+use respawn::plan::PlanOptions;
 use respawn::sim::{SimOptions, simulate};
 use respawn::workflow::{self, Workflow};
 use std::path::Path;
@@ -42,8 +42,11 @@ fn assert_auto_near_chain_optimum(workflow: &Workflow) {
         let auto = mean_of(&report, "auto");
         let optimum = report.chain_optimum;
         let ratio = auto / optimum;
+        // The engine uploads a checkpoint while the next stage already runs; the dynamic
+        // program charges every write in full. So auto may beat the chain optimum (by 7%
+        // on the uniform chain at MTTI 2h), and must never trail it by more than 5%.
         assert!(
-            (ratio - 1.0).abs() <= 0.05,
+            ratio <= 1.05,
             "{} at mtti {:?}: auto {auto:.0}s vs chain optimum {optimum:.0}s (ratio {ratio:.3})",
             workflow.name,
             mtti
@@ -59,12 +62,12 @@ fn assert_auto_near_chain_optimum(workflow: &Workflow) {
 }
 
 #[test]
-fn auto_is_within_five_percent_of_the_chain_optimum_on_the_spark_chain() {
+fn auto_is_never_five_percent_slower_than_the_chain_optimum_on_the_spark_chain() {
     assert_auto_near_chain_optimum(&load("workflows/spark-chain.yaml"));
 }
 
 #[test]
-fn auto_is_within_five_percent_of_the_chain_optimum_on_a_uniform_chain() {
+fn auto_is_never_five_percent_slower_than_the_chain_optimum_on_a_uniform_chain() {
     let stages: String = (0..12)
         .map(|i| {
             let needs = if i == 0 {
@@ -83,7 +86,7 @@ fn auto_is_within_five_percent_of_the_chain_optimum_on_a_uniform_chain() {
 }
 
 #[test]
-fn auto_is_never_more_than_three_percent_worse_than_the_best_simple_policy_on_every_example() {
+fn auto_is_never_more_than_two_percent_slower_than_the_best_fixed_policy_on_every_example() {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows");
     let mut files: Vec<_> = std::fs::read_dir(&folder)
         .unwrap()
@@ -92,20 +95,26 @@ fn auto_is_never_more_than_three_percent_worse_than_the_best_simple_policy_on_ev
         .collect();
     files.sort();
     assert!(files.len() >= 3);
+    let mut failures = Vec::new();
     for file in files {
         let workflow = workflow::load(&file).unwrap_or_else(|d| panic!("{d}"));
-        let report = simulate(&workflow, &options(4000, workflow.cluster.mtti));
-        let auto = mean_of(&report, "auto");
-        let best = ["none", "all", "interval"]
-            .iter()
-            .map(|name| mean_of(&report, name))
-            .fold(f64::INFINITY, f64::min);
-        assert!(
-            auto <= best * 1.03,
-            "{}: auto {auto:.0}s is more than 3% worse than the best simple policy {best:.0}s",
-            file.display()
-        );
+        for mtti in [HOUR / 2, 2 * HOUR, 10 * HOUR, 100 * HOUR] {
+            let report = simulate(&workflow, &options(2000, Duration::from_secs(mtti)));
+            let auto = mean_of(&report, "auto");
+            let best = ["none", "all", "interval"]
+                .iter()
+                .map(|name| mean_of(&report, name))
+                .fold(f64::INFINITY, f64::min);
+            if auto > best * 1.02 {
+                failures.push(format!(
+                    "{} at mtti {}h: auto {auto:.0}s > best fixed policy {best:.0}s + 2%",
+                    file.display(),
+                    mtti as f64 / HOUR as f64
+                ));
+            }
+        }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
@@ -159,7 +168,7 @@ fn without_interruptions_every_policy_meets_the_lower_bound_and_on_demand_costs_
 #[test]
 fn the_plan_the_simulator_runs_is_the_plan_command_shows() {
     let workflow = load("workflows/wide-dag.yaml");
-    let shown = plan(&workflow, &PlanOptions::default());
+    let shown = respawn::sim::chosen_plan(&workflow, &PlanOptions::default());
     let simulated = respawn::sim::policy_plans(&workflow, None);
     let auto = &simulated
         .iter()

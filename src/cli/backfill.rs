@@ -11,7 +11,7 @@ use crate::engine::session::{
     BackfillDate, BackfillRequest, DateOutcome, Reprocess, Runner, Step, carry_out_backfill,
     date_bound, plan_backfill,
 };
-use crate::plan::{PlanOptions, plan};
+use crate::plan::PlanOptions;
 use crate::workflow::Workflow;
 use serde_json::json;
 
@@ -109,7 +109,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
 
 /// The planner's failure-free estimate of the runs, and their cost at the workflow's prices.
 fn estimate(workflow: &Workflow, runs: usize, max_active: u32) -> String {
-    let plan = plan(workflow, &PlanOptions::default());
+    let plan = crate::sim::chosen_plan(workflow, &PlanOptions::default());
     let hours = plan.makespan_estimate / 3600.0;
     let waves = runs.div_ceil(max_active.max(1) as usize);
     let rate = crate::plan::prices::cluster_rate(workflow, workflow.cluster.market);

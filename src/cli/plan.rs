@@ -2,7 +2,7 @@
 
 use super::output;
 use super::{CliError, PlanArgs, PlanFormat};
-use crate::plan::{Plan, PlanOptions, plan};
+use crate::plan::{Plan, PlanOptions};
 use crate::workflow::Workflow;
 use crate::workflow::units::{format_seconds as fmt, format_size};
 use serde::Serialize;
@@ -15,7 +15,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
         policy: args.policy.map(Into::into),
         market: None,
     };
-    let plan = plan(&workflow, &options);
+    let plan = crate::sim::chosen_plan(&workflow, &options);
     match args.format {
         PlanFormat::Text => output::stdout(&text(&workflow, &plan))?,
         PlanFormat::Json => output::json(&to_json(&workflow, &plan))?,
@@ -43,9 +43,14 @@ fn text(workflow: &Workflow, plan: &Plan) -> String {
         fmt(plan.provision_time),
     );
     out.push_str(&format!(
-        "critical path: {}\nmakespan estimate (no interruptions, checkpoint writes included): {}\n",
+        "critical path: {}\nmakespan estimate (no interruptions, on {} slots, final writes included): {}\n",
         names(workflow, &plan.critical_path).join(" -> "),
+        workflow.cluster.slots,
         fmt(plan.makespan_estimate)
+    ));
+    out.push_str(&format!(
+        "starts and slack: the engine's schedule on {} slots (longest remaining path first); slack is how late a stage can start without delaying the end\n",
+        workflow.cluster.slots
     ));
     if plan.mtti.is_finite() {
         out.push_str(&format!(
@@ -68,6 +73,7 @@ fn text(workflow: &Workflow, plan: &Plan) -> String {
                 },
                 Cow::Owned(fmt(stage.estimate.as_secs_f64())),
                 Cow::Owned(fmt(p.earliest_start)),
+                Cow::Owned(fmt(p.latest_start)),
                 Cow::Owned(fmt(p.slack)),
                 Cow::Borrowed(if p.critical { "*" } else { "" }),
                 if p.checkpoint {
@@ -89,6 +95,7 @@ fn text(workflow: &Workflow, plan: &Plan) -> String {
             "needs",
             "estimate",
             "start",
+            "latest",
             "slack",
             "critical",
             "work-table",

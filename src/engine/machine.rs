@@ -4,34 +4,21 @@
 //! the retry budget; it decides what to launch, persist, restore and publish, and what a
 //! cluster loss or a stage failure means. It never sleeps, reads a clock or touches the
 //! store: the driver executes the actions and reports what happened as events. The
-//! recompute set and the market choice are the planner's functions, shared with the
-//! simulator.
+//! recompute set and the market choice are the planner's functions; the simulator drives
+//! this same machine in virtual time, so what launches when is decided here only.
+//!
+//! Launch order: among the stages whose inputs are on the cluster, the one with the
+//! longest remaining path (its bottom level, [`launch_order`]) goes first. A stage holds a
+//! slot while it runs; its checkpoint upload and the restores of its inputs do not.
 
+pub use super::setup::Setup;
+use super::tally::Tally;
 use crate::plan::fallback::{MarketDecision, MarketSituation, next_market};
 use crate::plan::recompute::recompute_set;
-use crate::plan::remaining_critical;
-use crate::workflow::{FallbackSpec, Market, StageId, graph};
+use crate::plan::{launch_order, remaining_critical};
+use crate::workflow::{Market, StageId, graph};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// What the machine needs to know about a workflow and its plan.
-#[derive(Clone, Debug)]
-pub struct Setup {
-    pub needs: Vec<Vec<StageId>>,
-    /// Work-tables the plan persists (finals included).
-    pub checkpoint: Vec<bool>,
-    pub is_final: Vec<bool>,
-    /// Estimated seconds of work per stage (for the deadline check).
-    pub estimate: Vec<f64>,
-    pub slots: usize,
-    /// Failures of a stage retried before the run fails.
-    pub retries: u32,
-    pub market: Market,
-    pub fallback: FallbackSpec,
-    pub mtti: f64,
-    pub provision_time: f64,
-    /// A typical checkpoint write and restore, in seconds.
-    pub checkpoint_cost: f64,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
@@ -162,9 +149,28 @@ enum ClusterState {
     Lost,
 }
 
-pub struct Machine {
+/// What never changes during a run, shared by the clones of a machine (the simulator
+/// clones one per trial).
+#[derive(Debug)]
+struct Shape {
     setup: Setup,
     consumers: Vec<Vec<StageId>>,
+    /// Stages by launch priority, highest first.
+    launch_order: Vec<StageId>,
+    /// Each stage's position in `launch_order`.
+    rank: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Machine {
+    shape: Arc<Shape>,
+    run: Run,
+}
+
+/// What changes during a run. Its methods take the shape beside it, so that an event
+/// costs no reference count (the simulator's threads share one shape).
+#[derive(Clone, Debug)]
+struct Run {
     stages: Vec<StageStatus>,
     cluster: ClusterState,
     generation: u32,
@@ -176,6 +182,10 @@ pub struct Machine {
     /// The cause and time of a loss whose uploads are still ending.
     loss: Option<(String, f64)>,
     finished: bool,
+    tally: Tally,
+    /// Something may need a restore (a new cluster, a stage waiting again, a commit that
+    /// landed after a loss): the next launch pass looks at every waiting stage's inputs.
+    restores_due: bool,
 }
 
 /// Base delay before retrying a stage after its `failures`-th failure: 1 s, 2 s, 4 s, ...
@@ -188,6 +198,12 @@ impl Machine {
     pub fn new(setup: Setup) -> Machine {
         let n = setup.needs.len();
         let consumers = graph::consumers(&setup.needs);
+        let launch_order = launch_order(&setup.needs, &setup.estimate);
+        let mut rank = vec![0; n];
+        for (position, &stage) in launch_order.iter().enumerate() {
+            rank[stage] = position;
+        }
+        let tally = Tally::new(&setup.needs, &rank);
         let status = StageStatus {
             state: StageState::Waiting,
             attempts: 0,
@@ -198,10 +214,8 @@ impl Machine {
             local: false,
             restoring: false,
         };
-        Machine {
+        let run = Run {
             market: setup.market,
-            setup,
-            consumers,
             stages: vec![status; n],
             cluster: ClusterState::None,
             generation: 0,
@@ -209,30 +223,80 @@ impl Machine {
             failure: None,
             loss: None,
             finished: false,
+            tally,
+            restores_due: true,
+        };
+        Machine {
+            shape: Arc::new(Shape {
+                setup,
+                consumers,
+                launch_order,
+                rank,
+            }),
+            run,
         }
     }
 
     pub fn stages(&self) -> &[StageStatus] {
-        &self.stages
+        &self.run.stages
     }
 
     pub fn market(&self) -> Market {
-        self.market
+        self.run.market
     }
 
     pub fn interruptions(&self) -> u32 {
-        self.interruptions
+        self.run.interruptions
     }
 
     pub fn is_finished(&self) -> bool {
-        self.finished
+        self.run.finished
+    }
+
+    /// The order in which the machine launches stages that are ready at the same time.
+    pub fn launch_order(&self) -> &[StageId] {
+        &self.shape.launch_order
     }
 
     pub fn apply(&mut self, event: Event) -> Vec<Action> {
-        if self.finished {
-            return Vec::new();
-        }
         let mut actions = Vec::new();
+        self.apply_into(event, &mut actions);
+        actions
+    }
+
+    /// [`Machine::apply`], appending to `actions` (a caller applying millions of events
+    /// reuses one buffer).
+    pub fn apply_into(&mut self, event: Event, actions: &mut Vec<Action>) {
+        self.run.apply(&self.shape, event, actions);
+    }
+}
+
+impl Run {
+    fn set_state(&mut self, shape: &Shape, stage: StageId, state: StageState) {
+        let from = std::mem::replace(&mut self.stages[stage].state, state);
+        self.tally.change(from, state);
+        if state == StageState::Waiting && from != StageState::Waiting {
+            self.restores_due = true;
+            self.tally.offer(stage, &shape.rank);
+        }
+    }
+
+    /// The stage's work-table is now on the cluster.
+    fn make_local(&mut self, shape: &Shape, stage: StageId) {
+        if !std::mem::replace(&mut self.stages[stage].local, true) {
+            if self.stages[stage].committed {
+                self.tally.away -= 1;
+            }
+            self.tally.arrived(&shape.consumers[stage], &shape.rank);
+        }
+        self.stages[stage].restoring = false;
+    }
+
+    fn apply(&mut self, shape: &Shape, event: Event, actions: &mut Vec<Action>) {
+        if self.finished {
+            return;
+        }
+        let setup = &shape.setup;
         match event {
             Event::Started {
                 committed,
@@ -243,35 +307,34 @@ impl Machine {
                     status.published =
                         published.get(s).copied().unwrap_or(false) && status.committed;
                 }
+                self.tally.away = self.stages.iter().filter(|s| s.committed).count();
                 // Only what a final output still needs runs: an uncommitted stage whose
                 // consumers are all committed is left alone.
                 let n = self.stages.len();
                 let mut needed = vec![false; n];
                 for s in (0..n).rev() {
                     needed[s] = !self.stages[s].committed
-                        && (self.setup.is_final[s] || self.consumers[s].iter().any(|&c| needed[c]));
+                        && (setup.is_final[s] || shape.consumers[s].iter().any(|&c| needed[c]));
                 }
-                for (s, status) in self.stages.iter_mut().enumerate() {
-                    if !needed[s] {
-                        status.state = StageState::Done;
+                for (s, needed) in needed.into_iter().enumerate() {
+                    if !needed {
+                        self.set_state(shape, s, StageState::Done);
                     }
                 }
                 // Committed finals that are not published yet need no cluster.
                 for s in 0..self.stages.len() {
-                    if self.setup.is_final[s]
-                        && self.stages[s].committed
-                        && !self.stages[s].published
-                    {
+                    if setup.is_final[s] && self.stages[s].committed && !self.stages[s].published {
                         actions.push(Action::Publish { stage: s });
                     }
                 }
                 if self.stages.iter().any(|s| s.state != StageState::Done) {
-                    self.provision("start".into(), &mut actions);
+                    self.provision("start".into(), actions);
                 }
             }
             Event::ClusterReady { generation } => {
                 if generation == self.generation && self.cluster == ClusterState::Provisioning {
                     self.cluster = ClusterState::Ready;
+                    self.restores_due = true;
                 }
             }
             Event::StageExited {
@@ -279,31 +342,31 @@ impl Machine {
                 attempt,
                 exit,
             } => {
-                let status = &mut self.stages[stage];
-                if status.state != (StageState::Running { attempt }) {
+                if self.stages[stage].state != (StageState::Running { attempt }) {
                     // An attempt from a lost cluster: already counted as interrupted.
-                    return actions;
+                    return;
                 }
                 match exit {
                     Exit::Success => {
-                        status.local = true;
-                        if self.setup.checkpoint[stage] && !status.committed {
-                            status.state = StageState::Persisting { attempt };
+                        self.make_local(shape, stage);
+                        if setup.checkpoint[stage] && !self.stages[stage].committed {
+                            self.set_state(shape, stage, StageState::Persisting { attempt });
                             actions.push(Action::Persist { stage, attempt });
                         } else {
-                            status.state = StageState::Done;
+                            self.set_state(shape, stage, StageState::Done);
                         }
                     }
                     Exit::Failed { code } => {
-                        status.failures += 1;
-                        if status.failures <= self.setup.retries {
-                            status.state = StageState::Backoff;
+                        self.stages[stage].failures += 1;
+                        let failures = self.stages[stage].failures;
+                        if failures <= setup.retries {
+                            self.set_state(shape, stage, StageState::Backoff);
                             actions.push(Action::RetryAfter {
                                 stage,
-                                delay: retry_delay(status.failures),
+                                delay: retry_delay(failures),
                             });
                         } else {
-                            status.state = StageState::Waiting;
+                            self.set_state(shape, stage, StageState::Waiting);
                             self.failure.get_or_insert((stage, code));
                         }
                     }
@@ -311,53 +374,50 @@ impl Machine {
             }
             Event::PersistFailed { stage, attempt } => {
                 if self.stages[stage].state == (StageState::Persisting { attempt }) {
-                    self.stages[stage].state = StageState::Waiting;
+                    self.set_state(shape, stage, StageState::Waiting);
                 }
             }
             Event::Committed { stage, .. } => {
-                let status = &mut self.stages[stage];
                 // A COMMIT that landed is durable even if the cluster was lost meanwhile.
-                status.committed = true;
+                if !std::mem::replace(&mut self.stages[stage].committed, true)
+                    && !self.stages[stage].local
+                {
+                    self.tally.away += 1;
+                    self.restores_due = true;
+                }
                 if matches!(
-                    status.state,
+                    self.stages[stage].state,
                     StageState::Persisting { .. } | StageState::Waiting
                 ) {
-                    status.state = StageState::Done;
+                    self.set_state(shape, stage, StageState::Done);
                 }
-                if self.setup.is_final[stage] && !status.published {
+                if setup.is_final[stage] && !self.stages[stage].published {
                     actions.push(Action::Publish { stage });
                 }
             }
             Event::Restored { stage, generation } => {
                 if generation == self.generation {
-                    self.stages[stage].local = true;
-                    self.stages[stage].restoring = false;
+                    self.make_local(shape, stage);
                 }
             }
             Event::Published { stage } => self.stages[stage].published = true,
-            Event::ClusterLost { cause, elapsed } => self.lose_cluster(cause, elapsed),
+            Event::ClusterLost { cause, elapsed } => self.lose_cluster(shape, cause, elapsed),
             Event::RetryDue { stage } => {
                 if self.stages[stage].state == StageState::Backoff {
-                    self.stages[stage].state = StageState::Waiting;
+                    self.set_state(shape, stage, StageState::Waiting);
                 }
             }
             Event::Stop => {
                 actions.push(Action::Terminate);
                 actions.push(Action::Finish(Outcome::Stopped));
                 self.finished = true;
-                return actions;
+                return;
             }
         }
-        if self.cluster == ClusterState::Lost
-            && !self
-                .stages
-                .iter()
-                .any(|s| matches!(s.state, StageState::Persisting { .. }))
-        {
-            self.settle_loss(&mut actions);
+        if self.cluster == ClusterState::Lost && self.tally.persisting == 0 {
+            self.settle_loss(shape, actions);
         }
-        self.advance(&mut actions);
-        actions
+        self.advance(shape, actions);
     }
 
     fn provision(&mut self, reason: String, actions: &mut Vec<Action>) {
@@ -370,27 +430,30 @@ impl Machine {
         });
     }
 
-    fn lose_cluster(&mut self, cause: String, elapsed: f64) {
+    fn lose_cluster(&mut self, shape: &Shape, cause: String, elapsed: f64) {
         if matches!(self.cluster, ClusterState::None | ClusterState::Lost) {
             return;
         }
         self.interruptions += 1;
-        for status in &mut self.stages {
-            if let StageState::Running { .. } = status.state {
-                status.interrupted += 1;
-                status.state = StageState::Waiting;
+        for stage in 0..self.stages.len() {
+            if let StageState::Running { .. } = self.stages[stage].state {
+                self.stages[stage].interrupted += 1;
+                self.set_state(shape, stage, StageState::Waiting);
             }
             // A stage still `Persisting` stays so until its upload ends: its COMMIT may
             // have landed (`Committed`) or not (`PersistFailed`, and it runs again).
-            status.local = false;
-            status.restoring = false;
+            self.stages[stage].local = false;
+            self.stages[stage].restoring = false;
         }
+        self.tally.all_gone(&shape.setup.needs, &shape.rank);
+        self.tally.away = self.stages.iter().filter(|s| s.committed).count();
         self.cluster = ClusterState::Lost;
         self.loss = Some((cause, elapsed));
     }
 
     /// After a loss, once no upload is in flight: what runs again, and on which market.
-    fn settle_loss(&mut self, actions: &mut Vec<Action>) {
+    fn settle_loss(&mut self, shape: &Shape, actions: &mut Vec<Action>) {
+        let setup = &shape.setup;
         let Some((cause, elapsed)) = self.loss.take() else {
             return;
         };
@@ -400,49 +463,48 @@ impl Machine {
             .map(|s| s.state == StageState::Done)
             .collect();
         let committed: Vec<bool> = self.stages.iter().map(|s| s.committed).collect();
-        let rerun = recompute_set(&self.setup.needs, &finished, &committed);
+        let rerun = recompute_set(&setup.needs, &finished, &committed);
         for (s, again) in rerun.iter().enumerate() {
             if *again && self.stages[s].state == StageState::Done {
-                self.stages[s].state = StageState::Waiting;
+                self.set_state(shape, s, StageState::Waiting);
             }
         }
         let decision: MarketDecision = next_market(
-            &self.setup.fallback,
+            &setup.fallback,
             &MarketSituation {
                 current: self.market,
                 interruptions: self.interruptions,
                 elapsed,
-                remaining_critical: remaining_critical(
-                    &self.consumers,
-                    &self.setup.estimate,
-                    &rerun,
-                ),
-                mtti: self.setup.mtti,
-                provision_time: self.setup.provision_time,
-                checkpoint_cost: self.setup.checkpoint_cost,
+                // Only the deadline rule reads it.
+                remaining_critical: if setup.fallback.deadline.is_some() {
+                    remaining_critical(&shape.consumers, &setup.estimate, &rerun)
+                } else {
+                    0.0
+                },
+                mtti: setup.mtti,
+                provision_time: setup.provision_time,
+                checkpoint_cost: setup.checkpoint_cost,
             },
         );
         self.market = decision.market;
         self.cluster = ClusterState::None;
         if self.failure.is_none() && rerun.iter().any(|r| *r) {
-            self.provision(
+            let reason = if setup.explain {
                 format!(
                     "after interruption {} ({cause}): {}",
                     self.interruptions, decision.reason
-                ),
-                actions,
-            );
+                )
+            } else {
+                String::new()
+            };
+            self.provision(reason, actions);
         }
     }
 
     /// Launches and restores what can go, and finishes the run when nothing is left.
-    fn advance(&mut self, actions: &mut Vec<Action>) {
-        let busy = self.stages.iter().any(|s| {
-            matches!(
-                s.state,
-                StageState::Running { .. } | StageState::Persisting { .. } | StageState::Backoff
-            )
-        });
+    fn advance(&mut self, shape: &Shape, actions: &mut Vec<Action>) {
+        let setup = &shape.setup;
+        let busy = self.tally.busy > 0;
         if let Some((stage, code)) = self.failure {
             if !busy {
                 actions.push(Action::Terminate);
@@ -455,10 +517,10 @@ impl Machine {
             }
             return;
         }
-        let all_done = self.stages.iter().all(|s| s.state == StageState::Done);
+        let all_done = self.tally.done == self.stages.len();
         if all_done {
             let unpublished =
-                (0..self.stages.len()).any(|s| self.setup.is_final[s] && !self.stages[s].published);
+                (0..self.stages.len()).any(|s| setup.is_final[s] && !self.stages[s].published);
             if !unpublished {
                 if self.cluster != ClusterState::None {
                     actions.push(Action::Terminate);
@@ -482,43 +544,38 @@ impl Machine {
         if self.cluster != ClusterState::Ready {
             return;
         }
-        let mut running = self
-            .stages
-            .iter()
-            .filter(|s| matches!(s.state, StageState::Running { .. }))
-            .count();
-        for stage in 0..self.stages.len() {
-            if self.stages[stage].state != StageState::Waiting {
-                continue;
-            }
-            // Inputs must be on this cluster; committed ones can be brought back.
-            let mut ready = true;
-            for &input in &self.setup.needs[stage] {
-                let input_status = &self.stages[input];
-                if input_status.local {
+        // Inputs must be on this cluster; committed ones can be brought back.
+        if std::mem::replace(&mut self.restores_due, false) && self.tally.away > 0 {
+            for &stage in &shape.launch_order {
+                if self.stages[stage].state != StageState::Waiting || self.tally.missing[stage] == 0
+                {
                     continue;
                 }
-                ready = false;
-                if input_status.committed && !input_status.restoring {
-                    self.stages[input].restoring = true;
-                    actions.push(Action::Restore {
-                        stage: input,
-                        generation: self.generation,
-                    });
+                for &input in &setup.needs[stage] {
+                    let input_status = &self.stages[input];
+                    if !input_status.local && input_status.committed && !input_status.restoring {
+                        self.stages[input].restoring = true;
+                        actions.push(Action::Restore {
+                            stage: input,
+                            generation: self.generation,
+                        });
+                    }
                 }
             }
-            if ready && running < self.setup.slots {
-                let status = &mut self.stages[stage];
-                status.attempts += 1;
-                status.state = StageState::Running {
-                    attempt: status.attempts,
-                };
-                actions.push(Action::Launch {
-                    stage,
-                    attempt: status.attempts,
-                });
-                running += 1;
+        }
+        // Ready stages, highest priority first, while a slot is free.
+        while self.tally.running < setup.slots {
+            let Some(rank) = self.tally.ready.pop() else {
+                break;
+            };
+            let stage = shape.launch_order[rank.0];
+            if self.stages[stage].state != StageState::Waiting || self.tally.missing[stage] != 0 {
+                continue; // offered when it was ready; it is not any more
             }
+            self.stages[stage].attempts += 1;
+            let attempt = self.stages[stage].attempts;
+            self.set_state(shape, stage, StageState::Running { attempt });
+            actions.push(Action::Launch { stage, attempt });
         }
     }
 }

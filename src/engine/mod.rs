@@ -8,6 +8,8 @@ pub mod fingerprint;
 pub mod inspect;
 pub mod machine;
 pub mod session;
+pub mod setup;
+mod tally;
 
 pub use machine::{Action, Event, Exit, Machine, Outcome, Setup, StageState};
 

@@ -147,6 +147,7 @@ fn chain(n: usize, checkpoint: Vec<bool>) -> Setup {
         mtti: 7200.0,
         provision_time: 600.0,
         checkpoint_cost: 60.0,
+        explain: true,
     }
 }
 

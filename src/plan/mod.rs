@@ -14,7 +14,7 @@ pub mod schedule;
 use crate::workflow::units::format_seconds as fmt;
 use crate::workflow::{CheckpointPolicy, Market, StageCheckpoint, StageId, Workflow, graph};
 use formulas::{ChainStage, chain_optimum, daly_interval};
-pub use schedule::{Schedule, remaining_critical};
+pub use schedule::{Schedule, bottom_levels, launch_order, remaining_critical};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt::Write as _;
@@ -54,7 +54,7 @@ pub struct Plan {
     pub mtti: f64,
     pub provision_time: f64,
     pub critical_path: Vec<StageId>,
-    /// Failure-free makespan with unlimited slots, checkpoint writes included.
+    /// Failure-free makespan on the cluster's slots, the writes of final outputs included.
     pub makespan_estimate: f64,
     /// Expected makespan of the critical path alone under the optimal chain placement
     /// (the dynamic program of design.md): the reference `auto` is measured against.
@@ -114,18 +114,23 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
         .map(|s| s.checkpoint == StageCheckpoint::Never)
         .collect();
 
-    // Decisions are taken on a schedule where only the writes that must happen count.
+    // Decisions are taken on a schedule where only the writes that must happen count, on
+    // the cluster's slots, in the order the engine launches: the slack it shows is slack
+    // that exists when slots are scarce.
     let base: Vec<f64> = (0..n)
         .map(|s| work[s] + if forced[s] { write[s] } else { 0.0 })
         .collect();
-    let schedule = schedule::schedule(&needs, &base);
+    let order = schedule::launch_order(&needs, &work);
+    let slots = workflow.cluster.slots.max(1) as usize;
+    let schedule = schedule::list_schedule(&needs, &base, slots, &order);
+    // The chain the dynamic program places checkpoints on: the longest path of data.
+    let chain_path = schedule::schedule(&needs, &base).critical_path;
 
     let mut on_chain = vec![false; n];
-    for &s in &schedule.critical_path {
+    for &s in &chain_path {
         on_chain[s] = true;
     }
-    let chain: Vec<ChainStage> = schedule
-        .critical_path
+    let chain: Vec<ChainStage> = chain_path
         .iter()
         .map(|&s| ChainStage {
             work: work[s],
@@ -138,7 +143,7 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
     let (chain_expected, placement) = chain_optimum(&chain, provision_time, mtti);
     let mut chain_choice = vec![false; n];
     if policy == CheckpointPolicy::Auto {
-        for (k, &s) in schedule.critical_path.iter().enumerate() {
+        for (k, &s) in chain_path.iter().enumerate() {
             chain_choice[s] = placement[k];
         }
     }
@@ -284,10 +289,13 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
             reason
         };
     }
-    let with_writes: Vec<f64> = (0..n)
-        .map(|s| work[s] + if plans[s].checkpoint { write[s] } else { 0.0 })
+    // Uploads do not hold a slot and consumers start before them; a final output's write
+    // ends the run.
+    let with_final_writes: Vec<f64> = (0..n)
+        .map(|s| work[s] + if stages[s].is_final { write[s] } else { 0.0 })
         .collect();
-    let makespan_estimate = schedule::schedule(&needs, &with_writes).makespan;
+    let makespan_estimate =
+        schedule::list_schedule(&needs, &with_final_writes, slots, &order).makespan;
     Plan {
         policy,
         market,

@@ -1,21 +1,20 @@
-//! The simulator: runs a workflow many times in simulated time under spot interruptions,
-//! driving the same planner, recompute-set and fallback code as the engine.
-//!
-//! The model: a cluster runs up to `slots` stages at once. A stage takes its estimate, plus
-//! the restore of checkpointed inputs missing from the cluster, plus the write of its own
-//! checkpoint. An interruption (exponential with mean MTTI on spot, or replayed from a
-//! trace) ends every running stage and loses every work-table that was not checkpointed;
-//! a new cluster takes `provision_time`, during which nothing is interrupted, and then
-//! the recompute set runs. The makespan is counted from the first cluster being ready.
+//! The simulator: runs a workflow many times in virtual time under spot interruptions.
+//! It drives the engine's own state machine ([`crate::engine::machine::Machine`]): what
+//! launches when, what runs again after a loss and which market comes next are decided
+//! by the code `respawn run` uses, and the simulator only plays the cluster and the store
+//! (see [`trial`] for the timing model).
 
-use crate::plan::fallback::{MarketSituation, next_market};
-use crate::plan::recompute::recompute_into;
-use crate::plan::{Plan, PlanOptions, needs_of, plan, remaining_critical};
-use crate::workflow::{CheckpointPolicy, Market, StageId, Workflow, graph};
-use rand::{Rng, SeedableRng};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+mod choose;
+mod trace;
+mod trial;
+
+use crate::plan::{Plan, PlanOptions, plan};
+use crate::workflow::{CheckpointPolicy, Market, Workflow};
+pub use choose::{MAX_STAGES_COMPARED, chosen_plan};
+use rand::SeedableRng;
 use std::time::Duration;
+pub use trace::parse_trace;
+pub use trial::{Simulator, TrialEvents};
 
 /// Where interruptions come from.
 #[derive(Clone, Debug)]
@@ -113,244 +112,10 @@ pub struct SimReport {
 pub const MAX_INTERRUPTIONS: u32 = 5_000;
 pub const MAX_MAKESPAN_FACTOR: f64 = 200.0;
 
-/// The simulator for one plan: the workflow's numbers, flattened for speed.
-pub struct Simulator<'w> {
-    workflow: &'w Workflow,
-    needs: Vec<Vec<StageId>>,
-    consumers: Vec<Vec<StageId>>,
-    work: Vec<f64>,
-    write: Vec<f64>,
-    restore: Vec<f64>,
-    size_gb: Vec<f64>,
-    checkpointed: Vec<bool>,
-    priority: Vec<f64>,
-    start_market: Market,
-    mtti: f64,
-    provision_time: f64,
-    typical_checkpoint: f64,
-    time_limit: f64,
-}
-
-impl<'w> Simulator<'w> {
-    pub fn new(workflow: &'w Workflow, plan: &Plan, time_limit: f64) -> Self {
-        let needs = needs_of(workflow);
-        let consumers = graph::consumers(&needs);
-        let n = needs.len();
-        let work: Vec<f64> = workflow
-            .stages
-            .iter()
-            .map(|s| s.estimate.as_secs_f64())
-            .collect();
-        // Bottom level: the longest path from a stage to the end; stages on long paths go first.
-        let mut priority = vec![0.0; n];
-        for s in (0..n).rev() {
-            let tail = consumers[s]
-                .iter()
-                .map(|&c| priority[c])
-                .fold(0.0, f64::max);
-            priority[s] = work[s] + tail;
-        }
-        Simulator {
-            workflow,
-            needs,
-            consumers,
-            work,
-            write: plan.stages.iter().map(|s| s.checkpoint_cost).collect(),
-            restore: plan.stages.iter().map(|s| s.restore_cost).collect(),
-            size_gb: workflow
-                .stages
-                .iter()
-                .map(|s| s.output_size as f64 / 1e9)
-                .collect(),
-            checkpointed: plan.checkpointed(),
-            priority,
-            start_market: plan.market,
-            mtti: plan.mtti,
-            provision_time: plan.provision_time,
-            typical_checkpoint: plan.typical_checkpoint_cost(),
-            time_limit,
-        }
-    }
-
-    fn price(&self, market: Market) -> f64 {
-        match market {
-            Market::Spot => self.workflow.cost.spot_per_hour,
-            Market::OnDemand => self.workflow.cost.on_demand_per_hour,
-        }
-    }
-
-    /// Runs the workflow once. `rng` draws exponential interruptions.
-    pub fn run(&self, interruptions: TrialInterruptions, rng: &mut impl Rng) -> TrialOutcome {
-        let n = self.needs.len();
-        let slots = self.workflow.cluster.slots.max(1) as usize;
-        let mut outcome = TrialOutcome::default();
-        let mut finished = vec![false; n];
-        let mut committed = vec![false; n];
-        let mut committed_at = vec![0.0f64; n];
-        let mut present = vec![false; n];
-        let mut pending = vec![0usize; n];
-        let mut to_run = vec![true; n];
-        let mut ready: BinaryHeap<(OrderedTime, Reverse<StageId>)> = BinaryHeap::new();
-        let mut running: BinaryHeap<Reverse<(OrderedTime, StageId)>> = BinaryHeap::new();
-        let mut market = self.start_market;
-        let mut now = 0.0f64;
-        let mut cluster_since = 0.0f64;
-        let mut trace_position = 0usize;
-        let mut remaining = n;
-
-        let next_interruption = |now: f64,
-                                 market: Market,
-                                 trace_position: &mut usize,
-                                 rng: &mut dyn rand::RngCore|
-         -> f64 {
-            if market == Market::OnDemand {
-                return f64::INFINITY;
-            }
-            match interruptions {
-                TrialInterruptions::Never => f64::INFINITY,
-                TrialInterruptions::Replay(times) => {
-                    while *trace_position < times.len() && times[*trace_position] <= now {
-                        *trace_position += 1;
-                    }
-                    times.get(*trace_position).copied().unwrap_or(f64::INFINITY)
-                }
-                TrialInterruptions::Exponential { mtti } => {
-                    let u: f64 = rng.random();
-                    now - mtti * (1.0 - u).ln()
-                }
-            }
-        };
-
-        for s in 0..n {
-            pending[s] = self.needs[s].len();
-            if pending[s] == 0 {
-                ready.push((OrderedTime(self.priority[s]), Reverse(s)));
-            }
-        }
-        let mut interrupt_at = next_interruption(now, market, &mut trace_position, rng);
-
-        while remaining > 0 {
-            while running.len() < slots {
-                let Some((_, Reverse(s))) = ready.pop() else {
-                    break;
-                };
-                let mut duration = self.work[s];
-                for &p in &self.needs[s] {
-                    if !present[p] {
-                        duration += self.restore[p];
-                        present[p] = true;
-                    }
-                }
-                if self.checkpointed[s] {
-                    duration += self.write[s];
-                }
-                outcome.attempts += 1;
-                running.push(Reverse((OrderedTime(now + duration), s)));
-            }
-            let Some(&Reverse((OrderedTime(done_at), s))) = running.peek() else {
-                // Nothing can run: only possible if the graph were broken; stop rather than spin.
-                outcome.censored = true;
-                break;
-            };
-            if done_at <= interrupt_at {
-                running.pop();
-                now = done_at;
-                finished[s] = true;
-                present[s] = true;
-                remaining -= 1;
-                if self.checkpointed[s] {
-                    committed[s] = true;
-                    committed_at[s] = now;
-                }
-                for &c in &self.consumers[s] {
-                    if to_run[c] && !finished[c] {
-                        pending[c] -= 1;
-                        if pending[c] == 0 {
-                            ready.push((OrderedTime(self.priority[c]), Reverse(c)));
-                        }
-                    }
-                }
-                continue;
-            }
-            // The cluster is lost.
-            now = interrupt_at;
-            outcome.interruptions += 1;
-            outcome.cost += (now - cluster_since) / 3600.0 * self.price(market);
-            if outcome.interruptions >= MAX_INTERRUPTIONS || now >= self.time_limit {
-                outcome.censored = true;
-                break;
-            }
-            running.clear();
-            ready.clear();
-            recompute_into(&self.needs, &finished, &committed, &mut to_run);
-            remaining = 0;
-            for s in 0..n {
-                present[s] = false;
-                if to_run[s] {
-                    finished[s] = false;
-                    remaining += 1;
-                }
-            }
-            let fallback = &self.workflow.cluster.fallback;
-            let decision = next_market(
-                fallback,
-                &MarketSituation {
-                    current: market,
-                    interruptions: outcome.interruptions,
-                    elapsed: now,
-                    // Only the deadline rule reads it; a hopeless policy meets thousands of
-                    // losses per trial, so it is not computed for nothing.
-                    remaining_critical: if fallback.deadline.is_some() {
-                        remaining_critical(&self.consumers, &self.work, &to_run)
-                    } else {
-                        0.0
-                    },
-                    mtti: self.mtti,
-                    provision_time: self.provision_time,
-                    checkpoint_cost: self.typical_checkpoint,
-                },
-            );
-            if decision.market != market {
-                outcome.fell_back = true;
-            }
-            market = decision.market;
-            cluster_since = now;
-            now += self.provision_time;
-            for s in 0..n {
-                if to_run[s] {
-                    pending[s] = self.needs[s].iter().filter(|&&p| !finished[p]).count();
-                    if pending[s] == 0 {
-                        ready.push((OrderedTime(self.priority[s]), Reverse(s)));
-                    }
-                }
-            }
-            interrupt_at = next_interruption(now, market, &mut trace_position, rng);
-        }
-        outcome.makespan = now;
-        outcome.cost += (now - cluster_since) / 3600.0 * self.price(market);
-        outcome.checkpoint_gb_hours = (0..n)
-            .filter(|&s| committed[s] && !self.workflow.stages[s].is_final)
-            // A fold from +0.0: summing no floats gives -0.0.
-            .fold(0.0, |total, s| {
-                total + self.size_gb[s] * (now - committed_at[s]) / 3600.0
-            });
-        outcome
-    }
-}
-
-/// A time that sorts totally (simulated times are never NaN).
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct OrderedTime(f64);
-impl Eq for OrderedTime {}
-impl PartialOrd for OrderedTime {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for OrderedTime {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
+/// The price of a whole cluster per hour on a market. The one place the simulator reads
+/// prices from.
+pub fn price_per_hour(workflow: &Workflow, market: Market) -> f64 {
+    crate::plan::prices::cluster_rate(workflow, market).per_hour
 }
 
 /// The random stream of trial `trial`: the same for every policy, so that policies are
@@ -429,7 +194,17 @@ pub fn policy_plans(workflow: &Workflow, mtti: Option<Duration>) -> Vec<(&'stati
         ("none", spot(CheckpointPolicy::None)),
         ("all", spot(CheckpointPolicy::All)),
         ("interval", spot(CheckpointPolicy::Interval)),
-        ("auto", spot(CheckpointPolicy::Auto)),
+        (
+            "auto",
+            chosen_plan(
+                workflow,
+                &PlanOptions {
+                    mtti,
+                    policy: Some(CheckpointPolicy::Auto),
+                    market: Some(Market::Spot),
+                },
+            ),
+        ),
         (
             "on-demand",
             plan(
@@ -479,48 +254,4 @@ pub fn simulate(workflow: &Workflow, options: &SimOptions) -> SimReport {
         chain_optimum: auto.chain_optimum,
         policies,
     }
-}
-
-/// Reads an interruption trace: one time per line (seconds, or a duration like `1h30m`),
-/// or `trace,time` pairs to give several traces. `#` comments and a header line are skipped.
-pub fn parse_trace(text: &str) -> Result<Vec<Vec<f64>>, String> {
-    let mut traces: Vec<(String, Vec<f64>)> = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (trace, time) = match line.split_once(',') {
-            Some((trace, time)) => (trace.trim().to_string(), time.trim()),
-            None => (String::new(), line),
-        };
-        let seconds = match time.parse::<f64>() {
-            Ok(value) => value,
-            Err(_) => match crate::workflow::units::parse_duration(time) {
-                Ok(duration) => duration.as_secs_f64(),
-                Err(_) if number == 0 => continue, // a header
-                Err(reason) => return Err(format!("line {}: {reason}", number + 1)),
-            },
-        };
-        if !seconds.is_finite() || seconds < 0.0 {
-            return Err(format!(
-                "line {}: `{time}` is not a time since the start",
-                number + 1
-            ));
-        }
-        match traces.iter_mut().find(|(name, _)| *name == trace) {
-            Some((_, times)) => times.push(seconds),
-            None => traces.push((trace, vec![seconds])),
-        }
-    }
-    if traces.is_empty() {
-        return Err("the trace has no interruption times".into());
-    }
-    Ok(traces
-        .into_iter()
-        .map(|(_, mut times)| {
-            times.sort_by(f64::total_cmp);
-            times
-        })
-        .collect())
 }

@@ -10,8 +10,6 @@ use crate::engine::event::RunEvent;
 use crate::engine::fingerprint::fingerprints;
 use crate::engine::inspect::{Inspection, inspect};
 use crate::engine::machine::{Event, Machine, Setup};
-use crate::plan::Plan;
-use crate::workflow::Workflow;
 use rand::SeedableRng;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -184,28 +182,5 @@ impl Driver {
             }
         });
         self.sync_record();
-    }
-}
-
-impl Setup {
-    /// The machine's view of a workflow and its plan.
-    pub fn new(workflow: &Workflow, plan: &Plan) -> Setup {
-        Setup {
-            needs: crate::plan::needs_of(workflow),
-            checkpoint: plan.checkpointed(),
-            is_final: workflow.stages.iter().map(|s| s.is_final).collect(),
-            estimate: workflow
-                .stages
-                .iter()
-                .map(|s| s.estimate.as_secs_f64())
-                .collect(),
-            slots: workflow.cluster.slots as usize,
-            retries: workflow.retries,
-            market: workflow.cluster.market,
-            fallback: workflow.cluster.fallback.clone(),
-            mtti: plan.mtti,
-            provision_time: plan.provision_time,
-            checkpoint_cost: plan.typical_checkpoint_cost(),
-        }
     }
 }

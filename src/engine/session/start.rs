@@ -8,8 +8,8 @@ use crate::drivers::ledger::Layout;
 use crate::drivers::store::{AnyStore, Store, TransferOptions};
 use crate::engine::clock::Clock;
 use crate::engine::driver::{Chaos, EventSink, RunEnd, RunInput, drive};
+use crate::plan::PlanOptions;
 use crate::plan::calendar::{self, IntervalValues};
-use crate::plan::{PlanOptions, plan};
 use crate::workflow::{Provider, Workflow};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -119,7 +119,7 @@ pub async fn drive_opened(
         _ => ClusterProvider::Local(scratch),
     };
     drive(RunInput {
-        plan: plan(&workflow, &PlanOptions::default()),
+        plan: crate::sim::chosen_plan(&workflow, &PlanOptions::default()),
         layout: Layout::new(&workflow.name),
         store,
         record,

@@ -1,0 +1,51 @@
+//! What the run loop's machine is told about a workflow and its plan.
+
+use crate::plan::{Plan, needs_of};
+use crate::workflow::{FallbackSpec, Market, StageId, Workflow};
+
+/// What the machine needs to know about a workflow and its plan.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub needs: Vec<Vec<StageId>>,
+    /// Work-tables the plan persists (finals included).
+    pub checkpoint: Vec<bool>,
+    pub is_final: Vec<bool>,
+    /// Estimated seconds of work per stage (for the deadline check).
+    pub estimate: Vec<f64>,
+    pub slots: usize,
+    /// Failures of a stage retried before the run fails.
+    pub retries: u32,
+    pub market: Market,
+    pub fallback: FallbackSpec,
+    pub mtti: f64,
+    pub provision_time: f64,
+    /// A typical checkpoint write and restore, in seconds.
+    pub checkpoint_cost: f64,
+    /// Write the reasons of market decisions in words. The simulator, which reads none of
+    /// them and meets millions of losses, turns it off.
+    pub explain: bool,
+}
+
+impl Setup {
+    /// The machine's view of a workflow and its plan.
+    pub fn new(workflow: &Workflow, plan: &Plan) -> Setup {
+        Setup {
+            needs: needs_of(workflow),
+            checkpoint: plan.checkpointed(),
+            is_final: workflow.stages.iter().map(|s| s.is_final).collect(),
+            estimate: workflow
+                .stages
+                .iter()
+                .map(|s| s.estimate.as_secs_f64())
+                .collect(),
+            slots: workflow.cluster.slots as usize,
+            retries: workflow.retries,
+            market: plan.market,
+            fallback: workflow.cluster.fallback.clone(),
+            mtti: plan.mtti,
+            provision_time: plan.provision_time,
+            checkpoint_cost: plan.typical_checkpoint_cost(),
+            explain: true,
+        }
+    }
+}
