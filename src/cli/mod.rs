@@ -93,6 +93,12 @@ pub enum Command {
     History(HistoryArgs),
     /// List the EMR clusters respawn started that are up; find and end orphans.
     Clusters(ClustersArgs),
+    /// Runs one stage's command and ends every process it started (used by `run`).
+    #[command(hide = true)]
+    SuperviseStage {
+        /// The stage's rendered command line, given to `sh -c`.
+        line: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -458,6 +464,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Clean(args) => clean::clean(&args).map(|()| exit::SUCCESS),
         Command::Gc(args) => clean::gc(&args).map(|()| exit::SUCCESS),
         Command::Clusters(args) => clusters::run(&args).map(|()| exit::SUCCESS),
+        Command::SuperviseStage { line } => {
+            Ok(crate::drivers::cluster::supervisor::supervise(&line))
+        }
     };
     match result {
         Ok(code) => code,

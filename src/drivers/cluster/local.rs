@@ -7,11 +7,13 @@
 //! <scratch>/<workflow>/<run_id>/logs/<stage>/<attempt>.log     stdout and stderr of each attempt
 //! ```
 //!
-//! Each stage runs as `sh -c COMMAND` in its own process group, so that the whole tree of
-//! a stage can be signalled at once. Every stage process carries `RESPAWN_RUN_ID` in its
-//! environment, which is how a new orchestrator finds (and kills) what a dead one left
-//! running. Stage processes also get `PR_SET_PDEATHSIG`, so that the shell of a stage dies
-//! with the orchestrator at once.
+//! Each stage runs as `sh -c COMMAND` under its supervisor (`respawn supervise-stage`, see
+//! [`super::supervisor`]), which leads the stage's own process group, holds every process
+//! the stage starts (daemons too) and ends them all when the stage's shell exits, when the
+//! orchestrator dies, or when the orchestrator closes the supervisor's standard input to
+//! end the cluster. Every stage process carries `RESPAWN_RUN_ID` in its environment: at
+//! each cluster loss, at the end of each run and when a new orchestrator starts, whatever
+//! still runs with the run's id is killed (the backstop for a supervisor killed itself).
 
 use crate::workflow::{Market, StageId};
 use std::collections::BTreeMap;
@@ -27,6 +29,9 @@ const MARKER: &str = ".respawn-cluster";
 pub struct LocalClusters {
     root: PathBuf,
     run_id: String,
+    /// The respawn executable that supervises stages; `None` runs `sh -c` directly with
+    /// `PR_SET_PDEATHSIG` (the engine's unit tests, which have no respawn binary).
+    supervisor: Option<PathBuf>,
 }
 
 /// What to run for one attempt of a stage.
@@ -45,7 +50,14 @@ impl LocalClusters {
         LocalClusters {
             root,
             run_id: run_id.into(),
+            supervisor: None,
         }
+    }
+
+    /// Stages run under `program supervise-stage LINE` (`program` is respawn itself).
+    pub fn supervised_by(mut self, program: PathBuf) -> LocalClusters {
+        self.supervisor = Some(program);
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -103,12 +115,16 @@ impl LocalClusters {
             generation,
             market,
             dir,
+            run_id: self.run_id.clone(),
+            supervisor: self.supervisor.clone(),
             groups: BTreeMap::new(),
         })
     }
 
-    /// Removes the whole scratch directory of the run (its logs are in the store by then).
+    /// At the end of the run: kills whatever still runs with the run's id and removes the
+    /// whole scratch directory of the run (its logs are in the store by then).
     pub fn remove_all(&self) -> io::Result<()> {
+        kill_run_processes(&self.run_id);
         remove_dir(&self.root)
     }
 }
@@ -119,8 +135,10 @@ pub struct LocalCluster {
     pub generation: u32,
     pub market: Market,
     dir: PathBuf,
-    /// Process group of each running attempt.
-    groups: BTreeMap<(StageId, u32), i32>,
+    run_id: String,
+    supervisor: Option<PathBuf>,
+    /// Process group of each running attempt, and the pipe its supervisor watches.
+    groups: BTreeMap<(StageId, u32), (i32, Option<tokio::process::ChildStdin>)>,
 }
 
 impl LocalCluster {
@@ -158,34 +176,40 @@ impl LocalCluster {
             .create(true)
             .append(true)
             .open(&command.log)?;
-        let mut process = tokio::process::Command::new("sh");
+        let mut process = match &self.supervisor {
+            Some(program) => {
+                let mut process = tokio::process::Command::new(program);
+                process
+                    .args(["supervise-stage", "--"])
+                    .arg(&command.line)
+                    .stdin(Stdio::piped());
+                process
+            }
+            None => {
+                let mut process = tokio::process::Command::new("sh");
+                process.arg("-c").arg(&command.line).stdin(Stdio::null());
+                // SAFETY: the closure runs in the forked child before exec and calls only
+                // prctl(2), which is async-signal-safe.
+                unsafe {
+                    process.pre_exec(|| {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                        Ok(())
+                    });
+                }
+                process
+            }
+        };
         process
-            .arg("-c")
-            .arg(&command.line)
             .current_dir(&command.cwd)
             .envs(command.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .process_group(0)
             .kill_on_drop(false);
-        // SAFETY: the closure runs in the forked child before exec and calls only
-        // prctl(2) and getppid(2), which are async-signal-safe.
-        unsafe {
-            process.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                // The orchestrator died between fork and prctl: do not outlive it.
-                if libc::getppid() == 1 {
-                    return Err(io::Error::other("the orchestrator is gone"));
-                }
-                Ok(())
-            });
-        }
-        let child = process.spawn()?;
+        let mut child = process.spawn()?;
+        let pipe = child.stdin.take();
         if let Some(pid) = child.id() {
-            self.groups.insert((stage, attempt), pid as i32);
+            self.groups.insert((stage, attempt), (pid as i32, pipe));
         }
         Ok(child)
     }
@@ -201,7 +225,7 @@ impl LocalCluster {
 
     /// Sends `signal` to every process group of the cluster.
     pub fn signal_all(&self, signal: i32) {
-        for &group in self.groups.values() {
+        for &(group, _) in self.groups.values() {
             // SAFETY: killpg has no memory-safety preconditions; an error (the group is
             // already gone) is what we want anyway.
             unsafe {
@@ -212,11 +236,30 @@ impl LocalCluster {
 
     /// True when no process of any of the cluster's groups is left.
     pub fn groups_gone(&self) -> bool {
-        self.groups.values().all(|&group| {
+        self.groups.values().all(|&(group, _)| {
             // SAFETY: signal 0 only checks for existence.
             let result = unsafe { libc::killpg(group, 0) };
             result != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
         })
+    }
+
+    /// Ends every process of the cluster at once: each supervisor, its pipe closed, ends
+    /// its stage's whole tree; after at most a second every group is SIGKILLed, and with
+    /// `sweep`, whatever else still runs with the run's id (never when another
+    /// orchestrator owns the run now: its stages have the same id).
+    pub async fn end_all(&mut self, sweep: bool) {
+        for (_, pipe) in self.groups.values_mut() {
+            pipe.take();
+        }
+        let since = std::time::Instant::now();
+        while !self.groups_gone() && since.elapsed() < std::time::Duration::from_secs(1) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.signal_all(libc::SIGKILL);
+        if sweep {
+            let run_id = self.run_id.clone();
+            let _ = tokio::task::spawn_blocking(move || kill_run_processes(&run_id)).await;
+        }
     }
 
     /// Deletes the scratch directory: every ephemeral work-table on the cluster is gone.
