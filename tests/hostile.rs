@@ -14,6 +14,7 @@ fn one_stage(dir: &Path, line: &str) -> PathBuf {
         format!(
             "name: one\n\
              cluster: {{ provider: local, market: spot, provision_time: 1s }}\n\
+             retries: 0\n\
              stages:\n  \
                only:\n    \
                  run: {line}\n    \
@@ -104,4 +105,70 @@ fn item_4_dev_zero_as_a_trace_is_refused_at_the_size_limit() {
     let run = support::respawn(["simulate", &file, "--trace", "/dev/zero"]);
     run.invalid_input();
     assert!(run.stderr.contains("/dev/zero"), "{}", run.stderr);
+}
+
+/// Runs a stage that writes `files` then `line` into its output; expects exit 4 naming
+/// `named`, then checks that the same command succeeds once the stage is fixed.
+fn refused_then_fixed(line: &str, named: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = one_stage(
+        dir.path(),
+        &format!(
+            "mkdir -p {{{{ output }}}}/data && echo ok > {{{{ output }}}}/data/part-0 && {line}"
+        ),
+    );
+    let run = run_in(dir.path(), &file, &[]);
+    assert_eq!(run.code, 4, "exit 4 for {line}\n{}", run.stderr);
+    assert!(
+        run.stderr.contains(named),
+        "{named} is named:\n{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("work-table"), "{}", run.stderr);
+    let passwd = std::fs::read("/etc/passwd").unwrap();
+    let mut objects = std::collections::BTreeMap::new();
+    let store = dir.path().join("store");
+    support::walk(&store, &store, &mut objects);
+    assert!(
+        !objects.values().any(|bytes| bytes == &passwd),
+        "nothing outside the work-table was copied into the store"
+    );
+    one_stage(
+        dir.path(),
+        "mkdir -p {{ output }}/data && echo ok > {{ output }}/data/part-0",
+    );
+    run_in(dir.path(), &file, &[]).success();
+}
+
+#[test]
+fn item_3_a_symlink_to_a_directory_in_a_work_table_is_refused_with_exit_4_naming_it() {
+    refused_then_fixed("ln -s data {{ output }}/alias", "alias");
+}
+
+#[test]
+fn item_3_a_symlink_to_a_file_outside_a_work_table_is_refused_and_never_followed() {
+    refused_then_fixed("ln -s /etc/passwd {{ output }}/users", "users");
+}
+
+#[test]
+fn item_3_a_fifo_in_a_work_table_is_refused_with_exit_4_naming_it() {
+    refused_then_fixed("mkfifo {{ output }}/data/pipe", "data/pipe");
+}
+
+#[test]
+fn item_12_a_dangling_symlink_is_refused_with_exit_4_naming_it_and_a_fixed_stage_resumes() {
+    refused_then_fixed("ln -s nowhere {{ output }}/data/gone", "data/gone");
+}
+
+#[test]
+fn item_12_a_file_name_with_a_newline_is_refused_with_exit_4_and_a_fixed_stage_resumes() {
+    refused_then_fixed(
+        "touch \"{{ output }}/bad$(printf '\\nname')\"",
+        "bad\\nname",
+    );
+}
+
+#[test]
+fn item_14_an_output_file_named_like_a_temporary_file_is_refused_not_dropped() {
+    refused_then_fixed("echo x > {{ output }}/.respawn-tmp-1", ".respawn-tmp-1");
 }
