@@ -172,3 +172,48 @@ fn item_12_a_file_name_with_a_newline_is_refused_with_exit_4_and_a_fixed_stage_r
 fn item_14_an_output_file_named_like_a_temporary_file_is_refused_not_dropped() {
     refused_then_fixed("echo x > {{ output }}/.respawn-tmp-1", ".respawn-tmp-1");
 }
+
+/// `respawn ARGS` as an unprivileged user (nobody) when the tests run as root, since
+/// root ignores directory permissions; the environment as [`run_in`] sets it.
+fn run_unprivileged(dir: &Path, file: &Path) -> support::Run {
+    use std::os::unix::process::CommandExt;
+    let mut command = support::command();
+    command
+        .args(["run", &file.display().to_string(), "--batch", "b1"])
+        .args(["--store", &dir.join("store").display().to_string()])
+        .env("RESPAWN_SCRATCH", dir.join("scratch"))
+        .env("NO_COLOR", "1")
+        .current_dir(dir);
+    // SAFETY: setgid and setuid are async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::geteuid() == 0 && (libc::setgid(65534) != 0 || libc::setuid(65534) != 0) {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().unwrap();
+    support::Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn item_5_a_read_only_directory_in_a_failed_stage_output_does_not_block_the_resume() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let file = one_stage(
+        dir.path(),
+        "mkdir -p {{ output }}/ro && touch {{ output }}/ro/f && chmod 555 {{ output }}/ro && exit 3",
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let failed = run_unprivileged(dir.path(), &file);
+    assert_eq!(failed.code, 4, "{}", failed.stderr);
+    one_stage(dir.path(), "mkdir -p {{ output }}/ro && echo ok > {{ output }}/ro/f");
+    let resumed = run_unprivileged(dir.path(), &file);
+    assert_eq!(resumed.code, 0, "the resume succeeds:\n{}", resumed.stderr);
+}

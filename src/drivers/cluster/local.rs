@@ -268,10 +268,37 @@ impl LocalCluster {
     }
 }
 
+/// Removes `dir` and everything in it. A directory a stage made read-only (or
+/// unreadable) is made writable by its owner first: scratch directories are respawn's.
 fn remove_dir(dir: &Path) -> io::Result<()> {
     match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            make_writable(dir);
+            match fs::remove_dir_all(dir) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        }
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// Gives the owner full access to every directory under `dir` (never following links).
+fn make_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = fs::symlink_metadata(dir) else {
+        return;
+    };
+    if !meta.is_dir() {
+        return;
+    }
+    let mode = meta.permissions().mode() | 0o700;
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(mode));
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            make_writable(&entry.path());
+        }
     }
 }
 
