@@ -213,7 +213,69 @@ fn item_5_a_read_only_directory_in_a_failed_stage_output_does_not_block_the_resu
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
     let failed = run_unprivileged(dir.path(), &file);
     assert_eq!(failed.code, 4, "{}", failed.stderr);
-    one_stage(dir.path(), "mkdir -p {{ output }}/ro && echo ok > {{ output }}/ro/f");
+    one_stage(
+        dir.path(),
+        "mkdir -p {{ output }}/ro && echo ok > {{ output }}/ro/f",
+    );
     let resumed = run_unprivileged(dir.path(), &file);
     assert_eq!(resumed.code, 0, "the resume succeeds:\n{}", resumed.stderr);
+}
+
+#[test]
+fn item_9_credentials_are_never_logged_even_at_trace_level_nor_given_to_stages() {
+    let server = support::s3_server::S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = one_stage(
+        dir.path(),
+        "env; mkdir -p {{ output }}; env > {{ output }}/env",
+    );
+    let token = "SessionTokenThatMustNeverBeSeen1234567890";
+    let mut env: Vec<(&str, String)> = server.env();
+    env.push(("AWS_SESSION_TOKEN", token.into()));
+    env.push(("RESPAWN_LOG", "trace".into()));
+    env.push((
+        "RESPAWN_SCRATCH",
+        dir.path().join("scratch").display().to_string(),
+    ));
+    let secret = env
+        .iter()
+        .find(|(name, _)| *name == "AWS_SECRET_ACCESS_KEY")
+        .map(|(_, value)| value.clone())
+        .unwrap();
+    let store = format!("s3://{}/team", support::s3_server::BUCKET);
+    let run = support::respawn_env(
+        [
+            "run",
+            &file.display().to_string(),
+            "--batch",
+            "b1",
+            "--store",
+            &store,
+        ],
+        &env,
+        &[],
+    );
+    run.success();
+    assert!(run.stderr.len() > 10_000, "trace logs were printed");
+    for hidden in [token, secret.as_str()] {
+        let lines: Vec<&str> = run.stderr.lines().filter(|l| l.contains(hidden)).collect();
+        assert!(
+            lines.is_empty(),
+            "a credential is in the logs:\n{}",
+            lines.join("\n")
+        );
+        assert!(
+            !run.stdout.contains(hidden),
+            "a credential is in the output"
+        );
+    }
+    let root = server.root().join(support::s3_server::BUCKET);
+    let mut objects = std::collections::BTreeMap::new();
+    support::walk(&root, &root, &mut objects);
+    assert!(objects.keys().any(|k| k.contains("/logs/")), "{objects:?}");
+    for (key, bytes) in objects {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(token), "{key} holds the session token");
+        assert!(!text.contains(&secret), "{key} holds the secret key");
+    }
 }

@@ -446,6 +446,18 @@ fn parse_mtti(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Whether a log event of `target` at `level` may be printed: never the AWS SDK's signing
+/// logs (the canonical request holds the session token) nor its request dumps at trace
+/// level (every header, the signature and the session token among them).
+pub fn may_log(target: &str, level: tracing::Level) -> bool {
+    let signing = target.starts_with("aws_sigv4");
+    let request_dump = level == tracing::Level::TRACE
+        && (target.starts_with("aws_smithy_runtime::client::orchestrator")
+            || target.starts_with("aws_smithy_runtime_api::client::orchestrator")
+            || target.starts_with("aws_smithy_runtime::client::http"));
+    !signing && !request_dump
+}
+
 /// Runs a parsed command line and returns the process exit code. The one place where a
 /// command's error is printed.
 pub fn run(cli: Cli) -> i32 {

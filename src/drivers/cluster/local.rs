@@ -24,6 +24,16 @@ use std::process::Stdio;
 
 const MARKER: &str = ".respawn-cluster";
 
+/// The orchestrator's AWS secrets, which stages do not inherit: a stage's log (`env`, a
+/// stack trace) would put them in the store. A stage that needs AWS gets it through a
+/// profile (`AWS_PROFILE` and the shared files stay) or the machine's role.
+const AWS_SECRETS: [&str; 4] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+];
+
 /// The clusters of one run, under one scratch directory.
 #[derive(Clone, Debug)]
 pub struct LocalClusters {
@@ -199,6 +209,9 @@ impl LocalCluster {
                 process
             }
         };
+        for secret in AWS_SECRETS {
+            process.env_remove(secret);
+        }
         process
             .current_dir(&command.cwd)
             .envs(command.env.iter().map(|(k, v)| (k, v)))
