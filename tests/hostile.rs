@@ -279,3 +279,36 @@ fn item_9_credentials_are_never_logged_even_at_trace_level_nor_given_to_stages()
         assert!(!text.contains(&secret), "{key} holds the secret key");
     }
 }
+
+#[test]
+fn item_7_an_interrupt_during_start_up_does_not_kill_the_orchestrator() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = one_stage(dir.path(), "sleep 1; mkdir -p {{ output }}");
+    let lease = dir.path().join("store/one/leases/b1");
+    let child = support::command()
+        .args(["run", &file.display().to_string(), "--batch", "b1"])
+        .args(["--store", &dir.path().join("store").display().to_string()])
+        .env("RESPAWN_SCRATCH", dir.path().join("scratch"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The moment the lease names it, `respawn interrupt` can find the orchestrator.
+    let since = std::time::Instant::now();
+    while !lease.exists() {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(20),
+            "a lease"
+        );
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{:?}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
