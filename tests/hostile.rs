@@ -312,3 +312,36 @@ fn item_7_an_interrupt_during_start_up_does_not_kill_the_orchestrator() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn item_13_a_damaged_run_record_stops_run_and_status_with_exit_3_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = one_stage(dir.path(), "exit 1");
+    assert_eq!(run_in(dir.path(), &file, &[]).code, 4);
+    let runs = dir.path().join("store/one/runs");
+    let run_dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let record = run_dir.join("run.json");
+    std::fs::write(&record, b"{\"damaged\": ").unwrap();
+    one_stage(dir.path(), "mkdir -p {{ output }}");
+    let again = run_in(dir.path(), &file, &[]);
+    again.store_error();
+    assert!(again.stderr.contains("run.json"), "{}", again.stderr);
+    assert_eq!(
+        std::fs::read_dir(&runs).unwrap().count(),
+        1,
+        "no new run of the batch was started"
+    );
+    let status = support::respawn([
+        "status",
+        &file.display().to_string(),
+        "--store",
+        &dir.path().join("store").display().to_string(),
+    ]);
+    status.store_error();
+    assert!(status.stderr.contains("run.json"), "{}", status.stderr);
+}
