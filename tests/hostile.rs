@@ -345,3 +345,50 @@ fn item_13_a_damaged_run_record_stops_run_and_status_with_exit_3_naming_it() {
     status.store_error();
     assert!(status.stderr.contains("run.json"), "{}", status.stderr);
 }
+
+#[test]
+fn item_10_ctrl_c_keeps_the_interrupted_attempts_log_and_status_does_not_say_running() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let file = one_stage(
+        dir.path(),
+        "echo said-before-ctrl-c; sleep 30; mkdir -p {{ output }}",
+    );
+    let store = dir.path().join("store").display().to_string();
+    let mut child = support::command()
+        .args(["run", &file.display().to_string(), "--batch", "b1"])
+        .args(["--store", &store, "--format", "json"])
+        .env("RESPAWN_SCRATCH", dir.path().join("scratch"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("\"launch\"") {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let _rest: Vec<_> = lines.collect();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let status = support::respawn([
+        "status",
+        &file.display().to_string(),
+        "--store",
+        &store,
+        "--format",
+        "json",
+    ]);
+    status.success();
+    let json = status.json();
+    let stage = &json["stages"][0];
+    assert_ne!(stage["state"], "running", "{json}");
+    let log = stage["log"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a log in {json}"));
+    let text = std::fs::read_to_string(log).unwrap_or_else(|e| panic!("{log}: {e}\n{json}"));
+    assert!(text.contains("said-before-ctrl-c"), "{text}");
+}
