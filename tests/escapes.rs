@@ -171,3 +171,66 @@ fn a_cluster_loss_ends_the_children_and_daemons_of_its_stages() {
     assert_eq!(status.code(), Some(0), "{rest:?}");
     assert_all_gone_within(&[], &run_id, Duration::from_secs(1));
 }
+
+/// Starts `respawn run` of the leaky workflow's batch; returns the child and its events.
+fn start_json(dir: &Path, file: &Path) -> (Child, Lines<BufReader<ChildStdout>>) {
+    start(dir, file)
+}
+
+fn wait_for(lines: &mut Lines<BufReader<ChildStdout>>, kind: &str) {
+    for line in lines.by_ref() {
+        let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["event"] == kind {
+            return;
+        }
+    }
+    panic!("no {kind} event");
+}
+
+#[test]
+fn item_6_an_orchestrator_that_lost_its_lease_leaves_the_new_owners_cluster_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slow.yaml");
+    std::fs::write(
+        &file,
+        "name: slow\n\
+         cluster: { provider: local, market: spot, provision_time: 1s }\n\
+         stages:\n  \
+           wait:\n    \
+             run: sleep 4; mkdir -p {{ output }}\n    \
+             estimate: 1m\n",
+    )
+    .unwrap();
+    let (mut old, mut old_events) = start_json(dir.path(), &file);
+    wait_for(&mut old_events, "launch");
+    // The old orchestrator is paused; its lease is made to look like a dead process's, so
+    // a new orchestrator takes the run over at once (as after the lease's expiry).
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(old.id() as i32, libc::SIGSTOP) };
+    let lease = dir.path().join("store/slow/leases/b1");
+    let mut record: Value = serde_json::from_slice(&std::fs::read(&lease).unwrap()).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    record["holder"]["pid"] = gone.id().into();
+    std::fs::write(&lease, serde_json::to_vec(&record).unwrap()).unwrap();
+    let (new, mut new_events) = start_json(dir.path(), &file);
+    wait_for(&mut new_events, "launch");
+    // The old one wakes up, finds its cluster gone and its lease lost.
+    // SAFETY: as above.
+    unsafe { libc::kill(old.id() as i32, libc::SIGCONT) };
+    let _: Vec<_> = old_events.collect();
+    let old_status = old.wait().unwrap();
+    let rest: Vec<String> = new_events.map(|l| l.unwrap()).collect();
+    let output = new.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the new owner finished\n{rest:?}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !rest.iter().any(|l| l.contains("\"cluster-lost\"")),
+        "the new owner saw no spurious interruption: {rest:?}"
+    );
+    assert!(old_status.code().is_some(), "the old one ended by itself");
+}

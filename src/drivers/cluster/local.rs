@@ -1,9 +1,9 @@
 //! Local clusters: a scratch directory plus the process groups of its stages.
 //!
 //! ```text
-//! <scratch>/<workflow>/<run_id>/g<N>/.respawn-cluster    marker: the cluster is alive while it exists
-//! <scratch>/<workflow>/<run_id>/g<N>/work/<stage>/<attempt>/   work-tables made on cluster N
-//! <scratch>/<workflow>/<run_id>/g<N>/restored/<stage>/         checkpoints restored into cluster N
+//! <scratch>/<workflow>/<run_id>/g<N>-<pid>/.respawn-cluster    marker: the cluster is alive while it exists
+//! <scratch>/<workflow>/<run_id>/g<N>-<pid>/work/<stage>/<attempt>/   work-tables made on cluster N
+//! <scratch>/<workflow>/<run_id>/g<N>-<pid>/restored/<stage>/         checkpoints restored into cluster N
 //! <scratch>/<workflow>/<run_id>/logs/<stage>/<attempt>.log     stdout and stderr of each attempt
 //! ```
 //!
@@ -11,9 +11,12 @@
 //! [`super::supervisor`]), which leads the stage's own process group, holds every process
 //! the stage starts (daemons too) and ends them all when the stage's shell exits, when the
 //! orchestrator dies, or when the orchestrator closes the supervisor's standard input to
-//! end the cluster. Every stage process carries `RESPAWN_RUN_ID` in its environment: at
-//! each cluster loss, at the end of each run and when a new orchestrator starts, whatever
-//! still runs with the run's id is killed (the backstop for a supervisor killed itself).
+//! end the cluster. Every stage process carries `RESPAWN_RUN_ID` and `RESPAWN_ORCHESTRATOR`
+//! (the orchestrator's pid) in its environment: at each cluster loss and at the end of each
+//! run, whatever this orchestrator started that still runs is killed (the backstop for a
+//! supervisor killed itself), and a new orchestrator of the run kills whatever still runs
+//! with the run's id. A cluster's directory carries the orchestrator's pid (`<pid>`), so an
+//! orchestrator that lost its lease never touches the directory of the one that took over.
 
 use crate::workflow::{Market, StageId};
 use std::collections::BTreeMap;
@@ -23,6 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 const MARKER: &str = ".respawn-cluster";
+
+/// The variable that names, in a stage's environment, the orchestrator that started it.
+pub const ORCHESTRATOR: &str = "RESPAWN_ORCHESTRATOR";
 
 /// The orchestrator's AWS secrets, which stages do not inherit: a stage's log (`env`, a
 /// stack trace) would put them in the store. A stage that needs AWS gets it through a
@@ -90,14 +96,14 @@ impl LocalClusters {
     /// `RESPAWN_RUN_ID` in its environment) and removes the clusters it left behind.
     /// Returns how many processes were killed.
     pub fn sweep(&self) -> io::Result<usize> {
-        let killed = kill_run_processes(&self.run_id);
+        let killed = kill_run_processes(&self.run_id, None);
         if let Ok(entries) = fs::read_dir(&self.root) {
             for entry in entries {
                 let entry = entry?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let cluster = name
                     .strip_prefix('g')
-                    .is_some_and(|n| n.parse::<u32>().is_ok());
+                    .is_some_and(|rest| rest.split('-').all(|n| n.parse::<u32>().is_ok()));
                 if cluster || name == "staging" {
                     remove_dir(&entry.path())?;
                 }
@@ -108,7 +114,9 @@ impl LocalClusters {
 
     /// Creates cluster `generation`: an empty scratch directory with its marker.
     pub fn create(&self, generation: u32, market: Market) -> io::Result<LocalCluster> {
-        let dir = self.root.join(format!("g{generation}"));
+        let dir = self
+            .root
+            .join(format!("g{generation}-{}", std::process::id()));
         remove_dir(&dir)?;
         fs::create_dir_all(dir.join("work"))?;
         fs::create_dir_all(dir.join("restored"))?;
@@ -134,7 +142,7 @@ impl LocalClusters {
     /// At the end of the run: kills whatever still runs with the run's id and removes the
     /// whole scratch directory of the run (its logs are in the store by then).
     pub fn remove_all(&self) -> io::Result<()> {
-        kill_run_processes(&self.run_id);
+        kill_run_processes(&self.run_id, Some(std::process::id()));
         remove_dir(&self.root)
     }
 }
@@ -215,6 +223,7 @@ impl LocalCluster {
         process
             .current_dir(&command.cwd)
             .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .env(ORCHESTRATOR, std::process::id().to_string())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .process_group(0)
@@ -271,7 +280,8 @@ impl LocalCluster {
         self.signal_all(libc::SIGKILL);
         if sweep {
             let run_id = self.run_id.clone();
-            let _ = tokio::task::spawn_blocking(move || kill_run_processes(&run_id)).await;
+            let mine = Some(std::process::id());
+            let _ = tokio::task::spawn_blocking(move || kill_run_processes(&run_id, mine)).await;
         }
     }
 
@@ -317,7 +327,14 @@ fn make_writable(dir: &Path) {
 
 /// Processes (other than this one) whose environment has `RESPAWN_RUN_ID=<run_id>`.
 pub fn run_processes(run_id: &str) -> Vec<i32> {
+    processes_with(run_id, None)
+}
+
+/// Processes (other than this one) of run `run_id`, only those started by orchestrator
+/// `orchestrator` when given.
+fn processes_with(run_id: &str, orchestrator: Option<u32>) -> Vec<i32> {
     let needle = format!("RESPAWN_RUN_ID={run_id}");
+    let started_by = orchestrator.map(|pid| format!("{ORCHESTRATOR}={pid}"));
     let me = std::process::id() as i32;
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
@@ -327,16 +344,19 @@ pub fn run_processes(run_id: &str) -> Vec<i32> {
         .filter(|&pid| pid != me)
         .filter(|pid| {
             fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+                .map(|env| {
+                    let has = |wanted: &str| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes());
+                    has(&needle) && started_by.as_deref().is_none_or(has)
+                })
                 .unwrap_or(false)
         })
         .collect()
 }
 
-/// SIGKILLs the process groups of every process of the run; returns how many processes
-/// were found.
-fn kill_run_processes(run_id: &str) -> usize {
-    let pids = run_processes(run_id);
+/// SIGKILLs the process groups of every process of the run (of those `orchestrator`
+/// started, when given); returns how many processes were found.
+fn kill_run_processes(run_id: &str, orchestrator: Option<u32>) -> usize {
+    let pids = processes_with(run_id, orchestrator);
     for &pid in &pids {
         // SAFETY: getpgid and kill have no memory-safety preconditions.
         unsafe {
@@ -407,7 +427,7 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert!(clusters.sweep().unwrap() >= 1);
         assert!(!child.wait().await.unwrap().success());
-        assert!(!clusters.root().join("g3").exists());
+        assert!(!cluster.dir().exists());
         assert!(clusters.root().join("logs").exists(), "logs are kept");
     }
 }
