@@ -1,5 +1,6 @@
 use clap::Parser;
 use std::io::IsTerminal;
+use tracing_subscriber::prelude::*;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -10,10 +11,15 @@ fn main() {
     // tracing-subscriber filter, e.g. `respawn=debug,aws_smithy_runtime=debug`) shows more.
     let filter = tracing_subscriber::EnvFilter::try_from_env("RESPAWN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("respawn=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // Whatever the filter asks for, the SDK's logs that print credentials are never shown.
+    let no_secrets = tracing_subscriber::filter::filter_fn(|meta| {
+        respawn::cli::may_log(meta.target(), *meta.level())
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .init();
+        .with_filter(filter)
+        .with_filter(no_secrets);
+    tracing_subscriber::registry().with(layer).init();
     std::process::exit(respawn::cli::run(cli));
 }

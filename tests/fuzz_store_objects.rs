@@ -18,7 +18,7 @@ const WORKFLOW: &str = "ecommerce-sessions";
 const STOPPED: &str = "2019-10-01";
 const FINISHED: &str = "2019-10-02";
 /// See the targets in [`template`].
-const DAMAGE_THE_STOPPED_RECORD: bool = false;
+const DAMAGE_THE_STOPPED_RECORD: bool = true;
 
 /// A store with a stopped run (killed right after `sessions` committed) and a finished run,
 /// made once; each case works on a copy.

@@ -355,6 +355,19 @@ fn random_spot_interruptions_from_the_chaos_option_lose_nothing() {
 fn crash_and_resume(shop: &Shop, crash: Option<&str>, kill_after: Option<Duration>) {
     let env: Vec<(&str, &str)> = crash.iter().map(|c| ("RESPAWN_CRASH_AT", *c)).collect();
     let mut child = shop.spawn(&env);
+    let stdout = child.stdout.take().unwrap();
+    let run_id = std::thread::spawn(move || {
+        let mut run_id = None;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(event) = serde_json::from_str::<Value>(&line.unwrap_or_default()) else {
+                continue;
+            };
+            if event["event"] == "run-started" {
+                run_id = event["run_id"].as_str().map(String::from);
+            }
+        }
+        run_id
+    });
     if let Some(after) = kill_after {
         let deadline = Instant::now() + after;
         while Instant::now() < deadline {
@@ -366,9 +379,21 @@ fn crash_and_resume(shop: &Shop, crash: Option<&str>, kill_after: Option<Duratio
         let _ = child.kill();
     }
     let status = child.wait().unwrap();
+    let killed = Instant::now();
     if crash.is_some() {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(9), "the crash point was reached");
+    }
+    // Within 2 seconds of the kill no process of the run is left.
+    if let Some(run_id) = run_id.join().unwrap() {
+        while !processes_of(&run_id).is_empty() && killed.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            processes_of(&run_id),
+            Vec::<i32>::new(),
+            "no process of the run is left 2 s after the orchestrator was killed"
+        );
     }
     let run = shop.run(&[]);
     run.success();
@@ -394,10 +419,16 @@ fn an_orchestrator_killed_at_ten_random_moments_resumes_with_the_same_outputs() 
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let millis = 200 + (seed >> 33) % 5800;
+        // Each stage also leaves a child and a daemon behind, which must not outlive the
+        // orchestrator either.
+        let leaky = [(
+            "    run: sleep 1; python3",
+            "    run: sleep 30 & setsid sleep 31 & sleep 1; python3",
+        )];
         let shop = if round % 2 == 0 {
-            Shop::local(&[])
+            Shop::local(&leaky)
         } else {
-            Shop::s3(&[])
+            Shop::s3(&leaky)
         };
         crash_and_resume(&shop, None, Some(Duration::from_millis(millis)));
     }

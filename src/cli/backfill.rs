@@ -43,6 +43,8 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
     };
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
+        crate::engine::driver::catch_interrupts_early()
+            .map_err(|e| CliError::internal(format!("cannot listen for signals: {e}")))?;
         let store = store::connect_to_run(&args.place.store, workflow.store.as_deref()).await?;
         let layout = Layout::new(&workflow.name);
         let (dates, record) =

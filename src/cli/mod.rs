@@ -106,6 +106,12 @@ pub enum Command {
     Cost(CostArgs),
     /// A read-only web view of the store on loopback: workflows, batches, run reports.
     Ui(UiArgs),
+    /// Runs one stage's command and ends every process it started (used by `run`).
+    #[command(hide = true)]
+    SuperviseStage {
+        /// The stage's rendered command line, given to `sh -c`.
+        line: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -532,6 +538,18 @@ fn parse_mtti(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// Whether a log event of `target` at `level` may be printed: never the AWS SDK's signing
+/// logs (the canonical request holds the session token) nor its request dumps at trace
+/// level (every header, the signature and the session token among them).
+pub fn may_log(target: &str, level: tracing::Level) -> bool {
+    let signing = target.starts_with("aws_sigv4");
+    let request_dump = level == tracing::Level::TRACE
+        && (target.starts_with("aws_smithy_runtime::client::orchestrator")
+            || target.starts_with("aws_smithy_runtime_api::client::orchestrator")
+            || target.starts_with("aws_smithy_runtime::client::http"));
+    !signing && !request_dump
+}
+
 /// Runs a parsed command line and returns the process exit code. The one place where a
 /// command's error is printed.
 pub fn run(cli: Cli) -> i32 {
@@ -554,6 +572,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Report(args) => report::report(&args).map(|()| exit::SUCCESS),
         Command::Cost(args) => report::cost(&args).map(|()| exit::SUCCESS),
         Command::Ui(args) => ui::run(&args),
+        Command::SuperviseStage { line } => {
+            Ok(crate::drivers::cluster::supervisor::supervise(&line))
+        }
     };
     match result {
         Ok(code) => code,

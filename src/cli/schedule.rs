@@ -42,6 +42,8 @@ pub fn run(args: &ScheduleArgs) -> Result<i32, CliError> {
     };
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
+        crate::engine::driver::catch_interrupts_early()
+            .map_err(|e| CliError::internal(format!("cannot listen for signals: {e}")))?;
         let mut stopped = listen_for_stop()?;
         let mut stores = Vec::new();
         for (_, workflow) in &workflows {

@@ -64,6 +64,7 @@ pub fn run_settings(file: &Path, scratch: &Path, emr: &EmrArgs) -> RunSettings {
         stop_grace: super::run::STOP_GRACE,
         clock: Arc::new(WallClock),
         listen_for_signals: true,
+        supervisor: std::env::current_exe().ok(),
     }
 }
 

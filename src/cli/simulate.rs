@@ -6,17 +6,38 @@ use crate::sim::{SimOptions, SimReport, parse_trace, simulate};
 use crate::workflow::units::format_seconds as fmt;
 use serde_json::json;
 
+/// Traces are limited to 16 MiB, checked on what is read (a pipe or a device has no size).
+const MAX_TRACE_BYTES: u64 = 16 * 1024 * 1024;
+
+fn read_trace(path: &std::path::Path) -> Result<String, CliError> {
+    use std::io::Read;
+    let cannot = |error: std::io::Error| {
+        CliError::invalid_input(format!(
+            "{}: cannot read the trace: {error}",
+            path.display()
+        ))
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_TRACE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_TRACE_BYTES {
+        return Err(CliError::invalid_input(format!(
+            "{}: the trace is larger than {MAX_TRACE_BYTES} bytes, the limit",
+            path.display()
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        CliError::invalid_input(format!("{}: the trace is not UTF-8 text", path.display()))
+    })
+}
+
 pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
     let workflow = output::load(&args.file)?;
     let traces = match &args.trace {
         None => None,
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|error| {
-                CliError::invalid_input(format!(
-                    "{}: cannot read the trace: {error}",
-                    path.display()
-                ))
-            })?;
+            let text = read_trace(path)?;
             let traces = parse_trace(&text).map_err(|reason| {
                 CliError::invalid_input(format!("{}: {reason}", path.display())).with_hint(
                     "one interruption time per line, in seconds or like `1h30m`; `trace,time` for several traces",

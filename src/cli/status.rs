@@ -102,7 +102,10 @@ async fn latest(
         match record {
             Ok(record) if batch.is_none_or(|b| record.batch == b) => readable.push(record),
             Ok(_) => {}
-            Err(error) => output::stderr(&format!("warning: skipped a run: {error}\n")),
+            Err(error) if crate::drivers::ledger::is_missing_record(&error) => {
+                output::stderr(&format!("warning: skipped a run: {error}\n"))
+            }
+            Err(error) => return Err(error),
         }
     }
     let Some(record) = readable.pop() else {

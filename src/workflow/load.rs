@@ -42,15 +42,29 @@ pub fn load(path: &Path) -> Result<Workflow, Diagnostics> {
             "is this really a workflow file?",
         );
     }
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            return fail(
-                format!("cannot read the workflow file: {error}"),
-                "check the path",
-            );
-        }
-    };
+    // Devices and pipes report a size of 0: the limit holds on what is read, too.
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|file| {
+        use std::io::Read;
+        file.take(yaml::MAX_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+    });
+    if let Err(error) = read {
+        return fail(
+            format!("cannot read the workflow file: {error}"),
+            "check the path",
+        );
+    }
+    if bytes.len() > yaml::MAX_FILE_BYTES {
+        return fail(
+            format!(
+                "more than {} bytes were read; workflow files are limited to {} bytes",
+                yaml::MAX_FILE_BYTES,
+                yaml::MAX_FILE_BYTES
+            ),
+            "is this really a workflow file?",
+        );
+    }
     match String::from_utf8(bytes) {
         Ok(text) => parse(&file, &text),
         Err(error) => {

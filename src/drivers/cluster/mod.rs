@@ -14,6 +14,7 @@
 
 pub mod emr;
 pub mod local;
+pub mod supervisor;
 
 pub use emr::{EmrCluster, EmrClusters, ProvisionError};
 pub use local::{LocalCluster, LocalClusters, StageCommand};
@@ -293,8 +294,8 @@ impl Cluster {
     /// instance-hours when the provider knows them.
     pub async fn lose(self) -> Option<f64> {
         match self {
-            Cluster::Local(cluster) => {
-                cluster.signal_all(libc::SIGKILL);
+            Cluster::Local(mut cluster) => {
+                cluster.end_all(true).await;
                 let _ = tokio::task::spawn_blocking(move || cluster.wipe()).await;
                 None
             }
@@ -311,7 +312,7 @@ impl Cluster {
         hurry: impl std::future::Future<Output = ()>,
     ) -> Option<f64> {
         match self {
-            Cluster::Local(cluster) => {
+            Cluster::Local(mut cluster) => {
                 if cluster.running() > 0 {
                     cluster.signal_all(libc::SIGTERM);
                     let gone = async {
@@ -324,8 +325,8 @@ impl Cluster {
                         () = tokio::time::sleep(grace) => {}
                         () = hurry => {}
                     }
-                    cluster.signal_all(libc::SIGKILL);
                 }
+                cluster.end_all(true).await;
                 let _ = tokio::task::spawn_blocking(move || cluster.wipe()).await;
                 None
             }
@@ -333,14 +334,12 @@ impl Cluster {
         }
     }
 
-    /// Another orchestrator owns the run now: local stages die with this process; an
-    /// EMR cluster is left for the new owner to adopt.
+    /// Another orchestrator owns the run now: this one's local stages end, and nothing
+    /// else is touched (the new owner may use the same scratch directory, and its stages
+    /// carry the same run id); an EMR cluster is left for the new owner to adopt.
     pub async fn abandon(self) {
         match self {
-            Cluster::Local(cluster) => {
-                cluster.signal_all(libc::SIGKILL);
-                let _ = tokio::task::spawn_blocking(move || cluster.wipe()).await;
-            }
+            Cluster::Local(mut cluster) => cluster.end_all(false).await,
             Cluster::Emr(cluster) => cluster.abandon(),
         }
     }

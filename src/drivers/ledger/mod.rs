@@ -29,7 +29,7 @@ pub use commit::{
 pub use lease::{Holder, Lease, LeaseError, LeaseRecord, read_lease, read_leases};
 pub use run::{
     EventLog, FORMAT, Interruption, MarketChange, RunRecord, RunStatus, StageRecord, Versioned,
-    find_run, new_run_id, read_events, read_run, runs,
+    find_run, is_missing_record, new_run_id, read_events, read_run, runs,
 };
 
 use super::store::{Store, StoreError};

@@ -256,6 +256,16 @@ const READS_IN_FLIGHT: usize = 32;
 
 /// Every run of a workflow, oldest first; a record that cannot be read is returned as
 /// its error (naming the object) so that one bad record does not hide the others.
+/// The detail of a run that has objects in the store but no run record.
+pub const NO_RUN_RECORD: &str = "the run has objects in the store but no run record";
+
+/// Whether `error`, from [`runs`], is a run without a record (which nothing can resume, so
+/// it is skipped) rather than a record that exists and cannot be read (which stops
+/// whoever needs it: skipping it would start its batch anew and lose its checkpoints).
+pub fn is_missing_record(error: &StoreError) -> bool {
+    matches!(error, StoreError::Corrupt { detail, .. } if detail == NO_RUN_RECORD)
+}
+
 pub async fn runs<S: Store + Clone + 'static>(
     store: &S,
     layout: &Layout,
@@ -284,7 +294,7 @@ pub async fn runs<S: Store + Clone + 'static>(
             // creating its first objects, or its record was deleted by hand.
             Err(StoreError::NotFound { object }) => records.push(Err(StoreError::Corrupt {
                 object,
-                detail: "the run has objects in the store but no run record".into(),
+                detail: NO_RUN_RECORD.into(),
             })),
             Err(other) => records.push(Err(other)),
         }

@@ -114,29 +114,49 @@ pub fn is_work_table_file(relative: &str) -> bool {
     })
 }
 
-/// Every regular file under `dir`, as relative `/`-separated paths, sorted. Hidden
-/// temporary files of an unfinished write are not part of a work-table, nor is what
-/// [`is_work_table_file`] leaves out.
+/// Every regular file under `dir`, as relative `/`-separated paths, sorted.
+///
+/// What a local work-table may contain (README, "What a work-table may contain"): regular
+/// files and directories, whose paths are valid store keys (UTF-8, no control character or
+/// backslash, no name starting with `.respawn-tmp-`). Anything else (a symbolic link,
+/// wherever it points, a FIFO, a socket, a device, a name that is no key) is an
+/// `InvalidData` error naming the file: it is never followed, skipped or copied. Empty
+/// directories hold nothing and are not kept.
+///
+/// What Spark and Hadoop write beside the data is left out ([`is_work_table_file`]).
 pub fn local_files(dir: &Path) -> std::io::Result<Vec<String>> {
+    fn refuse(path: &Path, what: &str) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "`{}` {what}; a work-table holds only regular files and directories",
+                path.display().to_string().escape_default()
+            ),
+        )
+    }
     fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
+            let path = entry.path();
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} is not a UTF-8 file name", entry.path().display()),
-                ));
+                return Err(refuse(&path, "is not a UTF-8 file name"));
             };
-            if name.starts_with(super::local::TEMP_PREFIX) {
-                continue;
-            }
             let relative = format!("{prefix}{name}");
+            if let Some(problem) = crate::workflow::store_url::key_problem(&relative) {
+                return Err(refuse(&path, &format!("has a name that {problem}")));
+            }
             let kind = entry.file_type()?;
             if kind.is_dir() {
-                walk(&entry.path(), &format!("{relative}/"), out)?;
-            } else if std::fs::metadata(entry.path())?.is_file() && is_work_table_file(&relative) {
-                out.push(relative);
+                walk(&path, &format!("{relative}/"), out)?;
+            } else if kind.is_file() {
+                if is_work_table_file(&relative) {
+                    out.push(relative);
+                }
+            } else if kind.is_symlink() {
+                return Err(refuse(&path, "is a symbolic link"));
+            } else {
+                return Err(refuse(&path, "is not a regular file"));
             }
         }
         Ok(())

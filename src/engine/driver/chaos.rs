@@ -5,6 +5,9 @@
 use rand::Rng;
 use std::time::Duration;
 
+/// Longer than any run: a spot cluster that would be lost later than this is not lost.
+pub const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Chaos {
     pub mtti: Duration,
@@ -59,9 +62,11 @@ impl std::str::FromStr for Chaos {
 
 impl Chaos {
     /// How long the next spot cluster lives: an exponential draw with mean `mtti`.
+    /// A draw past [`NEVER`] (an mtti of billions of years) is [`NEVER`].
     pub fn next_loss(&self, rng: &mut impl Rng) -> Duration {
         let u: f64 = rng.random::<f64>();
-        Duration::from_secs_f64(-self.mtti.as_secs_f64() * (1.0 - u).ln())
+        Duration::try_from_secs_f64(-self.mtti.as_secs_f64() * (1.0 - u).ln())
+            .map_or(NEVER, |draw| draw.min(NEVER))
     }
 
     /// A note when checkpoints are planned for an MTTI far from the chaos rate.

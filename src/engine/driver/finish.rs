@@ -6,10 +6,33 @@ use super::{Driver, RunEnd};
 use crate::drivers::ledger::{RunStatus, timestamp};
 use crate::drivers::store::{Store, StoreError};
 use crate::engine::event::RunEvent;
+use crate::engine::machine::StageState;
 use crate::workflow::Cleanup;
 use tokio::sync::oneshot;
 
 impl Driver {
+    /// Attempts still running when the run stopped (their processes are gone by now): their
+    /// logs are kept, and their stages recorded as stopped rather than running.
+    fn keep_stopped_attempts(&mut self) {
+        let running: Vec<(usize, u32)> = self
+            .machine
+            .stages()
+            .iter()
+            .enumerate()
+            .filter_map(|(s, status)| match status.state {
+                StageState::Running { attempt } => Some((s, self.base_attempt[s] + attempt)),
+                _ => None,
+            })
+            .collect();
+        for (stage, attempt) in running {
+            self.save_log(stage, attempt);
+            let name = self.workflow.stages[stage].name.clone();
+            self.with_record(|record| {
+                record.stages.entry(name).or_default().state = "stopped".into();
+            });
+        }
+    }
+
     /// Records how the run ended, cleans up, and releases the lease.
     pub(super) async fn finish(mut self, end: RunEnd) -> RunEnd {
         match &end {
@@ -26,6 +49,9 @@ impl Driver {
             }
             RunEnd::Stopped => self.tasks.abort_all(),
             RunEnd::Succeeded | RunEnd::Failed { .. } => {}
+        }
+        if !matches!(end, RunEnd::Succeeded | RunEnd::Failed { .. }) {
+            self.keep_stopped_attempts();
         }
         // Logs of attempts that ended are wanted in every case.
         while self.logs.join_next().await.is_some() {}

@@ -6,7 +6,7 @@ use super::record::{append_log, log_tail};
 use super::{Driver, Msg, RunEnd};
 use crate::drivers::cluster::{Cluster, ClusterEnd, ClusterNews, Output, ProvisionError, StepEnd};
 use crate::drivers::ledger::CommitManifest;
-use crate::drivers::store::{Store, StoreError};
+use crate::drivers::store::{Store, StoreError, local_files};
 use crate::engine::event::RunEvent;
 use crate::engine::inspect::Durable;
 use crate::engine::machine::{Event, Exit, Outcome};
@@ -178,6 +178,9 @@ impl Driver {
         attempt: u32,
         end: StepEnd,
     ) -> Option<RunEnd> {
+        let end = self
+            .refuse_bad_output(generation, stage, attempt, end)
+            .await;
         if let StepEnd::Failed {
             detail: Some(detail),
             ..
@@ -241,6 +244,39 @@ impl Driver {
         };
         self.apply(event, Some(stage)).await;
         None
+    }
+
+    /// A stage that exits 0 but leaves what a work-table may not hold (a symbolic link, a
+    /// FIFO, a name that is no store key: see `local_files`) failed, with the reason
+    /// naming the file in its log.
+    async fn refuse_bad_output(
+        &mut self,
+        generation: u32,
+        stage: StageId,
+        attempt: u32,
+        end: StepEnd,
+    ) -> StepEnd {
+        let current = !self.gone.contains(&generation)
+            && self
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.generation() == generation && c.is_alive());
+        let Some(Output::Dir(dir)) = self.output_of(stage, attempt) else {
+            return end;
+        };
+        if end != StepEnd::Success || !current {
+            return end;
+        }
+        let checked = tokio::task::spawn_blocking(move || local_files(&dir).map(drop)).await;
+        match checked {
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => StepEnd::Failed {
+                code: 0,
+                detail: Some(format!(
+                    "respawn: the stage exited 0, but its output is refused: {error}"
+                )),
+            },
+            _ => end,
+        }
     }
 
     async fn on_persisted(
@@ -365,9 +401,15 @@ impl Driver {
                     .store
                     .locate(&self.layout.log(&self.run_id, name, attempt));
                 let tail = log_tail(&self.clusters.scratch().log_path(name, attempt), 20);
+                // An exit code of 0 is a failure only when its output was refused.
+                let how = if code == 0 {
+                    "wrote an output that is not a valid work-table".to_string()
+                } else {
+                    format!("failed with exit code {code}")
+                };
                 RunEnd::Failed {
                     message: format!(
-                        "stage `{name}` ({}:{}) failed with exit code {code} after {attempts} attempt(s) in this run; its log is {log}",
+                        "stage `{name}` ({}:{}) {how} after {attempts} attempt(s) in this run; its log is {log}",
                         self.workflow.file, self.workflow.stages[stage].line
                     ),
                     log_tail: tail,

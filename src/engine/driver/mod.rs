@@ -30,7 +30,7 @@ mod tests;
 
 pub use chaos::Chaos;
 pub use command::shell_quote;
-pub use signals::{request_stop, stop_requested};
+pub use signals::{catch_interrupts_early, request_stop, stop_requested};
 
 use super::clock::Clock;
 use super::event::StampedEvent;

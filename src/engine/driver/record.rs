@@ -115,10 +115,71 @@ pub(super) fn append_log(path: &Path, text: &str) {
     }
 }
 
-/// The last `lines` lines of a log file.
+/// How much of the end of a log its tail is looked for in.
+const TAIL_BYTES: u64 = 64 * 1024;
+/// A longer line of a tail is cut (a log with no newline is one line).
+const TAIL_LINE_CHARS: usize = 400;
+
+/// The last `lines` lines of a log file, found in its last [`TAIL_BYTES`] only, each cut
+/// to [`TAIL_LINE_CHARS`] characters.
 pub(super) fn log_tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read(path).unwrap_or_default();
-    let text = String::from_utf8_lossy(&text);
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let length = file.metadata().map_or(0, |m| m.len());
+    let start = length.saturating_sub(TAIL_BYTES);
+    if file.seek(SeekFrom::Start(start)).is_err()
+        || file.take(TAIL_BYTES).read_to_end(&mut bytes).is_err()
+    {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut all: Vec<&str> = text.lines().collect();
+    if start > 0 && all.len() > 1 {
+        // The first line read began before the part read.
+        all.remove(0);
+    }
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|line| {
+            let count = line.chars().count();
+            if count <= TAIL_LINE_CHARS {
+                line.to_string()
+            } else {
+                let cut: String = line.chars().skip(count - TAIL_LINE_CHARS).collect();
+                format!("[{} characters cut] {cut}", count - TAIL_LINE_CHARS)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_tail;
+
+    #[test]
+    fn item_11_the_failure_tail_of_a_huge_log_without_newlines_is_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.log");
+        let mut text = "first line\n".repeat(10);
+        text.push_str(&"x".repeat(5_000_000));
+        std::fs::write(&path, &text).unwrap();
+        let tail = log_tail(&path, 20);
+        assert!(tail.len() < 1_000, "{} bytes", tail.len());
+        assert!(tail.ends_with("xxx"), "{tail}");
+        assert!(tail.contains("characters cut"), "{tail}");
+    }
+
+    #[test]
+    fn item_11_the_failure_tail_keeps_the_last_lines_of_a_long_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.log");
+        let text: String = (0..100_000).map(|n| format!("line {n}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        let tail = log_tail(&path, 3);
+        assert_eq!(tail, "line 99997\nline 99998\nline 99999");
+    }
 }

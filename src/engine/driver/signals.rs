@@ -7,10 +7,30 @@
 //! starts after the signal came, which its own listener, made later, never hears.
 
 use super::Msg;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// SIGUSR1s that came while no run listened, and how many runs listen.
+static PENDING_INTERRUPTS: AtomicU32 = AtomicU32::new(0);
+static RUNS_LISTENING: AtomicU32 = AtomicU32::new(0);
+
+/// Catches SIGUSR1 from now on (its default action kills the process). An orchestrator
+/// calls it first thing: its lease names it to `respawn interrupt` well before its run
+/// listens (listing hundreds of run records takes seconds). An interrupt that came while
+/// no run listened goes to the next run that listens. Needs a tokio runtime.
+pub fn catch_interrupts_early() -> std::io::Result<()> {
+    let mut user1 = signal(SignalKind::user_defined1())?;
+    tokio::spawn(async move {
+        while user1.recv().await.is_some() {
+            if RUNS_LISTENING.load(Ordering::SeqCst) == 0 {
+                PENDING_INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    Ok(())
+}
 
 /// Records that this process was asked to stop (SIGINT or SIGTERM): every run listening
 /// for signals stops, including those that start later.
@@ -33,12 +53,14 @@ pub(super) struct Signals {
 
 impl Signals {
     pub(super) fn new() -> std::io::Result<Signals> {
-        Ok(Signals {
+        let signals = Signals {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
             user1: signal(SignalKind::user_defined1())?,
             stopping: false,
-        })
+        };
+        RUNS_LISTENING.fetch_add(1, Ordering::SeqCst);
+        Ok(signals)
     }
 
     /// The next signal, as a message to the driver; a stop requested before this run
@@ -47,6 +69,12 @@ impl Signals {
         if !self.stopping && stop_requested() {
             self.stopping = true;
             return Msg::Stop;
+        }
+        if PENDING_INTERRUPTS
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Msg::Interrupt;
         }
         let msg = tokio::select! {
             _ = self.interrupt.recv() => Msg::Stop,
@@ -66,5 +94,11 @@ impl Signals {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
         }
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        RUNS_LISTENING.fetch_sub(1, Ordering::SeqCst);
     }
 }

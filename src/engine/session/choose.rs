@@ -4,7 +4,8 @@
 //! its outputs. Without a batch, the latest unfinished run resumes, or a new batch starts.
 
 use crate::drivers::ledger::{
-    Layout, RunRecord, RunStatus, Versioned, new_run_id, read_output, read_run, runs,
+    Layout, RunRecord, RunStatus, Versioned, is_missing_record, new_run_id, read_output, read_run,
+    runs,
 };
 use crate::drivers::store::{AnyStore, Store, StoreError};
 use crate::engine::clock::Clock;
@@ -50,13 +51,17 @@ pub async fn pick_batch(
     )
 }
 
-/// Every run record of the workflow that can be read, oldest first.
+/// Every run record of the workflow, oldest first; a record that cannot be read is an
+/// error naming it (a run without any record is skipped).
 async fn readable_runs(store: &AnyStore, layout: &Layout) -> Result<Vec<RunRecord>, StoreError> {
     let mut records = Vec::new();
     for record in runs(store, layout).await? {
         match record {
             Ok(record) => records.push(record),
-            Err(error) => tracing::warn!("skipping a run that cannot be read: {error}"),
+            Err(error) if is_missing_record(&error) => {
+                tracing::warn!("skipping a run that cannot be read: {error}")
+            }
+            Err(error) => return Err(error),
         }
     }
     Ok(records)

@@ -33,6 +33,8 @@ pub struct RunSettings {
     pub clock: Arc<dyn Clock>,
     /// Whether Ctrl-C, SIGTERM and SIGUSR1 reach the run.
     pub listen_for_signals: bool,
+    /// The respawn executable, which supervises each stage on a local cluster.
+    pub supervisor: Option<PathBuf>,
 }
 
 /// Why a workflow cannot run on a store, if it cannot: EMR steps read and write their
@@ -98,7 +100,11 @@ pub async fn drive_opened(
     } = opened;
     let run_id = record.value.run_id.clone();
     keep_workflow(&store, &workflow, &run_id).await;
-    let scratch = LocalClusters::new(settings.scratch.join(&workflow.name).join(&run_id), &run_id);
+    let mut scratch =
+        LocalClusters::new(settings.scratch.join(&workflow.name).join(&run_id), &run_id);
+    if let Some(program) = settings.supervisor {
+        scratch = scratch.supervised_by(program);
+    }
     let clusters = match (&workflow.cluster.provider, &workflow.cluster.emr) {
         (Provider::Emr, Some(spec)) => {
             let client =
