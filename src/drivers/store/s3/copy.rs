@@ -4,7 +4,7 @@
 
 use super::S3Store;
 use crate::drivers::store::{ObjectMeta, Result, Store, StoreError, StoreErrorKind};
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, TaggingDirective};
+use aws_sdk_s3::types::{CompletedPart, TaggingDirective};
 
 /// The largest object one CopyObject may copy.
 const COPY_OBJECT_LIMIT: u64 = 5 << 30;
@@ -34,16 +34,20 @@ impl S3Store {
             self.copy_in_parts(&source_url, &full_to, source.size)
                 .await?;
         } else {
-            self.client
-                .copy_object()
-                .bucket(&self.bucket)
-                .key(&full_to)
-                .copy_source(&source_url)
-                .tagging_directive(TaggingDirective::Replace)
-                .set_tagging(self.tagging(&full_to))
-                .send()
-                .await
-                .map_err(|e| self.error("CopyObject", self.locate(to), e))?;
+            // A copy of the same source is idempotent: every try may simply run again.
+            self.retrying(|_| async {
+                self.client
+                    .copy_object()
+                    .bucket(&self.bucket)
+                    .key(&full_to)
+                    .copy_source(&source_url)
+                    .tagging_directive(TaggingDirective::Replace)
+                    .set_tagging(self.tagging(&full_to))
+                    .send()
+                    .await
+                    .map_err(|e| self.error("CopyObject", self.locate(to), e))
+            })
+            .await?;
         }
         Ok(ObjectMeta {
             key: to.into(),
@@ -55,14 +59,17 @@ impl S3Store {
     async fn copy_in_parts(&self, source_url: &str, full_to: &str, size: u64) -> Result<()> {
         let object = self.locate(self.relative(full_to));
         let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(full_to)
-            .set_tagging(self.tagging(full_to))
-            .send()
-            .await
-            .map_err(|e| self.error("CreateMultipartUpload", object.clone(), e))?;
+            .retrying(|_| async {
+                self.client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(full_to)
+                    .set_tagging(self.tagging(full_to))
+                    .send()
+                    .await
+                    .map_err(|e| self.error("CreateMultipartUpload", object.clone(), e))
+            })
+            .await?;
         let Some(upload_id) = created.upload_id().map(str::to_owned) else {
             return Err(StoreError::Service {
                 operation: "CreateMultipartUpload",
@@ -77,15 +84,19 @@ impl S3Store {
             let end = (offset + COPY_PART).min(size) - 1;
             let number = parts.len() as i32 + 1;
             let copied = self
-                .client
-                .upload_part_copy()
-                .bucket(&self.bucket)
-                .key(full_to)
-                .upload_id(&upload_id)
-                .part_number(number)
-                .copy_source(source_url)
-                .copy_source_range(format!("bytes={offset}-{end}"))
-                .send()
+                .retrying(|_| async {
+                    self.client
+                        .upload_part_copy()
+                        .bucket(&self.bucket)
+                        .key(full_to)
+                        .upload_id(&upload_id)
+                        .part_number(number)
+                        .copy_source(source_url)
+                        .copy_source_range(format!("bytes={offset}-{end}"))
+                        .send()
+                        .await
+                        .map_err(|e| self.error("UploadPartCopy", object.clone(), e))
+                })
                 .await;
             let copied = match copied {
                 Ok(copied) => copied,
@@ -99,7 +110,7 @@ impl S3Store {
                         .upload_id(&upload_id)
                         .send()
                         .await;
-                    return Err(self.error("UploadPartCopy", object, e));
+                    return Err(e);
                 }
             };
             let etag = copied
@@ -114,20 +125,7 @@ impl S3Store {
             );
             offset = end + 1;
         }
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(full_to)
-            .upload_id(&upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| self.error("CompleteMultipartUpload", object, e))?;
-        Ok(())
+        self.complete_upload(full_to, &upload_id, parts, size).await
     }
 }
 

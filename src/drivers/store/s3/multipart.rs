@@ -58,6 +58,21 @@ impl S3Store {
                 return Err(e);
             }
         };
+        self.complete_upload(full_key, &upload_id, parts, size)
+            .await
+    }
+
+    /// Completes a multipart upload of `size` bytes to `full_key`, retried as every request
+    /// is. When an earlier try completed it and its answer was lost, the upload is gone and
+    /// the object has the expected size: that is success.
+    pub(super) async fn complete_upload(
+        &self,
+        full_key: &str,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+        size: u64,
+    ) -> Result<()> {
+        let object = self.locate(self.relative(full_key));
         let completed = CompletedMultipartUpload::builder()
             .set_parts(Some(parts))
             .build();
@@ -69,7 +84,7 @@ impl S3Store {
                     .complete_multipart_upload()
                     .bucket(&self.bucket)
                     .key(full_key)
-                    .upload_id(&upload_id)
+                    .upload_id(upload_id)
                     .multipart_upload(completed.clone())
                     .send()
                     .await
