@@ -232,5 +232,9 @@ fn item_6_an_orchestrator_that_lost_its_lease_leaves_the_new_owners_cluster_alon
         !rest.iter().any(|l| l.contains("\"cluster-lost\"")),
         "the new owner saw no spurious interruption: {rest:?}"
     );
-    assert!(old_status.code().is_some(), "the old one ended by itself");
+    assert_eq!(
+        old_status.code(),
+        Some(5),
+        "the old one ended by itself, reporting the lost lease"
+    );
 }

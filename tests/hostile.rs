@@ -392,3 +392,139 @@ fn item_10_ctrl_c_keeps_the_interrupted_attempts_log_and_status_does_not_say_run
     let text = std::fs::read_to_string(log).unwrap_or_else(|e| panic!("{log}: {e}\n{json}"));
     assert!(text.contains("said-before-ctrl-c"), "{text}");
 }
+
+/// A failed run of a one-stage workflow called `name`, with a work-table file added by
+/// hand; returns the run's directory in the local store.
+fn failed_run_with_work(dir: &Path, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(one_stage(dir, "exit 1")).unwrap();
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, text.replace("name: one", &format!("name: {name}"))).unwrap();
+    assert_eq!(run_in(dir, &file, &[]).code, 4);
+    let runs = dir.join("store").join(name).join("runs");
+    let run_dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let work = run_dir.join("work/only/1");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("part-0"), b"checkpoint").unwrap();
+    run_dir
+}
+
+fn gc_all(dir: &Path) -> support::Run {
+    support::respawn([
+        "gc",
+        "--older-than",
+        "0s",
+        "--store",
+        &dir.join("store").display().to_string(),
+    ])
+}
+
+#[test]
+fn item_13_gc_stops_with_exit_3_on_a_damaged_run_record_and_keeps_that_workflows_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let damaged = failed_run_with_work(dir.path(), "one");
+    let healthy = failed_run_with_work(dir.path(), "two");
+    std::fs::write(damaged.join("run.json"), b"{\"damaged\": ").unwrap();
+    let gc = gc_all(dir.path());
+    gc.store_error();
+    assert!(gc.stderr.contains("one/runs/"), "{}", gc.stderr);
+    assert!(gc.stderr.contains("run.json"), "{}", gc.stderr);
+    assert!(damaged.join("work/only/1/part-0").exists(), "{}", gc.stdout);
+    assert!(
+        !healthy.join("work/only/1/part-0").exists(),
+        "gc goes on with the other workflows\n{}",
+        gc.stdout
+    );
+}
+
+#[test]
+fn item_14_one_unreadable_lease_does_not_stop_gc_for_the_other_workflows() {
+    let dir = tempfile::tempdir().unwrap();
+    let locked = failed_run_with_work(dir.path(), "one");
+    let other = failed_run_with_work(dir.path(), "two");
+    let lease = dir.path().join("store/one/leases/b1");
+    std::fs::create_dir_all(lease.parent().unwrap()).unwrap();
+    std::fs::write(&lease, b"\x00not a lease").unwrap();
+    let gc = gc_all(dir.path());
+    gc.store_error();
+    assert!(gc.stderr.contains("leases/b1"), "{}", gc.stderr);
+    assert!(locked.join("work/only/1/part-0").exists(), "{}", gc.stdout);
+    assert!(
+        !other.join("work/only/1/part-0").exists(),
+        "gc goes on with the other workflows\n{}",
+        gc.stdout
+    );
+}
+
+#[test]
+fn item_14_status_and_history_on_a_mistyped_local_store_name_it_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = one_stage(dir.path(), "exit 0").display().to_string();
+    let typo = dir.path().join("stroe");
+    let typo_arg = typo.display().to_string();
+    for args in [
+        vec!["status", &file, "--store", &typo_arg],
+        vec!["history", "one", "--store", &typo_arg],
+    ] {
+        let read = support::respawn(&args);
+        read.store_error();
+        assert!(read.stderr.contains(&typo_arg), "{args:?}: {}", read.stderr);
+        assert!(!typo.exists(), "{args:?} created {typo_arg}");
+    }
+}
+
+#[test]
+fn item_14_an_unusable_scratch_directory_is_named_with_exit_3_not_blamed_on_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = one_stage(dir.path(), "mkdir -p {{ output }}");
+    std::fs::write(dir.path().join("a-file"), b"").unwrap();
+    let scratch = dir.path().join("a-file/scratch");
+    let run = run_in(
+        dir.path(),
+        &file,
+        &["--scratch", &scratch.display().to_string()],
+    );
+    run.store_error();
+    assert!(
+        run.stderr.contains(&scratch.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("fix the stage"), "{}", run.stderr);
+}
+
+#[test]
+fn item_14_deleting_one_file_of_a_published_output_has_it_published_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = one_stage(
+        dir.path(),
+        "mkdir -p {{ output }} && echo a > {{ output }}/a && echo bb > {{ output }}/b",
+    );
+    run_in(dir.path(), &file, &[]).success();
+    let output = dir.path().join("store/one/outputs/only/b1");
+    std::fs::remove_file(output.join("a")).unwrap();
+    let again = run_in(dir.path(), &file, &[]);
+    again.success();
+    assert!(!again.stdout.contains("nothing to do"), "{}", again.stdout);
+    assert!(
+        again
+            .stdout
+            .contains("/a, listed in its _SUCCESS, is missing"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(std::fs::read(output.join("a")).unwrap(), b"a\n");
+    std::fs::write(output.join("b"), b"b").unwrap();
+    let resized = run_in(dir.path(), &file, &[]);
+    resized.success();
+    assert!(
+        resized.stdout.contains("/b has 1 bytes"),
+        "{}",
+        resized.stdout
+    );
+    assert_eq!(std::fs::read(output.join("b")).unwrap(), b"bb\n");
+}

@@ -41,6 +41,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
         newest_first: args.order == OrderArg::Newest,
         max_active,
     };
+    super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
         crate::engine::driver::catch_interrupts_early()

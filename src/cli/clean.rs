@@ -2,8 +2,9 @@
 //! work-tables (`<workflow>/runs/<run_id>/work/`). Run records, events, logs and final
 //! outputs are never touched; a run an orchestrator is working on is left alone.
 
+use super::error::ErrorKind;
 use super::{CleanArgs, CliError, GcArgs, output, store};
-use crate::drivers::ledger::{Layout, RunRecord, RunStatus, find_run, runs};
+use crate::drivers::ledger::{Layout, RunRecord, RunStatus, find_run, is_missing_record, runs};
 use crate::drivers::store::{AnyStore, Store, StoreError};
 use crate::engine::clock::WallClock;
 use crate::engine::session;
@@ -51,38 +52,69 @@ pub fn gc(args: &GcArgs) -> Result<(), CliError> {
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
         let store = store::connect(&args.store, None).await?;
-        let text = collect(&store, args).await?;
+        let (text, unreadable) = collect(&store, args).await?;
         output::stdout(&text)?;
-        Ok(())
+        if unreadable.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = unreadable.iter().map(|e| e.message()).collect();
+        Err(CliError::new(
+            ErrorKind::Store,
+            format!(
+                "gc left untouched what depends on {} unreadable object(s):\n  {}",
+                names.len(),
+                names.join("\n  ")
+            ),
+        )
+        .with_hint("repair or remove the named objects by hand, then run gc again"))
     })
 }
 
-async fn collect(store: &AnyStore, args: &GcArgs) -> Result<String, StoreError> {
+/// The report, and the objects that could not be read. A damaged run record keeps gc off
+/// its whole workflow (its run's work-tables may be all that is left of its checkpoints);
+/// an unreadable lease keeps gc off its run. The other workflows are still collected.
+async fn collect(store: &AnyStore, args: &GcArgs) -> Result<(String, Vec<StoreError>), StoreError> {
     let now = SystemTime::now();
     let cutoff = now
         .checked_sub(args.older_than)
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let mut text = String::new();
     let mut cleaned = 0;
+    let mut unreadable = Vec::new();
     for workflow in store.list_dirs("").await? {
         if crate::workflow::check_name(&workflow).is_err() {
             continue;
         }
         let layout = Layout::new(&workflow);
+        let mut records = Vec::new();
+        let mut damaged = false;
         for record in runs(store, &layout).await? {
-            let record = match record {
-                Ok(record) => record,
-                Err(error) => {
+            match record {
+                Ok(record) => records.push(record),
+                Err(error) if is_missing_record(&error) => {
                     output::stderr(&format!("warning: skipped: {error}\n"));
-                    continue;
                 }
-            };
+                Err(error) => {
+                    unreadable.push(error);
+                    damaged = true;
+                }
+            }
+        }
+        if damaged {
+            continue;
+        }
+        for record in records {
             let updated = humantime::parse_rfc3339(&record.updated_at).unwrap_or(now);
             if updated > cutoff {
                 continue;
             }
-            if in_progress(store, &layout, &record).await?.is_some() {
-                continue;
+            match in_progress(store, &layout, &record).await {
+                Ok(None) => {}
+                Ok(Some(_)) => continue,
+                Err(error) => {
+                    unreadable.push(error);
+                    continue;
+                }
             }
             if store.list(&layout.work(&record.run_id)).await?.is_empty() {
                 continue;
@@ -107,7 +139,7 @@ async fn collect(store: &AnyStore, args: &GcArgs) -> Result<String, StoreError> 
         },
         humantime::format_duration(args.older_than)
     ));
-    Ok(text)
+    Ok((text, unreadable))
 }
 
 /// Who is working on the run, if an orchestrator holds a live lease for it.

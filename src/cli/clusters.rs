@@ -103,7 +103,7 @@ async fn orphan_reason(listed: &Listed, args: &ClustersArgs) -> Option<String> {
         return Some("not tagged with its workflow, run and store".into());
     };
     let store_url = StoreUrl::parse(url).ok()?;
-    let store = match AnyStore::open(&store_url, &store::options(&args.store)).await {
+    let store = match AnyStore::open_existing(&store_url, &store::options(&args.store)).await {
         Ok(store) => store,
         Err(error) => {
             tracing::warn!("cannot tell whether {} is orphaned: {error}", listed.id);

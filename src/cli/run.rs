@@ -54,6 +54,7 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
         batch: args.batch.clone(),
         force: args.force,
     };
+    super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;
     runtime.block_on(async move {
         crate::engine::driver::catch_interrupts_early()

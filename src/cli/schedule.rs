@@ -40,6 +40,7 @@ pub fn run(args: &ScheduleArgs) -> Result<i32, CliError> {
         format: args.format,
         dry_run: false,
     };
+    super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
         crate::engine::driver::catch_interrupts_early()

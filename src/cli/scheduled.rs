@@ -3,6 +3,7 @@
 //! schedule, the time taken as now, the settings of the runs they start, and the lines
 //! their runs print.
 
+use super::error::ErrorKind;
 use super::{CliError, EmrArgs, Format, output};
 use crate::engine::clock::{Clock, WallClock};
 use crate::engine::driver::EventSink;
@@ -66,6 +67,26 @@ pub fn run_settings(file: &Path, scratch: &Path, emr: &EmrArgs) -> RunSettings {
         listen_for_signals: true,
         supervisor: std::env::current_exe().ok(),
     }
+}
+
+/// Makes sure the scratch directory (`--scratch`, `RESPAWN_SCRATCH`) can be used before a
+/// run starts: created if needed and writable. Otherwise an error naming it (exit 3), not a
+/// stage or cluster failure.
+pub fn prepare_scratch(scratch: &Path) -> Result<(), CliError> {
+    let probe = scratch.join(format!(".respawn-check-{}", std::process::id()));
+    std::fs::create_dir_all(scratch)
+        .and_then(|()| std::fs::create_dir(&probe))
+        .and_then(|()| std::fs::remove_dir(&probe))
+        .map_err(|e| {
+            CliError::new(
+                ErrorKind::Store,
+                format!(
+                    "the scratch directory {} cannot be used: {e}",
+                    scratch.display()
+                ),
+            )
+            .with_hint("pass --scratch DIR (or set RESPAWN_SCRATCH) to a directory respawn can create and write")
+        })
 }
 
 /// Where the events of one date's run go: in text, a line each, prefixed with the workflow

@@ -38,9 +38,20 @@ pub fn start_runtime() -> Result<tokio::runtime::Runtime, CliError> {
     runtime().map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))
 }
 
-/// Opens the store that applies ([`url`]). A bad URL is invalid input; a store that
+/// Opens the store that applies ([`url`]) for reading: a local store directory that does
+/// not exist is a store error naming it, never created. A bad URL is invalid input; a store that
 /// cannot be used is a store error.
 pub async fn connect(args: &StoreArgs, from_workflow: Option<&str>) -> Result<AnyStore, CliError> {
+    let url = url(args, from_workflow)?;
+    Ok(AnyStore::open_existing(&url, &options(args)).await?)
+}
+
+/// [`connect`] for a command that writes to the store: a local store directory is created
+/// if it does not exist (reading commands never create one).
+pub async fn connect_to_write(
+    args: &StoreArgs,
+    from_workflow: Option<&str>,
+) -> Result<AnyStore, CliError> {
     let url = url(args, from_workflow)?;
     Ok(AnyStore::open(&url, &options(args)).await?)
 }
@@ -51,7 +62,7 @@ pub async fn connect_to_run(
     args: &StoreArgs,
     from_workflow: Option<&str>,
 ) -> Result<AnyStore, CliError> {
-    let store = connect(args, from_workflow).await?;
+    let store = connect_to_write(args, from_workflow).await?;
     crate::drivers::store::check::refuse_if_failed(&store).await?;
     Ok(store)
 }

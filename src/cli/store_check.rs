@@ -21,7 +21,7 @@ pub fn run(args: &StoreCheckArgs) -> Result<i32, CliError> {
     };
     let runtime = store::start_runtime()?;
     let verdict = runtime.block_on(async {
-        let store = store::connect(&store_args, None).await?;
+        let store = store::connect_to_write(&store_args, None).await?;
         let checked_at = jiff::Timestamp::now().to_string();
         Ok::<_, CliError>(check_store(&store, options, checked_at).await?)
     })?;

@@ -23,6 +23,7 @@ pub fn run(args: &TickArgs) -> Result<i32, CliError> {
         format: args.format,
         dry_run: args.dry_run,
     };
+    super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
         crate::engine::driver::catch_interrupts_early()

@@ -288,17 +288,69 @@ pub async fn publish_output<S: Store + Clone + 'static>(
     Ok(manifest)
 }
 
-/// The published output of a stage for a batch: `None` unless `_SUCCESS` is there.
+/// The published output of a stage for a batch: `None` unless `_SUCCESS` is there and
+/// every file it lists is too, at its size ([`output_problem`] says what is wrong).
 pub async fn read_output<S: Store>(
     store: &S,
     layout: &Layout,
     stage: &str,
     batch: &str,
 ) -> Result<Option<SuccessManifest>, StoreError> {
+    Ok(check_output(store, layout, stage, batch).await?.ok())
+}
+
+/// Why the published output of a stage for a batch cannot be trusted (no `_SUCCESS`, or a
+/// file it lists is missing or has another size), or `None` when it is complete.
+pub async fn output_problem<S: Store>(
+    store: &S,
+    layout: &Layout,
+    stage: &str,
+    batch: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(check_output(store, layout, stage, batch).await?.err())
+}
+
+/// The `_SUCCESS` manifest, checked against one LIST of the output's prefix.
+async fn check_output<S: Store>(
+    store: &S,
+    layout: &Layout,
+    stage: &str,
+    batch: &str,
+) -> Result<Result<SuccessManifest, String>, StoreError> {
     let key = layout.success(stage, batch);
-    match store.get(&key).await {
-        Ok((bytes, _)) => Ok(Some(parse_json(store.locate(&key), &bytes)?)),
-        Err(StoreError::NotFound { .. }) => Ok(None),
-        Err(other) => Err(other),
+    let manifest: SuccessManifest = match store.get(&key).await {
+        Ok((bytes, _)) => parse_json(store.locate(&key), &bytes)?,
+        Err(StoreError::NotFound { .. }) => {
+            let prefix = layout.output(stage, batch);
+            return Ok(Err(format!("{} is gone", store.locate(&prefix))));
+        }
+        Err(other) => return Err(other),
+    };
+    let prefix = layout.output(stage, batch);
+    let listed: BTreeMap<String, u64> = store
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    for file in &manifest.files {
+        let key = format!("{prefix}{}", file.path);
+        match listed.get(&key) {
+            Some(&size) if size == file.size => {}
+            Some(&size) => {
+                return Ok(Err(format!(
+                    "{} has {size} bytes where its _SUCCESS says {}",
+                    store.locate(&key),
+                    file.size
+                )));
+            }
+            None => {
+                return Ok(Err(format!(
+                    "{}, listed in its _SUCCESS, is missing",
+                    store.locate(&key)
+                )));
+            }
+        }
     }
+    Ok(Ok(manifest))
 }

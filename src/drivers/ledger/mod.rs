@@ -24,7 +24,7 @@ pub use backfill::{BackfillRecord, read_backfill};
 pub use claim::{Claim, ClaimOutcome, Decision, claim, read_claim, read_claims, take_over};
 pub use commit::{
     CommitManifest, CommitOutcome, CommitState, Committed, SuccessManifest, check_commit, commit,
-    publish_output, read_commit, read_output, verify_commit,
+    output_problem, publish_output, read_commit, read_output, verify_commit,
 };
 pub use lease::{Holder, Lease, LeaseError, LeaseRecord, read_lease, read_leases};
 pub use run::{

@@ -44,6 +44,23 @@ impl LocalStore {
         Ok(LocalStore { root })
     }
 
+    /// Opens the store rooted at `path` for reading: a directory that does not exist is
+    /// an error naming it, and nothing is created (a mistyped path stays mistyped).
+    pub fn open_existing(path: &Path) -> Result<LocalStore> {
+        if !path.is_dir() {
+            let detail = if path.exists() {
+                "not a directory, so not a local store"
+            } else {
+                "no local store here (nothing was created): check the --store path"
+            };
+            return Err(StoreError::Io {
+                object: path.display().to_string(),
+                source: io::Error::new(io::ErrorKind::NotFound, detail),
+            });
+        }
+        LocalStore::open(path)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

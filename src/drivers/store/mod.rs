@@ -154,8 +154,19 @@ impl AnyStore {
     /// Opens the store a URL names. For S3 this resolves credentials, checks that the
     /// bucket exists and that the server enforces conditional writes.
     pub async fn open(url: &StoreUrl, s3: &S3Options) -> Result<AnyStore> {
+        AnyStore::open_as(url, s3, true).await
+    }
+
+    /// [`AnyStore::open`] for reading: a local store that does not exist is an error,
+    /// never created.
+    pub async fn open_existing(url: &StoreUrl, s3: &S3Options) -> Result<AnyStore> {
+        AnyStore::open_as(url, s3, false).await
+    }
+
+    async fn open_as(url: &StoreUrl, s3: &S3Options, create: bool) -> Result<AnyStore> {
         match url {
-            StoreUrl::Local(path) => Ok(AnyStore::Local(LocalStore::open(path)?)),
+            StoreUrl::Local(path) if create => Ok(AnyStore::Local(LocalStore::open(path)?)),
+            StoreUrl::Local(path) => Ok(AnyStore::Local(LocalStore::open_existing(path)?)),
             StoreUrl::S3 { bucket, prefix } => {
                 let mut store = S3Store::connect(bucket, prefix, s3).await?;
                 store.check_bucket().await?;

@@ -35,6 +35,18 @@ impl Driver {
 
     /// Records how the run ended, cleans up, and releases the lease.
     pub(super) async fn finish(mut self, end: RunEnd) -> RunEnd {
+        // A run ends as this orchestrator's only while it holds the lease: one paused while
+        // another took the batch over (before its next renewal was due) reports the lost
+        // lease and records nothing.
+        let end = match end {
+            RunEnd::Succeeded | RunEnd::Failed { .. } | RunEnd::Stopped => {
+                match self.renew_lease().await {
+                    Err(lost @ RunEnd::Lease(_)) => lost,
+                    _ => end,
+                }
+            }
+            other => other,
+        };
         match &end {
             RunEnd::Lease(_) => {
                 // Someone else owns the workflow now: touch nothing of theirs.

@@ -76,7 +76,7 @@ impl Driver {
 
     /// Renews the lease; a transient store error is tolerated until the lease is about to
     /// expire, anything else ends the run (someone else may own the workflow now).
-    async fn renew_lease(&mut self) -> Result<(), RunEnd> {
+    pub(super) async fn renew_lease(&mut self) -> Result<(), RunEnd> {
         let now = self.clock.now();
         let Some(lease) = self.lease.as_mut() else {
             return Ok(());

@@ -1,11 +1,11 @@
 //! Which run a request is about. Run identity is (workflow, batch): the same batch again
 //! resumes an unfinished run, reopens a succeeded one whose stages changed or whose final
-//! output is gone, is a no-op otherwise, and with `force` starts a new run that replaces
+//! output is gone or incomplete, is a no-op otherwise, and with `force` starts a new run that replaces
 //! its outputs. Without a batch, the latest unfinished run resumes, or a new batch starts.
 
 use crate::drivers::ledger::{
-    Layout, RunRecord, RunStatus, Versioned, is_missing_record, new_run_id, read_output, read_run,
-    runs,
+    Layout, RunRecord, RunStatus, Versioned, is_missing_record, new_run_id, output_problem,
+    read_run, runs,
 };
 use crate::drivers::store::{AnyStore, Store, StoreError};
 use crate::engine::clock::Clock;
@@ -184,14 +184,10 @@ pub async fn changed_since(
         }
     }
     for stage in workflow.stages.iter().filter(|s| s.is_final) {
-        if read_output(store, layout, &stage.name, &record.batch)
-            .await?
-            .is_none()
-        {
+        if let Some(problem) = output_problem(store, layout, &stage.name, &record.batch).await? {
             return Ok(Some(format!(
-                "the output of stage `{}` ({}) is gone",
-                stage.name,
-                store.locate(&layout.output(&stage.name, &record.batch))
+                "the output of stage `{}` is not complete: {problem}",
+                stage.name
             )));
         }
     }
