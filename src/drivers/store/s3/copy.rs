@@ -3,7 +3,7 @@
 //! tag only on work-table keys), never those of its source.
 
 use super::S3Store;
-use crate::drivers::store::{ObjectMeta, Result, Store, StoreError, StoreErrorKind};
+use crate::drivers::store::{ObjectMeta, Result, Store};
 use aws_sdk_s3::types::{CompletedPart, TaggingDirective};
 
 /// The largest object one CopyObject may copy.
@@ -58,26 +58,7 @@ impl S3Store {
 
     async fn copy_in_parts(&self, source_url: &str, full_to: &str, size: u64) -> Result<()> {
         let object = self.locate(self.relative(full_to));
-        let created = self
-            .retrying(|_| async {
-                self.client
-                    .create_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(full_to)
-                    .set_tagging(self.tagging(full_to))
-                    .send()
-                    .await
-                    .map_err(|e| self.error("CreateMultipartUpload", object.clone(), e))
-            })
-            .await?;
-        let Some(upload_id) = created.upload_id().map(str::to_owned) else {
-            return Err(StoreError::Service {
-                operation: "CreateMultipartUpload",
-                object,
-                detail: "the response has no upload id".into(),
-                kind: StoreErrorKind::Corrupt,
-            });
-        };
+        let upload_id = self.start_upload(full_to).await?;
         let mut parts = Vec::new();
         let mut offset = 0;
         while offset < size {

@@ -20,27 +20,7 @@ impl S3Store {
         full_key: &str,
         size: u64,
     ) -> Result<()> {
-        let object = self.locate(self.relative(full_key));
-        let created = self
-            .retrying(|_| async {
-                self.client
-                    .create_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(full_key)
-                    .set_tagging(self.tagging(full_key))
-                    .send()
-                    .await
-                    .map_err(|e| self.error("CreateMultipartUpload", object.clone(), e))
-            })
-            .await?;
-        let Some(upload_id) = created.upload_id().map(str::to_owned) else {
-            return Err(StoreError::Service {
-                operation: "CreateMultipartUpload",
-                object,
-                detail: "the response has no upload id".into(),
-                kind: StoreErrorKind::Corrupt,
-            });
-        };
+        let upload_id = self.start_upload(full_key).await?;
         let result = self.upload_parts(path, full_key, size, &upload_id).await;
         let parts = match result {
             Ok(parts) => parts,
@@ -60,6 +40,32 @@ impl S3Store {
         };
         self.complete_upload(full_key, &upload_id, parts, size)
             .await
+    }
+
+    /// Starts a multipart upload to `full_key` with the key's tags; returns its id.
+    pub(super) async fn start_upload(&self, full_key: &str) -> Result<String> {
+        let object = self.locate(self.relative(full_key));
+        let created = self
+            .retrying(|_| async {
+                self.client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(full_key)
+                    .set_tagging(self.tagging(full_key))
+                    .send()
+                    .await
+                    .map_err(|e| self.error("CreateMultipartUpload", object.clone(), e))
+            })
+            .await?;
+        created
+            .upload_id()
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Service {
+                operation: "CreateMultipartUpload",
+                object,
+                detail: "the response has no upload id".into(),
+                kind: StoreErrorKind::Corrupt,
+            })
     }
 
     /// Completes a multipart upload of `size` bytes to `full_key`, retried as every request
