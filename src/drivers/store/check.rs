@@ -121,6 +121,39 @@ fn damage<T>(read: &std::result::Result<T, String>) -> String {
     }
 }
 
+/// One round: `contenders` writers put their own body to `key` at once with `mode`; the
+/// writers whose put succeeded. A lost condition (`AlreadyExists`, `PreconditionFailed`) is
+/// a loss; any other error ends the check.
+async fn race<S: Store + Clone + 'static>(
+    store: &S,
+    key: &str,
+    round: u32,
+    contenders: u32,
+    mode: PutMode,
+) -> Result<Vec<u32>> {
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..contenders {
+        let (store, key, mode) = (store.clone(), key.to_string(), mode.clone());
+        writers.spawn(async move {
+            let body = body_of(writer, round, 4096);
+            (writer, store.put(&key, body, mode).await)
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(joined) = writers.join_next().await {
+        let (writer, outcome) = joined.map_err(|e| StoreError::Io {
+            object: store.locate(key),
+            source: std::io::Error::other(e),
+        })?;
+        match outcome {
+            Ok(_) => winners.push(writer),
+            Err(StoreError::AlreadyExists { .. } | StoreError::PreconditionFailed { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(winners)
+}
+
 /// Rounds of create-only puts racing for one new key each: exactly one must win, and the
 /// object must be the winner's.
 async fn create_race<S: Store + Clone + 'static>(
@@ -130,27 +163,7 @@ async fn create_race<S: Store + Clone + 'static>(
     let mut bad_rounds = Vec::new();
     for round in 0..options.rounds {
         let key = format!("{SCRATCH}/create-{round}");
-        let mut writers = tokio::task::JoinSet::new();
-        for writer in 0..options.contenders {
-            let store = store.clone();
-            let key = key.clone();
-            writers.spawn(async move {
-                let body = body_of(writer, round, 4096);
-                (writer, store.put(&key, body, PutMode::Create).await)
-            });
-        }
-        let mut winners = Vec::new();
-        while let Some(joined) = writers.join_next().await {
-            let (writer, outcome) = joined.map_err(|e| StoreError::Io {
-                object: store.locate(&key),
-                source: std::io::Error::other(e),
-            })?;
-            match outcome {
-                Ok(_) => winners.push(writer),
-                Err(StoreError::AlreadyExists { .. }) => {}
-                Err(other) => return Err(other),
-            }
-        }
+        let winners = race(store, &key, round, options.contenders, PutMode::Create).await?;
         let stored = read_back(store, &key).await?;
         let whole = winners.len() == 1
             && stored.as_ref().ok().map(|(b, _)| b) == Some(&body_of(winners[0], round, 4096));
@@ -190,29 +203,11 @@ async fn update_race<S: Store + Clone + 'static>(
         .await?;
     let mut bad_rounds = Vec::new();
     for round in 1..=options.rounds {
-        let mut writers = tokio::task::JoinSet::new();
-        for writer in 0..options.contenders {
-            let (store, key, etag) = (store.clone(), key.clone(), etag.clone());
-            writers.spawn(async move {
-                let body = body_of(writer, round, 4096);
-                (writer, store.put(&key, body, PutMode::Update(etag)).await)
-            });
-        }
-        let mut winners = Vec::new();
-        while let Some(joined) = writers.join_next().await {
-            let (writer, outcome) = joined.map_err(|e| StoreError::Io {
-                object: store.locate(&key),
-                source: std::io::Error::other(e),
-            })?;
-            match outcome {
-                Ok(tag) => winners.push((writer, tag)),
-                Err(StoreError::PreconditionFailed { .. }) => {}
-                Err(other) => return Err(other),
-            }
-        }
+        let mode = PutMode::Update(etag.clone());
+        let winners = race(store, &key, round, options.contenders, mode).await?;
         let stored = read_back(store, &key).await?;
         let whole = winners.len() == 1
-            && stored.as_ref().ok().map(|(b, _)| b) == Some(&body_of(winners[0].0, round, 4096));
+            && stored.as_ref().ok().map(|(b, _)| b) == Some(&body_of(winners[0], round, 4096));
         if !whole {
             bad_rounds.push(format!(
                 "round {round}: {} winners{}",
