@@ -350,6 +350,62 @@ fn random_spot_interruptions_from_the_chaos_option_lose_nothing() {
     );
 }
 
+#[test]
+fn market_auto_chooses_before_the_run_and_after_every_interruption_and_loses_nothing() {
+    let shop = Shop::local(&[
+        ("market: spot", "market: auto"),
+        ("after_interruptions: 3", "after_interruptions: 4"),
+    ]);
+    let run = shop.run(&["--chaos", "mtti=3s,seed=7,provision=0s", "--format", "json"]);
+    run.success();
+    assert_same_outputs(&shop);
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    // Before the run: spot, in words, before the first cluster is asked for.
+    let first = kinds
+        .iter()
+        .position(|k| *k == "market-chosen")
+        .expect("a market choice");
+    assert!(first < kinds.iter().position(|k| *k == "provision").unwrap());
+    let chosen = &events
+        .iter()
+        .filter(|e| e["event"] == "market-chosen")
+        .collect::<Vec<_>>();
+    assert_eq!(chosen[0]["interruptions"], 0);
+    assert_eq!(chosen[0]["market"], "spot");
+    let reason = chosen[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("spot: expected ") && reason.contains("< on-demand USD"),
+        "{reason}"
+    );
+    // After every loss of a spot cluster that leaves work to do, a choice again, and the
+    // next cluster is on the market chosen.
+    let lost = events
+        .iter()
+        .filter(|e| e["event"] == "cluster-lost")
+        .count();
+    assert!(lost > 0, "chaos interrupted no cluster:\n{}", run.stdout);
+    for (at, event) in events.iter().enumerate() {
+        if event["event"] != "cluster-lost" || event["market"] != "spot" {
+            continue;
+        }
+        let Some(next) = events[at..].iter().position(|e| e["event"] == "provision") else {
+            continue;
+        };
+        let again = events[at..at + next]
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "market-chosen")
+            .unwrap_or_else(|| panic!("no market choice after {event}"));
+        assert_eq!(again["interruptions"], event["interruptions"], "{again}");
+        assert_eq!(events[at + next]["market"], again["market"], "{again}");
+    }
+}
+
 /// Kills the orchestrator with SIGKILL, then runs the same command again: the outputs
 /// are the reference, nothing is left running.
 fn crash_and_resume(shop: &Shop, crash: Option<&str>, kill_after: Option<Duration>) {

@@ -115,7 +115,7 @@ fn estimate(workflow: &Workflow, runs: usize, max_active: u32) -> String {
     let plan = crate::sim::chosen_plan(workflow, &PlanOptions::default());
     let hours = plan.makespan_estimate / 3600.0;
     let waves = runs.div_ceil(max_active.max(1) as usize);
-    let rate = crate::plan::prices::cluster_rate(workflow, workflow.cluster.market);
+    let rate = crate::plan::prices::cluster_rate(workflow, plan.market);
     format!(
         "estimate without interruptions: {} of cluster time per date, about {} in all; {} {:.2} at {} (from the workflow file)",
         crate::workflow::units::format_seconds(plan.makespan_estimate),

@@ -50,6 +50,7 @@ pub fn describe(event: &RunEvent) -> Option<String> {
                 String::new()
             }
         ),
+        RunEvent::MarketChosen { reason, .. } => format!("market (auto): {reason}"),
         RunEvent::ClusterReady {
             generation, market, ..
         } => format!("{} cluster {generation} is up", market.as_str()),

@@ -23,8 +23,10 @@ mod store_check;
 mod tick;
 mod ui;
 mod validate;
+mod what_if;
 
 pub use error::{CliError, ErrorKind};
+pub use what_if::{MarketArg, WhatIf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -473,6 +475,8 @@ pub struct PlanArgs {
     /// Checkpoint policy (overrides `checkpoint.policy`).
     #[arg(long, value_enum)]
     pub policy: Option<PolicyArg>,
+    #[command(flatten)]
+    pub what_if: WhatIf,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
 }
@@ -494,6 +498,8 @@ pub struct SimulateArgs {
     /// Replay interruption times from a CSV file (one time per line, or `trace,time`).
     #[arg(long, value_name = "CSV")]
     pub trace: Option<PathBuf>,
+    #[command(flatten)]
+    pub what_if: WhatIf,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -533,7 +539,7 @@ impl From<PolicyArg> for crate::workflow::CheckpointPolicy {
 fn parse_mtti(text: &str) -> Result<Duration, String> {
     let duration = crate::workflow::units::parse_duration(text)?;
     if duration.is_zero() {
-        return Err("the mean time to interruption must be longer than zero".into());
+        return Err("the duration must be longer than zero".into());
     }
     Ok(duration)
 }

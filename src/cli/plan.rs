@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 
 pub fn run(args: &PlanArgs) -> Result<(), CliError> {
-    let workflow = output::load(&args.file)?;
+    let workflow = args.what_if.load(&args.file)?;
     let options = PlanOptions {
         mtti: args.mtti,
         policy: args.policy.map(Into::into),
@@ -42,6 +42,9 @@ fn text(workflow: &Workflow, plan: &Plan) -> String {
         fmt(plan.mtti),
         fmt(plan.provision_time),
     );
+    if let Some(auto) = &plan.auto_market {
+        out.push_str(&format!("market (auto): {}\n", auto.decision.reason));
+    }
     out.push_str(&format!(
         "critical path: {}\nmakespan estimate (no interruptions, on {} slots, final writes included): {}\n",
         names(workflow, &plan.critical_path).join(" -> "),
@@ -115,12 +118,41 @@ struct PlanJson<'a> {
     critical_path: Vec<&'a str>,
     makespan_estimate_s: f64,
     market: &'a str,
+    /// `cluster.market: auto`: the choice and the numbers behind it; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    market_choice: Option<MarketChoiceJson<'a>>,
     /// `null` on on-demand capacity, where nothing is interrupted.
     mtti_s: Option<f64>,
     policy: &'a str,
     provision_time_s: f64,
     stages: Vec<StageJson<'a>>,
     workflow: &'a str,
+}
+
+#[derive(Serialize)]
+struct MarketChoiceJson<'a> {
+    currency: &'a str,
+    market: &'a str,
+    on_demand: ExpectationJson,
+    reason: &'a str,
+    spot: ExpectationJson,
+}
+
+#[derive(Serialize)]
+struct ExpectationJson {
+    cost: f64,
+    deadline_met_share: Option<f64>,
+    makespan_s: f64,
+}
+
+impl From<&crate::plan::market::Expectation> for ExpectationJson {
+    fn from(e: &crate::plan::market::Expectation) -> Self {
+        ExpectationJson {
+            cost: e.cost,
+            deadline_met_share: e.deadline_share,
+            makespan_s: e.makespan,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -147,6 +179,13 @@ fn to_json<'a>(workflow: &'a Workflow, plan: &'a Plan) -> PlanJson<'a> {
         critical_path: names(workflow, &plan.critical_path),
         makespan_estimate_s: plan.makespan_estimate,
         market: plan.market.as_str(),
+        market_choice: plan.auto_market.as_ref().map(|auto| MarketChoiceJson {
+            currency: &auto.currency,
+            market: auto.decision.market.as_str(),
+            on_demand: (&auto.on_demand).into(),
+            reason: &auto.decision.reason,
+            spot: (&auto.spot).into(),
+        }),
         mtti_s: plan.mtti.is_finite().then_some(plan.mtti),
         policy: plan.policy.as_str(),
         provision_time_s: plan.provision_time,

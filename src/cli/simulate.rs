@@ -33,7 +33,7 @@ fn read_trace(path: &std::path::Path) -> Result<String, CliError> {
 }
 
 pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
-    let workflow = output::load(&args.file)?;
+    let workflow = args.what_if.load(&args.file)?;
     let traces = match &args.trace {
         None => None,
         Some(path) => {
@@ -76,39 +76,57 @@ fn text(report: &SimReport, traced: bool) -> String {
         fmt(report.lower_bound)
     ));
     out.push_str(&format!(
-        "chain optimum (critical path, dynamic program): {}\n\n",
+        "chain optimum (critical path, dynamic program): {}\n",
         fmt(report.chain_optimum)
     ));
+    if let Some(choice) = &report.market_choice {
+        out.push_str(&format!(
+            "market auto: the `auto` row runs as `run` would; before the run it chose {}\n",
+            choice.reason
+        ));
+    }
+    out.push('\n');
+    let on_demand = on_demand_cost(report);
     let rows: Vec<Vec<String>> = report
         .policies
         .iter()
         .map(|p| {
             let censored = if p.censored_trials > 0 { ">=" } else { "" };
-            vec![
+            let mut row = vec![
                 p.name.clone(),
                 p.checkpoints.to_string(),
                 format!("{censored}{}", fmt(p.mean_makespan)),
                 format!("{censored}{}", fmt(p.p95_makespan)),
-                format!("{:.2}", p.mean_cost),
+                format!("{censored}{:.2}", p.mean_cost),
+                saving_percent(p.mean_cost, on_demand)
+                    .map_or("-".into(), |saving| format!("{saving:.0}%")),
                 format!("{:.2}", p.mean_interruptions),
                 format!("{:.1}", p.mean_checkpoint_gb_hours),
                 format!("{:.0}%", p.fallback_rate * 100.0),
-            ]
+            ];
+            if let Some(share) = p.deadline_met_share {
+                row.push(format!("{:.1}%", share * 100.0));
+            }
+            row
         })
         .collect();
-    out.push_str(&output::table(
-        &[
-            "policy",
-            "checkpoints",
-            "mean makespan",
-            "p95 makespan",
-            "mean cost",
-            "interruptions",
-            "storage GB-h",
-            "fell back",
-        ],
-        &rows,
-    ));
+    let cost_header = format!("mean cost ({})", report.currency);
+    let deadline_header = report.deadline.map(|d| format!("met deadline {}", fmt(d)));
+    let mut headers = vec![
+        "policy",
+        "checkpoints",
+        "mean makespan",
+        "p95 makespan",
+        cost_header.as_str(),
+        "saving vs on-demand",
+        "interruptions",
+        "storage GB-h",
+        "fell back",
+    ];
+    if let Some(header) = &deadline_header {
+        headers.push(header);
+    }
+    out.push_str(&output::table(&headers, &rows));
     let censored: u32 = report.policies.iter().map(|p| p.censored_trials).sum();
     if censored > 0 {
         out.push_str(&format!(
@@ -120,7 +138,24 @@ fn text(report: &SimReport, traced: bool) -> String {
     out
 }
 
+/// The mean cost of the `on-demand` row: what every saving is measured against.
+fn on_demand_cost(report: &SimReport) -> Option<f64> {
+    report
+        .policies
+        .iter()
+        .find(|p| p.name == "on-demand")
+        .map(|p| p.mean_cost)
+}
+
+/// How much less than all on-demand a mean cost is, in percent (negative when more).
+fn saving_percent(cost: f64, on_demand: Option<f64>) -> Option<f64> {
+    on_demand
+        .filter(|&od| od > 0.0)
+        .map(|od| (od - cost) / od * 100.0)
+}
+
 fn to_json(report: &SimReport) -> serde_json::Value {
+    let on_demand = on_demand_cost(report);
     let policies: Vec<_> = report
         .policies
         .iter()
@@ -135,6 +170,8 @@ fn to_json(report: &SimReport) -> serde_json::Value {
                 "mean_checkpoint_gb_hours": p.mean_checkpoint_gb_hours,
                 "fallback_rate": p.fallback_rate,
                 "censored_trials": p.censored_trials,
+                "saving_percent": saving_percent(p.mean_cost, on_demand),
+                "deadline_met_share": p.deadline_met_share,
             })
         })
         .collect();
@@ -146,5 +183,11 @@ fn to_json(report: &SimReport) -> serde_json::Value {
         "lower_bound_s": report.lower_bound,
         "chain_optimum_s": report.chain_optimum,
         "policies": policies,
+        "currency": report.currency,
+        "deadline_s": report.deadline,
+        "market_choice": report.market_choice.as_ref().map(|c| json!({
+            "market": c.market.as_str(),
+            "reason": c.reason,
+        })),
     })
 }

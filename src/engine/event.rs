@@ -25,6 +25,13 @@ pub enum RunEvent {
         store: String,
         reused: Vec<String>,
     },
+    /// `cluster.market: auto` chose the market of the next cluster: before the run
+    /// (`interruptions` 0) and after every interruption, with the reason in words.
+    MarketChosen {
+        market: Market,
+        reason: String,
+        interruptions: u32,
+    },
     /// A cluster is being provisioned, ready after about `wait_s` seconds.
     Provision {
         generation: u32,

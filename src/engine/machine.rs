@@ -11,103 +11,15 @@
 //! longest remaining path (its bottom level, [`launch_order`]) goes first. A stage holds a
 //! slot while it runs; its checkpoint upload and the restores of its inputs do not.
 
+pub use super::messages::{Action, Event, Exit, Outcome};
 pub use super::setup::Setup;
 use super::tally::Tally;
 use crate::plan::fallback::{MarketDecision, MarketSituation, next_market};
 use crate::plan::recompute::recompute_set;
-use crate::plan::{launch_order, remaining_critical};
+use crate::plan::{launch_order, remaining_time};
 use crate::workflow::{Market, StageId, graph};
 use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    /// The run begins (or resumes). `committed` marks stages whose COMMIT is in the
-    /// store and fresh; `published` marks final stages whose output already has `_SUCCESS`.
-    Started {
-        committed: Vec<bool>,
-        published: Vec<bool>,
-    },
-    /// The cluster asked for by [`Action::Provision`] is up.
-    ClusterReady { generation: u32 },
-    /// A stage process ended on a live cluster.
-    StageExited {
-        stage: StageId,
-        attempt: u32,
-        exit: Exit,
-    },
-    /// A checkpointed work-table was uploaded and its COMMIT is in the store.
-    Committed { stage: StageId, attempt: u32 },
-    /// A committed work-table was downloaded into the cluster's scratch.
-    Restored { stage: StageId, generation: u32 },
-    /// A final output was published with `_SUCCESS`.
-    Published { stage: StageId },
-    /// The cluster is gone with everything on it. `elapsed` is seconds since the run began.
-    /// Uploads in flight end with `Committed` (their COMMIT landed) or `PersistFailed`;
-    /// the recompute set and the next market are decided once they all have, so that a
-    /// COMMIT that landed is never run again.
-    ClusterLost { cause: String, elapsed: f64 },
-    /// An upload asked for by [`Action::Persist`] did not commit (its cluster was lost).
-    PersistFailed { stage: StageId, attempt: u32 },
-    /// The backoff before a failed stage's next attempt is over.
-    RetryDue { stage: StageId },
-    /// Stop (Ctrl-C): end what runs and record the run as stopped.
-    Stop,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    Success,
-    Failed { code: i32 },
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    /// Start a new cluster on this market (the old one, if any, is gone).
-    Provision {
-        market: Market,
-        generation: u32,
-        reason: String,
-    },
-    /// Download a committed work-table into the cluster's scratch.
-    Restore {
-        stage: StageId,
-        generation: u32,
-    },
-    Launch {
-        stage: StageId,
-        attempt: u32,
-    },
-    /// Upload a finished work-table and create its COMMIT.
-    Persist {
-        stage: StageId,
-        attempt: u32,
-    },
-    /// Publish a committed final work-table to `outputs/<stage>/<batch>/`.
-    Publish {
-        stage: StageId,
-    },
-    /// Wake the machine with [`Event::RetryDue`] after this delay (jitter is the driver's).
-    RetryAfter {
-        stage: StageId,
-        delay: Duration,
-    },
-    /// End every running process and release the cluster.
-    Terminate,
-    /// The run is over.
-    Finish(Outcome),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Succeeded,
-    Failed {
-        stage: StageId,
-        code: i32,
-        attempts: u32,
-    },
-    Stopped,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StageState {
@@ -328,7 +240,17 @@ impl Run {
                     }
                 }
                 if self.stages.iter().any(|s| s.state != StageState::Done) {
-                    self.provision("start".into(), actions);
+                    let reason = match &setup.auto_market {
+                        Some(auto) => {
+                            actions.push(Action::MarketChosen {
+                                market: self.market,
+                                reason: auto.decision.reason.clone(),
+                            });
+                            format!("start: {}", auto.decision.reason)
+                        }
+                        None => "start".into(),
+                    };
+                    self.provision(reason, actions);
                 }
             }
             Event::ClusterReady { generation } => {
@@ -475,9 +397,11 @@ impl Run {
                 current: self.market,
                 interruptions: self.interruptions,
                 elapsed,
-                // Only the deadline rule reads it.
-                remaining_critical: if setup.fallback.deadline.is_some() {
-                    remaining_critical(&shape.consumers, &setup.estimate, &rerun)
+                // Only the deadline rule and `market: auto` read it.
+                remaining_critical: if setup.fallback.deadline.is_some()
+                    || setup.auto_market.is_some()
+                {
+                    remaining_time(&shape.consumers, &setup.estimate, &rerun, setup.slots)
                 } else {
                     0.0
                 },
@@ -485,10 +409,22 @@ impl Run {
                 provision_time: setup.provision_time,
                 checkpoint_cost: setup.checkpoint_cost,
             },
+            setup.auto_market.as_ref(),
         );
+        let chosen_again = setup.auto_market.is_some() && self.market == Market::Spot;
         self.market = decision.market;
         self.cluster = ClusterState::None;
         if self.failure.is_none() && rerun.iter().any(|r| *r) {
+            if chosen_again {
+                actions.push(Action::MarketChosen {
+                    market: decision.market,
+                    reason: if setup.explain {
+                        decision.reason.clone()
+                    } else {
+                        String::new()
+                    },
+                });
+            }
             let reason = if setup.explain {
                 format!(
                     "after interruption {} ({cause}): {}",

@@ -7,6 +7,7 @@ pub mod event;
 pub mod fingerprint;
 pub mod inspect;
 pub mod machine;
+pub mod messages;
 pub mod session;
 pub mod setup;
 mod tally;

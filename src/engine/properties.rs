@@ -54,6 +54,7 @@ fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool>) -> Trace
                     dead = false;
                     events.push_back(Event::ClusterReady { generation });
                 }
+                Action::MarketChosen { .. } => {}
                 // On a dead cluster restores and uploads fail; the loss event follows.
                 Action::Restore { .. } | Action::Persist { .. } if dead => {}
                 Action::Launch { stage, attempt } if dead => trace.launches.push((stage, attempt)),
@@ -147,6 +148,7 @@ fn chain(n: usize, checkpoint: Vec<bool>) -> Setup {
         mtti: 7200.0,
         provision_time: 600.0,
         checkpoint_cost: 60.0,
+        auto_market: None,
         explain: true,
     }
 }

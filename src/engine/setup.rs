@@ -21,6 +21,8 @@ pub struct Setup {
     pub provision_time: f64,
     /// A typical checkpoint write and restore, in seconds.
     pub checkpoint_cost: f64,
+    /// `market: auto`: the numbers the market is chosen again with after an interruption.
+    pub auto_market: Option<crate::plan::market::AutoMarket>,
     /// Write the reasons of market decisions in words. The simulator, which reads none of
     /// them and meets millions of losses, turns it off.
     pub explain: bool,
@@ -45,6 +47,7 @@ impl Setup {
             mtti: plan.mtti,
             provision_time: plan.provision_time,
             checkpoint_cost: plan.typical_checkpoint_cost(),
+            auto_market: plan.auto_market.clone(),
             explain: true,
         }
     }

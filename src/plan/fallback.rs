@@ -11,8 +11,10 @@ pub struct MarketSituation {
     pub interruptions: u32,
     /// Seconds since the run started.
     pub elapsed: f64,
-    /// Failure-free time of the longest remaining path, in seconds. Read only by the
-    /// deadline rule (`fallback.deadline`).
+    /// Failure-free time of what remains, in seconds: the longer of the remaining
+    /// critical path and the remaining work spread over the slots
+    /// ([`super::schedule::remaining_time`]). Read by the deadline rule
+    /// (`fallback.deadline`) and by `market: auto`.
     pub remaining_critical: f64,
     pub mtti: f64,
     pub provision_time: f64,
@@ -46,7 +48,14 @@ pub fn expected_on_spot(situation: &MarketSituation) -> f64 {
 /// On-demand stays on-demand; spot switches after `after_interruptions` losses, or when the
 /// remaining critical path, inflated by the expected cost of interruptions, would no longer
 /// finish before the deadline (a safety net in the spirit of "Can't Be Late", NSDI'24).
-pub fn next_market(spec: &FallbackSpec, situation: &MarketSituation) -> MarketDecision {
+/// With `market: auto` (`auto` is what was decided before the run), spot then stays only
+/// while it is expected to cost less than on-demand for what remains
+/// ([`super::market::compare`]).
+pub fn next_market(
+    spec: &FallbackSpec,
+    situation: &MarketSituation,
+    auto: Option<&super::market::AutoMarket>,
+) -> MarketDecision {
     use crate::workflow::units::format_seconds as f;
     if situation.current == Market::OnDemand {
         return MarketDecision {
@@ -81,6 +90,9 @@ pub fn next_market(spec: &FallbackSpec, situation: &MarketSituation) -> MarketDe
             };
         }
     }
+    if let Some(auto) = auto {
+        return super::market::compare(auto, spec, situation);
+    }
     MarketDecision {
         market: Market::Spot,
         reason: "spot: fallback conditions not met".into(),
@@ -111,11 +123,11 @@ mod tests {
             deadline: None,
         };
         assert_eq!(
-            next_market(&spec, &situation(1, 0.0, 3600.0)).market,
+            next_market(&spec, &situation(1, 0.0, 3600.0), None).market,
             Market::Spot
         );
         assert_eq!(
-            next_market(&spec, &situation(2, 0.0, 3600.0)).market,
+            next_market(&spec, &situation(2, 0.0, 3600.0), None).market,
             Market::OnDemand
         );
     }
@@ -127,10 +139,10 @@ mod tests {
             deadline: Some(Duration::from_secs(8 * 3600)),
         };
         assert_eq!(
-            next_market(&spec, &situation(1, 3600.0, 3.0 * 3600.0)).market,
+            next_market(&spec, &situation(1, 3600.0, 3.0 * 3600.0), None).market,
             Market::Spot
         );
-        let late = next_market(&spec, &situation(1, 5.0 * 3600.0, 2.9 * 3600.0));
+        let late = next_market(&spec, &situation(1, 5.0 * 3600.0, 2.9 * 3600.0), None);
         assert_eq!(late.market, Market::OnDemand);
         assert!(late.reason.contains("deadline 8h at risk"));
     }
@@ -140,7 +152,7 @@ mod tests {
         let mut s = situation(0, 0.0, 1.0);
         s.current = Market::OnDemand;
         assert_eq!(
-            next_market(&FallbackSpec::default(), &s).market,
+            next_market(&FallbackSpec::default(), &s, None).market,
             Market::OnDemand
         );
     }

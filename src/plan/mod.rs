@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod fallback;
 pub mod formulas;
+pub mod market;
 pub mod prices;
 #[cfg(test)]
 mod properties;
@@ -14,7 +15,7 @@ pub mod schedule;
 use crate::workflow::units::format_seconds as fmt;
 use crate::workflow::{CheckpointPolicy, Market, StageCheckpoint, StageId, Workflow, graph};
 use formulas::{ChainStage, chain_optimum, daly_interval};
-pub use schedule::{Schedule, bottom_levels, launch_order, remaining_critical};
+pub use schedule::{Schedule, bottom_levels, launch_order, remaining_critical, remaining_time};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt::Write as _;
@@ -27,7 +28,9 @@ pub struct PlanOptions {
     pub mtti: Option<Duration>,
     /// Overrides `checkpoint.policy`.
     pub policy: Option<CheckpointPolicy>,
-    /// Overrides `cluster.market`; on on-demand capacity no interruption is expected.
+    /// Overrides `cluster.market` with a fixed market; on on-demand capacity no
+    /// interruption is expected. `market: auto` is planned as spot by [`plan`] and chosen
+    /// by `sim::chosen_plan`.
     pub market: Option<Market>,
 }
 
@@ -60,6 +63,9 @@ pub struct Plan {
     /// (the dynamic program of design.md): the reference `auto` is measured against.
     pub chain_optimum: f64,
     pub stages: Vec<StagePlan>,
+    /// `cluster.market: auto`: what was chosen before the run and why (set by
+    /// `sim::chosen_plan`, which simulates both markets; `None` from [`plan`] alone).
+    pub auto_market: Option<market::AutoMarket>,
 }
 
 impl Plan {
@@ -87,7 +93,9 @@ pub fn needs_of(workflow: &Workflow) -> Vec<Vec<StageId>> {
 
 pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
     let policy = options.policy.unwrap_or(workflow.checkpoint.policy);
-    let market = options.market.unwrap_or(workflow.cluster.market);
+    let market = options
+        .market
+        .unwrap_or(workflow.cluster.market.planning_market());
     let mtti = match market {
         Market::OnDemand => f64::INFINITY,
         Market::Spot => options.mtti.unwrap_or(workflow.cluster.mtti).as_secs_f64(),
@@ -305,6 +313,7 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
         makespan_estimate,
         chain_optimum: chain_expected,
         stages: plans,
+        auto_market: None,
     }
 }
 

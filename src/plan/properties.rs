@@ -58,7 +58,7 @@ fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
                 store: None,
                 cluster: ClusterSpec {
                     provider: Provider::Local,
-                    market: Market::Spot,
+                    market: MarketChoice::Fixed(Market::Spot),
                     mtti: Duration::from_secs(7200),
                     provision_time: Duration::from_secs(600),
                     slots,

@@ -247,6 +247,22 @@ pub fn remaining_critical(consumers: &[Vec<StageId>], work: &[f64], to_run: &[bo
     best
 }
 
+/// A lower bound on the failure-free time of the stages in `to_run`: the longer of their
+/// critical path and their work spread evenly over `slots`.
+pub fn remaining_time(
+    consumers: &[Vec<StageId>],
+    work: &[f64],
+    to_run: &[bool],
+    slots: usize,
+) -> f64 {
+    let spread: f64 = (0..to_run.len())
+        .filter(|&s| to_run[s])
+        .map(|s| work[s])
+        .sum::<f64>()
+        / slots.max(1) as f64;
+    remaining_critical(consumers, work, to_run).max(spread)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,7 +140,7 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
         timeline
             .generations
             .get(generation)
-            .map_or(workflow.cluster.market, |g| g.market)
+            .map_or(workflow.cluster.market.planning_market(), |g| g.market)
     };
     let mut waste = Waste::default();
     let on_cluster = |item: &mut WasteItem, seconds: f64, market: Market| {

@@ -10,7 +10,7 @@
 use super::{Interruptions, SimOptions, Simulator, TrialInterruptions, run_trials, trial_rng};
 use crate::plan::{Plan, PlanOptions, plan};
 use crate::workflow::units::format_seconds as fmt;
-use crate::workflow::{CheckpointPolicy, Market, Workflow};
+use crate::workflow::{CheckpointPolicy, Market, MarketChoice, Workflow};
 
 /// Above this many stages `auto` keeps its rule: simulating candidates would cost more
 /// than planning (a 10,000-stage plan takes about 0.1 s).
@@ -24,8 +24,18 @@ const STAGE_TRIALS: usize = 40_000;
 const SEED: u64 = 0x5EED_0A07;
 
 /// The plan `respawn plan`, `run` and `simulate` use: [`plan`], and with policy `auto` on
-/// spot, the best of the rule and the fixed policies in the simulator.
+/// spot, the best of the rule and the fixed policies in the simulator; with
+/// `cluster.market: auto` (and no market forced by `options`), the market chosen by
+/// [`super::market::auto_plan`].
 pub fn chosen_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
+    if options.market.is_none() && workflow.cluster.market == MarketChoice::Auto {
+        return super::market::auto_plan(workflow, options);
+    }
+    checkpoint_plan(workflow, options)
+}
+
+/// [`chosen_plan`] on the market `options` or the workflow names (`auto` plans as spot).
+pub(super) fn checkpoint_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
     let rule = plan(workflow, options);
     let n = workflow.stages.len();
     if rule.policy != CheckpointPolicy::Auto

@@ -5,11 +5,12 @@
 //! (see [`trial`] for the timing model).
 
 mod choose;
+mod market;
 mod trace;
 mod trial;
 
 use crate::plan::{Plan, PlanOptions, plan};
-use crate::workflow::{CheckpointPolicy, Market, Workflow};
+use crate::workflow::{CheckpointPolicy, Market, MarketChoice, Workflow};
 pub use choose::{MAX_STAGES_COMPARED, chosen_plan};
 use rand::SeedableRng;
 use std::time::Duration;
@@ -92,6 +93,8 @@ pub struct PolicySummary {
     pub fallback_rate: f64,
     /// Trials stopped at the simulation's limits (their makespans are lower bounds).
     pub censored_trials: u32,
+    /// Share of trials that finished by `cluster.fallback.deadline`, when there is one.
+    pub deadline_met_share: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -105,6 +108,12 @@ pub struct SimReport {
     /// Expected makespan of the critical path under the optimal chain placement.
     pub chain_optimum: f64,
     pub policies: Vec<PolicySummary>,
+    /// The currency of every cost (`cost.currency`).
+    pub currency: String,
+    /// `cluster.fallback.deadline`, in seconds.
+    pub deadline: Option<f64>,
+    /// `cluster.market: auto`: what the `auto` row chose before the run, and why.
+    pub market_choice: Option<crate::plan::fallback::MarketDecision>,
 }
 
 /// A simulated trial stops after this many interruptions, or this many times the
@@ -154,7 +163,12 @@ pub fn run_trials(
     outcomes
 }
 
-fn summarize(name: &str, plan: &Plan, outcomes: &[TrialOutcome]) -> PolicySummary {
+fn summarize(
+    name: &str,
+    plan: &Plan,
+    outcomes: &[TrialOutcome],
+    deadline: Option<f64>,
+) -> PolicySummary {
     let count = outcomes.len().max(1) as f64;
     let mean = |f: fn(&TrialOutcome) -> f64| outcomes.iter().map(f).sum::<f64>() / count;
     let mut makespans: Vec<f64> = outcomes.iter().map(|o| o.makespan).collect();
@@ -175,10 +189,18 @@ fn summarize(name: &str, plan: &Plan, outcomes: &[TrialOutcome]) -> PolicySummar
         mean_checkpoint_gb_hours: mean(|o| o.checkpoint_gb_hours),
         fallback_rate: mean(|o| if o.fell_back { 1.0 } else { 0.0 }),
         censored_trials: outcomes.iter().filter(|o| o.censored).count() as u32,
+        deadline_met_share: deadline.map(|d| {
+            outcomes
+                .iter()
+                .filter(|o| !o.censored && o.makespan <= d)
+                .count() as f64
+                / count
+        }),
     }
 }
 
-/// The policies `respawn simulate` compares, each a plan of the same workflow.
+/// The policies `respawn simulate` compares, each a plan of the same workflow. The `auto`
+/// row is on spot, or with `cluster.market: auto` on the market `run` would choose.
 pub fn policy_plans(workflow: &Workflow, mtti: Option<Duration>) -> Vec<(&'static str, Plan)> {
     let spot = |policy| {
         plan(
@@ -201,7 +223,10 @@ pub fn policy_plans(workflow: &Workflow, mtti: Option<Duration>) -> Vec<(&'stati
                 &PlanOptions {
                     mtti,
                     policy: Some(CheckpointPolicy::Auto),
-                    market: Some(Market::Spot),
+                    market: match workflow.cluster.market {
+                        MarketChoice::Auto => None,
+                        MarketChoice::Fixed(_) => Some(Market::Spot),
+                    },
                 },
             ),
         ),
@@ -223,7 +248,9 @@ pub fn policy_plans(workflow: &Workflow, mtti: Option<Duration>) -> Vec<(&'stati
 pub fn simulate(workflow: &Workflow, options: &SimOptions) -> SimReport {
     let plans = policy_plans(workflow, options.mtti);
     let auto = &plans[3].1;
-    let mtti = auto.mtti;
+    // The spot plans' MTTI (the `auto` row may be on demand, where nothing is interrupted).
+    let mtti = plans[0].1.mtti;
+    let deadline = workflow.cluster.fallback.deadline.map(|d| d.as_secs_f64());
     let free = Simulator::new(workflow, &plans[0].1, f64::INFINITY);
     let lower_bound = free
         .run(TrialInterruptions::Never, &mut trial_rng(0, 0))
@@ -242,7 +269,7 @@ pub fn simulate(workflow: &Workflow, options: &SimOptions) -> SimReport {
                 &interruptions
             };
             let outcomes = run_trials(workflow, plan, source, options, time_limit);
-            summarize(name, plan, &outcomes)
+            summarize(name, plan, &outcomes, deadline)
         })
         .collect();
     SimReport {
@@ -251,7 +278,10 @@ pub fn simulate(workflow: &Workflow, options: &SimOptions) -> SimReport {
         trials: options.trials,
         seed: options.seed,
         lower_bound,
-        chain_optimum: auto.chain_optimum,
+        chain_optimum: plans[0].1.chain_optimum,
         policies,
+        currency: workflow.cost.currency.clone(),
+        deadline,
+        market_choice: auto.auto_market.as_ref().map(|a| a.decision.clone()),
     }
 }

@@ -6,7 +6,7 @@
 
 use super::model::{
     Catchup, CheckpointPolicy, CheckpointSpec, Cleanup, ClusterSpec, CostSpec, FallbackSpec,
-    Market, Provider, StageCheckpoint,
+    Market, MarketChoice, Provider, StageCheckpoint,
 };
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ pub const RETRIES: u32 = 2;
 /// `cluster.provider`: stages run as local processes.
 pub const PROVIDER: Provider = Provider::Local;
 /// `cluster.market`: spot, the point of respawn.
-pub const MARKET: Market = Market::Spot;
+pub const MARKET: MarketChoice = MarketChoice::Fixed(Market::Spot);
 /// `cluster.mtti`: the expected mean time to interruption on spot.
 pub const MTTI: Duration = Duration::from_secs(2 * 3600);
 /// `cluster.provision_time`: the time to get a new cluster after a loss.

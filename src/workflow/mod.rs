@@ -7,6 +7,7 @@ pub mod graph;
 mod load;
 pub mod model;
 pub mod names;
+pub mod overrides;
 mod read;
 pub mod schedule;
 pub mod store_url;

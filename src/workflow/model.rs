@@ -72,10 +72,35 @@ impl Market {
     }
 }
 
+/// `cluster.market`: a market fixed by the user, or `auto`, where respawn chooses spot or
+/// on-demand before the run and after every interruption (`sim::market`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MarketChoice {
+    Fixed(Market),
+    Auto,
+}
+
+impl MarketChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarketChoice::Fixed(market) => market.as_str(),
+            MarketChoice::Auto => "auto",
+        }
+    }
+
+    /// The market a fixed choice names; `auto` plans its checkpoints as on spot.
+    pub fn planning_market(self) -> Market {
+        match self {
+            MarketChoice::Fixed(market) => market,
+            MarketChoice::Auto => Market::Spot,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterSpec {
     pub provider: Provider,
-    pub market: Market,
+    pub market: MarketChoice,
     /// Expected mean time to interruption on spot.
     pub mtti: Duration,
     /// Time to get a new cluster after a loss.

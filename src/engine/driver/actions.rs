@@ -31,6 +31,11 @@ impl Driver {
                 Action::Persist { stage, attempt } => self.persist(stage, attempt),
                 Action::Publish { stage } => self.publish(stage),
                 Action::RetryAfter { stage, delay } => self.retry_after(stage, delay),
+                Action::MarketChosen { market, reason } => self.emit(RunEvent::MarketChosen {
+                    market,
+                    reason,
+                    interruptions: self.machine.interruptions(),
+                }),
                 Action::Terminate => self.terminate().await,
                 Action::Finish(outcome) => {
                     if let Outcome::Failed { stage, .. } = &outcome {

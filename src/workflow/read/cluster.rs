@@ -41,7 +41,11 @@ pub(super) fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<Cluste
             .choice(
                 node,
                 "`cluster.market`",
-                &[("spot", Market::Spot), ("on-demand", Market::OnDemand)],
+                &[
+                    ("spot", MarketChoice::Fixed(Market::Spot)),
+                    ("on-demand", MarketChoice::Fixed(Market::OnDemand)),
+                    ("auto", MarketChoice::Auto),
+                ],
             )
             .map(|v| cluster.market = v)
             .is_some();
@@ -117,7 +121,7 @@ pub(super) fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<Cluste
 
 #[cfg(test)]
 mod tests {
-    use crate::workflow::Market;
+    use crate::workflow::{Market, MarketChoice};
     use std::time::Duration;
 
     #[test]
@@ -159,7 +163,7 @@ cluster: {market: spto, mtti: 0s, fallback: {after: 2}}
 stages:
   a: {run: x}
 ";
-        assert_error!(yaml, 2, 19, "`cluster.market` must be one of spot | on-demand", hint: "did you mean `spot`?");
+        assert_error!(yaml, 2, 19, "`cluster.market` must be one of spot | on-demand | auto", hint: "did you mean `spot`?");
         assert_error!(
             yaml,
             2,
@@ -209,7 +213,7 @@ stages:
 ",
         );
         let cluster = workflow.cluster;
-        assert_eq!(cluster.market, Market::OnDemand);
+        assert_eq!(cluster.market, MarketChoice::Fixed(Market::OnDemand));
         assert_eq!(cluster.mtti, Duration::from_secs(90 * 60));
         assert_eq!(cluster.slots, 8);
         assert_eq!(cluster.fallback.after_interruptions, Some(2));

@@ -1,0 +1,57 @@
+//! The "what if" flags of `plan` and `simulate`: the workflow file as if it named another
+//! market, prices or deadline.
+
+use super::{CliError, output, parse_mtti};
+use clap::ValueEnum;
+use std::time::Duration;
+
+/// "What if" flags of `plan` and `simulate`: the workflow file as if it said otherwise.
+#[derive(Debug, Default, clap::Args)]
+pub struct WhatIf {
+    /// The market (overrides `cluster.market`).
+    #[arg(long, value_enum)]
+    pub market: Option<MarketArg>,
+    /// A price of the `cost:` section by its path, e.g. `spot_per_hour=0.35` or
+    /// `instances.m5.xlarge.spot=0.07`; repeat for several.
+    #[arg(long = "price", value_parser = crate::workflow::overrides::parse_price, value_name = "PATH=VALUE")]
+    pub prices: Vec<crate::workflow::overrides::PriceOverride>,
+    /// The deadline (overrides `cluster.fallback.deadline`), e.g. `20h`.
+    #[arg(long, value_parser = parse_mtti, value_name = "DURATION")]
+    pub deadline: Option<Duration>,
+}
+
+impl WhatIf {
+    /// The workflow `FILE` as the flags say; a price path that names nothing is an error.
+    pub fn load(&self, file: &std::path::Path) -> Result<crate::workflow::Workflow, CliError> {
+        let mut workflow = output::load(file)?;
+        if let Some(market) = self.market {
+            workflow.cluster.market = market.into();
+        }
+        if let Some(deadline) = self.deadline {
+            workflow.cluster.fallback.deadline = Some(deadline);
+        }
+        for price in &self.prices {
+            crate::workflow::overrides::apply_price(&mut workflow.cost, price)
+                .map_err(CliError::invalid_input)?;
+        }
+        Ok(workflow)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MarketArg {
+    Spot,
+    OnDemand,
+    Auto,
+}
+
+impl From<MarketArg> for crate::workflow::MarketChoice {
+    fn from(market: MarketArg) -> Self {
+        use crate::workflow::{Market, MarketChoice};
+        match market {
+            MarketArg::Spot => MarketChoice::Fixed(Market::Spot),
+            MarketArg::OnDemand => MarketChoice::Fixed(Market::OnDemand),
+            MarketArg::Auto => MarketChoice::Auto,
+        }
+    }
+}
