@@ -7,6 +7,7 @@
 //! ...fields}`, keys in alphabetical order (`tests/event_contract.rs` holds the fields to the
 //! contract; the README documents each event).
 
+pub use crate::drivers::cluster::InstanceUse;
 use crate::drivers::ledger::RunStatus;
 use crate::workflow::Market;
 use serde::{Deserialize, Serialize};
@@ -91,12 +92,16 @@ pub enum RunEvent {
         batch: String,
         output: String,
     },
-    /// A cluster was terminated; EMR clusters report their instance-hours.
+    /// A cluster was terminated (at the end of a run, or after its loss); EMR clusters
+    /// report their instance-hours, in all and per fleet, instance type and market as EMR
+    /// listed their instances (`instances`, absent in records written before it existed).
     ClusterReleased {
         generation: u32,
         cluster: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         instance_hours: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instances: Option<Vec<InstanceUse>>,
     },
     /// The run ended, as recorded in its run record.
     Finished {
