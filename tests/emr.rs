@@ -439,7 +439,9 @@ fn two_spot_losses_bring_an_on_demand_cluster_and_checkpoints_are_not_run_again(
         assert_eq!(core["count"], 4, "{generation}");
         let source = core["source"].as_str().unwrap();
         assert!(
-            source.starts_with("r5.2xlarge has no price in cost.instances, so the mean instance price"),
+            source.starts_with(
+                "r5.2xlarge has no price in cost.instances, so the mean instance price"
+            ),
             "{source}"
         );
     }
@@ -593,7 +595,13 @@ fn an_emr_run_costs_each_fleets_instance_type_at_its_own_price_plus_the_emr_fee(
     let provisioned: Vec<(&str, &str, &str)> = clusters[0]
         .instances
         .iter()
-        .map(|i| (i.fleet.as_str(), i.instance_type.as_str(), i.market.as_str()))
+        .map(|i| {
+            (
+                i.fleet.as_str(),
+                i.instance_type.as_str(),
+                i.market.as_str(),
+            )
+        })
         .collect();
     let core = ("core", "r5.2xlarge", "SPOT");
     assert_eq!(
@@ -655,8 +663,14 @@ fn an_emr_run_costs_each_fleets_instance_type_at_its_own_price_plus_the_emr_fee(
         );
     }
     let total: f64 = by_hand.iter().sum();
-    assert!((generation["cost"].as_f64().unwrap() - total).abs() < 1e-12, "{cost}");
-    assert!((cost["cost"].as_f64().unwrap() - cost["storage_cost"].as_f64().unwrap() - total).abs() < 1e-12);
+    assert!(
+        (generation["cost"].as_f64().unwrap() - total).abs() < 1e-12,
+        "{cost}"
+    );
+    assert!(
+        (cost["cost"].as_f64().unwrap() - cost["storage_cost"].as_f64().unwrap() - total).abs()
+            < 1e-12
+    );
     assert_eq!(
         generation["instance_hours"].as_f64().unwrap(),
         released[0]["instance_hours"].as_f64().unwrap()

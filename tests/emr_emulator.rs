@@ -990,14 +990,23 @@ async fn list_instances_tells_each_fleets_instances_of_its_first_type_over_the_c
 
     assert!(env.emr.lose_cluster(&id));
     let cluster = wait_cluster(&env.client, &id, ClusterState::TerminatedWithErrors).await;
-    let ended = cluster.status().unwrap().timeline().unwrap().end_date_time();
+    let ended = cluster
+        .status()
+        .unwrap()
+        .timeline()
+        .unwrap()
+        .end_date_time();
     let gone = list(&[InstanceState::Terminated], None).await.unwrap();
     assert_eq!(gone.instances().len(), 3);
     for instance in gone.instances() {
         let status = instance.status().unwrap();
         assert_eq!(status.timeline().unwrap().end_date_time(), ended);
         assert_eq!(
-            status.state_change_reason().unwrap().code().map(|c| c.as_str()),
+            status
+                .state_change_reason()
+                .unwrap()
+                .code()
+                .map(|c| c.as_str()),
             Some("INSTANCE_FAILURE")
         );
     }
@@ -1005,7 +1014,13 @@ async fn list_instances_tells_each_fleets_instances_of_its_first_type_over_the_c
     let kinds: Vec<(&str, &str, &str)> = views[0]
         .instances
         .iter()
-        .map(|i| (i.fleet_type.as_str(), i.instance_type.as_str(), i.market.as_str()))
+        .map(|i| {
+            (
+                i.fleet_type.as_str(),
+                i.instance_type.as_str(),
+                i.market.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,

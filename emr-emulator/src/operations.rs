@@ -165,7 +165,11 @@ fn list_instances(state: &State, o: &Obj) -> ApiResult<Value> {
         .filter(|f| fleet_type.is_none_or(|kind| !groups && f.kind == kind))
         .filter(|f| group_id.is_none_or(|id| groups && f.id == id))
         .filter(|f| group_types.is_empty() || (groups && group_types.contains(&f.kind)))
-        .flat_map(|f| f.instances.iter().map(move |i| instance_json(cluster, f, i)))
+        .flat_map(|f| {
+            f.instances
+                .iter()
+                .map(move |i| instance_json(cluster, f, i))
+        })
         .collect();
     let (page, marker) = page(instances, o.str("Marker")?)?;
     Ok(json!({ "Instances": page, "Marker": marker }))

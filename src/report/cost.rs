@@ -499,7 +499,10 @@ mod tests {
         let source = &cost.generations[0].source;
         assert!(source.starts_with("8 instance-hours x the mean instance price ("));
         assert!(source.contains("emr_fee"));
-        assert!(source.ends_with("this record lists no instance types"), "{source}");
+        assert!(
+            source.ends_with("this record lists no instance types"),
+            "{source}"
+        );
         assert!(cost.generations[0].instances.is_empty());
     }
 

@@ -56,7 +56,10 @@ pub fn price_instances(workflow: &Workflow, instances: &[InstanceUse]) -> Vec<In
                     let mean = mean_instance_rate(workflow, used.market)
                         .map(|mean| ("the mean instance price", mean))
                         .unwrap_or_else(|| {
-                            ("the cluster-hour price", rates::cluster_rate(workflow, used.market))
+                            (
+                                "the cluster-hour price",
+                                rates::cluster_rate(workflow, used.market),
+                            )
                         });
                     Rate {
                         per_hour: mean.1.per_hour,
@@ -146,11 +149,14 @@ mod tests {
             &[used("core", "r5a.2xlarge", Market::Spot, 1, 1.0)],
         );
         // The spot cluster: 1 x 0.118 + 4 x 0.276 = 1.222 over 5 instances.
-        assert!((priced[0].price_per_hour - 1.222 / 5.0).abs() < 1e-9, "{priced:#?}");
         assert!(
-            priced[0]
-                .source
-                .starts_with("r5a.2xlarge has no price in cost.instances, so the mean instance price ("),
+            (priced[0].price_per_hour - 1.222 / 5.0).abs() < 1e-9,
+            "{priced:#?}"
+        );
+        assert!(
+            priced[0].source.starts_with(
+                "r5a.2xlarge has no price in cost.instances, so the mean instance price ("
+            ),
             "{}",
             priced[0].source
         );

@@ -140,7 +140,12 @@ pub fn now_seconds() -> f64 {
 mod tests {
     use super::*;
 
-    fn instance(fleet: &str, kind: &str, market: Market, times: [Option<f64>; 3]) -> ListedInstance {
+    fn instance(
+        fleet: &str,
+        kind: &str,
+        market: Market,
+        times: [Option<f64>; 3],
+    ) -> ListedInstance {
         ListedInstance {
             fleet: fleet.into(),
             fleet_type: if fleet == "primary" { "MASTER" } else { "CORE" }.into(),
@@ -157,13 +162,28 @@ mod tests {
         let spot = Market::Spot;
         let h = 3600.0;
         let listed = [
-            instance("primary", "m5.xlarge", spot, [Some(0.0), Some(0.1 * h), Some(2.0 * h)]),
+            instance(
+                "primary",
+                "m5.xlarge",
+                spot,
+                [Some(0.0), Some(0.1 * h), Some(2.0 * h)],
+            ),
             instance("core", "r5.2xlarge", spot, [Some(0.0), None, Some(2.0 * h)]),
             instance("core", "r5.2xlarge", spot, [Some(h), None, Some(2.0 * h)]),
             // Still running when listed at 3 h.
             instance("core", "r5a.2xlarge", spot, [Some(h), None, None]),
-            instance("core", "r5.2xlarge", Market::OnDemand, [None, Some(h), Some(1.5 * h)]),
-            instance("core", "r5.2xlarge", Market::OnDemand, [None, None, Some(h)]),
+            instance(
+                "core",
+                "r5.2xlarge",
+                Market::OnDemand,
+                [None, Some(h), Some(1.5 * h)],
+            ),
+            instance(
+                "core",
+                "r5.2xlarge",
+                Market::OnDemand,
+                [None, None, Some(h)],
+            ),
         ];
         let used = usage(&listed, 3.0 * h);
         let kinds: Vec<(&str, &str, Market, u32, f64)> = used

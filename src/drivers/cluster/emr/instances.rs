@@ -54,7 +54,8 @@ impl EmrClusters {
                 .cloned()
                 .unwrap_or_else(|| (fleet_id.to_string(), String::new()));
             let timeline = instance.status().and_then(|s| s.timeline());
-            let seconds = |t: Option<&aws_sdk_emr::primitives::DateTime>| t.map(|t| t.as_secs_f64());
+            let seconds =
+                |t: Option<&aws_sdk_emr::primitives::DateTime>| t.map(|t| t.as_secs_f64());
             listed.push(ListedInstance {
                 fleet,
                 fleet_type,
