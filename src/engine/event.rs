@@ -214,4 +214,33 @@ mod tests {
         assert_eq!(value["market"], "on-demand");
         assert_eq!(value["event"], "cluster-lost");
     }
+
+    #[test]
+    fn a_cluster_released_event_written_before_instances_were_kept_still_reads() {
+        let old = r#"{"at":"t","cluster":"j-1","elapsed_s":1.0,"event":"cluster-released","generation":1,"instance_hours":8.0}"#;
+        let read: StampedEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            read.event,
+            RunEvent::ClusterReleased {
+                generation: 1,
+                cluster: "j-1".into(),
+                instance_hours: Some(8.0),
+                instances: None,
+            }
+        );
+        let new = r#"{"at":"t","cluster":"j-1","elapsed_s":1.0,"event":"cluster-released","generation":1,"instance_hours":2.0,
+            "instances":[{"count":1,"fleet":"core","fleet_type":"CORE","instance_hours":2.0,"market":"spot","type":"r5.2xlarge"}]}"#;
+        let read: StampedEvent = serde_json::from_str(new).unwrap();
+        let RunEvent::ClusterReleased { instances, .. } = read.event else {
+            panic!("{read:?}");
+        };
+        let instances = instances.unwrap();
+        assert_eq!(instances[0].instance_type, "r5.2xlarge");
+        assert_eq!(instances[0].market, Market::Spot);
+        assert_eq!(instances[0].from, None);
+        // Written back, the fields a reader knows come out again, absent times left out.
+        let json = serde_json::to_value(&instances[0]).unwrap();
+        assert_eq!(json["type"], "r5.2xlarge");
+        assert!(json.get("until").is_none());
+    }
 }
