@@ -567,24 +567,30 @@ fn respawn_clusters_finds_the_orphan_of_a_dead_orchestrator_and_terminates_it() 
     });
 }
 
-#[test]
-fn an_emr_run_costs_each_fleets_instance_type_at_its_own_price_plus_the_emr_fee() {
-    // Prices per instance-hour: (spot, on-demand, EMR fee).
-    let prices = [
-        ("m5.xlarge", 0.07, 0.192, 0.048),
-        ("r5.2xlarge", 0.15, 0.504, 0.126),
-    ];
+/// Prices per instance-hour of the types the emulator provisions: (spot, on-demand, EMR fee).
+const PRICES: [(&str, f64, f64, f64); 2] = [
+    ("m5.xlarge", 0.07, 0.192, 0.048),
+    ("r5.2xlarge", 0.15, 0.504, 0.126),
+];
+
+/// The EMR workflow with [`PRICES`] as its `cost.instances`.
+fn priced_yaml() -> String {
     let mut table = String::from("  instances:\n");
-    for (kind, spot, on_demand, fee) in prices {
+    for (kind, spot, on_demand, fee) in PRICES {
         table.push_str(&format!(
             "    {kind}: {{spot: {spot}, on_demand: {on_demand}, emr_fee: {fee}}}\n"
         ));
     }
-    let workflow = emr_yaml().replace(
+    emr_yaml().replace(
         "  on_demand_per_hour: 12.00\n",
         &format!("  on_demand_per_hour: 12.00\n{table}"),
-    );
-    let lab = Lab::with_workflow(workflow);
+    )
+}
+
+#[test]
+fn an_emr_run_costs_each_fleets_instance_type_at_its_own_price_plus_the_emr_fee() {
+    let prices = PRICES;
+    let lab = Lab::with_workflow(priced_yaml());
     let started = Instant::now();
     lab.run().success();
     let wall_hours = started.elapsed().as_secs_f64() / 3600.0;
@@ -686,4 +692,50 @@ fn an_emr_run_costs_each_fleets_instance_type_at_its_own_price_plus_the_emr_fee(
         .replace("&#x2f;", "/");
     assert!(html.contains("core: 4 x r5.2xlarge (spot)"), "{html}");
     assert!(html.contains("cost.instances.r5.2xlarge spot 0.15 + emr_fee 0.126 USD/h"));
+}
+
+#[test]
+fn a_cluster_lost_while_it_starts_is_priced_from_the_instances_it_had() {
+    let lab = Lab::with_workflow(priced_yaml());
+    let done = AtomicBool::new(false);
+    let lost = std::thread::scope(|scope| {
+        let loser = scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if let Some(first) = lab.emr.clusters().first()
+                    && first.state == "STARTING"
+                    && lab.emr.lose_cluster(&first.id)
+                {
+                    return Some(first.id.clone());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            None
+        });
+        let run = lab.run();
+        done.store(true, Ordering::Relaxed);
+        run.success();
+        loser.join().unwrap()
+    });
+    assert!(lost.is_some(), "the first cluster was lost while starting");
+    let clusters = lab.emr.clusters();
+    assert_eq!(clusters.len(), 2, "a second cluster ran the stages");
+    let cost = lab.cost_json();
+    let first = &cost["generations"][0];
+    assert_eq!(first["provisioning_hours"], first["hours"], "{first}");
+    let instances = first["instances"].as_array().unwrap();
+    let kinds: Vec<(&str, u64)> = instances
+        .iter()
+        .map(|i| (i["type"].as_str().unwrap(), i["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("m5.xlarge", 1), ("r5.2xlarge", 4)], "{first}");
+    let by_hand: f64 = instances
+        .iter()
+        .zip(PRICES)
+        .map(|(i, (_, spot, _, fee))| i["instance_hours"].as_f64().unwrap() * (spot + fee))
+        .sum();
+    assert!(by_hand > 0.0, "{first}");
+    assert!(
+        (first["cost"].as_f64().unwrap() - by_hand).abs() < 1e-12,
+        "{first}"
+    );
 }

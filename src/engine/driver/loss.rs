@@ -29,14 +29,20 @@ impl Driver {
         self.settle_lost(generation, market, cause, released).await;
     }
 
-    /// A cluster ended before it was up (EMR could not find the capacity, say).
-    pub(super) async fn lose_while_provisioning(&mut self, generation: u32, cause: String) {
+    /// A cluster ended before it was up (EMR could not find the capacity, say), with what
+    /// its instances used meanwhile when the provider lists them.
+    pub(super) async fn lose_while_provisioning(
+        &mut self,
+        generation: u32,
+        cause: String,
+        released: Option<(String, Usage)>,
+    ) {
         if self.gone.contains(&generation) {
             return;
         }
         self.gone.insert(generation);
         let market = self.machine.market();
-        self.settle_lost(generation, market, cause, None).await;
+        self.settle_lost(generation, market, cause, released).await;
     }
 
     /// Tells the machine that cluster `generation` is gone, and records it, with what its

@@ -85,7 +85,22 @@ impl EmrClusters {
                 (id, market, BTreeMap::new())
             }
         };
-        self.wait_until_up(&id).await?;
+        if let Err(error) = self.wait_until_up(&id).await {
+            return Err(match error {
+                // Instances that came up before the loss were billed: keep what they used.
+                ProvisionError::Lost { cause, .. } => ProvisionError::Lost {
+                    cause,
+                    released: match self.usage(&id).await {
+                        Ok(usage) => Some((id, usage)),
+                        Err(error) => {
+                            tracing::warn!("{error}");
+                            None
+                        }
+                    },
+                },
+                broken => broken,
+            });
+        }
         let watched = Arc::new(Mutex::new(BTreeMap::new()));
         let watcher = tokio::spawn(watch(
             self.clone(),
