@@ -203,6 +203,29 @@ impl Lab {
             .count()
     }
 
+    fn cost_json(&self) -> Value {
+        let run = self.respawn(&["cost", &self.file, "--format", "json"]);
+        run.success();
+        run.json()
+    }
+
+    /// The run's stored events of kind `kind`, in order.
+    fn stored_events(&self, kind: &str) -> Vec<Value> {
+        let mut all = BTreeMap::new();
+        support::walk(&self.store_root(), &self.store_root(), &mut all);
+        let mut events: Vec<(u64, Value)> = all
+            .iter()
+            .filter(|(key, _)| key.contains("/events/"))
+            .map(|(key, bytes)| {
+                let seq = key.rsplit('/').next().unwrap().trim_end_matches(".json");
+                (seq.parse().unwrap(), serde_json::from_slice(bytes).unwrap())
+            })
+            .filter(|(_, event): &(u64, Value)| event["event"] == kind)
+            .collect();
+        events.sort_by_key(|(seq, _)| *seq);
+        events.into_iter().map(|(_, event)| event).collect()
+    }
+
     fn run_record(&self) -> Value {
         let run = self.respawn(&["status", &self.file, "--format", "json"]);
         run.success();
@@ -401,6 +424,27 @@ fn two_spot_losses_bring_an_on_demand_cluster_and_checkpoints_are_not_run_again(
         Some(2),
         "{status}"
     );
+    // Every cluster, lost or released, is priced from the instances EMR listed for it;
+    // this workflow has no `cost.instances`, so each type is at the mean instance price.
+    let cost = lab.cost_json();
+    let generations = cost["generations"].as_array().unwrap();
+    let markets: Vec<&str> = generations
+        .iter()
+        .map(|g| g["instances"][1]["market"].as_str().unwrap_or("none"))
+        .collect();
+    assert_eq!(markets, ["spot", "spot", "on-demand"], "{cost}");
+    for generation in generations {
+        let core = &generation["instances"][1];
+        assert_eq!(core["type"], "r5.2xlarge", "{generation}");
+        assert_eq!(core["count"], 4, "{generation}");
+        let source = core["source"].as_str().unwrap();
+        assert!(
+            source.starts_with(
+                "r5.2xlarge has no price in cost.instances, so the mean instance price"
+            ),
+            "{source}"
+        );
+    }
 }
 
 #[test]
@@ -521,4 +565,177 @@ fn respawn_clusters_finds_the_orphan_of_a_dead_orchestrator_and_terminates_it() 
             .all(|c| c.state.starts_with("TERMINAT"))
             .then_some(())
     });
+}
+
+/// Prices per instance-hour of the types the emulator provisions: (spot, on-demand, EMR fee).
+const PRICES: [(&str, f64, f64, f64); 2] = [
+    ("m5.xlarge", 0.07, 0.192, 0.048),
+    ("r5.2xlarge", 0.15, 0.504, 0.126),
+];
+
+/// The EMR workflow with [`PRICES`] as its `cost.instances`.
+fn priced_yaml() -> String {
+    let mut table = String::from("  instances:\n");
+    for (kind, spot, on_demand, fee) in PRICES {
+        table.push_str(&format!(
+            "    {kind}: {{spot: {spot}, on_demand: {on_demand}, emr_fee: {fee}}}\n"
+        ));
+    }
+    emr_yaml().replace(
+        "  on_demand_per_hour: 12.00\n",
+        &format!("  on_demand_per_hour: 12.00\n{table}"),
+    )
+}
+
+#[test]
+fn an_emr_run_costs_each_fleets_instance_type_at_its_own_price_plus_the_emr_fee() {
+    let prices = PRICES;
+    let lab = Lab::with_workflow(priced_yaml());
+    let started = Instant::now();
+    lab.run().success();
+    let wall_hours = started.elapsed().as_secs_f64() / 3600.0;
+
+    // The emulator provisions each fleet's first type: 1 m5.xlarge and 4 r5.2xlarge, spot.
+    let clusters = lab.emr.clusters();
+    assert_eq!(clusters.len(), 1);
+    let provisioned: Vec<(&str, &str, &str)> = clusters[0]
+        .instances
+        .iter()
+        .map(|i| {
+            (
+                i.fleet.as_str(),
+                i.instance_type.as_str(),
+                i.market.as_str(),
+            )
+        })
+        .collect();
+    let core = ("core", "r5.2xlarge", "SPOT");
+    assert_eq!(
+        provisioned,
+        [("primary", "m5.xlarge", "SPOT"), core, core, core, core]
+    );
+
+    // The run recorded those instances and their hours when it released the cluster.
+    let released = lab.stored_events("cluster-released");
+    assert_eq!(released.len(), 1, "{released:?}");
+    let recorded = released[0]["instances"].as_array().unwrap().clone();
+    let kinds: Vec<(&str, &str, &str, &str, u64)> = recorded
+        .iter()
+        .map(|k| {
+            (
+                k["fleet"].as_str().unwrap(),
+                k["fleet_type"].as_str().unwrap(),
+                k["type"].as_str().unwrap(),
+                k["market"].as_str().unwrap(),
+                k["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("primary", "MASTER", "m5.xlarge", "spot", 1),
+            ("core", "CORE", "r5.2xlarge", "spot", 4)
+        ]
+    );
+    let hours: Vec<f64> = recorded
+        .iter()
+        .map(|k| k["instance_hours"].as_f64().unwrap())
+        .collect();
+    // Every instance lives the cluster's life: the core's hours are 4 times the primary's,
+    // and no instance ran longer than the test.
+    assert!(hours[0] > 0.0 && hours[0] <= wall_hours, "{hours:?}");
+    assert!((hours[1] - 4.0 * hours[0]).abs() < 5e-6, "{hours:?}");
+
+    // By hand: each kind's recorded hours times its spot price plus the EMR fee.
+    let by_hand: Vec<f64> = hours
+        .iter()
+        .zip(prices)
+        .map(|(h, (_, spot, _, fee))| h * (spot + fee))
+        .collect();
+    let cost = lab.cost_json();
+    let generation = &cost["generations"][0];
+    let priced = generation["instances"].as_array().unwrap();
+    assert_eq!(priced.len(), 2, "{cost}");
+    for ((item, want), (kind, spot, _, fee)) in priced.iter().zip(&by_hand).zip(prices) {
+        assert_eq!(item["type"], kind);
+        assert_eq!(item["market"], "spot");
+        let got = item["cost"].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-12, "{item} vs {want}");
+        assert!((item["price_per_hour"].as_f64().unwrap() - (spot + fee)).abs() < 1e-12);
+        assert_eq!(
+            item["source"],
+            format!("cost.instances.{kind} spot {spot} + emr_fee {fee} USD/h")
+        );
+    }
+    let total: f64 = by_hand.iter().sum();
+    assert!(
+        (generation["cost"].as_f64().unwrap() - total).abs() < 1e-12,
+        "{cost}"
+    );
+    assert!(
+        (cost["cost"].as_f64().unwrap() - cost["storage_cost"].as_f64().unwrap() - total).abs()
+            < 1e-12
+    );
+    assert_eq!(
+        generation["instance_hours"].as_f64().unwrap(),
+        released[0]["instance_hours"].as_f64().unwrap()
+    );
+
+    // The report's cost panel shows the same breakdown.
+    let page = lab.dir.path().join("report.html");
+    lab.respawn(&["report", &lab.file, "-o", &page.display().to_string()])
+        .success();
+    // The page escapes `/` as HTML does for every name it shows.
+    let html = std::fs::read_to_string(&page)
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(html.contains("core: 4 x r5.2xlarge (spot)"), "{html}");
+    assert!(html.contains("cost.instances.r5.2xlarge spot 0.15 + emr_fee 0.126 USD/h"));
+}
+
+#[test]
+fn a_cluster_lost_while_it_starts_is_priced_from_the_instances_it_had() {
+    let lab = Lab::with_workflow(priced_yaml());
+    let done = AtomicBool::new(false);
+    let lost = std::thread::scope(|scope| {
+        let loser = scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if let Some(first) = lab.emr.clusters().first()
+                    && first.state == "STARTING"
+                    && lab.emr.lose_cluster(&first.id)
+                {
+                    return Some(first.id.clone());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            None
+        });
+        let run = lab.run();
+        done.store(true, Ordering::Relaxed);
+        run.success();
+        loser.join().unwrap()
+    });
+    assert!(lost.is_some(), "the first cluster was lost while starting");
+    let clusters = lab.emr.clusters();
+    assert_eq!(clusters.len(), 2, "a second cluster ran the stages");
+    let cost = lab.cost_json();
+    let first = &cost["generations"][0];
+    assert_eq!(first["provisioning_hours"], first["hours"], "{first}");
+    let instances = first["instances"].as_array().unwrap();
+    let kinds: Vec<(&str, u64)> = instances
+        .iter()
+        .map(|i| (i["type"].as_str().unwrap(), i["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("m5.xlarge", 1), ("r5.2xlarge", 4)], "{first}");
+    let by_hand: f64 = instances
+        .iter()
+        .zip(PRICES)
+        .map(|(i, (_, spot, _, fee))| i["instance_hours"].as_f64().unwrap() * (spot + fee))
+        .sum();
+    assert!(by_hand > 0.0, "{first}");
+    assert!(
+        (first["cost"].as_f64().unwrap() - by_hand).abs() < 1e-12,
+        "{first}"
+    );
 }

@@ -921,3 +921,122 @@ async fn list_clusters_filters_by_state_and_creation_time_and_pages_by_50() {
         .unwrap();
     assert_eq!(all.clusters().len(), 50);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_instances_tells_each_fleets_instances_of_its_first_type_over_the_clusters_life() {
+    use aws_sdk_emr::types::{InstanceState, MarketType};
+    let env = env().await;
+    let id = start(&env, "instances").await;
+    let list = |states: &[InstanceState], fleet: Option<InstanceFleetType>| {
+        env.client
+            .list_instances()
+            .cluster_id(&id)
+            .set_instance_states((!states.is_empty()).then(|| states.to_vec()))
+            .set_instance_fleet_type(fleet)
+            .send()
+    };
+    let starting = list(&[], None).await.unwrap();
+    assert!(
+        starting
+            .instances()
+            .iter()
+            .all(|i| i.status().unwrap().state() == Some(&InstanceState::Provisioning))
+    );
+
+    wait_cluster(&env.client, &id, ClusterState::Waiting).await;
+    let fleets = env
+        .client
+        .list_instance_fleets()
+        .cluster_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let fleet_of = |kind: InstanceFleetType| {
+        fleets
+            .instance_fleets()
+            .iter()
+            .find(|f| f.instance_fleet_type() == Some(&kind))
+            .and_then(|f| f.id())
+            .unwrap()
+            .to_string()
+    };
+    let running = list(&[InstanceState::Running], None).await.unwrap();
+    let instances = running.instances();
+    // MASTER: 1 m5.xlarge; CORE: 2 of its first type, m5.xlarge (not r5.xlarge); all spot.
+    assert_eq!(instances.len(), 3, "{instances:?}");
+    for instance in instances {
+        assert_eq!(instance.instance_type(), Some("m5.xlarge"));
+        assert_eq!(instance.market(), Some(&MarketType::Spot));
+        assert!(instance.id().unwrap().starts_with("ci-"));
+        let ec2 = instance.ec2_instance_id().unwrap();
+        assert!(ec2.starts_with("i-") && ec2.len() == 19, "{ec2}");
+        let timeline = instance.status().unwrap().timeline().unwrap();
+        assert!(timeline.ready_date_time().is_some());
+        assert!(timeline.end_date_time().is_none());
+    }
+    let master = fleet_of(InstanceFleetType::Master);
+    let core = fleet_of(InstanceFleetType::Core);
+    let in_fleet = |fleet: &str| {
+        instances
+            .iter()
+            .filter(|i| i.instance_fleet_id() == Some(fleet))
+            .count()
+    };
+    assert_eq!((in_fleet(&master), in_fleet(&core)), (1, 2));
+    let core_only = list(&[], Some(InstanceFleetType::Core)).await.unwrap();
+    assert_eq!(core_only.instances().len(), 2);
+    let none_ended = list(&[InstanceState::Terminated], None).await.unwrap();
+    assert!(none_ended.instances().is_empty());
+
+    assert!(env.emr.lose_cluster(&id));
+    let cluster = wait_cluster(&env.client, &id, ClusterState::TerminatedWithErrors).await;
+    let ended = cluster
+        .status()
+        .unwrap()
+        .timeline()
+        .unwrap()
+        .end_date_time();
+    let gone = list(&[InstanceState::Terminated], None).await.unwrap();
+    assert_eq!(gone.instances().len(), 3);
+    for instance in gone.instances() {
+        let status = instance.status().unwrap();
+        assert_eq!(status.timeline().unwrap().end_date_time(), ended);
+        assert_eq!(
+            status
+                .state_change_reason()
+                .unwrap()
+                .code()
+                .map(|c| c.as_str()),
+            Some("INSTANCE_FAILURE")
+        );
+    }
+    let views = env.emr.clusters();
+    let kinds: Vec<(&str, &str, &str)> = views[0]
+        .instances
+        .iter()
+        .map(|i| {
+            (
+                i.fleet_type.as_str(),
+                i.instance_type.as_str(),
+                i.market.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("MASTER", "m5.xlarge", "SPOT"),
+            ("CORE", "m5.xlarge", "SPOT"),
+            ("CORE", "m5.xlarge", "SPOT")
+        ]
+    );
+
+    let refused = env
+        .client
+        .list_instances()
+        .cluster_id("j-NOSUCHCLUSTER")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("InvalidRequestException"));
+}

@@ -46,6 +46,43 @@ pub(crate) struct Fleet {
     /// Instance type and weighted capacity.
     pub(crate) types: Vec<(String, u32)>,
     pub(crate) launch: Option<Value>,
+    /// The instances it provisioned, made when the cluster is asked for.
+    pub(crate) instances: Vec<Instance>,
+}
+
+/// One EC2 instance of a fleet or group. Its life is its cluster's: created with it, ready
+/// when it is, ended when it ends.
+pub(crate) struct Instance {
+    pub(crate) id: String,
+    pub(crate) ec2_id: String,
+    pub(crate) instance_type: String,
+    /// `SPOT` or `ON_DEMAND`.
+    pub(crate) market: &'static str,
+}
+
+impl Fleet {
+    /// A fleet's (or group's) instances, by the emulator's rule: every instance is of the
+    /// fleet's first instance type, enough of them to meet each target capacity with that
+    /// type's weighted capacity (rounded up), spot for the spot target and on-demand for
+    /// the on-demand one. Real EMR chooses among the types by its allocation strategy.
+    pub(crate) fn provision(&mut self) {
+        let Some((instance_type, weight)) = self.types.first() else {
+            return;
+        };
+        let weight = (*weight).max(1);
+        let mut instances = Vec::new();
+        for (market, target) in [("ON_DEMAND", self.on_demand), ("SPOT", self.spot)] {
+            for _ in 0..target.div_ceil(weight) {
+                instances.push(Instance {
+                    id: random_id("ci-", 13),
+                    ec2_id: format!("i-{}", hex(&random_id("", 17))),
+                    instance_type: instance_type.clone(),
+                    market,
+                });
+            }
+        }
+        self.instances = instances;
+    }
 }
 
 /// A step as submitted.
@@ -146,6 +183,13 @@ pub(crate) fn random_id(prefix: &str, len: usize) -> String {
         bits /= 36;
     }
     id
+}
+
+/// EC2's ids are hexadecimal: each character of `id` mapped to one hex digit.
+fn hex(id: &str) -> String {
+    id.bytes()
+        .map(|b| char::from_digit(u32::from(b) % 16, 16).unwrap_or('0'))
+        .collect()
 }
 
 /// Moves every cluster on, every 20 ms, until the runtime stops.
@@ -285,5 +329,48 @@ pub(crate) fn kill(step: &mut Step, signal: i32) {
     }
     if let Some(task) = step.task.take() {
         task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fleet_provisions_its_first_type_rounded_up_by_its_weight_on_each_market() {
+        let mut fleet = Fleet {
+            id: "if-1".into(),
+            name: Some("core".into()),
+            kind: "CORE".into(),
+            on_demand: 3,
+            spot: 4,
+            types: vec![("r5.2xlarge".into(), 2), ("r5.xlarge".into(), 1)],
+            launch: None,
+            instances: Vec::new(),
+        };
+        fleet.provision();
+        let got: Vec<(&str, &str)> = fleet
+            .instances
+            .iter()
+            .map(|i| (i.instance_type.as_str(), i.market))
+            .collect();
+        // On-demand 3 at weight 2: 2 instances; spot 4 at weight 2: 2 instances.
+        assert_eq!(
+            got,
+            [
+                ("r5.2xlarge", "ON_DEMAND"),
+                ("r5.2xlarge", "ON_DEMAND"),
+                ("r5.2xlarge", "SPOT"),
+                ("r5.2xlarge", "SPOT")
+            ]
+        );
+        let ids: std::collections::BTreeSet<&str> =
+            fleet.instances.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids.len(), 4, "ids are distinct");
+        assert!(
+            fleet.instances[0].ec2_id[2..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit())
+        );
     }
 }

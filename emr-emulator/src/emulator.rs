@@ -64,6 +64,20 @@ pub struct ClusterView {
     pub spot: bool,
     /// (name, state) of every step, in submission order.
     pub steps: Vec<(String, String)>,
+    /// The instances its fleets (or groups) provisioned, in fleet order.
+    pub instances: Vec<InstanceView>,
+}
+
+/// One provisioned instance, as ListInstances and ListInstanceFleets tell it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InstanceView {
+    /// The fleet's (or group's) Name, else its id.
+    pub fleet: String,
+    /// MASTER, CORE or TASK.
+    pub fleet_type: String,
+    pub instance_type: String,
+    /// SPOT or ON_DEMAND.
+    pub market: String,
 }
 
 pub(crate) struct Shared {
@@ -202,6 +216,18 @@ impl Shared {
                     .steps
                     .iter()
                     .map(|s| (s.spec.name.clone(), s.state.to_string()))
+                    .collect(),
+                instances: c
+                    .fleets
+                    .iter()
+                    .flat_map(|f| {
+                        f.instances.iter().map(|i| InstanceView {
+                            fleet: f.name.clone().unwrap_or_else(|| f.id.clone()),
+                            fleet_type: f.kind.clone(),
+                            instance_type: i.instance_type.clone(),
+                            market: i.market.into(),
+                        })
+                    })
                     .collect(),
             })
             .collect()

@@ -1,7 +1,7 @@
 //! The Instances member of RunJobFlow: instance fleets (with their launch specifications),
 //! instance groups, or the MasterInstanceType shorthand, validated as EMR does (one MASTER of
 //! capacity 1, one CORE fleet, not fleets and groups both) and turned into the capacities a
-//! cluster reports.
+//! cluster reports, and the instances each provisions ([`Fleet::provision`]).
 
 use crate::cluster::{Fleet, random_id};
 use crate::validate::{ApiResult, Obj, require_nonempty, validation};
@@ -84,11 +84,13 @@ pub(crate) fn parse_capacity(instances: &Obj) -> ApiResult<(Vec<Fleet>, bool)> {
                 spot,
                 types,
                 launch: f.get("LaunchSpecifications").cloned(),
+                instances: Vec::new(),
             });
         }
         if !fleets.iter().any(|f| f.kind == "MASTER") {
             return Err(validation("An instance fleet of type MASTER is required."));
         }
+        fleets.iter_mut().for_each(Fleet::provision);
         return Ok((fleets, false));
     }
     let mut groups = Vec::new();
@@ -113,6 +115,7 @@ pub(crate) fn parse_capacity(instances: &Obj) -> ApiResult<(Vec<Fleet>, bool)> {
             spot: if spot { n } else { 0 },
             types: vec![(instance_type.into(), 1)],
             launch: None,
+            instances: Vec::new(),
         });
     }
     if let Some(master) = master_type {
@@ -132,6 +135,7 @@ pub(crate) fn parse_capacity(instances: &Obj) -> ApiResult<(Vec<Fleet>, bool)> {
                     spot: 0,
                     types: vec![(instance_type.into(), 1)],
                     launch: None,
+                    instances: Vec::new(),
                 });
             }
         }
@@ -141,5 +145,6 @@ pub(crate) fn parse_capacity(instances: &Obj) -> ApiResult<(Vec<Fleet>, bool)> {
             "Instances must have InstanceFleets or InstanceGroups with a MASTER, or a MasterInstanceType.",
         ));
     }
+    groups.iter_mut().for_each(Fleet::provision);
     Ok((groups, true))
 }

@@ -9,7 +9,7 @@
 //!
 //! **Operations**: RunJobFlow, DescribeCluster, ListClusters, AddJobFlowSteps, ListSteps,
 //! DescribeStep, CancelSteps, TerminateJobFlows, AddTags, PutAutoTerminationPolicy,
-//! GetAutoTerminationPolicy, ListInstanceFleets. Requests are validated as EMR does (required
+//! GetAutoTerminationPolicy, ListInstanceFleets, ListInstances. Requests are validated as EMR does (required
 //! members, enum values, ranges, list lengths) with EMR's message format ("1 validation error
 //! detected: Value 'x' at 'instances.instanceFleets.1.member...' failed to satisfy constraint:
 //! ..."). JobFlowRole, ServiceRole and ReleaseLabel are required here (EMR requires them in
@@ -30,7 +30,14 @@
 //! When a cluster ends, PENDING steps become CANCELLED and RUNNING ones CANCELLED (user or
 //! policy) or INTERRUPTED (instance failure): what real EMR reports for a running step is
 //! a guess. Fleets report PROVISIONING / RUNNING (with Provisioned = Target capacities) /
-//! TERMINATING / TERMINATED. NormalizedInstanceHours = instances x the size factor of their
+//! TERMINATING / TERMINATED. **Instances** (ListInstances): each fleet or group provisions,
+//! when the cluster is asked for, instances of its *first* instance type only, as many as
+//! its target capacities need at that type's WeightedCapacity (rounded up), SPOT for the
+//! spot target and ON_DEMAND for the on-demand one (real EMR picks among the types by its
+//! allocation strategy and may mix them). An instance lives its cluster's life: state
+//! PROVISIONING / RUNNING (also while the cluster is TERMINATING) / TERMINATED, and the
+//! cluster's CreationDateTime, ReadyDateTime and EndDateTime; filters by fleet id or type,
+//! group id or types, and states. NormalizedInstanceHours = instances x the size factor of their
 //! first instance type (large 4, xlarge 8, 2xlarge 16, ...) x started hours.
 //!
 //! **Steps run as local processes.** Only `command-runner.jar` is emulated (any other Jar
@@ -84,4 +91,4 @@ mod steps;
 mod storage;
 mod validate;
 
-pub use emulator::{ClusterView, EmrEmulator, EmulatorConfig, Request};
+pub use emulator::{ClusterView, EmrEmulator, EmulatorConfig, InstanceView, Request};

@@ -1,7 +1,7 @@
 //! The EMR operations: one request body in, the response body or an API error out, under
 //! the state's lock. RunJobFlow, DescribeCluster, ListClusters, AddJobFlowSteps, ListSteps,
 //! DescribeStep, CancelSteps, TerminateJobFlows, AddTags, PutAutoTerminationPolicy,
-//! GetAutoTerminationPolicy and ListInstanceFleets; lists page by 50, newest first. The
+//! GetAutoTerminationPolicy, ListInstanceFleets and ListInstances; lists page by 50, newest first. The
 //! shapes of the responses are in `responses.rs`.
 
 use crate::cluster::{
@@ -10,7 +10,8 @@ use crate::cluster::{
 use crate::emulator::Shared;
 use crate::instances::parse_capacity;
 use crate::responses::{
-    cluster_arn, cluster_status, describe_cluster, fleet_json, normalized_hours, seconds, step_json,
+    cluster_arn, cluster_status, describe_cluster, fleet_json, instance_json, instance_state,
+    normalized_hours, seconds, step_json,
 };
 use crate::storage::parse_s3;
 use crate::validate::{
@@ -135,12 +136,52 @@ pub(crate) fn call(shared: &Arc<Shared>, operation: &str, body: &Value) -> ApiRe
             let (page, marker) = page(fleets, o.str("Marker")?)?;
             Ok(json!({ "InstanceFleets": page, "Marker": marker }))
         }
+        "ListInstances" => list_instances(state, &o),
         _ => Err(ApiError {
             kind: "UnknownOperationException",
             message: format!("the EMR emulator does not implement {operation}"),
         }),
     }
 }
+
+/// ListInstances: every instance of the cluster (the emulator forgets nothing, where EMR
+/// keeps terminated ones for 30 days), in fleet order, filtered as asked.
+fn list_instances(state: &State, o: &Obj) -> ApiResult<Value> {
+    let cluster = find(state, o.req_str("ClusterId")?)?;
+    let kinds = ["MASTER", "CORE", "TASK"];
+    let fleet_id = o.str("InstanceFleetId")?;
+    let fleet_type = o.enumerated("InstanceFleetType", &kinds)?;
+    let group_id = o.str("InstanceGroupId")?;
+    let group_types = o.enums("InstanceGroupTypes", &kinds)?;
+    let states = o.enums("InstanceStates", &INSTANCE_STATES)?;
+    if !states.is_empty() && !states.iter().any(|s| s == instance_state(cluster)) {
+        return Ok(json!({ "Instances": [] }));
+    }
+    let groups = cluster.instance_groups;
+    let instances: Vec<Value> = cluster
+        .fleets
+        .iter()
+        .filter(|f| fleet_id.is_none_or(|id| !groups && f.id == id))
+        .filter(|f| fleet_type.is_none_or(|kind| !groups && f.kind == kind))
+        .filter(|f| group_id.is_none_or(|id| groups && f.id == id))
+        .filter(|f| group_types.is_empty() || (groups && group_types.contains(&f.kind)))
+        .flat_map(|f| {
+            f.instances
+                .iter()
+                .map(move |i| instance_json(cluster, f, i))
+        })
+        .collect();
+    let (page, marker) = page(instances, o.str("Marker")?)?;
+    Ok(json!({ "Instances": page, "Marker": marker }))
+}
+
+const INSTANCE_STATES: [&str; 5] = [
+    "AWAITING_FULFILLMENT",
+    "PROVISIONING",
+    "BOOTSTRAPPING",
+    "RUNNING",
+    "TERMINATED",
+];
 
 fn find<'a>(state: &'a State, id: &str) -> ApiResult<&'a Cluster> {
     state

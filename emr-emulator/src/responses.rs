@@ -1,8 +1,8 @@
 //! The JSON EMR answers with, from the records: a cluster (its status and timeline, its
-//! summary, the normalized instance hours), a fleet, a step. Timestamps are epoch seconds,
+//! summary, the normalized instance hours), a fleet, an instance, a step. Timestamps are epoch seconds,
 //! as awsJson1.1 has them; members that are null are left out by the server.
 
-use crate::cluster::{Cluster, Fleet, Step};
+use crate::cluster::{Cluster, Fleet, Instance, Step};
 use serde_json::{Map, Value, json};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -138,6 +138,57 @@ pub(crate) fn fleet_json(c: &Cluster, f: &Fleet) -> Value {
         "InstanceTypeSpecifications": types,
         "LaunchSpecifications": f.launch,
     })
+}
+
+/// One instance of a fleet (or group) as ListInstances has it. Its state and timeline are
+/// its cluster's: PROVISIONING while the cluster starts, RUNNING while it is up or shutting
+/// down, TERMINATED (with the cluster's end time and reason) once it ended.
+pub(crate) fn instance_json(c: &Cluster, f: &Fleet, i: &Instance) -> Value {
+    let state = instance_state(c);
+    let reason = match (&c.reason, state) {
+        (Some(("INSTANCE_FAILURE", message)), "TERMINATED") => {
+            json!({ "Code": "INSTANCE_FAILURE", "Message": message })
+        }
+        (_, "TERMINATED") => {
+            json!({ "Code": "CLUSTER_TERMINATED", "Message": "The cluster was terminated." })
+        }
+        _ => json!({}),
+    };
+    let (fleet_id, group_id) = if c.instance_groups {
+        (None, Some(&f.id))
+    } else {
+        (Some(&f.id), None)
+    };
+    json!({
+        "Id": i.id,
+        "Ec2InstanceId": i.ec2_id,
+        "PrivateDnsName": "localhost",
+        "PrivateIpAddress": "127.0.0.1",
+        "Status": {
+            "State": state,
+            "StateChangeReason": reason,
+            "Timeline": {
+                "CreationDateTime": epoch(Some(c.created)),
+                "ReadyDateTime": epoch(c.ready),
+                "EndDateTime": epoch(c.ended),
+            },
+        },
+        "InstanceFleetId": fleet_id,
+        "InstanceGroupId": group_id,
+        "Market": i.market,
+        "InstanceType": i.instance_type,
+        "EbsVolumes": [],
+    })
+}
+
+/// The state of a cluster's instances (ListInstances' InstanceState).
+pub(crate) fn instance_state(c: &Cluster) -> &'static str {
+    match c.state {
+        "STARTING" => "PROVISIONING",
+        "BOOTSTRAPPING" => "BOOTSTRAPPING",
+        "RUNNING" | "WAITING" | "TERMINATING" => "RUNNING",
+        _ => "TERMINATED",
+    }
 }
 
 pub(crate) fn step_json(s: &Step) -> Value {

@@ -139,6 +139,20 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
             m(g.cost),
             g.source.clone(),
         ]);
+        for i in &g.instances {
+            rows.push(vec![
+                format!(
+                    "  {}: {} x {} {}",
+                    i.fleet,
+                    i.count,
+                    i.instance_type,
+                    i.market.as_str()
+                ),
+                format!("{} instance-h", i.instance_hours),
+                m(i.cost),
+                i.source.clone(),
+            ]);
+        }
     }
     let w = &cost.waste;
     for (what, unit, item) in [

@@ -7,6 +7,7 @@
 //! ...fields}`, keys in alphabetical order (`tests/event_contract.rs` holds the fields to the
 //! contract; the README documents each event).
 
+pub use crate::drivers::cluster::InstanceUse;
 use crate::drivers::ledger::RunStatus;
 use crate::workflow::Market;
 use serde::{Deserialize, Serialize};
@@ -98,12 +99,16 @@ pub enum RunEvent {
         batch: String,
         output: String,
     },
-    /// A cluster was terminated; EMR clusters report their instance-hours.
+    /// A cluster was terminated (at the end of a run, or after its loss); EMR clusters
+    /// report their instance-hours, in all and per fleet, instance type and market as EMR
+    /// listed their instances (`instances`, absent in records written before it existed).
     ClusterReleased {
         generation: u32,
         cluster: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         instance_hours: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instances: Option<Vec<InstanceUse>>,
     },
     /// The run ended, as recorded in its run record.
     Finished {
@@ -215,5 +220,34 @@ mod tests {
         let value = serde_json::to_value(&event).unwrap();
         assert_eq!(value["market"], "on-demand");
         assert_eq!(value["event"], "cluster-lost");
+    }
+
+    #[test]
+    fn a_cluster_released_event_written_before_instances_were_kept_still_reads() {
+        let old = r#"{"at":"t","cluster":"j-1","elapsed_s":1.0,"event":"cluster-released","generation":1,"instance_hours":8.0}"#;
+        let read: StampedEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            read.event,
+            RunEvent::ClusterReleased {
+                generation: 1,
+                cluster: "j-1".into(),
+                instance_hours: Some(8.0),
+                instances: None,
+            }
+        );
+        let new = r#"{"at":"t","cluster":"j-1","elapsed_s":1.0,"event":"cluster-released","generation":1,"instance_hours":2.0,
+            "instances":[{"count":1,"fleet":"core","fleet_type":"CORE","instance_hours":2.0,"market":"spot","type":"r5.2xlarge"}]}"#;
+        let read: StampedEvent = serde_json::from_str(new).unwrap();
+        let RunEvent::ClusterReleased { instances, .. } = read.event else {
+            panic!("{read:?}");
+        };
+        let instances = instances.unwrap();
+        assert_eq!(instances[0].instance_type, "r5.2xlarge");
+        assert_eq!(instances[0].market, Market::Spot);
+        assert_eq!(instances[0].from, None);
+        // Written back, the fields a reader knows come out again, absent times left out.
+        let json = serde_json::to_value(&instances[0]).unwrap();
+        assert_eq!(json["type"], "r5.2xlarge");
+        assert!(json.get("until").is_none());
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! - A cluster generation costs its hours (from its request to its loss or release,
 //!   provisioning included) times the price of its market for the whole cluster
-//!   (`plan::prices`). An EMR cluster that reported its instance-hours costs those times
-//!   its mean instance price (fleets' prices, EMR fee included, over its instances).
+//!   (`plan::prices`). An EMR cluster whose instances were listed at its end costs the
+//!   instance-hours of each fleet, type and market times that type's price plus EMR's fee
+//!   (`instance_cost`); one from an older record that only has its total instance-hours
+//!   costs those times its mean instance price (fleets' prices over its instances).
 //! - The all-on-demand counterfactual runs the same work without interruptions: each
 //!   stage's last successful attempt, as long as it took, scheduled on the cluster's slots
 //!   in dependency order, after one provisioning, at the on-demand price.
@@ -14,6 +16,7 @@
 //!   Checkpoint storage is gigabyte-hours of intermediate work-tables from their commit to
 //!   the cleanup (or the last event, when none came yet).
 
+use super::instance_cost::{InstanceCost, mean_instance_rate, price_instances};
 use super::timeline::{Outcome, Timeline};
 use crate::plan::prices::{self as rates, Rate};
 use crate::workflow::{Market, Provider, Workflow};
@@ -28,9 +31,13 @@ pub struct GenerationCost {
     pub provisioning_hours: f64,
     /// EMR: instance-hours as the provider reported them.
     pub instance_hours: Option<f64>,
+    /// The cluster's price per hour: its instances' prices when EMR listed them, else the
+    /// workflow's price for its market.
     pub per_hour: f64,
     pub cost: f64,
     pub source: String,
+    /// EMR: the cost of each fleet's instances per type and market (empty without a list).
+    pub instances: Vec<InstanceCost>,
 }
 
 /// One kind of waste: how much, what it cost, and from which price.
@@ -82,17 +89,6 @@ fn slots(workflow: &Workflow) -> f64 {
     f64::from(slots.max(1))
 }
 
-/// An EMR cluster's instances (its fleets' capacities), `None` for a local cluster.
-fn instances(workflow: &Workflow) -> Option<f64> {
-    match (&workflow.cluster.provider, &workflow.cluster.emr) {
-        (Provider::Emr, Some(emr)) => {
-            let count = emr.primary.capacity + emr.core.as_ref().map_or(0, |c| c.capacity);
-            (count > 0).then_some(f64::from(count))
-        }
-        _ => None,
-    }
-}
-
 fn share(rate: &Rate, slots: f64) -> String {
     if slots > 1.0 {
         format!("{} / {slots} slots", rate.source)
@@ -110,17 +106,52 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
         .iter()
         .map(|g| {
             let price = rate(g.market);
-            let (cost, source) = match (g.instance_hours, instances(workflow)) {
-                // EMR tells the instance-hours it billed: priced at the cluster's mean
-                // instance price (its fleets' prices over its instance count).
-                (Some(instance_hours), Some(count)) => (
-                    instance_hours * price.per_hour / count,
+            let mean = mean_instance_rate(workflow, g.market);
+            let instances = g
+                .instances
+                .as_deref()
+                .map(|listed| price_instances(workflow, listed))
+                .unwrap_or_default();
+            let (per_hour, cost, source) = match (&g.instances, g.instance_hours, mean) {
+                // EMR listed the instances: each kind at its own price.
+                (Some(_), ..) => (
+                    instances
+                        .iter()
+                        .map(|i| f64::from(i.count) * i.price_per_hour)
+                        .sum(),
+                    instances.iter().map(|i| i.cost).sum(),
                     format!(
-                        "{instance_hours} instance-hours x ({}) / {count} instances",
-                        price.source
+                        "instance-hours per fleet and type as EMR listed them, each at its \
+                         price (see instances): {}",
+                        instances
+                            .iter()
+                            .map(|i| format!(
+                                "{} {} x {} {}",
+                                i.fleet,
+                                i.count,
+                                i.instance_type,
+                                i.market.as_str()
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ),
-                _ => (hours(g.seconds()) * price.per_hour, price.source),
+                // An older record: only the total instance-hours, priced at the cluster's
+                // mean instance price (its fleets' prices over its instance count).
+                (None, Some(instance_hours), Some(mean)) => (
+                    price.per_hour,
+                    instance_hours * mean.per_hour,
+                    format!(
+                        "{instance_hours} instance-hours x the mean instance price {}: \
+                         this record lists no instance types",
+                        mean.source
+                    ),
+                ),
+                _ => (
+                    price.per_hour,
+                    hours(g.seconds()) * price.per_hour,
+                    price.source,
+                ),
             };
             GenerationCost {
                 generation: g.number,
@@ -128,9 +159,10 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
                 hours: hours(g.seconds()),
                 provisioning_hours: hours(g.provisioning_seconds()),
                 instance_hours: g.instance_hours,
-                per_hour: price.per_hour,
+                per_hour,
                 cost,
                 source,
+                instances,
             }
         })
         .collect();
@@ -390,6 +422,7 @@ mod tests {
                     generation: 2,
                     cluster: "c".into(),
                     instance_hours: None,
+                    instances: None,
                 },
             ),
             at(
@@ -435,7 +468,7 @@ mod tests {
     }
 
     #[test]
-    fn an_emr_cluster_costs_its_reported_instance_hours_at_its_mean_instance_price() {
+    fn an_older_emr_record_without_instance_types_costs_its_instance_hours_at_the_mean_price() {
         let text = "name: wf\nstore: s3://bucket/prefix\ncluster:\n  provider: emr\n  emr:\n    \
                     release_label: emr-7.5.0\n    service_role: R\n    instance_profile: P\n    \
                     subnets: [subnet-1]\n    primary: {instance_types: [m5.xlarge]}\n    \
@@ -453,6 +486,7 @@ mod tests {
                     generation: 1,
                     cluster: "j-1".into(),
                     instance_hours: Some(8.0),
+                    instances: None,
                 },
             ),
         ];
@@ -462,12 +496,14 @@ mod tests {
             (cost.generations[0].cost - 8.0 * 0.118).abs() < 1e-9,
             "{cost:#?}"
         );
+        let source = &cost.generations[0].source;
+        assert!(source.starts_with("8 instance-hours x the mean instance price ("));
+        assert!(source.contains("emr_fee"));
         assert!(
-            cost.generations[0]
-                .source
-                .starts_with("8 instance-hours x (")
+            source.ends_with("this record lists no instance types"),
+            "{source}"
         );
-        assert!(cost.generations[0].source.contains("emr_fee"));
+        assert!(cost.generations[0].instances.is_empty());
     }
 
     #[test]

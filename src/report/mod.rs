@@ -5,6 +5,7 @@
 
 pub mod cost;
 pub mod critical;
+pub mod instance_cost;
 pub mod page;
 pub mod render;
 pub mod timeline;

@@ -409,21 +409,41 @@ fn money_rows(cost: &Cost) -> MoneyTables {
             source: "on-demand minus this run".into(),
         },
     ];
+    // Each cluster, then (EMR) one row per fleet, instance type and market.
     let generations = cost
         .generations
         .iter()
-        .map(|g| MoneyRow {
-            what: format!("cluster {} ({})", g.generation, g.market.as_str()),
-            amount: format!(
-                "{} ({} provisioning){}",
-                format_seconds(g.hours * 3600.0),
-                format_seconds(g.provisioning_hours * 3600.0),
-                g.instance_hours
-                    .map(|h| format!(", {h} instance-hours"))
-                    .unwrap_or_default()
-            ),
-            cost: m(g.cost),
-            source: g.source.clone(),
+        .flat_map(|g| {
+            let cluster = MoneyRow {
+                what: format!("cluster {} ({})", g.generation, g.market.as_str()),
+                amount: format!(
+                    "{} ({} provisioning){}",
+                    format_seconds(g.hours * 3600.0),
+                    format_seconds(g.provisioning_hours * 3600.0),
+                    g.instance_hours
+                        .map(|h| format!(", {h} instance-hours"))
+                        .unwrap_or_default()
+                ),
+                cost: m(g.cost),
+                source: g.source.clone(),
+            };
+            let instances = g.instances.iter().map(|i| MoneyRow {
+                what: format!(
+                    "\u{21b3} {}: {} x {} ({})",
+                    i.fleet,
+                    i.count,
+                    i.instance_type,
+                    i.market.as_str()
+                ),
+                amount: format!(
+                    "{} instance-hours at {}/h",
+                    i.instance_hours,
+                    m(i.price_per_hour)
+                ),
+                cost: m(i.cost),
+                source: i.source.clone(),
+            });
+            std::iter::once(cluster).chain(instances)
         })
         .collect();
     let w = &cost.waste;

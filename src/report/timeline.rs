@@ -6,7 +6,7 @@
 //! again at 0) and `at` is to the second, so each process's start is placed at the latest
 //! `at - elapsed_s` among its events, and every event at that start plus its `elapsed_s`.
 
-use crate::engine::event::{RunEvent, StampedEvent};
+use crate::engine::event::{InstanceUse, RunEvent, StampedEvent};
 use crate::workflow::Market;
 use serde::Serialize;
 
@@ -88,6 +88,9 @@ pub struct Generation {
     pub ended: ClusterEnd,
     /// EMR: instance-hours as the provider reported them at release.
     pub instance_hours: Option<f64>,
+    /// EMR: the instances it listed at release, per fleet, type and market (`None` in
+    /// records written before respawn kept them).
+    pub instances: Option<Vec<InstanceUse>>,
 }
 
 impl Generation {
@@ -256,6 +259,7 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
                     end: t,
                     ended: ClusterEnd::Open,
                     instance_hours: None,
+                    instances: None,
                 });
             }
             RunEvent::ClusterReady {
@@ -295,6 +299,7 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
             RunEvent::ClusterReleased {
                 generation,
                 instance_hours,
+                instances,
                 ..
             } => {
                 if let Some(g) = generation_of(&session_generations, *generation) {
@@ -304,6 +309,7 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
                         generation.ended = ClusterEnd::Released;
                     }
                     generation.instance_hours = *instance_hours;
+                    generation.instances.clone_from(instances);
                 }
             }
             RunEvent::Launch {

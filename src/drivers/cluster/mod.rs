@@ -15,9 +15,11 @@
 pub mod emr;
 pub mod local;
 pub mod supervisor;
+pub mod usage;
 
 pub use emr::{EmrCluster, EmrClusters, ProvisionError};
 pub use local::{LocalCluster, LocalClusters, StageCommand};
+pub use usage::{InstanceUse, Usage};
 
 use crate::workflow::{Market, StageId};
 use std::path::PathBuf;
@@ -291,8 +293,8 @@ impl Cluster {
     }
 
     /// The cluster is gone (or must go at once): nothing of it survives. Returns its
-    /// instance-hours when the provider knows them.
-    pub async fn lose(self) -> Option<f64> {
+    /// instances' hours when the provider lists them.
+    pub async fn lose(self) -> Option<Usage> {
         match self {
             Cluster::Local(mut cluster) => {
                 cluster.end_all(true).await;
@@ -304,13 +306,13 @@ impl Cluster {
     }
 
     /// Ends the cluster at the end of a run: stages get SIGTERM, then SIGKILL after
-    /// `grace`. Returns its instance-hours when the provider knows them.
+    /// `grace`. Returns its instances' hours when the provider lists them.
     /// `hurry` resolving (a second Ctrl-C) ends the grace period at once.
     pub async fn terminate(
         self,
         grace: Duration,
         hurry: impl std::future::Future<Output = ()>,
-    ) -> Option<f64> {
+    ) -> Option<Usage> {
         match self {
             Cluster::Local(mut cluster) => {
                 if cluster.running() > 0 {

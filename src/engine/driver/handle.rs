@@ -103,8 +103,9 @@ impl Driver {
     ) -> Option<RunEnd> {
         let cluster = match result {
             Ok(cluster) => cluster,
-            Err(ProvisionError::Lost(cause)) => {
-                self.lose_while_provisioning(generation, cause).await;
+            Err(ProvisionError::Lost { cause, released }) => {
+                self.lose_while_provisioning(generation, cause, released)
+                    .await;
                 return None;
             }
             Err(ProvisionError::Broken(message)) => {

@@ -3,6 +3,7 @@
 //! Ctrl-C cuts short, SIGKILL), or killed because the run cannot go on.
 
 use super::Driver;
+use crate::drivers::cluster::Usage;
 use crate::drivers::ledger::{Interruption, timestamp};
 use crate::engine::event::RunEvent;
 use crate::engine::machine::{Event, StageState};
@@ -22,23 +23,37 @@ impl Driver {
             return;
         };
         let market = cluster.market();
-        let hours = cluster.lose().await;
-        self.add_hours(market, hours);
-        self.settle_lost(generation, market, cause).await;
+        let described = cluster.describe();
+        let usage = cluster.lose().await;
+        let released = usage.map(|usage| (described, usage));
+        self.settle_lost(generation, market, cause, released).await;
     }
 
-    /// A cluster ended before it was up (EMR could not find the capacity, say).
-    pub(super) async fn lose_while_provisioning(&mut self, generation: u32, cause: String) {
+    /// A cluster ended before it was up (EMR could not find the capacity, say), with what
+    /// its instances used meanwhile when the provider lists them.
+    pub(super) async fn lose_while_provisioning(
+        &mut self,
+        generation: u32,
+        cause: String,
+        released: Option<(String, Usage)>,
+    ) {
         if self.gone.contains(&generation) {
             return;
         }
         self.gone.insert(generation);
         let market = self.machine.market();
-        self.settle_lost(generation, market, cause).await;
+        self.settle_lost(generation, market, cause, released).await;
     }
 
-    /// Tells the machine that cluster `generation` is gone, and records it.
-    async fn settle_lost(&mut self, generation: u32, market: Market, cause: String) {
+    /// Tells the machine that cluster `generation` is gone, and records it, with what its
+    /// instances used when the provider lists them.
+    async fn settle_lost(
+        &mut self,
+        generation: u32,
+        market: Market,
+        cause: String,
+        released: Option<(String, Usage)>,
+    ) {
         let interrupted: Vec<RunEvent> = self
             .machine
             .stages()
@@ -75,6 +90,9 @@ impl Driver {
             cause,
             interruptions: self.machine.interruptions(),
         });
+        if let Some((cluster, usage)) = released {
+            self.release(generation, market, cluster, Some(usage));
+        }
         self.sync_record();
         self.execute(actions).await;
     }
@@ -96,12 +114,19 @@ impl Driver {
                 None => std::future::pending().await,
             }
         };
-        let hours = cluster.terminate(self.stop_grace, hurry).await;
-        self.add_hours(market, hours);
+        let usage = cluster.terminate(self.stop_grace, hurry).await;
+        self.release(generation, market, described, usage);
+    }
+
+    /// Records a cluster's end: its instance-hours in the run record, and the event with
+    /// its instances per fleet, type and market.
+    fn release(&mut self, generation: u32, market: Market, cluster: String, usage: Option<Usage>) {
+        self.add_hours(market, usage.as_ref().map(|u| u.instance_hours));
         self.emit(RunEvent::ClusterReleased {
             generation,
-            cluster: described,
-            instance_hours: hours.map(|h| (h * 1000.0).round() / 1000.0),
+            cluster,
+            instance_hours: usage.as_ref().map(|u| u.instance_hours),
+            instances: usage.map(|u| u.instances),
         });
     }
 
@@ -109,8 +134,8 @@ impl Driver {
     pub(super) async fn kill_everything(&mut self) {
         if let Some(cluster) = self.cluster.take() {
             let market = cluster.market();
-            let hours = cluster.lose().await;
-            self.add_hours(market, hours);
+            let usage = cluster.lose().await;
+            self.add_hours(market, usage.map(|u| u.instance_hours));
         }
     }
 }

@@ -5,7 +5,7 @@ use super::adopt::{Found, SeenStep};
 use super::client::again;
 use super::watch::watch;
 use super::{EmrError, ProvisionError, step_args, step_name};
-use crate::drivers::cluster::{ClusterNews, Notify, StepEnd};
+use crate::drivers::cluster::{ClusterNews, Notify, StepEnd, Usage};
 use crate::workflow::{EmrSpec, Market, StageId};
 use aws_sdk_emr::Client;
 use std::collections::BTreeMap;
@@ -85,7 +85,22 @@ impl EmrClusters {
                 (id, market, BTreeMap::new())
             }
         };
-        self.wait_until_up(&id).await?;
+        if let Err(error) = self.wait_until_up(&id).await {
+            return Err(match error {
+                // Instances that came up before the loss were billed: keep what they used.
+                ProvisionError::Lost { cause, .. } => ProvisionError::Lost {
+                    cause,
+                    released: match self.usage(&id).await {
+                        Ok(usage) => Some((id, usage)),
+                        Err(error) => {
+                            tracing::warn!("{error}");
+                            None
+                        }
+                    },
+                },
+                broken => broken,
+            });
+        }
         let watched = Arc::new(Mutex::new(BTreeMap::new()));
         let watcher = tokio::spawn(watch(
             self.clone(),
@@ -103,57 +118,6 @@ impl EmrClusters {
             watcher,
             owner: self.clone(),
         })
-    }
-
-    /// Instance-hours of a cluster (provisioned capacity times its lifetime so far).
-    async fn instance_hours(&self, id: &str) -> Result<f64, EmrError> {
-        again(true, || self.instance_hours_once(id)).await
-    }
-
-    async fn instance_hours_once(&self, id: &str) -> Result<f64, EmrError> {
-        let described = self
-            .client
-            .describe_cluster()
-            .cluster_id(id)
-            .send()
-            .await
-            .map_err(|e| EmrError::from_sdk("DescribeCluster", e))?;
-        let timeline = described
-            .cluster()
-            .and_then(|c| c.status())
-            .and_then(|s| s.timeline());
-        let start = timeline
-            .and_then(|t| t.ready_date_time().or(t.creation_date_time()))
-            .map(|t| t.as_secs_f64());
-        let end = timeline
-            .and_then(|t| t.end_date_time())
-            .map(|t| t.as_secs_f64())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64())
-                    .unwrap_or(0.0)
-            });
-        let Some(start) = start else {
-            return Ok(0.0);
-        };
-        let mut instances = 0i64;
-        let mut pages = self
-            .client
-            .list_instance_fleets()
-            .cluster_id(id)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(fleet) = pages.next().await {
-            let fleet = fleet.map_err(|e| EmrError::from_sdk("ListInstanceFleets", e))?;
-            let provisioned = i64::from(fleet.provisioned_on_demand_capacity().unwrap_or(0))
-                + i64::from(fleet.provisioned_spot_capacity().unwrap_or(0));
-            let target = i64::from(fleet.target_on_demand_capacity().unwrap_or(0))
-                + i64::from(fleet.target_spot_capacity().unwrap_or(0));
-            instances += provisioned.max(if provisioned == 0 { target } else { 0 });
-        }
-        Ok(instances as f64 * ((end - start).max(0.0) / 3600.0))
     }
 }
 
@@ -253,14 +217,14 @@ impl EmrCluster {
         });
     }
 
-    /// Ends the cluster; returns its instance-hours when EMR tells them.
-    pub async fn terminate(self) -> Option<f64> {
+    /// Ends the cluster; returns its instances' hours when EMR lists them.
+    pub async fn terminate(self) -> Option<Usage> {
         self.watcher.abort();
         if let Err(error) = terminate(&self.owner.client, &self.id).await {
             tracing::warn!("{error}");
         }
-        match self.owner.instance_hours(&self.id).await {
-            Ok(hours) => Some(hours),
+        match self.owner.usage(&self.id).await {
+            Ok(usage) => Some(usage),
             Err(error) => {
                 tracing::warn!("{error}");
                 None

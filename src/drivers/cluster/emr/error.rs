@@ -84,11 +84,17 @@ impl EmrError {
     }
 }
 
+use crate::drivers::cluster::Usage;
+
 /// How a cluster start ended when it did not give a cluster.
 #[derive(Debug)]
 pub enum ProvisionError {
-    /// The cluster ended while starting, for a reason that is an interruption.
-    Lost(String),
+    /// The cluster ended while starting, for a reason that is an interruption;
+    /// `released` is the cluster and what its instances used meanwhile, when EMR lists them.
+    Lost {
+        cause: String,
+        released: Option<(String, Usage)>,
+    },
     /// It cannot work (a refused request, a bootstrap failure): the run fails.
     Broken(String),
 }

@@ -14,6 +14,8 @@
 //! - Loss is told from failure by the cluster's state-change reason: a cluster that ends
 //!   for capacity or instance reasons is an interruption, `USER_REQUEST` is a stop, and
 //!   a configuration problem (`VALIDATION_ERROR`, `BOOTSTRAP_FAILURE`) fails the run.
+//! - When a cluster ends, the instances EMR lists for it (ListInstances) are summed per
+//!   fleet, instance type and market: what the cost report prices.
 //! - An orchestrator restarted while its cluster lives adopts it (found by tag) and
 //!   attaches to the steps it finds there by name instead of submitting them again.
 
@@ -21,6 +23,7 @@ mod adopt;
 mod client;
 mod cluster;
 mod error;
+mod instances;
 mod request;
 mod steps;
 mod watch;

@@ -74,7 +74,10 @@ impl EmrClusters {
                 | ClusterState::TerminatedWithErrors => {
                     let cause = end_cause(id, &seen);
                     return Err(match classify(seen.code.as_ref()) {
-                        ClusterEnd::Lost => ProvisionError::Lost(cause),
+                        ClusterEnd::Lost => ProvisionError::Lost {
+                            cause,
+                            released: None,
+                        },
                         ClusterEnd::Stopped | ClusterEnd::Broken => ProvisionError::Broken(cause),
                     });
                 }
