@@ -15,6 +15,7 @@ pub use super::messages::{Action, Event, Exit, Outcome};
 pub use super::setup::Setup;
 use super::tally::Tally;
 use crate::plan::fallback::{MarketDecision, MarketSituation, next_market};
+use crate::plan::market::{AutoMarket, compare};
 use crate::plan::recompute::recompute_set;
 use crate::plan::{launch_order, remaining_time};
 use crate::workflow::{Market, StageId, graph};
@@ -242,11 +243,13 @@ impl Run {
                 if self.stages.iter().any(|s| s.state != StageState::Done) {
                     let reason = match &setup.auto_market {
                         Some(auto) => {
+                            let decision = self.resumed_choice(shape, auto);
+                            self.market = decision.market;
                             actions.push(Action::MarketChosen {
-                                market: self.market,
-                                reason: auto.decision.reason.clone(),
+                                market: decision.market,
+                                reason: decision.reason.clone(),
                             });
-                            format!("start: {}", auto.decision.reason)
+                            format!("start: {}", decision.reason)
                         }
                         None => "start".into(),
                     };
@@ -371,6 +374,44 @@ impl Run {
         self.tally.away = self.stages.iter().filter(|s| s.committed).count();
         self.cluster = ClusterState::Lost;
         self.loss = Some((cause, elapsed));
+    }
+
+    /// `market: auto` at the start: the choice made before the run, or, when a run resumes
+    /// on spot with stages already done, the choice for what remains.
+    fn resumed_choice(&self, shape: &Shape, auto: &AutoMarket) -> MarketDecision {
+        let setup = &shape.setup;
+        let to_run: Vec<bool> = self
+            .stages
+            .iter()
+            .map(|s| s.state != StageState::Done)
+            .collect();
+        let left = to_run.iter().filter(|r| **r).count();
+        if self.market != Market::Spot || left == to_run.len() {
+            return auto.decision.clone();
+        }
+        let situation = MarketSituation {
+            current: Market::Spot,
+            interruptions: 0,
+            elapsed: 0.0,
+            remaining_critical: remaining_time(
+                &shape.consumers,
+                &setup.estimate,
+                &to_run,
+                setup.slots,
+            ),
+            mtti: setup.mtti,
+            provision_time: setup.provision_time,
+            checkpoint_cost: setup.checkpoint_cost,
+        };
+        let decision = compare(auto, &setup.fallback, &situation);
+        MarketDecision {
+            market: decision.market,
+            reason: format!(
+                "resumed with {left} of {} stages to run: {}",
+                to_run.len(),
+                decision.reason
+            ),
+        }
     }
 
     /// After a loss, once no upload is in flight: what runs again, and on which market.

@@ -247,6 +247,39 @@ fn the_market_falls_back_to_on_demand_after_n_interruptions() {
 }
 
 #[test]
+fn market_auto_chooses_again_for_what_remains_when_a_run_resumes() {
+    let mut setup = chain(4, vec![true; 4]);
+    setup.auto_market = Some(crate::plan::market::AutoMarket::example(600.0));
+    setup.fallback.deadline = Some(std::time::Duration::from_secs(1500));
+    let first_choice = |committed: Vec<bool>| {
+        let mut machine = Machine::new(setup.clone());
+        let actions = machine.apply(Event::Started {
+            committed,
+            published: vec![false; 4],
+        });
+        actions
+            .into_iter()
+            .find_map(|a| match a {
+                Action::MarketChosen { market, reason } => Some((market, reason)),
+                _ => None,
+            })
+            .expect("a market choice before the first cluster")
+    };
+    // A fresh run takes the choice made before the run.
+    let (market, reason) = first_choice(vec![false; 4]);
+    assert_eq!(market, Market::Spot);
+    assert_eq!(reason, "spot: chosen before the run");
+    // Resumed with two stages to run (20m): 10m to a cluster + 10m one loss can cost +
+    // 30m on demand ends after the 25m deadline, so what remains goes on demand.
+    let (market, reason) = first_choice(vec![true, true, false, false]);
+    assert_eq!(market, Market::OnDemand, "{reason}");
+    assert!(
+        reason.starts_with("resumed with 2 of 4 stages to run: on-demand: deadline 25m at risk"),
+        "{reason}"
+    );
+}
+
+#[test]
 fn stop_terminates_and_records_a_stopped_run() {
     let mut machine = Machine::new(chain(2, vec![false, true]));
     machine.apply(Event::Started {

@@ -48,6 +48,33 @@ pub struct AutoMarket {
     pub exposure: f64,
 }
 
+#[cfg(test)]
+impl AutoMarket {
+    /// For tests: spot chosen, at a third of on-demand's price, a 10-hour run, estimates
+    /// taken as they come.
+    pub(crate) fn example(exposure: f64) -> AutoMarket {
+        let expect = |hours: f64, cost: f64| Expectation {
+            makespan: hours * 3600.0,
+            cost,
+            deadline_share: None,
+        };
+        AutoMarket {
+            decision: MarketDecision {
+                market: Market::Spot,
+                reason: "spot: chosen before the run".into(),
+            },
+            currency: "USD".into(),
+            spot_per_hour: 1.0,
+            on_demand_per_hour: 3.0,
+            spot: expect(12.0, 12.0),
+            on_demand: expect(10.0, 30.0),
+            spot_calibration: 1.0,
+            on_demand_factor: 1.0,
+            exposure,
+        }
+    }
+}
+
 fn money(currency: &str, amount: f64) -> String {
     format!("{currency} {amount:.2}")
 }
@@ -282,20 +309,7 @@ mod tests {
 
     #[test]
     fn after_an_interruption_the_remaining_work_is_priced_on_both_markets() {
-        let auto = AutoMarket {
-            decision: MarketDecision {
-                market: Market::Spot,
-                reason: String::new(),
-            },
-            currency: "USD".into(),
-            spot_per_hour: 1.0,
-            on_demand_per_hour: 3.0,
-            spot: expect(12.0, 12.0, None),
-            on_demand: expect(10.0, 30.0, None),
-            spot_calibration: 1.0,
-            on_demand_factor: 1.0,
-            exposure: 1800.0,
-        };
+        let auto = AutoMarket::example(1800.0);
         let mut situation = MarketSituation {
             current: Market::Spot,
             interruptions: 1,
@@ -331,20 +345,7 @@ mod tests {
 
     #[test]
     fn spot_goes_on_only_while_one_more_loss_leaves_time_for_on_demand() {
-        let auto = AutoMarket {
-            decision: MarketDecision {
-                market: Market::Spot,
-                reason: String::new(),
-            },
-            currency: "USD".into(),
-            spot_per_hour: 1.0,
-            on_demand_per_hour: 3.0,
-            spot: expect(12.0, 12.0, None),
-            on_demand: expect(10.0, 30.0, None),
-            spot_calibration: 1.0,
-            on_demand_factor: 1.0,
-            exposure: 3600.0,
-        };
+        let auto = AutoMarket::example(3600.0);
         let spec = FallbackSpec {
             after_interruptions: None,
             deadline: Some(Duration::from_secs(10 * 3600)),
