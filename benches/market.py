@@ -8,6 +8,11 @@ would). The table gives auto's mean cost over the cheaper fixed choice, the shar
 that met the deadline, and the share of the spot discount kept:
 (on-demand cost - auto cost) / (on-demand cost - failure-free spot cost).
 
+"auto / cheaper" compares with the cheaper fixed choice; with a deadline, all spot counts
+only when at least 99% of its runs met it (otherwise on-demand is the only fixed choice
+that keeps the promise), and "auto / cheaper (any)" compares with the cheaper of the two
+whatever their deadlines.
+
     cargo build --release
     python3 benches/market.py [--trials 2000] [--deadline-factor 2.0]
 """
@@ -48,8 +53,9 @@ def main():
     if not os.path.exists(RESPAWN):
         sys.exit(f"missing {RESPAWN}: run `cargo build --release` first")
     worst = 0.0
-    print("| workflow | MTTI | deadline | chose | auto cost | spot (auto ckpt) | on-demand | auto / cheaper | met deadline | discount kept |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    worst_any = 0.0
+    print("| workflow | MTTI | deadline | chose | auto cost | all spot | all spot met deadline | on-demand | auto / cheaper | auto / cheaper (any) | auto met deadline | discount kept |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for workflow in WORKFLOWS:
         for with_deadline in (False, True):
             for mtti in MTTIS:
@@ -63,9 +69,13 @@ def main():
                 spot_cost = row(spot, "auto")["mean_cost"]
                 od_cost = row(spot, "on-demand")["mean_cost"]
                 auto_row = row(auto, "auto")
-                cheaper = min(spot_cost, od_cost)
+                spot_met = row(spot, "auto")["deadline_met_share"]
+                spot_valid = spot_met is None or spot_met >= 0.99
+                cheaper = min(spot_cost, od_cost) if spot_valid else od_cost
                 ratio = auto_row["mean_cost"] / cheaper
+                ratio_any = auto_row["mean_cost"] / min(spot_cost, od_cost)
                 worst = max(worst, ratio)
+                worst_any = max(worst_any, ratio_any)
                 met = auto_row["deadline_met_share"]
                 # The discount: on-demand against a failure-free run on spot.
                 free_spot = simulate(workflow, "1000000h", "spot", 1)
@@ -73,10 +83,12 @@ def main():
                 discount = od_cost - free_cost
                 kept = (od_cost - auto_row["mean_cost"]) / discount if discount > 0 else float("nan")
                 chose = (auto.get("market_choice") or {}).get("market", "?")
+                def pct(share):
+                    return "-" if share is None else f"{share * 100:.1f}%"
                 print(f"| {workflow} | {mtti} | {deadline or '-'} | {chose} | {auto_row['mean_cost']:.2f} | "
-                      f"{spot_cost:.2f} | {od_cost:.2f} | {ratio:.3f} | "
-                      f"{'-' if met is None else f'{met * 100:.1f}%'} | {kept * 100:.0f}% |", flush=True)
-    print(f"\nworst auto / cheaper: {worst:.3f}")
+                      f"{spot_cost:.2f} | {pct(spot_met)} | {od_cost:.2f} | {ratio:.3f} | {ratio_any:.3f} | "
+                      f"{pct(met)} | {kept * 100:.0f}% |", flush=True)
+    print(f"\nworst auto / cheaper: {worst:.3f}; worst auto / cheaper (any): {worst_any:.3f}")
 
 
 if __name__ == "__main__":

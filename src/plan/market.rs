@@ -13,10 +13,18 @@ use super::fallback::{MarketDecision, MarketSituation, expected_on_spot};
 use crate::workflow::units::format_seconds as fmt;
 use crate::workflow::{FallbackSpec, Market};
 
-/// A spot plan is chosen only if at least this share of its simulated runs meets the
-/// deadline. Above the promised 99%, to leave room for the sampling error of the trials
-/// the decision is taken on.
-pub const DEADLINE_SHARE: f64 = 0.995;
+/// The share of runs that must meet the deadline.
+pub const DEADLINE_SHARE: f64 = 0.99;
+
+/// Whether the simulated runs met the deadline often enough: their share, less two
+/// standard errors of it (the trials are a sample), is at least [`DEADLINE_SHARE`].
+/// Always true without a deadline.
+pub fn meets_deadline(e: &Expectation) -> bool {
+    e.deadline_share.is_none_or(|share| {
+        let error = (share * (1.0 - share) / f64::from(e.trials.max(1))).sqrt();
+        share - 2.0 * error >= DEADLINE_SHARE
+    })
+}
 
 /// What a market is expected to do for the whole run.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,6 +34,8 @@ pub struct Expectation {
     pub cost: f64,
     /// Share of trials that finished by the deadline; `None` without a deadline.
     pub deadline_share: Option<f64>,
+    /// How many trials the figures are means of.
+    pub trials: u32,
 }
 
 /// What `market: auto` decided before the run, with the numbers it decides again with.
@@ -57,6 +67,7 @@ impl AutoMarket {
             makespan: hours * 3600.0,
             cost,
             deadline_share: None,
+            trials: 1,
         };
         AutoMarket {
             decision: MarketDecision {
@@ -105,14 +116,15 @@ pub fn decide(
     let spot_share = spot.deadline_share.unwrap_or(1.0);
     let on_demand_share = on_demand.deadline_share.unwrap_or(1.0);
     if let Some(deadline) = deadline
-        && spot_share < DEADLINE_SHARE
+        && !meets_deadline(spot)
     {
         let reason = if on_demand_share >= spot_share {
             format!(
-                "on-demand: deadline {} met by {} of spot runs only (at least {} needed), by {} on demand; {both}",
+                "on-demand: deadline {} met by {} of {} spot runs, short of {} by two standard errors; by {} on demand; {both}",
                 fmt(deadline),
                 share(spot_share),
-                share(DEADLINE_SHARE),
+                spot.trials,
+                format!("{:.0}%", DEADLINE_SHARE * 100.0),
                 share(on_demand_share)
             )
         } else {
@@ -272,6 +284,7 @@ mod tests {
             makespan: makespan_h * 3600.0,
             cost,
             deadline_share: share,
+            trials: 2000,
         }
     }
 
@@ -301,10 +314,17 @@ mod tests {
         assert_eq!(d.market, Market::OnDemand);
         assert!(
             d.reason
-                .contains("deadline 16h met by 97% of spot runs only"),
+                .contains("deadline 16h met by 97% of 2000 spot runs, short of 99%"),
             "{}",
             d.reason
         );
+        // 99.4% of 2,000 runs: 99% is within two standard errors (0.17% each).
+        let deadline = Some(16.0 * 3600.0);
+        let d = decide(&expect(14.0, 41.0, Some(0.994)), &on_demand, deadline, "USD");
+        assert_eq!(d.market, Market::Spot, "{}", d.reason);
+        // 99.1% of them is not.
+        let d = decide(&expect(14.0, 41.0, Some(0.991)), &on_demand, deadline, "USD");
+        assert_eq!(d.market, Market::OnDemand, "{}", d.reason);
     }
 
     #[test]

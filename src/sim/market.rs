@@ -5,7 +5,9 @@
 //! [`AutoMarket`].
 
 use super::choose::checkpoint_plan;
-use super::{Interruptions, SimOptions, Simulator, TrialInterruptions, run_trials, trial_rng};
+use super::{
+    Interruptions, SimOptions, Simulator, TrialInterruptions, TrialOutcome, run_trials, trial_rng,
+};
 use crate::plan::fallback::MarketDecision;
 use crate::plan::fallback::MarketSituation;
 use crate::plan::market::{AutoMarket, Expectation, calibration, deadline_risk, decide};
@@ -52,6 +54,7 @@ pub fn auto_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
         makespan: od.makespan,
         cost: od.cost,
         deadline_share: deadline.map(|_| if met(od.makespan) { 1.0 } else { 0.0 }),
+        trials: 1,
     };
 
     let needs = needs_of(workflow);
@@ -83,7 +86,7 @@ pub fn auto_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
     // What the spot trials decide again with; the spot numbers are not known yet, so the
     // estimate of time on spot is taken as it comes ([`calibration`] sets it after).
     let (_, on_demand_factor) = calibration(1.0, on_demand.makespan, &whole);
-    let mut auto = AutoMarket {
+    let auto = AutoMarket {
         decision: MarketDecision {
             market: Market::Spot,
             reason: String::new(),
@@ -97,58 +100,41 @@ pub fn auto_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
         on_demand_factor,
         exposure,
     };
-    let mut spot_plan = spot_plan;
-    spot_plan.auto_market = Some(auto.clone());
     let free = never(&spot_plan).makespan.max(1.0);
     let by_cost = if spot_per_hour > 0.0 {
         COST_LIMIT * od.cost / spot_per_hour * 3600.0
     } else {
         f64::INFINITY
     };
-    let time_limit = (super::MAX_MAKESPAN_FACTOR * free).min(by_cost.max(2.0 * free));
-    let n = workflow.stages.len().max(1);
-    let most = (STAGE_TRIALS / n).clamp(BATCH, 4 * BATCH);
-    let interruptions = Interruptions::Exponential {
-        mtti: spot_plan.mtti,
+    let limits = Limits {
+        time: (super::MAX_MAKESPAN_FACTOR * free).min(by_cost.max(2.0 * free)),
+        on_demand_cost: od.cost,
+        deadline,
     };
-    let mut outcomes = Vec::with_capacity(most);
-    let mut batch = 0;
-    while outcomes.len() < most {
-        let sim_options = SimOptions {
-            trials: BATCH as u32,
-            seed: SEED.wrapping_add(batch),
-            mtti: None,
-            traces: None,
-            threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
-        };
-        outcomes.extend(run_trials(
-            workflow,
-            &spot_plan,
-            &interruptions,
-            &sim_options,
-            time_limit,
-        ));
-        batch += 1;
-        // Far from the on-demand cost either way, more trials cannot change the choice.
-        let mean_cost = outcomes.iter().map(|o| o.cost).sum::<f64>() / outcomes.len() as f64;
-        let safe = deadline.is_none() || outcomes.iter().all(|o| !o.censored && met(o.makespan));
-        if mean_cost > CLEAR * od.cost || (mean_cost * CLEAR < od.cost && safe) {
-            break;
-        }
-    }
-    let count = outcomes.len().max(1) as f64;
-    let spot = Expectation {
-        makespan: outcomes.iter().map(|o| o.makespan).sum::<f64>() / count,
-        cost: outcomes.iter().map(|o| o.cost).sum::<f64>() / count,
-        deadline_share: deadline.map(|_| {
-            outcomes
-                .iter()
-                .filter(|o| !o.censored && met(o.makespan))
-                .count() as f64
-                / count
-        }),
+    // With a deadline, how careful the deadline rule is, is chosen in the simulator too:
+    // the whole exposure, three quarters, half, a quarter of it, or none (on demand only
+    // once it barely fits), the cheapest whose runs meet the deadline.
+    let shares: &[f64] = if deadline.is_some() {
+        &[0.75, 0.5, 0.25, 0.0]
+    } else {
+        &[]
     };
     let fallback = &workflow.cluster.fallback;
+    let simulate = |candidate: &AutoMarket| {
+        let mut plan = spot_plan.clone();
+        plan.auto_market = Some(candidate.clone());
+        spot_trials(workflow, &plan, &limits)
+    };
+    let mut spot = simulate(&auto);
+    let mut auto = auto;
+    for &share in shares {
+        let mut candidate = auto.clone();
+        candidate.exposure = share * exposure;
+        let candidate_spot = simulate(&candidate);
+        if meets(&candidate_spot) && (!meets(&spot) || candidate_spot.cost < spot.cost) {
+            (auto, spot) = (candidate, candidate_spot);
+        }
+    }
     let decision = match deadline_risk(&auto, fallback, &whole, 0.0) {
         Some(reason) => MarketDecision {
             market: Market::OnDemand,
@@ -167,4 +153,61 @@ pub fn auto_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
     };
     chosen.auto_market = Some(auto);
     chosen
+}
+
+/// What stops the spot trials early.
+struct Limits {
+    /// A trial is stopped at this makespan (its cost so far is a lower bound).
+    time: f64,
+    on_demand_cost: f64,
+    deadline: Option<f64>,
+}
+
+/// Whether a spot expectation meets the deadline often enough (always without one).
+fn meets(spot: &Expectation) -> bool {
+    crate::plan::market::meets_deadline(spot)
+}
+
+/// `plan` simulated on spot in batches, until the choice is clear or the trials are spent.
+fn spot_trials(workflow: &Workflow, plan: &Plan, limits: &Limits) -> Expectation {
+    let n = workflow.stages.len().max(1);
+    let most = (STAGE_TRIALS / n).clamp(BATCH, 4 * BATCH);
+    let met = |o: &TrialOutcome| !o.censored && limits.deadline.is_none_or(|d| o.makespan <= d);
+    let interruptions = Interruptions::Exponential { mtti: plan.mtti };
+    let mut outcomes: Vec<TrialOutcome> = Vec::with_capacity(most);
+    let mut batch = 0;
+    while outcomes.len() < most {
+        let options = SimOptions {
+            trials: BATCH as u32,
+            seed: SEED.wrapping_add(batch),
+            mtti: None,
+            traces: None,
+            threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
+        };
+        outcomes.extend(run_trials(
+            workflow,
+            plan,
+            &interruptions,
+            &options,
+            limits.time,
+        ));
+        batch += 1;
+        // Far from the on-demand cost either way, more trials cannot change the choice.
+        let mean_cost = outcomes.iter().map(|o| o.cost).sum::<f64>() / outcomes.len() as f64;
+        let all_met = outcomes.iter().all(met);
+        if mean_cost > CLEAR * limits.on_demand_cost
+            || (mean_cost * CLEAR < limits.on_demand_cost && all_met)
+        {
+            break;
+        }
+    }
+    let count = outcomes.len().max(1) as f64;
+    Expectation {
+        makespan: outcomes.iter().map(|o| o.makespan).sum::<f64>() / count,
+        cost: outcomes.iter().map(|o| o.cost).sum::<f64>() / count,
+        deadline_share: limits
+            .deadline
+            .map(|_| outcomes.iter().filter(|o| met(o)).count() as f64 / count),
+        trials: outcomes.len() as u32,
+    }
 }
