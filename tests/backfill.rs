@@ -304,3 +304,58 @@ fn bad_ranges_are_refused_with_exit_two() {
     run.invalid_input();
     assert!(run.stderr.contains("has no `schedule:`"), "{}", run.stderr);
 }
+
+#[test]
+fn each_run_a_backfill_drives_ends_with_the_cost_respawn_cost_tells() {
+    let daily = Daily::new("");
+    let store = daily.dir.path().join("store").display().to_string();
+    let file = daily.file.display().to_string();
+    let env = [(
+        "RESPAWN_SCRATCH",
+        daily.dir.path().join("scratch").display().to_string(),
+    )];
+    let text = daily.respawn(&["backfill", "--from", "2019-10-01", "--to", "2019-10-02"]);
+    text.success();
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    for date in ["2019-10-01", "2019-10-02"] {
+        let cost = support::cost_of(&file, Some(date), &store, &env);
+        let ended = format!("daily {date}: succeeded");
+        let at = lines
+            .iter()
+            .position(|l| *l == ended)
+            .unwrap_or_else(|| panic!("{ended}: {}", text.stdout));
+        assert_eq!(
+            lines.get(at + 1).copied(),
+            Some(format!("daily {date}: {}", support::cost_line(&cost)).as_str()),
+            "{}",
+            text.stdout
+        );
+    }
+    // Reprocessed in JSON: the date's object carries `respawn cost --format json`'s object
+    // of the new run.
+    let json = daily.respawn(&[
+        "backfill",
+        "--from",
+        "2019-10-01",
+        "--to",
+        "2019-10-01",
+        "--reprocess",
+        "all",
+        "--format",
+        "json",
+    ]);
+    json.success();
+    let ended: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v.get("outcome").is_some())
+        .collect();
+    assert_eq!(ended.len(), 1, "{}", json.stdout);
+    // The run the backfill reports, by its id: two runs of the date began this second.
+    let run_id = ended[0]["run_id"].as_str().expect("the run's id");
+    let cost = support::cost_of(run_id, None, &store, &env);
+    assert_eq!(ended[0]["outcome"], "succeeded");
+    assert_eq!(ended[0]["cost"], cost, "{}", json.stdout);
+    assert_eq!(daily.runs()["2019-10-01"], 2);
+}

@@ -682,6 +682,46 @@ fn an_emr_run_costs_each_fleets_instance_type_at_its_own_price_plus_the_emr_fee(
         released[0]["instance_hours"].as_f64().unwrap()
     );
 
+    // All on-demand: the failure-free hours at what the listed instance-hours cost an hour
+    // at on-demand prices plus the EMR fee (this cluster's instance-hours per type, each at
+    // its on-demand price, over its hours).
+    let cluster_hours = generation["hours"].as_f64().unwrap();
+    let on_demand_per_hour: f64 = hours
+        .iter()
+        .zip(prices)
+        .map(|(h, (_, _, on_demand, fee))| h * (on_demand + fee))
+        .sum::<f64>()
+        / cluster_hours;
+    let on_demand_hours = cost["on_demand_hours"].as_f64().unwrap();
+    assert!(
+        (cost["on_demand_cost"].as_f64().unwrap() - on_demand_hours * on_demand_per_hour).abs()
+            < 1e-9,
+        "{cost}"
+    );
+    let source = cost["on_demand_source"].as_str().unwrap();
+    assert!(
+        source.starts_with("the instances EMR listed at on-demand prices")
+            && source.contains("(cost.instances.r5.2xlarge on_demand 0.504 + emr_fee 0.126 USD/h)"),
+        "{source}"
+    );
+    // Checkpoint writes are wasted at the cluster's own cost per hour, over its 2 slots.
+    let writes = &cost["waste"]["checkpoint_writes"];
+    assert!(writes["count"].as_u64().unwrap() > 0, "{cost}");
+    let per_hour = total / cluster_hours;
+    assert!(
+        (writes["cost"].as_f64().unwrap() - writes["hours"].as_f64().unwrap() * per_hour / 2.0)
+            .abs()
+            < 1e-9,
+        "{cost}"
+    );
+    assert!(
+        writes["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("cluster 1's cost / its hours"),
+        "{cost}"
+    );
+
     // The report's cost panel shows the same breakdown.
     let page = lab.dir.path().join("report.html");
     lab.respawn(&["report", &lab.file, "-o", &page.display().to_string()])

@@ -206,6 +206,14 @@ fn observe() -> (Vec<Value>, Vec<Value>) {
     .unwrap();
     let (code, events) = failing.run(&[]);
     assert_eq!(code, 4, "{events:?}");
+    // The stale event names its stage in a field of its own, besides its message.
+    let stale: Vec<&Value> = events.iter().filter(|e| e["event"] == "stale").collect();
+    assert!(stale.iter().any(|e| e["stage"] == "ingest"), "{events:?}");
+    for event in stale {
+        let stage = event["stage"].as_str().expect("a stage");
+        let message = event["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("stage `{stage}` ")), "{event}");
+    }
     seen.extend(events);
 
     // The orchestrator dies right after a commit; the next one restores the checkpoint.

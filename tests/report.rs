@@ -1,8 +1,8 @@
 //! `respawn report`, `respawn cost` and `respawn ui`, looked at in a real headless browser
 //! (Debian's chromium, installed by `.ci/run`): the Gantt as rendered has one bar per
 //! attempt of the run record and one marker per interruption, the report loads nothing from
-//! the network, the UI answers only GET and HEAD, escapes what it shows and survives a
-//! damaged run record.
+//! the network, the UI answers only GET and HEAD, escapes what it shows, survives a
+//! damaged run record, and reloads the pages of a live run until it ends.
 
 mod support;
 
@@ -442,6 +442,15 @@ fn the_ui_escapes_names_and_survives_a_damaged_run_record() {
         .unwrap()
         .replace("\"ingest\"", "\"<b id=injected>x</b>\"");
     std::fs::write(&first_launch, text).unwrap();
+    // Other names events carry: log paths, and a stage in every event about it.
+    for event in std::fs::read_dir(hostile.join("events")).unwrap() {
+        let path = event.unwrap().path();
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("logs/", "logs/<i id=log>")
+            .replace("\"purchases\"", "\"<i id=stage>p</i>\"");
+        std::fs::write(&path, text).unwrap();
+    }
 
     let ui = Ui::start(&store);
     let workflow = dom(&format!("{}/w/ecommerce-sessions", ui.base));
@@ -463,6 +472,16 @@ fn the_ui_escapes_names_and_survives_a_damaged_run_record() {
         !shown.contains("<b id=\"injected\">"),
         "markup from the store ran: {shown}"
     );
+    for (name, shown_as) in [
+        ("log", "logs/&lt;i id=log&gt;"),
+        ("stage", "&lt;i id=stage&gt;p&lt;/i&gt;"),
+    ] {
+        assert!(
+            !shown.contains(&format!("<i id=\"{name}\">")),
+            "markup from the store ran: {shown}"
+        );
+        assert!(shown.contains(shown_as), "{name} shown as text: {shown}");
+    }
     let (code, page) = ui.request("GET", "/w/ecommerce-sessions/r/20261201T000000Z-dddddd");
     assert_eq!(code, 500);
     assert!(page.contains("20261201T000000Z-dddddd/run.json"), "{page}");
@@ -585,4 +604,80 @@ fn the_ui_listens_beyond_loopback_only_when_told_to() {
         "{}",
         refused.stderr
     );
+}
+
+/// Polls `found` every 100 ms for up to a minute.
+fn wait_until<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = found() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "waited for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_ui_reloads_the_pages_of_a_live_run_until_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("go");
+    let file = dir.path().join("live.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: live\ncluster: {{ provider: local, market: on-demand }}\nstages:\n  \
+             waits:\n    run: while [ ! -e {} ]; do sleep 0.1; done; mkdir -p {{{{ output }}}}\n    \
+             estimate: 1m\n",
+            gate.display()
+        ),
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let mut run = command()
+        .args([
+            "run".as_ref(),
+            file.as_os_str(),
+            "--batch".as_ref(),
+            "b1".as_ref(),
+        ])
+        .args(["--store".as_ref(), store.as_os_str()])
+        .args(["--scratch".as_ref(), dir.path().join("scratch").as_os_str()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let runs = store.join("live/runs");
+    let run_id = wait_until("the run's record", || {
+        let entry = std::fs::read_dir(&runs).ok()?.next()?.ok()?;
+        entry
+            .path()
+            .join("run.json")
+            .exists()
+            .then(|| entry.file_name().to_string_lossy().into_owned())
+    });
+    let ui = Ui::start(&store);
+    let path = format!("/w/live/r/{run_id}");
+    // While the stage runs, its bar shows as running and both pages reload themselves.
+    wait_until("the running attempt", || {
+        let (code, page) = ui.request("GET", &path);
+        (code == 200 && page.contains("data-outcome=\"running\"")).then_some(())
+    });
+    let refresh = "http-equiv=\"refresh\" content=\"5\"";
+    let live = dom(&format!("{}{path}", ui.base));
+    assert!(live.contains(refresh), "{live}");
+    assert!(live.contains("data-stage=\"waits\""), "{live}");
+    let workflow = dom(&format!("{}/w/live", ui.base));
+    assert!(workflow.contains(refresh), "{workflow}");
+    assert!(workflow.contains("data-status=\"running\""), "{workflow}");
+
+    // Once it has ended, the same address shows the attempt succeeded and stops reloading.
+    std::fs::write(&gate, "").unwrap();
+    assert!(run.wait().unwrap().success());
+    let ended = dom(&format!("{}{path}", ui.base));
+    assert!(!ended.contains(refresh), "{ended}");
+    assert!(ended.contains("data-outcome=\"succeeded\""), "{ended}");
+    assert!(!ended.contains("data-outcome=\"running\""), "{ended}");
+    let workflow = dom(&format!("{}/w/live", ui.base));
+    assert!(!workflow.contains(refresh), "{workflow}");
 }

@@ -418,6 +418,14 @@ fn once_every_schedule_has_ended_it_exits_zero() {
         daily.runs().keys().cloned().collect::<Vec<_>>(),
         ["2025-06-01", "2025-06-02", "2025-06-03"]
     );
+    // Each run it drove ends with the cost `respawn cost` tells, as `respawn run` ends.
+    let store = daily.path("store").display().to_string();
+    let file = daily.file.display().to_string();
+    for date in ["2025-06-01", "2025-06-02", "2025-06-03"] {
+        let cost = support::cost_of(&file, Some(date), &store, &[]);
+        let line = format!("daily {date}: {}", support::cost_line(&cost));
+        assert!(stdout.lines().any(|l| l == line), "{line}\n{stdout}");
+    }
 }
 
 #[test]

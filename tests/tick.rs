@@ -412,3 +412,42 @@ fn max_active_bounds_the_runs_of_all_ticks_together() {
     assert!(!overlap.exists(), "two runs were active at once:\n{said}");
     assert!(daily.runs().values().all(|n| *n == 1), "{:?}", daily.runs());
 }
+
+#[test]
+fn each_run_a_tick_drives_ends_with_the_cost_respawn_cost_tells() {
+    let daily = Daily::new("all", false);
+    let store = daily.dir.path().join("store").display().to_string();
+    let file = daily.file.display().to_string();
+    let env = daily.env();
+    let text = daily.tick("2026-11-03T02:30:00Z", &[]);
+    text.success();
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    for date in ["2026-11-01", "2026-11-02"] {
+        let cost = support::cost_of(&file, Some(date), &store, &env);
+        let ended = format!("daily {date}: succeeded");
+        let at = lines
+            .iter()
+            .position(|l| *l == ended)
+            .unwrap_or_else(|| panic!("{ended}: {}", text.stdout));
+        assert_eq!(
+            lines.get(at + 1).copied(),
+            Some(format!("daily {date}: {}", support::cost_line(&cost)).as_str()),
+            "{}",
+            text.stdout
+        );
+    }
+    // In JSON, the object of a date that ran carries `respawn cost --format json`'s object.
+    let json = daily.tick("2026-11-04T02:30:00Z", &["--format", "json"]);
+    json.success();
+    let ended: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v.get("outcome").is_some())
+        .collect();
+    assert_eq!(ended.len(), 1, "{}", json.stdout);
+    assert_eq!(ended[0]["outcome"], "succeeded");
+    let cost = support::cost_of(&file, Some("2026-11-03"), &store, &env);
+    assert_eq!(ended[0]["cost"], cost, "{}", json.stdout);
+    assert_eq!(ended[0]["run_id"], cost["run_id"]);
+}

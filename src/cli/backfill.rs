@@ -2,9 +2,11 @@
 //! need it. The session layer decides which and runs them; this prints the plan (with an
 //! estimate from the planner in a dry run) and how each date ended.
 
-use super::scheduled::{load_scheduled, prefixed_sink, run_settings};
+use super::scheduled::{
+    add_cost_json, cost_of_run, cost_text, load_scheduled, prefixed_sink, run_settings,
+};
 use super::{BackfillArgs, CliError, Format, OrderArg, ReprocessArg, exit, output, store};
-use crate::drivers::ledger::Layout;
+use crate::drivers::ledger::{Layout, RunRecord};
 use crate::engine::clock::WallClock;
 use crate::engine::driver::{EventSink, stop_requested};
 use crate::engine::session::{
@@ -12,6 +14,7 @@ use crate::engine::session::{
     date_bound, plan_backfill,
 };
 use crate::plan::PlanOptions;
+use crate::report::Cost;
 use crate::workflow::Workflow;
 use serde_json::json;
 
@@ -93,15 +96,28 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
             sink_for: &sink_for,
             stopping: &stop_requested,
         };
-        let mut failed = false;
-        let report = |date: &BackfillDate, outcome: &DateOutcome| {
-            failed |= matches!(outcome, DateOutcome::Failed { .. } | DateOutcome::Stopped);
-            let _ = print_outcome(format, &name, date, outcome);
+        // Each date is printed with its run's cost, read from the store, as it ends.
+        let (sender, mut ended) = tokio::sync::mpsc::unbounded_channel();
+        let report = move |date: &BackfillDate, outcome: &DateOutcome| {
+            let _ = sender.send((date.clone(), outcome.clone()));
         };
-        carry_out_backfill(
+        let printing = async {
+            let mut failed = false;
+            while let Some((date, outcome)) = ended.recv().await {
+                failed |= matches!(
+                    outcome,
+                    DateOutcome::Failed { .. } | DateOutcome::Stopped { .. }
+                );
+                let cost = cost_of_run(&store, &workflow, outcome.run_id()).await;
+                let _ = print_outcome(format, &name, &date, &outcome, cost.as_ref());
+            }
+            failed
+        };
+        let carried = carry_out_backfill(
             &store, &layout, &workflow, &request, dates, record, &runner, &WallClock, report,
-        )
-        .await?;
+        );
+        let (carried, failed) = tokio::join!(carried, printing);
+        carried?;
         Ok(if failed {
             exit::RUN_FAILED
         } else {
@@ -157,21 +173,27 @@ fn print_outcome(
     name: &str,
     date: &BackfillDate,
     outcome: &DateOutcome,
+    cost: Option<&Result<(RunRecord, Cost), String>>,
 ) -> Result<(), CliError> {
     if format == Format::Json {
         let mut value = serde_json::to_value(outcome).unwrap_or_default();
         value["workflow"] = json!(name);
         value["batch"] = json!(date.date.batch);
+        if let Some(cost) = cost {
+            add_cost_json(&mut value, cost);
+        }
         return Ok(output::stdout(&format!("{value}\n"))?);
     }
     let what = match outcome {
-        DateOutcome::Succeeded => "succeeded".to_string(),
-        DateOutcome::Failed { message } => format!("failed: {message}"),
-        DateOutcome::Stopped => "stopped; the same command resumes the backfill".into(),
+        DateOutcome::Succeeded { .. } => "succeeded".to_string(),
+        DateOutcome::Failed { message, .. } => format!("failed: {message}"),
+        DateOutcome::Stopped { .. } => "stopped; the same command resumes the backfill".into(),
         DateOutcome::Nothing { message } => message.clone(),
     };
-    Ok(output::stdout(&format!(
-        "{name} {}: {what}\n",
-        date.date.batch
-    ))?)
+    let prefix = format!("{name} {}", date.date.batch);
+    let mut lines = format!("{prefix}: {what}\n");
+    if let Some(cost) = cost {
+        lines.push_str(&cost_text(&prefix, cost));
+    }
+    Ok(output::stdout(&lines)?)
 }

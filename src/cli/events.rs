@@ -97,7 +97,7 @@ pub fn describe(event: &RunEvent) -> Option<String> {
             "{} cluster {generation} lost: {cause} (interruption {interruptions})",
             market.as_str()
         ),
-        RunEvent::Stale { message }
+        RunEvent::Stale { message, .. }
         | RunEvent::Swept { message }
         | RunEvent::Note { message }
         | RunEvent::Stopping { message }

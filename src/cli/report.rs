@@ -3,6 +3,7 @@
 
 use super::runview::{self, LoadedRun};
 use super::{CliError, CostArgs, Format, ReportArgs, output, store};
+use crate::drivers::ledger::RunRecord;
 use crate::drivers::store::Store;
 use crate::report::page::money;
 use crate::report::render::report_html;
@@ -73,20 +74,26 @@ pub fn cost(args: &CostArgs) -> Result<(), CliError> {
     };
     match args.format {
         Format::Json => {
-            let mut value =
-                serde_json::to_value(&cost).map_err(|e| CliError::internal(e.to_string()))?;
-            value["workflow"] = run.record.workflow.clone().into();
-            value["run_id"] = run.record.run_id.clone().into();
-            value["batch"] = run.record.batch.clone().into();
-            value["status"] = run.record.status.as_str().into();
-            output::json(&value)?;
+            output::json(&cost_json(&cost, &run.record))?;
         }
         Format::Text => output::stdout(&cost_text(&run, &cost))?,
     }
     Ok(())
 }
 
-/// The one line `respawn run` ends with, and `history`'s columns are made of the same.
+/// `respawn cost --format json`'s object; `tick`, `schedule` and `backfill` put the same
+/// under `cost` in the JSON line of each run they drove.
+pub fn cost_json(cost: &Cost, record: &RunRecord) -> serde_json::Value {
+    let mut value = serde_json::to_value(cost).unwrap_or_default();
+    value["workflow"] = record.workflow.clone().into();
+    value["run_id"] = record.run_id.clone().into();
+    value["batch"] = record.batch.clone().into();
+    value["status"] = record.status.as_str().into();
+    value
+}
+
+/// The one line `respawn run` ends with (and `tick`, `schedule` and `backfill` each run
+/// they drove), and `history`'s columns are made of the same.
 pub fn cost_line(cost: &Cost) -> String {
     format!(
         "cost {} (on-demand {}: saving {}, {:.1}%; waste {})",

@@ -21,18 +21,11 @@ async fn print_cost(
     run_id: &str,
     workflow: &crate::workflow::Workflow,
 ) {
-    let line = match super::runview::record(store, layout, run_id).await {
-        Ok(record) => {
-            match super::runview::load(store, layout, record, Some(workflow), false).await {
-                Ok(run) => run.cost().map(|cost| super::report::cost_line(&cost)),
-                Err(error) => Some(format!("cost: the run's events cannot be read: {error}")),
-            }
-        }
-        Err(error) => Some(format!("cost: the run record cannot be read: {error}")),
+    let line = match super::runview::run_cost(store, layout, run_id, workflow).await {
+        Ok((_, cost)) => super::report::cost_line(&cost),
+        Err(reason) => format!("cost: {reason}"),
     };
-    if let Some(line) = line {
-        let _ = output::stdout(&format!("{line}\n"));
-    }
+    let _ = output::stdout(&format!("{line}\n"));
 }
 
 /// Runs the workflow; returns the exit code (0, or 130 when stopped) or the error.

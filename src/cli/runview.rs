@@ -219,6 +219,27 @@ fn tail(bytes: &[u8]) -> String {
         .join("\n")
 }
 
+/// The cost of run `run_id` as `respawn cost` tells it, read afresh from the store: what
+/// `run`, `tick`, `schedule` and `backfill` end each run they drove with. `fallback` is the
+/// workflow file, for a run with none kept. `Err` says in words why it cannot be told.
+pub async fn run_cost(
+    store: &AnyStore,
+    layout: &Layout,
+    run_id: &str,
+    fallback: &Workflow,
+) -> Result<(RunRecord, Cost), String> {
+    let record = record(store, layout, run_id)
+        .await
+        .map_err(|error| format!("the run record cannot be read: {error}"))?;
+    let run = load(store, layout, record, Some(fallback), false)
+        .await
+        .map_err(|error| format!("the run's events cannot be read: {error}"))?;
+    match run.cost() {
+        Some(cost) => Ok((run.record, cost)),
+        None => Err(run.workflow_missing.unwrap_or_default()),
+    }
+}
+
 /// The run with id `run_id` of workflow `layout`, read afresh.
 pub async fn record(
     store: &AnyStore,

@@ -5,10 +5,13 @@
 
 use super::error::ErrorKind;
 use super::{CliError, EmrArgs, Format, output};
+use crate::drivers::ledger::{Layout, RunRecord};
+use crate::drivers::store::AnyStore;
 use crate::engine::clock::{Clock, WallClock};
 use crate::engine::driver::EventSink;
 use crate::engine::event::StampedEvent;
 use crate::engine::session::RunSettings;
+use crate::report::Cost;
 use crate::workflow::Workflow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -101,6 +104,37 @@ pub fn prefixed_sink(format: Format, workflow: &str, batch: &str) -> EventSink {
             let _ = output::stdout(&format!("{prefix}: {line}\n"));
         }
     })
+}
+
+/// The cost of a run that `tick`, `schedule` or `backfill` drove, read from the store as
+/// `respawn run` reads it for its last line; `None` when no run was opened.
+pub async fn cost_of_run(
+    store: &AnyStore,
+    workflow: &Workflow,
+    run_id: Option<&str>,
+) -> Option<Result<(RunRecord, Cost), String>> {
+    let layout = Layout::new(&workflow.name);
+    Some(super::runview::run_cost(store, &layout, run_id?, workflow).await)
+}
+
+/// A run's cost as `respawn run`'s last line, after the line of how its date ended.
+pub fn cost_text(prefix: &str, cost: &Result<(RunRecord, Cost), String>) -> String {
+    match cost {
+        Ok((_, cost)) => format!("{prefix}: {}\n", super::report::cost_line(cost)),
+        Err(reason) => format!("{prefix}: cost: {reason}\n"),
+    }
+}
+
+/// A run's cost in the JSON object of how its date ended: `respawn cost --format json`'s
+/// object as `cost`, or `null` with why in `cost_error`.
+pub fn add_cost_json(value: &mut serde_json::Value, cost: &Result<(RunRecord, Cost), String>) {
+    match cost {
+        Ok((record, cost)) => value["cost"] = super::report::cost_json(cost, record),
+        Err(reason) => {
+            value["cost"] = serde_json::Value::Null;
+            value["cost_error"] = reason.clone().into();
+        }
+    }
 }
 
 fn absolute(path: &Path) -> PathBuf {

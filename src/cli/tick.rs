@@ -3,13 +3,17 @@
 //! decisions and, unless `--dry-run`, has them carried out and prints how each date ended.
 //! `respawn schedule` makes the same pass ([`tick_workflow`]) each time a date falls due.
 
-use super::scheduled::{load_all_scheduled, now_or_wall, prefixed_sink, run_settings};
+use super::scheduled::{
+    add_cost_json, cost_of_run, cost_text, load_all_scheduled, now_or_wall, prefixed_sink,
+    run_settings,
+};
 use super::{CliError, EmrArgs, Format, TickArgs, exit, output, store};
-use crate::drivers::ledger::Layout;
+use crate::drivers::ledger::{Layout, RunRecord};
 use crate::drivers::store::AnyStore;
 use crate::engine::clock::WallClock;
 use crate::engine::driver::{EventSink, stop_requested};
 use crate::engine::session::{Action, DatePlan, Outcome, Runner, carry_out, plan_tick};
+use crate::report::Cost;
 use crate::workflow::Workflow;
 use serde_json::json;
 use std::path::Path;
@@ -95,22 +99,25 @@ pub(super) async fn tick_workflow(
         sink_for: &sink_for,
         stopping: &stop_requested,
     };
-    let mut ticked = Ticked::default();
-    let mut report = |date: &DatePlan, outcome: &Outcome| {
-        ticked.failed |= outcome.is_failure();
-        ticked.busy |= matches!(outcome, Outcome::Busy { .. });
-        let _ = print_outcome(format, &name, date, outcome);
+    // Dates end while others still run; each is printed with its run's cost, read from
+    // the store, as it ends.
+    let (sender, mut ended) = tokio::sync::mpsc::unbounded_channel();
+    let report = move |date: &DatePlan, outcome: &Outcome| {
+        let _ = sender.send((date.clone(), outcome.clone()));
     };
-    carry_out(
-        store,
-        &layout,
-        workflow,
-        plans,
-        &runner,
-        &WallClock,
-        &mut report,
-    )
-    .await?;
+    let printing = async {
+        let mut ticked = Ticked::default();
+        while let Some((date, outcome)) = ended.recv().await {
+            ticked.failed |= outcome.is_failure();
+            ticked.busy |= matches!(outcome, Outcome::Busy { .. });
+            let cost = cost_of_run(store, workflow, outcome.run_id()).await;
+            let _ = print_outcome(format, &name, &date, &outcome, cost.as_ref());
+        }
+        ticked
+    };
+    let carried = carry_out(store, &layout, workflow, plans, &runner, &WallClock, report);
+    let (carried, ticked) = tokio::join!(carried, printing);
+    carried?;
     Ok(ticked)
 }
 
@@ -152,17 +159,21 @@ fn print_outcome(
     name: &str,
     date: &DatePlan,
     outcome: &Outcome,
+    cost: Option<&Result<(RunRecord, Cost), String>>,
 ) -> Result<(), CliError> {
     if format == Format::Json {
         let mut value = serde_json::to_value(outcome).unwrap_or_default();
         value["workflow"] = json!(name);
         value["batch"] = json!(date.batch);
+        if let Some(cost) = cost {
+            add_cost_json(&mut value, cost);
+        }
         return Ok(output::stdout(&format!("{value}\n"))?);
     }
     let what = match outcome {
-        Outcome::Succeeded => "succeeded".to_string(),
-        Outcome::Failed { message } => format!("failed: {message}"),
-        Outcome::Stopped => "stopped; the next tick resumes it".into(),
+        Outcome::Succeeded { .. } => "succeeded".to_string(),
+        Outcome::Failed { message, .. } => format!("failed: {message}"),
+        Outcome::Stopped { .. } => "stopped; the next tick resumes it".into(),
         Outcome::Missed => "recorded as missed".into(),
         Outcome::Taken { holder } => format!("claimed first by {holder}; left to it"),
         Outcome::Nothing { message } => message.clone(),
@@ -172,5 +183,10 @@ fn print_outcome(
         Outcome::Deferred => "not started: stopping; the next tick runs it".into(),
         Outcome::Left => return Ok(()),
     };
-    Ok(output::stdout(&format!("{name} {}: {what}\n", date.batch))?)
+    let prefix = format!("{name} {}", date.batch);
+    let mut lines = format!("{prefix}: {what}\n");
+    if let Some(cost) = cost {
+        lines.push_str(&cost_text(&prefix, cost));
+    }
+    Ok(output::stdout(&lines)?)
 }

@@ -118,8 +118,13 @@ pub enum RunEvent {
     },
     /// The run's work-tables were deleted after success.
     Cleaned { deleted: u64, prefix: String },
-    /// A committed work-table no longer matches its stage or inputs and will be rebuilt.
-    Stale { message: String },
+    /// A committed work-table no longer matches its stage or inputs and will be rebuilt;
+    /// `stage` is absent in events written before it was kept.
+    Stale {
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<String>,
+    },
     /// Something a dead orchestrator left behind was cleaned up or adopted.
     Swept { message: String },
     /// Advice about the run (a chaos rate far from the planned MTTI, say).
@@ -142,6 +147,7 @@ impl RunEvent {
             | RunEvent::Restored { stage, .. }
             | RunEvent::Interrupted { stage, .. }
             | RunEvent::Published { stage, .. } => Some(stage),
+            RunEvent::Stale { stage, .. } => stage.as_deref(),
             _ => None,
         }
     }
@@ -249,5 +255,27 @@ mod tests {
         let json = serde_json::to_value(&instances[0]).unwrap();
         assert_eq!(json["type"], "r5.2xlarge");
         assert!(json.get("until").is_none());
+    }
+
+    #[test]
+    fn a_stale_event_written_before_its_stage_was_kept_still_reads() {
+        let old =
+            r#"{"at":"t","elapsed_s":1.0,"event":"stale","message":"stage `a` runs again: x"}"#;
+        let read: StampedEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(read.event.stage(), None);
+        let new = RunEvent::Stale {
+            message: "stage `a` runs again: x".into(),
+            stage: Some("a".into()),
+        };
+        let json = StampedEvent {
+            at: "t".into(),
+            elapsed_s: 1.0,
+            event: new.clone(),
+        }
+        .to_json();
+        assert_eq!(json["stage"], "a");
+        let back: StampedEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back.event, new);
+        assert_eq!(back.event.stage(), Some("a"));
     }
 }

@@ -26,8 +26,8 @@ pub struct Inspection {
     pub published: Vec<bool>,
     /// The highest attempt number of each stage already used in this run.
     pub attempts: Vec<u32>,
-    /// Why stages run again although something of theirs was in the store.
-    pub notes: Vec<String>,
+    /// Stages that run again although something of theirs was in the store: (stage, why).
+    pub stale: Vec<(String, String)>,
 }
 
 /// Looks at run `record` in the store. Stale or damaged COMMITs are deleted (the caller
@@ -78,7 +78,7 @@ pub async fn inspect<S: Store>(
         }
     }
     let mut durable: Vec<Option<Durable>> = vec![None; n];
-    let mut notes = Vec::new();
+    let mut stale = Vec::new();
     for (s, stage) in workflow.stages.iter().enumerate() {
         if let Some(previous) = record.stages.get(&stage.name) {
             attempts[s] = attempts[s].max(previous.attempts);
@@ -115,7 +115,10 @@ pub async fn inspect<S: Store>(
             }
             CommitState::Missing => {}
             CommitState::Stale { reason, .. } | CommitState::Broken { reason } => {
-                notes.push(format!("stage `{}` runs again: {reason}", stage.name));
+                stale.push((
+                    stage.name.clone(),
+                    format!("stage `{}` runs again: {reason}", stage.name),
+                ));
                 store
                     .delete_many(&[layout.commit(run_id, &stage.name)])
                     .await?;
@@ -156,6 +159,6 @@ pub async fn inspect<S: Store>(
         durable,
         published,
         attempts,
-        notes,
+        stale,
     })
 }

@@ -7,21 +7,23 @@
 //!   instance-hours of each fleet, type and market times that type's price plus EMR's fee
 //!   (`instance_cost`); one from an older record that only has its total instance-hours
 //!   costs those times its mean instance price (fleets' prices over its instances).
-//! - The all-on-demand counterfactual runs the same work without interruptions: each
-//!   stage's last successful attempt, as long as it took, scheduled on the cluster's slots
-//!   in dependency order, after one provisioning, at the on-demand price.
+//! - The all-on-demand counterfactual runs the same work without interruptions
+//!   (`on_demand`).
 //! - Waste that happened on a cluster (lost attempts, recomputed producers, checkpoint
-//!   writes and restores) is charged as a share of the cluster: hours times the cluster's
-//!   price divided by its slots. Replacement clusters' provisioning is charged in full.
+//!   writes and restores) is charged as a share of the cluster: hours times what an hour of
+//!   that cluster cost, divided by its slots. Replacement clusters' provisioning is charged
+//!   in full. An hour of a cluster whose instances EMR listed costs what the cluster cost
+//!   over its hours; of any other cluster, the workflow's price for its market (an EMR
+//!   one's `source` says its record lists no instance types).
 //!   Checkpoint storage is gigabyte-hours of intermediate work-tables from their commit to
 //!   the cleanup (or the last event, when none came yet).
 
 use super::instance_cost::{InstanceCost, mean_instance_rate, price_instances};
+use super::on_demand::on_demand;
 use super::timeline::{Outcome, Timeline};
 use crate::plan::prices::{self as rates, Rate};
 use crate::workflow::{Market, Provider, Workflow};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GenerationCost {
@@ -81,7 +83,7 @@ pub struct Cost {
 }
 
 /// Stages that run at once on one cluster.
-fn slots(workflow: &Workflow) -> f64 {
+pub(super) fn slots(workflow: &Workflow) -> f64 {
     let slots = match (&workflow.cluster.provider, &workflow.cluster.emr) {
         (Provider::Emr, Some(emr)) => emr.step_concurrency,
         _ => workflow.cluster.slots,
@@ -168,46 +170,79 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
         .collect();
     let cluster_cost: f64 = generations.iter().map(|g| g.cost).sum();
 
-    let market_of = |generation: usize| {
-        timeline
-            .generations
+    // What an hour of each cluster cost, for the waste that happened on it: its own cost
+    // over its hours when EMR listed its instances, else the workflow's price.
+    let hourly: Vec<Rate> = timeline
+        .generations
+        .iter()
+        .zip(&generations)
+        .map(|(g, priced)| match &g.instances {
+            Some(_) if priced.hours > 0.0 => Rate {
+                per_hour: priced.cost / priced.hours,
+                source: format!(
+                    "cluster {}'s cost / its hours, {:.4} {}/h (the instances EMR listed)",
+                    g.number,
+                    priced.cost / priced.hours,
+                    workflow.cost.currency
+                ),
+            },
+            _ if workflow.cluster.provider == Provider::Emr => {
+                let price = rate(g.market);
+                Rate {
+                    source: format!(
+                        "{}: cluster {}'s record lists no instance types",
+                        price.source, g.number
+                    ),
+                    ..price
+                }
+            }
+            _ => rate(g.market),
+        })
+        .collect();
+    let hourly_of = |generation: usize| {
+        hourly
             .get(generation)
-            .map_or(workflow.cluster.market.planning_market(), |g| g.market)
+            .cloned()
+            .unwrap_or_else(|| rate(workflow.cluster.market.planning_market()))
     };
     let mut waste = Waste::default();
-    let on_cluster = |item: &mut WasteItem, seconds: f64, market: Market| {
-        let price = rate(market);
+    let add = |item: &mut WasteItem, hours: f64, price: &Rate, slots: f64| {
         item.count += 1;
-        item.hours += hours(seconds);
-        item.cost += hours(seconds) * price.per_hour / slots;
+        item.hours += hours;
+        item.cost += hours * price.per_hour / slots;
+        let source = share(price, slots);
         if item.source.is_empty() {
-            item.source = share(&price, slots);
-        } else if !item.source.contains(&price.source) {
-            item.source = format!("{}; {}", item.source, share(&price, slots));
+            item.source = source;
+        } else if !item.source.contains(&source) {
+            item.source = format!("{}; {source}", item.source);
         }
     };
+    let on_cluster = |item: &mut WasteItem, seconds: f64, generation: usize| {
+        add(item, hours(seconds), &hourly_of(generation), slots);
+    };
     for attempt in &timeline.attempts {
-        let market = market_of(attempt.generation);
         if attempt.outcome == Outcome::Interrupted {
-            on_cluster(&mut waste.interrupted_attempts, attempt.seconds(), market);
+            on_cluster(
+                &mut waste.interrupted_attempts,
+                attempt.seconds(),
+                attempt.generation,
+            );
         } else if attempt.recompute && attempt.outcome == Outcome::Succeeded {
-            on_cluster(&mut waste.recomputed_producers, attempt.seconds(), market);
+            on_cluster(
+                &mut waste.recomputed_producers,
+                attempt.seconds(),
+                attempt.generation,
+            );
         }
     }
-    for generation in timeline.generations.iter().skip(1) {
-        let price = rate(generation.market);
-        let item = &mut waste.provisioning;
-        item.count += 1;
-        item.hours += hours(generation.provisioning_seconds());
-        item.cost += hours(generation.provisioning_seconds()) * price.per_hour;
-        if !item.source.contains(&price.source) {
-            item.source = [item.source.as_str(), &price.source]
-                .iter()
-                .filter(|s| !s.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join("; ");
-        }
+    for (index, generation) in timeline.generations.iter().enumerate().skip(1) {
+        let seconds = generation.provisioning_seconds();
+        add(
+            &mut waste.provisioning,
+            hours(seconds),
+            &hourly_of(index),
+            1.0,
+        );
     }
     // A commit or restore happens on the cluster that is up at that moment.
     let generation_at = |t: f64| {
@@ -218,18 +253,11 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
             .unwrap_or(0)
     };
     for commit in &timeline.commits {
-        on_cluster(
-            &mut waste.checkpoint_writes,
-            commit.seconds,
-            market_of(generation_at(commit.at)),
-        );
+        let generation = generation_at(commit.at);
+        on_cluster(&mut waste.checkpoint_writes, commit.seconds, generation);
     }
     for restore in &timeline.restores {
-        on_cluster(
-            &mut waste.restores,
-            restore.seconds,
-            market_of(restore.generation),
-        );
+        on_cluster(&mut waste.restores, restore.seconds, restore.generation);
     }
     let finals: Vec<&str> = workflow
         .stages
@@ -258,13 +286,8 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
         + waste.restores.cost
         + storage_cost;
 
-    let on_demand = rate(Market::OnDemand);
-    let first_provisioning = timeline
-        .generations
-        .first()
-        .map_or(0.0, |g| g.provisioning_seconds());
-    let on_demand_hours = hours(first_provisioning + failure_free_makespan(workflow, timeline));
-    let on_demand_cost = on_demand_hours * on_demand.per_hour;
+    let on_demand = on_demand(workflow, timeline, &generations);
+    let on_demand_cost = on_demand.cost;
     let cost = cluster_cost + storage_cost;
     let saving = on_demand_cost - cost;
     Cost {
@@ -273,11 +296,8 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
         cluster_cost,
         storage_cost,
         on_demand_cost,
-        on_demand_hours,
-        on_demand_source: format!(
-            "{} for the failure-free schedule of the stages' successful attempts on {slots} slots",
-            on_demand.source
-        ),
+        on_demand_hours: on_demand.hours,
+        on_demand_source: on_demand.source,
         saving,
         saving_percent: if on_demand_cost > 0.0 {
             saving / on_demand_cost * 100.0
@@ -287,63 +307,6 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
         waste,
         generations,
     }
-}
-
-/// The stages' last successful attempts, as long as they took, on the cluster's slots in
-/// dependency order with no interruption: when the same work would have ended.
-fn failure_free_makespan(workflow: &Workflow, timeline: &Timeline) -> f64 {
-    let mut duration: BTreeMap<&str, f64> = BTreeMap::new();
-    for attempt in &timeline.attempts {
-        if attempt.outcome == Outcome::Succeeded {
-            duration.insert(&attempt.stage, attempt.seconds());
-        }
-    }
-    let count = workflow.stages.len();
-    let work: Vec<Option<f64>> = workflow
-        .stages
-        .iter()
-        .map(|s| duration.get(s.name.as_str()).copied())
-        .collect();
-    let slots = slots(workflow) as usize;
-    // Stages that did not run in this run are there from the start.
-    let mut done_at: Vec<Option<f64>> = work.iter().map(|w| w.is_none().then_some(0.0)).collect();
-    let mut started = vec![false; count];
-    let mut running: Vec<(f64, usize)> = Vec::new();
-    let mut now = 0.0_f64;
-    let order = crate::workflow::graph::topological_order(
-        &workflow
-            .stages
-            .iter()
-            .map(|s| s.needs.clone())
-            .collect::<Vec<_>>(),
-    );
-    loop {
-        for &stage in &order {
-            if running.len() >= slots {
-                break;
-            }
-            let ready = workflow.stages[stage]
-                .needs
-                .iter()
-                .all(|&need| done_at[need].is_some_and(|t| t <= now));
-            if !started[stage] && done_at[stage].is_none() && ready {
-                started[stage] = true;
-                running.push((now + work[stage].unwrap_or(0.0), stage));
-            }
-        }
-        let Some(next) = running
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
-            .map(|(i, _)| i)
-        else {
-            break;
-        };
-        let (end, stage) = running.swap_remove(next);
-        now = end;
-        done_at[stage] = Some(end);
-    }
-    done_at.iter().flatten().copied().fold(0.0, f64::max)
 }
 
 #[cfg(test)]

@@ -259,4 +259,158 @@ mod tests {
         assert_eq!(core["market"], "spot");
         assert_eq!(core["instance_hours"], 8.0);
     }
+
+    #[test]
+    fn the_on_demand_run_and_the_waste_are_priced_from_the_instances_emr_listed_by_hand() {
+        let text = "name: wf\nstore: s3://bucket/prefix\ncluster:\n  provider: emr\n  emr:\n    \
+                    release_label: emr-7.5.0\n    service_role: R\n    instance_profile: P\n    \
+                    subnets: [subnet-1]\n    step_concurrency: 2\n    \
+                    primary: {instance_types: [m5.xlarge]}\n    \
+                    core: {instance_types: [r5.2xlarge, r5a.2xlarge], capacity: 4}\n\
+                    cost:\n  instances:\n    \
+                    m5.xlarge: {spot: 0.07, on_demand: 0.192, emr_fee: 0.048}\n    \
+                    r5.2xlarge: {spot: 0.15, on_demand: 0.504, emr_fee: 0.126}\n    \
+                    r5a.2xlarge: {spot: 0.14, on_demand: 0.452, emr_fee: 0.113}\n\
+                    stages:\n  a: {run: x}\n";
+        let workflow = crate::workflow::parse("emr.yaml", text).unwrap_or_else(|d| panic!("{d}"));
+        let (spot, od) = (Market::Spot, Market::OnDemand);
+        let released = |generation, instances: Vec<InstanceUse>| RunEvent::ClusterReleased {
+            generation,
+            cluster: format!("j-{generation}"),
+            instance_hours: Some(instances.iter().map(|i| i.instance_hours).sum()),
+            instances: Some(instances),
+        };
+        let h = 3600.0;
+        // A spot cluster asked at 0, up at 0.2 h, lost at 2 h with `a`'s first attempt; EMR
+        // gave its core fleet the second type. An on-demand one asked at 2 h, up at 2.2 h;
+        // `a` runs 0.7 h and commits in 36 s; released at 3 h.
+        let events = vec![
+            at(0.0, provision(1, spot)),
+            at(0.2 * h, ready(1, spot)),
+            at(
+                0.2 * h,
+                RunEvent::Launch {
+                    stage: "a".into(),
+                    attempt: 1,
+                    market: spot,
+                    generation: 1,
+                    log: "l".into(),
+                },
+            ),
+            at(
+                2.0 * h,
+                RunEvent::Interrupted {
+                    stage: "a".into(),
+                    attempt: 1,
+                },
+            ),
+            at(
+                2.0 * h,
+                RunEvent::ClusterLost {
+                    generation: 1,
+                    market: spot,
+                    cause: "spot".into(),
+                    interruptions: 1,
+                },
+            ),
+            at(
+                2.0 * h,
+                released(
+                    1,
+                    vec![
+                        used("primary", "m5.xlarge", spot, 1, 2.0),
+                        used("core", "r5a.2xlarge", spot, 4, 8.0),
+                    ],
+                ),
+            ),
+            at(2.0 * h, provision(2, od)),
+            at(2.2 * h, ready(2, od)),
+            at(
+                2.2 * h,
+                RunEvent::Launch {
+                    stage: "a".into(),
+                    attempt: 2,
+                    market: od,
+                    generation: 2,
+                    log: "l".into(),
+                },
+            ),
+            at(
+                2.9 * h,
+                RunEvent::Exit {
+                    stage: "a".into(),
+                    attempt: 2,
+                    code: 0,
+                    log: None,
+                },
+            ),
+            at(
+                2.9 * h,
+                RunEvent::Committed {
+                    stage: "a".into(),
+                    attempt: 2,
+                    files: 1,
+                    bytes: 0,
+                    seconds: 36.0,
+                },
+            ),
+            at(
+                3.0 * h,
+                released(
+                    2,
+                    vec![
+                        used("primary", "m5.xlarge", od, 1, 1.0),
+                        used("core", "r5.2xlarge", od, 4, 4.0),
+                    ],
+                ),
+            ),
+        ];
+        let cost = super::super::cost::cost(&workflow, &timeline(&events, false));
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        // Spot: 2 x (0.07 + 0.048) + 8 x (0.14 + 0.113) = 2.26 in 2 h: 1.13 an hour.
+        // On-demand: 1 x (0.192 + 0.048) + 4 x (0.504 + 0.126) = 2.76 in 1 h.
+        assert!(close(cost.generations[0].cost, 2.26), "{cost:#?}");
+        assert!(close(cost.generations[1].cost, 2.76), "{cost:#?}");
+        // All on-demand: 0.2 h provisioning + 0.7 h of `a`, at the listed instance-hours'
+        // on-demand prices over the clusters' 3 hours: (3 x 0.24 + 4 x 0.63 + 8 x 0.565) / 3
+        // = 7.76 / 3 an hour (the fleets as configured would say 2.76).
+        assert!(close(cost.on_demand_hours, 0.9), "{cost:#?}");
+        assert!(close(cost.on_demand_cost, 0.9 * 7.76 / 3.0), "{cost:#?}");
+        assert!(
+            cost.on_demand_source
+                .starts_with("the instances EMR listed at on-demand prices"),
+            "{}",
+            cost.on_demand_source
+        );
+        assert!(cost.on_demand_source.contains(
+            "8 instance-h x (cost.instances.r5a.2xlarge on_demand 0.452 + emr_fee 0.113 USD/h)"
+        ));
+        // Waste at each cluster's own hourly cost, over its 2 slots: the lost 1.8 h at
+        // 1.13, the commit's 0.01 h at 2.76; the replacement's 0.2 h in full at 2.76.
+        let waste = &cost.waste;
+        assert!(
+            close(waste.interrupted_attempts.cost, 1.8 * 1.13 / 2.0),
+            "{waste:#?}"
+        );
+        assert!(
+            close(waste.checkpoint_writes.cost, 0.01 * 2.76 / 2.0),
+            "{waste:#?}"
+        );
+        assert!(close(waste.provisioning.cost, 0.2 * 2.76), "{waste:#?}");
+        assert!(
+            waste
+                .interrupted_attempts
+                .source
+                .starts_with("cluster 1's cost / its hours, 1.1300 USD/h"),
+            "{}",
+            waste.interrupted_attempts.source
+        );
+        assert!(waste.interrupted_attempts.source.ends_with(" / 2 slots"));
+        assert!(
+            waste
+                .provisioning
+                .source
+                .starts_with("cluster 2's cost / its hours")
+        );
+    }
 }

@@ -385,17 +385,20 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
                 bytes: *bytes,
                 seconds: *seconds,
             }),
-            RunEvent::Stale { message } => {
-                // The message names the stage first (`stage `x`: ...`); an earlier
-                // success of that stage in this run was rebuilt.
-                for attempt in out.attempts.iter_mut().rev() {
-                    if attempt.outcome == Outcome::Succeeded
-                        && message.contains(&format!("`{}`", attempt.stage))
-                    {
-                        attempt.outcome = Outcome::Stale;
-                        succeeded_once.remove(&attempt.stage);
-                        break;
-                    }
+            RunEvent::Stale { message, stage } => {
+                // An earlier success of the stage in this run was rebuilt. Events written
+                // before `stage` was kept name it only at the start of their message
+                // ("stage `NAME` runs again: ..."), read for those events alone.
+                let stage = stage.as_deref().or_else(|| {
+                    let named = message.strip_prefix("stage `")?;
+                    named.split_once("` runs again").map(|(name, _)| name)
+                });
+                let rebuilt = out.attempts.iter_mut().rev().find(|attempt| {
+                    attempt.outcome == Outcome::Succeeded && Some(attempt.stage.as_str()) == stage
+                });
+                if let Some(attempt) = rebuilt {
+                    attempt.outcome = Outcome::Stale;
+                    succeeded_once.remove(&attempt.stage);
                 }
             }
             RunEvent::Published { stage, .. } => out.published.push(stage.clone()),
@@ -417,173 +420,4 @@ fn take_open(out: &Timeline, open: &mut Vec<usize>, stage: &str, attempt: u32) -
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::drivers::ledger::RunStatus;
-
-    /// An event `seconds` after 12:00:00 in one orchestrator process started then.
-    pub(crate) fn at(seconds: f64, event: RunEvent) -> StampedEvent {
-        let whole = seconds.floor() as i64;
-        StampedEvent {
-            at: jiff::Timestamp::from_second(1_796_126_400 + whole)
-                .unwrap()
-                .to_string(),
-            elapsed_s: seconds,
-            event,
-        }
-    }
-
-    pub(crate) fn launch(stage: &str, attempt: u32, generation: u32, market: Market) -> RunEvent {
-        RunEvent::Launch {
-            stage: stage.into(),
-            attempt,
-            market,
-            generation,
-            log: format!("logs/{stage}/{attempt}.log"),
-        }
-    }
-
-    pub(crate) fn exit(stage: &str, attempt: u32, code: i32) -> RunEvent {
-        RunEvent::Exit {
-            stage: stage.into(),
-            attempt,
-            code,
-            log: None,
-        }
-    }
-
-    pub(crate) fn provision(generation: u32, market: Market) -> RunEvent {
-        RunEvent::Provision {
-            generation,
-            market,
-            reason: "start".into(),
-            wait_s: 0.0,
-        }
-    }
-
-    pub(crate) fn ready(generation: u32, market: Market) -> RunEvent {
-        RunEvent::ClusterReady {
-            generation,
-            market,
-            provider: "local".into(),
-            cluster: format!("/tmp/c{generation}"),
-        }
-    }
-
-    #[test]
-    fn attempts_end_as_their_events_say_and_a_loss_closes_its_generation() {
-        let spot = Market::Spot;
-        let events = vec![
-            at(0.0, provision(1, spot)),
-            at(60.0, ready(1, spot)),
-            at(60.0, launch("a", 1, 1, spot)),
-            at(660.0, exit("a", 1, 0)),
-            at(660.0, launch("b", 2, 1, spot)),
-            at(
-                960.0,
-                RunEvent::Interrupted {
-                    stage: "b".into(),
-                    attempt: 2,
-                },
-            ),
-            at(
-                960.0,
-                RunEvent::ClusterLost {
-                    generation: 1,
-                    market: spot,
-                    cause: "chaos".into(),
-                    interruptions: 1,
-                },
-            ),
-            at(960.0, provision(2, Market::OnDemand)),
-            at(1020.0, ready(2, Market::OnDemand)),
-            at(1020.0, launch("b", 3, 2, Market::OnDemand)),
-            at(1520.0, exit("b", 3, 0)),
-            at(
-                1530.0,
-                RunEvent::Finished {
-                    status: RunStatus::Succeeded,
-                    message: None,
-                },
-            ),
-        ];
-        let timeline = timeline(&events, false);
-        let outcomes: Vec<_> = timeline.attempts.iter().map(|a| a.outcome).collect();
-        assert_eq!(
-            outcomes,
-            [Outcome::Succeeded, Outcome::Interrupted, Outcome::Succeeded]
-        );
-        assert_eq!(timeline.attempts[1].seconds(), 300.0);
-        assert_eq!(timeline.generations.len(), 2);
-        assert_eq!(timeline.generations[0].end, 960.0);
-        assert_eq!(timeline.generations[0].provisioning_seconds(), 60.0);
-        // Never released: open until the last event.
-        assert_eq!(timeline.generations[1].end, 1530.0);
-        assert_eq!(timeline.interruptions.len(), 1);
-        assert_eq!(timeline.interruptions[0].at, 960.0);
-        assert_eq!(timeline.attempts[2].generation, 1);
-    }
-
-    #[test]
-    fn a_resumed_run_continues_on_the_wall_clock_and_its_dead_attempts_are_abandoned() {
-        let spot = Market::Spot;
-        let mut second = at(
-            100.0,
-            RunEvent::Note {
-                message: "x".into(),
-            },
-        );
-        // The second process started 100 s after the first, its elapsed_s from 0.
-        second.elapsed_s = 0.0;
-        let mut second_provision = at(100.0, provision(1, spot));
-        second_provision.elapsed_s = 0.0;
-        let mut second_launch = at(110.0, launch("a", 2, 1, spot));
-        second_launch.elapsed_s = 10.0;
-        let events = vec![
-            at(0.0, provision(1, spot)),
-            at(1.0, ready(1, spot)),
-            at(1.0, launch("a", 1, 1, spot)),
-            second,
-            second_provision,
-            second_launch,
-        ];
-        let timeline = timeline(&events, true);
-        assert_eq!(timeline.attempts[0].outcome, Outcome::Abandoned);
-        assert_eq!(timeline.attempts[0].end, 1.0);
-        assert_eq!(timeline.attempts[1].start, 110.0);
-        assert_eq!(timeline.attempts[1].outcome, Outcome::Running);
-        assert_eq!(
-            timeline.attempts[1].generation, 1,
-            "the run's second cluster"
-        );
-        assert_eq!(timeline.generations.len(), 2);
-    }
-
-    #[test]
-    fn a_stage_succeeding_twice_is_a_recompute_the_second_time() {
-        let spot = Market::Spot;
-        let events = vec![
-            at(0.0, provision(1, spot)),
-            at(0.0, launch("a", 1, 1, spot)),
-            at(5.0, exit("a", 1, 0)),
-            at(6.0, launch("a", 2, 1, spot)),
-            at(9.0, exit("a", 2, 0)),
-        ];
-        let timeline = timeline(&events, false);
-        assert!(!timeline.attempts[0].recompute);
-        assert!(timeline.attempts[1].recompute);
-    }
-
-    #[test]
-    fn an_unreadable_event_is_named_and_the_others_still_read() {
-        let good = at(0.0, provision(1, Market::Spot)).to_json();
-        let values = vec![good.clone(), serde_json::json!({"event": "launch"}), good];
-        let (events, problems) = parse_events(&values);
-        assert_eq!(events.len(), 2);
-        assert_eq!(problems.len(), 1);
-        assert!(
-            problems[0].starts_with("event 1 cannot be read"),
-            "{problems:?}"
-        );
-    }
-}
+pub(crate) mod tests;

@@ -191,3 +191,41 @@ pub fn processes_of(run_id: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// The line `respawn run` ends with, written out by hand from `respawn cost --format
+/// json`'s object of the same run (amounts under 10 with four decimals, else two).
+pub fn cost_line(cost: &serde_json::Value) -> String {
+    let currency = cost["currency"].as_str().expect("a currency");
+    let money = |key: &serde_json::Value| {
+        let amount = key.as_f64().expect("an amount");
+        if amount.abs() < 10.0 {
+            format!("{amount:.4} {currency}")
+        } else {
+            format!("{amount:.2} {currency}")
+        }
+    };
+    format!(
+        "cost {} (on-demand {}: saving {}, {:.1}%; waste {})",
+        money(&cost["cost"]),
+        money(&cost["on_demand_cost"]),
+        money(&cost["saving"]),
+        cost["saving_percent"].as_f64().expect("a percentage"),
+        money(&cost["waste"]["total"])
+    )
+}
+
+/// `respawn cost TARGET [--batch BATCH] --format json` on the store `store`.
+pub fn cost_of(
+    target: &str,
+    batch: Option<&str>,
+    store: &str,
+    env: &[(&str, String)],
+) -> serde_json::Value {
+    let mut args = vec!["cost", target, "--store", store, "--format", "json"];
+    if let Some(batch) = batch {
+        args.extend(["--batch", batch]);
+    }
+    let run = respawn_env(args, env, &[]);
+    run.success();
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}

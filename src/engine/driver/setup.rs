@@ -44,7 +44,7 @@ impl Driver {
             durable,
             published,
             attempts,
-            notes,
+            stale,
         } = inspect(&store, &layout, &workflow, &fingerprints, &record.value)
             .await
             .map_err(RunEnd::Store)?;
@@ -123,8 +123,11 @@ impl Driver {
             workflow,
         };
         driver.record_work_table_kinds();
-        for message in notes {
-            driver.emit(RunEvent::Stale { message });
+        for (stage, message) in stale {
+            driver.emit(RunEvent::Stale {
+                message,
+                stage: Some(stage),
+            });
         }
         for message in prepared {
             driver.emit(RunEvent::Swept { message });

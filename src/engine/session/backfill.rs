@@ -167,10 +167,35 @@ fn step_for(state: &DateState, reprocess: Reprocess) -> Step {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum DateOutcome {
-    Succeeded,
-    Failed { message: String },
-    Stopped,
-    Nothing { message: String },
+    /// `run_id`: the run the backfill drove (for its cost); none when it never opened.
+    Succeeded {
+        run_id: String,
+    },
+    Failed {
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        run_id: Option<String>,
+    },
+    Stopped {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        run_id: Option<String>,
+    },
+    Nothing {
+        message: String,
+    },
+}
+
+impl DateOutcome {
+    /// The run the backfill drove to this end, if it opened one.
+    pub fn run_id(&self) -> Option<&str> {
+        match self {
+            DateOutcome::Succeeded { run_id } => Some(run_id),
+            DateOutcome::Failed { run_id, .. } | DateOutcome::Stopped { run_id } => {
+                run_id.as_deref()
+            }
+            DateOutcome::Nothing { .. } => None,
+        }
+    }
 }
 
 /// Runs the dates whose step is `Run` or `Replace`, at most `max_active` at once, and keeps
@@ -224,7 +249,7 @@ pub async fn carry_out_backfill(
         // After Ctrl-C or SIGTERM no new date starts; the same command goes on later.
         if (runner.stopping)() {
             failed = true;
-            report(&date, &DateOutcome::Stopped);
+            report(&date, &DateOutcome::Stopped { run_id: None });
             continue;
         }
         while running.len() >= request.max_active.max(1) as usize {
@@ -259,22 +284,24 @@ pub async fn carry_out_backfill(
             let outcome = match opened {
                 Ok(Opened::Nothing(message)) => DateOutcome::Nothing { message },
                 Ok(Opened::Run(opened)) => {
+                    let run_id = opened.record.value.run_id.clone();
+                    let failed = |message: String| DateOutcome::Failed {
+                        message,
+                        run_id: Some(run_id.clone()),
+                    };
                     match drive_opened(workflow, store, *opened, settings, sink).await {
-                        RunEnd::Succeeded => DateOutcome::Succeeded,
-                        RunEnd::Stopped => DateOutcome::Stopped,
-                        RunEnd::Failed { message, .. } | RunEnd::Io(message) => {
-                            DateOutcome::Failed { message }
-                        }
-                        RunEnd::Store(error) => DateOutcome::Failed {
-                            message: error.to_string(),
+                        RunEnd::Succeeded => DateOutcome::Succeeded { run_id },
+                        RunEnd::Stopped => DateOutcome::Stopped {
+                            run_id: Some(run_id),
                         },
-                        RunEnd::Lease(error) => DateOutcome::Failed {
-                            message: error.to_string(),
-                        },
+                        RunEnd::Failed { message, .. } | RunEnd::Io(message) => failed(message),
+                        RunEnd::Store(error) => failed(error.to_string()),
+                        RunEnd::Lease(error) => failed(error.to_string()),
                     }
                 }
                 Err(error) => DateOutcome::Failed {
                     message: error.to_string(),
+                    run_id: None,
                 },
             };
             (date, outcome)
@@ -302,13 +329,13 @@ fn settle(
     done: &mut Vec<String>,
     report: &mut impl FnMut(&BackfillDate, &DateOutcome),
 ) -> bool {
-    if *outcome == DateOutcome::Succeeded {
+    if matches!(outcome, DateOutcome::Succeeded { .. }) {
         done.push(date.date.batch.clone());
     }
     report(date, outcome);
     !matches!(
         outcome,
-        DateOutcome::Succeeded | DateOutcome::Nothing { .. }
+        DateOutcome::Succeeded { .. } | DateOutcome::Nothing { .. }
     )
 }
 

@@ -143,11 +143,18 @@ impl DatePlan {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
-    Succeeded,
+    /// `run_id`: the run this tick drove (for its cost); none when it never opened.
+    Succeeded {
+        run_id: String,
+    },
     Failed {
         message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        run_id: Option<String>,
     },
-    Stopped,
+    Stopped {
+        run_id: String,
+    },
     /// Recorded as missed.
     Missed,
     /// Another tick claimed it first.
@@ -171,6 +178,15 @@ pub enum Outcome {
 impl Outcome {
     pub fn is_failure(&self) -> bool {
         matches!(self, Outcome::Failed { .. })
+    }
+
+    /// The run this tick drove to this end, if it opened one.
+    pub fn run_id(&self) -> Option<&str> {
+        match self {
+            Outcome::Succeeded { run_id } | Outcome::Stopped { run_id } => Some(run_id),
+            Outcome::Failed { run_id, .. } => run_id.as_deref(),
+            _ => None,
+        }
     }
 }
 
@@ -285,10 +301,15 @@ pub async fn carry_out(
             let outcome = match opened {
                 Ok(Opened::Nothing(message)) => Outcome::Nothing { message },
                 Ok(Opened::Run(opened)) => {
-                    ended(drive_opened(workflow, store, *opened, settings, sink).await)
+                    let run_id = opened.record.value.run_id.clone();
+                    ended(
+                        drive_opened(workflow, store, *opened, settings, sink).await,
+                        run_id,
+                    )
                 }
                 Err(error) => Outcome::Failed {
                     message: error.to_string(),
+                    run_id: None,
                 },
             };
             renewing.release().await;
@@ -303,17 +324,17 @@ pub async fn carry_out(
     Ok(())
 }
 
-fn ended(end: RunEnd) -> Outcome {
+fn ended(end: RunEnd, run_id: String) -> Outcome {
+    let failed = |message: String| Outcome::Failed {
+        message,
+        run_id: Some(run_id.clone()),
+    };
     match end {
-        RunEnd::Succeeded => Outcome::Succeeded,
-        RunEnd::Stopped => Outcome::Stopped,
-        RunEnd::Failed { message, .. } | RunEnd::Io(message) => Outcome::Failed { message },
-        RunEnd::Store(error) => Outcome::Failed {
-            message: error.to_string(),
-        },
-        RunEnd::Lease(error) => Outcome::Failed {
-            message: error.to_string(),
-        },
+        RunEnd::Succeeded => Outcome::Succeeded { run_id },
+        RunEnd::Stopped => Outcome::Stopped { run_id },
+        RunEnd::Failed { message, .. } | RunEnd::Io(message) => failed(message),
+        RunEnd::Store(error) => failed(error.to_string()),
+        RunEnd::Lease(error) => failed(error.to_string()),
     }
 }
 
