@@ -320,10 +320,20 @@ mod tests {
         );
         // 99.4% of 2,000 runs: 99% is within two standard errors (0.17% each).
         let deadline = Some(16.0 * 3600.0);
-        let d = decide(&expect(14.0, 41.0, Some(0.994)), &on_demand, deadline, "USD");
+        let d = decide(
+            &expect(14.0, 41.0, Some(0.994)),
+            &on_demand,
+            deadline,
+            "USD",
+        );
         assert_eq!(d.market, Market::Spot, "{}", d.reason);
         // 99.1% of them is not.
-        let d = decide(&expect(14.0, 41.0, Some(0.991)), &on_demand, deadline, "USD");
+        let d = decide(
+            &expect(14.0, 41.0, Some(0.991)),
+            &on_demand,
+            deadline,
+            "USD",
+        );
         assert_eq!(d.market, Market::OnDemand, "{}", d.reason);
     }
 
