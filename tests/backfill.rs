@@ -316,21 +316,12 @@ fn each_run_a_backfill_drives_ends_with_the_cost_respawn_cost_tells() {
     )];
     let text = daily.respawn(&["backfill", "--from", "2019-10-01", "--to", "2019-10-02"]);
     text.success();
-    let lines: Vec<&str> = text.stdout.lines().collect();
-    for date in ["2019-10-01", "2019-10-02"] {
-        let cost = support::cost_of(&file, Some(date), &store, &env);
-        let ended = format!("daily {date}: succeeded");
-        let at = lines
-            .iter()
-            .position(|l| *l == ended)
-            .unwrap_or_else(|| panic!("{ended}: {}", text.stdout));
-        assert_eq!(
-            lines.get(at + 1).copied(),
-            Some(format!("daily {date}: {}", support::cost_line(&cost)).as_str()),
-            "{}",
-            text.stdout
-        );
-    }
+    support::assert_cost_after_each_date(
+        &text.stdout,
+        "daily",
+        &["2019-10-01", "2019-10-02"],
+        (&file, &store, &env),
+    );
     // Reprocessed in JSON: the date's object carries `respawn cost --format json`'s object
     // of the new run.
     let json = daily.respawn(&[

@@ -421,21 +421,12 @@ fn each_run_a_tick_drives_ends_with_the_cost_respawn_cost_tells() {
     let env = daily.env();
     let text = daily.tick("2026-11-03T02:30:00Z", &[]);
     text.success();
-    let lines: Vec<&str> = text.stdout.lines().collect();
-    for date in ["2026-11-01", "2026-11-02"] {
-        let cost = support::cost_of(&file, Some(date), &store, &env);
-        let ended = format!("daily {date}: succeeded");
-        let at = lines
-            .iter()
-            .position(|l| *l == ended)
-            .unwrap_or_else(|| panic!("{ended}: {}", text.stdout));
-        assert_eq!(
-            lines.get(at + 1).copied(),
-            Some(format!("daily {date}: {}", support::cost_line(&cost)).as_str()),
-            "{}",
-            text.stdout
-        );
-    }
+    support::assert_cost_after_each_date(
+        &text.stdout,
+        "daily",
+        &["2026-11-01", "2026-11-02"],
+        (&file, &store, &env),
+    );
     // In JSON, the object of a date that ran carries `respawn cost --format json`'s object.
     let json = daily.tick("2026-11-04T02:30:00Z", &["--format", "json"]);
     json.success();

@@ -113,6 +113,26 @@ mod tests {
         }
     }
 
+    /// An EMR cluster released with the instances it had.
+    fn released(generation: u32, instances: Vec<InstanceUse>) -> RunEvent {
+        RunEvent::ClusterReleased {
+            generation,
+            cluster: format!("j-{generation}"),
+            instance_hours: Some(instances.iter().map(|i| i.instance_hours).sum()),
+            instances: Some(instances),
+        }
+    }
+
+    /// The run's first interruption, of spot cluster `generation`.
+    fn lost_spot(generation: u32) -> RunEvent {
+        RunEvent::ClusterLost {
+            generation,
+            market: Market::Spot,
+            cause: "spot".into(),
+            interruptions: 1,
+        }
+    }
+
     #[test]
     fn each_fleets_instance_type_costs_its_hours_at_its_own_price_plus_the_emr_fee() {
         let workflow = crate::workflow::parse("emr.yaml", EMR).unwrap_or_else(|d| panic!("{d}"));
@@ -174,37 +194,13 @@ mod tests {
                     stages:\n  a: {run: x}\n";
         let workflow = crate::workflow::parse("emr.yaml", text).unwrap_or_else(|d| panic!("{d}"));
         let (spot, od) = (Market::Spot, Market::OnDemand);
-        let used = |fleet: &str, kind: &str, market, count, hours| InstanceUse {
-            fleet: fleet.into(),
-            fleet_type: if fleet == "primary" { "MASTER" } else { "CORE" }.into(),
-            instance_type: kind.into(),
-            market,
-            count,
-            instance_hours: hours,
-            from: None,
-            until: None,
-        };
-        let released = |generation, instances: Vec<InstanceUse>| RunEvent::ClusterReleased {
-            generation,
-            cluster: format!("j-{generation}"),
-            instance_hours: Some(instances.iter().map(|i| i.instance_hours).sum()),
-            instances: Some(instances),
-        };
         let h = 3600.0;
         // A spot cluster lost at 2 h (its 5 instances up 2 h each), then an on-demand one
         // from 2 h to 3 h (5 instances, 1 h each).
         let events = vec![
             at(0.0, provision(1, spot)),
             at(0.2 * h, ready(1, spot)),
-            at(
-                2.0 * h,
-                RunEvent::ClusterLost {
-                    generation: 1,
-                    market: spot,
-                    cause: "spot".into(),
-                    interruptions: 1,
-                },
-            ),
+            at(2.0 * h, lost_spot(1)),
             at(
                 2.0 * h,
                 released(
@@ -274,12 +270,6 @@ mod tests {
                     stages:\n  a: {run: x}\n";
         let workflow = crate::workflow::parse("emr.yaml", text).unwrap_or_else(|d| panic!("{d}"));
         let (spot, od) = (Market::Spot, Market::OnDemand);
-        let released = |generation, instances: Vec<InstanceUse>| RunEvent::ClusterReleased {
-            generation,
-            cluster: format!("j-{generation}"),
-            instance_hours: Some(instances.iter().map(|i| i.instance_hours).sum()),
-            instances: Some(instances),
-        };
         let h = 3600.0;
         // A spot cluster asked at 0, up at 0.2 h, lost at 2 h with `a`'s first attempt; EMR
         // gave its core fleet the second type. An on-demand one asked at 2 h, up at 2.2 h;
@@ -304,15 +294,7 @@ mod tests {
                     attempt: 1,
                 },
             ),
-            at(
-                2.0 * h,
-                RunEvent::ClusterLost {
-                    generation: 1,
-                    market: spot,
-                    cause: "spot".into(),
-                    interruptions: 1,
-                },
-            ),
+            at(2.0 * h, lost_spot(1)),
             at(
                 2.0 * h,
                 released(

@@ -215,6 +215,30 @@ pub fn cost_line(cost: &serde_json::Value) -> String {
 }
 
 /// `respawn cost TARGET [--batch BATCH] --format json` on the store `store`.
+/// Asserts that in `stdout` the line saying each date of `workflow` succeeded is followed
+/// by that run's cost line, as `respawn cost` tells it.
+pub fn assert_cost_after_each_date(
+    stdout: &str,
+    workflow: &str,
+    dates: &[&str],
+    (file, store, env): (&str, &str, &[(&str, String)]),
+) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    for date in dates {
+        let cost = cost_of(file, Some(date), store, env);
+        let ended = format!("{workflow} {date}: succeeded");
+        let at = lines
+            .iter()
+            .position(|l| *l == ended)
+            .unwrap_or_else(|| panic!("{ended}: {stdout}"));
+        assert_eq!(
+            lines.get(at + 1).copied(),
+            Some(format!("{workflow} {date}: {}", cost_line(&cost)).as_str()),
+            "{stdout}"
+        );
+    }
+}
+
 pub fn cost_of(
     target: &str,
     batch: Option<&str>,
