@@ -120,11 +120,11 @@ pub fn decide(
     {
         let reason = if on_demand_share >= spot_share {
             format!(
-                "on-demand: deadline {} met by {} of {} spot runs, short of {} by two standard errors; by {} on demand; {both}",
+                "on-demand: deadline {} met by {} of {} spot runs, short of {:.0}% by two standard errors; by {} on demand; {both}",
                 fmt(deadline),
                 share(spot_share),
                 spot.trials,
-                format!("{:.0}%", DEADLINE_SHARE * 100.0),
+                DEADLINE_SHARE * 100.0,
                 share(on_demand_share)
             )
         } else {
