@@ -378,33 +378,14 @@ fn the_requests_carry_fleets_allocation_strategy_auto_termination_tags_and_step_
 #[test]
 fn two_spot_losses_bring_an_on_demand_cluster_and_checkpoints_are_not_run_again() {
     let lab = Lab::new();
-    let done = AtomicBool::new(false);
-    let losses = std::thread::scope(|scope| {
-        let loser = scope.spawn(|| {
-            let mut lost = Vec::new();
-            while lost.len() < 2 && !done.load(Ordering::Relaxed) {
-                for cluster in lab.emr.clusters() {
-                    let running_sessions = cluster
-                        .steps
-                        .iter()
-                        .any(|(name, state)| name.contains(":sessions:") && state == "RUNNING");
-                    if cluster.spot
-                        && running_sessions
-                        && !lost.contains(&cluster.id)
-                        && lab.emr.lose_cluster(&cluster.id)
-                    {
-                        lost.push(cluster.id.clone());
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(30));
-            }
-            lost
-        });
-        let run = lab.run();
-        done.store(true, Ordering::Relaxed);
-        run.success();
-        loser.join().unwrap()
-    });
+    let (run, losses) = support::spot_losses::lose_spot_clusters_during(
+        &lab.emr,
+        "sessions",
+        2,
+        Duration::from_millis(30),
+        || lab.run(),
+    );
+    run.success();
     assert_eq!(losses.len(), 2, "two spot clusters were lost");
     let clusters = lab.emr.clusters();
     assert_eq!(clusters.len(), 3, "three clusters in all");

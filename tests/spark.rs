@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::s3_server::{BUCKET, S3Server};
 use support::{Run, repo};
@@ -316,33 +315,14 @@ fn the_spark_jobs_give_the_same_rows_on_the_emr_emulator_and_on_a_laptop() {
 fn two_spot_clusters_lost_during_a_spark_step_then_on_demand_give_the_same_rows() {
     let Some(spark) = spark_submit() else { return };
     let lab = Lab::ecommerce(&spark);
-    let done = AtomicBool::new(false);
-    let lost = std::thread::scope(|scope| {
-        let loser = scope.spawn(|| {
-            let mut lost: Vec<String> = Vec::new();
-            while lost.len() < 2 && !done.load(Ordering::Relaxed) {
-                for cluster in lab.emr.clusters() {
-                    let sessions_running = cluster
-                        .steps
-                        .iter()
-                        .any(|(name, state)| name.contains(":sessions:") && state == "RUNNING");
-                    if cluster.spot
-                        && sessions_running
-                        && !lost.contains(&cluster.id)
-                        && lab.emr.lose_cluster(&cluster.id)
-                    {
-                        lost.push(cluster.id.clone());
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            lost
-        });
-        let run = lab.run();
-        done.store(true, Ordering::Relaxed);
-        run.success();
-        loser.join().unwrap()
-    });
+    let (run, lost) = support::spot_losses::lose_spot_clusters_during(
+        &lab.emr,
+        "sessions",
+        2,
+        Duration::from_millis(100),
+        || lab.run(),
+    );
+    run.success();
     assert_eq!(lost.len(), 2, "two spot clusters were lost mid-step");
     let clusters = lab.emr.clusters();
     assert_eq!(clusters.len(), 3, "three clusters in all");
