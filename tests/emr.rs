@@ -182,25 +182,11 @@ impl Lab {
     }
 
     fn assert_every_cluster_terminated(&self) {
-        for cluster in self.emr.clusters() {
-            assert!(
-                cluster.state.starts_with("TERMINAT"),
-                "cluster {} is {}",
-                cluster.id,
-                cluster.state
-            );
-        }
+        support::emulator::assert_every_cluster_terminated(&self.emr);
     }
 
-    /// How many steps of `stage` ran, over every cluster.
     fn steps_of(&self, stage: &str) -> usize {
-        let needle = format!(":{stage}:");
-        self.emr
-            .clusters()
-            .iter()
-            .flat_map(|c| c.steps.iter())
-            .filter(|(name, _)| name.contains(&needle))
-            .count()
+        support::emulator::steps_of(&self.emr, stage)
     }
 
     fn cost_json(&self) -> Value {
@@ -378,7 +364,7 @@ fn the_requests_carry_fleets_allocation_strategy_auto_termination_tags_and_step_
 #[test]
 fn two_spot_losses_bring_an_on_demand_cluster_and_checkpoints_are_not_run_again() {
     let lab = Lab::new();
-    let (run, losses) = support::spot_losses::lose_spot_clusters_during(
+    let (run, losses) = support::emulator::lose_spot_clusters_during(
         &lab.emr,
         "sessions",
         2,

@@ -258,34 +258,15 @@ impl Lab {
         support::walk(&self.store_root(), &self.store_root(), &mut all);
         let left: Vec<&String> = all.keys().filter(|k| k.contains("/work/")).collect();
         assert!(left.is_empty(), "work-tables left: {left:?}");
-        for cluster in self.emr.clusters() {
-            assert!(
-                cluster.state.starts_with("TERMINAT"),
-                "cluster {} is {}",
-                cluster.id,
-                cluster.state
-            );
-        }
+        support::emulator::assert_every_cluster_terminated(&self.emr);
     }
 
-    /// How many steps of `stage` ran, over every cluster.
     fn steps_of(&self, stage: &str) -> usize {
-        let needle = format!(":{stage}:");
-        self.emr
-            .clusters()
-            .iter()
-            .flat_map(|c| c.steps.clone())
-            .filter(|(name, _)| name.contains(&needle))
-            .count()
+        support::emulator::steps_of(&self.emr, stage)
     }
 
     fn step_in_state(&self, stage: &str, state: &str) -> bool {
-        let needle = format!(":{stage}:");
-        self.emr
-            .clusters()
-            .iter()
-            .flat_map(|c| c.steps.clone())
-            .any(|(name, s)| name.contains(&needle) && s == state)
+        support::emulator::step_in_state(&self.emr, stage, state)
     }
 }
 
@@ -315,7 +296,7 @@ fn the_spark_jobs_give_the_same_rows_on_the_emr_emulator_and_on_a_laptop() {
 fn two_spot_clusters_lost_during_a_spark_step_then_on_demand_give_the_same_rows() {
     let Some(spark) = spark_submit() else { return };
     let lab = Lab::ecommerce(&spark);
-    let (run, lost) = support::spot_losses::lose_spot_clusters_during(
+    let (run, lost) = support::emulator::lose_spot_clusters_during(
         &lab.emr,
         "sessions",
         2,

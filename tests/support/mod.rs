@@ -2,9 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod emulator;
 pub mod fault_proxy;
 pub mod s3_server;
-pub mod spot_losses;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

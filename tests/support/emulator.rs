@@ -1,4 +1,5 @@
-//! Spot clusters of the EMR emulator lost while a stage's step runs, as AWS reclaims them.
+//! What tests ask of the EMR emulator: spot clusters lost while a stage's step runs (as
+//! AWS reclaims them), how many steps of a stage ran, and that every cluster ended.
 
 use respawn_emr_emulator::EmrEmulator;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,4 +43,35 @@ pub fn lose_spot_clusters_during<T>(
         let lost = loser.join().expect("the watcher ends");
         (result, lost)
     })
+}
+
+/// How many steps of `stage` ran, over every cluster.
+pub fn steps_of(emr: &EmrEmulator, stage: &str) -> usize {
+    let needle = format!(":{stage}:");
+    emr.clusters()
+        .iter()
+        .flat_map(|c| c.steps.iter())
+        .filter(|(name, _)| name.contains(&needle))
+        .count()
+}
+
+/// Whether a step of `stage` is in `state` on some cluster.
+pub fn step_in_state(emr: &EmrEmulator, stage: &str, state: &str) -> bool {
+    let needle = format!(":{stage}:");
+    emr.clusters()
+        .iter()
+        .flat_map(|c| c.steps.iter())
+        .any(|(name, s)| name.contains(&needle) && s == state)
+}
+
+/// Every cluster the emulator started is terminated (or terminating).
+pub fn assert_every_cluster_terminated(emr: &EmrEmulator) {
+    for cluster in emr.clusters() {
+        assert!(
+            cluster.state.starts_with("TERMINAT"),
+            "cluster {} is {}",
+            cluster.id,
+            cluster.state
+        );
+    }
 }
