@@ -5,8 +5,9 @@
 #[path = "../tests/random_dag/mod.rs"]
 mod random_dag;
 
-use respawn::sim::{SimOptions, simulate};
-use respawn::workflow;
+use respawn_core::planner::simulate;
+use respawn_core::sim::SimOptions;
+use respawn_core::workflow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -223,7 +224,7 @@ fn main() {
         ms(simulate_time)
     );
     let workflow = workflow::load(Path::new(hundred)).unwrap();
-    let auto = respawn::plan::plan(&workflow, &respawn::plan::PlanOptions::default());
+    let auto = respawn_core::plan::plan(&workflow, &respawn_core::plan::PlanOptions::default());
     let options = SimOptions {
         trials: 10_000,
         seed: 1,
@@ -231,11 +232,16 @@ fn main() {
         traces: None,
         threads: 2,
     };
-    let interruptions = respawn::sim::Interruptions::Exponential { mtti: auto.mtti };
+    let interruptions = respawn_core::sim::Interruptions::Exponential { mtti: auto.mtti };
     let one_policy = median_of(5, || {
         let started = Instant::now();
-        let outcomes =
-            respawn::sim::run_trials(&workflow, &auto, &interruptions, &options, f64::INFINITY);
+        let outcomes = respawn_core::sim::run_trials(
+            &workflow,
+            &auto,
+            &interruptions,
+            &options,
+            f64::INFINITY,
+        );
         assert_eq!(outcomes.len(), 10_000);
         started.elapsed()
     });
@@ -250,7 +256,7 @@ fn main() {
         "| workflow | mtti | none | all | interval | auto | chain optimum | auto / optimum | auto / best simple |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    let fmt = respawn::workflow::units::format_seconds;
+    let fmt = respawn_core::workflow::units::format_seconds;
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows"))
             .unwrap()

@@ -9,7 +9,7 @@
 //! Credentials and endpoint come from the standard AWS environment.
 
 use clap::{Parser, Subcommand};
-use respawn::drivers::store::{
+use respawn_run::store::{
     AnyStore, FileEntry, S3Options, Store, StoreUrl, download_dir, upload_dir,
 };
 use std::path::PathBuf;

@@ -1,17 +1,7 @@
 //! respawn: run long data workflows on spot capacity without losing work.
 //!
-//! The layers of `design.md`, top to bottom: [`spec`] (YAML to a validated workflow),
-//! [`plan`] (critical path, checkpoint placement, recompute sets, market choice; pure),
-//! [`sim`] (a discrete-event simulator driving the same plan code; pure), and [`cli`].
-
-// Graph code indexes several per-stage arrays by the same stage id; iterator chains over
-// one of them would hide that.
-#![allow(clippy::needless_range_loop)]
+//! The crates are the layers, top to bottom: this one (the [`cli`]), `respawn_run` (the
+//! drivers, the driver of the state machine and the session) and `respawn_core` (pure:
+//! the workflow model, the contracts, the planner, the machine, the simulator, reports).
 
 pub mod cli;
-pub mod drivers;
-pub mod engine;
-pub mod plan;
-pub mod report;
-pub mod sim;
-pub mod workflow;

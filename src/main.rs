@@ -8,9 +8,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let cli = respawn::cli::Cli::parse();
     // Diagnostics of respawn itself go to stderr; `RESPAWN_LOG=debug` (or any
-    // tracing-subscriber filter, e.g. `respawn=debug,aws_smithy_runtime=debug`) shows more.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RESPAWN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("respawn=warn"));
+    // tracing-subscriber filter, e.g. `respawn_run=debug,aws_smithy_runtime=debug`) shows more.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RESPAWN_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("respawn=warn,respawn_run=warn,respawn_core=warn")
+    });
     // Whatever the filter asks for, the SDK's logs that print credentials are never shown.
     let no_secrets = tracing_subscriber::filter::filter_fn(|meta| {
         respawn::cli::may_log(meta.target(), *meta.level())

@@ -6,9 +6,9 @@
 
 mod support;
 
-use respawn::plan::{PlanOptions, plan};
-use respawn::sim::{Interruptions, SimOptions, run_trials};
-use respawn::workflow::Market;
+use respawn_core::plan::{PlanOptions, plan};
+use respawn_core::sim::{Interruptions, SimOptions, run_trials};
+use respawn_core::workflow::Market;
 use std::path::Path;
 use support::{respawn, small_ecommerce};
 
@@ -118,7 +118,7 @@ fn a_chaos_runs_saving_lies_within_the_simulators_spread_for_the_same_mtti() {
     }
     let file = dir.path().join("ecommerce.yaml");
     std::fs::write(&file, &text).unwrap();
-    let workflow = respawn::workflow::load(&file).unwrap();
+    let workflow = respawn_core::workflow::load(&file).unwrap();
 
     let mut savings = Vec::new();
     for seed in [1, 2, 3] {

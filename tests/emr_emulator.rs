@@ -15,8 +15,8 @@ use aws_sdk_emr::types::{
     SpotProvisioningAllocationStrategy, SpotProvisioningSpecification,
     SpotProvisioningTimeoutAction, StepConfig, StepState, Tag,
 };
-use respawn::drivers::store::{PutMode, S3Options, S3Store, Store};
 use respawn_emr_emulator::{EmrEmulator, EmulatorConfig};
+use respawn_run::store::{PutMode, S3Options, S3Store, Store};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use support::s3_server::{self, S3Server};

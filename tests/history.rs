@@ -3,8 +3,8 @@
 
 mod support;
 
-use respawn::drivers::ledger::{Interruption, Layout, RunRecord, RunStatus, Versioned};
-use respawn::drivers::store::{AnyStore, LocalStore, PutMode, S3Options, Store, StoreUrl};
+use respawn_run::ledger::{Interruption, Layout, RunRecord, RunStatus, Versioned};
+use respawn_run::store::{AnyStore, LocalStore, PutMode, S3Options, Store, StoreUrl};
 use std::time::{Duration, SystemTime};
 use support::s3_server::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
 use support::{respawn, respawn_env};

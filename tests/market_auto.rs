@@ -3,9 +3,10 @@
 //! workflow's fallback included) and all on-demand. Held to the mean over 2,000 trials on
 //! the same interruptions. `benches/market.py` prints the whole table, down to MTTI 15m.
 
-use respawn::plan::{PlanOptions, plan};
-use respawn::sim::{Interruptions, SimOptions, TrialOutcome, chosen_plan, run_trials};
-use respawn::workflow::{self, Market, MarketChoice, Workflow};
+use respawn_core::plan::{PlanOptions, plan};
+use respawn_core::planner::chosen_plan;
+use respawn_core::sim::{Interruptions, SimOptions, TrialOutcome, run_trials};
+use respawn_core::workflow::{self, Market, MarketChoice, Workflow};
 use std::path::Path;
 use std::time::Duration;
 

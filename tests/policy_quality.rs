@@ -1,9 +1,10 @@
 //! The planner's `auto` placement measured in the simulator: near the chain optimum on
 //! chains, and never clearly worse than the simple policies on the example workflows.
 
-use respawn::plan::PlanOptions;
-use respawn::sim::{SimOptions, simulate};
-use respawn::workflow::{self, Workflow};
+use respawn_core::plan::PlanOptions;
+use respawn_core::planner::simulate;
+use respawn_core::sim::SimOptions;
+use respawn_core::workflow::{self, Workflow};
 use std::path::Path;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ fn options(trials: u32, mtti: Duration) -> SimOptions {
     }
 }
 
-fn mean_of(report: &respawn::sim::SimReport, name: &str) -> f64 {
+fn mean_of(report: &respawn_core::planner::SimReport, name: &str) -> f64 {
     report
         .policies
         .iter()
@@ -168,8 +169,8 @@ fn without_interruptions_every_policy_meets_the_lower_bound_and_on_demand_costs_
 #[test]
 fn the_plan_the_simulator_runs_is_the_plan_command_shows() {
     let workflow = load("workflows/wide-dag.yaml");
-    let shown = respawn::sim::chosen_plan(&workflow, &PlanOptions::default());
-    let simulated = respawn::sim::policy_plans(&workflow, None);
+    let shown = respawn_core::planner::chosen_plan(&workflow, &PlanOptions::default());
+    let simulated = respawn_core::planner::policy_plans(&workflow, None);
     let auto = &simulated
         .iter()
         .find(|(name, _)| *name == "auto")

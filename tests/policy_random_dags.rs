@@ -6,7 +6,8 @@
 mod random_dag;
 
 use random_dag::random_dag;
-use respawn::sim::{Interruptions, SimOptions, Simulator, policy_plans, run_trials, trial_rng};
+use respawn_core::planner::policy_plans;
+use respawn_core::sim::{Interruptions, SimOptions, Simulator, run_trials, trial_rng};
 use std::time::Duration;
 
 const HOUR: f64 = 3600.0;
@@ -19,7 +20,7 @@ fn means(seed: u64, stages: usize, slots: u32, mtti: f64) -> [(f64, u32); 4] {
     let plans = policy_plans(&workflow, Some(Duration::from_secs_f64(mtti)));
     let free = Simulator::new(&workflow, &plans[0].1, f64::INFINITY)
         .run(
-            respawn::sim::TrialInterruptions::Never,
+            respawn_core::sim::TrialInterruptions::Never,
             &mut trial_rng(0, 0),
         )
         .makespan;

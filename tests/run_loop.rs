@@ -7,10 +7,10 @@ mod random_dag;
 
 use proptest::prelude::*;
 use random_dag::random_dag;
-use respawn::engine::{Action, Event, Machine, Setup, StageState};
-use respawn::plan::{PlanOptions, plan};
-use respawn::sim::{Simulator, TrialInterruptions, trial_rng};
-use respawn::workflow::{CheckpointPolicy, Market};
+use respawn_core::machine::{Action, Event, Machine, Setup, StageState};
+use respawn_core::plan::{PlanOptions, plan};
+use respawn_core::sim::{Simulator, TrialInterruptions, trial_rng};
+use respawn_core::workflow::{CheckpointPolicy, Market};
 use std::time::Duration;
 
 const POLICIES: [CheckpointPolicy; 4] = [
@@ -106,7 +106,7 @@ proptest! {
 #[test]
 fn the_longest_remaining_path_launches_first() {
     let text = "name: branches\ncluster: { slots: 1 }\nstages:\n  a:\n    run: \"true\"\n    estimate: 10m\n  short:\n    needs: [a]\n    run: \"true\"\n    estimate: 5m\n  long:\n    needs: [a]\n    run: \"true\"\n    estimate: 2h\n  end:\n    needs: [short, long]\n    run: \"true\"\n    estimate: 1m\n";
-    let workflow = respawn::workflow::parse("branches.yaml", text).unwrap();
+    let workflow = respawn_core::workflow::parse("branches.yaml", text).unwrap();
     let plan = plan(&workflow, &PlanOptions::default());
     let simulator = Simulator::new(&workflow, &plan, f64::INFINITY);
     let (_, record) = simulator.run_recorded(TrialInterruptions::Never, &mut trial_rng(1, 0));

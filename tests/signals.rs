@@ -92,3 +92,56 @@ fn a_second_ctrl_c_kills_stages_that_ignore_sigterm_without_waiting_for_the_grac
     status.success();
     assert_eq!(status.json()["status"], "stopped");
 }
+
+/// A daily schedule whose one stage sleeps, for stopping `tick` and `backfill` mid-run.
+fn sleepy_schedule(dir: &std::path::Path) -> std::path::PathBuf {
+    let file = dir.join("sleepy.yaml");
+    std::fs::write(
+        &file,
+        "name: sleepy\n\
+         cluster: { provider: local, market: on-demand }\n\
+         schedule: { cron: \"0 3 * * *\", timezone: UTC, start: 2026-11-01 }\n\
+         stages:\n  \
+           wait:\n    \
+             run: sleep 60; mkdir -p {{ output }}\n    \
+             estimate: 1m\n",
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn ctrl_c_stops_tick_and_backfill_with_exit_130_as_it_stops_run() {
+    let commands: [&[&str]; 2] = [
+        &["tick", "--now", "2026-11-03T04:00:00Z"],
+        &["backfill", "--from", "2026-11-01", "--to", "2026-11-02"],
+    ];
+    for args in commands {
+        let dir = tempfile::tempdir().unwrap();
+        let file = sleepy_schedule(dir.path()).display().to_string();
+        let mut child = support::command()
+            .arg(args[0])
+            .arg(&file)
+            .args(&args[1..])
+            .args(["--store", &dir.path().join("store").display().to_string()])
+            .env("RESPAWN_SCRATCH", dir.path().join("scratch"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The first line comes once the command listens for signals and has started.
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(130),
+            "`respawn {}` stopped by Ctrl-C: {first}\n{rest:?}",
+            args[0]
+        );
+    }
+}

@@ -442,3 +442,117 @@ fn each_run_a_tick_drives_ends_with_the_cost_respawn_cost_tells() {
     assert_eq!(ended[0]["cost"], cost, "{}", json.stdout);
     assert_eq!(ended[0]["run_id"], cost["run_id"]);
 }
+
+#[test]
+fn two_ticks_at_once_resuming_a_killed_tick_s_date_both_exit_zero_and_run_it_once() {
+    for round in 0..3 {
+        let daily = Daily::new("all", false);
+        std::fs::write(
+            &daily.file,
+            DAILY
+                .replace("CATCHUP", "all")
+                .replace("run: mkdir", "run: sleep 0.6; mkdir"),
+        )
+        .unwrap();
+        // One due date; the first tick is killed while its first stage runs.
+        let now = "2026-11-02T02:30:00Z";
+        let mut first = daily.spawn_tick(now);
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        first.kill().unwrap();
+        first.wait().unwrap();
+        let ticks: Vec<_> = (0..2).map(|_| daily.spawn_tick(now)).collect();
+        let mut said = String::new();
+        for tick in ticks {
+            let output = tick.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+            let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "round {round}: a tick that found the date taken failed\n{stdout}\n{stderr}"
+            );
+            assert!(!stdout.contains("failed"), "round {round}: {stdout}");
+            said.push_str(&stdout);
+        }
+        // Whichever tick resumed it, the date is done once.
+        daily.tick(now, &[]).success();
+        assert_eq!(
+            daily.outputs().keys().cloned().collect::<Vec<_>>(),
+            dates(1, 1),
+            "round {round}: {said}"
+        );
+        assert_eq!(
+            daily.runs().values().sum::<usize>(),
+            1,
+            "round {round}: {said}"
+        );
+    }
+}
+
+#[test]
+fn max_active_binds_a_backfill_running_beside_ticks() {
+    let daily = Daily::new("all", false);
+    let lock = daily.dir.path().join("active");
+    let overlap = daily.dir.path().join("overlap");
+    std::fs::write(
+        &daily.file,
+        format!(
+            "name: daily\n\
+             cluster: {{ provider: local, market: on-demand }}\n\
+             schedule:\n  cron: \"0 3 * * *\"\n  timezone: Europe/Paris\n  start: 2026-11-01\n  catchup: all\n  max_active: 1\n\
+             stages:\n  load:\n    \
+               run: (mkdir {lock} || touch {overlap}); sleep 0.3; rmdir {lock}; mkdir -p {{{{ output }}}} && echo {{{{ batch }}}} > {{{{ output }}}}/day\n    \
+               estimate: 1m\n",
+            lock = lock.display(),
+            overlap = overlap.display()
+        ),
+    )
+    .unwrap();
+    let now = "2026-11-05T02:30:00Z";
+    let file = daily.file.display().to_string();
+    let backfill_args = daily.args(&[
+        "backfill",
+        &file,
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-04",
+        "--max-active",
+        "4",
+    ]);
+    let mut backfill = support::command();
+    backfill
+        .args(&backfill_args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in daily.env() {
+        backfill.env(name, value);
+    }
+    let backfill = backfill.spawn().unwrap();
+    let ticks: Vec<_> = (0..2).map(|_| daily.spawn_tick(now)).collect();
+    let mut said = String::new();
+    for child in ticks.into_iter().chain([backfill]) {
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        said.push_str(&stdout);
+    }
+    for _ in 0..5 {
+        if daily.outputs().len() == 4 {
+            break;
+        }
+        daily.tick(now, &[]).success();
+    }
+    assert_eq!(
+        daily.outputs().keys().cloned().collect::<Vec<_>>(),
+        dates(1, 4),
+        "{said}"
+    );
+    assert!(!overlap.exists(), "two runs were active at once:\n{said}");
+    assert!(daily.runs().values().all(|n| *n == 1), "{:?}", daily.runs());
+}

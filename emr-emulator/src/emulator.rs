@@ -5,7 +5,7 @@
 
 use crate::cluster::{State, kill, lose, tick};
 use crate::server::connection;
-use respawn::drivers::store::S3Store;
+use respawn_run::store::S3Store;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};

@@ -5,7 +5,7 @@
 
 use crate::emulator::Shared;
 use crate::steps::{Failure, Job};
-use respawn::drivers::store::{S3Options, S3Store, Store, StoreError};
+use respawn_run::store::{S3Options, S3Store, Store, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

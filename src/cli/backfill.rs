@@ -6,16 +6,16 @@ use super::scheduled::{
     add_cost_json, cost_of_run, cost_text, load_scheduled, prefixed_sink, run_settings,
 };
 use super::{BackfillArgs, CliError, Format, OrderArg, ReprocessArg, exit, output, store};
-use crate::drivers::ledger::{Layout, RunRecord};
-use crate::engine::clock::WallClock;
-use crate::engine::driver::{EventSink, stop_requested};
-use crate::engine::session::{
+use respawn_core::plan::PlanOptions;
+use respawn_core::report::Cost;
+use respawn_core::workflow::Workflow;
+use respawn_run::clock::WallClock;
+use respawn_run::driver::{EventSink, stop_requested};
+use respawn_run::ledger::{Layout, RunRecord};
+use respawn_run::session::{
     BackfillDate, BackfillRequest, DateOutcome, Reprocess, Runner, Step, carry_out_backfill,
     date_bound, plan_backfill,
 };
-use crate::plan::PlanOptions;
-use crate::report::Cost;
-use crate::workflow::Workflow;
 use serde_json::json;
 
 pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
@@ -28,10 +28,15 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
             args.to, args.from
         )));
     }
+    // `schedule.max_active` binds every process (its run slots are shared with the ticks);
+    // `--max-active` can only ask for fewer at once.
+    let schedule_max = workflow
+        .schedule
+        .as_ref()
+        .map_or(1, |s| s.max_active.max(1));
     let max_active = args
         .max_active
-        .or(workflow.schedule.as_ref().map(|s| s.max_active))
-        .unwrap_or(1);
+        .map_or(schedule_max, |n| n.min(schedule_max));
     let request = BackfillRequest {
         from,
         to,
@@ -47,7 +52,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
     super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
-        crate::engine::driver::catch_interrupts_early()
+        respawn_run::driver::catch_interrupts_early()
             .map_err(|e| CliError::internal(format!("cannot listen for signals: {e}")))?;
         let store = store::connect_to_run(&args.place.store, workflow.store.as_deref()).await?;
         let layout = Layout::new(&workflow.name);
@@ -118,7 +123,10 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
         );
         let (carried, failed) = tokio::join!(carried, printing);
         carried?;
-        Ok(if failed {
+        // As `tick` and `run`: a stop by Ctrl-C or SIGTERM is exit 130, whatever ended.
+        Ok(if stop_requested() {
+            exit::STOPPED
+        } else if failed {
             exit::RUN_FAILED
         } else {
             exit::SUCCESS
@@ -128,14 +136,14 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
 
 /// The planner's failure-free estimate of the runs, and their cost at the workflow's prices.
 fn estimate(workflow: &Workflow, runs: usize, max_active: u32) -> String {
-    let plan = crate::sim::chosen_plan(workflow, &PlanOptions::default());
+    let plan = respawn_core::planner::chosen_plan(workflow, &PlanOptions::default());
     let hours = plan.makespan_estimate / 3600.0;
     let waves = runs.div_ceil(max_active.max(1) as usize);
-    let rate = crate::plan::prices::cluster_rate(workflow, plan.market);
+    let rate = respawn_core::plan::prices::cluster_rate(workflow, plan.market);
     format!(
         "estimate without interruptions: {} of cluster time per date, about {} in all; {} {:.2} at {} (from the workflow file)",
-        crate::workflow::units::format_seconds(plan.makespan_estimate),
-        crate::workflow::units::format_seconds(plan.makespan_estimate * waves as f64),
+        respawn_core::workflow::units::format_seconds(plan.makespan_estimate),
+        respawn_core::workflow::units::format_seconds(plan.makespan_estimate * waves as f64),
         workflow.cost.currency,
         hours * runs as f64 * rate.per_hour,
         rate.source
@@ -189,6 +197,9 @@ fn print_outcome(
         DateOutcome::Failed { message, .. } => format!("failed: {message}"),
         DateOutcome::Stopped { .. } => "stopped; the same command resumes the backfill".into(),
         DateOutcome::Nothing { message } => message.clone(),
+        DateOutcome::Running { holder } => {
+            format!("running: {holder} is at work on it; the same command goes on later")
+        }
     };
     let prefix = format!("{name} {}", date.date.batch);
     let mut lines = format!("{prefix}: {what}\n");

@@ -4,10 +4,10 @@
 
 use super::scheduled::{load_scheduled, now_or_wall};
 use super::{BatchesArgs, CliError, Format, output, store};
-use crate::drivers::ledger::Layout;
-use crate::engine::clock::WallClock;
-use crate::engine::session::{DateState, date_bound, date_states};
-use crate::plan::calendar;
+use respawn_core::plan::calendar;
+use respawn_run::clock::WallClock;
+use respawn_run::ledger::Layout;
+use respawn_run::session::{DateState, date_bound, date_states};
 use std::collections::BTreeMap;
 
 pub fn run(args: &BatchesArgs) -> Result<(), CliError> {

@@ -4,15 +4,15 @@
 
 use super::error::ErrorKind;
 use super::{CleanArgs, CliError, GcArgs, output, store};
-use crate::drivers::ledger::{Layout, RunRecord, RunStatus, find_run, is_missing_record, runs};
-use crate::drivers::store::{AnyStore, Store, StoreError};
-use crate::engine::clock::WallClock;
-use crate::engine::session;
-use crate::workflow::units::format_size;
+use respawn_core::workflow::units::format_size;
+use respawn_run::clock::WallClock;
+use respawn_run::ledger::{Layout, RunRecord, RunStatus, find_run, is_missing_record, runs};
+use respawn_run::session;
+use respawn_run::store::{AnyStore, Store, StoreError};
 use std::time::SystemTime;
 
 pub fn clean(args: &CleanArgs) -> Result<(), CliError> {
-    if crate::drivers::ledger::check_batch(&args.run).is_err() {
+    if respawn_run::ledger::check_batch(&args.run).is_err() {
         return Err(CliError::invalid_input(format!(
             "`{}` is not a run id",
             args.run.escape_default()
@@ -82,7 +82,7 @@ async fn collect(store: &AnyStore, args: &GcArgs) -> Result<(String, Vec<StoreEr
     let mut cleaned = 0;
     let mut unreadable = Vec::new();
     for workflow in store.list_dirs("").await? {
-        if crate::workflow::check_name(&workflow).is_err() {
+        if respawn_core::workflow::check_name(&workflow).is_err() {
             continue;
         }
         let layout = Layout::new(&workflow);

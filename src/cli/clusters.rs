@@ -2,9 +2,9 @@
 //! their tags, and which of them nobody needs any more.
 
 use super::{CliError, ClustersArgs, ErrorKind, Format, output, store};
-use crate::drivers::cluster::emr::{self, Listed, TAG_BATCH, TAG_RUN, TAG_STORE, TAG_WORKFLOW};
-use crate::drivers::ledger::{Layout, RunStatus, read_lease, read_run};
-use crate::drivers::store::{AnyStore, StoreUrl};
+use respawn_run::cluster::emr::{self, Listed, TAG_BATCH, TAG_RUN, TAG_STORE, TAG_WORKFLOW};
+use respawn_run::ledger::{Layout, RunStatus, read_lease, read_run};
+use respawn_run::store::{AnyStore, StoreUrl};
 use serde_json::json;
 
 pub fn run(args: &ClustersArgs) -> Result<(), CliError> {

@@ -3,11 +3,11 @@
 //! code of its [`ErrorKind`]. Workflow diagnostics keep their own located rendering.
 
 use super::exit;
-use crate::drivers::cluster::emr::EmrError;
-use crate::drivers::ledger::LeaseError;
-use crate::drivers::store::StoreError;
-use crate::engine::session::{InterruptError, SessionError};
-use crate::workflow::Diagnostics;
+use respawn_core::workflow::Diagnostics;
+use respawn_run::cluster::emr::EmrError;
+use respawn_run::ledger::LeaseError;
+use respawn_run::session::{InterruptError, SessionError};
+use respawn_run::store::StoreError;
 
 /// What failed, one kind per documented exit code (README, "Exit codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,7 +283,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("bad.yaml");
         std::fs::write(&file, "name: x\nstages:\n  a:\n    rn: echo\n").unwrap();
-        let error = CliError::from(crate::workflow::load(&file).unwrap_err());
+        let error = CliError::from(respawn_core::workflow::load(&file).unwrap_err());
         assert_eq!(error.exit_code(), exit::INVALID_INPUT);
         let text = error.render();
         assert!(

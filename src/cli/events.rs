@@ -4,8 +4,8 @@
 
 use super::Format;
 use super::live::Live;
-use crate::engine::event::{RunEvent, StampedEvent};
-use crate::workflow::units::format_size;
+use respawn_core::contract::event::{RunEvent, StampedEvent};
+use respawn_core::workflow::units::format_size;
 use std::io::Write;
 
 /// Prints one event: a JSON line, or a line of text (above the live view on a terminal).
@@ -116,8 +116,8 @@ pub fn describe(event: &RunEvent) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drivers::ledger::RunStatus;
-    use crate::workflow::Market;
+    use respawn_core::workflow::Market;
+    use respawn_run::ledger::RunStatus;
 
     #[test]
     fn text_lines_name_the_stage_and_what_happened() {

@@ -2,11 +2,11 @@
 
 use super::runview;
 use super::{CliError, ErrorKind, Format, HistoryArgs, output, store};
-use crate::drivers::ledger::{Layout, RunRecord, runs};
-use crate::drivers::store::{AnyStore, Store, StoreError};
-use crate::report::Cost;
-use crate::report::page::money;
-use crate::workflow::Workflow;
+use respawn_core::report::Cost;
+use respawn_core::report::page::money;
+use respawn_core::workflow::Workflow;
+use respawn_run::ledger::{Layout, RunRecord, runs};
+use respawn_run::store::{AnyStore, Store, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 

@@ -2,9 +2,9 @@
 //! spot interruption would (the session layer signals the orchestrator holding the lease).
 
 use super::{CliError, InterruptArgs, output, store};
-use crate::drivers::ledger::Layout;
-use crate::engine::clock::WallClock;
-use crate::engine::session;
+use respawn_run::clock::WallClock;
+use respawn_run::ledger::Layout;
+use respawn_run::session;
 
 pub fn run(args: &InterruptArgs) -> Result<(), CliError> {
     let (name, file_store) = store::resolve_workflow(&args.workflow)?;

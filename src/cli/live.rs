@@ -2,9 +2,9 @@
 //! that shows the cluster, interruptions and checkpoints so far, and each running stage
 //! with its elapsed time against its estimate. Redrawn twice a second by indicatif.
 
-use crate::engine::event::RunEvent;
-use crate::workflow::units::format_seconds;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use respawn_core::contract::event::RunEvent;
+use respawn_core::workflow::units::format_seconds;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

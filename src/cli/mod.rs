@@ -222,7 +222,7 @@ pub struct RunArgs {
     pub force: bool,
     /// Interrupt spot clusters at random: `mtti=30s,seed=7` (and optionally `provision=2s`).
     #[arg(long, value_name = "SPEC")]
-    pub chaos: Option<crate::engine::driver::Chaos>,
+    pub chaos: Option<respawn_run::driver::Chaos>,
     #[command(flatten)]
     pub place: RunPlace,
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -357,7 +357,7 @@ pub struct EmrArgs {
 }
 
 fn parse_poll(text: &str) -> Result<Duration, String> {
-    let value = crate::workflow::units::parse_duration(text)?;
+    let value = respawn_core::workflow::units::parse_duration(text)?;
     if value < Duration::from_millis(50) {
         return Err("the poll interval must be at least 50ms".into());
     }
@@ -419,7 +419,7 @@ pub struct GcArgs {
 }
 
 fn parse_age(text: &str) -> Result<Duration, String> {
-    crate::workflow::units::parse_duration(text)
+    respawn_core::workflow::units::parse_duration(text)
 }
 
 /// Where the store is: `--store`, else `RESPAWN_STORE`, else the workflow file's `store:`,
@@ -441,7 +441,7 @@ pub struct StoreArgs {
 }
 
 fn parse_outage(text: &str) -> Result<Duration, String> {
-    crate::workflow::units::parse_duration(text)
+    respawn_core::workflow::units::parse_duration(text)
 }
 
 #[derive(Debug, clap::Args)]
@@ -525,7 +525,7 @@ pub enum PolicyArg {
     Interval,
 }
 
-impl From<PolicyArg> for crate::workflow::CheckpointPolicy {
+impl From<PolicyArg> for respawn_core::workflow::CheckpointPolicy {
     fn from(policy: PolicyArg) -> Self {
         match policy {
             PolicyArg::Auto => Self::Auto,
@@ -537,7 +537,7 @@ impl From<PolicyArg> for crate::workflow::CheckpointPolicy {
 }
 
 fn parse_mtti(text: &str) -> Result<Duration, String> {
-    let duration = crate::workflow::units::parse_duration(text)?;
+    let duration = respawn_core::workflow::units::parse_duration(text)?;
     if duration.is_zero() {
         return Err("the duration must be longer than zero".into());
     }
@@ -578,9 +578,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Report(args) => report::report(&args).map(|()| exit::SUCCESS),
         Command::Cost(args) => report::cost(&args).map(|()| exit::SUCCESS),
         Command::Ui(args) => ui::run(&args),
-        Command::SuperviseStage { line } => {
-            Ok(crate::drivers::cluster::supervisor::supervise(&line))
-        }
+        Command::SuperviseStage { line } => Ok(respawn_run::cluster::supervisor::supervise(&line)),
     };
     match result {
         Ok(code) => code,

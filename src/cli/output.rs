@@ -1,7 +1,7 @@
 //! Writing results: data to stdout, diagnostics to stderr; simple aligned tables.
 
 use super::CliError;
-use crate::workflow::Diagnostics;
+use respawn_core::workflow::Diagnostics;
 use std::io::{self, Write};
 
 pub fn stdout(text: &str) -> io::Result<()> {
@@ -22,8 +22,8 @@ pub fn json(value: &impl serde::Serialize) -> io::Result<()> {
 }
 
 /// Loads a workflow; a file that does not load is invalid input, shown as its diagnostics.
-pub fn load(path: &std::path::Path) -> Result<crate::workflow::Workflow, CliError> {
-    Ok(crate::workflow::load(path)?)
+pub fn load(path: &std::path::Path) -> Result<respawn_core::workflow::Workflow, CliError> {
+    Ok(respawn_core::workflow::load(path)?)
 }
 
 /// Every problem of a workflow file, located, and how many there are when more than one.

@@ -2,9 +2,9 @@
 
 use super::output;
 use super::{CliError, PlanArgs, PlanFormat};
-use crate::plan::{Plan, PlanOptions};
-use crate::workflow::Workflow;
-use crate::workflow::units::{format_seconds as fmt, format_size};
+use respawn_core::plan::{Plan, PlanOptions};
+use respawn_core::workflow::Workflow;
+use respawn_core::workflow::units::{format_seconds as fmt, format_size};
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -15,7 +15,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
         policy: args.policy.map(Into::into),
         market: None,
     };
-    let plan = crate::sim::chosen_plan(&workflow, &options);
+    let plan = respawn_core::planner::chosen_plan(&workflow, &options);
     match args.format {
         PlanFormat::Text => output::stdout(&text(&workflow, &plan))?,
         PlanFormat::Json => output::json(&to_json(&workflow, &plan))?,
@@ -145,8 +145,8 @@ struct ExpectationJson {
     makespan_s: f64,
 }
 
-impl From<&crate::plan::market::Expectation> for ExpectationJson {
-    fn from(e: &crate::plan::market::Expectation) -> Self {
+impl From<&respawn_core::plan::market::Expectation> for ExpectationJson {
+    fn from(e: &respawn_core::plan::market::Expectation) -> Self {
         ExpectationJson {
             cost: e.cost,
             deadline_met_share: e.deadline_share,

@@ -3,13 +3,13 @@
 
 use super::runview::{self, LoadedRun};
 use super::{CliError, CostArgs, Format, ReportArgs, output, store};
-use crate::drivers::ledger::RunRecord;
-use crate::drivers::store::Store;
-use crate::report::page::money;
-use crate::report::render::report_html;
-use crate::report::{Cost, page};
-use crate::workflow::Workflow;
-use crate::workflow::units::format_seconds;
+use respawn_core::report::page::money;
+use respawn_core::report::render::report_html;
+use respawn_core::report::{Cost, page};
+use respawn_core::workflow::Workflow;
+use respawn_core::workflow::units::format_seconds;
+use respawn_run::ledger::RunRecord;
+use respawn_run::store::Store;
 use std::path::{Path, PathBuf};
 
 /// Reads the run a command names; an unknown run is invalid input naming the store.

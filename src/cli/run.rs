@@ -4,10 +4,10 @@
 use super::error::ErrorKind;
 use super::scheduled::run_settings;
 use super::{CliError, Format, RunArgs, exit, output, store};
-use crate::drivers::ledger::{Layout, check_batch};
-use crate::engine::clock::WallClock;
-use crate::engine::driver::RunEnd;
-use crate::engine::session::{self, Opened, RunRequest, RunSettings};
+use respawn_run::clock::WallClock;
+use respawn_run::driver::RunEnd;
+use respawn_run::ledger::{Layout, check_batch};
+use respawn_run::session::{self, Opened, RunRequest, RunSettings};
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -16,10 +16,10 @@ pub(super) const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The run's cost as its last line, read back from the store as `respawn cost` reads it.
 async fn print_cost(
-    store: &crate::drivers::store::AnyStore,
+    store: &respawn_run::store::AnyStore,
     layout: &Layout,
     run_id: &str,
-    workflow: &crate::workflow::Workflow,
+    workflow: &respawn_core::workflow::Workflow,
 ) {
     let line = match super::runview::run_cost(store, layout, run_id, workflow).await {
         Ok((_, cost)) => super::report::cost_line(&cost),
@@ -50,7 +50,7 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;
     runtime.block_on(async move {
-        crate::engine::driver::catch_interrupts_early()
+        respawn_run::driver::catch_interrupts_early()
             .map_err(|e| CliError::internal(format!("cannot listen for signals: {e}")))?;
         let store = store::connect_to_run(&args.place.store, workflow.store.as_deref()).await?;
         let layout = Layout::new(&workflow.name);

@@ -2,11 +2,11 @@
 //! `history`'s cost columns, `run`'s last line): its record, its events, the workflow it ran
 //! and the tails of its logs, handed to the pure report layer.
 
-use crate::drivers::ledger::{Layout, RunRecord, find_run, read_events, read_run, runs};
-use crate::drivers::store::{AnyStore, Store, StoreError};
-use crate::engine::event::StampedEvent;
-use crate::report::{self, Cost, ReportInput, RunSummary};
-use crate::workflow::Workflow;
+use respawn_core::contract::event::StampedEvent;
+use respawn_core::report::{self, Cost, ReportInput, RunSummary};
+use respawn_core::workflow::Workflow;
+use respawn_run::ledger::{Layout, RunRecord, find_run, read_events, read_run, runs};
+use respawn_run::store::{AnyStore, Store, StoreError};
 use std::collections::BTreeMap;
 
 /// Logs longer than this are not read for their last lines.
@@ -73,9 +73,9 @@ pub async fn find(
 ) -> Result<Option<(Layout, RunRecord)>, StoreError> {
     let path = std::path::Path::new(target);
     let name = if path.is_file() {
-        crate::workflow::load(path).ok().map(|w| w.name)
+        respawn_core::workflow::load(path).ok().map(|w| w.name)
     } else {
-        crate::workflow::check_name(target)
+        respawn_core::workflow::check_name(target)
             .is_ok()
             .then(|| target.to_string())
     };
@@ -90,7 +90,7 @@ pub async fn find(
             return Ok(Some((layout, record)));
         }
     }
-    if batch.is_some() || crate::drivers::ledger::check_batch(target).is_err() {
+    if batch.is_some() || respawn_run::ledger::check_batch(target).is_err() {
         return Ok(None);
     }
     Ok(find_run(store, target).await?.map(|(l, r)| (l, r.value)))
@@ -107,7 +107,7 @@ pub async fn kept_workflow(
         Ok((bytes, _)) => {
             let text = String::from_utf8_lossy(&bytes);
             Ok(
-                crate::workflow::parse(&store.locate(&key), &text).map_err(|diagnostics| {
+                respawn_core::workflow::parse(&store.locate(&key), &text).map_err(|diagnostics| {
                     format!("the workflow kept with the run does not read:\n{diagnostics}")
                 }),
             )
@@ -173,7 +173,7 @@ async fn read_tails(
     let attempts: Vec<(String, u32)> = events
         .iter()
         .filter_map(|e| match &e.event {
-            crate::engine::event::RunEvent::Launch { stage, attempt, .. } => {
+            respawn_core::contract::event::RunEvent::Launch { stage, attempt, .. } => {
                 Some((stage.clone(), *attempt))
             }
             _ => None,

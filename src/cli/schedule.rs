@@ -11,12 +11,12 @@
 use super::scheduled::{load_all_scheduled, wall_now};
 use super::tick::{Pass, tick_workflow};
 use super::{CliError, Format, ScheduleArgs, exit, output, store};
-use crate::drivers::store::AnyStore;
-use crate::engine::driver::{request_stop, stop_requested};
-use crate::plan::calendar::next_due_after;
-use crate::workflow::Workflow;
-use crate::workflow::schedule::rfc3339;
 use jiff::Timestamp;
+use respawn_core::plan::calendar::next_due_after;
+use respawn_core::workflow::Workflow;
+use respawn_core::workflow::schedule::rfc3339;
+use respawn_run::driver::{request_stop, stop_requested};
+use respawn_run::store::AnyStore;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,7 +43,7 @@ pub fn run(args: &ScheduleArgs) -> Result<i32, CliError> {
     super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
-        crate::engine::driver::catch_interrupts_early()
+        respawn_run::driver::catch_interrupts_early()
             .map_err(|e| CliError::internal(format!("cannot listen for signals: {e}")))?;
         let mut stopped = listen_for_stop()?;
         let mut stores = Vec::new();

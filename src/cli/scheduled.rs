@@ -5,14 +5,14 @@
 
 use super::error::ErrorKind;
 use super::{CliError, EmrArgs, Format, output};
-use crate::drivers::ledger::{Layout, RunRecord};
-use crate::drivers::store::AnyStore;
-use crate::engine::clock::{Clock, WallClock};
-use crate::engine::driver::EventSink;
-use crate::engine::event::StampedEvent;
-use crate::engine::session::RunSettings;
-use crate::report::Cost;
-use crate::workflow::Workflow;
+use respawn_core::contract::event::StampedEvent;
+use respawn_core::report::Cost;
+use respawn_core::workflow::Workflow;
+use respawn_run::clock::{Clock, WallClock};
+use respawn_run::driver::EventSink;
+use respawn_run::ledger::{Layout, RunRecord};
+use respawn_run::session::RunSettings;
+use respawn_run::store::AnyStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -2,8 +2,9 @@
 
 use super::output;
 use super::{CliError, Format, SimulateArgs};
-use crate::sim::{SimOptions, SimReport, parse_trace, simulate};
-use crate::workflow::units::format_seconds as fmt;
+use respawn_core::planner::{SimReport, simulate};
+use respawn_core::sim::{SimOptions, parse_trace};
+use respawn_core::workflow::units::format_seconds as fmt;
 use serde_json::json;
 
 /// Traces are limited to 16 MiB, checked on what is read (a pipe or a device has no size).
@@ -131,8 +132,8 @@ fn text(report: &SimReport, traced: bool) -> String {
     if censored > 0 {
         out.push_str(&format!(
             "\n>= : some trials hit the simulation's limit ({} interruptions or {}x the lower bound) and were stopped; their makespans are lower bounds\n",
-            crate::sim::MAX_INTERRUPTIONS,
-            crate::sim::MAX_MAKESPAN_FACTOR
+            respawn_core::sim::MAX_INTERRUPTIONS,
+            respawn_core::sim::MAX_MAKESPAN_FACTOR
         ));
     }
     out

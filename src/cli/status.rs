@@ -1,10 +1,10 @@
 //! `respawn status [WORKFLOW|RUN]`: each stage of a run, from the ledger.
 
 use super::{CliError, Format, StatusArgs, output, store};
-use crate::drivers::ledger::{Layout, LeaseRecord, RunRecord, find_run, read_run, runs};
-use crate::drivers::store::{AnyStore, Store, StoreError};
-use crate::engine::clock::WallClock;
-use crate::engine::session;
+use respawn_run::clock::WallClock;
+use respawn_run::ledger::{Layout, LeaseRecord, RunRecord, find_run, read_run, runs};
+use respawn_run::session;
+use respawn_run::store::{AnyStore, Store, StoreError};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -32,7 +32,7 @@ pub fn run(args: &StatusArgs) -> Result<(), CliError> {
                 latest(&store, &workflow.name, Some(order), args.batch.as_deref()).await?
             }
             (None, Some(target)) => {
-                let by_name = if crate::workflow::check_name(target).is_ok() {
+                let by_name = if respawn_core::workflow::check_name(target).is_ok() {
                     latest(&store, target, None, args.batch.as_deref()).await?
                 } else {
                     Vec::new()
@@ -49,7 +49,7 @@ pub fn run(args: &StatusArgs) -> Result<(), CliError> {
                     .list_dirs("")
                     .await?
                     .iter()
-                    .filter(|n| crate::workflow::check_name(n).is_ok())
+                    .filter(|n| respawn_core::workflow::check_name(n).is_ok())
                 {
                     all.extend(latest(&store, name, None, None).await?);
                 }
@@ -102,7 +102,7 @@ async fn latest(
         match record {
             Ok(record) if batch.is_none_or(|b| record.batch == b) => readable.push(record),
             Ok(_) => {}
-            Err(error) if crate::drivers::ledger::is_missing_record(&error) => {
+            Err(error) if respawn_run::ledger::is_missing_record(&error) => {
                 output::stderr(&format!("warning: skipped a run: {error}\n"))
             }
             Err(error) => return Err(error),
@@ -120,7 +120,7 @@ async fn latest(
 }
 
 async fn by_run_id(store: &AnyStore, run_id: &str) -> Result<Vec<Found>, StoreError> {
-    if crate::drivers::ledger::check_batch(run_id).is_err() {
+    if respawn_run::ledger::check_batch(run_id).is_err() {
         return Ok(Vec::new());
     }
     let Some((layout, _)) = find_run(store, run_id).await? else {

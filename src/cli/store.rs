@@ -1,7 +1,7 @@
 //! Opening the store a command names, and finding the workflow it names.
 
 use super::{CliError, StoreArgs, output};
-use crate::drivers::store::{AnyStore, S3Options, StoreError, StoreUrl};
+use respawn_run::store::{AnyStore, S3Options, StoreError, StoreUrl};
 
 /// The default store: a directory in the current one.
 pub const DEFAULT_STORE: &str = ".respawn";
@@ -63,7 +63,7 @@ pub async fn connect_to_run(
     from_workflow: Option<&str>,
 ) -> Result<AnyStore, CliError> {
     let store = connect_to_write(args, from_workflow).await?;
-    crate::drivers::store::check::refuse_if_failed(&store).await?;
+    respawn_run::store::check::refuse_if_failed(&store).await?;
     Ok(store)
 }
 
@@ -75,7 +75,7 @@ pub fn resolve_workflow(text: &str) -> Result<(String, Option<String>), CliError
         let workflow = output::load(path)?;
         return Ok((workflow.name, workflow.store));
     }
-    match crate::workflow::check_name(text) {
+    match respawn_core::workflow::check_name(text) {
         Ok(()) => Ok((text.to_string(), None)),
         Err(reason) => Err(CliError::invalid_input(format!(
             "`{}` is neither a workflow file nor a workflow name: the name {reason}",
@@ -85,6 +85,6 @@ pub fn resolve_workflow(text: &str) -> Result<(String, Option<String>), CliError
 }
 
 /// Whether an orchestrator is at work under this lease (see the session layer).
-pub fn lease_is_live(lease: &crate::drivers::ledger::LeaseRecord) -> bool {
-    crate::engine::session::lease_is_live(lease, &crate::engine::clock::WallClock)
+pub fn lease_is_live(lease: &respawn_run::ledger::LeaseRecord) -> bool {
+    respawn_run::session::lease_is_live(lease, &respawn_run::clock::WallClock)
 }

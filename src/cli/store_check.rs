@@ -2,8 +2,8 @@
 //! printed as a report; exit 0 when every check passed, 3 when one failed.
 
 use super::{CliError, Format, StoreArgs, StoreCheckArgs, exit, output, store};
-use crate::drivers::store::StoreError;
-use crate::drivers::store::check::{CheckOptions, Verdict, check_store};
+use respawn_run::store::StoreError;
+use respawn_run::store::check::{CheckOptions, Verdict, check_store};
 
 pub fn run(args: &StoreCheckArgs) -> Result<i32, CliError> {
     let store_args = StoreArgs {

@@ -8,13 +8,13 @@ use super::scheduled::{
     run_settings,
 };
 use super::{CliError, EmrArgs, Format, TickArgs, exit, output, store};
-use crate::drivers::ledger::{Layout, RunRecord};
-use crate::drivers::store::AnyStore;
-use crate::engine::clock::WallClock;
-use crate::engine::driver::{EventSink, stop_requested};
-use crate::engine::session::{Action, DatePlan, Outcome, Runner, carry_out, plan_tick};
-use crate::report::Cost;
-use crate::workflow::Workflow;
+use respawn_core::report::Cost;
+use respawn_core::workflow::Workflow;
+use respawn_run::clock::WallClock;
+use respawn_run::driver::{EventSink, stop_requested};
+use respawn_run::ledger::{Layout, RunRecord};
+use respawn_run::session::{Action, DatePlan, Outcome, Runner, carry_out, plan_tick};
+use respawn_run::store::AnyStore;
 use serde_json::json;
 use std::path::Path;
 
@@ -30,7 +30,7 @@ pub fn run(args: &TickArgs) -> Result<i32, CliError> {
     super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
-        crate::engine::driver::catch_interrupts_early()
+        respawn_run::driver::catch_interrupts_early()
             .map_err(|e| CliError::internal(format!("cannot listen for signals: {e}")))?;
         let mut failed = false;
         for (file, workflow) in workflows {
@@ -176,6 +176,7 @@ fn print_outcome(
         Outcome::Stopped { .. } => "stopped; the next tick resumes it".into(),
         Outcome::Missed => "recorded as missed".into(),
         Outcome::Taken { holder } => format!("claimed first by {holder}; left to it"),
+        Outcome::Running { holder } => format!("running: {holder} is at work on it"),
         Outcome::Nothing { message } => message.clone(),
         Outcome::Busy { slots } => {
             format!("left to a later tick: the {slots} run(s) `max_active` allows are in progress")

@@ -4,13 +4,13 @@
 
 use super::runview;
 use super::{CliError, UiArgs, exit, output, store};
-use crate::drivers::ledger::{Layout, RunRecord, check_batch, runs};
-use crate::drivers::store::{AnyStore, Store};
-use crate::report::page;
-use crate::report::render::{self, Link, RunRow, WorkflowRow, escape};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode, header};
+use respawn_core::report::page;
+use respawn_core::report::render::{self, Link, RunRow, WorkflowRow, escape};
+use respawn_run::ledger::{Layout, RunRecord, check_batch, runs};
+use respawn_run::store::{AnyStore, Store};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -79,11 +79,11 @@ async fn answer<B>(store: &AnyStore, request: &Request<B>) -> Response<Full<Byte
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (status, body) = match parts.as_slice() {
         [""] => (StatusCode::OK, index(store).await),
-        ["w", name] if crate::workflow::check_name(name).is_ok() => {
+        ["w", name] if respawn_core::workflow::check_name(name).is_ok() => {
             (StatusCode::OK, workflow(store, name).await)
         }
         ["w", name, "r", run_id]
-            if crate::workflow::check_name(name).is_ok() && check_batch(run_id).is_ok() =>
+            if respawn_core::workflow::check_name(name).is_ok() && check_batch(run_id).is_ok() =>
         {
             run_page(store, name, run_id).await
         }
@@ -142,7 +142,7 @@ async fn index(store: &AnyStore) -> String {
     };
     for name in names
         .into_iter()
-        .filter(|n| crate::workflow::check_name(n).is_ok())
+        .filter(|n| respawn_core::workflow::check_name(n).is_ok())
     {
         match runs(store, &Layout::new(&name)).await {
             Ok(records) => {
@@ -221,7 +221,7 @@ async fn run_page(store: &AnyStore, name: &str, run_id: &str) -> (StatusCode, St
             let html = render::report_html(&page(&run.input()), &nav, Some(REFRESH_SECONDS));
             (StatusCode::OK, html)
         }
-        Err(crate::drivers::store::StoreError::NotFound { object }) => (
+        Err(respawn_run::store::StoreError::NotFound { object }) => (
             StatusCode::NOT_FOUND,
             message_page(&format!(
                 "no run {run_id} of workflow {name}: {object} is not in the store"

@@ -11,7 +11,7 @@ pub fn run(args: &ValidateArgs) -> Result<i32, CliError> {
     let mut files = Vec::new();
     let mut text = String::new();
     for path in &args.files {
-        match crate::workflow::load(path) {
+        match respawn_core::workflow::load(path) {
             Ok(workflow) => {
                 let finals = workflow.stages.iter().filter(|s| s.is_final).count();
                 text.push_str(&format!(

@@ -13,8 +13,8 @@ pub struct WhatIf {
     pub market: Option<MarketArg>,
     /// A price of the `cost:` section by its path, e.g. `spot_per_hour=0.35` or
     /// `instances.m5.xlarge.spot=0.07`; repeat for several.
-    #[arg(long = "price", value_parser = crate::workflow::overrides::parse_price, value_name = "PATH=VALUE")]
-    pub prices: Vec<crate::workflow::overrides::PriceOverride>,
+    #[arg(long = "price", value_parser = respawn_core::workflow::overrides::parse_price, value_name = "PATH=VALUE")]
+    pub prices: Vec<respawn_core::workflow::overrides::PriceOverride>,
     /// The deadline (overrides `cluster.fallback.deadline`), e.g. `20h`.
     #[arg(long, value_parser = parse_mtti, value_name = "DURATION")]
     pub deadline: Option<Duration>,
@@ -22,7 +22,10 @@ pub struct WhatIf {
 
 impl WhatIf {
     /// The workflow `FILE` as the flags say; a price path that names nothing is an error.
-    pub fn load(&self, file: &std::path::Path) -> Result<crate::workflow::Workflow, CliError> {
+    pub fn load(
+        &self,
+        file: &std::path::Path,
+    ) -> Result<respawn_core::workflow::Workflow, CliError> {
         let mut workflow = output::load(file)?;
         if let Some(market) = self.market {
             workflow.cluster.market = market.into();
@@ -31,7 +34,7 @@ impl WhatIf {
             workflow.cluster.fallback.deadline = Some(deadline);
         }
         for price in &self.prices {
-            crate::workflow::overrides::apply_price(&mut workflow.cost, price)
+            respawn_core::workflow::overrides::apply_price(&mut workflow.cost, price)
                 .map_err(CliError::invalid_input)?;
         }
         Ok(workflow)
@@ -45,9 +48,9 @@ pub enum MarketArg {
     Auto,
 }
 
-impl From<MarketArg> for crate::workflow::MarketChoice {
+impl From<MarketArg> for respawn_core::workflow::MarketChoice {
     fn from(market: MarketArg) -> Self {
-        use crate::workflow::{Market, MarketChoice};
+        use respawn_core::workflow::{Market, MarketChoice};
         match market {
             MarketArg::Spot => MarketChoice::Fixed(Market::Spot),
             MarketArg::OnDemand => MarketChoice::Fixed(Market::OnDemand),

@@ -2,7 +2,7 @@
 //! `stages` stages where each stage needs up to three earlier ones (some far back), with
 //! estimates from 2 to 90 minutes and outputs from 1 to 60 GB, on `slots` slots.
 
-use respawn::workflow::{self, Workflow};
+use respawn_core::workflow::{self, Workflow};
 
 /// A small deterministic generator (xorshift), so that a seed names a workflow.
 pub struct Draw(u64);

@@ -1,0 +1,137 @@
+//! The run record (`run.json`): one per run, kept by the ledger and read by every command
+//! that asks what a run did.
+
+use super::timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// The format version written into every record; a reader refuses newer ones.
+pub const FORMAT: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    /// A stage failed after its retries; a fixed re-run resumes.
+    Failed,
+    /// The orchestrator was stopped (Ctrl-C); the same command resumes.
+    Stopped,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Stopped => "stopped",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        self == RunStatus::Succeeded
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MarketChange {
+    pub market: String,
+    pub at: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interruption {
+    pub at: String,
+    pub market: String,
+    pub cause: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// Attempts started in this run (interrupted ones included).
+    pub attempts: u32,
+    /// Attempts that ended in the stage's own failure (these use up `retries`).
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default)]
+    pub interrupted: u32,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_attempt: Option<u32>,
+    /// The market of the cluster its last attempt ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<String>,
+    /// Whether the plan persists its work-table (`checkpoint`) or leaves it on the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_table: Option<String>,
+    /// The store object holding the log of its last attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// The stage's fingerprint when this run last ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub format: u32,
+    pub workflow: String,
+    pub batch: String,
+    pub run_id: String,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub markets: Vec<MarketChange>,
+    #[serde(default)]
+    pub interruptions: Vec<Interruption>,
+    #[serde(default)]
+    pub stages: BTreeMap<String, StageRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Instance-hours per market (`spot`, `on-demand`) of the clusters that ended, as the
+    /// provider tells them (EMR: provisioned instances times the cluster's lifetime).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instance_hours: BTreeMap<String, f64>,
+}
+
+impl RunRecord {
+    pub fn new(
+        workflow: &str,
+        batch: &str,
+        run_id: &str,
+        market: &str,
+        now: SystemTime,
+    ) -> RunRecord {
+        let at = timestamp(now);
+        RunRecord {
+            format: FORMAT,
+            workflow: workflow.into(),
+            batch: batch.into(),
+            run_id: run_id.into(),
+            status: RunStatus::Running,
+            started_at: at.clone(),
+            updated_at: at.clone(),
+            finished_at: None,
+            markets: vec![MarketChange {
+                market: market.into(),
+                at,
+                reason: "start".into(),
+            }],
+            interruptions: Vec::new(),
+            stages: BTreeMap::new(),
+            message: None,
+            instance_hours: BTreeMap::new(),
+        }
+    }
+
+    /// Attempts of every stage, summed.
+    pub fn total_attempts(&self) -> u32 {
+        self.stages.values().map(|s| s.attempts).sum()
+    }
+}

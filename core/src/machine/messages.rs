@@ -1,0 +1,101 @@
+//! What the run loop's machine hears ([`Event`]) and asks for ([`Action`]): the whole
+//! interface between [`super::Machine`] and whoever plays the cluster and the
+//! store (the engine's driver, or the simulator in virtual time).
+
+use crate::workflow::{Market, StageId};
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The run begins (or resumes). `committed` marks stages whose COMMIT is in the
+    /// store and fresh; `published` marks final stages whose output already has `_SUCCESS`.
+    Started {
+        committed: Vec<bool>,
+        published: Vec<bool>,
+    },
+    /// The cluster asked for by [`Action::Provision`] is up.
+    ClusterReady { generation: u32 },
+    /// A stage process ended on a live cluster.
+    StageExited {
+        stage: StageId,
+        attempt: u32,
+        exit: Exit,
+    },
+    /// A checkpointed work-table was uploaded and its COMMIT is in the store.
+    Committed { stage: StageId, attempt: u32 },
+    /// A committed work-table was downloaded into the cluster's scratch.
+    Restored { stage: StageId, generation: u32 },
+    /// A final output was published with `_SUCCESS`.
+    Published { stage: StageId },
+    /// The cluster is gone with everything on it. `elapsed` is seconds since the run began.
+    /// Uploads in flight end with `Committed` (their COMMIT landed) or `PersistFailed`;
+    /// the recompute set and the next market are decided once they all have, so that a
+    /// COMMIT that landed is never run again.
+    ClusterLost { cause: String, elapsed: f64 },
+    /// An upload asked for by [`Action::Persist`] did not commit (its cluster was lost).
+    PersistFailed { stage: StageId, attempt: u32 },
+    /// The backoff before a failed stage's next attempt is over.
+    RetryDue { stage: StageId },
+    /// Stop (Ctrl-C): end what runs and record the run as stopped.
+    Stop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    Failed { code: i32 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Start a new cluster on this market (the old one, if any, is gone).
+    Provision {
+        market: Market,
+        generation: u32,
+        reason: String,
+    },
+    /// Download a committed work-table into the cluster's scratch.
+    Restore {
+        stage: StageId,
+        generation: u32,
+    },
+    Launch {
+        stage: StageId,
+        attempt: u32,
+    },
+    /// Upload a finished work-table and create its COMMIT.
+    Persist {
+        stage: StageId,
+        attempt: u32,
+    },
+    /// Publish a committed final work-table to `outputs/<stage>/<batch>/`.
+    Publish {
+        stage: StageId,
+    },
+    /// Wake the machine with [`Event::RetryDue`] after this delay (jitter is the driver's).
+    RetryAfter {
+        stage: StageId,
+        delay: Duration,
+    },
+    /// `market: auto` chose the market of the next cluster (before the run, and after every
+    /// interruption), for this reason in words.
+    MarketChosen {
+        market: Market,
+        reason: String,
+    },
+    /// End every running process and release the cluster.
+    Terminate,
+    /// The run is over.
+    Finish(Outcome),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed {
+        stage: StageId,
+        code: i32,
+        attempts: u32,
+    },
+    Stopped,
+}

@@ -1,0 +1,15 @@
+//! The run loop as a pure state machine: `apply(Event) -> Vec<Action>`. The driver
+//! executes its actions against real clusters and stores; the simulator plays them in
+//! virtual time.
+
+mod messages;
+mod setup;
+mod state;
+mod tally;
+
+pub use messages::{Action, Event, Exit, Outcome};
+pub use setup::Setup;
+pub use state::{Machine, StageState, StageStatus, retry_delay};
+
+#[cfg(test)]
+mod properties;

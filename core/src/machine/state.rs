@@ -1,0 +1,557 @@
+//! The run loop as a pure state machine: `apply(Event) -> Vec<Action>`.
+//!
+//! It knows the DAG, which work-tables the plan checkpoints, the slots of a cluster and
+//! the retry budget; it decides what to launch, persist, restore and publish, and what a
+//! cluster loss or a stage failure means. It never sleeps, reads a clock or touches the
+//! store: the driver executes the actions and reports what happened as events. The
+//! recompute set and the market choice are the planner's functions; the simulator drives
+//! this same machine in virtual time, so what launches when is decided here only.
+//!
+//! Launch order: among the stages whose inputs are on the cluster, the one with the
+//! longest remaining path (its bottom level, [`launch_order`]) goes first. A stage holds a
+//! slot while it runs; its checkpoint upload and the restores of its inputs do not.
+
+use super::tally::Tally;
+use super::{Action, Event, Exit, Outcome, Setup};
+use crate::plan::fallback::{MarketDecision, MarketSituation, next_market};
+use crate::plan::market::{AutoMarket, compare};
+use crate::plan::recompute::recompute_set;
+use crate::plan::{launch_order, remaining_time};
+use crate::workflow::{Market, StageId, graph};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StageState {
+    /// Not run yet in this cluster generation, or to be run again.
+    Waiting,
+    Running {
+        attempt: u32,
+    },
+    /// Exited successfully; its checkpoint is being written.
+    Persisting {
+        attempt: u32,
+    },
+    /// Failed; waiting for the backoff before the next attempt.
+    Backoff,
+    Done,
+}
+
+#[derive(Clone, Debug)]
+pub struct StageStatus {
+    pub state: StageState,
+    /// Attempts started in this run.
+    pub attempts: u32,
+    /// Attempts that failed on their own (these use up `retries`).
+    pub failures: u32,
+    pub interrupted: u32,
+    pub committed: bool,
+    pub published: bool,
+    /// Its work-table is on the current cluster.
+    pub local: bool,
+    pub restoring: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClusterState {
+    None,
+    Provisioning,
+    Ready,
+    /// Lost; waiting for the uploads that were in flight to end.
+    Lost,
+}
+
+/// What never changes during a run, shared by the clones of a machine (the simulator
+/// clones one per trial).
+#[derive(Debug)]
+struct Shape {
+    setup: Setup,
+    consumers: Vec<Vec<StageId>>,
+    /// Stages by launch priority, highest first.
+    launch_order: Vec<StageId>,
+    /// Each stage's position in `launch_order`.
+    rank: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Machine {
+    shape: Arc<Shape>,
+    run: Run,
+}
+
+/// What changes during a run. Its methods take the shape beside it, so that an event
+/// costs no reference count (the simulator's threads share one shape).
+#[derive(Clone, Debug)]
+struct Run {
+    stages: Vec<StageStatus>,
+    cluster: ClusterState,
+    generation: u32,
+    market: Market,
+    interruptions: u32,
+    /// Set when a stage used up its retries: nothing new starts, the run fails once
+    /// what runs has ended (so that finished work is kept for a fixed re-run).
+    failure: Option<(StageId, i32)>,
+    /// The cause and time of a loss whose uploads are still ending.
+    loss: Option<(String, f64)>,
+    finished: bool,
+    tally: Tally,
+    /// Something may need a restore (a new cluster, a stage waiting again, a commit that
+    /// landed after a loss): the next launch pass looks at every waiting stage's inputs.
+    restores_due: bool,
+}
+
+/// Base delay before retrying a stage after its `failures`-th failure: 1 s, 2 s, 4 s, ...
+/// up to a minute. The driver adds jitter.
+pub fn retry_delay(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+}
+
+impl Machine {
+    pub fn new(setup: Setup) -> Machine {
+        let n = setup.needs.len();
+        let consumers = graph::consumers(&setup.needs);
+        let launch_order = launch_order(&setup.needs, &setup.estimate);
+        let mut rank = vec![0; n];
+        for (position, &stage) in launch_order.iter().enumerate() {
+            rank[stage] = position;
+        }
+        let tally = Tally::new(&setup.needs, &rank);
+        let status = StageStatus {
+            state: StageState::Waiting,
+            attempts: 0,
+            failures: 0,
+            interrupted: 0,
+            committed: false,
+            published: false,
+            local: false,
+            restoring: false,
+        };
+        let run = Run {
+            market: setup.market,
+            stages: vec![status; n],
+            cluster: ClusterState::None,
+            generation: 0,
+            interruptions: 0,
+            failure: None,
+            loss: None,
+            finished: false,
+            tally,
+            restores_due: true,
+        };
+        Machine {
+            shape: Arc::new(Shape {
+                setup,
+                consumers,
+                launch_order,
+                rank,
+            }),
+            run,
+        }
+    }
+
+    pub fn stages(&self) -> &[StageStatus] {
+        &self.run.stages
+    }
+
+    pub fn market(&self) -> Market {
+        self.run.market
+    }
+
+    pub fn interruptions(&self) -> u32 {
+        self.run.interruptions
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.run.finished
+    }
+
+    /// The order in which the machine launches stages that are ready at the same time.
+    pub fn launch_order(&self) -> &[StageId] {
+        &self.shape.launch_order
+    }
+
+    pub fn apply(&mut self, event: Event) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.apply_into(event, &mut actions);
+        actions
+    }
+
+    /// [`Machine::apply`], appending to `actions` (a caller applying millions of events
+    /// reuses one buffer).
+    pub fn apply_into(&mut self, event: Event, actions: &mut Vec<Action>) {
+        self.run.apply(&self.shape, event, actions);
+    }
+}
+
+impl Run {
+    fn set_state(&mut self, shape: &Shape, stage: StageId, state: StageState) {
+        let from = std::mem::replace(&mut self.stages[stage].state, state);
+        self.tally.change(from, state);
+        if state == StageState::Waiting && from != StageState::Waiting {
+            self.restores_due = true;
+            self.tally.offer(stage, &shape.rank);
+        }
+    }
+
+    /// The stage's work-table is now on the cluster.
+    fn make_local(&mut self, shape: &Shape, stage: StageId) {
+        if !std::mem::replace(&mut self.stages[stage].local, true) {
+            if self.stages[stage].committed {
+                self.tally.away -= 1;
+            }
+            self.tally.arrived(&shape.consumers[stage], &shape.rank);
+        }
+        self.stages[stage].restoring = false;
+    }
+
+    fn apply(&mut self, shape: &Shape, event: Event, actions: &mut Vec<Action>) {
+        if self.finished {
+            return;
+        }
+        let setup = &shape.setup;
+        match event {
+            Event::Started {
+                committed,
+                published,
+            } => {
+                for (s, status) in self.stages.iter_mut().enumerate() {
+                    status.committed = committed.get(s).copied().unwrap_or(false);
+                    status.published =
+                        published.get(s).copied().unwrap_or(false) && status.committed;
+                }
+                self.tally.away = self.stages.iter().filter(|s| s.committed).count();
+                // Only what a final output still needs runs: an uncommitted stage whose
+                // consumers are all committed is left alone.
+                let n = self.stages.len();
+                let mut needed = vec![false; n];
+                for s in (0..n).rev() {
+                    needed[s] = !self.stages[s].committed
+                        && (setup.is_final[s] || shape.consumers[s].iter().any(|&c| needed[c]));
+                }
+                for (s, needed) in needed.into_iter().enumerate() {
+                    if !needed {
+                        self.set_state(shape, s, StageState::Done);
+                    }
+                }
+                // Committed finals that are not published yet need no cluster.
+                for s in 0..self.stages.len() {
+                    if setup.is_final[s] && self.stages[s].committed && !self.stages[s].published {
+                        actions.push(Action::Publish { stage: s });
+                    }
+                }
+                if self.stages.iter().any(|s| s.state != StageState::Done) {
+                    let reason = match &setup.auto_market {
+                        Some(auto) => {
+                            let decision = self.resumed_choice(shape, auto);
+                            self.market = decision.market;
+                            actions.push(Action::MarketChosen {
+                                market: decision.market,
+                                reason: decision.reason.clone(),
+                            });
+                            format!("start: {}", decision.reason)
+                        }
+                        None => "start".into(),
+                    };
+                    self.provision(reason, actions);
+                }
+            }
+            Event::ClusterReady { generation } => {
+                if generation == self.generation && self.cluster == ClusterState::Provisioning {
+                    self.cluster = ClusterState::Ready;
+                    self.restores_due = true;
+                }
+            }
+            Event::StageExited {
+                stage,
+                attempt,
+                exit,
+            } => {
+                if self.stages[stage].state != (StageState::Running { attempt }) {
+                    // An attempt from a lost cluster: already counted as interrupted.
+                    return;
+                }
+                match exit {
+                    Exit::Success => {
+                        self.make_local(shape, stage);
+                        if setup.checkpoint[stage] && !self.stages[stage].committed {
+                            self.set_state(shape, stage, StageState::Persisting { attempt });
+                            actions.push(Action::Persist { stage, attempt });
+                        } else {
+                            self.set_state(shape, stage, StageState::Done);
+                        }
+                    }
+                    Exit::Failed { code } => {
+                        self.stages[stage].failures += 1;
+                        let failures = self.stages[stage].failures;
+                        if failures <= setup.retries {
+                            self.set_state(shape, stage, StageState::Backoff);
+                            actions.push(Action::RetryAfter {
+                                stage,
+                                delay: retry_delay(failures),
+                            });
+                        } else {
+                            self.set_state(shape, stage, StageState::Waiting);
+                            self.failure.get_or_insert((stage, code));
+                        }
+                    }
+                }
+            }
+            Event::PersistFailed { stage, attempt } => {
+                if self.stages[stage].state == (StageState::Persisting { attempt }) {
+                    self.set_state(shape, stage, StageState::Waiting);
+                }
+            }
+            Event::Committed { stage, .. } => {
+                // A COMMIT that landed is durable even if the cluster was lost meanwhile.
+                if !std::mem::replace(&mut self.stages[stage].committed, true)
+                    && !self.stages[stage].local
+                {
+                    self.tally.away += 1;
+                    self.restores_due = true;
+                }
+                if matches!(
+                    self.stages[stage].state,
+                    StageState::Persisting { .. } | StageState::Waiting
+                ) {
+                    self.set_state(shape, stage, StageState::Done);
+                }
+                if setup.is_final[stage] && !self.stages[stage].published {
+                    actions.push(Action::Publish { stage });
+                }
+            }
+            Event::Restored { stage, generation } => {
+                if generation == self.generation {
+                    self.make_local(shape, stage);
+                }
+            }
+            Event::Published { stage } => self.stages[stage].published = true,
+            Event::ClusterLost { cause, elapsed } => self.lose_cluster(shape, cause, elapsed),
+            Event::RetryDue { stage } => {
+                if self.stages[stage].state == StageState::Backoff {
+                    self.set_state(shape, stage, StageState::Waiting);
+                }
+            }
+            Event::Stop => {
+                actions.push(Action::Terminate);
+                actions.push(Action::Finish(Outcome::Stopped));
+                self.finished = true;
+                return;
+            }
+        }
+        if self.cluster == ClusterState::Lost && self.tally.persisting == 0 {
+            self.settle_loss(shape, actions);
+        }
+        self.advance(shape, actions);
+    }
+
+    fn provision(&mut self, reason: String, actions: &mut Vec<Action>) {
+        self.generation += 1;
+        self.cluster = ClusterState::Provisioning;
+        actions.push(Action::Provision {
+            market: self.market,
+            generation: self.generation,
+            reason,
+        });
+    }
+
+    fn lose_cluster(&mut self, shape: &Shape, cause: String, elapsed: f64) {
+        if matches!(self.cluster, ClusterState::None | ClusterState::Lost) {
+            return;
+        }
+        self.interruptions += 1;
+        for stage in 0..self.stages.len() {
+            if let StageState::Running { .. } = self.stages[stage].state {
+                self.stages[stage].interrupted += 1;
+                self.set_state(shape, stage, StageState::Waiting);
+            }
+            // A stage still `Persisting` stays so until its upload ends: its COMMIT may
+            // have landed (`Committed`) or not (`PersistFailed`, and it runs again).
+            self.stages[stage].local = false;
+            self.stages[stage].restoring = false;
+        }
+        self.tally.all_gone(&shape.setup.needs, &shape.rank);
+        self.tally.away = self.stages.iter().filter(|s| s.committed).count();
+        self.cluster = ClusterState::Lost;
+        self.loss = Some((cause, elapsed));
+    }
+
+    /// `market: auto` at the start: the choice made before the run, or, when a run resumes
+    /// on spot with stages already done, the choice for what remains.
+    fn resumed_choice(&self, shape: &Shape, auto: &AutoMarket) -> MarketDecision {
+        let setup = &shape.setup;
+        let to_run: Vec<bool> = self
+            .stages
+            .iter()
+            .map(|s| s.state != StageState::Done)
+            .collect();
+        let left = to_run.iter().filter(|r| **r).count();
+        if self.market != Market::Spot || left == to_run.len() {
+            return auto.decision.clone();
+        }
+        let situation = MarketSituation {
+            current: Market::Spot,
+            interruptions: 0,
+            elapsed: 0.0,
+            remaining_critical: remaining_time(
+                &shape.consumers,
+                &setup.estimate,
+                &to_run,
+                setup.slots,
+            ),
+            mtti: setup.mtti,
+            provision_time: setup.provision_time,
+            checkpoint_cost: setup.checkpoint_cost,
+        };
+        let decision = compare(auto, &setup.fallback, &situation);
+        MarketDecision {
+            market: decision.market,
+            reason: format!(
+                "resumed with {left} of {} stages to run: {}",
+                to_run.len(),
+                decision.reason
+            ),
+        }
+    }
+
+    /// After a loss, once no upload is in flight: what runs again, and on which market.
+    fn settle_loss(&mut self, shape: &Shape, actions: &mut Vec<Action>) {
+        let setup = &shape.setup;
+        let Some((cause, elapsed)) = self.loss.take() else {
+            return;
+        };
+        let finished: Vec<bool> = self
+            .stages
+            .iter()
+            .map(|s| s.state == StageState::Done)
+            .collect();
+        let committed: Vec<bool> = self.stages.iter().map(|s| s.committed).collect();
+        let rerun = recompute_set(&setup.needs, &finished, &committed);
+        for (s, again) in rerun.iter().enumerate() {
+            if *again && self.stages[s].state == StageState::Done {
+                self.set_state(shape, s, StageState::Waiting);
+            }
+        }
+        let decision: MarketDecision = next_market(
+            &setup.fallback,
+            &MarketSituation {
+                current: self.market,
+                interruptions: self.interruptions,
+                elapsed,
+                // Only the deadline rule and `market: auto` read it.
+                remaining_critical: if setup.fallback.deadline.is_some()
+                    || setup.auto_market.is_some()
+                {
+                    remaining_time(&shape.consumers, &setup.estimate, &rerun, setup.slots)
+                } else {
+                    0.0
+                },
+                mtti: setup.mtti,
+                provision_time: setup.provision_time,
+                checkpoint_cost: setup.checkpoint_cost,
+            },
+            setup.auto_market.as_ref(),
+        );
+        let chosen_again = setup.auto_market.is_some() && self.market == Market::Spot;
+        self.market = decision.market;
+        self.cluster = ClusterState::None;
+        if self.failure.is_none() && rerun.iter().any(|r| *r) {
+            if chosen_again {
+                actions.push(Action::MarketChosen {
+                    market: decision.market,
+                    reason: if setup.explain {
+                        decision.reason.clone()
+                    } else {
+                        String::new()
+                    },
+                });
+            }
+            let reason = if setup.explain {
+                format!(
+                    "after interruption {} ({cause}): {}",
+                    self.interruptions, decision.reason
+                )
+            } else {
+                String::new()
+            };
+            self.provision(reason, actions);
+        }
+    }
+
+    /// Launches and restores what can go, and finishes the run when nothing is left.
+    fn advance(&mut self, shape: &Shape, actions: &mut Vec<Action>) {
+        let setup = &shape.setup;
+        let busy = self.tally.busy > 0;
+        if let Some((stage, code)) = self.failure {
+            if !busy {
+                actions.push(Action::Terminate);
+                actions.push(Action::Finish(Outcome::Failed {
+                    stage,
+                    code,
+                    attempts: self.stages[stage].attempts,
+                }));
+                self.finished = true;
+            }
+            return;
+        }
+        let all_done = self.tally.done == self.stages.len();
+        if all_done {
+            let unpublished =
+                (0..self.stages.len()).any(|s| setup.is_final[s] && !self.stages[s].published);
+            if !unpublished {
+                if self.cluster != ClusterState::None {
+                    actions.push(Action::Terminate);
+                    self.cluster = ClusterState::None;
+                }
+                actions.push(Action::Finish(Outcome::Succeeded));
+                self.finished = true;
+            } else if self.cluster != ClusterState::None {
+                // Publishing needs only the store: release the cluster now.
+                actions.push(Action::Terminate);
+                self.cluster = ClusterState::None;
+            }
+            return;
+        }
+        if self.cluster == ClusterState::None {
+            // Lost with nothing left to recompute, then a failure cleared: start again.
+            let reason = "work left to do".to_string();
+            self.provision(reason, actions);
+            return;
+        }
+        if self.cluster != ClusterState::Ready {
+            return;
+        }
+        // Inputs must be on this cluster; committed ones can be brought back.
+        if std::mem::replace(&mut self.restores_due, false) && self.tally.away > 0 {
+            for &stage in &shape.launch_order {
+                if self.stages[stage].state != StageState::Waiting || self.tally.missing[stage] == 0
+                {
+                    continue;
+                }
+                for &input in &setup.needs[stage] {
+                    let input_status = &self.stages[input];
+                    if !input_status.local && input_status.committed && !input_status.restoring {
+                        self.stages[input].restoring = true;
+                        actions.push(Action::Restore {
+                            stage: input,
+                            generation: self.generation,
+                        });
+                    }
+                }
+            }
+        }
+        // Ready stages, highest priority first, while a slot is free.
+        while self.tally.running < setup.slots {
+            let Some(rank) = self.tally.ready.pop() else {
+                break;
+            };
+            let stage = shape.launch_order[rank.0];
+            if self.stages[stage].state != StageState::Waiting || self.tally.missing[stage] != 0 {
+                continue; // offered when it was ready; it is not any more
+            }
+            self.stages[stage].attempts += 1;
+            let attempt = self.stages[stage].attempts;
+            self.set_state(shape, stage, StageState::Running { attempt });
+            actions.push(Action::Launch { stage, attempt });
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! What a run cost, what the same work would have cost on on-demand capacity, and what
+//! interruptions and checkpoints wasted, from its timeline and the workflow's prices.
+//!
+//! - A cluster generation costs its hours (from its request to its loss or release,
+//!   provisioning included) times the price of its market for the whole cluster
+//!   (`plan::prices`). An EMR cluster whose instances were listed at its end costs the
+//!   instance-hours of each fleet, type and market times that type's price plus EMR's fee
+//!   (`instance_cost`); one from an older record that only has its total instance-hours
+//!   costs those times its mean instance price (fleets' prices over its instances).
+//! - The all-on-demand counterfactual runs the same work without interruptions
+//!   (`on_demand`).
+//! - Waste that happened on a cluster (lost attempts, recomputed producers, checkpoint
+//!   writes and restores) is charged as a share of the cluster: hours times what an hour of
+//!   that cluster cost, divided by its slots. Replacement clusters' provisioning is charged
+//!   in full. An hour of a cluster whose instances EMR listed costs what the cluster cost
+//!   over its hours; of any other cluster, the workflow's price for its market (an EMR
+//!   one's `source` says its record lists no instance types).
+//!   Checkpoint storage is gigabyte-hours of intermediate work-tables from their commit to
+//!   the cleanup (or the last event, when none came yet).
+
+use super::instance_cost::{InstanceCost, mean_instance_rate, price_instances};
+use super::on_demand::on_demand;
+use super::timeline::{Outcome, Timeline};
+use crate::plan::prices::{self as rates, Rate};
+use crate::workflow::{Market, Provider, Workflow};
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GenerationCost {
+    pub generation: usize,
+    pub market: Market,
+    pub hours: f64,
+    pub provisioning_hours: f64,
+    /// EMR: instance-hours as the provider reported them.
+    pub instance_hours: Option<f64>,
+    /// The cluster's price per hour: its instances' prices when EMR listed them, else the
+    /// workflow's price for its market.
+    pub per_hour: f64,
+    pub cost: f64,
+    pub source: String,
+    /// EMR: the cost of each fleet's instances per type and market (empty without a list).
+    pub instances: Vec<InstanceCost>,
+}
+
+/// One kind of waste: how much, what it cost, and from which price.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct WasteItem {
+    pub count: usize,
+    pub hours: f64,
+    pub cost: f64,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Waste {
+    /// Attempts that ended with their cluster.
+    pub interrupted_attempts: WasteItem,
+    /// Producers run again because their ephemeral work-table was lost.
+    pub recomputed_producers: WasteItem,
+    /// Provisioning of the clusters that replaced lost ones.
+    pub provisioning: WasteItem,
+    pub checkpoint_writes: WasteItem,
+    pub restores: WasteItem,
+    /// Intermediate checkpoints kept in the store; `hours` are gigabyte-hours.
+    pub checkpoint_storage: WasteItem,
+    pub total: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Cost {
+    pub currency: String,
+    /// Clusters plus checkpoint storage.
+    pub cost: f64,
+    pub cluster_cost: f64,
+    pub storage_cost: f64,
+    pub on_demand_cost: f64,
+    pub on_demand_hours: f64,
+    pub on_demand_source: String,
+    pub saving: f64,
+    pub saving_percent: f64,
+    pub waste: Waste,
+    pub generations: Vec<GenerationCost>,
+}
+
+/// Stages that run at once on one cluster.
+pub(super) fn slots(workflow: &Workflow) -> f64 {
+    let slots = match (&workflow.cluster.provider, &workflow.cluster.emr) {
+        (Provider::Emr, Some(emr)) => emr.step_concurrency,
+        _ => workflow.cluster.slots,
+    };
+    f64::from(slots.max(1))
+}
+
+fn share(rate: &Rate, slots: f64) -> String {
+    if slots > 1.0 {
+        format!("{} / {slots} slots", rate.source)
+    } else {
+        rate.source.clone()
+    }
+}
+
+pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
+    let slots = slots(workflow);
+    let rate = |market| rates::cluster_rate(workflow, market);
+    let hours = |seconds: f64| seconds / 3600.0;
+    let generations: Vec<GenerationCost> = timeline
+        .generations
+        .iter()
+        .map(|g| {
+            let price = rate(g.market);
+            let mean = mean_instance_rate(workflow, g.market);
+            let instances = g
+                .instances
+                .as_deref()
+                .map(|listed| price_instances(workflow, listed))
+                .unwrap_or_default();
+            let (per_hour, cost, source) = match (&g.instances, g.instance_hours, mean) {
+                // EMR listed the instances: each kind at its own price.
+                (Some(_), ..) => (
+                    instances
+                        .iter()
+                        .map(|i| f64::from(i.count) * i.price_per_hour)
+                        .sum(),
+                    instances.iter().map(|i| i.cost).sum(),
+                    format!(
+                        "instance-hours per fleet and type as EMR listed them, each at its \
+                         price (see instances): {}",
+                        instances
+                            .iter()
+                            .map(|i| format!(
+                                "{} {} x {} {}",
+                                i.fleet,
+                                i.count,
+                                i.instance_type,
+                                i.market.as_str()
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                // An older record: only the total instance-hours, priced at the cluster's
+                // mean instance price (its fleets' prices over its instance count).
+                (None, Some(instance_hours), Some(mean)) => (
+                    price.per_hour,
+                    instance_hours * mean.per_hour,
+                    format!(
+                        "{instance_hours} instance-hours x the mean instance price {}: \
+                         this record lists no instance types",
+                        mean.source
+                    ),
+                ),
+                _ => (
+                    price.per_hour,
+                    hours(g.seconds()) * price.per_hour,
+                    price.source,
+                ),
+            };
+            GenerationCost {
+                generation: g.number,
+                market: g.market,
+                hours: hours(g.seconds()),
+                provisioning_hours: hours(g.provisioning_seconds()),
+                instance_hours: g.instance_hours,
+                per_hour,
+                cost,
+                source,
+                instances,
+            }
+        })
+        .collect();
+    let cluster_cost: f64 = generations.iter().map(|g| g.cost).sum();
+
+    // What an hour of each cluster cost, for the waste that happened on it: its own cost
+    // over its hours when EMR listed its instances, else the workflow's price.
+    let hourly: Vec<Rate> = timeline
+        .generations
+        .iter()
+        .zip(&generations)
+        .map(|(g, priced)| match &g.instances {
+            Some(_) if priced.hours > 0.0 => Rate {
+                per_hour: priced.cost / priced.hours,
+                source: format!(
+                    "cluster {}'s cost / its hours, {:.4} {}/h (the instances EMR listed)",
+                    g.number,
+                    priced.cost / priced.hours,
+                    workflow.cost.currency
+                ),
+            },
+            _ if workflow.cluster.provider == Provider::Emr => {
+                let price = rate(g.market);
+                Rate {
+                    source: format!(
+                        "{}: cluster {}'s record lists no instance types",
+                        price.source, g.number
+                    ),
+                    ..price
+                }
+            }
+            _ => rate(g.market),
+        })
+        .collect();
+    let hourly_of = |generation: usize| {
+        hourly
+            .get(generation)
+            .cloned()
+            .unwrap_or_else(|| rate(workflow.cluster.market.planning_market()))
+    };
+    let mut waste = Waste::default();
+    let add = |item: &mut WasteItem, hours: f64, price: &Rate, slots: f64| {
+        item.count += 1;
+        item.hours += hours;
+        item.cost += hours * price.per_hour / slots;
+        let source = share(price, slots);
+        if item.source.is_empty() {
+            item.source = source;
+        } else if !item.source.contains(&source) {
+            item.source = format!("{}; {source}", item.source);
+        }
+    };
+    let on_cluster = |item: &mut WasteItem, seconds: f64, generation: usize| {
+        add(item, hours(seconds), &hourly_of(generation), slots);
+    };
+    for attempt in &timeline.attempts {
+        if attempt.outcome == Outcome::Interrupted {
+            on_cluster(
+                &mut waste.interrupted_attempts,
+                attempt.seconds(),
+                attempt.generation,
+            );
+        } else if attempt.recompute && attempt.outcome == Outcome::Succeeded {
+            on_cluster(
+                &mut waste.recomputed_producers,
+                attempt.seconds(),
+                attempt.generation,
+            );
+        }
+    }
+    for (index, generation) in timeline.generations.iter().enumerate().skip(1) {
+        let seconds = generation.provisioning_seconds();
+        add(
+            &mut waste.provisioning,
+            hours(seconds),
+            &hourly_of(index),
+            1.0,
+        );
+    }
+    // A commit or restore happens on the cluster that is up at that moment.
+    let generation_at = |t: f64| {
+        timeline
+            .generations
+            .iter()
+            .rposition(|g| g.requested <= t)
+            .unwrap_or(0)
+    };
+    for commit in &timeline.commits {
+        let generation = generation_at(commit.at);
+        on_cluster(&mut waste.checkpoint_writes, commit.seconds, generation);
+    }
+    for restore in &timeline.restores {
+        on_cluster(&mut waste.restores, restore.seconds, restore.generation);
+    }
+    let finals: Vec<&str> = workflow
+        .stages
+        .iter()
+        .filter(|s| s.is_final)
+        .map(|s| s.name.as_str())
+        .collect();
+    let storage = rates::storage_rate(&workflow.cost);
+    let kept_until = timeline.cleaned.unwrap_or(timeline.end);
+    for commit in &timeline.commits {
+        if finals.contains(&commit.stage.as_str()) {
+            continue;
+        }
+        let gb_hours = commit.bytes as f64 / 1e9 * hours((kept_until - commit.at).max(0.0));
+        let item = &mut waste.checkpoint_storage;
+        item.count += 1;
+        item.hours += gb_hours;
+        item.cost += gb_hours * storage.per_hour;
+    }
+    waste.checkpoint_storage.source = storage.source.clone();
+    let storage_cost = waste.checkpoint_storage.cost;
+    waste.total = waste.interrupted_attempts.cost
+        + waste.recomputed_producers.cost
+        + waste.provisioning.cost
+        + waste.checkpoint_writes.cost
+        + waste.restores.cost
+        + storage_cost;
+
+    let on_demand = on_demand(workflow, timeline, &generations);
+    let on_demand_cost = on_demand.cost;
+    let cost = cluster_cost + storage_cost;
+    let saving = on_demand_cost - cost;
+    Cost {
+        currency: workflow.cost.currency.clone(),
+        cost,
+        cluster_cost,
+        storage_cost,
+        on_demand_cost,
+        on_demand_hours: on_demand.hours,
+        on_demand_source: on_demand.source,
+        saving,
+        saving_percent: if on_demand_cost > 0.0 {
+            saving / on_demand_cost * 100.0
+        } else {
+            0.0
+        },
+        waste,
+        generations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::event::RunEvent;
+    use crate::report::timeline::tests::{at, exit, launch, provision, ready};
+    use crate::report::timeline::timeline;
+
+    fn workflow(slots: u32) -> Workflow {
+        let text = format!(
+            "name: hand\ncluster: {{provider: local, market: spot, slots: {slots}}}\n\
+             cost: {{spot_per_hour: 3.0, on_demand_per_hour: 10.0}}\n\
+             stages:\n  a: {{run: 'true', estimate: 1h}}\n  b: {{run: 'true', estimate: 1h, needs: [a]}}\n"
+        );
+        crate::workflow::parse("hand.yaml", &text).unwrap()
+    }
+
+    #[test]
+    fn a_run_with_known_durations_costs_what_a_hand_computation_says() {
+        let spot = Market::Spot;
+        let od = Market::OnDemand;
+        // Spot cluster: asked at 0, up at 0.1 h; `a` runs 1 h and commits 1 GB in 36 s;
+        // `b` runs 0.5 h and is lost with the cluster at 1.6 h. The on-demand cluster is
+        // asked at 1.6 h, up at 1.7 h; `a`'s checkpoint is restored in 72 s; `b` runs 1 h
+        // and ends at 2.72 h; the cleanup comes at 2.75 h.
+        let h = 3600.0;
+        let events = vec![
+            at(0.0, provision(1, spot)),
+            at(0.1 * h, ready(1, spot)),
+            at(0.1 * h, launch("a", 1, 1, spot)),
+            at(1.1 * h, exit("a", 1, 0)),
+            at(1.1 * h, launch("b", 2, 1, spot)),
+            at(
+                1.11 * h,
+                RunEvent::Committed {
+                    stage: "a".into(),
+                    attempt: 1,
+                    files: 1,
+                    bytes: 1_000_000_000,
+                    seconds: 36.0,
+                },
+            ),
+            at(
+                1.6 * h,
+                RunEvent::Interrupted {
+                    stage: "b".into(),
+                    attempt: 2,
+                },
+            ),
+            at(
+                1.6 * h,
+                RunEvent::ClusterLost {
+                    generation: 1,
+                    market: spot,
+                    cause: "spot".into(),
+                    interruptions: 1,
+                },
+            ),
+            at(1.6 * h, provision(2, od)),
+            at(1.7 * h, ready(2, od)),
+            at(
+                1.72 * h,
+                RunEvent::Restored {
+                    stage: "a".into(),
+                    generation: 2,
+                    bytes: 1_000_000_000,
+                    seconds: 72.0,
+                },
+            ),
+            at(1.72 * h, launch("b", 3, 2, od)),
+            at(2.72 * h, exit("b", 3, 0)),
+            at(
+                2.72 * h,
+                RunEvent::ClusterReleased {
+                    generation: 2,
+                    cluster: "c".into(),
+                    instance_hours: None,
+                    instances: None,
+                },
+            ),
+            at(
+                2.75 * h,
+                RunEvent::Cleaned {
+                    deleted: 3,
+                    prefix: "p".into(),
+                },
+            ),
+        ];
+        let cost = cost(&workflow(1), &timeline(&events, false));
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        // Spot 1.6 h x 3 = 4.8; on-demand (2.72 - 1.6) h x 10 = 11.2.
+        assert!(close(cost.generations[0].cost, 4.8), "{cost:#?}");
+        assert!(close(cost.generations[1].cost, 11.2), "{cost:#?}");
+        // Storage: 1 GB from 1.11 h to 2.75 h = 1.64 GB-h at 0.023 / 730 per GB-h.
+        let storage = 1.64 * 0.023 / 730.0;
+        assert!(close(cost.waste.checkpoint_storage.hours, 1.64));
+        assert!(close(cost.cost, 16.0 + storage));
+        // On-demand: 0.1 h provisioning + a (1 h) + b (1 h) = 2.1 h x 10 = 21.
+        assert!(close(cost.on_demand_hours, 2.1));
+        assert!(close(cost.on_demand_cost, 21.0));
+        assert!(close(cost.saving, 5.0 - storage));
+        assert!(close(cost.saving_percent, (5.0 - storage) / 21.0 * 100.0));
+        // Waste: b's lost 0.5 h on spot (1.5), the replacement's 0.1 h on-demand (1.0),
+        // the write 0.01 h on spot (0.03), the restore 0.02 h on-demand (0.2).
+        assert!(close(cost.waste.interrupted_attempts.cost, 1.5));
+        assert!(close(cost.waste.provisioning.cost, 1.0));
+        assert!(close(cost.waste.checkpoint_writes.cost, 0.03));
+        assert!(close(cost.waste.restores.cost, 0.2));
+        assert!(close(cost.waste.total, 2.73 + storage));
+        assert!(
+            cost.generations[0]
+                .source
+                .contains("cost.spot_per_hour USD 3")
+        );
+        assert!(
+            cost.waste
+                .provisioning
+                .source
+                .contains("on_demand_per_hour")
+        );
+    }
+
+    #[test]
+    fn an_older_emr_record_without_instance_types_costs_its_instance_hours_at_the_mean_price() {
+        let text = "name: wf\nstore: s3://bucket/prefix\ncluster:\n  provider: emr\n  emr:\n    \
+                    release_label: emr-7.5.0\n    service_role: R\n    instance_profile: P\n    \
+                    subnets: [subnet-1]\n    primary: {instance_types: [m5.xlarge]}\n    \
+                    core: {instance_types: [m5.xlarge], capacity: 3}\ncost:\n  instances:\n    \
+                    m5.xlarge: {spot: 0.07, on_demand: 0.192, emr_fee: 0.048}\n\
+                    stages:\n  a: {run: x}\n";
+        let workflow = crate::workflow::parse("emr.yaml", text).unwrap_or_else(|d| panic!("{d}"));
+        let spot = Market::Spot;
+        let events = vec![
+            at(0.0, provision(1, spot)),
+            at(0.0, ready(1, spot)),
+            at(
+                3600.0,
+                RunEvent::ClusterReleased {
+                    generation: 1,
+                    cluster: "j-1".into(),
+                    instance_hours: Some(8.0),
+                    instances: None,
+                },
+            ),
+        ];
+        let cost = cost(&workflow, &timeline(&events, false));
+        // Four instances at 0.07 + 0.048 each: 8 instance-hours cost 8 x 0.118.
+        assert!(
+            (cost.generations[0].cost - 8.0 * 0.118).abs() < 1e-9,
+            "{cost:#?}"
+        );
+        let source = &cost.generations[0].source;
+        assert!(source.starts_with("8 instance-hours x the mean instance price ("));
+        assert!(source.contains("emr_fee"));
+        assert!(
+            source.ends_with("this record lists no instance types"),
+            "{source}"
+        );
+        assert!(cost.generations[0].instances.is_empty());
+    }
+
+    #[test]
+    fn the_on_demand_schedule_uses_the_clusters_slots() {
+        let text = "name: wide\ncluster: {provider: local, market: spot, slots: 2}\n\
+                    stages:\n  a: {run: 'true', estimate: 1h}\n  b: {run: 'true', estimate: 1h}\n  c: {run: 'true', estimate: 1h}\n";
+        let workflow = crate::workflow::parse("wide.yaml", text).unwrap();
+        let spot = Market::Spot;
+        let mut events = vec![at(0.0, provision(1, spot)), at(0.0, ready(1, spot))];
+        for (i, stage) in ["a", "b", "c"].iter().enumerate() {
+            events.push(at(0.0, launch(stage, i as u32 + 1, 1, spot)));
+            events.push(at(100.0, exit(stage, i as u32 + 1, 0)));
+        }
+        let cost = cost(&workflow, &timeline(&events, false));
+        // Three 100 s stages on two slots: 200 s.
+        assert!((cost.on_demand_hours * 3600.0 - 200.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,165 @@
+//! What the same work would have cost on on-demand capacity: each stage's last successful
+//! attempt, as long as it took, scheduled on the cluster's slots in dependency order without
+//! interruption, after one provisioning, at an on-demand price per cluster-hour.
+//!
+//! That price is the one the run's own clusters imply when EMR listed their instances: the
+//! instance-hours of each type it listed, each at that type's on-demand price plus EMR's
+//! fee (`instance_cost`), over those clusters' hours, so that the all-on-demand run has
+//! the mix of instances the run had. Without a list (a local cluster, or an EMR record
+//! written before the instances were kept) it is the workflow's price for an on-demand
+//! cluster (`plan::prices`: an EMR cluster's fleets at their first types), and an EMR
+//! `source` says the record lists no instance types.
+
+use super::cost::{GenerationCost, slots};
+use super::instance_cost::price_instances;
+use super::timeline::{Outcome, Timeline};
+use crate::contract::event::InstanceUse;
+use crate::plan::prices::{self as rates, Rate};
+use crate::workflow::{Market, Provider, Workflow};
+use std::collections::BTreeMap;
+
+/// The all-on-demand counterfactual.
+pub struct OnDemand {
+    pub hours: f64,
+    pub cost: f64,
+    pub source: String,
+}
+
+pub fn on_demand(
+    workflow: &Workflow,
+    timeline: &Timeline,
+    generations: &[GenerationCost],
+) -> OnDemand {
+    let first_provisioning = timeline
+        .generations
+        .first()
+        .map_or(0.0, |g| g.provisioning_seconds());
+    let hours = (first_provisioning + failure_free_makespan(workflow, timeline)) / 3600.0;
+    let rate = on_demand_rate(workflow, timeline, generations);
+    OnDemand {
+        hours,
+        cost: hours * rate.per_hour,
+        source: format!(
+            "{} for the failure-free schedule of the stages' successful attempts on {} slots",
+            rate.source,
+            slots(workflow)
+        ),
+    }
+}
+
+/// An on-demand cluster-hour: from the instances EMR listed when it listed some (see the
+/// module's comment), else the workflow's price.
+fn on_demand_rate(
+    workflow: &Workflow,
+    timeline: &Timeline,
+    generations: &[GenerationCost],
+) -> Rate {
+    // The instance-hours of each type over the clusters whose instances were listed.
+    let mut by_type: BTreeMap<&str, InstanceUse> = BTreeMap::new();
+    let mut cluster_hours = 0.0;
+    for (listed, priced) in timeline.generations.iter().zip(generations) {
+        let Some(instances) = &listed.instances else {
+            continue;
+        };
+        cluster_hours += priced.hours;
+        for used in instances {
+            let kind = by_type
+                .entry(&used.instance_type)
+                .or_insert_with(|| InstanceUse {
+                    market: Market::OnDemand,
+                    count: 0,
+                    instance_hours: 0.0,
+                    from: None,
+                    until: None,
+                    ..used.clone()
+                });
+            kind.instance_hours += used.instance_hours;
+        }
+    }
+    let configured = rates::cluster_rate(workflow, Market::OnDemand);
+    if by_type.is_empty() || cluster_hours <= 0.0 {
+        let emr = workflow.cluster.provider == Provider::Emr;
+        return Rate {
+            source: if emr {
+                format!(
+                    "{}: the run's records list no instance types",
+                    configured.source
+                )
+            } else {
+                configured.source
+            },
+            ..configured
+        };
+    }
+    let kinds: Vec<InstanceUse> = by_type.into_values().collect();
+    let priced = price_instances(workflow, &kinds);
+    let cost: f64 = priced.iter().map(|p| p.cost).sum();
+    let per_type = priced
+        .iter()
+        .map(|p| format!("{} instance-h x ({})", p.instance_hours, p.source))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    Rate {
+        per_hour: cost / cluster_hours,
+        source: format!(
+            "the instances EMR listed at on-demand prices, ({per_type}) / {cluster_hours} cluster-hours"
+        ),
+    }
+}
+
+/// The stages' last successful attempts, as long as they took, on the cluster's slots in
+/// dependency order with no interruption: when the same work would have ended.
+fn failure_free_makespan(workflow: &Workflow, timeline: &Timeline) -> f64 {
+    let mut duration: BTreeMap<&str, f64> = BTreeMap::new();
+    for attempt in &timeline.attempts {
+        if attempt.outcome == Outcome::Succeeded {
+            duration.insert(&attempt.stage, attempt.seconds());
+        }
+    }
+    let count = workflow.stages.len();
+    let work: Vec<Option<f64>> = workflow
+        .stages
+        .iter()
+        .map(|s| duration.get(s.name.as_str()).copied())
+        .collect();
+    let slots = slots(workflow) as usize;
+    // Stages that did not run in this run are there from the start.
+    let mut done_at: Vec<Option<f64>> = work.iter().map(|w| w.is_none().then_some(0.0)).collect();
+    let mut started = vec![false; count];
+    let mut running: Vec<(f64, usize)> = Vec::new();
+    let mut now = 0.0_f64;
+    let order = crate::workflow::graph::topological_order(
+        &workflow
+            .stages
+            .iter()
+            .map(|s| s.needs.clone())
+            .collect::<Vec<_>>(),
+    );
+    loop {
+        for &stage in &order {
+            if running.len() >= slots {
+                break;
+            }
+            let ready = workflow.stages[stage]
+                .needs
+                .iter()
+                .all(|&need| done_at[need].is_some_and(|t| t <= now));
+            if !started[stage] && done_at[stage].is_none() && ready {
+                started[stage] = true;
+                running.push((now + work[stage].unwrap_or(0.0), stage));
+            }
+        }
+        let Some(next) = running
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        let (end, stage) = running.swap_remove(next);
+        now = end;
+        done_at[stage] = Some(end);
+    }
+    done_at.iter().flatten().copied().fold(0.0, f64::max)
+}

@@ -1,0 +1,125 @@
+//! The simulator: runs a workflow many times in virtual time under spot interruptions.
+//! It drives the engine's own state machine ([`crate::machine::Machine`]): what
+//! launches when, what runs again after a loss and which market comes next are decided
+//! by the code `respawn run` uses, and the simulator only plays the cluster and the store
+//! (see [`trial`] for the timing model).
+
+mod trace;
+mod trial;
+
+use crate::plan::Plan;
+use crate::workflow::{Market, Workflow};
+use rand::SeedableRng;
+use std::time::Duration;
+pub use trace::parse_trace;
+pub use trial::{Simulator, TrialEvents};
+
+/// Where interruptions come from.
+#[derive(Clone, Debug)]
+pub enum Interruptions {
+    /// Exponential inter-arrival times with this mean, in seconds, while a spot cluster is up.
+    Exponential { mtti: f64 },
+    /// Interruption times in seconds since the run started, one list per trace; trial k
+    /// replays trace k modulo their number. A time that falls while no spot cluster is up
+    /// is skipped.
+    Traces(Vec<Vec<f64>>),
+    /// No interruption at all.
+    Never,
+}
+
+/// Where one trial's interruptions come from.
+#[derive(Clone, Copy, Debug)]
+pub enum TrialInterruptions<'a> {
+    Exponential {
+        mtti: f64,
+    },
+    /// Absolute times in seconds since the start, sorted.
+    Replay(&'a [f64]),
+    Never,
+}
+
+impl Interruptions {
+    /// The source trial `trial` sees: trial k replays trace k modulo the number of traces.
+    pub fn for_trial(&self, trial: u32) -> TrialInterruptions<'_> {
+        match self {
+            Interruptions::Exponential { mtti } => TrialInterruptions::Exponential { mtti: *mtti },
+            Interruptions::Traces(traces) if !traces.is_empty() => {
+                TrialInterruptions::Replay(&traces[trial as usize % traces.len()])
+            }
+            Interruptions::Traces(_) | Interruptions::Never => TrialInterruptions::Never,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    pub trials: u32,
+    pub seed: u64,
+    pub mtti: Option<Duration>,
+    pub traces: Option<Vec<Vec<f64>>>,
+    /// Threads to spread trials on; results do not depend on it.
+    pub threads: usize,
+}
+
+/// One trial's outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TrialOutcome {
+    pub makespan: f64,
+    pub cost: f64,
+    pub interruptions: u32,
+    /// Gigabyte-hours of intermediate checkpoints kept in the store until the run ended.
+    pub checkpoint_gb_hours: f64,
+    /// The run switched to on-demand capacity.
+    pub fell_back: bool,
+    /// The trial hit the simulation's limits before finishing; its makespan is a lower bound.
+    pub censored: bool,
+    /// Stage attempts started (a stage that ran twice counts twice).
+    pub attempts: u32,
+}
+
+/// A simulated trial stops after this many interruptions, or this many times the
+/// failure-free makespan, so that hopeless policies cannot run forever.
+pub const MAX_INTERRUPTIONS: u32 = 5_000;
+pub const MAX_MAKESPAN_FACTOR: f64 = 200.0;
+
+/// The price of a whole cluster per hour on a market. The one place the simulator reads
+/// prices from.
+pub fn price_per_hour(workflow: &Workflow, market: Market) -> f64 {
+    crate::plan::prices::cluster_rate(workflow, market).per_hour
+}
+
+/// The random stream of trial `trial`: the same for every policy, so that policies are
+/// compared on the same interruptions.
+pub fn trial_rng(seed: u64, trial: u32) -> rand_pcg::Pcg64Mcg {
+    rand_pcg::Pcg64Mcg::seed_from_u64(
+        seed ^ (u64::from(trial) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    )
+}
+
+/// Runs `trials` trials of one plan, in trial order whatever the number of threads.
+pub fn run_trials(
+    workflow: &Workflow,
+    plan: &Plan,
+    interruptions: &Interruptions,
+    options: &SimOptions,
+    time_limit: f64,
+) -> Vec<TrialOutcome> {
+    let simulator = Simulator::new(workflow, plan, time_limit);
+    let trials = options.trials as usize;
+    let threads = options.threads.clamp(1, 64).min(trials.max(1));
+    let mut outcomes = vec![TrialOutcome::default(); trials];
+    let chunk = trials.div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for (part, slice) in outcomes.chunks_mut(chunk).enumerate() {
+            let simulator = &simulator;
+            scope.spawn(move || {
+                for (offset, outcome) in slice.iter_mut().enumerate() {
+                    let trial = (part * chunk + offset) as u32;
+                    let mut rng = trial_rng(options.seed, trial);
+                    *outcome = simulator.run(interruptions.for_trial(trial), &mut rng);
+                }
+            });
+        }
+    });
+    outcomes
+}

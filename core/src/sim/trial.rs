@@ -1,0 +1,353 @@
+//! One simulated run: the engine's machine driven in virtual time.
+//!
+//! The simulator plays the cluster and the store for [`Machine::apply`], with these times:
+//! a launched stage exits after its estimate; a checkpoint upload commits after the
+//! work-table's write time (the stage's slot is free meanwhile, as in the engine); a
+//! restore lands after the read time; publishing takes no time. The first cluster is
+//! ready at time 0 (the makespan is counted from there); a new cluster after a loss takes
+//! `provision_time` and is billed from the loss on. A spot cluster is lost at exponential
+//! intervals with mean MTTI, drawn when it becomes ready, or at the times of a trace; an
+//! on-demand cluster never is. A loss ends every running stage and fails every upload in
+//! flight (the work-table was on the lost cluster).
+
+use super::{MAX_INTERRUPTIONS, TrialInterruptions, TrialOutcome};
+use crate::machine::{Action, Event, Exit, Machine, Setup};
+use crate::plan::Plan;
+use crate::workflow::{Market, StageId, Workflow};
+use rand::Rng;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// The simulator for one plan: a machine ready to start, and the workflow's numbers.
+pub struct Simulator<'w> {
+    workflow: &'w Workflow,
+    machine: Machine,
+    work: Vec<f64>,
+    write: Vec<f64>,
+    restore: Vec<f64>,
+    size_gb: Vec<f64>,
+    provision_time: f64,
+    time_limit: f64,
+    /// The cluster's price per hour on spot and on-demand, read once.
+    prices: [f64; 2],
+}
+
+/// What a trial fed the machine, kept when asked for (tests replay it into a fresh machine).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrialEvents {
+    pub events: Vec<Event>,
+    /// Launches in the order the machine asked for them: (stage, attempt).
+    pub launches: Vec<(StageId, u32)>,
+}
+
+/// Something the simulated cluster or store will report at a time.
+#[derive(Clone, Copy, Debug)]
+enum Due {
+    Ready { generation: u32 },
+    Lost { generation: u32 },
+    Exited { stage: StageId, attempt: u32 },
+    Committed { stage: StageId, attempt: u32 },
+    Restored { stage: StageId, generation: u32 },
+    Published { stage: StageId },
+    BackoffOver { stage: StageId },
+}
+
+/// A due report, ordered by time, then by the order it was scheduled in.
+struct Pending {
+    at: f64,
+    sequence: u64,
+    due: Due,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.at
+            .total_cmp(&other.at)
+            .then(self.sequence.cmp(&other.sequence))
+    }
+}
+
+/// The simulated world of one trial: the clock, the cluster and the reports to come.
+struct World {
+    now: f64,
+    sequence: u64,
+    queue: BinaryHeap<Reverse<Pending>>,
+    /// The generation of the cluster that is up or coming, its market, and when its bill began.
+    generation: u32,
+    market: Market,
+    billed_since: f64,
+    /// Uploads in flight: (stage, attempt).
+    uploads: Vec<(StageId, u32)>,
+    committed_at: Vec<Option<f64>>,
+    trace_position: usize,
+    finished: bool,
+}
+
+impl World {
+    fn schedule(&mut self, at: f64, due: Due) {
+        self.sequence += 1;
+        self.queue.push(Reverse(Pending {
+            at,
+            sequence: self.sequence,
+            due,
+        }));
+    }
+}
+
+impl<'w> Simulator<'w> {
+    pub fn new(workflow: &'w Workflow, plan: &Plan, time_limit: f64) -> Self {
+        let mut setup = Setup::new(workflow, plan);
+        setup.explain = false;
+        Simulator {
+            workflow,
+            machine: Machine::new(setup),
+            work: workflow
+                .stages
+                .iter()
+                .map(|s| s.estimate.as_secs_f64())
+                .collect(),
+            write: plan.stages.iter().map(|s| s.checkpoint_cost).collect(),
+            restore: plan.stages.iter().map(|s| s.restore_cost).collect(),
+            size_gb: workflow
+                .stages
+                .iter()
+                .map(|s| s.output_size as f64 / 1e9)
+                .collect(),
+            provision_time: plan.provision_time,
+            time_limit,
+            prices: [
+                super::price_per_hour(workflow, Market::Spot),
+                super::price_per_hour(workflow, Market::OnDemand),
+            ],
+        }
+    }
+
+    fn price(&self, market: Market) -> f64 {
+        match market {
+            Market::Spot => self.prices[0],
+            Market::OnDemand => self.prices[1],
+        }
+    }
+
+    /// Runs the workflow once. `rng` draws exponential interruptions.
+    pub fn run(&self, interruptions: TrialInterruptions, rng: &mut impl Rng) -> TrialOutcome {
+        self.run_inner(interruptions, rng, None)
+    }
+
+    /// [`Simulator::run`], keeping every event fed to the machine and every launch.
+    pub fn run_recorded(
+        &self,
+        interruptions: TrialInterruptions,
+        rng: &mut impl Rng,
+    ) -> (TrialOutcome, TrialEvents) {
+        let mut record = TrialEvents::default();
+        let outcome = self.run_inner(interruptions, rng, Some(&mut record));
+        (outcome, record)
+    }
+
+    fn run_inner(
+        &self,
+        interruptions: TrialInterruptions,
+        rng: &mut impl Rng,
+        mut record: Option<&mut TrialEvents>,
+    ) -> TrialOutcome {
+        let n = self.work.len();
+        let mut machine = self.machine.clone();
+        let mut outcome = TrialOutcome::default();
+        let start_market = machine.market();
+        let mut world = World {
+            now: 0.0,
+            sequence: 0,
+            queue: BinaryHeap::new(),
+            generation: 0,
+            market: start_market,
+            billed_since: 0.0,
+            uploads: Vec::new(),
+            committed_at: vec![None; n],
+            trace_position: 0,
+            finished: false,
+        };
+        let mut actions = Vec::new();
+        // Events to feed the machine now, before the clock moves on.
+        let mut inbox = VecDeque::from([Event::Started {
+            committed: vec![false; n],
+            published: vec![false; n],
+        }]);
+        loop {
+            while let Some(event) = inbox.pop_front() {
+                if let Some(record) = record.as_deref_mut() {
+                    record.events.push(event.clone());
+                }
+                machine.apply_into(event, &mut actions);
+                for action in actions.drain(..) {
+                    if let Action::Launch { stage, attempt } = action
+                        && let Some(record) = record.as_deref_mut()
+                    {
+                        record.launches.push((stage, attempt));
+                    }
+                    self.act(action, &mut world, &mut outcome, start_market);
+                }
+            }
+            if world.finished {
+                break;
+            }
+            let Some(Reverse(next)) = world.queue.pop() else {
+                // Nothing more will happen and the run is not over: a broken graph.
+                outcome.censored = true;
+                break;
+            };
+            world.now = next.at;
+            let event = match next.due {
+                Due::Ready { generation } if generation == world.generation => {
+                    if world.market == Market::Spot
+                        && let Some(at) = next_interruption(
+                            interruptions,
+                            world.now,
+                            &mut world.trace_position,
+                            rng,
+                        )
+                    {
+                        world.schedule(at, Due::Lost { generation });
+                    }
+                    Some(Event::ClusterReady { generation })
+                }
+                Due::Lost { generation } if generation == world.generation => {
+                    outcome.interruptions += 1;
+                    outcome.cost +=
+                        (world.now - world.billed_since) / 3600.0 * self.price(world.market);
+                    world.billed_since = world.now;
+                    // The next cluster's generation: reports of the lost one are void.
+                    world.generation += 1;
+                    if outcome.interruptions >= MAX_INTERRUPTIONS || world.now >= self.time_limit {
+                        outcome.censored = true;
+                        break;
+                    }
+                    // The loss, then the uploads it failed.
+                    inbox.push_back(Event::ClusterLost {
+                        cause: String::new(),
+                        elapsed: world.now,
+                    });
+                    for (stage, attempt) in world.uploads.drain(..) {
+                        inbox.push_back(Event::PersistFailed { stage, attempt });
+                    }
+                    None
+                }
+                Due::Ready { .. } | Due::Lost { .. } => None,
+                Due::Exited { stage, attempt } => Some(Event::StageExited {
+                    stage,
+                    attempt,
+                    exit: Exit::Success,
+                }),
+                Due::Committed { stage, attempt } => {
+                    match world.uploads.iter().position(|&u| u == (stage, attempt)) {
+                        Some(at) => {
+                            world.uploads.swap_remove(at);
+                            world.committed_at[stage] = Some(world.now);
+                            Some(Event::Committed { stage, attempt })
+                        }
+                        // Failed with its cluster.
+                        None => None,
+                    }
+                }
+                Due::Restored { stage, generation } => Some(Event::Restored { stage, generation }),
+                Due::Published { stage } => Some(Event::Published { stage }),
+                Due::BackoffOver { stage } => Some(Event::RetryDue { stage }),
+            };
+            inbox.extend(event);
+        }
+        outcome.makespan = world.now;
+        if !world.finished {
+            outcome.cost += (world.now - world.billed_since) / 3600.0 * self.price(world.market);
+        }
+        outcome.checkpoint_gb_hours = (0..n)
+            .filter(|&s| !self.workflow.stages[s].is_final)
+            .filter_map(|s| world.committed_at[s].map(|at| (s, at)))
+            // A fold from +0.0: summing no floats gives -0.0.
+            .fold(0.0, |total, (s, at)| {
+                total + self.size_gb[s] * (world.now - at) / 3600.0
+            });
+        outcome
+    }
+
+    /// Plays one action of the machine: schedules what the cluster or store reports back.
+    fn act(&self, action: Action, world: &mut World, outcome: &mut TrialOutcome, start: Market) {
+        let now = world.now;
+        match action {
+            Action::Provision {
+                market, generation, ..
+            } => {
+                world.generation = generation;
+                world.market = market;
+                if market != start {
+                    outcome.fell_back = true;
+                }
+                // The first cluster is ready at time 0; later ones take provision_time.
+                let delay = if generation == 1 {
+                    0.0
+                } else {
+                    self.provision_time
+                };
+                world.schedule(now + delay, Due::Ready { generation });
+            }
+            Action::Restore { stage, generation } => {
+                world.schedule(
+                    now + self.restore[stage],
+                    Due::Restored { stage, generation },
+                );
+            }
+            Action::Launch { stage, attempt } => {
+                outcome.attempts += 1;
+                world.schedule(now + self.work[stage], Due::Exited { stage, attempt });
+            }
+            Action::Persist { stage, attempt } => {
+                world.uploads.push((stage, attempt));
+                world.schedule(now + self.write[stage], Due::Committed { stage, attempt });
+            }
+            Action::Publish { stage } => world.schedule(now, Due::Published { stage }),
+            Action::MarketChosen { .. } => {}
+            Action::RetryAfter { stage, delay } => {
+                world.schedule(now + delay.as_secs_f64(), Due::BackoffOver { stage });
+            }
+            Action::Terminate => {
+                outcome.cost += (now - world.billed_since) / 3600.0 * self.price(world.market);
+                world.billed_since = now;
+                // Reports of the released cluster are void.
+                world.generation += 1;
+            }
+            Action::Finish(_) => world.finished = true,
+        }
+    }
+}
+
+/// When the spot cluster that is ready at `now` will be lost, if ever.
+fn next_interruption(
+    interruptions: TrialInterruptions,
+    now: f64,
+    trace_position: &mut usize,
+    rng: &mut impl Rng,
+) -> Option<f64> {
+    match interruptions {
+        TrialInterruptions::Never => None,
+        TrialInterruptions::Replay(times) => {
+            while *trace_position < times.len() && times[*trace_position] <= now {
+                *trace_position += 1;
+            }
+            times.get(*trace_position).copied()
+        }
+        TrialInterruptions::Exponential { mtti } => {
+            let u: f64 = rng.random();
+            Some(now - mtti * (1.0 - u).ln())
+        }
+    }
+}

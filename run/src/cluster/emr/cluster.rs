@@ -1,0 +1,239 @@
+//! [`EmrClusters`], the EMR side of one run, and [`EmrCluster`], one cluster of it:
+//! starting or adopting a cluster, launching attempts as steps, terminating it.
+
+use super::adopt::{Found, SeenStep};
+use super::client::again;
+use super::watch::watch;
+use super::{EmrError, ProvisionError, step_args, step_name};
+use crate::cluster::{ClusterNews, Notify, StepEnd, Usage};
+use aws_sdk_emr::Client;
+use respawn_core::workflow::{EmrSpec, Market, StageId};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The EMR side of one run.
+pub struct EmrClusters {
+    pub(super) client: Client,
+    pub(super) spec: EmrSpec,
+    pub(super) workflow: String,
+    pub(super) run_id: String,
+    pub(super) batch: String,
+    pub(super) store_url: String,
+    pub(super) poll: Duration,
+    /// A live cluster of this run found at start, adopted by the first provision.
+    pub(super) adoptable: Mutex<Option<Found>>,
+}
+
+impl EmrClusters {
+    pub fn new(
+        client: Client,
+        spec: EmrSpec,
+        workflow: &str,
+        run_id: &str,
+        batch: &str,
+        store_url: &str,
+        poll: Duration,
+    ) -> EmrClusters {
+        EmrClusters {
+            client,
+            spec,
+            workflow: workflow.into(),
+            run_id: run_id.into(),
+            batch: batch.into(),
+            store_url: store_url.into(),
+            poll,
+            adoptable: Mutex::new(None),
+        }
+    }
+
+    pub fn spec(&self) -> &EmrSpec {
+        &self.spec
+    }
+
+    /// A cluster for `generation`: the adoptable one when its market fits, else a new
+    /// one, waited for until it is up. Starts its watcher.
+    pub async fn create(
+        self: &Arc<Self>,
+        generation: u32,
+        market: Market,
+        notify: Notify,
+    ) -> Result<EmrCluster, ProvisionError> {
+        let adopt = self
+            .adoptable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let (id, market, steps) = match adopt {
+            Some(found) if found.market == market => {
+                let steps = self
+                    .steps_of(&found.id)
+                    .await
+                    .map_err(|e| ProvisionError::Broken(e.to_string()))?;
+                (found.id, found.market, steps)
+            }
+            other => {
+                if let Some(found) = other {
+                    terminate(&self.client, &found.id)
+                        .await
+                        .map_err(|e| ProvisionError::Broken(e.to_string()))?;
+                }
+                let id = self
+                    .start(generation, market)
+                    .await
+                    .map_err(|e| ProvisionError::Broken(e.to_string()))?;
+                (id, market, BTreeMap::new())
+            }
+        };
+        if let Err(error) = self.wait_until_up(&id).await {
+            return Err(match error {
+                // Instances that came up before the loss were billed: keep what they used.
+                ProvisionError::Lost { cause, .. } => ProvisionError::Lost {
+                    cause,
+                    released: match self.usage(&id).await {
+                        Ok(usage) => Some((id, usage)),
+                        Err(error) => {
+                            tracing::warn!("{error}");
+                            None
+                        }
+                    },
+                },
+                broken => broken,
+            });
+        }
+        let watched = Arc::new(Mutex::new(BTreeMap::new()));
+        let watcher = tokio::spawn(watch(
+            self.clone(),
+            id.clone(),
+            generation,
+            watched.clone(),
+            notify,
+        ));
+        Ok(EmrCluster {
+            id,
+            generation,
+            market,
+            adopted: steps,
+            watched,
+            watcher,
+            owner: self.clone(),
+        })
+    }
+}
+
+/// Requests the end of a cluster (already ended is fine).
+pub async fn terminate(client: &Client, id: &str) -> Result<(), EmrError> {
+    again(true, || terminate_once(client, id)).await
+}
+
+async fn terminate_once(client: &Client, id: &str) -> Result<(), EmrError> {
+    client
+        .terminate_job_flows()
+        .job_flow_ids(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| EmrError::from_sdk("TerminateJobFlows", e))
+}
+
+/// One EMR cluster of the run.
+pub struct EmrCluster {
+    pub id: String,
+    pub generation: u32,
+    pub market: Market,
+    /// Steps found on the cluster when it was adopted, by stage.
+    adopted: BTreeMap<String, Vec<SeenStep>>,
+    /// Steps the watcher follows: step id to (stage, attempt).
+    watched: Arc<Mutex<BTreeMap<String, (StageId, u32)>>>,
+    watcher: tokio::task::JoinHandle<()>,
+    owner: Arc<EmrClusters>,
+}
+
+impl EmrCluster {
+    /// The attempt of the newest step of `stage` found on an adopted cluster.
+    pub fn adopted_attempt(&self, stage: &str) -> Option<u32> {
+        self.adopted
+            .get(stage)
+            .and_then(|steps| steps.iter().map(|s| s.attempt).max())
+    }
+
+    /// Whether a step found at adoption is attempt `attempt` of `stage` running `line`.
+    pub fn adopted_runs(&self, stage: &str, attempt: u32, line: &str) -> bool {
+        let args = step_args(line);
+        self.adopted
+            .get(stage)
+            .is_some_and(|steps| steps.iter().any(|s| s.attempt == attempt && s.args == args))
+    }
+
+    /// Where an ephemeral work-table goes on this cluster.
+    pub fn hdfs_output(&self, stage: &str, attempt: u32) -> String {
+        format!(
+            "hdfs://{}/{}/{stage}/{attempt}",
+            self.owner.spec.hdfs_dir, self.owner.run_id
+        )
+    }
+
+    /// Runs an attempt as a step, or attaches to the same step found on an adopted
+    /// cluster; the watcher reports its end.
+    pub fn launch(&mut self, stage: StageId, name: &str, attempt: u32, line: &str, notify: Notify) {
+        let args = step_args(line);
+        let existing = self.adopted.get_mut(name).and_then(|steps| {
+            let at = steps
+                .iter()
+                .position(|s| s.attempt == attempt && s.args == args)?;
+            Some(steps.remove(at))
+        });
+        let generation = self.generation;
+        if let Some(step) = existing {
+            self.watched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(step.id, (stage, attempt));
+            return;
+        }
+        let owner = self.owner.clone();
+        let cluster = self.id.clone();
+        let watched = self.watched.clone();
+        let step_name = step_name(&owner.run_id, name, attempt);
+        let line = line.to_string();
+        tokio::spawn(async move {
+            match owner.submit(&cluster, &step_name, &line).await {
+                Ok(step) => {
+                    watched
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(step, (stage, attempt));
+                }
+                Err(error) => notify(ClusterNews::Exited {
+                    generation,
+                    stage,
+                    attempt,
+                    end: StepEnd::Failed {
+                        code: 1,
+                        detail: Some(format!("respawn could not add the step: {error}")),
+                    },
+                }),
+            }
+        });
+    }
+
+    /// Ends the cluster; returns its instances' hours when EMR lists them.
+    pub async fn terminate(self) -> Option<Usage> {
+        self.watcher.abort();
+        if let Err(error) = terminate(&self.owner.client, &self.id).await {
+            tracing::warn!("{error}");
+        }
+        match self.owner.usage(&self.id).await {
+            Ok(usage) => Some(usage),
+            Err(error) => {
+                tracing::warn!("{error}");
+                None
+            }
+        }
+    }
+
+    /// Leaves the cluster running (another orchestrator owns the run now).
+    pub fn abandon(self) {
+        self.watcher.abort();
+    }
+}

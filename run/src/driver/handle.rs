@@ -1,0 +1,421 @@
+//! One message at a time: what the cluster, the transfers, the timers and the signals said,
+//! turned into the machine's events (and the run's events). Messages about a cluster that
+//! is already gone are ignored: its processes were killed with it.
+
+use super::record::{append_log, log_tail};
+use super::{Driver, Msg, RunEnd};
+use crate::cluster::{Cluster, ClusterEnd, ClusterNews, Output, ProvisionError, StepEnd};
+use crate::inspect::Durable;
+use crate::ledger::CommitManifest;
+use crate::store::{Store, StoreError, local_files};
+use respawn_core::contract::event::RunEvent;
+use respawn_core::machine::{Event, Exit, Outcome};
+use respawn_core::workflow::{Market, StageId};
+use std::time::Duration;
+
+/// Seconds rounded to the millisecond, as events carry them.
+pub(super) fn seconds(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+impl Driver {
+    /// Handles one message; returns the end of the run when it came.
+    pub(super) async fn handle(&mut self, msg: Msg) -> Option<RunEnd> {
+        let end = match msg {
+            Msg::Ready { generation, result } => self.on_ready(generation, result).await,
+            Msg::News(ClusterNews::Ended {
+                generation,
+                end,
+                cause,
+            }) => self.on_cluster_ended(generation, end, cause).await,
+            Msg::News(ClusterNews::Exited {
+                generation,
+                stage,
+                attempt,
+                end,
+            }) => self.on_exited(generation, stage, attempt, end).await,
+            Msg::Persisted {
+                generation,
+                stage,
+                attempt,
+                result,
+            } => self.on_persisted(generation, stage, attempt, result).await,
+            Msg::Restored {
+                generation,
+                stage,
+                result,
+            } => self.on_restored(generation, stage, result).await,
+            Msg::Published { stage, result } => match result {
+                Ok(output) => {
+                    let name = self.workflow.stages[stage].name.clone();
+                    let batch = self.batch.clone();
+                    self.emit(RunEvent::Published {
+                        stage: name,
+                        batch,
+                        output,
+                    });
+                    self.apply(Event::Published { stage }, Some(stage)).await;
+                    None
+                }
+                Err(error) => Some(RunEnd::Store(error)),
+            },
+            Msg::Lose { generation, cause } => {
+                self.lose(generation, cause).await;
+                None
+            }
+            Msg::Interrupt => {
+                self.on_interrupt().await;
+                None
+            }
+            Msg::RetryDue { stage } => {
+                self.apply(Event::RetryDue { stage }, None).await;
+                None
+            }
+            Msg::Stop => {
+                let message = "stopping: the run will resume with the same command".to_string();
+                self.stop(message).await;
+                None
+            }
+            Msg::Fatal(error) => Some(RunEnd::Store(error)),
+        };
+        end.or_else(|| self.outcome.take().map(|outcome| self.end_of(outcome)))
+    }
+
+    /// Feeds the machine one event and carries out its actions; `stage`'s record follows.
+    pub(super) async fn apply(&mut self, event: Event, stage: Option<StageId>) {
+        let actions = self.machine.apply(event);
+        if let Some(stage) = stage {
+            self.sync_stage(stage);
+        }
+        self.execute(actions).await;
+    }
+
+    async fn stop(&mut self, message: String) {
+        self.emit(RunEvent::Stopping { message });
+        self.tasks.abort_all();
+        self.apply(Event::Stop, None).await;
+    }
+
+    async fn on_ready(
+        &mut self,
+        generation: u32,
+        result: Result<Cluster, ProvisionError>,
+    ) -> Option<RunEnd> {
+        let cluster = match result {
+            Ok(cluster) => cluster,
+            Err(ProvisionError::Lost { cause, released }) => {
+                self.lose_while_provisioning(generation, cause, released)
+                    .await;
+                return None;
+            }
+            Err(ProvisionError::Broken(message)) => {
+                return Some(RunEnd::Failed {
+                    message: format!("cluster {generation} cannot start: {message}"),
+                    log_tail: String::new(),
+                });
+            }
+        };
+        let market = cluster.market();
+        self.emit(RunEvent::ClusterReady {
+            generation,
+            market,
+            provider: self.clusters.name().to_string(),
+            cluster: cluster.describe(),
+        });
+        self.cluster = Some(cluster);
+        self.local = vec![None; self.workflow.stages.len()];
+        if market == Market::Spot
+            && let Some((chaos, rng)) = self.chaos.as_mut()
+        {
+            let after = chaos.next_loss(rng);
+            let tx = self.tx.clone();
+            self.tasks.spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = tx.send(Msg::Lose {
+                    generation,
+                    cause: format!(
+                        "spot interruption (chaos, after {:.1}s)",
+                        after.as_secs_f64()
+                    ),
+                });
+            });
+        }
+        self.apply(Event::ClusterReady { generation }, None).await;
+        None
+    }
+
+    async fn on_cluster_ended(
+        &mut self,
+        generation: u32,
+        end: ClusterEnd,
+        cause: String,
+    ) -> Option<RunEnd> {
+        if self.gone.contains(&generation)
+            || self.cluster.as_ref().map(Cluster::generation) != Some(generation)
+        {
+            return None;
+        }
+        match end {
+            ClusterEnd::Lost => self.lose(generation, cause).await,
+            ClusterEnd::Stopped => {
+                let message =
+                    format!("{cause}: stopping; the run will resume with the same command");
+                self.stop(message).await;
+            }
+            ClusterEnd::Broken => {
+                return Some(RunEnd::Failed {
+                    message: format!("the cluster cannot work: {cause}"),
+                    log_tail: String::new(),
+                });
+            }
+        }
+        None
+    }
+
+    async fn on_exited(
+        &mut self,
+        generation: u32,
+        stage: StageId,
+        attempt: u32,
+        end: StepEnd,
+    ) -> Option<RunEnd> {
+        let end = self
+            .refuse_bad_output(generation, stage, attempt, end)
+            .await;
+        if let StepEnd::Failed {
+            detail: Some(detail),
+            ..
+        } = &end
+        {
+            let name = &self.workflow.stages[stage].name;
+            append_log(&self.clusters.scratch().log_path(name, attempt), detail);
+        }
+        self.save_log(stage, attempt);
+        if let Some(cluster) = self.cluster.as_mut()
+            && cluster.generation() == generation
+        {
+            cluster.forget(stage, attempt);
+        }
+        if self.gone.contains(&generation) {
+            return None;
+        }
+        let alive = self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.generation() == generation && c.is_alive());
+        if !alive {
+            let cause = "its scratch directory vanished while a stage ran".to_string();
+            self.lose(generation, cause).await;
+            return None;
+        }
+        let exit = match end {
+            StepEnd::Success => Exit::Success,
+            StepEnd::Failed { code, .. } => Exit::Failed { code },
+        };
+        let name = self.workflow.stages[stage].name.clone();
+        match exit {
+            Exit::Success => {
+                let output = self.output_of(stage, attempt);
+                self.local[stage] =
+                    output.map(|o| (o, format!("{}/{name}/{attempt}", self.run_id)));
+                self.emit(RunEvent::Exit {
+                    stage: name,
+                    attempt,
+                    code: 0,
+                    log: None,
+                });
+            }
+            Exit::Failed { code } => {
+                let log = self
+                    .store
+                    .locate(&self.layout.log(&self.run_id, &name, attempt));
+                self.emit(RunEvent::Exit {
+                    stage: name,
+                    attempt,
+                    code,
+                    log: Some(log),
+                });
+            }
+        }
+        let machine_attempt = attempt - self.base_attempt[stage];
+        let event = Event::StageExited {
+            stage,
+            attempt: machine_attempt,
+            exit,
+        };
+        self.apply(event, Some(stage)).await;
+        None
+    }
+
+    /// A stage that exits 0 but leaves what a work-table may not hold (a symbolic link, a
+    /// FIFO, a name that is no store key: see `local_files`) failed, with the reason
+    /// naming the file in its log.
+    async fn refuse_bad_output(
+        &mut self,
+        generation: u32,
+        stage: StageId,
+        attempt: u32,
+        end: StepEnd,
+    ) -> StepEnd {
+        let current = !self.gone.contains(&generation)
+            && self
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.generation() == generation && c.is_alive());
+        let Some(Output::Dir(dir)) = self.output_of(stage, attempt) else {
+            return end;
+        };
+        if end != StepEnd::Success || !current {
+            return end;
+        }
+        let checked = tokio::task::spawn_blocking(move || local_files(&dir).map(drop)).await;
+        match checked {
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => StepEnd::Failed {
+                code: 0,
+                detail: Some(format!(
+                    "respawn: the stage exited 0, but its output is refused: {error}"
+                )),
+            },
+            _ => end,
+        }
+    }
+
+    async fn on_persisted(
+        &mut self,
+        generation: u32,
+        stage: StageId,
+        attempt: u32,
+        result: Result<(CommitManifest, Duration), StoreError>,
+    ) -> Option<RunEnd> {
+        let machine_attempt = attempt - self.base_attempt[stage];
+        match result {
+            Ok((manifest, took)) => {
+                let name = self.workflow.stages[stage].name.clone();
+                self.emit(RunEvent::Committed {
+                    stage: name.clone(),
+                    attempt: manifest.attempt,
+                    files: manifest.files.len(),
+                    bytes: manifest.total_size(),
+                    seconds: seconds(took),
+                });
+                self.durable[stage] = Some(Durable {
+                    prefix: self.layout.attempt(&self.run_id, &name, manifest.attempt),
+                    files: manifest.files.clone(),
+                    commit_id: manifest.commit_id(),
+                    manifest: Some(manifest),
+                });
+                let event = Event::Committed {
+                    stage,
+                    attempt: machine_attempt,
+                };
+                self.apply(event, Some(stage)).await;
+            }
+            Err(error) => {
+                let lost = self.gone.contains(&generation)
+                    || !self.cluster.as_ref().is_some_and(|c| c.is_alive());
+                if !lost {
+                    return Some(RunEnd::Store(error));
+                }
+                let cause = "its scratch directory vanished during an upload".to_string();
+                self.lose(generation, cause).await;
+                let event = Event::PersistFailed {
+                    stage,
+                    attempt: machine_attempt,
+                };
+                self.apply(event, Some(stage)).await;
+            }
+        }
+        None
+    }
+
+    async fn on_restored(
+        &mut self,
+        generation: u32,
+        stage: StageId,
+        result: Result<(u64, Duration), StoreError>,
+    ) -> Option<RunEnd> {
+        let current = self.cluster.as_ref().map(Cluster::generation) == Some(generation)
+            && !self.gone.contains(&generation);
+        match result {
+            Ok((bytes, took)) if current => {
+                let name = self.workflow.stages[stage].name.clone();
+                let restored = self.cluster.as_ref().and_then(|c| c.restore_dir(&name));
+                if let Some(durable) = &self.durable[stage] {
+                    let output = match restored {
+                        Some(dir) => Output::Dir(dir),
+                        None => Output::InStore(self.store.locate(&durable.prefix)),
+                    };
+                    self.local[stage] = Some((output, durable.commit_id.clone()));
+                }
+                self.emit(RunEvent::Restored {
+                    stage: name,
+                    generation,
+                    bytes,
+                    seconds: seconds(took),
+                });
+                self.apply(Event::Restored { stage, generation }, None)
+                    .await;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                if current && self.cluster.as_ref().is_some_and(|c| c.is_alive()) {
+                    return Some(RunEnd::Store(error));
+                }
+                if current {
+                    let cause = "its scratch directory vanished during a restore".into();
+                    self.lose(generation, cause).await;
+                }
+            }
+        }
+        None
+    }
+
+    /// `respawn interrupt`: lose the cluster if it is spot, say why not otherwise.
+    async fn on_interrupt(&mut self) {
+        let message = match &self.cluster {
+            Some(cluster) if cluster.market() == Market::Spot => {
+                let generation = cluster.generation();
+                let cause = "interrupted by `respawn interrupt`".to_string();
+                self.lose(generation, cause).await;
+                return;
+            }
+            Some(_) => "the cluster is on-demand: spot interruptions do not reach it",
+            None => "no cluster is up at the moment",
+        };
+        self.emit(RunEvent::InterruptIgnored {
+            message: message.into(),
+        });
+    }
+
+    pub(super) fn end_of(&mut self, outcome: Outcome) -> RunEnd {
+        match outcome {
+            Outcome::Succeeded => RunEnd::Succeeded,
+            Outcome::Stopped => RunEnd::Stopped,
+            Outcome::Failed {
+                stage,
+                code,
+                attempts,
+            } => {
+                let name = &self.workflow.stages[stage].name;
+                let attempt = self.base_attempt[stage] + attempts;
+                let log = self
+                    .store
+                    .locate(&self.layout.log(&self.run_id, name, attempt));
+                let tail = log_tail(&self.clusters.scratch().log_path(name, attempt), 20);
+                // An exit code of 0 is a failure only when its output was refused.
+                let how = if code == 0 {
+                    "wrote an output that is not a valid work-table".to_string()
+                } else {
+                    format!("failed with exit code {code}")
+                };
+                RunEnd::Failed {
+                    message: format!(
+                        "stage `{name}` ({}:{}) {how} after {attempts} attempt(s) in this run; its log is {log}",
+                        self.workflow.file, self.workflow.stages[stage].line
+                    ),
+                    log_tail: tail,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Clusters that end: lost (an interruption, a vanished scratch directory), lost before
+//! they were up, terminated at the end of a run (SIGTERM, a grace period that a second
+//! Ctrl-C cuts short, SIGKILL), or killed because the run cannot go on.
+
+use super::Driver;
+use crate::cluster::Usage;
+use crate::ledger::{Interruption, timestamp};
+use respawn_core::contract::event::RunEvent;
+use respawn_core::machine::{Event, StageState};
+use respawn_core::workflow::Market;
+
+impl Driver {
+    /// The cluster of `generation` is gone: kill what runs on it, delete its scratch,
+    /// and tell the machine.
+    pub(super) async fn lose(&mut self, generation: u32, cause: String) {
+        match &self.cluster {
+            Some(cluster)
+                if cluster.generation() == generation && !self.gone.contains(&generation) => {}
+            _ => return,
+        }
+        self.gone.insert(generation);
+        let Some(cluster) = self.cluster.take() else {
+            return;
+        };
+        let market = cluster.market();
+        let described = cluster.describe();
+        let usage = cluster.lose().await;
+        let released = usage.map(|usage| (described, usage));
+        self.settle_lost(generation, market, cause, released).await;
+    }
+
+    /// A cluster ended before it was up (EMR could not find the capacity, say), with what
+    /// its instances used meanwhile when the provider lists them.
+    pub(super) async fn lose_while_provisioning(
+        &mut self,
+        generation: u32,
+        cause: String,
+        released: Option<(String, Usage)>,
+    ) {
+        if self.gone.contains(&generation) {
+            return;
+        }
+        self.gone.insert(generation);
+        let market = self.machine.market();
+        self.settle_lost(generation, market, cause, released).await;
+    }
+
+    /// Tells the machine that cluster `generation` is gone, and records it, with what its
+    /// instances used when the provider lists them.
+    async fn settle_lost(
+        &mut self,
+        generation: u32,
+        market: Market,
+        cause: String,
+        released: Option<(String, Usage)>,
+    ) {
+        let interrupted: Vec<RunEvent> = self
+            .machine
+            .stages()
+            .iter()
+            .enumerate()
+            .filter_map(|(s, status)| match status.state {
+                StageState::Running { attempt } => Some(RunEvent::Interrupted {
+                    stage: self.workflow.stages[s].name.clone(),
+                    attempt: self.base_attempt[s] + attempt,
+                }),
+                _ => None,
+            })
+            .collect();
+        for event in interrupted {
+            self.emit(event);
+        }
+        let at = timestamp(self.clock.now());
+        self.with_record(|record| {
+            record.interruptions.push(Interruption {
+                at,
+                market: market.as_str().into(),
+                cause: cause.clone(),
+            })
+        });
+        self.local = vec![None; self.workflow.stages.len()];
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let actions = self.machine.apply(Event::ClusterLost {
+            cause: cause.clone(),
+            elapsed,
+        });
+        self.emit(RunEvent::ClusterLost {
+            generation,
+            market,
+            cause,
+            interruptions: self.machine.interruptions(),
+        });
+        if let Some((cluster, usage)) = released {
+            self.release(generation, market, cluster, Some(usage));
+        }
+        self.sync_record();
+        self.execute(actions).await;
+    }
+
+    /// Ends every process of the cluster (SIGTERM, then SIGKILL after the grace period or
+    /// at a second Ctrl-C) and deletes its scratch directory.
+    pub(super) async fn terminate(&mut self) {
+        let Some(cluster) = self.cluster.take() else {
+            return;
+        };
+        let generation = cluster.generation();
+        let market = cluster.market();
+        let described = cluster.describe();
+        self.gone.insert(generation);
+        let signals = &mut self.signals;
+        let hurry = async move {
+            match signals.as_mut() {
+                Some(signals) => signals.next_stop().await,
+                None => std::future::pending().await,
+            }
+        };
+        let usage = cluster.terminate(self.stop_grace, hurry).await;
+        self.release(generation, market, described, usage);
+    }
+
+    /// Records a cluster's end: its instance-hours in the run record, and the event with
+    /// its instances per fleet, type and market.
+    fn release(&mut self, generation: u32, market: Market, cluster: String, usage: Option<Usage>) {
+        self.add_hours(market, usage.as_ref().map(|u| u.instance_hours));
+        self.emit(RunEvent::ClusterReleased {
+            generation,
+            cluster,
+            instance_hours: usage.as_ref().map(|u| u.instance_hours),
+            instances: usage.map(|u| u.instances),
+        });
+    }
+
+    /// Kills what runs, at once (the run cannot go on).
+    pub(super) async fn kill_everything(&mut self) {
+        if let Some(cluster) = self.cluster.take() {
+            let market = cluster.market();
+            let usage = cluster.lose().await;
+            self.add_hours(market, usage.map(|u| u.instance_hours));
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The thin async driver: executes the machine's actions against the store and a cluster
+//! provider, and turns what happens (processes ending, uploads landing, timers, signals,
+//! a vanished scratch directory) back into the machine's events. What it reports is a
+//! stream of typed [`RunEvent`]s.
+//!
+//! Everything runs on one task that owns the machine; transfers, process waits and timers
+//! are spawned and report through one channel ([`Msg`]). The run record and the event log
+//! are written by a second task, in order, coalescing record updates ([`ledger`]).
+//!
+//! Where to look: [`setup`] opens a run, [`select`] is the loop, [`handle`] takes one
+//! message, [`actions`] and [`transfers`] carry out the machine's actions, [`loss`] deals
+//! with clusters that end, [`record`] keeps the run record and emits events, [`finish`]
+//! closes the run; [`chaos`], [`signals`] and [`command`] are small pieces they use.
+
+mod actions;
+mod chaos;
+mod command;
+mod finish;
+mod handle;
+mod ledger;
+mod loss;
+mod record;
+mod select;
+mod setup;
+mod signals;
+mod transfers;
+
+#[cfg(test)]
+mod tests;
+
+pub use chaos::Chaos;
+pub use command::shell_quote;
+pub use signals::{catch_interrupts_early, request_stop, stop_requested};
+
+use super::clock::Clock;
+use super::inspect::Durable;
+use crate::cluster::{Cluster, ClusterNews, ClusterProvider, Output, ProvisionError};
+use crate::ledger::{CommitManifest, Layout, Lease, LeaseError, RunRecord, StageRecord, Versioned};
+use crate::store::{AnyStore, StoreError, TransferOptions};
+use respawn_core::contract::event::StampedEvent;
+use respawn_core::machine::{Machine, Outcome, Setup};
+use respawn_core::plan::Plan;
+use respawn_core::plan::calendar::IntervalValues;
+use respawn_core::workflow::{StageId, Workflow};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// Receives every event as it happens (the CLI prints them).
+pub type EventSink = Box<dyn FnMut(&StampedEvent) + Send>;
+
+/// Everything a run needs; the caller (the session layer) has chosen the run and holds
+/// the lease.
+pub struct RunInput {
+    pub workflow: Workflow,
+    pub plan: Plan,
+    pub store: AnyStore,
+    pub layout: Layout,
+    pub record: Versioned<RunRecord>,
+    pub lease: Lease,
+    pub clusters: ClusterProvider,
+    /// The folder of the workflow file, absolute (`{{ workflow_dir }}`).
+    pub workflow_dir: PathBuf,
+    /// Where stage commands run.
+    pub cwd: PathBuf,
+    pub chaos: Option<Chaos>,
+    /// The run's interval, for a scheduled workflow (`{{ logical_date }}`, ...).
+    pub interval: Option<IntervalValues>,
+    pub transfer: TransferOptions,
+    /// How long stages get between SIGTERM and SIGKILL when the run stops.
+    pub stop_grace: Duration,
+    /// Wall time, for timestamps and the lease (a fixed clock in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Whether SIGINT, SIGTERM and SIGUSR1 reach this run (off in unit tests).
+    pub listen_for_signals: bool,
+    pub sink: EventSink,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum RunEnd {
+    Succeeded,
+    Failed {
+        message: String,
+        log_tail: String,
+    },
+    Stopped,
+    Store(StoreError),
+    Lease(LeaseError),
+    /// A local problem (the scratch directory could not be made, say).
+    Io(String),
+}
+
+/// What the spawned tasks, the cluster provider and the signals tell the driver.
+enum Msg {
+    Ready {
+        generation: u32,
+        result: Result<Cluster, ProvisionError>,
+    },
+    News(ClusterNews),
+    Persisted {
+        generation: u32,
+        stage: StageId,
+        attempt: u32,
+        result: Result<(CommitManifest, Duration), StoreError>,
+    },
+    Restored {
+        generation: u32,
+        stage: StageId,
+        result: Result<(u64, Duration), StoreError>,
+    },
+    Published {
+        stage: StageId,
+        result: Result<String, StoreError>,
+    },
+    Lose {
+        generation: u32,
+        cause: String,
+    },
+    /// `respawn interrupt` (SIGUSR1): lose the current spot cluster.
+    Interrupt,
+    RetryDue {
+        stage: StageId,
+    },
+    /// Ctrl-C or SIGTERM.
+    Stop,
+    Fatal(StoreError),
+}
+
+/// Runs (or resumes) the run in `input` to its end.
+pub async fn drive(input: RunInput) -> RunEnd {
+    let mut driver = match Driver::new(input).await {
+        Ok(driver) => driver,
+        Err(end) => return end,
+    };
+    let end = driver.run().await;
+    driver.finish(end).await
+}
+
+struct Driver {
+    workflow: Workflow,
+    store: AnyStore,
+    layout: Layout,
+    run_id: String,
+    batch: String,
+    clusters: ClusterProvider,
+    workflow_dir: String,
+    cwd: PathBuf,
+    chaos: Option<(Chaos, rand_pcg::Pcg64)>,
+    interval: Option<IntervalValues>,
+    transfer: TransferOptions,
+    stop_grace: Duration,
+    clock: Arc<dyn Clock>,
+    signals: Option<signals::Signals>,
+    listen_for_signals: bool,
+    sink: EventSink,
+    lease: Option<Lease>,
+
+    setup: Setup,
+    machine: Machine,
+    fingerprints: Vec<String>,
+    base_attempt: Vec<u32>,
+    durable: Vec<Option<Durable>>,
+    /// Where each work-table is for the current cluster, and the id consumers record for it.
+    local: Vec<Option<(Output, String)>>,
+    cluster: Option<Cluster>,
+    /// Generations lost or terminated: what their processes report is ignored.
+    gone: BTreeSet<u32>,
+
+    /// The run record, shared with the task that writes it.
+    record: Arc<Mutex<RunRecord>>,
+    ledger: mpsc::UnboundedSender<ledger::LedgerMsg>,
+    ledger_task: Option<tokio::task::JoinHandle<()>>,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    tasks: JoinSet<()>,
+    started: tokio::time::Instant,
+    jitter: rand_pcg::Pcg64,
+    outcome: Option<Outcome>,
+    failed_stage: Option<StageId>,
+    /// What the run record said of each stage when this invocation started.
+    prior: Vec<StageRecord>,
+    /// Log uploads, awaited before the run ends (never aborted).
+    logs: JoinSet<()>,
+}

@@ -1,0 +1,189 @@
+//! Opening a run: read what the store already holds (committed work-tables, published
+//! outputs, attempts of earlier processes), prepare the cluster provider, start the ledger
+//! writer, say what is reused, and hand the machine its first event.
+
+use super::ledger::{Ledger, write_ledger};
+use super::{Driver, RunEnd, RunInput};
+use crate::inspect::{Inspection, inspect};
+use crate::ledger::{EventLog, RunStatus};
+use crate::store::Store;
+use rand::SeedableRng;
+use respawn_core::contract::event::RunEvent;
+use respawn_core::contract::fingerprint::fingerprints;
+use respawn_core::machine::{Event, Machine, Setup};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+impl Driver {
+    pub(super) async fn new(input: RunInput) -> Result<Driver, RunEnd> {
+        let RunInput {
+            workflow,
+            plan,
+            store,
+            layout,
+            record,
+            lease,
+            clusters,
+            workflow_dir,
+            cwd,
+            chaos,
+            interval,
+            transfer,
+            stop_grace,
+            clock,
+            listen_for_signals,
+            sink,
+        } = input;
+        let setup = Setup::new(&workflow, &plan);
+        let fingerprints = fingerprints(&workflow);
+        let run_id = record.value.run_id.clone();
+        let batch = record.value.batch.clone();
+        let Inspection {
+            durable,
+            published,
+            attempts,
+            stale,
+        } = inspect(&store, &layout, &workflow, &fingerprints, &record.value)
+            .await
+            .map_err(RunEnd::Store)?;
+        let prepared = clusters.prepare().await.map_err(RunEnd::Io)?;
+        let events = EventLog::open(&store, &layout, &run_id)
+            .await
+            .map_err(RunEnd::Store)?;
+        let (ledger, ledger_rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut initial = record.value.clone();
+        initial.status = RunStatus::Running;
+        initial.finished_at = None;
+        initial.message = None;
+        let shared = Arc::new(Mutex::new(initial.clone()));
+        let ledger_task = tokio::spawn(write_ledger(
+            Ledger {
+                store: store.clone(),
+                layout: layout.clone(),
+                record,
+                shared: shared.clone(),
+                events,
+                clock: clock.clone(),
+            },
+            ledger_rx,
+            tx.clone(),
+        ));
+        let seed_nanos = clock
+            .now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7);
+        let mut driver = Driver {
+            machine: Machine::new(setup.clone()),
+            setup,
+            chaos: chaos.map(|c| {
+                let rng = rand_pcg::Pcg64::seed_from_u64(c.seed);
+                (c, rng)
+            }),
+            base_attempt: attempts,
+            durable,
+            local: vec![None; workflow.stages.len()],
+            cluster: None,
+            gone: BTreeSet::new(),
+            record: shared,
+            ledger,
+            ledger_task: Some(ledger_task),
+            tx,
+            rx,
+            tasks: JoinSet::new(),
+            started: tokio::time::Instant::now(),
+            jitter: rand_pcg::Pcg64::seed_from_u64(seed_nanos),
+            outcome: None,
+            failed_stage: None,
+            prior: workflow
+                .stages
+                .iter()
+                .map(|s| initial.stages.get(&s.name).cloned().unwrap_or_default())
+                .collect(),
+            logs: JoinSet::new(),
+            store,
+            layout,
+            run_id,
+            batch,
+            clusters,
+            workflow_dir: workflow_dir.display().to_string(),
+            cwd,
+            interval,
+            transfer,
+            stop_grace,
+            clock,
+            signals: None,
+            listen_for_signals,
+            sink,
+            lease: Some(lease),
+            fingerprints,
+            workflow,
+        };
+        driver.record_work_table_kinds();
+        for (stage, message) in stale {
+            driver.emit(RunEvent::Stale {
+                message,
+                stage: Some(stage),
+            });
+        }
+        for message in prepared {
+            driver.emit(RunEvent::Swept { message });
+        }
+        let mismatch = driver
+            .chaos
+            .as_ref()
+            .and_then(|(chaos, _)| chaos.mismatch(driver.workflow.cluster.mtti));
+        if let Some(message) = mismatch {
+            driver.emit(RunEvent::Note { message });
+        }
+        let committed: Vec<bool> = driver.durable.iter().map(Option::is_some).collect();
+        let reused = driver
+            .workflow
+            .stages
+            .iter()
+            .zip(&committed)
+            .filter(|(_, c)| **c)
+            .map(|(s, _)| s.name.clone())
+            .collect();
+        driver.emit(RunEvent::RunStarted {
+            workflow: driver.workflow.name.clone(),
+            run_id: driver.run_id.clone(),
+            batch: driver.batch.clone(),
+            store: driver.store.describe(),
+            reused,
+        });
+        let actions = driver.machine.apply(Event::Started {
+            committed,
+            published,
+        });
+        driver.execute(actions).await;
+        Ok(driver)
+    }
+
+    /// The run record says which work-tables are checkpoints and which are ephemeral.
+    fn record_work_table_kinds(&mut self) {
+        let kinds: Vec<(String, &str)> = self
+            .workflow
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(s, stage)| {
+                let kind = if self.setup.checkpoint[s] {
+                    "checkpoint"
+                } else {
+                    "ephemeral"
+                };
+                (stage.name.clone(), kind)
+            })
+            .collect();
+        self.with_record(|record| {
+            for (name, kind) in kinds {
+                record.stages.entry(name).or_default().work_table = Some(kind.into());
+            }
+        });
+        self.sync_record();
+    }
+}

@@ -1,0 +1,197 @@
+//! The transfers, each in a task of its own that reports back through the channel:
+//! persist (upload a work-table and create its COMMIT), restore (bring a checkpoint into a
+//! new cluster), publish (copy a committed final output to `outputs/` inside the store,
+//! `_SUCCESS` last).
+
+use super::command::crash_point;
+use super::{Driver, Msg};
+use crate::cluster::{Cluster, Output};
+use crate::ledger::{CommitManifest, CommitOutcome, Committed, commit, publish_output, timestamp};
+use crate::store::{Store, StoreError, download_dir, sum_prefix, upload_dir};
+use respawn_core::contract::event::RunEvent;
+use respawn_core::workflow::StageId;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+use tokio::time::Instant;
+
+impl Driver {
+    pub(super) fn persist(&mut self, stage: StageId, machine_attempt: u32) {
+        let attempt = self.base_attempt[stage] + machine_attempt;
+        let Some(generation) = self.cluster.as_ref().map(Cluster::generation) else {
+            let _ = self.tx.send(Msg::Persisted {
+                generation: 0,
+                stage,
+                attempt,
+                result: Err(StoreError::Io {
+                    object: "the lost cluster".into(),
+                    source: std::io::Error::other("the cluster is gone"),
+                }),
+            });
+            return;
+        };
+        let spec = &self.workflow.stages[stage];
+        let name = spec.name.clone();
+        let Some((output, _)) = self.local[stage].clone() else {
+            return;
+        };
+        let scratch = self.clusters.scratch().staging_dir(&format!("{name}.sum"));
+        let inputs: BTreeMap<String, String> = spec
+            .needs
+            .iter()
+            .filter_map(|&i| {
+                self.local[i]
+                    .as_ref()
+                    .map(|(_, id)| (self.workflow.stages[i].name.clone(), id.clone()))
+            })
+            .collect();
+        let mut manifest = CommitManifest {
+            format: crate::ledger::FORMAT,
+            workflow: self.workflow.name.clone(),
+            run_id: self.run_id.clone(),
+            stage: name.clone(),
+            attempt,
+            fingerprint: self.fingerprints[stage].clone(),
+            inputs,
+            files: Vec::new(),
+            committed_at: String::new(),
+        };
+        let store = self.store.clone();
+        let layout = self.layout.clone();
+        let transfer = self.transfer.clone();
+        let clock = self.clock.clone();
+        let tx = self.tx.clone();
+        self.tasks.spawn(async move {
+            let began = Instant::now();
+            let result = async {
+                let prefix = layout.attempt(&manifest.run_id, &name, attempt);
+                manifest.files = match &output {
+                    Output::Dir(dir) => upload_dir(&store, dir, &prefix, &transfer).await?,
+                    Output::InStore(_) => sum_prefix(&store, &prefix, &scratch, &transfer).await?,
+                    Output::OnCluster(url) => {
+                        return Err(StoreError::Io {
+                            object: url.clone(),
+                            source: std::io::Error::other(
+                                "an ephemeral work-table cannot be committed",
+                            ),
+                        });
+                    }
+                };
+                crash_point("before-commit", &name);
+                manifest.committed_at = timestamp(clock.now());
+                let committed = match commit(&store, &layout, &manifest).await? {
+                    CommitOutcome::Committed => manifest,
+                    CommitOutcome::Lost(winner) => winner,
+                };
+                crash_point("after-commit", &name);
+                Ok((committed, began.elapsed()))
+            }
+            .await;
+            let _ = tx.send(Msg::Persisted {
+                generation,
+                stage,
+                attempt,
+                result,
+            });
+        });
+    }
+
+    pub(super) fn restore(&mut self, stage: StageId, generation: u32) {
+        let Some(durable) = self.durable[stage].clone() else {
+            return;
+        };
+        let Some(cluster) = self.cluster.as_ref() else {
+            return;
+        };
+        let name = self.workflow.stages[stage].name.clone();
+        let dir = cluster.restore_dir(&name);
+        let from = self.store.locate(&durable.prefix);
+        self.emit(RunEvent::Restore {
+            stage: name,
+            generation,
+            from,
+        });
+        let Some(dir) = dir else {
+            // The cluster reads the checkpoint from the store where it is.
+            let _ = self.tx.send(Msg::Restored {
+                generation,
+                stage,
+                result: Ok((0, Duration::ZERO)),
+            });
+            return;
+        };
+        let store = self.store.clone();
+        let transfer = self.transfer.clone();
+        let tx = self.tx.clone();
+        self.tasks.spawn(async move {
+            let began = Instant::now();
+            let result = async {
+                empty_dir(&dir).await?;
+                let bytes =
+                    download_dir(&store, &durable.prefix, &durable.files, &dir, &transfer).await?;
+                Ok((bytes, began.elapsed()))
+            }
+            .await;
+            let _ = tx.send(Msg::Restored {
+                generation,
+                stage,
+                result,
+            });
+        });
+    }
+
+    pub(super) fn publish(&mut self, stage: StageId) {
+        let Some(durable) = self.durable[stage].clone() else {
+            return;
+        };
+        let name = self.workflow.stages[stage].name.clone();
+        let store = self.store.clone();
+        let layout = self.layout.clone();
+        let transfer = self.transfer.clone();
+        let batch = self.batch.clone();
+        let run_id = self.run_id.clone();
+        let clock = self.clock.clone();
+        let tx = self.tx.clone();
+        self.tasks.spawn(async move {
+            let result = async {
+                crash_point("before-publish", &name);
+                // Copied from the committed work-table, inside the store.
+                let committed = Committed {
+                    prefix: &durable.prefix,
+                    files: &durable.files,
+                    commit_id: &durable.commit_id,
+                };
+                publish_output(
+                    &store,
+                    &layout,
+                    &name,
+                    &batch,
+                    &run_id,
+                    committed,
+                    &transfer,
+                    clock.now(),
+                )
+                .await?;
+                Ok(store.locate(&layout.output(&name, &batch)))
+            }
+            .await;
+            let _ = tx.send(Msg::Published { stage, result });
+        });
+    }
+}
+
+/// Makes `dir` an empty directory (a download goes into it).
+async fn empty_dir(dir: &Path) -> Result<(), StoreError> {
+    let fresh = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_dir_all(&fresh);
+        std::fs::create_dir_all(&fresh)
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r)
+    .map_err(|source| StoreError::Io {
+        object: dir.display().to_string(),
+        source,
+    })
+}

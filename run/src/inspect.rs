@@ -1,0 +1,162 @@
+//! What a run finds in the store when it starts or resumes: which stages have a fresh
+//! COMMIT, which finals are published, and which attempt numbers are taken.
+
+use crate::ledger::{CommitManifest, CommitState, Layout, RunRecord, check_commit, read_output};
+use crate::store::{FileEntry, Store, StoreError};
+use respawn_core::workflow::Workflow;
+use std::collections::BTreeMap;
+
+/// A work-table that survives any cluster: a fresh COMMIT, or a published final output.
+#[derive(Clone, Debug)]
+pub struct Durable {
+    /// Where its files are in the store (ends in `/`).
+    pub prefix: String,
+    pub files: Vec<FileEntry>,
+    /// The commit id consumers record as their input.
+    pub commit_id: String,
+    /// The COMMIT manifest, when it comes from one.
+    pub manifest: Option<CommitManifest>,
+}
+
+#[derive(Debug, Default)]
+pub struct Inspection {
+    pub durable: Vec<Option<Durable>>,
+    pub published: Vec<bool>,
+    /// The highest attempt number of each stage already used in this run.
+    pub attempts: Vec<u32>,
+    /// Stages that run again although something of theirs was in the store: (stage, why).
+    pub stale: Vec<(String, String)>,
+}
+
+/// Looks at run `record` in the store. Stale or damaged COMMITs are deleted (the caller
+/// holds the workflow's lease), so that the stage can commit again.
+pub async fn inspect<S: Store>(
+    store: &S,
+    layout: &Layout,
+    workflow: &Workflow,
+    fingerprints: &[String],
+    record: &RunRecord,
+) -> Result<Inspection, StoreError> {
+    let n = workflow.stages.len();
+    let run_id = &record.run_id;
+    let mut attempts = vec![0u32; n];
+    let mut has_commit = vec![false; n];
+    let index: BTreeMap<&str, usize> = workflow
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let work = layout.work(run_id);
+    let logs = format!("{}logs/", layout.run(run_id));
+    for object in store.list(&layout.run(run_id)).await? {
+        let (rest, from_logs) = if let Some(rest) = object.key.strip_prefix(&work) {
+            (rest, false)
+        } else if let Some(rest) = object.key.strip_prefix(&logs) {
+            (rest, true)
+        } else {
+            continue;
+        };
+        let mut parts = rest.splitn(2, '/');
+        let (Some(stage), Some(tail)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some(&s) = index.get(stage) else { continue };
+        if !from_logs && tail == "COMMIT" {
+            has_commit[s] = true;
+            continue;
+        }
+        let number = if from_logs {
+            tail.strip_suffix(".log")
+        } else {
+            tail.split('/').next()
+        };
+        if let Some(number) = number.and_then(|t| t.parse::<u32>().ok()) {
+            attempts[s] = attempts[s].max(number);
+        }
+    }
+    let mut durable: Vec<Option<Durable>> = vec![None; n];
+    let mut stale = Vec::new();
+    for (s, stage) in workflow.stages.iter().enumerate() {
+        if let Some(previous) = record.stages.get(&stage.name) {
+            attempts[s] = attempts[s].max(previous.attempts);
+        }
+        if !has_commit[s] {
+            continue;
+        }
+        let inputs: BTreeMap<String, String> = stage
+            .needs
+            .iter()
+            .filter_map(|&i| {
+                durable[i]
+                    .as_ref()
+                    .map(|d| (workflow.stages[i].name.clone(), d.commit_id.clone()))
+            })
+            .collect();
+        match check_commit(
+            store,
+            layout,
+            run_id,
+            &stage.name,
+            &fingerprints[s],
+            &inputs,
+        )
+        .await?
+        {
+            CommitState::Fresh(manifest) => {
+                durable[s] = Some(Durable {
+                    prefix: layout.attempt(run_id, &stage.name, manifest.attempt),
+                    files: manifest.files.clone(),
+                    commit_id: manifest.commit_id(),
+                    manifest: Some(manifest),
+                });
+            }
+            CommitState::Missing => {}
+            CommitState::Stale { reason, .. } | CommitState::Broken { reason } => {
+                stale.push((
+                    stage.name.clone(),
+                    format!("stage `{}` runs again: {reason}", stage.name),
+                ));
+                store
+                    .delete_many(&[layout.commit(run_id, &stage.name)])
+                    .await?;
+            }
+        }
+    }
+    let mut published = vec![false; n];
+    for (s, stage) in workflow.stages.iter().enumerate() {
+        if !stage.is_final {
+            continue;
+        }
+        let Some(output) = read_output(store, layout, &stage.name, &record.batch).await? else {
+            continue;
+        };
+        match &durable[s] {
+            Some(d) => published[s] = d.commit_id == output.commit_id,
+            None => {
+                // Published by this run and unchanged since: the output itself is durable
+                // (its COMMIT went with the run's cleanup).
+                let unchanged = record
+                    .stages
+                    .get(&stage.name)
+                    .and_then(|r| r.fingerprint.as_ref())
+                    == Some(&fingerprints[s]);
+                if output.run_id == *run_id && unchanged {
+                    published[s] = true;
+                    durable[s] = Some(Durable {
+                        prefix: layout.output(&stage.name, &record.batch),
+                        files: output.files,
+                        commit_id: output.commit_id,
+                        manifest: None,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Inspection {
+        durable,
+        published,
+        attempts,
+        stale,
+    })
+}

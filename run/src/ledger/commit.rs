@@ -1,0 +1,356 @@
+//! The commit protocol.
+//!
+//! A work-table is committed by creating `work/<stage>/COMMIT` create-only: of any number
+//! of attempts that finish, the first to commit wins and the others learn it from a typed
+//! outcome. A half-written attempt without a COMMIT is garbage and never read.
+//!
+//! A final output is published to `outputs/<stage>/<batch>/`: `_SUCCESS` is removed first,
+//! the files are replaced (copied from the committed work-table inside the store), files of the previous version that are not in the new one are
+//! deleted, and `_SUCCESS` (a manifest) is written last. Readers trust the folder only
+//! while `_SUCCESS` is there, and re-publishing replaces, never appends.
+
+use super::{Layout, parse_json, to_json};
+use crate::store::{FileEntry, PutMode, Store, StoreError, TransferOptions, copy_files};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::SystemTime;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitManifest {
+    pub format: u32,
+    pub workflow: String,
+    pub run_id: String,
+    pub stage: String,
+    pub attempt: u32,
+    /// Hash of the stage's definition (command, template, `version:`).
+    pub fingerprint: String,
+    /// The COMMIT id of each input this attempt read, by stage name.
+    pub inputs: BTreeMap<String, String>,
+    pub files: Vec<FileEntry>,
+    pub committed_at: String,
+}
+
+impl CommitManifest {
+    /// Names this commit for its consumers' manifests: run, stage and attempt.
+    pub fn commit_id(&self) -> String {
+        format!("{}/{}/{}", self.run_id, self.stage, self.attempt)
+    }
+
+    pub fn total_size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// What a create-only COMMIT came to.
+#[derive(Debug)]
+pub enum CommitOutcome {
+    /// This attempt's COMMIT is in the store (written now, or by an earlier try of this
+    /// same call whose answer was lost).
+    Committed,
+    /// Another attempt committed first; its manifest is the one to read.
+    Lost(CommitManifest),
+}
+
+/// Writes a COMMIT for `manifest` (create-only).
+pub async fn commit<S: Store>(
+    store: &S,
+    layout: &Layout,
+    manifest: &CommitManifest,
+) -> Result<CommitOutcome, StoreError> {
+    let key = layout.commit(&manifest.run_id, &manifest.stage);
+    match store.put(&key, to_json(manifest), PutMode::Create).await {
+        Ok(_) => Ok(CommitOutcome::Committed),
+        Err(StoreError::AlreadyExists { .. }) => {
+            let existing = read_commit(store, layout, &manifest.run_id, &manifest.stage)
+                .await?
+                .ok_or_else(|| StoreError::PreconditionFailed {
+                    object: store.locate(&key),
+                })?;
+            if existing.attempt == manifest.attempt && existing.fingerprint == manifest.fingerprint
+            {
+                Ok(CommitOutcome::Committed)
+            } else {
+                Ok(CommitOutcome::Lost(existing))
+            }
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// The COMMIT of a stage in a run, if there is one.
+pub async fn read_commit<S: Store>(
+    store: &S,
+    layout: &Layout,
+    run_id: &str,
+    stage: &str,
+) -> Result<Option<CommitManifest>, StoreError> {
+    let key = layout.commit(run_id, stage);
+    let bytes = match store.get(&key).await {
+        Ok((bytes, _)) => bytes,
+        Err(StoreError::NotFound { .. }) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    let manifest: CommitManifest = parse_json(store.locate(&key), &bytes)?;
+    if manifest.run_id != run_id
+        || manifest.stage != stage
+        || manifest.workflow != layout.workflow()
+    {
+        return Err(StoreError::Corrupt {
+            object: store.locate(&key),
+            detail: format!(
+                "it commits stage `{}` of run `{}` (workflow `{}`), not the stage and run it is stored under",
+                manifest.stage, manifest.run_id, manifest.workflow
+            ),
+        });
+    }
+    Ok(Some(manifest))
+}
+
+/// Checks that every file the manifest lists is in the store with its size.
+pub async fn verify_commit<S: Store>(
+    store: &S,
+    layout: &Layout,
+    manifest: &CommitManifest,
+) -> Result<(), StoreError> {
+    let prefix = layout.attempt(&manifest.run_id, &manifest.stage, manifest.attempt);
+    let present: BTreeMap<String, u64> = store
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    let commit_object = store.locate(&layout.commit(&manifest.run_id, &manifest.stage));
+    for file in &manifest.files {
+        let key = format!("{prefix}{}", file.path);
+        match present.get(&key) {
+            None => {
+                return Err(StoreError::Corrupt {
+                    object: store.locate(&key),
+                    detail: format!("it is listed in {commit_object} but missing"),
+                });
+            }
+            Some(&size) if size != file.size => {
+                return Err(StoreError::Corrupt {
+                    object: store.locate(&key),
+                    detail: format!(
+                        "{commit_object} lists it with {} bytes, the store has {size}",
+                        file.size
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether a stage's committed work-table can be used as it is.
+#[derive(Debug)]
+pub enum CommitState {
+    Missing,
+    Fresh(CommitManifest),
+    /// Committed for another definition of the stage or other inputs: run it again.
+    Stale {
+        manifest: CommitManifest,
+        reason: String,
+    },
+    /// The COMMIT or its files are damaged (the reason names the object): run it again.
+    Broken {
+        reason: String,
+    },
+}
+
+/// Looks at a stage's COMMIT against its current fingerprint and the commit ids of its
+/// inputs. `inputs` names the inputs that are committed now; an input that is not (an
+/// ephemeral work-table, or a COMMIT deleted to have it rebuilt) is not compared, since
+/// the fingerprint already covers its definition.
+pub async fn check_commit<S: Store>(
+    store: &S,
+    layout: &Layout,
+    run_id: &str,
+    stage: &str,
+    fingerprint: &str,
+    inputs: &BTreeMap<String, String>,
+) -> Result<CommitState, StoreError> {
+    let manifest = match read_commit(store, layout, run_id, stage).await {
+        Ok(None) => return Ok(CommitState::Missing),
+        Ok(Some(manifest)) => manifest,
+        Err(error @ StoreError::Corrupt { .. }) => {
+            return Ok(CommitState::Broken {
+                reason: error.to_string(),
+            });
+        }
+        Err(other) => return Err(other),
+    };
+    if manifest.fingerprint != fingerprint {
+        return Ok(CommitState::Stale {
+            reason: format!(
+                "the stage's definition changed since attempt {} was committed",
+                manifest.attempt
+            ),
+            manifest,
+        });
+    }
+    let changed: Vec<&str> = inputs
+        .iter()
+        .filter(|(name, id)| manifest.inputs.get(*name) != Some(id))
+        .map(|(name, _)| name.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !changed.is_empty() {
+        return Ok(CommitState::Stale {
+            reason: format!(
+                "its inputs were rebuilt since it was committed ({})",
+                changed.join(", ")
+            ),
+            manifest,
+        });
+    }
+    match verify_commit(store, layout, &manifest).await {
+        Ok(()) => Ok(CommitState::Fresh(manifest)),
+        Err(error @ StoreError::Corrupt { .. }) => Ok(CommitState::Broken {
+            reason: error.to_string(),
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+/// The `_SUCCESS` manifest of a published final output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuccessManifest {
+    pub format: u32,
+    pub workflow: String,
+    pub stage: String,
+    pub batch: String,
+    pub run_id: String,
+    pub commit_id: String,
+    pub files: Vec<FileEntry>,
+    pub published_at: String,
+}
+
+/// The committed work-table a final output is published from.
+pub struct Committed<'a> {
+    /// Where its files are in the store (ends in `/`).
+    pub prefix: &'a str,
+    pub files: &'a [FileEntry],
+    pub commit_id: &'a str,
+}
+
+/// Publishes a committed work-table as the final output of `stage` for `batch`, replacing
+/// any earlier version. Its files are copied inside the store (server-side on S3), so the
+/// output is exactly what was committed and no byte goes through respawn.
+#[allow(clippy::too_many_arguments)]
+pub async fn publish_output<S: Store + Clone + 'static>(
+    store: &S,
+    layout: &Layout,
+    stage: &str,
+    batch: &str,
+    run_id: &str,
+    committed: Committed<'_>,
+    options: &TransferOptions,
+    now: SystemTime,
+) -> Result<SuccessManifest, StoreError> {
+    let prefix = layout.output(stage, batch);
+    let success = layout.success(stage, batch);
+    // Readers must stop trusting the folder before any file in it changes.
+    store.delete_many(std::slice::from_ref(&success)).await?;
+    let previous: Vec<String> = store
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .filter(|k| *k != success)
+        .collect();
+    let files = copy_files(store, committed.prefix, &prefix, committed.files, options).await?;
+    let written: BTreeSet<String> = files
+        .iter()
+        .map(|f| format!("{prefix}{}", f.path))
+        .collect();
+    let leftovers: Vec<String> = previous
+        .into_iter()
+        .filter(|k| !written.contains(k))
+        .collect();
+    store.delete_many(&leftovers).await?;
+    let manifest = SuccessManifest {
+        format: respawn_core::contract::FORMAT,
+        workflow: layout.workflow().into(),
+        stage: stage.into(),
+        batch: batch.into(),
+        run_id: run_id.into(),
+        commit_id: committed.commit_id.into(),
+        files,
+        published_at: super::timestamp(now),
+    };
+    store
+        .put(&success, to_json(&manifest), PutMode::Overwrite)
+        .await?;
+    Ok(manifest)
+}
+
+/// The published output of a stage for a batch: `None` unless `_SUCCESS` is there and
+/// every file it lists is too, at its size ([`output_problem`] says what is wrong).
+pub async fn read_output<S: Store>(
+    store: &S,
+    layout: &Layout,
+    stage: &str,
+    batch: &str,
+) -> Result<Option<SuccessManifest>, StoreError> {
+    Ok(check_output(store, layout, stage, batch).await?.ok())
+}
+
+/// Why the published output of a stage for a batch cannot be trusted (no `_SUCCESS`, or a
+/// file it lists is missing or has another size), or `None` when it is complete.
+pub async fn output_problem<S: Store>(
+    store: &S,
+    layout: &Layout,
+    stage: &str,
+    batch: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(check_output(store, layout, stage, batch).await?.err())
+}
+
+/// The `_SUCCESS` manifest, checked against one LIST of the output's prefix.
+async fn check_output<S: Store>(
+    store: &S,
+    layout: &Layout,
+    stage: &str,
+    batch: &str,
+) -> Result<Result<SuccessManifest, String>, StoreError> {
+    let key = layout.success(stage, batch);
+    let manifest: SuccessManifest = match store.get(&key).await {
+        Ok((bytes, _)) => parse_json(store.locate(&key), &bytes)?,
+        Err(StoreError::NotFound { .. }) => {
+            let prefix = layout.output(stage, batch);
+            return Ok(Err(format!("{} is gone", store.locate(&prefix))));
+        }
+        Err(other) => return Err(other),
+    };
+    let prefix = layout.output(stage, batch);
+    let listed: BTreeMap<String, u64> = store
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    for file in &manifest.files {
+        let key = format!("{prefix}{}", file.path);
+        match listed.get(&key) {
+            Some(&size) if size == file.size => {}
+            Some(&size) => {
+                return Ok(Err(format!(
+                    "{} has {size} bytes where its _SUCCESS says {}",
+                    store.locate(&key),
+                    file.size
+                )));
+            }
+            None => {
+                return Ok(Err(format!(
+                    "{}, listed in its _SUCCESS, is missing",
+                    store.locate(&key)
+                )));
+            }
+        }
+    }
+    Ok(Ok(manifest))
+}

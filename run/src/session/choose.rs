@@ -1,0 +1,195 @@
+//! Which run a request is about. Run identity is (workflow, batch): the same batch again
+//! resumes an unfinished run, reopens a succeeded one whose stages changed or whose final
+//! output is gone or incomplete, is a no-op otherwise, and with `force` starts a new run that replaces
+//! its outputs. Without a batch, the latest unfinished run resumes, or a new batch starts.
+
+use crate::clock::Clock;
+use crate::ledger::{
+    Layout, RunRecord, RunStatus, Versioned, is_missing_record, new_run_id, output_problem,
+    read_run, runs,
+};
+use crate::store::{AnyStore, Store, StoreError};
+use respawn_core::contract::fingerprint::fingerprints;
+use respawn_core::workflow::{Cleanup, Workflow};
+
+/// What the caller asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunRequest {
+    /// The batch (a logical date or any id); `None` resumes the latest unfinished run or
+    /// starts a new batch.
+    pub batch: Option<String>,
+    /// Reprocess a succeeded batch as a new run.
+    pub force: bool,
+}
+
+pub enum Choice {
+    Nothing(String),
+    Run {
+        record: Box<Versioned<RunRecord>>,
+        announce: String,
+    },
+}
+
+/// The batch a request without one is about: the latest unfinished run's, or a new id
+/// (`true`: nothing of it exists yet). Read before the batch's lease is taken; [`choose`]
+/// looks again under the lease.
+pub async fn pick_batch(
+    store: &AnyStore,
+    layout: &Layout,
+    clock: &dyn Clock,
+) -> Result<(String, bool), StoreError> {
+    let records = readable_runs(store, layout).await?;
+    Ok(
+        match records
+            .iter()
+            .rev()
+            .find(|r| r.status != RunStatus::Succeeded)
+        {
+            Some(unfinished) => (unfinished.batch.clone(), false),
+            None => (new_run_id(clock.now()), true),
+        },
+    )
+}
+
+/// Every run record of the workflow, oldest first; a record that cannot be read is an
+/// error naming it (a run without any record is skipped).
+async fn readable_runs(store: &AnyStore, layout: &Layout) -> Result<Vec<RunRecord>, StoreError> {
+    let mut records = Vec::new();
+    for record in runs(store, layout).await? {
+        match record {
+            Ok(record) => records.push(record),
+            Err(error) if is_missing_record(&error) => {
+                tracing::warn!("skipping a run that cannot be read: {error}")
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(records)
+}
+
+/// Which run of `batch` this is: resume, reopen, start anew (`fresh`: a new batch id), or
+/// nothing to do. The caller holds the batch's lease.
+pub async fn choose(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    batch: &str,
+    fresh: bool,
+    force: bool,
+    clock: &dyn Clock,
+) -> Result<Choice, StoreError> {
+    let records = readable_runs(store, layout).await?;
+    let Some(latest) = records.iter().rev().find(|r| r.batch == batch) else {
+        let why = if fresh {
+            "starting a new batch"
+        } else {
+            "starting batch"
+        };
+        return start(store, layout, workflow, clock, batch, why).await;
+    };
+    let run_id = latest.run_id.clone();
+    if force {
+        let why = format!(
+            "reprocessing batch {} (--force; it replaces the outputs of run {run_id})",
+            latest.batch
+        );
+        return start(store, layout, workflow, clock, &latest.batch, &why).await;
+    }
+    let record = read_run(store, layout, &run_id).await?;
+    if record.value.status == RunStatus::Succeeded {
+        let Some(reason) = changed_since(store, layout, workflow, &record.value).await? else {
+            let mut message = format!(
+                "batch {} of workflow `{}` already succeeded in run {run_id}; nothing to do (use --force to reprocess it)",
+                record.value.batch, workflow.name
+            );
+            if workflow.cleanup == Cleanup::OnSuccess {
+                let left = store.delete_prefix(&layout.work(&run_id)).await?;
+                if left > 0 {
+                    message.push_str(&format!(
+                        "\nfinished its cleanup: deleted {left} leftover work-table object(s)"
+                    ));
+                }
+            }
+            return Ok(Choice::Nothing(message));
+        };
+        let announce = format!(
+            "reopening run {run_id} of workflow `{}`, batch {}: {reason}",
+            workflow.name, record.value.batch
+        );
+        return Ok(Choice::Run {
+            record: Box::new(record),
+            announce,
+        });
+    }
+    let announce = format!(
+        "resuming run {run_id} of workflow `{}`, batch {} ({} before), store {}",
+        workflow.name,
+        record.value.batch,
+        record.value.status.as_str(),
+        store.describe()
+    );
+    Ok(Choice::Run {
+        record: Box::new(record),
+        announce,
+    })
+}
+
+/// Creates the record of a new run of `batch` (create-only: a run id is never reused).
+async fn start(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    clock: &dyn Clock,
+    batch: &str,
+    why: &str,
+) -> Result<Choice, StoreError> {
+    let now = clock.now();
+    let run_id = new_run_id(now);
+    let record = RunRecord::new(
+        &workflow.name,
+        batch,
+        &run_id,
+        workflow.cluster.market.as_str(),
+        now,
+    );
+    let record = Versioned::create(store, layout, record).await?;
+    Ok(Choice::Run {
+        record: Box::new(record),
+        announce: format!(
+            "{why}: run {run_id} of workflow `{}`, batch {batch}, store {}",
+            workflow.name,
+            store.describe()
+        ),
+    })
+}
+
+/// Why a succeeded run is no longer complete: a stage changed, or a final output is gone.
+pub async fn changed_since(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    record: &RunRecord,
+) -> Result<Option<String>, StoreError> {
+    let prints = fingerprints(workflow);
+    for (stage, print) in workflow.stages.iter().zip(&prints) {
+        let recorded = record
+            .stages
+            .get(&stage.name)
+            .and_then(|s| s.fingerprint.as_ref());
+        if recorded != Some(print) {
+            return Ok(Some(format!(
+                "the definition of stage `{}` changed since",
+                stage.name
+            )));
+        }
+    }
+    for stage in workflow.stages.iter().filter(|s| s.is_final) {
+        if let Some(problem) = output_problem(store, layout, &stage.name, &record.batch).await? {
+            return Ok(Some(format!(
+                "the output of stage `{}` is not complete: {problem}",
+                stage.name
+            )));
+        }
+    }
+    Ok(None)
+}

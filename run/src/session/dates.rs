@@ -1,0 +1,321 @@
+//! The state of each logical date of a scheduled workflow, from the store: its claim, its
+//! latest run, the lease of that run, its published outputs and whether its stages changed
+//! since. `respawn batches` shows it; `tick` and `backfill` decide from it.
+
+use super::{LEASE_TTL, SessionError, lease_is_live};
+use crate::clock::Clock;
+use crate::host::holder_is_gone;
+use crate::ledger::{
+    Claim, Decision, Layout, RunRecord, RunStatus, Versioned, read_claims, read_lease, read_output,
+    runs,
+};
+use crate::store::{AnyStore, StoreError};
+use respawn_core::contract::fingerprint::fingerprints;
+use respawn_core::plan::calendar::{self, Interval};
+use respawn_core::workflow::Workflow;
+use respawn_core::workflow::schedule::rfc3339;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What a date's state is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum DateState {
+    /// Never claimed, never run.
+    Missing,
+    /// Catch-up left it out.
+    Missed,
+    /// Claimed to run, no run yet; `stale` when its claimer died or never started it.
+    Claimed {
+        holder: String,
+        stale: bool,
+    },
+    /// An orchestrator is at work on it.
+    Running {
+        run_id: String,
+        holder: String,
+    },
+    /// Stopped by Ctrl-C, or its orchestrator died: the same batch resumes it.
+    Stopped {
+        run_id: String,
+    },
+    Failed {
+        run_id: String,
+    },
+    Succeeded {
+        run_id: String,
+    },
+    /// Succeeded, but the definition of a stage changed since.
+    Stale {
+        run_id: String,
+        stage: String,
+    },
+    /// Succeeded, but a published output is gone.
+    Incomplete {
+        run_id: String,
+        stage: String,
+    },
+}
+
+impl DateState {
+    /// The state's name, as `batches` shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DateState::Missing => "missing",
+            DateState::Missed => "missed",
+            DateState::Claimed { .. } => "claimed",
+            DateState::Running { .. } => "running",
+            DateState::Stopped { .. } => "stopped",
+            DateState::Failed { .. } => "failed",
+            DateState::Succeeded { .. } => "succeeded",
+            DateState::Stale { .. } => "stale",
+            DateState::Incomplete { .. } => "incomplete",
+        }
+    }
+
+    /// The date's run, if it has one.
+    pub fn run_id(&self) -> Option<&str> {
+        match self {
+            DateState::Running { run_id, .. }
+            | DateState::Stopped { run_id }
+            | DateState::Failed { run_id }
+            | DateState::Succeeded { run_id }
+            | DateState::Stale { run_id, .. }
+            | DateState::Incomplete { run_id, .. } => Some(run_id),
+            _ => None,
+        }
+    }
+}
+
+/// One logical date and its state.
+#[derive(Clone, Debug, Serialize)]
+pub struct DateInfo {
+    pub batch: String,
+    pub logical_date: String,
+    #[serde(flatten)]
+    pub state: DateState,
+    #[serde(skip)]
+    pub interval: Interval,
+    /// The date's claim, as read (to be taken over with If-Match).
+    #[serde(skip)]
+    pub claim: Option<Versioned<Claim>>,
+}
+
+/// The state of each of `intervals` (dates of `workflow`'s schedule), in their order.
+pub async fn date_states(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    intervals: &[Interval],
+    clock: &dyn Clock,
+) -> Result<Vec<DateInfo>, SessionError> {
+    let schedule = workflow.schedule.as_ref().ok_or_else(|| {
+        SessionError::NotScheduled(format!("workflow `{}` has no `schedule:`", workflow.name))
+    })?;
+    let mut claims: BTreeMap<String, Versioned<Claim>> = read_claims(store, layout)
+        .await?
+        .into_iter()
+        .map(|c| (c.value.batch.clone(), c))
+        .collect();
+    let mut latest: BTreeMap<String, RunRecord> = BTreeMap::new();
+    for record in runs(store, layout).await?.into_iter().flatten() {
+        latest.insert(record.batch.clone(), record);
+    }
+    let prints = fingerprints(workflow);
+    let now = unix(clock.now());
+    let mut dates = Vec::with_capacity(intervals.len());
+    for interval in intervals {
+        let batch = calendar::batch_id(schedule, interval).map_err(SessionError::NotScheduled)?;
+        let claim = claims.remove(&batch);
+        let state = match (&claim, latest.get(&batch)) {
+            (_, Some(record)) => match run_state(store, layout, record, clock).await? {
+                // A run nobody holds, but whose date another tick has just claimed anew:
+                // that tick is about to resume it (two ticks at once must not both try).
+                DateState::Stopped { .. }
+                    if claim
+                        .as_ref()
+                        .is_some_and(|c| claim_is_fresh(c, record, now)) =>
+                {
+                    let c = claim.as_ref().map(|c| &c.value);
+                    DateState::Claimed {
+                        holder: c.map(|c| c.holder.to_string()).unwrap_or_default(),
+                        stale: false,
+                    }
+                }
+                state => state,
+            },
+            (None, None) => DateState::Missing,
+            (Some(c), None) if c.value.decision == Decision::Missed => DateState::Missed,
+            (Some(c), None) => DateState::Claimed {
+                holder: c.value.holder.to_string(),
+                stale: claim_is_stale(&c.value, now),
+            },
+        };
+        dates.push(DateInfo {
+            batch,
+            logical_date: rfc3339(&schedule.timezone, interval.start),
+            state,
+            interval: *interval,
+            claim,
+        });
+    }
+    check_succeeded(store, layout, workflow, &prints, &latest, &mut dates).await?;
+    Ok(dates)
+}
+
+/// Whether a claim no longer stands for a live orchestrator: its holder died, or it is
+/// older than a lease and never became a run.
+fn claim_is_stale(claim: &Claim, now: u64) -> bool {
+    now >= claim.claimed_unix + LEASE_TTL.as_secs() || holder_is_gone(&claim.holder)
+}
+
+/// Whether `claim` was made, by an orchestrator still alive, after `record`'s run last
+/// changed: someone took the date over to resume it and has not yet taken its lease.
+fn claim_is_fresh(claim: &Versioned<Claim>, record: &RunRecord, now: u64) -> bool {
+    let claimed_after_run = jiff::Timestamp::from_second(claim.value.claimed_unix as i64)
+        .ok()
+        .zip(record.updated_at.parse::<jiff::Timestamp>().ok())
+        .is_some_and(|(claimed, updated)| claimed >= updated);
+    claim.value.decision == Decision::Run && claimed_after_run && !claim_is_stale(&claim.value, now)
+}
+
+/// The state of a date from its run record; a succeeded run is refined by
+/// [`check_succeeded`].
+async fn run_state(
+    store: &AnyStore,
+    layout: &Layout,
+    record: &RunRecord,
+    clock: &dyn Clock,
+) -> Result<DateState, SessionError> {
+    let run_id = record.run_id.clone();
+    Ok(match record.status {
+        RunStatus::Failed => DateState::Failed { run_id },
+        RunStatus::Succeeded => DateState::Succeeded { run_id },
+        RunStatus::Running | RunStatus::Stopped => {
+            match read_lease(store, layout, &record.batch).await? {
+                Some(lease)
+                    if lease_is_live(&lease, clock)
+                        && lease.holder.run_id.as_deref() == Some(run_id.as_str()) =>
+                {
+                    DateState::Running {
+                        run_id,
+                        holder: lease.holder.to_string(),
+                    }
+                }
+                _ => DateState::Stopped { run_id },
+            }
+        }
+    })
+}
+
+/// How many published outputs are checked at once: the check is bound by the store's
+/// latency, one read per final stage and date.
+const CHECKS_IN_FLIGHT: usize = 32;
+
+/// Refines the succeeded dates: `incomplete` when a published output is gone (read 32
+/// dates at a time), `stale` when a stage's definition changed since the run.
+async fn check_succeeded(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    prints: &[String],
+    latest: &BTreeMap<String, RunRecord>,
+    dates: &mut [DateInfo],
+) -> Result<(), SessionError> {
+    let finals: Vec<String> = workflow
+        .stages
+        .iter()
+        .filter(|s| s.is_final)
+        .map(|s| s.name.clone())
+        .collect();
+    let succeeded: Vec<usize> = (0..dates.len())
+        .filter(|&i| matches!(dates[i].state, DateState::Succeeded { .. }))
+        .collect();
+    let mut checks = tokio::task::JoinSet::new();
+    let mut pending = succeeded.into_iter();
+    loop {
+        while checks.len() < CHECKS_IN_FLIGHT
+            && let Some(i) = pending.next()
+        {
+            let (store, layout, finals) = (store.clone(), layout.clone(), finals.clone());
+            let batch = dates[i].batch.clone();
+            checks.spawn(async move {
+                for stage in finals {
+                    if read_output(&store, &layout, &stage, &batch)
+                        .await?
+                        .is_none()
+                    {
+                        return Ok::<_, StoreError>((i, Some(stage)));
+                    }
+                }
+                Ok((i, None))
+            });
+        }
+        let Some(joined) = checks.join_next().await else {
+            break;
+        };
+        let (i, gone) = joined.map_err(|e| StoreError::Io {
+            object: layout.workflow().into(),
+            source: std::io::Error::other(e),
+        })??;
+        let run_id = dates[i].state.run_id().unwrap_or_default().to_string();
+        dates[i].state = match gone {
+            Some(stage) => DateState::Incomplete { run_id, stage },
+            None => {
+                let record = &latest[&dates[i].batch];
+                let changed = workflow.stages.iter().zip(prints).find(|(stage, print)| {
+                    record
+                        .stages
+                        .get(&stage.name)
+                        .and_then(|s| s.fingerprint.as_ref())
+                        != Some(*print)
+                });
+                match changed {
+                    Some((stage, _)) => DateState::Stale {
+                        run_id,
+                        stage: stage.name.clone(),
+                    },
+                    None => DateState::Succeeded { run_id },
+                }
+            }
+        };
+    }
+    Ok(())
+}
+
+fn unix(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A date named on the command line (`--from`, `--to`): a batch id of the schedule, an
+/// RFC 3339 time, or a civil date (its midnight on the schedule's wall clock). A name that
+/// is none of these, or a time before the schedule's start, is an error saying why.
+pub fn date_bound(workflow: &Workflow, text: &str) -> Result<jiff::Timestamp, String> {
+    let schedule = workflow
+        .schedule
+        .as_ref()
+        .ok_or_else(|| format!("workflow `{}` has no `schedule:`", workflow.name))?;
+    let at = if let Some(interval) = calendar::interval_of_batch(schedule, text) {
+        interval.start
+    } else if let Ok(time) = text.parse::<jiff::Timestamp>() {
+        time
+    } else if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        date.to_zoned(schedule.timezone.clone())
+            .map_err(|e| format!("`{text}`: {e}"))?
+            .timestamp()
+    } else {
+        return Err(format!(
+            "`{text}` is neither a batch id of the schedule (written `{}`), an RFC 3339 time nor a date such as 2026-11-30",
+            schedule.batch
+        ));
+    };
+    if schedule.end.is_some_and(|end| at > end) {
+        return Err(format!(
+            "`{text}` is after the end of the schedule of workflow `{}`",
+            workflow.name
+        ));
+    }
+    Ok(at)
+}

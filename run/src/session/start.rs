@@ -1,0 +1,146 @@
+//! Driving an opened run: the cluster provider the workflow asks for (local processes, or
+//! EMR through its client), the plan, and the driver. The command line and the scheduler
+//! hand over the same [`RunSettings`].
+
+use super::OpenedRun;
+use crate::clock::Clock;
+use crate::cluster::{ClusterProvider, EmrClusters, LocalClusters, emr};
+use crate::driver::{Chaos, EventSink, RunEnd, RunInput, drive};
+use crate::ledger::Layout;
+use crate::store::{AnyStore, Store, TransferOptions};
+use respawn_core::plan::PlanOptions;
+use respawn_core::plan::calendar::{self, IntervalValues};
+use respawn_core::workflow::{Provider, Workflow};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to run: what the caller (the command line, the scheduler) decides.
+pub struct RunSettings {
+    /// The folder of the workflow file, absolute (`{{ workflow_dir }}`).
+    pub workflow_dir: PathBuf,
+    /// Where stage commands run.
+    pub cwd: PathBuf,
+    /// Local clusters live under `<scratch>/<workflow>/<run_id>/`.
+    pub scratch: PathBuf,
+    pub chaos: Option<Chaos>,
+    /// EMR's endpoint (the emulator's), else AWS's for the workflow's region.
+    pub emr_endpoint_url: Option<String>,
+    /// How often EMR cluster and step states are polled.
+    pub emr_poll: Duration,
+    /// Between SIGTERM and SIGKILL when the run stops.
+    pub stop_grace: Duration,
+    pub clock: Arc<dyn Clock>,
+    /// Whether Ctrl-C, SIGTERM and SIGUSR1 reach the run.
+    pub listen_for_signals: bool,
+    /// The respawn executable, which supervises each stage on a local cluster.
+    pub supervisor: Option<PathBuf>,
+}
+
+/// Why a workflow cannot run on a store, if it cannot: EMR steps read and write their
+/// checkpoints in S3, so an EMR workflow needs an S3 store.
+pub fn unfit_store(workflow: &Workflow, store: &AnyStore) -> Option<String> {
+    (workflow.cluster.provider == Provider::Emr && !matches!(store, AnyStore::S3(_))).then(|| {
+        format!(
+            "{}: `cluster.provider: emr` needs an S3 store, not {}",
+            workflow.file,
+            store.describe()
+        )
+    })
+}
+
+/// The interval a batch of a scheduled workflow stands for (its template values); `None`
+/// for a workflow without a schedule. A batch that is no logical date of the schedule is
+/// an error that says what the schedule's batch ids look like.
+pub fn interval_of(workflow: &Workflow, batch: &str) -> Result<Option<IntervalValues>, String> {
+    let Some(schedule) = &workflow.schedule else {
+        return Ok(None);
+    };
+    match calendar::interval_of_batch(schedule, batch) {
+        Some(interval) => Ok(Some(calendar::interval_values(schedule, &interval))),
+        None => Err(format!(
+            "batch `{batch}` is not a logical date of the schedule of workflow `{}` \
+             (its batch ids are written `{}`, from {})",
+            workflow.name, schedule.batch, schedule.start
+        )),
+    }
+}
+
+/// Keeps the workflow file beside the run's record, as this process runs it, so that a
+/// report or the cost of the run can be made from the store alone. Best effort: a run
+/// does not fail for it (its report then says the workflow is missing).
+async fn keep_workflow(store: &AnyStore, workflow: &Workflow, run_id: &str) {
+    let key = Layout::new(&workflow.name).run_workflow(run_id);
+    let written = match tokio::fs::read(&workflow.file).await {
+        Ok(text) => store
+            .put(&key, text, crate::store::PutMode::Overwrite)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("cannot read {}: {e}", workflow.file)),
+    };
+    if let Err(reason) = written {
+        tracing::warn!("the workflow file is not kept with run {run_id}: {reason}");
+    }
+}
+
+/// Runs (or resumes) an opened run to its end, reporting events to `sink`.
+pub async fn drive_opened(
+    workflow: Workflow,
+    store: AnyStore,
+    opened: OpenedRun,
+    settings: RunSettings,
+    sink: EventSink,
+) -> RunEnd {
+    let OpenedRun {
+        record,
+        lease,
+        interval,
+        ..
+    } = opened;
+    let run_id = record.value.run_id.clone();
+    keep_workflow(&store, &workflow, &run_id).await;
+    let mut scratch =
+        LocalClusters::new(settings.scratch.join(&workflow.name).join(&run_id), &run_id);
+    if let Some(program) = settings.supervisor {
+        scratch = scratch.supervised_by(program);
+    }
+    let clusters = match (&workflow.cluster.provider, &workflow.cluster.emr) {
+        (Provider::Emr, Some(spec)) => {
+            let client =
+                emr::client(spec.region.as_deref(), settings.emr_endpoint_url.as_deref()).await;
+            ClusterProvider::Emr {
+                emr: Arc::new(EmrClusters::new(
+                    client,
+                    spec.clone(),
+                    &workflow.name,
+                    &run_id,
+                    &record.value.batch,
+                    &store.describe(),
+                    settings.emr_poll,
+                )),
+                scratch,
+            }
+        }
+        _ => ClusterProvider::Local(scratch),
+    };
+    drive(RunInput {
+        plan: respawn_core::planner::chosen_plan(&workflow, &PlanOptions::default()),
+        layout: Layout::new(&workflow.name),
+        store,
+        record,
+        lease,
+        clusters,
+        workflow_dir: settings.workflow_dir,
+        cwd: settings.cwd,
+        chaos: settings.chaos,
+        interval,
+        transfer: TransferOptions::default(),
+        stop_grace: settings.stop_grace,
+        clock: settings.clock,
+        listen_for_signals: settings.listen_for_signals,
+        sink,
+        workflow,
+    })
+    .await
+}

@@ -1,0 +1,346 @@
+//! One pass of the scheduler (`respawn tick`): which logical dates of a workflow's schedule
+//! are due, what to do with each (run it, resume it, record it missed, leave it to whoever
+//! has it), and doing it. Every date is claimed with a create-only object before its run
+//! starts, so any number of ticks on any number of machines run each date exactly once.
+
+use super::dates::{DateInfo, DateState, date_states};
+use super::slots::{keep_renewed, take_slot};
+use super::{Opened, RunRequest, RunSettings, SessionError, drive_opened, open};
+use crate::clock::Clock;
+use crate::driver::{EventSink, RunEnd};
+use crate::ledger::{
+    Claim, ClaimOutcome, Decision, Holder, Layout, LeaseError, Versioned, claim, take_over,
+};
+use crate::store::AnyStore;
+use respawn_core::plan::calendar;
+use respawn_core::workflow::{Catchup, Workflow};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a tick does with one due date.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum Action {
+    /// Never run: claim it and run it.
+    Run,
+    /// Its run stopped or its orchestrator died: take the claim over and resume the run.
+    Resume { run_id: String },
+    /// It succeeded but a published output is gone: run it again (self-healing).
+    Rebuild { run_id: String },
+    /// A tick claimed it and died before starting: take the claim over and run it.
+    Retake { holder: String },
+    /// Catch-up leaves it out; recorded as missed (a backfill can still run it).
+    Miss { reason: String },
+    /// Another orchestrator is at work on it.
+    Running { holder: String },
+    /// Another tick has just claimed it.
+    Claimed { holder: String },
+    /// Its run failed; `respawn run FILE --batch B` resumes it once the stage is fixed.
+    Failed { run_id: String },
+}
+
+/// A due date and what to do with it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatePlan {
+    pub batch: String,
+    pub logical_date: String,
+    #[serde(flatten)]
+    pub action: Action,
+    #[serde(skip)]
+    start: jiff::Timestamp,
+    #[serde(skip)]
+    stale_claim: Option<Versioned<Claim>>,
+}
+
+/// The dates a tick at `now` has to do something about, oldest first; dates already done
+/// (succeeded with their outputs, or recorded missed) are counted in the second value.
+pub async fn plan_tick(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    now: jiff::Timestamp,
+    clock: &dyn Clock,
+) -> Result<(Vec<DatePlan>, usize), SessionError> {
+    let schedule = workflow.schedule.as_ref().ok_or_else(|| {
+        SessionError::NotScheduled(format!("workflow `{}` has no `schedule:`", workflow.name))
+    })?;
+    let due = calendar::due(schedule, now);
+    let mut plans = Vec::new();
+    let mut pending = BTreeMap::new();
+    let mut settled = BTreeSet::new();
+    let mut done = 0;
+    for date in date_states(store, layout, workflow, &due, clock).await? {
+        let action = match &date.state {
+            DateState::Missing => {
+                pending.insert(date.interval.start, date);
+                continue;
+            }
+            // A changed stage is not the scheduler's business: `backfill --reprocess stale`.
+            DateState::Missed | DateState::Succeeded { .. } | DateState::Stale { .. } => None,
+            DateState::Claimed { holder, stale } => Some(match stale {
+                true => Action::Retake {
+                    holder: holder.clone(),
+                },
+                false => Action::Claimed {
+                    holder: holder.clone(),
+                },
+            }),
+            DateState::Running { holder, .. } => Some(Action::Running {
+                holder: holder.clone(),
+            }),
+            DateState::Stopped { run_id } => Some(Action::Resume {
+                run_id: run_id.clone(),
+            }),
+            DateState::Failed { run_id } => Some(Action::Failed {
+                run_id: run_id.clone(),
+            }),
+            DateState::Incomplete { run_id, .. } => Some(Action::Rebuild {
+                run_id: run_id.clone(),
+            }),
+        };
+        settled.insert(date.interval.start);
+        match action {
+            None => done += 1,
+            Some(action) => plans.push(DatePlan::of(date, action)),
+        }
+    }
+    let catch_up = calendar::catch_up(&due, &settled, schedule.catchup);
+    let reason = match schedule.catchup {
+        Catchup::All => "catch-up".to_string(),
+        Catchup::Latest(n) => format!("catchup: {n} runs only the {n} latest missed dates"),
+    };
+    for interval in &catch_up.missed {
+        if let Some(date) = pending.remove(&interval.start) {
+            let action = Action::Miss {
+                reason: reason.clone(),
+            };
+            plans.push(DatePlan::of(date, action));
+        }
+    }
+    for interval in &catch_up.run {
+        if let Some(date) = pending.remove(&interval.start) {
+            plans.push(DatePlan::of(date, Action::Run));
+        }
+    }
+    plans.sort_by_key(|plan| plan.start);
+    Ok((plans, done))
+}
+
+impl DatePlan {
+    fn of(date: DateInfo, action: Action) -> DatePlan {
+        DatePlan {
+            batch: date.batch,
+            logical_date: date.logical_date,
+            action,
+            start: date.interval.start,
+            stale_claim: date.claim,
+        }
+    }
+}
+
+/// How a date ended in this tick.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// `run_id`: the run this tick drove (for its cost); none when it never opened.
+    Succeeded {
+        run_id: String,
+    },
+    Failed {
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        run_id: Option<String>,
+    },
+    Stopped {
+        run_id: String,
+    },
+    /// Recorded as missed.
+    Missed,
+    /// Another tick claimed it first.
+    Taken {
+        holder: String,
+    },
+    /// Nothing to do after all (the run had succeeded meanwhile).
+    Nothing {
+        message: String,
+    },
+    /// Left alone (running elsewhere, failed, just claimed by another tick).
+    Left,
+    /// Another orchestrator took the date's run first (its lease is held): it is at work
+    /// on it, so this is no failure.
+    Running {
+        holder: String,
+    },
+    /// Left to a later tick: all `slots` runs the schedule allows are in progress.
+    Busy {
+        slots: u32,
+    },
+    /// Not started: the process is stopping (Ctrl-C, SIGTERM); a later tick runs it.
+    Deferred,
+}
+
+impl Outcome {
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed { .. })
+    }
+
+    /// The run this tick drove to this end, if it opened one.
+    pub fn run_id(&self) -> Option<&str> {
+        match self {
+            Outcome::Succeeded { run_id } | Outcome::Stopped { run_id } => Some(run_id),
+            Outcome::Failed { run_id, .. } => run_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// How the runs of a tick are made: their settings, and where each one's events go.
+pub struct Runner<'a> {
+    pub settings: &'a dyn Fn() -> RunSettings,
+    /// The sink for the events of the run of a batch.
+    pub sink_for: &'a dyn Fn(&str) -> EventSink,
+    /// Whether the process is stopping: no new run starts then (the runs already going
+    /// stop by themselves, as the driver hears the same signal).
+    pub stopping: &'a dyn Fn() -> bool,
+}
+
+type Running = tokio::task::JoinSet<(DatePlan, Outcome)>;
+
+/// Carries out the plans: records missed dates, then claims and runs the others in date
+/// order. A run needs one of the workflow's `max_active` run slots (leases shared by every
+/// tick); when all are taken by other ticks, the remaining dates are left to a later tick.
+/// `report` hears of each date as it ends.
+pub async fn carry_out(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    plans: Vec<DatePlan>,
+    runner: &Runner<'_>,
+    clock: &dyn Clock,
+    mut report: impl FnMut(&DatePlan, &Outcome),
+) -> Result<(), SessionError> {
+    let slots = workflow
+        .schedule
+        .as_ref()
+        .map(|s| s.max_active.max(1))
+        .unwrap_or(1);
+    let mut running = Running::new();
+    let mut busy = false;
+    for date in plans {
+        let claim_of = |decision, reason| {
+            let holder = Holder::this_process(None);
+            let now = clock.now();
+            Claim::new(
+                layout,
+                &date.batch,
+                &date.logical_date,
+                decision,
+                holder,
+                now,
+                reason,
+            )
+        };
+        match &date.action {
+            Action::Miss { reason } => {
+                let missed = claim_of(Decision::Missed, Some(reason.clone()));
+                let outcome = match claim(store, layout, missed).await? {
+                    ClaimOutcome::Won(_) => Outcome::Missed,
+                    ClaimOutcome::Held(held) => Outcome::Taken {
+                        holder: held.value.holder.to_string(),
+                    },
+                };
+                report(&date, &outcome);
+                continue;
+            }
+            Action::Running { .. } | Action::Claimed { .. } | Action::Failed { .. } => {
+                report(&date, &Outcome::Left);
+                continue;
+            }
+            Action::Run
+            | Action::Resume { .. }
+            | Action::Rebuild { .. }
+            | Action::Retake { .. } => {}
+        }
+        if (runner.stopping)() {
+            report(&date, &Outcome::Deferred);
+            continue;
+        }
+        if busy {
+            report(&date, &Outcome::Busy { slots });
+            continue;
+        }
+        let done = |(date, outcome): (DatePlan, Outcome)| report(&date, &outcome);
+        let Some(slot) = take_slot(store, layout, slots, &mut running, clock, done).await? else {
+            busy = true;
+            report(&date, &Outcome::Busy { slots });
+            continue;
+        };
+        // Waiting for a slot may have lasted until a stop came.
+        if (runner.stopping)() {
+            let _ = slot.release(store, clock.now()).await;
+            report(&date, &Outcome::Deferred);
+            continue;
+        }
+        let mine = claim_of(Decision::Run, None);
+        let won = match (&date.action, &date.stale_claim) {
+            (Action::Run, _) | (_, None) => claim(store, layout, mine).await?,
+            (_, Some(stale)) => take_over(store, layout, stale, mine).await?,
+        };
+        if let ClaimOutcome::Held(held) = won {
+            let _ = slot.release(store, clock.now()).await;
+            let holder = held.value.holder.to_string();
+            report(&date, &Outcome::Taken { holder });
+            continue;
+        }
+        let request = RunRequest {
+            batch: Some(date.batch.clone()),
+            force: false,
+        };
+        let opened = open(store, layout, workflow, &request, clock).await;
+        let settings = (runner.settings)();
+        let sink = (runner.sink_for)(&date.batch);
+        let (store, workflow) = (store.clone(), workflow.clone());
+        running.spawn(async move {
+            let renewing = keep_renewed(store.clone(), slot, settings.clock.clone());
+            let outcome = match opened {
+                Ok(Opened::Nothing(message)) => Outcome::Nothing { message },
+                Ok(Opened::Run(opened)) => {
+                    let run_id = opened.record.value.run_id.clone();
+                    ended(
+                        drive_opened(workflow, store, *opened, settings, sink).await,
+                        run_id,
+                    )
+                }
+                Err(SessionError::Lease(LeaseError::Held { holder, .. })) => Outcome::Running {
+                    holder: holder.to_string(),
+                },
+                Err(error) => Outcome::Failed {
+                    message: error.to_string(),
+                    run_id: None,
+                },
+            };
+            renewing.release().await;
+            (date, outcome)
+        });
+    }
+    while let Some(joined) = running.join_next().await {
+        if let Ok((date, outcome)) = joined {
+            report(&date, &outcome);
+        }
+    }
+    Ok(())
+}
+
+fn ended(end: RunEnd, run_id: String) -> Outcome {
+    let failed = |message: String| Outcome::Failed {
+        message,
+        run_id: Some(run_id.clone()),
+    };
+    match end {
+        RunEnd::Succeeded => Outcome::Succeeded { run_id },
+        RunEnd::Stopped => Outcome::Stopped { run_id },
+        RunEnd::Failed { message, .. } | RunEnd::Io(message) => failed(message),
+        RunEnd::Store(error) => failed(error.to_string()),
+        RunEnd::Lease(error) => failed(error.to_string()),
+    }
+}

@@ -1,0 +1,440 @@
+//! `respawn store check`: a thorough check of a store a user is about to trust, beyond the
+//! cheap probe every start makes (`s3/probe.rs`), and its verdict remembered in the store.
+//!
+//! The probe sees whether a server enforces conditional writes one at a time; it cannot see
+//! whether it decides them atomically. A server that checks `If-None-Match` and then writes
+//! (s3s-fs does, without the test server's layer) lets two racing writers both win, so two
+//! orchestrators could hold one lease. This check races writers for real: rounds of
+//! create-only puts and of If-Match puts of one key (exactly one winner each), concurrent
+//! overwrites of one key (the object read back is one writer's whole body, never a mix),
+//! listing right after writing and deleting, a multipart upload read back, and object tags.
+//!
+//! The verdict is written to [`VERDICT_KEY`] in the store; `run` (and anything that starts
+//! runs) refuses a store whose last check failed, naming the reason, until it is checked
+//! again and passes.
+
+use super::{AnyStore, PutMode, Result, Store, StoreError, StoreErrorKind};
+use serde::{Deserialize, Serialize};
+
+/// Where the verdict of the last check is kept, relative to the store's root.
+pub const VERDICT_KEY: &str = ".respawn-check/verdict.json";
+
+/// The prefix the check writes under (its objects are deleted afterwards).
+const SCRATCH: &str = ".respawn-check/run";
+
+/// One check and how it went.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckResult {
+    pub name: String,
+    pub passed: bool,
+    /// What was seen, in numbers.
+    pub detail: String,
+    /// What this means for respawn.
+    pub meaning: String,
+}
+
+/// The verdict of a whole check, as stored.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Verdict {
+    pub store: String,
+    pub checked_at: String,
+    pub passed: bool,
+    pub results: Vec<CheckResult>,
+}
+
+impl Verdict {
+    /// The failed checks, one line each.
+    pub fn reasons(&self) -> String {
+        self.results
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| format!("{}: {}", r.name, r.detail))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// How hard to check.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckOptions {
+    /// Rounds of each race.
+    pub rounds: u32,
+    /// Writers in each round.
+    pub contenders: u32,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            rounds: 20,
+            contenders: 16,
+        }
+    }
+}
+
+fn result(name: &str, passed: bool, detail: String, good: &str, bad: &str) -> CheckResult {
+    CheckResult {
+        name: name.into(),
+        passed,
+        detail,
+        meaning: if passed { good } else { bad }.into(),
+    }
+}
+
+/// A body that tells its writer apart, `size` bytes long, the same byte pattern all through.
+fn body_of(writer: u32, round: u32, size: usize) -> Vec<u8> {
+    let stamp = format!("writer {writer:04} round {round:04};");
+    stamp.bytes().cycle().take(size.max(stamp.len())).collect()
+}
+
+/// An object read back after a race, or the damage that made reading it fail (a body
+/// that does not match its checksum, an object that vanished): a finding, not an error of
+/// the check.
+async fn read_back<S: Store>(
+    store: &S,
+    key: &str,
+) -> Result<std::result::Result<(Vec<u8>, Option<super::ETag>), String>> {
+    match store.get(key).await {
+        Ok((bytes, meta)) => Ok(Ok((bytes, meta.etag))),
+        Err(error) if error.is_transient() || error.kind() == StoreErrorKind::Corrupt => {
+            Ok(Err(error.to_string()))
+        }
+        Err(StoreError::NotFound { .. }) => Ok(Err("the object vanished".into())),
+        Err(other) => Err(other),
+    }
+}
+
+/// The failed rounds: the first three in full, then how many more.
+fn summarize(bad_rounds: &[String], rounds: u32) -> String {
+    let mut text = format!("{} of {rounds} rounds failed: ", bad_rounds.len());
+    text.push_str(&bad_rounds[..bad_rounds.len().min(3)].join("; "));
+    if bad_rounds.len() > 3 {
+        text.push_str(&format!("; and {} more", bad_rounds.len() - 3));
+    }
+    text
+}
+
+fn damage<T>(read: &std::result::Result<T, String>) -> String {
+    match read {
+        Ok(_) => String::new(),
+        Err(damage) => format!(", the object read back damaged ({damage})"),
+    }
+}
+
+/// One round: `contenders` writers put their own body to `key` at once with `mode`; the
+/// writers whose put succeeded. A lost condition (`AlreadyExists`, `PreconditionFailed`) is
+/// a loss; any other error ends the check.
+async fn race<S: Store + Clone + 'static>(
+    store: &S,
+    key: &str,
+    round: u32,
+    contenders: u32,
+    mode: PutMode,
+) -> Result<Vec<u32>> {
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..contenders {
+        let (store, key, mode) = (store.clone(), key.to_string(), mode.clone());
+        writers.spawn(async move {
+            let body = body_of(writer, round, 4096);
+            (writer, store.put(&key, body, mode).await)
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(joined) = writers.join_next().await {
+        let (writer, outcome) = joined.map_err(|e| StoreError::Io {
+            object: store.locate(key),
+            source: std::io::Error::other(e),
+        })?;
+        match outcome {
+            Ok(_) => winners.push(writer),
+            Err(StoreError::AlreadyExists { .. } | StoreError::PreconditionFailed { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(winners)
+}
+
+/// Rounds of create-only puts racing for one new key each: exactly one must win, and the
+/// object must be the winner's.
+async fn create_race<S: Store + Clone + 'static>(
+    store: &S,
+    options: CheckOptions,
+) -> Result<CheckResult> {
+    let mut bad_rounds = Vec::new();
+    for round in 0..options.rounds {
+        let key = format!("{SCRATCH}/create-{round}");
+        let winners = race(store, &key, round, options.contenders, PutMode::Create).await?;
+        let stored = read_back(store, &key).await?;
+        let whole = winners.len() == 1
+            && stored.as_ref().ok().map(|(b, _)| b) == Some(&body_of(winners[0], round, 4096));
+        if !whole {
+            bad_rounds.push(format!(
+                "round {}: {} winners{}",
+                round + 1,
+                winners.len(),
+                damage(&stored)
+            ));
+        }
+    }
+    Ok(result(
+        "create-only race",
+        bad_rounds.is_empty(),
+        if bad_rounds.is_empty() {
+            format!(
+                "{} rounds of {} writers: one winner each, holding its own bytes",
+                options.rounds, options.contenders
+            )
+        } else {
+            summarize(&bad_rounds, options.rounds)
+        },
+        "a COMMIT, an event, a claimed date and a new lease are created once",
+        "two orchestrators could both create the lease, or both commit one stage",
+    ))
+}
+
+/// Rounds of If-Match puts racing from the same version: exactly one must win.
+async fn update_race<S: Store + Clone + 'static>(
+    store: &S,
+    options: CheckOptions,
+) -> Result<CheckResult> {
+    let key = format!("{SCRATCH}/update");
+    let mut etag = store
+        .put(&key, body_of(0, 0, 4096), PutMode::Overwrite)
+        .await?;
+    let mut bad_rounds = Vec::new();
+    for round in 1..=options.rounds {
+        let mode = PutMode::Update(etag.clone());
+        let winners = race(store, &key, round, options.contenders, mode).await?;
+        let stored = read_back(store, &key).await?;
+        let whole = winners.len() == 1
+            && stored.as_ref().ok().map(|(b, _)| b) == Some(&body_of(winners[0], round, 4096));
+        if !whole {
+            bad_rounds.push(format!(
+                "round {round}: {} winners{}",
+                winners.len(),
+                damage(&stored)
+            ));
+        }
+        etag = match stored.ok().and_then(|(_, tag)| tag) {
+            Some(tag) => tag,
+            // A damaged object: start the next round from a version written alone.
+            None => {
+                store
+                    .put(&key, body_of(0, round, 4096), PutMode::Overwrite)
+                    .await?
+            }
+        };
+    }
+    Ok(result(
+        "If-Match race",
+        bad_rounds.is_empty(),
+        if bad_rounds.is_empty() {
+            format!(
+                "{} rounds of {} writers from one version: one winner each",
+                options.rounds, options.contenders
+            )
+        } else {
+            summarize(&bad_rounds, options.rounds)
+        },
+        "a lease renewal or takeover and a run-record update are decided once",
+        "two orchestrators could both renew or take over one lease",
+    ))
+}
+
+/// Writers overwriting one key at once with large bodies: what is read back must be one
+/// writer's whole body.
+async fn torn_writes<S: Store + Clone + 'static>(
+    store: &S,
+    options: CheckOptions,
+) -> Result<CheckResult> {
+    const SIZE: usize = 1 << 20;
+    let key = format!("{SCRATCH}/torn");
+    let mut torn = 0;
+    let rounds = options.rounds.div_ceil(4).max(1);
+    for round in 0..rounds {
+        let mut writers = tokio::task::JoinSet::new();
+        for writer in 0..options.contenders.min(8) {
+            let (store, key) = (store.clone(), key.clone());
+            writers.spawn(async move {
+                let body = body_of(writer, round, SIZE);
+                store.put(&key, body, PutMode::Overwrite).await
+            });
+        }
+        while let Some(joined) = writers.join_next().await {
+            joined.map_err(|e| StoreError::Io {
+                object: store.locate(&key),
+                source: std::io::Error::other(e),
+            })??;
+        }
+        let stored = read_back(store, &key).await?;
+        let whole = stored.as_ref().is_ok_and(|(stored, _)| {
+            (0..options.contenders.min(8)).any(|w| *stored == body_of(w, round, SIZE))
+        });
+        if !whole {
+            torn += 1;
+        }
+    }
+    Ok(result(
+        "concurrent overwrites",
+        torn == 0,
+        format!(
+            "{rounds} rounds of concurrent 1 MiB puts of one key: {torn} torn objects read back"
+        ),
+        "a reader sees a whole run record, manifest or lease, never a mix of two",
+        "a reader could see a mix of two writes: a damaged run record, manifest or lease",
+    ))
+}
+
+/// Objects listed right after they are written, and gone from the listing right after
+/// they are deleted.
+async fn listing<S: Store>(store: &S) -> Result<CheckResult> {
+    let prefix = format!("{SCRATCH}/list/");
+    let keys: Vec<String> = (0..25).map(|i| format!("{prefix}{i:03}")).collect();
+    for key in &keys {
+        store
+            .put(key, key.as_bytes().to_vec(), PutMode::Create)
+            .await?;
+    }
+    let listed: Vec<String> = store
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    store.delete_many(&keys).await?;
+    let after = store.list(&prefix).await?.len();
+    let passed = listed == keys && after == 0;
+    Ok(result(
+        "read-after-write listing",
+        passed,
+        format!(
+            "{} of {} new objects listed at once, {after} still listed after their delete",
+            listed.len(),
+            keys.len()
+        ),
+        "a resumed run finds every COMMIT and event, and cleanup finds every work-table file",
+        "a resumed run could miss a COMMIT or an event, and cleanup could leave files behind",
+    ))
+}
+
+/// Runs every check; the objects it writes are deleted afterwards. `extra` adds the
+/// backend's own checks (multipart, tags on S3).
+pub async fn run_checks<S: Store + Clone + 'static>(
+    store: &S,
+    options: CheckOptions,
+    extra: Vec<CheckResult>,
+) -> Result<Vec<CheckResult>> {
+    let mut results = vec![
+        create_race(store, options).await?,
+        update_race(store, options).await?,
+        torn_writes(store, options).await?,
+        listing(store).await?,
+    ];
+    results.extend(extra);
+    store.delete_prefix(&format!("{SCRATCH}/")).await?;
+    Ok(results)
+}
+
+/// Checks a store (with its backend's own checks) and remembers the verdict in it.
+pub async fn check_store(
+    store: &AnyStore,
+    options: CheckOptions,
+    checked_at: String,
+) -> Result<Verdict> {
+    let extra = match store {
+        AnyStore::S3(s3) => s3.backend_checks().await?,
+        AnyStore::Local(_) => Vec::new(),
+    };
+    let results = run_checks(store, options, extra).await?;
+    let verdict = Verdict {
+        store: store.describe(),
+        checked_at,
+        passed: results.iter().all(|r| r.passed),
+        results,
+    };
+    remember(store, &verdict).await?;
+    Ok(verdict)
+}
+
+/// Stores the verdict, replacing the last one.
+pub async fn remember<S: Store>(store: &S, verdict: &Verdict) -> Result<()> {
+    let body = serde_json::to_vec_pretty(verdict).map_err(|e| StoreError::Io {
+        object: store.locate(VERDICT_KEY),
+        source: std::io::Error::other(e),
+    })?;
+    store.put(VERDICT_KEY, body, PutMode::Overwrite).await?;
+    Ok(())
+}
+
+/// The verdict of the last check, if the store was ever checked.
+pub async fn last_verdict<S: Store>(store: &S) -> Result<Option<Verdict>> {
+    match store.get(VERDICT_KEY).await {
+        Ok((bytes, _)) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    object: store.locate(VERDICT_KEY),
+                    detail: format!("not a check verdict: {e}"),
+                })
+        }
+        Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// Fails when the store's last check failed, with the reasons.
+pub async fn refuse_if_failed<S: Store>(store: &S) -> Result<()> {
+    match last_verdict(store).await? {
+        Some(verdict) if !verdict.passed => Err(StoreError::FailedCheck {
+            store: store.describe(),
+            checked_at: verdict.checked_at.clone(),
+            reasons: verdict.reasons(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LocalStore;
+
+    #[test]
+    fn bodies_tell_writers_and_rounds_apart() {
+        assert_ne!(body_of(1, 2, 4096), body_of(2, 1, 4096));
+        assert_eq!(body_of(3, 4, 1 << 20).len(), 1 << 20);
+    }
+
+    #[tokio::test]
+    async fn the_local_store_passes_and_its_verdict_is_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let options = CheckOptions {
+            rounds: 4,
+            contenders: 8,
+        };
+        let results = run_checks(&store, options, Vec::new()).await.unwrap();
+        assert!(results.iter().all(|r| r.passed), "{results:?}");
+        assert!(store.list(&format!("{SCRATCH}/")).await.unwrap().is_empty());
+        refuse_if_failed(&store).await.unwrap();
+        let failed = Verdict {
+            store: store.describe(),
+            checked_at: "2026-12-01T00:00:00Z".into(),
+            passed: false,
+            results: vec![result(
+                "create-only race",
+                false,
+                "round 3: 2 winners".into(),
+                "",
+                "",
+            )],
+        };
+        remember(&store, &failed).await.unwrap();
+        let refused = refuse_if_failed(&store).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("round 3: 2 winners"),
+            "{refused}"
+        );
+        assert_eq!(last_verdict(&store).await.unwrap(), Some(failed));
+    }
+}

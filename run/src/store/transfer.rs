@@ -1,0 +1,450 @@
+//! Moving whole work-tables (directories of files) between a cluster and the store, with
+//! a bounded number of files in flight, and checksums for the COMMIT manifest.
+
+use super::{Result, Store, StoreError, check_prefix};
+use crc_fast::{CrcAlgorithm, Digest};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+#[derive(Clone, Debug)]
+pub struct TransferOptions {
+    /// Files moved at once; files smaller than [`SMALL_FILE`] count a quarter, so that
+    /// many small files, whose cost is the round trip, are moved four times as many at once.
+    pub concurrency: usize,
+    /// Files at least this large are uploaded in parts.
+    pub multipart_threshold: u64,
+    pub part_size: u64,
+    /// Parts of one file uploaded at once.
+    pub part_concurrency: usize,
+    /// DeleteObjects requests in flight.
+    pub delete_concurrency: usize,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions {
+            concurrency: 8,
+            multipart_threshold: 64 << 20,
+            part_size: 16 << 20,
+            part_concurrency: 4,
+            delete_concurrency: 8,
+        }
+    }
+}
+
+/// One file of a work-table, as a COMMIT manifest records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Relative to the work-table, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    /// CRC-64/NVME of the content, 16 hex digits (the checksum S3 itself uses by default).
+    pub crc64nvme: String,
+}
+
+/// Size and CRC-64/NVME of some bytes, as a manifest records them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSum {
+    pub size: u64,
+    pub crc64nvme: String,
+}
+
+/// A running CRC-64/NVME (the checksum S3 itself uses by default).
+pub struct Crc64 {
+    digest: Digest,
+    size: u64,
+}
+
+impl Default for Crc64 {
+    fn default() -> Self {
+        Crc64 {
+            digest: Digest::new(CrcAlgorithm::Crc64Nvme),
+            size: 0,
+        }
+    }
+}
+
+impl Crc64 {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.digest.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    pub fn finish(&self) -> FileSum {
+        FileSum {
+            size: self.size,
+            crc64nvme: format!("{:016x}", self.digest.finalize()),
+        }
+    }
+}
+
+/// Size and CRC-64/NVME of a local file, read in 1 MiB blocks.
+pub fn checksum_file(path: &Path) -> std::io::Result<FileSum> {
+    let mut file = std::fs::File::open(path)?;
+    let mut sum = Crc64::default();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        sum.update(&buffer[..n]);
+    }
+    Ok(sum.finish())
+}
+
+/// Whether a file a stage wrote (by its `/`-separated path in the work-table) is part of
+/// the work-table. What Spark and Hadoop write beside the data is not: the writer's own
+/// `_SUCCESS` marker at the top (respawn writes its own, last, when it publishes; a second
+/// one would be listed in the manifest and then overwritten, or seen by readers before
+/// the files it vouches for), Hadoop's hidden checksum files (`.part-00000.csv.crc`, which
+/// EMRFS does not write on S3 either), and anything under a `_temporary/` folder (an
+/// unfinished task's attempt).
+pub fn is_work_table_file(relative: &str) -> bool {
+    if relative == "_SUCCESS" {
+        return false;
+    }
+    !relative.split('/').any(|part| {
+        part == "_temporary" || (part.starts_with('.') && part.ends_with(".crc") && part.len() > 5)
+    })
+}
+
+/// Every regular file under `dir`, as relative `/`-separated paths, sorted.
+///
+/// What a local work-table may contain (README, "What a work-table may contain"): regular
+/// files and directories, whose paths are valid store keys (UTF-8, no control character or
+/// backslash, no name starting with `.respawn-tmp-`). Anything else (a symbolic link,
+/// wherever it points, a FIFO, a socket, a device, a name that is no key) is an
+/// `InvalidData` error naming the file: it is never followed, skipped or copied. Empty
+/// directories hold nothing and are not kept.
+///
+/// What Spark and Hadoop write beside the data is left out ([`is_work_table_file`]).
+pub fn local_files(dir: &Path) -> std::io::Result<Vec<String>> {
+    fn refuse(path: &Path, what: &str) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "`{}` {what}; a work-table holds only regular files and directories",
+                path.display().to_string().escape_default()
+            ),
+        )
+    }
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                return Err(refuse(&path, "is not a UTF-8 file name"));
+            };
+            let relative = format!("{prefix}{name}");
+            if let Some(problem) = respawn_core::workflow::store_url::key_problem(&relative) {
+                return Err(refuse(&path, &format!("has a name that {problem}")));
+            }
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                walk(&path, &format!("{relative}/"), out)?;
+            } else if kind.is_file() {
+                if is_work_table_file(&relative) {
+                    out.push(relative);
+                }
+            } else if kind.is_symlink() {
+                return Err(refuse(&path, "is a symbolic link"));
+            } else {
+                return Err(refuse(&path, "is not a regular file"));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Files below this size are latency-bound rather than bandwidth-bound.
+pub const SMALL_FILE: u64 = 1 << 20;
+
+/// Runs jobs with at most `limit` weight in flight; each job has a weight of 1 to 4.
+async fn run_bounded<T: Send + 'static>(
+    limit: usize,
+    jobs: Vec<(u32, impl Future<Output = Result<T>> + Send + 'static)>,
+) -> Result<Vec<T>> {
+    let semaphore = Arc::new(Semaphore::new(limit.max(1) * 4));
+    let mut tasks = JoinSet::new();
+    for (index, (weight, job)) in jobs.into_iter().enumerate() {
+        let permit = semaphore.clone();
+        tasks.spawn(async move {
+            let _permit = permit
+                .acquire_many_owned(weight)
+                .await
+                .expect("semaphore is never closed");
+            job.await.map(|value| (index, value))
+        });
+    }
+    let mut results = Vec::with_capacity(tasks.len());
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(value)) => results.push(value),
+            Ok(Err(e)) => {
+                tasks.abort_all();
+                return Err(e);
+            }
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => {}
+        }
+    }
+    results.sort_by_key(|(index, _)| *index);
+    Ok(results.into_iter().map(|(_, value)| value).collect())
+}
+
+fn weight(size: u64) -> u32 {
+    if size < SMALL_FILE { 1 } else { 4 }
+}
+
+/// Uploads every file of `dir` under `prefix` (which ends in `/`) and returns the
+/// manifest entries, in path order.
+pub async fn upload_dir<S: Store + Clone + 'static>(
+    store: &S,
+    dir: &Path,
+    prefix: &str,
+    options: &TransferOptions,
+) -> Result<Vec<FileEntry>> {
+    check_prefix(prefix)?;
+    let io = |source| StoreError::Io {
+        object: dir.display().to_string(),
+        source,
+    };
+    let listed = dir.to_path_buf();
+    let files = tokio::task::spawn_blocking(move || {
+        local_files(&listed).and_then(|files| {
+            files
+                .into_iter()
+                .map(|f| Ok((listed.join(&f).metadata()?.len(), f)))
+                .collect::<std::io::Result<Vec<(u64, String)>>>()
+        })
+    })
+    .await
+    .map_err(|e| io(std::io::Error::other(e)))?
+    .map_err(io)?;
+    let jobs = files
+        .into_iter()
+        .map(|(size, relative)| {
+            let store = store.clone();
+            let path = dir.join(&relative);
+            let key = format!("{prefix}{relative}");
+            (weight(size), async move {
+                let summed = path.clone();
+                let FileSum { size, crc64nvme } =
+                    tokio::task::spawn_blocking(move || checksum_file(&summed))
+                        .await
+                        .map_err(std::io::Error::other)
+                        .and_then(|r| r)
+                        .map_err(|source| StoreError::Io {
+                            object: path.display().to_string(),
+                            source,
+                        })?;
+                let uploaded = store.upload_file(&path, &key).await?;
+                if uploaded.size != size {
+                    return Err(StoreError::Io {
+                        object: path.display().to_string(),
+                        source: std::io::Error::other(format!(
+                            "the file changed while it was uploaded ({size} bytes, then {})",
+                            uploaded.size
+                        )),
+                    });
+                }
+                Ok(FileEntry {
+                    path: relative,
+                    size,
+                    crc64nvme,
+                })
+            })
+        })
+        .collect();
+    run_bounded(options.concurrency, jobs).await
+}
+
+/// Downloads the files of a manifest from under `prefix` into `dir`, checking every
+/// size and checksum. A file that is missing or differs is an error naming the object.
+pub async fn download_dir<S: Store + Clone + 'static>(
+    store: &S,
+    prefix: &str,
+    files: &[FileEntry],
+    dir: &Path,
+    options: &TransferOptions,
+) -> Result<u64> {
+    check_prefix(prefix)?;
+    let jobs = files
+        .iter()
+        .map(|entry| {
+            let store = store.clone();
+            let key = format!("{prefix}{}", entry.path);
+            let path: PathBuf = dir.join(&entry.path);
+            let entry = entry.clone();
+            (weight(entry.size), async move {
+                let FileSum {
+                    size,
+                    crc64nvme: crc,
+                } = store.download_file(&key, &path).await?;
+                if size != entry.size || crc != entry.crc64nvme {
+                    return Err(StoreError::Corrupt {
+                        object: store.locate(&key),
+                        detail: format!(
+                            "expected {} bytes with CRC-64/NVME {}, got {size} bytes with {crc}",
+                            entry.size, entry.crc64nvme
+                        ),
+                    });
+                }
+                Ok(size)
+            })
+        })
+        .collect();
+    Ok(run_bounded(options.concurrency, jobs)
+        .await?
+        .into_iter()
+        .sum())
+}
+
+/// The manifest entries of a work-table already written under `prefix` (by an EMR step,
+/// say): every object is read once to compute its CRC-64/NVME, through a temporary file
+/// under `scratch` that is removed at once. Hidden files, Spark's `_temporary/` and the
+/// step's own `_SUCCESS` are not part of a work-table (see [`is_work_table_file`]). Objects under a work key are tagged as work-table data on
+/// the way (see [`super::WORK_TAG`]); a store that refuses tags only loses the lifecycle
+/// safety net, so that is a warning, once, not an error.
+pub async fn sum_prefix<S: Store + Clone + 'static>(
+    store: &S,
+    prefix: &str,
+    scratch: &Path,
+    options: &TransferOptions,
+) -> Result<Vec<FileEntry>> {
+    check_prefix(prefix)?;
+    let objects = store.list(prefix).await?;
+    tokio::fs::create_dir_all(scratch)
+        .await
+        .map_err(|source| StoreError::Io {
+            object: scratch.display().to_string(),
+            source,
+        })?;
+    let warned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let jobs = objects
+        .into_iter()
+        .filter_map(|object| {
+            let relative = object.key.strip_prefix(prefix)?.to_string();
+            let hidden = !is_work_table_file(&relative)
+                || relative.split('/').any(|part| part.starts_with('.'));
+            // Hidden files are not summed, but they are tagged: they expire with the rest.
+            Some((
+                object,
+                (!hidden && !relative.is_empty()).then_some(relative),
+            ))
+        })
+        .enumerate()
+        .map(|(n, (object, relative))| {
+            let store = store.clone();
+            let temp = scratch.join(format!("sum-{n}"));
+            let warned = warned.clone();
+            (weight(object.size), async move {
+                let entry = match relative {
+                    Some(path) => {
+                        let sum = store.download_file(&object.key, &temp).await;
+                        let _ = tokio::fs::remove_file(&temp).await;
+                        let FileSum { size, crc64nvme } = sum?;
+                        Some(FileEntry {
+                            path,
+                            size,
+                            crc64nvme,
+                        })
+                    }
+                    None => None,
+                };
+                if super::is_work_key(&object.key)
+                    && let Err(e) = store.tag_work(&object.key).await
+                    && !warned.swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "cannot tag work-table objects for the bucket's lifecycle rule ({e}); \
+                         `respawn gc` still removes them"
+                    );
+                }
+                Ok(entry)
+            })
+        })
+        .collect();
+    Ok(run_bounded(options.concurrency, jobs)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// Copies the files of a manifest from under `from` to under `to` inside the store
+/// (server-side on S3: CopyObject, no byte goes through respawn), checking every size.
+/// Returns the entries as they are under `to`, in the manifest's order.
+pub async fn copy_files<S: Store + Clone + 'static>(
+    store: &S,
+    from: &str,
+    to: &str,
+    files: &[FileEntry],
+    options: &TransferOptions,
+) -> Result<Vec<FileEntry>> {
+    check_prefix(from)?;
+    check_prefix(to)?;
+    let jobs = files
+        .iter()
+        .map(|entry| {
+            let store = store.clone();
+            let source = format!("{from}{}", entry.path);
+            let target = format!("{to}{}", entry.path);
+            let entry = entry.clone();
+            // A copy costs one request whatever the size: every copy weighs the same.
+            (1, async move {
+                let copied = store.copy(&source, &target).await?;
+                if copied.size != entry.size {
+                    return Err(StoreError::Corrupt {
+                        object: store.locate(&source),
+                        detail: format!(
+                            "expected {} bytes, the copy has {}",
+                            entry.size, copied.size
+                        ),
+                    });
+                }
+                Ok(entry)
+            })
+        })
+        .collect();
+    run_bounded(options.concurrency, jobs).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_work_table_file;
+
+    #[test]
+    fn spark_markers_checksums_and_temporary_files_are_not_part_of_a_work_table() {
+        for kept in [
+            "part-00000.csv",
+            "date=2019-10-01/part-00000.csv",
+            "sub/_SUCCESS",
+            ".crc",
+            "notes.crc",
+            ".hidden",
+        ] {
+            assert!(is_work_table_file(kept), "{kept} is data");
+        }
+        for left_out in [
+            "_SUCCESS",
+            ".part-00000.csv.crc",
+            "._SUCCESS.crc",
+            "date=2019-10-01/.part-1.crc",
+            "_temporary/0/task/part-00000.csv",
+        ] {
+            assert!(!is_work_table_file(left_out), "{left_out} is not data");
+        }
+    }
+}
