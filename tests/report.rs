@@ -1,5 +1,5 @@
 //! `respawn report`, `respawn cost` and `respawn ui`, looked at in a real headless browser
-//! (Debian's chromium, installed by `.ci/run`): the Gantt as rendered has one bar per
+//! (Debian's chromium, installed by `./test`; a plain `cargo test` lists these as ignored): the Gantt as rendered has one bar per
 //! attempt of the run record and one marker per interruption, the report loads nothing from
 //! the network, the UI answers only GET and HEAD, escapes what it shows, survives a
 //! damaged run record, and reloads the pages of a live run until it ends.
@@ -20,7 +20,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 fn chromium(extra: &[&str], url: &str) -> String {
     assert!(
         Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`; .ci/run does)"
+        "{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`; ./test does)"
     );
     let profile = tempfile::tempdir().unwrap();
     let output = Command::new("timeout")
@@ -103,6 +103,7 @@ fn attempts_of(record: &serde_json::Value) -> u64 {
 }
 
 #[test]
+#[ignore = "needs Debian's chromium: ./test installs it and runs this"]
 fn the_rendered_gantt_has_one_bar_per_attempt_and_a_marker_per_interruption() {
     let dir = tempfile::tempdir().unwrap();
     let (store, record) = chaos_run(dir.path());
@@ -263,6 +264,7 @@ fn pages_requests(hosts: &Mutex<Vec<String>>) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs Debian's chromium: ./test installs it and runs this"]
 fn the_report_makes_no_network_request() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = chaos_run(dir.path());
@@ -374,6 +376,7 @@ fn store_files(store: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 }
 
 #[test]
+#[ignore = "needs Debian's chromium: ./test installs it and runs this"]
 fn the_ui_shows_workflows_batches_and_reports_and_refuses_writes() {
     let dir = tempfile::tempdir().unwrap();
     let (store, record) = chaos_run(dir.path());
@@ -417,6 +420,7 @@ fn the_ui_shows_workflows_batches_and_reports_and_refuses_writes() {
 }
 
 #[test]
+#[ignore = "needs Debian's chromium: ./test installs it and runs this"]
 fn the_ui_escapes_names_and_survives_a_damaged_run_record() {
     let dir = tempfile::tempdir().unwrap();
     let (store, record) = chaos_run(dir.path());
@@ -552,6 +556,7 @@ pub fn thousand_stage_store(root: &Path, stages: usize) {
 }
 
 #[test]
+#[ignore = "needs Debian's chromium: ./test installs it and runs this"]
 fn a_report_of_a_thousand_stages_has_a_bar_per_attempt_and_every_row_apart() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
@@ -619,6 +624,7 @@ fn wait_until<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
 }
 
 #[test]
+#[ignore = "needs Debian's chromium: ./test installs it and runs this"]
 fn the_ui_reloads_the_pages_of_a_live_run_until_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let gate = dir.path().join("go");

@@ -3,15 +3,16 @@
 //! by `RESPAWN_TEST_S3_ENDPOINT` and `RESPAWN_TEST_S3_BUCKET` (MinIO, AWS S3; see the
 //! README). Each behaviour below runs unchanged against each of them. The external ones
 //! are `#[ignore]`d, so a plain `cargo test` lists them as ignored rather than passed;
-//! `cargo test --test store_conformance external_endpoint -- --ignored` runs them.
+//! `./test` runs them against an S3 server it starts as a separate process (or the endpoint
+//! named), and `cargo test --test store_conformance external_endpoint -- --ignored` does by hand.
 
 mod support;
 
-use respawn::drivers::ledger::{
+use respawn_run::ledger::{
     self, CommitManifest, CommitOutcome, CommitState, EventLog, Holder, Layout, Lease, LeaseError,
     LeaseRecord, RunRecord, Versioned,
 };
-use respawn::drivers::store::{
+use respawn_run::store::{
     AnyStore, FileEntry, LocalStore, PutMode, S3Options, S3Store, Store, StoreError, StoreUrl,
     TransferOptions, WORK_TAG, download_dir, upload_dir,
 };
@@ -97,9 +98,14 @@ async fn external(name: &str) -> Fixture {
         unique(name)
     ))
     .unwrap();
+    // Keys for the endpoint alone (`./test` gives its own server's), else the usual chain.
+    let static_credentials = std::env::var("RESPAWN_TEST_S3_ACCESS_KEY_ID")
+        .ok()
+        .zip(std::env::var("RESPAWN_TEST_S3_SECRET_ACCESS_KEY").ok());
     let options = S3Options {
         endpoint_url: Some(endpoint),
         transfer: small_parts(),
+        static_credentials,
         ..S3Options::default()
     };
     Fixture {
@@ -135,7 +141,7 @@ macro_rules! conformance {
         mod external_endpoint {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "set RESPAWN_TEST_S3_ENDPOINT and RESPAWN_TEST_S3_BUCKET, and pass -- --ignored, to run against an external S3 endpoint"]
+                #[ignore = "needs an external S3 endpoint (RESPAWN_TEST_S3_ENDPOINT, RESPAWN_TEST_S3_BUCKET): ./test starts one"]
                 async fn $name() {
                     let fixture = super::external(stringify!($name)).await;
                     super::$name(&fixture.store).await;
@@ -532,7 +538,7 @@ async fn one_winner_among_twenty_lease_contenders_a_hundred_times(store: &AnySto
 }
 
 async fn one_winner_among_twenty_claimants_of_a_date_fifty_times(store: &AnyStore) {
-    use respawn::drivers::ledger::{Claim, ClaimOutcome, Decision, claim, take_over};
+    use respawn_run::ledger::{Claim, ClaimOutcome, Decision, claim, take_over};
     let now = SystemTime::now();
     for round in 0..50 {
         let layout = Layout::new(&format!("claim-race-{round}"));
@@ -580,7 +586,7 @@ async fn one_winner_among_twenty_claimants_of_a_date_fifty_times(store: &AnyStor
             seen.iter().all(|h| *h == winners[0]),
             "round {round}: losers see the winner's claim: {seen:?}"
         );
-        let claims = respawn::drivers::ledger::read_claims(store, &layout)
+        let claims = respawn_run::ledger::read_claims(store, &layout)
             .await
             .unwrap();
         assert_eq!(claims.len(), 1);
