@@ -161,3 +161,35 @@ fn no_source_file_is_longer_than_one_sitting() {
         long.join("\n")
     );
 }
+
+/// What the CLI must not do itself: read or write the ledger's objects. It asks the run
+/// crate's read side (`respawn_run::read`) and session, and prints what they return.
+const CLI_FORBIDDEN: &[&str] = &[
+    "respawn_run::ledger",
+    "list_dirs(",
+    "delete_prefix(",
+    "store.get(",
+    "store.put(",
+    "store.list(",
+    "store.head(",
+];
+
+#[test]
+fn the_cli_uses_neither_the_ledger_nor_the_store_s_objects_directly() {
+    let mut files = Vec::new();
+    rust_files(&support::repo().join("src"), &mut files);
+    let mut broken = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for needle in CLI_FORBIDDEN {
+                if code.contains(needle) {
+                    broken.push(format!("{}:{}: `{needle}`", relative(file), number + 1));
+                }
+            }
+        }
+    }
+    assert!(files.len() > 10, "found the CLI: {files:?}");
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}

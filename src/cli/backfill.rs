@@ -6,12 +6,12 @@ use super::scheduled::{
     add_cost_json, cost_of_run, cost_text, load_scheduled, prefixed_sink, run_settings,
 };
 use super::{BackfillArgs, CliError, Format, OrderArg, ReprocessArg, exit, output, store};
+use respawn_core::contract::{Layout, RunRecord};
 use respawn_core::plan::PlanOptions;
 use respawn_core::report::Cost;
 use respawn_core::workflow::Workflow;
 use respawn_run::clock::WallClock;
 use respawn_run::driver::{EventSink, stop_requested};
-use respawn_run::ledger::{Layout, RunRecord};
 use respawn_run::session::{
     BackfillDate, BackfillRequest, DateOutcome, Reprocess, Runner, Step, carry_out_backfill,
     date_bound, plan_backfill,

@@ -4,9 +4,9 @@
 
 use super::scheduled::{load_scheduled, now_or_wall};
 use super::{BatchesArgs, CliError, Format, output, store};
+use respawn_core::contract::Layout;
 use respawn_core::plan::calendar;
 use respawn_run::clock::WallClock;
-use respawn_run::ledger::Layout;
 use respawn_run::session::{DateState, date_bound, date_states};
 use std::collections::BTreeMap;
 

@@ -2,8 +2,10 @@
 //! their tags, and which of them nobody needs any more.
 
 use super::{CliError, ClustersArgs, ErrorKind, Format, output, store};
+use respawn_core::contract::{Layout, RunStatus};
+use respawn_run::clock::WallClock;
 use respawn_run::cluster::emr::{self, Listed, TAG_BATCH, TAG_RUN, TAG_STORE, TAG_WORKFLOW};
-use respawn_run::ledger::{Layout, RunStatus, read_lease, read_run};
+use respawn_run::read;
 use respawn_run::store::{AnyStore, StoreUrl};
 use serde_json::json;
 
@@ -111,28 +113,20 @@ async fn orphan_reason(listed: &Listed, args: &ClustersArgs) -> Option<String> {
         }
     };
     let layout = Layout::new(workflow);
-    let batch = match read_run(&store, &layout, run_id).await {
-        Ok(record) if record.value.status != RunStatus::Running => {
-            return Some(format!(
-                "its run {run_id} is {}",
-                record.value.status.as_str()
-            ));
-        }
-        Ok(record) => record.value.batch,
+    let record = match read::record(&store, &layout, run_id).await {
+        Ok(record) => record,
         Err(error) => {
             tracing::warn!("cannot read run {run_id}: {error}");
             return None;
         }
     };
-    match read_lease(&store, &layout, &batch).await {
-        Ok(Some(lease)) if lease.holder.run_id.as_deref() != Some(run_id.as_str()) => {
-            Some(format!("no orchestrator holds run {run_id}"))
-        }
-        Ok(Some(lease)) if !store::lease_is_live(&lease) => {
-            Some(format!("the lease of run {run_id} expired"))
-        }
+    // The read side's one answer to "is someone at work on this run", as `status` gives it.
+    match read::at_work(&store, &layout, &record, &WallClock).await {
         Ok(Some(_)) => None,
-        Ok(None) => Some(format!("no orchestrator holds run {run_id}")),
+        Ok(None) if record.status != RunStatus::Running => {
+            Some(format!("its run {run_id} is {}", record.status.as_str()))
+        }
+        Ok(None) => Some(format!("no orchestrator is at work on run {run_id}")),
         Err(error) => {
             tracing::warn!("cannot read the lease of {workflow}: {error}");
             None

@@ -5,7 +5,7 @@
 use super::exit;
 use respawn_core::workflow::Diagnostics;
 use respawn_run::cluster::emr::EmrError;
-use respawn_run::ledger::LeaseError;
+use respawn_run::session::LeaseError;
 use respawn_run::session::{InterruptError, SessionError};
 use respawn_run::store::StoreError;
 

@@ -116,8 +116,8 @@ pub fn describe(event: &RunEvent) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use respawn_core::contract::RunStatus;
     use respawn_core::workflow::Market;
-    use respawn_run::ledger::RunStatus;
 
     #[test]
     fn text_lines_name_the_stage_and_what_happened() {

@@ -1,11 +1,11 @@
 //! `respawn history WORKFLOW`: the runs of a workflow, from the ledger.
 
-use super::runview;
 use super::{CliError, ErrorKind, Format, HistoryArgs, output, store};
+use respawn_core::contract::{Layout, RunRecord};
 use respawn_core::report::Cost;
 use respawn_core::report::page::money;
 use respawn_core::workflow::Workflow;
-use respawn_run::ledger::{Layout, RunRecord, runs};
+use respawn_run::read as runview;
 use respawn_run::store::{AnyStore, Store, StoreError};
 use serde_json::json;
 use std::sync::Arc;
@@ -22,17 +22,21 @@ pub fn run(args: &HistoryArgs) -> Result<(), CliError> {
     let (location, records, costs) = runtime.block_on(async {
         let store = store::connect(&args.store, file_store.as_deref()).await?;
         let layout = Layout::new(&name);
-        let records = runs(&store, &layout).await?;
-        let good: Vec<RunRecord> = records
-            .iter()
-            .filter_map(|r| r.as_ref().ok().cloned())
-            .collect();
-        let costs = costs(&store, &layout, good, fallback).await;
-        Ok::<_, CliError>((store.describe(), records, costs))
+        let listing = runview::list_runs(&store, &layout).await?;
+        let costs = costs(&store, &layout, listing.records.clone(), fallback).await;
+        Ok::<_, CliError>((store.describe(), listing, costs))
     })?;
-    let (good, bad): (Vec<_>, Vec<_>) = records.into_iter().partition(Result::is_ok);
-    let good: Vec<RunRecord> = good.into_iter().filter_map(Result::ok).collect();
-    let mut bad: Vec<StoreError> = bad.into_iter().filter_map(Result::err).collect();
+    // The read side's policy: runs without a record are named and skipped; records that
+    // do not read are named, and make the command fail after the others are listed.
+    for skipped in &records.without_record {
+        output::stderr(&format!(
+            "warning: skipped a run: {skipped}
+"
+        ));
+    }
+    let damaged = records.damaged();
+    let good = records.records;
+    let mut bad: Vec<StoreError> = records.unreadable;
     let costs: Vec<Option<Cost>> = costs
         .into_iter()
         .map(|cost| {
@@ -55,6 +59,7 @@ pub fn run(args: &HistoryArgs) -> Result<(), CliError> {
             "store": location,
             "runs": good.iter().zip(&costs).map(|(r, c)| run_json(r, c.as_ref())).collect::<Vec<_>>(),
             "errors": bad.iter().map(|e| json!({"message": e.to_string()})).collect::<Vec<_>>(),
+            "damaged": damaged,
         }))?,
     }
     unreadable(bad).map_or(Ok(()), Err)

@@ -2,8 +2,8 @@
 //! spot interruption would (the session layer signals the orchestrator holding the lease).
 
 use super::{CliError, InterruptArgs, output, store};
+use respawn_core::contract::Layout;
 use respawn_run::clock::WallClock;
-use respawn_run::ledger::Layout;
 use respawn_run::session;
 
 pub fn run(args: &InterruptArgs) -> Result<(), CliError> {

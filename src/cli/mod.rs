@@ -13,7 +13,6 @@ mod output;
 mod plan;
 mod report;
 mod run;
-mod runview;
 mod schedule;
 mod scheduled;
 mod simulate;

@@ -1,14 +1,14 @@
 //! `respawn report RUN|WORKFLOW` (one self-contained HTML file) and `respawn cost
 //! RUN|WORKFLOW` (what the run cost, against all on-demand, and what it wasted).
 
-use super::runview::{self, LoadedRun};
 use super::{CliError, CostArgs, Format, ReportArgs, output, store};
+use respawn_core::contract::RunRecord;
 use respawn_core::report::page::money;
 use respawn_core::report::render::report_html;
 use respawn_core::report::{Cost, page};
 use respawn_core::workflow::Workflow;
 use respawn_core::workflow::units::format_seconds;
-use respawn_run::ledger::RunRecord;
+use respawn_run::read::{self as runview, LoadedRun};
 use respawn_run::store::Store;
 use std::path::{Path, PathBuf};
 

@@ -4,9 +4,10 @@
 use super::error::ErrorKind;
 use super::scheduled::run_settings;
 use super::{CliError, Format, RunArgs, exit, output, store};
+use respawn_core::contract::Layout;
+use respawn_core::workflow::names::check_batch;
 use respawn_run::clock::WallClock;
 use respawn_run::driver::RunEnd;
-use respawn_run::ledger::{Layout, check_batch};
 use respawn_run::session::{self, Opened, RunRequest, RunSettings};
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -21,7 +22,7 @@ async fn print_cost(
     run_id: &str,
     workflow: &respawn_core::workflow::Workflow,
 ) {
-    let line = match super::runview::run_cost(store, layout, run_id, workflow).await {
+    let line = match respawn_run::read::run_cost(store, layout, run_id, workflow).await {
         Ok((_, cost)) => super::report::cost_line(&cost),
         Err(reason) => format!("cost: {reason}"),
     };

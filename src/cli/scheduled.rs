@@ -6,11 +6,11 @@
 use super::error::ErrorKind;
 use super::{CliError, EmrArgs, Format, output};
 use respawn_core::contract::event::StampedEvent;
+use respawn_core::contract::{Layout, RunRecord};
 use respawn_core::report::Cost;
 use respawn_core::workflow::Workflow;
 use respawn_run::clock::{Clock, WallClock};
 use respawn_run::driver::EventSink;
-use respawn_run::ledger::{Layout, RunRecord};
 use respawn_run::session::RunSettings;
 use respawn_run::store::AnyStore;
 use std::path::{Path, PathBuf};
@@ -114,7 +114,7 @@ pub async fn cost_of_run(
     run_id: Option<&str>,
 ) -> Option<Result<(RunRecord, Cost), String>> {
     let layout = Layout::new(&workflow.name);
-    Some(super::runview::run_cost(store, &layout, run_id?, workflow).await)
+    Some(respawn_run::read::run_cost(store, &layout, run_id?, workflow).await)
 }
 
 /// A run's cost as `respawn run`'s last line, after the line of how its date ended.

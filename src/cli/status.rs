@@ -1,9 +1,9 @@
 //! `respawn status [WORKFLOW|RUN]`: each stage of a run, from the ledger.
 
 use super::{CliError, Format, StatusArgs, output, store};
+use respawn_core::contract::RunRecord;
 use respawn_run::clock::WallClock;
-use respawn_run::ledger::{Layout, LeaseRecord, RunRecord, find_run, read_run, runs};
-use respawn_run::session;
+use respawn_run::read::{self, LeaseRecord};
 use respawn_run::store::{AnyStore, Store, StoreError};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -26,32 +26,17 @@ pub fn run(args: &StatusArgs) -> Result<(), CliError> {
     let runtime = store::start_runtime()?;
     let (location, found) = runtime.block_on(async {
         let store = store::connect(&args.store, file_store.as_deref()).await?;
+        let batch = args.batch.as_deref();
         let found = match (&workflow, args.target.as_deref()) {
             (Some(workflow), _) => {
                 let order = workflow.stages.iter().map(|s| s.name.clone()).collect();
-                latest(&store, &workflow.name, Some(order), args.batch.as_deref()).await?
+                latest(&store, &workflow.name, Some(order), batch).await?
             }
-            (None, Some(target)) => {
-                let by_name = if respawn_core::workflow::check_name(target).is_ok() {
-                    latest(&store, target, None, args.batch.as_deref()).await?
-                } else {
-                    Vec::new()
-                };
-                if by_name.is_empty() {
-                    by_run_id(&store, target).await?
-                } else {
-                    by_name
-                }
-            }
+            (None, Some(target)) => latest(&store, target, None, batch).await?,
             (None, None) => {
                 let mut all = Vec::new();
-                for name in store
-                    .list_dirs("")
-                    .await?
-                    .iter()
-                    .filter(|n| respawn_core::workflow::check_name(n).is_ok())
-                {
-                    all.extend(latest(&store, name, None, None).await?);
+                for name in read::workflows(&store).await? {
+                    all.extend(latest(&store, &name, None, None).await?);
                 }
                 all
             }
@@ -89,58 +74,23 @@ pub fn run(args: &StatusArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The latest run of a workflow (of `batch`, when given).
+/// The run `target` names (the latest of a workflow, of `batch` when given, or a run id)
+/// and who is at work on it, as the read side tells.
 async fn latest(
     store: &AnyStore,
-    workflow: &str,
+    target: &str,
     order: Option<Vec<String>>,
     batch: Option<&str>,
 ) -> Result<Vec<Found>, StoreError> {
-    let layout = Layout::new(workflow);
-    let mut readable = Vec::new();
-    for record in runs(store, &layout).await? {
-        match record {
-            Ok(record) if batch.is_none_or(|b| record.batch == b) => readable.push(record),
-            Ok(_) => {}
-            Err(error) if respawn_run::ledger::is_missing_record(&error) => {
-                output::stderr(&format!("warning: skipped a run: {error}\n"))
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    let Some(record) = readable.pop() else {
+    let Some((layout, record)) = read::find(store, target, batch).await? else {
         return Ok(Vec::new());
     };
-    let holder = live_holder(store, &layout, &record).await?;
+    let holder = read::at_work(store, &layout, &record, &WallClock).await?;
     Ok(vec![Found {
         record,
         order,
         holder,
     }])
-}
-
-async fn by_run_id(store: &AnyStore, run_id: &str) -> Result<Vec<Found>, StoreError> {
-    if respawn_run::ledger::check_batch(run_id).is_err() {
-        return Ok(Vec::new());
-    }
-    let Some((layout, _)) = find_run(store, run_id).await? else {
-        return Ok(Vec::new());
-    };
-    let record = read_run(store, &layout, run_id).await?.value;
-    let holder = live_holder(store, &layout, &record).await?;
-    Ok(vec![Found {
-        record,
-        order: None,
-        holder,
-    }])
-}
-
-async fn live_holder(
-    store: &AnyStore,
-    layout: &Layout,
-    record: &RunRecord,
-) -> Result<Option<LeaseRecord>, StoreError> {
-    session::live_holder_of(store, layout, &record.batch, &record.run_id, &WallClock).await
 }
 
 fn stage_names(found: &Found) -> Vec<String> {

@@ -83,8 +83,3 @@ pub fn resolve_workflow(text: &str) -> Result<(String, Option<String>), CliError
         ))),
     }
 }
-
-/// Whether an orchestrator is at work under this lease (see the session layer).
-pub fn lease_is_live(lease: &respawn_run::ledger::LeaseRecord) -> bool {
-    respawn_run::session::lease_is_live(lease, &respawn_run::clock::WallClock)
-}

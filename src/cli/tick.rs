@@ -8,11 +8,11 @@ use super::scheduled::{
     run_settings,
 };
 use super::{CliError, EmrArgs, Format, TickArgs, exit, output, store};
+use respawn_core::contract::{Layout, RunRecord};
 use respawn_core::report::Cost;
 use respawn_core::workflow::Workflow;
 use respawn_run::clock::WallClock;
 use respawn_run::driver::{EventSink, stop_requested};
-use respawn_run::ledger::{Layout, RunRecord};
 use respawn_run::session::{Action, DatePlan, Outcome, Runner, carry_out, plan_tick};
 use respawn_run::store::AnyStore;
 use serde_json::json;

@@ -2,15 +2,16 @@
 //! batches as a grid and its runs, and each run's report (reloading while it runs). It reads
 //! the store and nothing else, answers GET and HEAD only, and never writes.
 
-use super::runview;
 use super::{CliError, UiArgs, exit, output, store};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode, header};
+use respawn_core::contract::Layout;
 use respawn_core::report::page;
 use respawn_core::report::render::{self, Link, RunRow, WorkflowRow, escape};
-use respawn_run::ledger::{Layout, RunRecord, check_batch, runs};
-use respawn_run::store::{AnyStore, Store};
+use respawn_core::workflow::names::check_batch;
+use respawn_run::read as runview;
+use respawn_run::store::{AnyStore, Store, StoreError};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -133,27 +134,18 @@ fn message_page(text: &str) -> String {
 async fn index(store: &AnyStore) -> String {
     let mut problems = Vec::new();
     let mut rows = Vec::new();
-    let names = match store.list_dirs("").await {
+    let names = match runview::workflows(store).await {
         Ok(names) => names,
         Err(error) => {
             problems.push(error.to_string());
             Vec::new()
         }
     };
-    for name in names
-        .into_iter()
-        .filter(|n| respawn_core::workflow::check_name(n).is_ok())
-    {
-        match runs(store, &Layout::new(&name)).await {
-            Ok(records) => {
-                let good: Vec<&RunRecord> =
-                    records.iter().filter_map(|r| r.as_ref().ok()).collect();
-                problems.extend(
-                    records
-                        .iter()
-                        .filter_map(|r| r.as_ref().err())
-                        .map(|e| e.to_string()),
-                );
+    for name in names {
+        match runview::list_runs(store, &Layout::new(&name)).await {
+            Ok(listing) => {
+                problems.extend(listing.damaged().into_iter().map(|d| d.problem));
+                let good = &listing.records;
                 let latest = good.last();
                 rows.push(WorkflowRow {
                     href: format!("/w/{name}"),
@@ -172,11 +164,11 @@ async fn index(store: &AnyStore) -> String {
 }
 
 async fn workflow(store: &AnyStore, name: &str) -> String {
-    let (rows, problems) = match runs(store, &Layout::new(name)).await {
-        Ok(records) => {
-            let rows = records
+    let (rows, problems) = match runview::list_runs(store, &Layout::new(name)).await {
+        Ok(listing) => {
+            let rows = listing
+                .records
                 .iter()
-                .filter_map(|r| r.as_ref().ok())
                 .map(|r| RunRow {
                     batch: r.batch.clone(),
                     run_id: r.run_id.clone(),
@@ -188,11 +180,7 @@ async fn workflow(store: &AnyStore, name: &str) -> String {
                     attempts: r.total_attempts(),
                 })
                 .collect();
-            let problems = records
-                .iter()
-                .filter_map(|r| r.as_ref().err())
-                .map(|e| e.to_string())
-                .collect();
+            let problems = listing.damaged().into_iter().map(|d| d.problem).collect();
             (rows, problems)
         }
         Err(error) => (Vec::new(), vec![error.to_string()]),
@@ -221,7 +209,7 @@ async fn run_page(store: &AnyStore, name: &str, run_id: &str) -> (StatusCode, St
             let html = render::report_html(&page(&run.input()), &nav, Some(REFRESH_SECONDS));
             (StatusCode::OK, html)
         }
-        Err(respawn_run::store::StoreError::NotFound { object }) => (
+        Err(StoreError::NotFound { object }) => (
             StatusCode::NOT_FOUND,
             message_page(&format!(
                 "no run {run_id} of workflow {name}: {object} is not in the store"

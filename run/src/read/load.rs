@@ -1,12 +1,12 @@
-//! Reading one run from the store for the views that show it (`report`, `cost`, `ui`,
+//! One run read from the store for the views that show it (`report`, `cost`, `ui`,
 //! `history`'s cost columns, `run`'s last line): its record, its events, the workflow it ran
-//! and the tails of its logs, handed to the pure report layer.
+//! and the tails of its logs, handed to the core's report computation.
 
+use crate::ledger::{Layout, RunRecord, read_events, read_run};
+use crate::store::{AnyStore, Store, StoreError};
 use respawn_core::contract::event::StampedEvent;
 use respawn_core::report::{self, Cost, ReportInput, RunSummary};
 use respawn_core::workflow::Workflow;
-use respawn_run::ledger::{Layout, RunRecord, find_run, read_events, read_run, runs};
-use respawn_run::store::{AnyStore, Store, StoreError};
 use std::collections::BTreeMap;
 
 /// Logs longer than this are not read for their last lines.
@@ -62,38 +62,6 @@ impl LoadedRun {
             &report::timeline(&self.events, live),
         ))
     }
-}
-
-/// Which run a command names: the latest run of a workflow (file or name; of `batch` when
-/// given), or a run id. `None` when there is no such run.
-pub async fn find(
-    store: &AnyStore,
-    target: &str,
-    batch: Option<&str>,
-) -> Result<Option<(Layout, RunRecord)>, StoreError> {
-    let path = std::path::Path::new(target);
-    let name = if path.is_file() {
-        respawn_core::workflow::load(path).ok().map(|w| w.name)
-    } else {
-        respawn_core::workflow::check_name(target)
-            .is_ok()
-            .then(|| target.to_string())
-    };
-    if let Some(name) = name {
-        let layout = Layout::new(&name);
-        let latest = runs(store, &layout)
-            .await?
-            .into_iter()
-            .filter_map(Result::ok)
-            .rfind(|r| batch.is_none_or(|b| r.batch == b));
-        if let Some(record) = latest {
-            return Ok(Some((layout, record)));
-        }
-    }
-    if batch.is_some() || respawn_run::ledger::check_batch(target).is_err() {
-        return Ok(None);
-    }
-    Ok(find_run(store, target).await?.map(|(l, r)| (l, r.value)))
 }
 
 /// The workflow kept with a run, or why there is none (in words).

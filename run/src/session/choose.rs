@@ -4,12 +4,9 @@
 //! its outputs. Without a batch, the latest unfinished run resumes, or a new batch starts.
 
 use crate::clock::Clock;
-use crate::ledger::{
-    Layout, RunRecord, RunStatus, Versioned, is_missing_record, new_run_id, output_problem,
-    read_run, runs,
-};
+use crate::ledger::{Layout, RunRecord, RunStatus, Versioned, new_run_id, read_run};
+use crate::read::{completeness, list_runs};
 use crate::store::{AnyStore, Store, StoreError};
-use respawn_core::contract::fingerprint::fingerprints;
 use respawn_core::workflow::{Cleanup, Workflow};
 
 /// What the caller asks for.
@@ -38,7 +35,7 @@ pub async fn pick_batch(
     layout: &Layout,
     clock: &dyn Clock,
 ) -> Result<(String, bool), StoreError> {
-    let records = readable_runs(store, layout).await?;
+    let records = list_runs(store, layout).await?.for_decision()?;
     Ok(
         match records
             .iter()
@@ -49,22 +46,6 @@ pub async fn pick_batch(
             None => (new_run_id(clock.now()), true),
         },
     )
-}
-
-/// Every run record of the workflow, oldest first; a record that cannot be read is an
-/// error naming it (a run without any record is skipped).
-async fn readable_runs(store: &AnyStore, layout: &Layout) -> Result<Vec<RunRecord>, StoreError> {
-    let mut records = Vec::new();
-    for record in runs(store, layout).await? {
-        match record {
-            Ok(record) => records.push(record),
-            Err(error) if is_missing_record(&error) => {
-                tracing::warn!("skipping a run that cannot be read: {error}")
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(records)
 }
 
 /// Which run of `batch` this is: resume, reopen, start anew (`fresh`: a new batch id), or
@@ -78,7 +59,7 @@ pub async fn choose(
     force: bool,
     clock: &dyn Clock,
 ) -> Result<Choice, StoreError> {
-    let records = readable_runs(store, layout).await?;
+    let records = list_runs(store, layout).await?.for_decision()?;
     let Some(latest) = records.iter().rev().find(|r| r.batch == batch) else {
         let why = if fresh {
             "starting a new batch"
@@ -97,7 +78,8 @@ pub async fn choose(
     }
     let record = read_run(store, layout, &run_id).await?;
     if record.value.status == RunStatus::Succeeded {
-        let Some(reason) = changed_since(store, layout, workflow, &record.value).await? else {
+        let complete = completeness(store, layout, workflow, &record.value).await?;
+        let Some(reason) = complete.reason() else {
             let mut message = format!(
                 "batch {} of workflow `{}` already succeeded in run {run_id}; nothing to do (use --force to reprocess it)",
                 record.value.batch, workflow.name
@@ -161,35 +143,4 @@ async fn start(
             store.describe()
         ),
     })
-}
-
-/// Why a succeeded run is no longer complete: a stage changed, or a final output is gone.
-pub async fn changed_since(
-    store: &AnyStore,
-    layout: &Layout,
-    workflow: &Workflow,
-    record: &RunRecord,
-) -> Result<Option<String>, StoreError> {
-    let prints = fingerprints(workflow);
-    for (stage, print) in workflow.stages.iter().zip(&prints) {
-        let recorded = record
-            .stages
-            .get(&stage.name)
-            .and_then(|s| s.fingerprint.as_ref());
-        if recorded != Some(print) {
-            return Ok(Some(format!(
-                "the definition of stage `{}` changed since",
-                stage.name
-            )));
-        }
-    }
-    for stage in workflow.stages.iter().filter(|s| s.is_final) {
-        if let Some(problem) = output_problem(store, layout, &stage.name, &record.batch).await? {
-            return Ok(Some(format!(
-                "the output of stage `{}` is not complete: {problem}",
-                stage.name
-            )));
-        }
-    }
-    Ok(None)
 }

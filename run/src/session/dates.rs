@@ -2,20 +2,18 @@
 //! latest run, the lease of that run, its published outputs and whether its stages changed
 //! since. `respawn batches` shows it; `tick` and `backfill` decide from it.
 
-use super::{LEASE_TTL, SessionError, lease_is_live};
+use super::{LEASE_TTL, SessionError};
 use crate::clock::Clock;
 use crate::host::holder_is_gone;
-use crate::ledger::{
-    Claim, Decision, Layout, RunRecord, RunStatus, Versioned, read_claims, read_lease, read_output,
-    runs,
-};
+use crate::ledger::{Claim, Decision, Layout, RunRecord, RunStatus, Versioned, read_claims};
+use crate::read::{Completeness, at_work, completeness, list_runs};
 use crate::store::{AnyStore, StoreError};
-use respawn_core::contract::fingerprint::fingerprints;
 use respawn_core::plan::calendar::{self, Interval};
 use respawn_core::workflow::Workflow;
 use respawn_core::workflow::schedule::rfc3339;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What a date's state is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -118,10 +116,9 @@ pub async fn date_states(
         .map(|c| (c.value.batch.clone(), c))
         .collect();
     let mut latest: BTreeMap<String, RunRecord> = BTreeMap::new();
-    for record in runs(store, layout).await?.into_iter().flatten() {
+    for record in list_runs(store, layout).await?.for_decision()? {
         latest.insert(record.batch.clone(), record);
     }
-    let prints = fingerprints(workflow);
     let now = unix(clock.now());
     let mut dates = Vec::with_capacity(intervals.len());
     for interval in intervals {
@@ -159,7 +156,7 @@ pub async fn date_states(
             claim,
         });
     }
-    check_succeeded(store, layout, workflow, &prints, &latest, &mut dates).await?;
+    check_succeeded(store, layout, workflow, &latest, &mut dates).await?;
     Ok(dates)
 }
 
@@ -192,17 +189,12 @@ async fn run_state(
         RunStatus::Failed => DateState::Failed { run_id },
         RunStatus::Succeeded => DateState::Succeeded { run_id },
         RunStatus::Running | RunStatus::Stopped => {
-            match read_lease(store, layout, &record.batch).await? {
-                Some(lease)
-                    if lease_is_live(&lease, clock)
-                        && lease.holder.run_id.as_deref() == Some(run_id.as_str()) =>
-                {
-                    DateState::Running {
-                        run_id,
-                        holder: lease.holder.to_string(),
-                    }
-                }
-                _ => DateState::Stopped { run_id },
+            match at_work(store, layout, record, clock).await? {
+                Some(lease) => DateState::Running {
+                    run_id,
+                    holder: lease.holder.to_string(),
+                },
+                None => DateState::Stopped { run_id },
             }
         }
     })
@@ -212,72 +204,44 @@ async fn run_state(
 /// latency, one read per final stage and date.
 const CHECKS_IN_FLIGHT: usize = 32;
 
-/// Refines the succeeded dates: `incomplete` when a published output is gone (read 32
-/// dates at a time), `stale` when a stage's definition changed since the run.
+/// Refines the succeeded dates with [`completeness`] (32 dates at a time): `incomplete`
+/// when a published output is gone, `stale` when a stage's definition changed since.
 async fn check_succeeded(
     store: &AnyStore,
     layout: &Layout,
     workflow: &Workflow,
-    prints: &[String],
     latest: &BTreeMap<String, RunRecord>,
     dates: &mut [DateInfo],
 ) -> Result<(), SessionError> {
-    let finals: Vec<String> = workflow
-        .stages
-        .iter()
-        .filter(|s| s.is_final)
-        .map(|s| s.name.clone())
-        .collect();
     let succeeded: Vec<usize> = (0..dates.len())
         .filter(|&i| matches!(dates[i].state, DateState::Succeeded { .. }))
         .collect();
+    let workflow = Arc::new(workflow.clone());
     let mut checks = tokio::task::JoinSet::new();
     let mut pending = succeeded.into_iter();
     loop {
         while checks.len() < CHECKS_IN_FLIGHT
             && let Some(i) = pending.next()
         {
-            let (store, layout, finals) = (store.clone(), layout.clone(), finals.clone());
-            let batch = dates[i].batch.clone();
+            let (store, layout, workflow) = (store.clone(), layout.clone(), workflow.clone());
+            let record = latest[&dates[i].batch].clone();
             checks.spawn(async move {
-                for stage in finals {
-                    if read_output(&store, &layout, &stage, &batch)
-                        .await?
-                        .is_none()
-                    {
-                        return Ok::<_, StoreError>((i, Some(stage)));
-                    }
-                }
-                Ok((i, None))
+                let complete = completeness(&store, &layout, &workflow, &record).await?;
+                Ok::<_, StoreError>((i, complete))
             });
         }
         let Some(joined) = checks.join_next().await else {
             break;
         };
-        let (i, gone) = joined.map_err(|e| StoreError::Io {
+        let (i, complete) = joined.map_err(|e| StoreError::Io {
             object: layout.workflow().into(),
             source: std::io::Error::other(e),
         })??;
         let run_id = dates[i].state.run_id().unwrap_or_default().to_string();
-        dates[i].state = match gone {
-            Some(stage) => DateState::Incomplete { run_id, stage },
-            None => {
-                let record = &latest[&dates[i].batch];
-                let changed = workflow.stages.iter().zip(prints).find(|(stage, print)| {
-                    record
-                        .stages
-                        .get(&stage.name)
-                        .and_then(|s| s.fingerprint.as_ref())
-                        != Some(*print)
-                });
-                match changed {
-                    Some((stage, _)) => DateState::Stale {
-                        run_id,
-                        stage: stage.name.clone(),
-                    },
-                    None => DateState::Succeeded { run_id },
-                }
-            }
+        dates[i].state = match complete {
+            Completeness::Incomplete { stage, .. } => DateState::Incomplete { run_id, stage },
+            Completeness::Stale { stage } => DateState::Stale { run_id, stage },
+            Completeness::Complete => DateState::Succeeded { run_id },
         };
     }
     Ok(())

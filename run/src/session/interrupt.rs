@@ -1,10 +1,10 @@
 //! Interrupting a running run, as a spot interruption would: the orchestrator that holds
 //! the workflow's lease, on this machine, gets SIGUSR1 and loses its current spot cluster.
 
-use super::lease::lease_is_live;
 use crate::clock::Clock;
 use crate::host::{runs_respawn, send_interrupt, this_host};
 use crate::ledger::{Holder, Layout, read_leases, read_run};
+use crate::read::lease_is_live;
 use crate::store::{AnyStore, StoreError};
 
 /// Why a run could not be interrupted.

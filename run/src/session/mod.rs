@@ -6,6 +6,7 @@
 
 mod backfill;
 mod choose;
+pub mod clean;
 mod dates;
 mod interrupt;
 mod lease;
@@ -17,15 +18,16 @@ pub use backfill::{
     BackfillDate, BackfillRequest, DateOutcome, Reprocess, Step, backfill_id, carry_out_backfill,
     plan_backfill,
 };
-pub use choose::{Choice, RunRequest, changed_since, choose, pick_batch};
+pub use choose::{Choice, RunRequest, choose, pick_batch};
 pub use dates::{DateInfo, DateState, date_bound, date_states};
 pub use interrupt::{InterruptError, interrupt};
-pub use lease::{LEASE_TTL, lease_is_live, live_holder_of, take_lease};
+pub use lease::{LEASE_TTL, take_lease};
 pub use start::{RunSettings, drive_opened, interval_of, unfit_store};
 pub use tick::{Action, DatePlan, Outcome, Runner, carry_out, plan_tick};
 
 use crate::clock::Clock;
-use crate::ledger::{Layout, Lease, LeaseError, RunRecord, Versioned};
+pub use crate::ledger::LeaseError;
+use crate::ledger::{Layout, Lease, RunRecord, Versioned};
 use crate::store::{AnyStore, StoreError};
 use respawn_core::plan::calendar::IntervalValues;
 use respawn_core::workflow::Workflow;
