@@ -121,12 +121,11 @@ async fn orphan_reason(listed: &Listed, args: &ClustersArgs) -> Option<String> {
         }
     };
     // The read side's one answer to "is someone at work on this run", as `status` gives it.
-    match read::at_work(&store, &layout, &record, &WallClock).await {
-        Ok(Some(_)) => None,
-        Ok(None) if record.status != RunStatus::Running => {
+    match read::liveness(&store, &layout, &record, &WallClock).await {
+        Ok(live) if record.status != RunStatus::Running && live.why_nobody(run_id).is_some() => {
             Some(format!("its run {run_id} is {}", record.status.as_str()))
         }
-        Ok(None) => Some(format!("no orchestrator is at work on run {run_id}")),
+        Ok(live) => live.why_nobody(run_id),
         Err(error) => {
             tracing::warn!("cannot read the lease of {workflow}: {error}");
             None

@@ -20,7 +20,7 @@ pub mod target;
 
 pub use crate::ledger::LeaseRecord;
 pub use complete::{Completeness, completeness};
-pub use liveness::{at_work, lease_is_live};
+pub use liveness::{Liveness, at_work, lease_is_live, liveness};
 pub use load::{LoadedRun, kept_workflow, load, load_with, record, run_cost};
 pub use runs::{Damaged, RunListing, list_runs};
 pub use target::{by_run_id, find, workflows};

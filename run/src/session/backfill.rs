@@ -2,7 +2,8 @@
 //! `stale`, `all`), in date order (or newest first), at most N at once. A backfill is
 //! recorded in the store, so the same command after a crash goes on where it stopped.
 
-use super::dates::{DateInfo, DateState, date_states};
+use super::dates::{DateInfo, date_states};
+use super::decide;
 use super::slots::{keep_renewed, take_slot};
 use super::{Opened, RunRequest, Runner, SessionError, drive_opened, open};
 use crate::clock::Clock;
@@ -117,7 +118,7 @@ pub async fn plan_backfill(
             let step = if done.contains(&date.batch) {
                 Step::Done
             } else {
-                step_for(&date.state, request.reprocess)
+                decide::backfill_step(&date.state, request.reprocess)
             };
             BackfillDate { date, step }
         })
@@ -126,46 +127,6 @@ pub async fn plan_backfill(
         dates.reverse();
     }
     Ok((dates, record))
-}
-
-fn step_for(state: &DateState, reprocess: Reprocess) -> Step {
-    match state {
-        DateState::Running { holder, .. } => {
-            return Step::Busy {
-                holder: holder.clone(),
-            };
-        }
-        DateState::Claimed {
-            holder,
-            stale: false,
-        } => {
-            return Step::Busy {
-                holder: holder.clone(),
-            };
-        }
-        _ => {}
-    }
-    let selected = match reprocess {
-        Reprocess::Missing => matches!(
-            state,
-            DateState::Missing
-                | DateState::Missed
-                | DateState::Claimed { .. }
-                | DateState::Stopped { .. }
-                | DateState::Failed { .. }
-                | DateState::Incomplete { .. }
-        ),
-        Reprocess::Failed => matches!(state, DateState::Failed { .. }),
-        Reprocess::Stale => matches!(state, DateState::Stale { .. }),
-        Reprocess::All => true,
-    };
-    match (selected, reprocess, state) {
-        (false, _, _) => Step::Skip,
-        (true, Reprocess::All, DateState::Succeeded { .. } | DateState::Stale { .. }) => {
-            Step::Replace
-        }
-        (true, _, _) => Step::Run,
-    }
 }
 
 /// How a date of the backfill ended.

@@ -8,6 +8,7 @@ mod backfill;
 mod choose;
 pub mod clean;
 mod dates;
+pub mod decide;
 mod interrupt;
 mod lease;
 mod slots;

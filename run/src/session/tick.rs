@@ -3,7 +3,8 @@
 //! has it), and doing it. Every date is claimed with a create-only object before its run
 //! starts, so any number of ticks on any number of machines run each date exactly once.
 
-use super::dates::{DateInfo, DateState, date_states};
+use super::dates::{DateInfo, date_states};
+use super::decide;
 use super::slots::{keep_renewed, take_slot};
 use super::{Opened, RunRequest, RunSettings, SessionError, drive_opened, open};
 use crate::clock::Clock;
@@ -13,9 +14,8 @@ use crate::ledger::{
 };
 use crate::store::AnyStore;
 use respawn_core::plan::calendar;
-use respawn_core::workflow::{Catchup, Workflow};
+use respawn_core::workflow::Workflow;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// What a tick does with one due date.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -65,69 +65,12 @@ pub async fn plan_tick(
         SessionError::NotScheduled(format!("workflow `{}` has no `schedule:`", workflow.name))
     })?;
     let due = calendar::due(schedule, now);
-    let mut plans = Vec::new();
-    let mut pending = BTreeMap::new();
-    let mut settled = BTreeSet::new();
-    let mut done = 0;
-    for date in date_states(store, layout, workflow, &due, clock).await? {
-        let action = match &date.state {
-            DateState::Missing => {
-                pending.insert(date.interval.start, date);
-                continue;
-            }
-            // A changed stage is not the scheduler's business: `backfill --reprocess stale`.
-            DateState::Missed | DateState::Succeeded { .. } | DateState::Stale { .. } => None,
-            DateState::Claimed { holder, stale } => Some(match stale {
-                true => Action::Retake {
-                    holder: holder.clone(),
-                },
-                false => Action::Claimed {
-                    holder: holder.clone(),
-                },
-            }),
-            DateState::Running { holder, .. } => Some(Action::Running {
-                holder: holder.clone(),
-            }),
-            DateState::Stopped { run_id } => Some(Action::Resume {
-                run_id: run_id.clone(),
-            }),
-            DateState::Failed { run_id } => Some(Action::Failed {
-                run_id: run_id.clone(),
-            }),
-            DateState::Incomplete { run_id, .. } => Some(Action::Rebuild {
-                run_id: run_id.clone(),
-            }),
-        };
-        settled.insert(date.interval.start);
-        match action {
-            None => done += 1,
-            Some(action) => plans.push(DatePlan::of(date, action)),
-        }
-    }
-    let catch_up = calendar::catch_up(&due, &settled, schedule.catchup);
-    let reason = match schedule.catchup {
-        Catchup::All => "catch-up".to_string(),
-        Catchup::Latest(n) => format!("catchup: {n} runs only the {n} latest missed dates"),
-    };
-    for interval in &catch_up.missed {
-        if let Some(date) = pending.remove(&interval.start) {
-            let action = Action::Miss {
-                reason: reason.clone(),
-            };
-            plans.push(DatePlan::of(date, action));
-        }
-    }
-    for interval in &catch_up.run {
-        if let Some(date) = pending.remove(&interval.start) {
-            plans.push(DatePlan::of(date, Action::Run));
-        }
-    }
-    plans.sort_by_key(|plan| plan.start);
-    Ok((plans, done))
+    let dates = date_states(store, layout, workflow, &due, clock).await?;
+    Ok(decide::tick(dates, schedule.catchup))
 }
 
 impl DatePlan {
-    fn of(date: DateInfo, action: Action) -> DatePlan {
+    pub(super) fn of(date: DateInfo, action: Action) -> DatePlan {
         DatePlan {
             batch: date.batch,
             logical_date: date.logical_date,
@@ -135,6 +78,11 @@ impl DatePlan {
             start: date.interval.start,
             stale_claim: date.claim,
         }
+    }
+
+    /// The start of the date's interval (its logical date).
+    pub fn start(&self) -> jiff::Timestamp {
+        self.start
     }
 }
 
