@@ -15,7 +15,9 @@ pub mod schedule;
 use crate::workflow::units::format_seconds as fmt;
 use crate::workflow::{CheckpointPolicy, Market, StageCheckpoint, StageId, Workflow, graph};
 use formulas::{ChainStage, chain_optimum, daly_interval};
-pub use schedule::{Schedule, bottom_levels, launch_order, remaining_critical, remaining_time};
+pub use schedule::{
+    Schedule, bottom_levels, launch_order, list_schedule, remaining_critical, remaining_time,
+};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt::Write as _;

@@ -15,6 +15,7 @@ use super::instance_cost::price_instances;
 use super::timeline::{Outcome, Timeline};
 use crate::contract::event::InstanceUse;
 use crate::plan::prices::{self as rates, Rate};
+use crate::plan::{launch_order, list_schedule};
 use crate::workflow::{Market, Provider, Workflow};
 use std::collections::BTreeMap;
 
@@ -107,59 +108,23 @@ fn on_demand_rate(
     }
 }
 
-/// The stages' last successful attempts, as long as they took, on the cluster's slots in
-/// dependency order with no interruption: when the same work would have ended.
+/// The stages' last successful attempts, as long as they took, on the cluster's slots with
+/// no interruption, launched as the engine launches them (the planner's one failure-free
+/// list schedule, longest remaining path first): when the same work would have ended.
+/// Stages that did not run in this run take no time.
 fn failure_free_makespan(workflow: &Workflow, timeline: &Timeline) -> f64 {
-    let mut duration: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut took: BTreeMap<&str, f64> = BTreeMap::new();
     for attempt in &timeline.attempts {
         if attempt.outcome == Outcome::Succeeded {
-            duration.insert(&attempt.stage, attempt.seconds());
+            took.insert(&attempt.stage, attempt.seconds());
         }
     }
-    let count = workflow.stages.len();
-    let work: Vec<Option<f64>> = workflow
+    let duration: Vec<f64> = workflow
         .stages
         .iter()
-        .map(|s| duration.get(s.name.as_str()).copied())
+        .map(|s| took.get(s.name.as_str()).copied().unwrap_or(0.0))
         .collect();
-    let slots = slots(workflow) as usize;
-    // Stages that did not run in this run are there from the start.
-    let mut done_at: Vec<Option<f64>> = work.iter().map(|w| w.is_none().then_some(0.0)).collect();
-    let mut started = vec![false; count];
-    let mut running: Vec<(f64, usize)> = Vec::new();
-    let mut now = 0.0_f64;
-    let order = crate::workflow::graph::topological_order(
-        &workflow
-            .stages
-            .iter()
-            .map(|s| s.needs.clone())
-            .collect::<Vec<_>>(),
-    );
-    loop {
-        for &stage in &order {
-            if running.len() >= slots {
-                break;
-            }
-            let ready = workflow.stages[stage]
-                .needs
-                .iter()
-                .all(|&need| done_at[need].is_some_and(|t| t <= now));
-            if !started[stage] && done_at[stage].is_none() && ready {
-                started[stage] = true;
-                running.push((now + work[stage].unwrap_or(0.0), stage));
-            }
-        }
-        let Some(next) = running
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
-            .map(|(i, _)| i)
-        else {
-            break;
-        };
-        let (end, stage) = running.swap_remove(next);
-        now = end;
-        done_at[stage] = Some(end);
-    }
-    done_at.iter().flatten().copied().fold(0.0, f64::max)
+    let needs: Vec<Vec<usize>> = workflow.stages.iter().map(|s| s.needs.clone()).collect();
+    let order = launch_order(&needs, &duration);
+    list_schedule(&needs, &duration, slots(workflow) as usize, &order).makespan
 }
