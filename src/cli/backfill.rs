@@ -13,7 +13,7 @@ use respawn_core::workflow::Workflow;
 use respawn_run::clock::WallClock;
 use respawn_run::driver::{EventSink, stop_requested};
 use respawn_run::session::{
-    BackfillDate, BackfillRequest, DateOutcome, Reprocess, Runner, Step, carry_out_backfill,
+    BackfillDate, BackfillRequest, Outcome, Reprocess, Runner, Step, carry_out_backfill,
     date_bound, plan_backfill,
 };
 use serde_json::json;
@@ -103,7 +103,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
         };
         // Each date is printed with its run's cost, read from the store, as it ends.
         let (sender, mut ended) = tokio::sync::mpsc::unbounded_channel();
-        let report = move |date: &BackfillDate, outcome: &DateOutcome| {
+        let report = move |date: &BackfillDate, outcome: &Outcome| {
             let _ = sender.send((date.clone(), outcome.clone()));
         };
         let printing = async {
@@ -111,7 +111,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
             while let Some((date, outcome)) = ended.recv().await {
                 failed |= matches!(
                     outcome,
-                    DateOutcome::Failed { .. } | DateOutcome::Stopped { .. }
+                    Outcome::Failed { .. } | Outcome::Stopped { .. } | Outcome::Deferred
                 );
                 let cost = cost_of_run(&store, &workflow, outcome.run_id()).await;
                 let _ = print_outcome(format, &name, &date, &outcome, cost.as_ref());
@@ -180,7 +180,7 @@ fn print_outcome(
     format: Format,
     name: &str,
     date: &BackfillDate,
-    outcome: &DateOutcome,
+    outcome: &Outcome,
     cost: Option<&Result<(RunRecord, Cost), String>>,
 ) -> Result<(), CliError> {
     if format == Format::Json {
@@ -193,13 +193,18 @@ fn print_outcome(
         return Ok(output::stdout(&format!("{value}\n"))?);
     }
     let what = match outcome {
-        DateOutcome::Succeeded { .. } => "succeeded".to_string(),
-        DateOutcome::Failed { message, .. } => format!("failed: {message}"),
-        DateOutcome::Stopped { .. } => "stopped; the same command resumes the backfill".into(),
-        DateOutcome::Nothing { message } => message.clone(),
-        DateOutcome::Running { holder } => {
+        Outcome::Succeeded { .. } => "succeeded".to_string(),
+        Outcome::Failed { message, .. } => format!("failed: {message}"),
+        Outcome::Stopped { .. } => "stopped; the same command resumes the backfill".into(),
+        Outcome::Nothing { message } => message.clone(),
+        Outcome::Running { holder } => {
             format!("running: {holder} is at work on it; the same command goes on later")
         }
+        Outcome::Taken { holder } => {
+            format!("claimed first by {holder}; left to it, the same command goes on later")
+        }
+        Outcome::Deferred => "not started: stopping; the same command resumes the backfill".into(),
+        Outcome::Missed | Outcome::Left | Outcome::Busy { .. } => return Ok(()),
     };
     let prefix = format!("{name} {}", date.date.batch);
     let mut lines = format!("{prefix}: {what}\n");

@@ -4,13 +4,14 @@
 
 use super::dates::{DateInfo, date_states};
 use super::decide;
-use super::slots::{keep_renewed, take_slot};
-use super::{Opened, RunRequest, Runner, SessionError, drive_opened, open};
+use super::execute::run_date;
+use super::outcome::Outcome;
+use super::slots::take_slot;
+use super::{RunRequest, Runner, SessionError};
 use crate::clock::Clock;
-use crate::driver::RunEnd;
 use crate::ledger::{
-    BackfillRecord, Claim, ClaimOutcome, Decision, Holder, Layout, LeaseError, Versioned, claim,
-    read_backfill, timestamp,
+    BackfillRecord, Claim, ClaimOutcome, Decision, Holder, Layout, Versioned, claim, read_backfill,
+    timestamp,
 };
 use crate::store::AnyStore;
 use respawn_core::plan::calendar;
@@ -129,46 +130,6 @@ pub async fn plan_backfill(
     Ok((dates, record))
 }
 
-/// How a date of the backfill ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum DateOutcome {
-    /// `run_id`: the run the backfill drove (for its cost); none when it never opened.
-    Succeeded {
-        run_id: String,
-    },
-    Failed {
-        message: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        run_id: Option<String>,
-    },
-    Stopped {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        run_id: Option<String>,
-    },
-    Nothing {
-        message: String,
-    },
-    /// Another orchestrator is at work on the date (it claimed it or holds its run's
-    /// lease); the backfill leaves it and is not finished.
-    Running {
-        holder: String,
-    },
-}
-
-impl DateOutcome {
-    /// The run the backfill drove to this end, if it opened one.
-    pub fn run_id(&self) -> Option<&str> {
-        match self {
-            DateOutcome::Succeeded { run_id } => Some(run_id),
-            DateOutcome::Failed { run_id, .. } | DateOutcome::Stopped { run_id } => {
-                run_id.as_deref()
-            }
-            DateOutcome::Nothing { .. } | DateOutcome::Running { .. } => None,
-        }
-    }
-}
-
 /// Runs the dates whose step is `Run` or `Replace`, at most `max_active` at once, and keeps
 /// the backfill's record; `report` hears of each date as it ends.
 #[allow(clippy::too_many_arguments)]
@@ -181,7 +142,7 @@ pub async fn carry_out_backfill(
     record: Option<Versioned<BackfillRecord>>,
     runner: &Runner<'_>,
     clock: &dyn Clock,
-    mut report: impl FnMut(&BackfillDate, &DateOutcome),
+    mut report: impl FnMut(&BackfillDate, &Outcome),
 ) -> Result<(), SessionError> {
     let now = timestamp(clock.now());
     let mut record = match record {
@@ -225,7 +186,7 @@ pub async fn carry_out_backfill(
         // After Ctrl-C or SIGTERM no new date starts; the same command goes on later.
         if (runner.stopping)() {
             failed = true;
-            report(&date, &DateOutcome::Stopped { run_id: None });
+            report(&date, &Outcome::Deferred);
             continue;
         }
         while running.len() >= request.max_active.max(1) as usize {
@@ -254,7 +215,7 @@ pub async fn carry_out_backfill(
         };
         let Some(slot) = slot else {
             failed = true;
-            report(&date, &DateOutcome::Stopped { run_id: None });
+            report(&date, &Outcome::Deferred);
             continue;
         };
         // A claim keeps the scheduler's ticks off a date the backfill runs; a date another
@@ -274,7 +235,7 @@ pub async fn carry_out_backfill(
                 let _ = slot.release(store, clock.now()).await;
                 failed = true;
                 let holder = held.value.holder.to_string();
-                report(&date, &DateOutcome::Running { holder });
+                report(&date, &Outcome::Taken { holder });
                 continue;
             }
         }
@@ -282,41 +243,18 @@ pub async fn carry_out_backfill(
             batch: Some(date.date.batch.clone()),
             force: date.step == Step::Replace,
         };
-        let opened = open(store, layout, workflow, &run, clock).await;
-        let settings = (runner.settings)();
-        let sink = (runner.sink_for)(&date.date.batch);
-        let (store, workflow) = (store.clone(), workflow.clone());
-        running.spawn(async move {
-            let renewing = keep_renewed(store.clone(), slot, settings.clock.clone());
-            let outcome = match opened {
-                Ok(Opened::Nothing(message)) => DateOutcome::Nothing { message },
-                Ok(Opened::Run(opened)) => {
-                    let run_id = opened.record.value.run_id.clone();
-                    let failed = |message: String| DateOutcome::Failed {
-                        message,
-                        run_id: Some(run_id.clone()),
-                    };
-                    match drive_opened(workflow, store, *opened, settings, sink).await {
-                        RunEnd::Succeeded => DateOutcome::Succeeded { run_id },
-                        RunEnd::Stopped => DateOutcome::Stopped {
-                            run_id: Some(run_id),
-                        },
-                        RunEnd::Failed { message, .. } | RunEnd::Io(message) => failed(message),
-                        RunEnd::Store(error) => failed(error.to_string()),
-                        RunEnd::Lease(error) => failed(error.to_string()),
-                    }
-                }
-                Err(SessionError::Lease(LeaseError::Held { holder, .. })) => DateOutcome::Running {
-                    holder: holder.to_string(),
-                },
-                Err(error) => DateOutcome::Failed {
-                    message: error.to_string(),
-                    run_id: None,
-                },
-            };
-            renewing.release().await;
-            (date, outcome)
-        });
+        run_date(
+            &mut running,
+            store,
+            layout,
+            workflow,
+            &run,
+            runner,
+            clock,
+            slot,
+            date,
+        )
+        .await;
     }
     while let Some(joined) = running.join_next().await {
         if let Ok((date, outcome)) = joined {
@@ -336,18 +274,15 @@ pub async fn carry_out_backfill(
 /// well.
 fn settle(
     date: &BackfillDate,
-    outcome: &DateOutcome,
+    outcome: &Outcome,
     done: &mut Vec<String>,
-    report: &mut impl FnMut(&BackfillDate, &DateOutcome),
+    report: &mut impl FnMut(&BackfillDate, &Outcome),
 ) -> bool {
-    if matches!(outcome, DateOutcome::Succeeded { .. }) {
+    if matches!(outcome, Outcome::Succeeded { .. }) {
         done.push(date.date.batch.clone());
     }
     report(date, outcome);
-    !matches!(
-        outcome,
-        DateOutcome::Succeeded { .. } | DateOutcome::Nothing { .. }
-    )
+    !matches!(outcome, Outcome::Succeeded { .. } | Outcome::Nothing { .. })
 }
 
 /// Adds the dates finished since the last save to the record.

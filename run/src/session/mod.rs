@@ -9,22 +9,24 @@ mod choose;
 pub mod clean;
 mod dates;
 pub mod decide;
+mod execute;
 mod interrupt;
 mod lease;
+mod outcome;
 mod slots;
 mod start;
 mod tick;
 
 pub use backfill::{
-    BackfillDate, BackfillRequest, DateOutcome, Reprocess, Step, backfill_id, carry_out_backfill,
-    plan_backfill,
+    BackfillDate, BackfillRequest, Reprocess, Step, backfill_id, carry_out_backfill, plan_backfill,
 };
 pub use choose::{Choice, RunRequest, choose, pick_batch};
 pub use dates::{DateInfo, DateState, date_bound, date_states};
 pub use interrupt::{InterruptError, interrupt};
 pub use lease::{LEASE_TTL, take_lease};
+pub use outcome::Outcome;
 pub use start::{RunSettings, drive_opened, interval_of, unfit_store};
-pub use tick::{Action, DatePlan, Outcome, Runner, carry_out, plan_tick};
+pub use tick::{Action, DatePlan, Runner, carry_out, plan_tick};
 
 use crate::clock::Clock;
 pub use crate::ledger::LeaseError;

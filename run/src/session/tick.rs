@@ -5,13 +5,13 @@
 
 use super::dates::{DateInfo, date_states};
 use super::decide;
-use super::slots::{keep_renewed, take_slot};
-use super::{Opened, RunRequest, RunSettings, SessionError, drive_opened, open};
+use super::execute::run_date;
+use super::outcome::Outcome;
+use super::slots::take_slot;
+use super::{RunRequest, RunSettings, SessionError};
 use crate::clock::Clock;
-use crate::driver::{EventSink, RunEnd};
-use crate::ledger::{
-    Claim, ClaimOutcome, Decision, Holder, Layout, LeaseError, Versioned, claim, take_over,
-};
+use crate::driver::EventSink;
+use crate::ledger::{Claim, ClaimOutcome, Decision, Holder, Layout, Versioned, claim, take_over};
 use crate::store::AnyStore;
 use respawn_core::plan::calendar;
 use respawn_core::workflow::Workflow;
@@ -83,62 +83,6 @@ impl DatePlan {
     /// The start of the date's interval (its logical date).
     pub fn start(&self) -> jiff::Timestamp {
         self.start
-    }
-}
-
-/// How a date ended in this tick.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum Outcome {
-    /// `run_id`: the run this tick drove (for its cost); none when it never opened.
-    Succeeded {
-        run_id: String,
-    },
-    Failed {
-        message: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        run_id: Option<String>,
-    },
-    Stopped {
-        run_id: String,
-    },
-    /// Recorded as missed.
-    Missed,
-    /// Another tick claimed it first.
-    Taken {
-        holder: String,
-    },
-    /// Nothing to do after all (the run had succeeded meanwhile).
-    Nothing {
-        message: String,
-    },
-    /// Left alone (running elsewhere, failed, just claimed by another tick).
-    Left,
-    /// Another orchestrator took the date's run first (its lease is held): it is at work
-    /// on it, so this is no failure.
-    Running {
-        holder: String,
-    },
-    /// Left to a later tick: all `slots` runs the schedule allows are in progress.
-    Busy {
-        slots: u32,
-    },
-    /// Not started: the process is stopping (Ctrl-C, SIGTERM); a later tick runs it.
-    Deferred,
-}
-
-impl Outcome {
-    pub fn is_failure(&self) -> bool {
-        matches!(self, Outcome::Failed { .. })
-    }
-
-    /// The run this tick drove to this end, if it opened one.
-    pub fn run_id(&self) -> Option<&str> {
-        match self {
-            Outcome::Succeeded { run_id } | Outcome::Stopped { run_id } => Some(run_id),
-            Outcome::Failed { run_id, .. } => run_id.as_deref(),
-            _ => None,
-        }
     }
 }
 
@@ -244,32 +188,18 @@ pub async fn carry_out(
             batch: Some(date.batch.clone()),
             force: false,
         };
-        let opened = open(store, layout, workflow, &request, clock).await;
-        let settings = (runner.settings)();
-        let sink = (runner.sink_for)(&date.batch);
-        let (store, workflow) = (store.clone(), workflow.clone());
-        running.spawn(async move {
-            let renewing = keep_renewed(store.clone(), slot, settings.clock.clone());
-            let outcome = match opened {
-                Ok(Opened::Nothing(message)) => Outcome::Nothing { message },
-                Ok(Opened::Run(opened)) => {
-                    let run_id = opened.record.value.run_id.clone();
-                    ended(
-                        drive_opened(workflow, store, *opened, settings, sink).await,
-                        run_id,
-                    )
-                }
-                Err(SessionError::Lease(LeaseError::Held { holder, .. })) => Outcome::Running {
-                    holder: holder.to_string(),
-                },
-                Err(error) => Outcome::Failed {
-                    message: error.to_string(),
-                    run_id: None,
-                },
-            };
-            renewing.release().await;
-            (date, outcome)
-        });
+        run_date(
+            &mut running,
+            store,
+            layout,
+            workflow,
+            &request,
+            runner,
+            clock,
+            slot,
+            date,
+        )
+        .await;
     }
     while let Some(joined) = running.join_next().await {
         if let Ok((date, outcome)) = joined {
@@ -277,18 +207,4 @@ pub async fn carry_out(
         }
     }
     Ok(())
-}
-
-fn ended(end: RunEnd, run_id: String) -> Outcome {
-    let failed = |message: String| Outcome::Failed {
-        message,
-        run_id: Some(run_id.clone()),
-    };
-    match end {
-        RunEnd::Succeeded => Outcome::Succeeded { run_id },
-        RunEnd::Stopped => Outcome::Stopped { run_id },
-        RunEnd::Failed { message, .. } | RunEnd::Io(message) => failed(message),
-        RunEnd::Store(error) => failed(error.to_string()),
-        RunEnd::Lease(error) => failed(error.to_string()),
-    }
 }
