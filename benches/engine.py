@@ -2,7 +2,12 @@
 """Engine benchmarks for BENCHMARKS.md.
 
     cargo build --release --examples
-    python3 benches/engine.py [--reps 3] [--only overhead|chaos] [--chaos-runs 40] [--dump DIR]
+    python3 benches/engine.py [--reps 3] [--only overhead|chain|chaos] [--chaos-runs 40] [--dump DIR]
+
+chain (needs `python3 -m pip install luigi`): a chain of 500 stages running `true` on the
+local-directory store, against the same 500 commands in a shell loop and against Luigi
+(`--local-scheduler --workers 2`, a chain of 500 tasks, each running `sh -c true` and
+writing its LocalTarget), all three in the same run, alternated, medians of --reps.
 
 overhead: `respawn run` on 1,000 no-op stages (`true`), as a chain and as a fan-out of
 1,000 into 1, with the S3 test server (examples/s3-server.rs) on loopback as the store.
@@ -128,6 +133,65 @@ def overhead(reps, work):
               f"| {(seconds - base) / stages * 1000:.2f} ms | {seconds / base:.2f}x | {peak:.0f} MiB |")
 
 
+LUIGI_CHAIN = """
+import subprocess
+import luigi
+
+
+class Step(luigi.Task):
+    i = luigi.IntParameter()
+
+    def requires(self):
+        return Step(i=self.i - 1) if self.i > 0 else []
+
+    def output(self):
+        return luigi.LocalTarget(f"out/{self.i:04d}")
+
+    def run(self):
+        subprocess.run(["sh", "-c", "true"], check=True)
+        with self.output().open("w") as f:
+            f.write("done")
+"""
+
+
+def chain(reps, work, n=500):
+    found = subprocess.run([sys.executable, "-c", "import luigi; print(luigi.__version__)"],
+                           capture_output=True, text=True)
+    if found.returncode != 0:
+        sys.exit("missing luigi: `python3 -m pip install luigi`")
+    path = os.path.join(work, "chain500.yaml")
+    with open(path, "w") as f:
+        f.write(chain_yaml(n).replace("slots: 4", "slots: 2"))
+    with open(os.path.join(work, "luigichain.py"), "w") as f:
+        f.write(LUIGI_CHAIN)
+    open(os.path.join(work, "luigi.cfg"), "w").close()
+    env = dict(os.environ, RESPAWN_SCRATCH=os.path.join(work, "scratch"), PYTHONPATH=work,
+               LUIGI_CONFIG_PATH=os.path.join(work, "luigi.cfg"))
+    results = {"shell loop": [], "respawn": [], "luigi": []}
+    for rep in range(reps):
+        results["shell loop"].append(peer(n, env))
+        store = os.path.join(work, f"store{rep}")
+        results["respawn"].append(timed([RESPAWN, "run", path, "--store", store,
+                                         "--batch", f"b{rep}"], env, cwd=work)[0])
+        luigi_dir = os.path.join(work, f"luigi{rep}")
+        os.makedirs(luigi_dir)
+        results["luigi"].append(timed([sys.executable, "-m", "luigi", "--module", "luigichain",
+                                       "Step", "--i", str(n - 1), "--local-scheduler",
+                                       "--workers", "2"], env, cwd=luigi_dir)[0])
+    base = statistics.median(results["shell loop"])
+    ours = statistics.median(results["respawn"])
+    theirs = statistics.median(results["luigi"])
+    print(f"luigi {found.stdout.strip()}; {reps} rounds; load average before: "
+          f"{os.getloadavg()[0]:.2f}")
+    print("| chain of 500 `true` (local store) | median | per stage | vs shell loop | vs Luigi |")
+    print("|---|---|---|---|---|")
+    for name, runs in results.items():
+        seconds = statistics.median(runs)
+        print(f"| {name} | {seconds:.2f} s | {seconds / n * 1000:.2f} ms | {seconds / base:.2f}x "
+              f"| {seconds / theirs:.2f}x |")
+    print(f"respawn's orchestration overhead per stage: {(ours - base) / n * 1000:.2f} ms")
+
+
 def durations(events):
     """Per stage: seconds from launch to exit, and (bytes, seconds) of its checkpoint."""
     started = {}
@@ -227,7 +291,7 @@ def chaos(runs, work, mtti, events_count, dump=None):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--only", choices=["overhead", "chaos"])
+    parser.add_argument("--only", choices=["overhead", "chain", "chaos"])
     parser.add_argument("--chaos-runs", type=int, default=12)
     parser.add_argument("--mtti", default="10s")
     parser.add_argument("--events", type=int, default=2000000)
@@ -240,6 +304,8 @@ def main():
     try:
         if args.only in (None, "overhead"):
             overhead(args.reps, work)
+        if args.only in (None, "chain"):
+            chain(args.reps, work)
         if args.only in (None, "chaos"):
             chaos(args.chaos_runs, work, args.mtti, args.events, args.dump)
     finally:

@@ -68,8 +68,17 @@ pub fn run_settings(file: &Path, scratch: &Path, emr: &EmrArgs) -> RunSettings {
         stop_grace: super::run::STOP_GRACE,
         clock: Arc::new(WallClock),
         listen_for_signals: true,
-        supervisor: std::env::current_exe().ok(),
+        supervisor: supervisor(),
     }
+}
+
+/// The program local stages run under: `respawn-supervise` beside this binary when it is
+/// there (cargo builds and installs both; starting it is several times cheaper), else this
+/// binary itself, whose hidden `supervise-stage` command does the same.
+fn supervisor() -> Option<PathBuf> {
+    let this = std::env::current_exe().ok()?;
+    let small = this.with_file_name("respawn-supervise");
+    Some(if small.is_file() { small } else { this })
 }
 
 /// Makes sure the scratch directory (`--scratch`, `RESPAWN_SCRATCH`) can be used before a

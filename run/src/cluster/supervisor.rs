@@ -26,7 +26,13 @@ pub fn supervise(line: &str) -> i32 {
         libc::signal(libc::SIGTERM, ignore as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, ignore as *const () as libc::sighandler_t);
     }
-    let stage = match std::process::Command::new("sh")
+    // `/bin/sh` by its path: a search of the PATH costs a failed exec per entry before it.
+    let shell = if std::path::Path::new("/bin/sh").is_file() {
+        "/bin/sh"
+    } else {
+        "sh"
+    };
+    let stage = match std::process::Command::new(shell)
         .arg("-c")
         .arg(line)
         .stdin(std::process::Stdio::null())
