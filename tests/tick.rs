@@ -556,3 +556,36 @@ fn max_active_binds_a_backfill_running_beside_ticks() {
     assert!(!overlap.exists(), "two runs were active at once:\n{said}");
     assert!(daily.runs().values().all(|n| *n == 1), "{:?}", daily.runs());
 }
+
+#[test]
+fn a_damaged_run_record_stops_batches_tick_and_run_alike_naming_it() {
+    let daily = Daily::new("all", false);
+    let now = "2026-11-03T02:30:00Z";
+    daily.tick(now, &[]).success();
+    let runs = daily.store_root().join("daily/runs");
+    let record = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("run.json"))
+        .next()
+        .unwrap();
+    std::fs::write(&record, b"{ not json").unwrap();
+    let file = daily.file.display().to_string();
+    let batch = dates(1, 1).remove(0);
+    let commands: [Vec<&str>; 3] = [
+        vec!["batches", &file, "--now", now],
+        vec!["tick", &file, "--now", now],
+        vec!["run", &file, "--batch", &batch],
+    ];
+    // One policy: deciding without the record could run its date anew and lose its
+    // checkpoints, so every command that decides stops and names it (no date is called
+    // missing by one command and refused by another).
+    for args in commands {
+        let run = support::respawn_env(daily.args(&args), &daily.env(), &[]);
+        assert_eq!(run.code, 3, "{args:?}\n{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("run.json"),
+            "{args:?} names the damaged record: {}",
+            run.stderr
+        );
+    }
+}
