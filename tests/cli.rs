@@ -164,8 +164,8 @@ fn plan_mtti_overrides_the_file_and_fewer_checkpoints_come_with_rarer_interrupti
     );
 }
 
-#[test]
-fn plan_dot_highlights_the_critical_path_and_checkpoints() {
+/// `respawn plan --format dot` of the wide example DAG, which succeeds.
+fn plan_dot() -> support::Run {
     let run = respawn([
         "plan".as_ref(),
         workflow("wide-dag.yaml").as_os_str(),
@@ -173,6 +173,12 @@ fn plan_dot_highlights_the_critical_path_and_checkpoints() {
         "dot".as_ref(),
     ]);
     run.success();
+    run
+}
+
+#[test]
+fn plan_dot_highlights_the_critical_path_and_checkpoints() {
+    let run = plan_dot();
     assert!(run.stdout.starts_with("digraph \"nightly-warehouse\" {"));
     assert!(
         run.stdout
@@ -193,13 +199,7 @@ fn plan_dot_highlights_the_critical_path_and_checkpoints() {
 #[test]
 #[ignore = "needs Graphviz's dot: ./test installs it and runs this"]
 fn graphviz_renders_the_plan_s_dot_output() {
-    let run = respawn([
-        "plan".as_ref(),
-        workflow("wide-dag.yaml").as_os_str(),
-        "--format".as_ref(),
-        "dot".as_ref(),
-    ]);
-    run.success();
+    let run = plan_dot();
     let mut child = std::process::Command::new("dot")
         .arg("-Tsvg")
         .stdin(std::process::Stdio::piped())

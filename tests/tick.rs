@@ -46,6 +46,29 @@ impl Daily {
         }
     }
 
+    /// A daily schedule with `max_active: 1` whose one stage leaves the returned file
+    /// behind if it ever finds another run of it active at the same time.
+    fn one_at_a_time() -> (Daily, PathBuf) {
+        let daily = Daily::new("all", false);
+        let lock = daily.dir.path().join("active");
+        let overlap = daily.dir.path().join("overlap");
+        std::fs::write(
+            &daily.file,
+            format!(
+                "name: daily\n\
+                 cluster: {{ provider: local, market: on-demand }}\n\
+                 schedule:\n  cron: \"0 3 * * *\"\n  timezone: Europe/Paris\n  start: 2026-11-01\n  catchup: all\n  max_active: 1\n\
+                 stages:\n  load:\n    \
+                   run: (mkdir {lock} || touch {overlap}); sleep 0.3; rmdir {lock}; mkdir -p {{{{ output }}}} && echo {{{{ batch }}}} > {{{{ output }}}}/day\n    \
+                   estimate: 1m\n",
+                lock = lock.display(),
+                overlap = overlap.display()
+            ),
+        )
+        .unwrap();
+        (daily, overlap)
+    }
+
     fn store_root(&self) -> PathBuf {
         match &self.s3 {
             Some(server) => server.root().join(BUCKET).join("team"),
@@ -372,23 +395,7 @@ fn a_tick_killed_at_any_moment_then_run_again_loses_no_date_and_runs_none_twice(
 
 #[test]
 fn max_active_bounds_the_runs_of_all_ticks_together() {
-    let daily = Daily::new("all", false);
-    let lock = daily.dir.path().join("active");
-    let overlap = daily.dir.path().join("overlap");
-    std::fs::write(
-        &daily.file,
-        format!(
-            "name: daily\n\
-             cluster: {{ provider: local, market: on-demand }}\n\
-             schedule:\n  cron: \"0 3 * * *\"\n  timezone: Europe/Paris\n  start: 2026-11-01\n  catchup: all\n  max_active: 1\n\
-             stages:\n  load:\n    \
-               run: (mkdir {lock} || touch {overlap}); sleep 0.3; rmdir {lock}; mkdir -p {{{{ output }}}} && echo {{{{ batch }}}} > {{{{ output }}}}/day\n    \
-               estimate: 1m\n",
-            lock = lock.display(),
-            overlap = overlap.display()
-        ),
-    )
-    .unwrap();
+    let (daily, overlap) = Daily::one_at_a_time();
     let now = "2026-11-05T02:30:00Z";
     let children: Vec<_> = (0..5).map(|_| daily.spawn_tick(now)).collect();
     let mut said = String::new();
@@ -491,23 +498,7 @@ fn two_ticks_at_once_resuming_a_killed_tick_s_date_both_exit_zero_and_run_it_onc
 
 #[test]
 fn max_active_binds_a_backfill_running_beside_ticks() {
-    let daily = Daily::new("all", false);
-    let lock = daily.dir.path().join("active");
-    let overlap = daily.dir.path().join("overlap");
-    std::fs::write(
-        &daily.file,
-        format!(
-            "name: daily\n\
-             cluster: {{ provider: local, market: on-demand }}\n\
-             schedule:\n  cron: \"0 3 * * *\"\n  timezone: Europe/Paris\n  start: 2026-11-01\n  catchup: all\n  max_active: 1\n\
-             stages:\n  load:\n    \
-               run: (mkdir {lock} || touch {overlap}); sleep 0.3; rmdir {lock}; mkdir -p {{{{ output }}}} && echo {{{{ batch }}}} > {{{{ output }}}}/day\n    \
-               estimate: 1m\n",
-            lock = lock.display(),
-            overlap = overlap.display()
-        ),
-    )
-    .unwrap();
+    let (daily, overlap) = Daily::one_at_a_time();
     let now = "2026-11-05T02:30:00Z";
     let file = daily.file.display().to_string();
     let backfill_args = daily.args(&[
