@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use support::s3_server::{BUCKET, S3Server};
 use support::{Run, processes_of, repo};
@@ -223,6 +224,32 @@ fn a_run_without_faults_publishes_the_outputs_and_deletes_its_work_tables() {
         assert!(objects.contains_key(&log), "the log of {name} is kept");
     }
     assert!(processes_of(run_id).is_empty());
+}
+
+#[test]
+fn reading_commands_work_with_read_only_credentials_and_never_write() {
+    let shop = Shop::s3(&[]);
+    shop.run(&[]).success();
+    let Backend::S3(server) = &shop.backend else {
+        unreachable!()
+    };
+    server.faults.read_only.store(true, Ordering::SeqCst);
+    let writes = server.faults.writes.load(Ordering::SeqCst);
+    let file = shop.file.display().to_string();
+    let html = shop.dir.path().join("report.html").display().to_string();
+    for args in [
+        vec!["status", &file],
+        vec!["history", &file],
+        vec!["cost", &file],
+        vec!["report", &file, "-o", &html],
+    ] {
+        shop.respawn(&args).success();
+    }
+    assert_eq!(
+        server.faults.writes.load(Ordering::SeqCst),
+        writes,
+        "no reading command sent a write"
+    );
 }
 
 #[test]

@@ -22,7 +22,7 @@ pub fn clean(args: &CleanArgs) -> Result<(), CliError> {
     }
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
-        let store = store::connect(&args.store, None).await?;
+        let store = store::connect_existing_to_write(&args.store, None).await?;
         let Some((layout, record)) = read::by_run_id(&store, &args.run).await? else {
             return Err(CliError::invalid_input(format!(
                 "no run `{}` in {}",
@@ -52,7 +52,7 @@ pub fn clean(args: &CleanArgs) -> Result<(), CliError> {
 pub fn gc(args: &GcArgs) -> Result<(), CliError> {
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
-        let store = store::connect(&args.store, None).await?;
+        let store = store::connect_existing_to_write(&args.store, None).await?;
         let (text, unreadable) = collect(&store, args).await?;
         output::stdout(&text)?;
         if unreadable.is_empty() {

@@ -10,7 +10,7 @@ pub fn run(args: &InterruptArgs) -> Result<(), CliError> {
     let (name, file_store) = store::resolve_workflow(&args.workflow)?;
     let runtime = store::start_runtime()?;
     runtime.block_on(async move {
-        let store = store::connect(&args.store, file_store.as_deref()).await?;
+        let store = store::connect_existing_to_write(&args.store, file_store.as_deref()).await?;
         let holder = session::interrupt(
             &store,
             &Layout::new(&name),

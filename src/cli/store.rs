@@ -38,12 +38,22 @@ pub fn start_runtime() -> Result<tokio::runtime::Runtime, CliError> {
     runtime().map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))
 }
 
-/// Opens the store that applies ([`url`]) for reading: a local store directory that does
-/// not exist is a store error naming it, never created. A bad URL is invalid input; a store that
+/// Opens the store that applies ([`url`]) for reading: nothing is written to it, and a local
+/// store directory that does not exist is a store error naming it, never created. A bad URL is invalid input; a store that
 /// cannot be used is a store error.
 pub async fn connect(args: &StoreArgs, from_workflow: Option<&str>) -> Result<AnyStore, CliError> {
     let url = url(args, from_workflow)?;
     Ok(AnyStore::open_existing(&url, &options(args)).await?)
+}
+
+/// [`connect`] for a command that changes what a store holds (clean, interrupt): the store
+/// must exist, and an S3 server must enforce conditional writes.
+pub async fn connect_existing_to_write(
+    args: &StoreArgs,
+    from_workflow: Option<&str>,
+) -> Result<AnyStore, CliError> {
+    let url = url(args, from_workflow)?;
+    Ok(AnyStore::open_existing_to_write(&url, &options(args)).await?)
 }
 
 /// [`connect`] for a command that writes to the store: a local store directory is created

@@ -54,8 +54,13 @@ pub struct Faults {
     /// conditional put is checked and then written, not decided atomically (the standalone
     /// s3s-fs server behaves so).
     pub non_atomic: AtomicBool,
+    /// Answer every write (put, copy, delete, tagging, multipart) with AccessDenied, as
+    /// for read-only credentials (an analyst's or a dashboard's role).
+    pub read_only: AtomicBool,
     /// Requests seen, and DeleteObjects / DeleteObject calls seen.
     pub requests: AtomicU64,
+    /// Requests that write (refused or not).
+    pub writes: AtomicU64,
     pub delete_objects_calls: AtomicU64,
     pub delete_object_calls: AtomicU64,
     /// CopyObject calls seen.
@@ -335,6 +340,16 @@ impl Layer {
         Ok(())
     }
 
+    /// [`Layer::gate`] for a request that writes: also refused while `read_only` is set.
+    fn gate_write(&self) -> S3Result<()> {
+        self.gate()?;
+        self.faults.writes.fetch_add(1, Ordering::Relaxed);
+        if self.faults.read_only.load(Ordering::SeqCst) {
+            return Err(s3_error!(AccessDenied, "injected: read-only credentials"));
+        }
+        Ok(())
+    }
+
     fn ignoring_conditions(&self) -> bool {
         self.faults.ignore_conditions.load(Ordering::SeqCst)
     }
@@ -436,7 +451,7 @@ impl S3 for Layer {
         &self,
         mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        self.gate()?;
+        self.gate_write()?;
         if self.ignoring_conditions() {
             req.input.if_match = None;
             req.input.if_none_match = None;
@@ -453,7 +468,7 @@ impl S3 for Layer {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        self.gate()?;
+        self.gate_write()?;
         self.faults
             .copy_object_calls
             .fetch_add(1, Ordering::Relaxed);
@@ -487,7 +502,7 @@ impl S3 for Layer {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.gate()?;
+        self.gate_write()?;
         self.faults
             .delete_object_calls
             .fetch_add(1, Ordering::Relaxed);
@@ -502,7 +517,7 @@ impl S3 for Layer {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        self.gate()?;
+        self.gate_write()?;
         self.faults
             .delete_objects_calls
             .fetch_add(1, Ordering::Relaxed);
@@ -567,7 +582,7 @@ impl S3 for Layer {
         &self,
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
-        self.gate()?;
+        self.gate_write()?;
         let (bucket, key) = (&req.input.bucket, &req.input.key);
         let mut set = Vec::new();
         for tag in &req.input.tagging.tag_set {
@@ -590,7 +605,7 @@ impl S3 for Layer {
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-        self.gate()?;
+        self.gate_write()?;
         let (bucket, key) = (&req.input.bucket, &req.input.key);
         let lock = self.lock_of(bucket, key);
         let _write = lock.write().await;
@@ -638,7 +653,7 @@ impl S3 for Layer {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        self.gate()?;
+        self.gate_write()?;
         let set = parse_tagging(req.input.tagging.as_deref().unwrap_or(""))?;
         let created = self.fs.create_multipart_upload(req).await?;
         if let Some(upload) = &created.output.upload_id {
@@ -651,7 +666,7 @@ impl S3 for Layer {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        self.gate()?;
+        self.gate_write()?;
         self.fs.upload_part(req).await
     }
 
@@ -667,7 +682,7 @@ impl S3 for Layer {
         &self,
         mut req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        self.gate()?;
+        self.gate_write()?;
         if self.ignoring_conditions() {
             req.input.if_match = None;
             req.input.if_none_match = None;
@@ -694,7 +709,7 @@ impl S3 for Layer {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        self.gate()?;
+        self.gate_write()?;
         let upload = req.input.upload_id.clone();
         let aborted = self.fs.abort_multipart_upload(req).await?;
         self.upload_tags.lock().unwrap().remove(&upload);

@@ -151,31 +151,53 @@ pub enum AnyStore {
 }
 
 impl AnyStore {
-    /// Opens the store a URL names. For S3 this resolves credentials, checks that the
-    /// bucket exists and that the server enforces conditional writes.
+    /// Opens the store a URL names, to write to it. For S3 this resolves credentials, checks
+    /// that the bucket exists and that the server enforces conditional writes (a probe
+    /// object, written and deleted).
     pub async fn open(url: &StoreUrl, s3: &S3Options) -> Result<AnyStore> {
-        AnyStore::open_as(url, s3, true).await
+        AnyStore::open_as(url, s3, Access::Create).await
     }
 
-    /// [`AnyStore::open`] for reading: a local store that does not exist is an error,
-    /// never created.
+    /// [`AnyStore::open`] for reading: a local store that does not exist is an error, never
+    /// created, and nothing is written (no probe), so read-only credentials suffice.
     pub async fn open_existing(url: &StoreUrl, s3: &S3Options) -> Result<AnyStore> {
-        AnyStore::open_as(url, s3, false).await
+        AnyStore::open_as(url, s3, Access::Read).await
     }
 
-    async fn open_as(url: &StoreUrl, s3: &S3Options, create: bool) -> Result<AnyStore> {
+    /// [`AnyStore::open`] for a command that changes what exists (clean, interrupt): a local
+    /// store that does not exist is an error, never created.
+    pub async fn open_existing_to_write(url: &StoreUrl, s3: &S3Options) -> Result<AnyStore> {
+        AnyStore::open_as(url, s3, Access::Write).await
+    }
+
+    async fn open_as(url: &StoreUrl, s3: &S3Options, access: Access) -> Result<AnyStore> {
         match url {
-            StoreUrl::Local(path) if create => Ok(AnyStore::Local(LocalStore::open(path)?)),
+            StoreUrl::Local(path) if access == Access::Create => {
+                Ok(AnyStore::Local(LocalStore::open(path)?))
+            }
             StoreUrl::Local(path) => Ok(AnyStore::Local(LocalStore::open_existing(path)?)),
             StoreUrl::S3 { bucket, prefix } => {
                 let mut store = S3Store::connect(bucket, prefix, s3).await?;
                 store.check_bucket().await?;
-                store.probe_conditional_writes().await?;
+                if access != Access::Read {
+                    store.probe_conditional_writes().await?;
+                }
                 store.ride_out(s3.outage);
                 Ok(AnyStore::S3(store))
             }
         }
     }
+}
+
+/// What a command opens a store for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Reading only: nothing is written, not even a probe.
+    Read,
+    /// Writing to a store that must exist.
+    Write,
+    /// Writing, creating a local store directory if there is none.
+    Create,
 }
 
 macro_rules! dispatch {
