@@ -549,7 +549,7 @@ fn max_active_binds_a_backfill_running_beside_ticks() {
 }
 
 #[test]
-fn a_damaged_run_record_stops_batches_tick_and_run_alike_naming_it() {
+fn a_damaged_run_record_stops_batches_tick_run_status_report_and_cost_alike_naming_it() {
     let daily = Daily::new("all", false);
     let now = "2026-11-03T02:30:00Z";
     daily.tick(now, &[]).success();
@@ -560,16 +560,24 @@ fn a_damaged_run_record_stops_batches_tick_and_run_alike_naming_it() {
         .next()
         .unwrap();
     std::fs::write(&record, b"{ not json").unwrap();
+    let run_id = record.parent().unwrap().file_name().unwrap().to_str().unwrap();
     let file = daily.file.display().to_string();
     let batch = dates(1, 1).remove(0);
-    let commands: [Vec<&str>; 3] = [
+    let html = daily.dir.path().join("r.html").display().to_string();
+    let commands: [Vec<&str>; 8] = [
         vec!["batches", &file, "--now", now],
         vec!["tick", &file, "--now", now],
         vec!["run", &file, "--batch", &batch],
+        vec!["status", &file],
+        vec!["report", &file, "-o", &html],
+        vec!["cost", &file],
+        vec!["cost", run_id],
+        vec!["status", run_id],
     ];
     // One policy: deciding without the record could run its date anew and lose its
     // checkpoints, so every command that decides stops and names it (no date is called
-    // missing by one command and refused by another).
+    // missing by one command and refused by another); the views of "the latest run" do
+    // not show an older run in its place either.
     for args in commands {
         let run = support::respawn_env(daily.args(&args), &daily.env(), &[]);
         assert_eq!(run.code, 3, "{args:?}\n{}\n{}", run.stdout, run.stderr);
