@@ -306,6 +306,38 @@ fn bad_ranges_are_refused_with_exit_two() {
 }
 
 #[test]
+fn dates_whose_interval_has_not_closed_are_refused_unless_allowed() {
+    let daily = Daily::new("");
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date();
+    let (from, today) = (today.yesterday().unwrap().to_string(), today.to_string());
+    for args in [
+        vec!["backfill", "--from", &from, "--to", &today],
+        vec!["backfill", "--from", "2999-01-01", "--to", "2999-01-03"],
+        vec!["run", "--batch", "2999-01-01"],
+    ] {
+        let run = daily.respawn(&args);
+        run.invalid_input();
+        assert!(
+            run.stderr.contains("cannot run yet") && run.stderr.contains("closes at"),
+            "{args:?} says when the date closes: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("--allow-future"), "{}", run.stderr);
+    }
+    assert!(
+        !daily.dir.path().join("store/daily/runs").exists(),
+        "nothing was recorded for a refused date"
+    );
+    assert!(daily.outputs().is_empty());
+    daily
+        .respawn(&["run", "--batch", "2999-01-01", "--allow-future"])
+        .success();
+    assert_eq!(daily.outputs().keys().collect::<Vec<_>>(), ["2999-01-01"]);
+}
+
+#[test]
 fn each_run_a_backfill_drives_ends_with_the_cost_respawn_cost_tells() {
     let daily = Daily::new("");
     let store = daily.dir.path().join("store").display().to_string();

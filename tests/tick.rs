@@ -560,7 +560,13 @@ fn a_damaged_run_record_stops_batches_tick_run_status_report_and_cost_alike_nami
         .next()
         .unwrap();
     std::fs::write(&record, b"{ not json").unwrap();
-    let run_id = record.parent().unwrap().file_name().unwrap().to_str().unwrap();
+    let run_id = record
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
     let file = daily.file.display().to_string();
     let batch = dates(1, 1).remove(0);
     let html = daily.dir.path().join("r.html").display().to_string();

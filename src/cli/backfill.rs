@@ -48,6 +48,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
         },
         newest_first: args.order == OrderArg::Newest,
         max_active,
+        allow_future: args.allow_future,
     };
     super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;

@@ -219,6 +219,10 @@ pub struct RunArgs {
     /// Reprocess the batch even though it succeeded, replacing its outputs.
     #[arg(long, requires = "batch")]
     pub force: bool,
+    /// Run a logical date of the schedule whose interval has not closed yet (its data may
+    /// not all be there); refused without it.
+    #[arg(long, requires = "batch")]
+    pub allow_future: bool,
     /// Interrupt spot clusters at random: `mtti=30s,seed=7` (and optionally `provision=2s`).
     #[arg(long, value_name = "SPEC")]
     pub chaos: Option<respawn_run::driver::Chaos>,
@@ -279,6 +283,10 @@ pub struct BackfillArgs {
     pub max_active: Option<u32>,
     #[arg(long, value_enum, default_value_t = OrderArg::Oldest)]
     pub order: OrderArg,
+    /// Run logical dates whose interval has not closed yet (their data may not all be
+    /// there); a range that reaches one is refused without it.
+    #[arg(long)]
+    pub allow_future: bool,
     /// Print each date, its state, what would happen and an estimate; run nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -47,6 +47,7 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     let request = RunRequest {
         batch: args.batch.clone(),
         force: args.force,
+        allow_future: args.allow_future,
     };
     super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;

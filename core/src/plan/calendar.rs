@@ -158,6 +158,20 @@ pub fn interval_of_batch(schedule: &ScheduleSpec, id: &str) -> Option<Interval> 
     (schedule.batch_id(interval.start).ok()? == id).then_some(interval)
 }
 
+/// Why the run of `interval` cannot start at `now`, if it cannot: its interval has not
+/// closed, so its data is not all there (a tick runs a date only once it is due, and so
+/// do `run --batch` and `backfill` unless told otherwise). The one rule for every command.
+pub fn not_closed(schedule: &ScheduleSpec, interval: &Interval, now: Timestamp) -> Option<String> {
+    (interval.end > now).then(|| {
+        format!(
+            "the interval of logical date {} closes at {}, after now ({}): its data is not all there yet",
+            rfc3339(&schedule.timezone, interval.start),
+            rfc3339(&schedule.timezone, interval.end),
+            rfc3339(&schedule.timezone, now),
+        )
+    })
+}
+
 /// The values a stage's command gets for its interval: `{{ logical_date }}`,
 /// `{{ interval_start }}` and `{{ interval_end }}` (`RESPAWN_LOGICAL_DATE`, ...), on the
 /// schedule's wall clock, RFC 3339.

@@ -54,6 +54,8 @@ pub struct BackfillRequest {
     pub reprocess: Reprocess,
     pub newest_first: bool,
     pub max_active: u32,
+    /// Run logical dates whose interval has not closed yet (refused otherwise).
+    pub allow_future: bool,
 }
 
 /// What a backfill does with one date.
@@ -105,6 +107,19 @@ pub async fn plan_backfill(
         SessionError::NotScheduled(format!("workflow `{}` has no `schedule:`", workflow.name))
     })?;
     let intervals = calendar::between(schedule, request.from, request.to);
+    if !request.allow_future {
+        let now = jiff::Timestamp::try_from(clock.now()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        if let Some(reason) = intervals
+            .iter()
+            .find_map(|interval| calendar::not_closed(schedule, interval, now))
+        {
+            return Err(SessionError::NotScheduled(format!(
+                "the range reaches dates of workflow `{}` that cannot run yet: {reason} \
+                 (end the range earlier with --to, or pass --allow-future to run them anyway)",
+                workflow.name
+            )));
+        }
+    }
     let record = read_backfill(store, layout, &backfill_id(request))
         .await?
         .filter(|r| !r.value.finished);
@@ -242,6 +257,7 @@ pub async fn carry_out_backfill(
         let run = RunRequest {
             batch: Some(date.date.batch.clone()),
             force: date.step == Step::Replace,
+            allow_future: request.allow_future,
         };
         run_date(
             &mut running,

@@ -17,6 +17,8 @@ pub struct RunRequest {
     pub batch: Option<String>,
     /// Reprocess a succeeded batch as a new run.
     pub force: bool,
+    /// Run a logical date whose interval has not closed yet (refused otherwise).
+    pub allow_future: bool,
 }
 
 pub enum Choice {

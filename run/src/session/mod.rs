@@ -32,7 +32,7 @@ use crate::clock::Clock;
 pub use crate::ledger::LeaseError;
 use crate::ledger::{Layout, Lease, RunRecord, Versioned};
 use crate::store::{AnyStore, StoreError};
-use respawn_core::plan::calendar::IntervalValues;
+use respawn_core::plan::calendar::{self, IntervalValues};
 use respawn_core::workflow::Workflow;
 
 /// Why a session could not be opened.
@@ -69,6 +69,27 @@ pub struct OpenedRun {
     pub interval: Option<IntervalValues>,
 }
 
+/// Refuses a logical date whose interval has not closed ([`calendar::not_closed`]).
+fn refuse_open_date(
+    workflow: &Workflow,
+    batch: &str,
+    clock: &dyn Clock,
+) -> Result<(), SessionError> {
+    let Some(schedule) = &workflow.schedule else {
+        return Ok(());
+    };
+    let now = jiff::Timestamp::try_from(clock.now()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    match calendar::interval_of_batch(schedule, batch)
+        .and_then(|interval| calendar::not_closed(schedule, &interval, now))
+    {
+        Some(reason) => Err(SessionError::NotScheduled(format!(
+            "batch `{batch}` of workflow `{}` cannot run yet: {reason} (pass --allow-future to run it anyway)",
+            workflow.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Takes the workflow's lease, chooses the run `request` asks for, and binds the lease to
 /// it. On any error the lease is released.
 pub async fn open(
@@ -92,6 +113,9 @@ pub async fn open(
         None => pick_batch(store, layout, clock).await?,
     };
     let interval = interval_of(workflow, &batch).map_err(SessionError::NotScheduled)?;
+    if !request.allow_future {
+        refuse_open_date(workflow, &batch, clock)?;
+    }
     let mut lease = take_lease(store, layout, &batch, clock).await?;
     let chosen = match choose(store, layout, workflow, &batch, fresh, request.force, clock).await {
         Ok(chosen) => chosen,

@@ -187,6 +187,7 @@ pub async fn carry_out(
         let request = RunRequest {
             batch: Some(date.batch.clone()),
             force: false,
+            allow_future: false,
         };
         run_date(
             &mut running,
