@@ -594,3 +594,32 @@ fn a_damaged_run_record_stops_batches_tick_run_status_report_and_cost_alike_nami
         );
     }
 }
+
+#[test]
+fn changing_the_batch_format_of_a_live_schedule_is_refused_not_run_again() {
+    let daily = Daily::new("all", false);
+    let now = "2026-11-04T02:30:00Z";
+    daily.tick(now, &[]).success();
+    let before = daily.outputs();
+    assert_eq!(before.len(), 3, "{before:?}");
+    let text = std::fs::read_to_string(&daily.file).unwrap();
+    std::fs::write(
+        &daily.file,
+        text.replace("  catchup: all\n", "  catchup: all\n  batch: \"%Y%m%d\"\n"),
+    )
+    .unwrap();
+    let file = daily.file.display().to_string();
+    for args in [
+        vec!["tick", &file, "--now", now],
+        vec!["batches", &file, "--now", now],
+    ] {
+        let run = support::respawn_env(daily.args(&args), &daily.env(), &[]);
+        run.invalid_input();
+        assert!(
+            run.stderr.contains("`batch:`") && run.stderr.contains("2026-11-01"),
+            "{args:?} says the batch format changed, naming a date: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(daily.outputs(), before, "no date ran again");
+}

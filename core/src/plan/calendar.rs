@@ -9,10 +9,9 @@
 //! the scheduled times are found (`workflow/schedule.rs`): a daily schedule has one
 //! interval per civil date, an hourly one follows real hours.
 
-use crate::workflow::schedule::{FOLD_SUFFIX, rfc3339};
+use crate::workflow::schedule::rfc3339;
 use crate::workflow::{Catchup, ScheduleSpec};
 use jiff::Timestamp;
-use jiff::fmt::strtime;
 use std::collections::BTreeSet;
 
 /// One interval of a schedule: `[start, end)`, where `start` is the logical date and `end`
@@ -134,28 +133,8 @@ pub fn batch_id(schedule: &ScheduleSpec, interval: &Interval) -> Result<String, 
 /// back (every format that writes the date and, for finer schedules, the time does);
 /// `None` when no logical date of the schedule has it.
 pub fn interval_of_batch(schedule: &ScheduleSpec, id: &str) -> Option<Interval> {
-    let (written, second_pass) = match id.strip_suffix(FOLD_SUFFIX) {
-        Some(first) if strtime::parse(&schedule.batch, id).is_err() => (first, true),
-        _ => (id, false),
-    };
-    let parsed = strtime::parse(&schedule.batch, written).ok()?;
-    let local = parsed
-        .to_datetime()
-        .or_else(|_| {
-            parsed
-                .to_date()
-                .map(|date| date.to_datetime(jiff::civil::Time::midnight()))
-        })
-        .ok()?;
-    let ambiguous = schedule.timezone.to_ambiguous_zoned(local);
-    let candidate = if second_pass {
-        ambiguous.later().ok()?
-    } else {
-        ambiguous.compatible().ok()?
-    };
-    // The first logical date at or after the written time is the one it names, if any.
-    let interval = intervals_from(schedule, candidate.timestamp()).next()?;
-    (schedule.batch_id(interval.start).ok()? == id).then_some(interval)
+    let date = schedule.date_of_batch(id)?;
+    intervals_from(schedule, date).next()
 }
 
 /// Why the run of `interval` cannot start at `now`, if it cannot: its interval has not

@@ -145,11 +145,47 @@ impl ScheduleSpec {
     }
 }
 
+impl ScheduleSpec {
+    /// The logical date whose batch id is `id`, when the batch format can be read back
+    /// (every format that writes the date and, for finer schedules, the time does); `None`
+    /// when no logical date of the schedule has it.
+    pub fn date_of_batch(&self, id: &str) -> Option<Timestamp> {
+        let (written, second_pass) = match id.strip_suffix(FOLD_SUFFIX) {
+            Some(first) if strtime::parse(&self.batch, id).is_err() => (first, true),
+            _ => (id, false),
+        };
+        let parsed = strtime::parse(&self.batch, written).ok()?;
+        let local = parsed
+            .to_datetime()
+            .or_else(|_| {
+                parsed
+                    .to_date()
+                    .map(|date| date.to_datetime(jiff::civil::Time::midnight()))
+            })
+            .ok()?;
+        let ambiguous = self.timezone.to_ambiguous_zoned(local);
+        let candidate = if second_pass {
+            ambiguous.later().ok()?
+        } else {
+            ambiguous.compatible().ok()?
+        };
+        // The first logical date at or after the written time is the one it names, if any.
+        let date = self.next_time(candidate.timestamp().max(self.start), true)?;
+        if self.end.is_some_and(|end| date > end) {
+            return None;
+        }
+        (self.batch_id(date).ok()? == id).then_some(date)
+    }
+}
+
 /// What is wrong with a batch format, found on the schedule's own dates.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BatchProblem {
     /// The id of `date` is not a valid batch id (or the format is not one).
     Invalid { date: Timestamp, reason: String },
+    /// The id of `date` does not read back as `date`: the format writes what respawn
+    /// cannot parse (`%s`, `%Z`), or leaves out what names the date.
+    Unreadable { date: Timestamp, id: String },
     /// Two logical dates get one id.
     Shared {
         id: String,
@@ -194,7 +230,7 @@ impl ScheduleSpec {
         sample.extend(year_later.and_then(|y| self.next_time(y, true)));
         sample.retain(|t| self.end.is_none_or(|end| *t <= end));
         let mut seen: HashMap<String, Timestamp> = HashMap::with_capacity(sample.len());
-        for date in sample {
+        for &date in &sample {
             let id = self
                 .batch_id(date)
                 .map_err(|reason| BatchProblem::Invalid { date, reason })?;
@@ -204,6 +240,15 @@ impl ScheduleSpec {
                     first,
                     second: date,
                 });
+            }
+        }
+        // Ids that are unique but do not read back (the run could not find their date).
+        for date in sample {
+            let id = self
+                .batch_id(date)
+                .map_err(|reason| BatchProblem::Invalid { date, reason })?;
+            if self.date_of_batch(&id) != Some(date) {
+                return Err(BatchProblem::Unreadable { date, id });
             }
         }
         Ok(())

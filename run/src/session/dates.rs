@@ -9,8 +9,8 @@ use crate::ledger::{Claim, Decision, Layout, RunRecord, RunStatus, Versioned, re
 use crate::read::{Completeness, at_work, completeness, list_runs};
 use crate::store::{AnyStore, StoreError};
 use respawn_core::plan::calendar::{self, Interval};
-use respawn_core::workflow::Workflow;
 use respawn_core::workflow::schedule::rfc3339;
+use respawn_core::workflow::{ScheduleSpec, Workflow};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -119,10 +119,16 @@ pub async fn date_states(
     for record in list_runs(store, layout).await?.for_decision()? {
         latest.insert(record.batch.clone(), record);
     }
+    let renamed = renamed_claims(&claims, schedule);
     let now = unix(clock.now());
     let mut dates = Vec::with_capacity(intervals.len());
     for interval in intervals {
         let batch = calendar::batch_id(schedule, interval).map_err(SessionError::NotScheduled)?;
+        if let Some(old) = renamed.get(&interval.start) {
+            return Err(batch_format_changed(
+                workflow, old, &batch, interval, schedule,
+            ));
+        }
         let claim = claims.remove(&batch);
         let state = match (&claim, latest.get(&batch)) {
             (_, Some(record)) => match run_state(store, layout, record, clock).await? {
@@ -158,6 +164,41 @@ pub async fn date_states(
     }
     check_succeeded(store, layout, workflow, &latest, &mut dates).await?;
     Ok(dates)
+}
+
+/// The claims whose batch id is not what the schedule's `batch:` now writes for their
+/// logical date, by that date: the format changed under a live schedule.
+fn renamed_claims(
+    claims: &BTreeMap<String, Versioned<Claim>>,
+    schedule: &ScheduleSpec,
+) -> BTreeMap<jiff::Timestamp, String> {
+    claims
+        .values()
+        .filter_map(|claim| {
+            let date = claim.value.logical_date.parse::<jiff::Timestamp>().ok()?;
+            let now_written = schedule.batch_id(date).ok()?;
+            (now_written != claim.value.batch).then(|| (date, claim.value.batch.clone()))
+        })
+        .collect()
+}
+
+/// Claims are kept by batch id: under a new `batch:` format every date already processed
+/// would look new and run again, so the change is refused.
+fn batch_format_changed(
+    workflow: &Workflow,
+    old: &str,
+    new: &str,
+    interval: &Interval,
+    schedule: &ScheduleSpec,
+) -> SessionError {
+    SessionError::NotScheduled(format!(
+        "{}: the schedule's `batch:` changed: logical date {} was processed as batch `{old}`, \
+         which `{}` now writes `{new}`, so every processed date would run again; restore \
+         `batch:`, or give the workflow a new `name:` to start its schedule afresh",
+        workflow.file,
+        rfc3339(&schedule.timezone, interval.start),
+        schedule.batch
+    ))
 }
 
 /// Whether a claim no longer stands for a live orchestrator: its holder died, or it is

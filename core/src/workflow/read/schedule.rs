@@ -281,6 +281,9 @@ fn check_batch_format(
         BatchProblem::Invalid { .. } => {
             "a batch id is letters, digits, `.`, `_` and `-`, e.g. `%Y-%m-%d`"
         }
+        BatchProblem::Unreadable { .. } => {
+            "respawn reads a batch id back to its logical date, so write the date with numeric fields respawn can parse, e.g. `%Y-%m-%d` or `%Y%m%dT%H%M` (not `%s`, `%Z` or `%Q`)"
+        }
         BatchProblem::Shared { .. } => {
             "a batch id names one logical date: write every field that changes between two of them, e.g. `%Y-%m-%dT%H` for an hourly schedule"
         }
@@ -289,6 +292,10 @@ fn check_batch_format(
     let message = match problem {
         BatchProblem::Invalid { date, reason } => format!(
             "{what} {reason} (logical date {})",
+            rfc3339(&spec.timezone, date)
+        ),
+        BatchProblem::Unreadable { date, id } => format!(
+            "{what} gives `{id}` to logical date {}, and `{id}` does not read back as that date",
             rfc3339(&spec.timezone, date)
         ),
         BatchProblem::Shared { id, first, second } => format!(
