@@ -342,13 +342,18 @@ impl Ui {
 
     /// One raw HTTP/1.1 request; the status code and the whole response.
     fn request(&self, method: &str, path: &str) -> (u16, String) {
+        self.request_as(method, path, &self.address())
+    }
+
+    /// [`Ui::request`] with the given `Host` header.
+    fn request_as(&self, method: &str, path: &str, host: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(self.address()).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{{}}"
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{{}}"
         )
         .unwrap();
         let mut response = String::new();
@@ -609,6 +614,34 @@ fn the_ui_listens_beyond_loopback_only_when_told_to() {
         "{}",
         refused.stderr
     );
+}
+
+#[test]
+fn the_ui_answers_only_loopback_host_names_against_dns_rebinding() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = Ui::start(dir.path());
+    let port = ui.address().rsplit(':').next().unwrap().to_string();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "localhost".to_string(),
+        format!("[::1]:{port}"),
+        format!("127.1.2.3:{port}"),
+    ] {
+        let (code, response) = ui.request_as("GET", "/", &host);
+        assert_eq!(code, 200, "Host: {host}\n{response}");
+    }
+    // A page of another site whose name was rebound to 127.0.0.1 sends its own name.
+    for host in [
+        format!("attacker.example:{port}"),
+        "localhost.attacker.example".to_string(),
+        "127.0.0.1.nip.io".to_string(),
+        String::new(),
+    ] {
+        let (code, response) = ui.request_as("GET", "/", &host);
+        assert_eq!(code, 403, "Host: {host}\n{response}");
+        assert!(response.contains("--allow-remote"), "{response}");
+    }
 }
 
 /// Polls `found` every 100 ms for up to a minute.

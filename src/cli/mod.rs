@@ -180,7 +180,7 @@ pub struct UiArgs {
     /// Listen on this address instead of loopback (anyone who reaches it can read the store).
     #[arg(long, value_name = "ADDRESS")]
     pub bind: Option<std::net::IpAddr>,
-    /// Needed with a --bind address that is not loopback.
+    /// Answer requests to any host name, and allow a --bind address that is not loopback.
     #[arg(long)]
     pub allow_remote: bool,
 }

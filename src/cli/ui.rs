@@ -30,6 +30,8 @@ pub fn run(args: &UiArgs) -> Result<i32, CliError> {
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
         let store = Arc::new(store::connect(&args.store, None).await?);
+        let rendering = Arc::new(tokio::sync::Semaphore::new(RENDERS_AT_ONCE));
+        let allow_remote = args.allow_remote;
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, args.port))
             .await
             .map_err(|e| {
@@ -49,11 +51,19 @@ pub fn run(args: &UiArgs) -> Result<i32, CliError> {
                 _ = tokio::signal::ctrl_c() => return Ok(exit::SUCCESS),
             };
             let Ok((socket, _)) = accepted else { continue };
-            let store = store.clone();
+            let (store, rendering) = (store.clone(), rendering.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {
-                    let store = store.clone();
-                    async move { Ok::<_, Infallible>(answer(&store, &request).await) }
+                    let (store, rendering) = (store.clone(), rendering.clone());
+                    async move {
+                        if !allow_remote && !from_loopback_name(&request) {
+                            return Ok::<_, Infallible>(foreign_host());
+                        }
+                        // Pages are rendered a few at a time, so that many views of a large
+                        // run wait for each other rather than each hold a copy of it.
+                        let _permit = rendering.acquire().await;
+                        Ok(answer(&store, &request).await)
+                    }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
@@ -61,6 +71,36 @@ pub fn run(args: &UiArgs) -> Result<i32, CliError> {
             });
         }
     })
+}
+
+/// How many pages are rendered at once; others wait.
+const RENDERS_AT_ONCE: usize = 2;
+
+/// Whether the request names the server by a loopback name (`localhost`, `127.x.y.z`,
+/// `[::1]`, with any port). A page of another site that rebinds its own name to 127.0.0.1
+/// (DNS rebinding) sends that name, so it is refused and cannot read the store.
+fn from_loopback_name<B>(request: &Request<B>) -> bool {
+    let host = match request.headers().get(header::HOST) {
+        Some(value) => value.to_str().unwrap_or_default(),
+        None => request.uri().host().unwrap_or_default(),
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn foreign_host() -> Response<Full<Bytes>> {
+    respond(
+        StatusCode::FORBIDDEN,
+        message_page(
+            "respawn ui answers only requests to a loopback name (localhost, 127.0.0.1, [::1]); \
+             start it with --allow-remote to serve other names",
+        ),
+        false,
+    )
 }
 
 async fn answer<B>(store: &AnyStore, request: &Request<B>) -> Response<Full<Bytes>> {
