@@ -339,3 +339,26 @@ fn simulate_text_never_prints_negative_zero() {
     run.success();
     assert!(!run.stdout.contains("-0.0"), "{}", run.stdout);
 }
+
+#[test]
+fn a_workflow_named_by_its_bare_file_name_runs_its_stages_from_its_own_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("here.yaml"),
+        "name: here\nstages:\n  a:\n    run: mkdir -p {{ output }} && cp {{ workflow_dir }}/data.txt {{ output }}/\n    estimate: 1s\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("data.txt"), "beside the workflow\n").unwrap();
+    let output = support::command()
+        .current_dir(dir.path())
+        .args(["run", "here.yaml", "--store", "store"])
+        .env("RESPAWN_SCRATCH", dir.path().join("scratch"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -59,7 +59,7 @@ pub fn now_or_wall(now: Option<jiff::Timestamp>) -> Result<jiff::Timestamp, CliE
 /// or `backfill`); stage commands run in the current directory.
 pub fn run_settings(file: &Path, scratch: &Path, emr: &EmrArgs) -> RunSettings {
     RunSettings {
-        workflow_dir: absolute(file.parent().unwrap_or(Path::new("."))),
+        workflow_dir: absolute(folder_of(file)),
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         scratch: absolute(scratch),
         chaos: None,
@@ -143,6 +143,14 @@ pub fn add_cost_json(value: &mut serde_json::Value, cost: &Result<(RunRecord, Co
             value["cost"] = serde_json::Value::Null;
             value["cost_error"] = reason.clone().into();
         }
+    }
+}
+
+/// The folder a file is in: `.` for a bare file name (whose parent is the empty path).
+fn folder_of(file: &Path) -> &Path {
+    match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
     }
 }
 
