@@ -53,6 +53,15 @@ fn parse_when(text: &str) -> Result<When, String> {
 }
 
 impl When {
+    /// As it was written (in its normal form).
+    fn shown(self) -> String {
+        match self {
+            When::Date(date) => date.to_string(),
+            When::Local(local) => local.to_string(),
+            When::Instant(instant) => instant.to_string(),
+        }
+    }
+
     /// The first instant it names on the wall clock of `timezone`.
     fn first(self, timezone: &TimeZone) -> Option<Timestamp> {
         match self {
@@ -73,6 +82,12 @@ impl When {
             other => other.first(timezone),
         }
     }
+}
+
+/// Whether `t` lies in the years cron expressions are matched in (croner stops at
+/// [`croner::YEAR_UPPER_LIMIT`]).
+fn in_cron_range(timezone: &TimeZone, t: Timestamp) -> bool {
+    i32::from(t.to_zoned(timezone.clone()).year()) < croner::YEAR_UPPER_LIMIT
 }
 
 /// `schedule`, or `None` for a workflow without one (also when it is wrong: reported).
@@ -106,7 +121,18 @@ pub(super) fn read_schedule(r: &mut Reader, node: &Node) -> Option<ScheduleSpec>
         .map(|node| r.string(node, "`schedule.batch`").map(|text| (text, node)));
     // The order of `start` and `end` is checked even when another key is wrong.
     let (timezone, (start, start_node)) = (timezone?, start?);
-    let start = start.first(&timezone)?;
+    let Some(start) = start.first(&timezone).filter(|t| in_cron_range(&timezone, *t)) else {
+        r.error(
+            start_node.position,
+            format!(
+                "`schedule.start` `{}` is after the last year respawn schedules ({})",
+                start.shown(),
+                croner::YEAR_UPPER_LIMIT - 1
+            ),
+            Some("start the schedule at a date such as 2026-01-01".into()),
+        );
+        return None;
+    };
     let end = match end {
         Some(end) => Some(read_end(r, &timezone, (start, start_node), end?)?),
         None => None,
@@ -153,7 +179,18 @@ fn read_end(
     (start, start_node): (Timestamp, &Node),
     (end, node): (When, &Node),
 ) -> Option<Timestamp> {
-    let end = end.last(timezone)?;
+    let Some(end) = end.last(timezone).filter(|t| in_cron_range(timezone, *t)) else {
+        r.error(
+            node.position,
+            format!(
+                "`schedule.end` `{}` is after the last year respawn schedules ({})",
+                end.shown(),
+                croner::YEAR_UPPER_LIMIT - 1
+            ),
+            Some("leave `end` out for a schedule without an end".into()),
+        );
+        return None;
+    };
     if end < start {
         let text = |node: &Node| node.scalar_text(r.source).unwrap_or_default();
         r.error(
