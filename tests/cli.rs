@@ -340,6 +340,33 @@ fn simulate_text_never_prints_negative_zero() {
     assert!(!run.stdout.contains("-0.0"), "{}", run.stdout);
 }
 
+/// A one-stage workflow run once in `dir` (its store: `dir/store`).
+fn run_here(dir: &std::path::Path) -> std::process::Output {
+    support::command()
+        .current_dir(dir)
+        .args(["run", "here.yaml", "--store", "store"])
+        .env("RESPAWN_SCRATCH", dir.join("scratch"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_report_that_cannot_be_written_is_exit_one_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("here.yaml"),
+        "name: here\nstages:\n  a:\n    run: mkdir -p {{ output }}\n    estimate: 1s\n",
+    )
+    .unwrap();
+    assert_eq!(run_here(dir.path()).status.code(), Some(0));
+    let store = dir.path().join("store").display().to_string();
+    for target in ["/dev/full", "/nonexistent-dir/report.html"] {
+        let run = respawn(["report", "here", "--store", &store, "-o", target]);
+        assert_eq!(run.code, 1, "{target}: {}", run.stderr);
+        assert!(run.stderr.contains(target), "{}", run.stderr);
+    }
+}
+
 #[test]
 fn a_workflow_named_by_its_bare_file_name_runs_its_stages_from_its_own_folder() {
     let dir = tempfile::tempdir().unwrap();
@@ -349,12 +376,7 @@ fn a_workflow_named_by_its_bare_file_name_runs_its_stages_from_its_own_folder() 
     )
     .unwrap();
     std::fs::write(dir.path().join("data.txt"), "beside the workflow\n").unwrap();
-    let output = support::command()
-        .current_dir(dir.path())
-        .args(["run", "here.yaml", "--store", "store"])
-        .env("RESPAWN_SCRATCH", dir.path().join("scratch"))
-        .output()
-        .unwrap();
+    let output = run_here(dir.path());
     assert_eq!(
         output.status.code(),
         Some(0),

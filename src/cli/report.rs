@@ -51,7 +51,7 @@ pub fn report(args: &ReportArgs) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("respawn-report-{}.html", run.record.run_id)));
     std::fs::write(&path, html).map_err(|e| {
-        CliError::invalid_input(format!(
+        CliError::internal(format!(
             "cannot write the report to {}: {e}",
             path.display()
         ))

@@ -121,7 +121,10 @@ pub(super) fn read_schedule(r: &mut Reader, node: &Node) -> Option<ScheduleSpec>
         .map(|node| r.string(node, "`schedule.batch`").map(|text| (text, node)));
     // The order of `start` and `end` is checked even when another key is wrong.
     let (timezone, (start, start_node)) = (timezone?, start?);
-    let Some(start) = start.first(&timezone).filter(|t| in_cron_range(&timezone, *t)) else {
+    let Some(start) = start
+        .first(&timezone)
+        .filter(|t| in_cron_range(&timezone, *t))
+    else {
         r.error(
             start_node.position,
             format!(
