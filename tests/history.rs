@@ -245,6 +245,50 @@ fn missing_credentials_say_where_they_were_looked_for() {
 }
 
 #[test]
+fn an_endpoint_that_is_not_a_url_and_a_store_path_that_is_a_file_are_bad_input() {
+    let server = S3Server::start();
+    let mut env = server.env();
+    env.retain(|(name, _)| *name != "AWS_ENDPOINT_URL");
+    let address = server.endpoint().trim_start_matches("http://").to_string();
+    for endpoint in [address.as_str(), "ftp://127.0.0.1:9", "http://"] {
+        let run = respawn_env(
+            [
+                "history",
+                "nightly",
+                "--store",
+                &format!("s3://{BUCKET}/x"),
+                "--endpoint-url",
+                endpoint,
+            ],
+            &env,
+            &[],
+        );
+        run.invalid_input();
+        assert!(
+            run.stderr.contains("not an S3 endpoint") && !run.stderr.contains("attempts"),
+            "{endpoint}: refused at once: {}",
+            run.stderr
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let file = file.display().to_string();
+    for args in [
+        vec!["store", "check", &file],
+        vec!["history", "nightly", "--store", &file],
+    ] {
+        let run = respawn(&args);
+        run.store_error();
+        assert!(
+            run.stderr.contains("not a directory, so not a local store"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
 fn a_missing_bucket_and_an_unreachable_endpoint_are_store_errors() {
     let server = S3Server::start();
     let run = respawn_env(

@@ -30,10 +30,24 @@ pub struct LocalStore {
     root: PathBuf,
 }
 
+/// The error for a path that exists and is not a directory.
+fn not_a_store(path: &Path) -> StoreError {
+    StoreError::Io {
+        object: path.display().to_string(),
+        source: io::Error::new(
+            io::ErrorKind::NotADirectory,
+            "not a directory, so not a local store",
+        ),
+    }
+}
+
 impl LocalStore {
     /// Opens (creating if needed) a store rooted at `path`.
     pub fn open(path: &Path) -> Result<LocalStore> {
         let object = path.display().to_string();
+        if path.exists() && !path.is_dir() {
+            return Err(not_a_store(path));
+        }
         fs::create_dir_all(path).map_err(|source| StoreError::Io {
             object: object.clone(),
             source,
@@ -48,11 +62,10 @@ impl LocalStore {
     /// an error naming it, and nothing is created (a mistyped path stays mistyped).
     pub fn open_existing(path: &Path) -> Result<LocalStore> {
         if !path.is_dir() {
-            let detail = if path.exists() {
-                "not a directory, so not a local store"
-            } else {
-                "no local store here (nothing was created): check the --store path"
-            };
+            if path.exists() {
+                return Err(not_a_store(path));
+            }
+            let detail = "no local store here (nothing was created): check the --store path";
             return Err(StoreError::Io {
                 object: path.display().to_string(),
                 source: io::Error::new(io::ErrorKind::NotFound, detail),

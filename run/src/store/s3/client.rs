@@ -116,6 +116,9 @@ impl S3Store {
             }
             None => endpoint_url.is_some(),
         };
+        if let Some(url) = &endpoint_url {
+            check_endpoint(url)?;
+        }
         let endpoint = match &endpoint_url {
             Some(url) => {
                 config = config.endpoint_url(url);
@@ -200,4 +203,26 @@ impl S3Store {
             },
         }
     }
+}
+
+/// An endpoint is `http://` or `https://` and a host (with a port and a path if need be);
+/// anything else is a bad URL, refused at once rather than retried as unreachable.
+fn check_endpoint(url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let reason = match rest {
+        None => "an endpoint starts with http:// or https:// (e.g. http://127.0.0.1:9000)",
+        Some(rest) if rest.split(['/', '?', '#']).next().is_none_or(str::is_empty) => {
+            "it names no host"
+        }
+        Some(rest) if rest.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            "it contains a space or a control character"
+        }
+        Some(_) => return Ok(()),
+    };
+    Err(StoreError::InvalidUrl {
+        url: url.escape_default().to_string(),
+        reason: format!("not an S3 endpoint (--endpoint-url, AWS_ENDPOINT_URL): {reason}"),
+    })
 }
