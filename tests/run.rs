@@ -250,6 +250,14 @@ fn reading_commands_work_with_read_only_credentials_and_never_write() {
         writes,
         "no reading command sent a write"
     );
+    // A command that writes is refused by the server, and says what permission to check.
+    let denied = shop.respawn(&["run", &file, "--batch", "2019-10-02"]);
+    denied.store_error();
+    assert!(
+        denied.stderr.contains("hint:") && denied.stderr.contains("s3:PutObject"),
+        "{}",
+        denied.stderr
+    );
 }
 
 #[test]

@@ -163,6 +163,14 @@ impl StoreError {
     pub fn hint(&self) -> Option<String> {
         match self {
             StoreError::NoSuchBucket { .. } => Some("create it, or check the store URL".into()),
+            StoreError::AccessDenied { .. } => Some(
+                "the credentials in use lack a permission on the store: reading commands need \
+                 s3:GetObject and s3:ListBucket; run, tick, backfill, clean and gc also need \
+                 s3:PutObject, s3:DeleteObject and s3:PutObjectTagging on its prefix (the \
+                 orchestrator policy of infra/respawn-emr.yaml); check which credentials are \
+                 in use (AWS_PROFILE, the environment)"
+                    .into(),
+            ),
             StoreError::Credentials { .. } => Some(
                 "looked in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), the shared \
                  files ~/.aws/credentials and ~/.aws/config (AWS_PROFILE), a web identity token \
