@@ -133,8 +133,11 @@ pub fn batch_id(schedule: &ScheduleSpec, interval: &Interval) -> Result<String, 
 /// back (every format that writes the date and, for finer schedules, the time does);
 /// `None` when no logical date of the schedule has it.
 pub fn interval_of_batch(schedule: &ScheduleSpec, id: &str) -> Option<Interval> {
-    let date = schedule.date_of_batch(id)?;
-    intervals_from(schedule, date).next()
+    // Not a search from `start` again: a fixed-time expression matches a time the clocks
+    // skipped at the first instant after the gap, which a search from that instant misses.
+    let start = schedule.date_of_batch(id)?;
+    let end = schedule.next_time(start, false)?;
+    Some(Interval { start, end })
 }
 
 /// Why the run of `interval` cannot start at `now`, if it cannot: its interval has not
@@ -192,6 +195,30 @@ mod tests {
         let first = spec.next_time(spec.start, true).unwrap();
         spec.batch = crate::workflow::defaults::batch_format(spec.shortest_gap(first)).into();
         spec
+    }
+
+    #[test]
+    fn a_schedule_goes_on_after_a_civil_date_its_zone_skipped() {
+        // Samoa skipped 2011-12-30 when it crossed the date line.
+        for cron in ["0 3 * * *", "0 * * * *", "*/30 * * * *"] {
+            let apia = schedule(cron, "Pacific/Apia", "2011-12-28");
+            let dates: Vec<String> = intervals_from(&apia, apia.start)
+                .take_while(|i| i.start.to_zoned(apia.timezone.clone()).date() < date(2012, 1, 2))
+                .map(|i| at(&apia, i.start))
+                .collect();
+            assert!(
+                dates.iter().any(|d| d.starts_with("2011-12-29T")),
+                "{cron}: {dates:?}"
+            );
+            assert!(
+                dates.iter().any(|d| d.starts_with("2012-01-01T03:00")),
+                "{cron}: goes on after the skipped day: {dates:?}"
+            );
+            assert!(
+                !dates.iter().any(|d| d.starts_with("2011-12-30")),
+                "{dates:?}"
+            );
+        }
     }
 
     fn at(schedule: &ScheduleSpec, t: Timestamp) -> String {

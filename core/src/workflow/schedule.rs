@@ -35,6 +35,10 @@ pub const CRON_NICKNAMES: &[&str] = &[
 /// `2026-11-01T01.2` in New York), so that every logical date has its own batch id.
 pub const FOLD_SUFFIX: &str = ".2";
 
+/// How far past a failed search [`ScheduleSpec::next_time`] looks for a transition of the
+/// zone to start again from: two days, more than any civil date a zone has skipped.
+const SKIPPED_SPAN: SignedDuration = SignedDuration::from_hours(48);
+
 /// One cron expression: five fields (minute, hour, day of month, month, day of week) or a
 /// nickname. The reason says what is wrong, in the reader's words.
 pub fn parse_cron(text: &str) -> Result<Cron, String> {
@@ -115,13 +119,34 @@ impl ScheduleSpec {
     /// The first scheduled time after `t` (at `t` too when `inclusive`), from any of the
     /// cron expressions; `None` when none matches again (say, past year 9999).
     pub fn next_time(&self, t: Timestamp, inclusive: bool) -> Option<Timestamp> {
-        let zoned = self.zoned(t);
         self.crons
             .iter()
-            .filter_map(|cron| cron.find_next_occurrence(&zoned, inclusive).ok())
-            .map(|next| next.timestamp())
-            .filter(|next| if inclusive { *next >= t } else { *next > t })
+            .filter_map(|cron| self.next_of(cron, t, inclusive))
             .min()
+    }
+
+    /// [`ScheduleSpec::next_time`] of one expression. croner fails when its search meets a
+    /// civil date the zone skipped (Pacific/Apia's 2011-12-30); the search then starts
+    /// again at the zone's next transition, if one comes within [`SKIPPED_SPAN`] (no
+    /// scheduled time lies before it, or croner would have found it).
+    fn next_of(&self, cron: &Cron, t: Timestamp, inclusive: bool) -> Option<Timestamp> {
+        let after = |next: &Timestamp| if inclusive { *next >= t } else { *next > t };
+        if let Ok(next) = cron.find_next_occurrence(&self.zoned(t), inclusive) {
+            return Some(next.timestamp()).filter(after);
+        }
+        let limit = t.checked_add(SKIPPED_SPAN).ok()?;
+        let mut transitions = self.timezone.following(t);
+        let mut from = transitions.next()?.timestamp();
+        for _ in 0..4 {
+            if from > limit {
+                return None;
+            }
+            if let Ok(next) = cron.find_next_occurrence(&self.zoned(from), true) {
+                return Some(next.timestamp()).filter(after);
+            }
+            from = transitions.next()?.timestamp();
+        }
+        None
     }
 
     /// The batch id of the logical date `t`: `batch` applied on the schedule's wall clock,
@@ -164,10 +189,12 @@ impl ScheduleSpec {
             })
             .ok()?;
         let ambiguous = self.timezone.to_ambiguous_zoned(local);
+        // In a gap (a written time the clocks skipped), the earlier reading comes before
+        // the logical date, which the search then finds.
         let candidate = if second_pass {
             ambiguous.later().ok()?
         } else {
-            ambiguous.compatible().ok()?
+            ambiguous.earlier().ok()?
         };
         // The first logical date at or after the written time is the one it names, if any.
         let date = self.next_time(candidate.timestamp().max(self.start), true)?;
