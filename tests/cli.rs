@@ -384,3 +384,66 @@ fn a_workflow_named_by_its_bare_file_name_runs_its_stages_from_its_own_folder() 
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Leaves a temporary file of the local store, as a writer killed before its rename
+/// would, in `dir`: its writer's process is gone and it was last written two minutes ago.
+fn plant_stale_temp(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    child.wait().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let temp = dir.join(format!(".respawn-tmp-{}-0-0", child.id()));
+    let two_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::File::create(&temp)
+        .unwrap()
+        .set_modified(two_minutes_ago)
+        .unwrap();
+    temp
+}
+
+#[test]
+fn temporary_files_left_by_a_killed_writer_are_collected_on_resume_and_republish() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("fail-once");
+    std::fs::write(&flag, "").unwrap();
+    std::fs::write(
+        dir.path().join("here.yaml"),
+        format!(
+            "name: here\nstages:\n  a:\n    run: mkdir -p {{{{ output }}}} && echo a > {{{{ output }}}}/a\n    estimate: 1s\n    checkpoint: always\n  b:\n    needs: [a]\n    run: test ! -e {flag} && mkdir -p {{{{ output }}}} && cp {{{{ inputs.a }}}}/a {{{{ output }}}}/b\n    estimate: 1s\n",
+            flag = flag.display()
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        support::command()
+            .current_dir(dir.path())
+            .args(["run", "here.yaml", "--batch", "one", "--store", "store"])
+            .args(extra)
+            .env("RESPAWN_SCRATCH", dir.path().join("scratch"))
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&[]).status.code(), Some(4), "b fails the first time");
+    let runs = dir.path().join("store/here/runs");
+    let run_dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let in_work = plant_stale_temp(&run_dir.join("work/b/1"));
+    std::fs::remove_file(&flag).unwrap();
+    assert_eq!(run(&[]).status.code(), Some(0), "the resumed run succeeds");
+    assert!(!in_work.exists(), "collected when the run resumed");
+    assert!(
+        !run_dir.join("work").exists(),
+        "the run's work-tables are all gone once it succeeded"
+    );
+    let output = dir.path().join("store/here/outputs/b/one");
+    let in_output = plant_stale_temp(&output);
+    assert_eq!(run(&["--force"]).status.code(), Some(0));
+    assert!(
+        !in_output.exists(),
+        "collected when the output was published again"
+    );
+    assert!(output.join("b").exists());
+}

@@ -14,7 +14,12 @@ pub fn holder_is_gone(holder: &Holder) -> bool {
     if holder.host != this_host() {
         return false;
     }
-    let Ok(pid) = i32::try_from(holder.pid) else {
+    process_is_gone(holder.pid)
+}
+
+/// Whether no process `pid` exists on this machine.
+pub fn process_is_gone(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
         return true;
     };
     // SAFETY: signal 0 only checks whether the process exists.

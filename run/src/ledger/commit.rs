@@ -255,6 +255,8 @@ pub async fn publish_output<S: Store + Clone + 'static>(
     let success = layout.success(stage, batch);
     // Readers must stop trusting the folder before any file in it changes.
     store.delete_many(std::slice::from_ref(&success)).await?;
+    // A publish killed midway may have left a temporary file here, which no listing shows.
+    store.collect_stale(&prefix).await?;
     let previous: Vec<String> = store
         .list(&prefix)
         .await?

@@ -69,25 +69,17 @@ pub struct OpenedRun {
     pub interval: Option<IntervalValues>,
 }
 
-/// Refuses a logical date whose interval has not closed ([`calendar::not_closed`]).
-fn refuse_open_date(
-    workflow: &Workflow,
-    batch: &str,
-    clock: &dyn Clock,
-) -> Result<(), SessionError> {
-    let Some(schedule) = &workflow.schedule else {
-        return Ok(());
-    };
+/// Why a logical date cannot run yet: its interval has not closed
+/// ([`calendar::not_closed`]).
+fn open_date(workflow: &Workflow, batch: &str, clock: &dyn Clock) -> Option<String> {
+    let schedule = workflow.schedule.as_ref()?;
     let now = jiff::Timestamp::try_from(clock.now()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    match calendar::interval_of_batch(schedule, batch)
-        .and_then(|interval| calendar::not_closed(schedule, &interval, now))
-    {
-        Some(reason) => Err(SessionError::NotScheduled(format!(
-            "batch `{batch}` of workflow `{}` cannot run yet: {reason} (pass --allow-future to run it anyway)",
-            workflow.name
-        ))),
-        None => Ok(()),
-    }
+    let reason = calendar::interval_of_batch(schedule, batch)
+        .and_then(|interval| calendar::not_closed(schedule, &interval, now))?;
+    Some(format!(
+        "batch `{batch}` of workflow `{}` cannot run yet: {reason} (pass --allow-future to run it anyway)",
+        workflow.name
+    ))
 }
 
 /// Takes the workflow's lease, chooses the run `request` asks for, and binds the lease to
@@ -113,8 +105,10 @@ pub async fn open(
         None => pick_batch(store, layout, clock).await?,
     };
     let interval = interval_of(workflow, &batch).map_err(SessionError::NotScheduled)?;
-    if !request.allow_future {
-        refuse_open_date(workflow, &batch, clock)?;
+    if !request.allow_future
+        && let Some(reason) = open_date(workflow, &batch, clock)
+    {
+        return Err(SessionError::NotScheduled(reason));
     }
     let mut lease = take_lease(store, layout, &batch, clock).await?;
     let chosen = match choose(store, layout, workflow, &batch, fresh, request.force, clock).await {

@@ -100,6 +100,13 @@ pub async fn drive_opened(
     } = opened;
     let run_id = record.value.run_id.clone();
     keep_workflow(&store, &workflow, &run_id).await;
+    // An orchestrator killed while it wrote may have left temporary files in the run.
+    if let Err(error) = store
+        .collect_stale(&Layout::new(&workflow.name).run(&run_id))
+        .await
+    {
+        tracing::warn!("temporary files left in run {run_id} were not collected: {error}");
+    }
     let mut scratch =
         LocalClusters::new(settings.scratch.join(&workflow.name).join(&run_id), &run_id);
     if let Some(program) = settings.supervisor {

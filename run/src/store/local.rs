@@ -351,6 +351,14 @@ impl Store for LocalStore {
         Ok(objects)
     }
 
+    async fn collect_stale(&self, prefix: &str) -> Result<u64> {
+        check_prefix(prefix)?;
+        let dir = self.root.join(prefix);
+        blocking(move || super::stale::collect(&dir, std::time::SystemTime::now()))
+            .await
+            .map_err(|e| self.io(prefix, e))
+    }
+
     async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
         check_prefix(prefix)?;
         let dir = self.root.join(prefix);

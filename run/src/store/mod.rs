@@ -16,6 +16,7 @@ pub mod check;
 mod error;
 mod local;
 mod s3;
+mod stale;
 mod transfer;
 
 pub use error::{StoreError, StoreErrorKind};
@@ -126,10 +127,22 @@ pub trait Store: Send + Sync {
     /// written. A backend without object tags (a local directory) does nothing.
     fn tag_work(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
 
-    /// Deletes every object under `prefix` (which must end in `/`). Returns how many.
-    fn delete_prefix(&self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
+    /// Removes what killed writers left under `prefix` (which must end in `/`) and no
+    /// listing shows: the local store's temporary files whose writer is gone. S3 keeps no
+    /// such thing (an incomplete multipart upload is not an object; the bucket's lifecycle
+    /// rule aborts it). Returns how many were removed.
+    fn collect_stale(&self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
         async move {
             check_prefix(prefix)?;
+            Ok(0)
+        }
+    }
+
+    /// Deletes every object under `prefix` (which must end in `/`), and what
+    /// [`Store::collect_stale`] removes there. Returns how many objects.
+    fn delete_prefix(&self, prefix: &str) -> impl Future<Output = Result<u64>> + Send {
+        async move {
+            self.collect_stale(prefix).await?;
             let keys: Vec<String> = self
                 .list(prefix)
                 .await?
@@ -248,6 +261,9 @@ impl Store for AnyStore {
     }
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
         dispatch!(self, s => s.delete_prefix(prefix).await)
+    }
+    async fn collect_stale(&self, prefix: &str) -> Result<u64> {
+        dispatch!(self, s => s.collect_stale(prefix).await)
     }
 }
 
