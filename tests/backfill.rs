@@ -306,6 +306,36 @@ fn bad_ranges_are_refused_with_exit_two() {
 }
 
 #[test]
+fn a_date_a_tick_is_running_is_left_to_it_by_a_backfill_not_reported_failed() {
+    let daily = Daily::new("sleep 3 &&");
+    let store = daily.dir.path().join("store");
+    let mut tick = support::command()
+        .args(["tick", &daily.file.display().to_string(), "--store"])
+        .arg(&store)
+        .args(["--now", "2019-10-02T03:30:00Z"])
+        .env("RESPAWN_SCRATCH", daily.dir.path().join("scratch"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while daily.runs().is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "the tick opened no run");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let backfill = daily.respawn(&["backfill", "--from", "2019-10-01", "--to", "2019-10-01"]);
+    assert_eq!(
+        backfill.code, 0,
+        "a date at work elsewhere is no failure:\n{}\n{}",
+        backfill.stdout, backfill.stderr
+    );
+    assert!(!backfill.stdout.contains("failed"), "{}", backfill.stdout);
+    assert!(tick.wait().unwrap().success());
+    assert_eq!(daily.outputs().keys().collect::<Vec<_>>(), ["2019-10-01"]);
+    assert!(daily.runs().values().all(|n| *n == 1), "{:?}", daily.runs());
+}
+
+#[test]
 fn dates_whose_interval_has_not_closed_are_refused_unless_allowed() {
     let daily = Daily::new("");
     let today = jiff::Zoned::now()

@@ -156,9 +156,7 @@ impl From<SessionError> for CliError {
             SessionError::Lease(error) => error.into(),
             SessionError::Store(error) => error.into(),
             SessionError::NotScheduled(reason) => CliError::invalid_input(reason),
-            SessionError::UnfitStore(reason) => CliError::invalid_input(reason).with_hint(
-                "EMR steps read and write checkpoints in S3: pass --store s3://bucket/prefix",
-            ),
+            SessionError::UnfitStore(reason) => CliError::invalid_input(reason),
         }
     }
 }

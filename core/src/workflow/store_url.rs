@@ -18,6 +18,22 @@ pub const MAX_KEY_LEN: usize = 900;
 /// Names starting with this are the local store's temporary files: no key may use it.
 pub const TEMP_PREFIX: &str = ".respawn-tmp-";
 
+/// The longest value an EMR tag holds. Each EMR cluster respawn starts is tagged with its
+/// store's URL (`respawn:store`), so a longer URL would have every cluster refused.
+pub const EMR_TAG_VALUE_MAX: usize = 256;
+
+/// Why an EMR workflow cannot use the store `url`, if it cannot: the URL is too long for the
+/// tag each cluster gets ([`EMR_TAG_VALUE_MAX`]).
+pub fn emr_store_problem(url: &str) -> Option<String> {
+    let length = url.chars().count();
+    (length > EMR_TAG_VALUE_MAX).then(|| {
+        format!(
+            "the store URL is {length} characters long; each EMR cluster is tagged with it \
+             (`respawn:store`), and an EMR tag value holds at most {EMR_TAG_VALUE_MAX}"
+        )
+    })
+}
+
 /// What is wrong with an object key, if anything: keys are `/`-separated paths with no
 /// empty, `.` or `..` segment, no control character or backslash, no reserved name.
 pub fn key_problem(key: &str) -> Option<&'static str> {

@@ -38,15 +38,26 @@ pub struct RunSettings {
 }
 
 /// Why a workflow cannot run on a store, if it cannot: EMR steps read and write their
-/// checkpoints in S3, so an EMR workflow needs an S3 store.
+/// checkpoints in S3, so an EMR workflow needs an S3 store, whose URL fits in the tag each
+/// cluster gets.
 pub fn unfit_store(workflow: &Workflow, store: &AnyStore) -> Option<String> {
-    (workflow.cluster.provider == Provider::Emr && !matches!(store, AnyStore::S3(_))).then(|| {
-        format!(
-            "{}: `cluster.provider: emr` needs an S3 store, not {}",
+    if workflow.cluster.provider != Provider::Emr {
+        return None;
+    }
+    if !matches!(store, AnyStore::S3(_)) {
+        return Some(format!(
+            "{}: `cluster.provider: emr` needs an S3 store, not {} (EMR steps read and write \
+             checkpoints in S3: pass --store s3://bucket/prefix)",
             workflow.file,
             store.describe()
-        )
-    })
+        ));
+    }
+    let problem = respawn_core::workflow::store_url::emr_store_problem(&store.describe())?;
+    Some(format!(
+        "{}: {} ({problem})",
+        workflow.file,
+        store.describe()
+    ))
 }
 
 /// The interval a batch of a scheduled workflow stands for (its template values); `None`

@@ -144,6 +144,16 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
         }
     });
     let cluster = read_cluster(r, fields.get("cluster"));
+    if let (Some(cluster), Some(url), Some(node)) = (&cluster, &store, fields.get("store"))
+        && cluster.provider == Provider::Emr
+        && let Some(reason) = crate::workflow::store_url::emr_store_problem(url)
+    {
+        r.error(
+            node.position,
+            format!("`store` {reason}"),
+            Some("use a shorter bucket prefix".into()),
+        );
+    }
     let checkpoint = read_checkpoint(r, fields.get("checkpoint"));
     let cleanup = fields
         .get("cleanup")
