@@ -347,6 +347,52 @@ fn after_two_interruptions_the_run_falls_back_to_on_demand_and_is_not_interrupte
 }
 
 #[test]
+fn a_resumed_run_keeps_its_fallback_interruptions_and_cluster_generations() {
+    let shop = Shop::local(&[("after_interruptions: 3", "after_interruptions: 2")]);
+    let child = shop.spawn(&[("RESPAWN_CRASH_AT", "before-commit:sessions")]);
+    let file = shop.file.display().to_string();
+    let mut interrupts = 0;
+    let (code, first, stderr) = follow(child, |event| {
+        if interrupts < 2 && is(event, "launch", "purchases") {
+            shop.respawn(&["interrupt", &file]).success();
+            interrupts += 1;
+        }
+    });
+    assert_eq!(code, -1, "killed before sessions' commit\n{stderr}");
+    let resumed = shop.run(&["--format", "json"]);
+    resumed.success();
+    let second: Vec<Value> = resumed
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let provisions = |events: &[Value]| -> Vec<(u64, String)> {
+        events
+            .iter()
+            .filter(|e| e["event"] == "provision")
+            .map(|e| {
+                let market = e["market"].as_str().unwrap_or_default().to_string();
+                (e["generation"].as_u64().unwrap(), market)
+            })
+            .collect()
+    };
+    let (before, after) = (provisions(&first), provisions(&second));
+    let last_before = before.iter().map(|(g, _)| *g).max().unwrap();
+    assert!(
+        after.iter().all(|(g, _)| *g > last_before),
+        "a resumed run numbers its clusters on: {before:?} then {after:?}"
+    );
+    assert!(
+        after.iter().all(|(_, m)| m == "on-demand"),
+        "a run that fell back stays on on-demand: {after:?}"
+    );
+    let status = shop.status();
+    assert_eq!(status["interruptions"].as_array().unwrap().len(), 2);
+    assert_eq!(status["market"], "on-demand");
+    assert_same_outputs(&shop);
+}
+
+#[test]
 fn random_spot_interruptions_from_the_chaos_option_lose_nothing() {
     let shop = Shop::local(&[("after_interruptions: 3", "after_interruptions: 4")]);
     let run = shop.run(&["--chaos", "mtti=3s,seed=7,provision=0s", "--format", "json"]);

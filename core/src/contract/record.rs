@@ -90,6 +90,10 @@ pub struct RunRecord {
     pub markets: Vec<MarketChange>,
     #[serde(default)]
     pub interruptions: Vec<Interruption>,
+    /// The last cluster generation the run asked for (0 before its first), so that a
+    /// resumed run numbers its clusters on.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generations: u32,
     #[serde(default)]
     pub stages: BTreeMap<String, StageRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,6 +128,7 @@ impl RunRecord {
                 reason: "start".into(),
             }],
             interruptions: Vec::new(),
+            generations: 0,
             stages: BTreeMap::new(),
             message: None,
             instance_hours: BTreeMap::new(),
@@ -134,4 +139,8 @@ impl RunRecord {
     pub fn total_attempts(&self) -> u32 {
         self.stages.values().map(|s| s.attempts).sum()
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

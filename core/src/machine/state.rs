@@ -149,6 +149,19 @@ impl Machine {
         }
     }
 
+    /// Continues a run that an earlier process drove: its cluster generations and
+    /// interruptions go on counting from where they were (so a new cluster never reuses
+    /// an earlier one's number, and `after_interruptions` counts every loss of the run),
+    /// and a run that had fallen back to on-demand stays there. Called before
+    /// [`Event::Started`].
+    pub fn resume(&mut self, generations: u32, interruptions: u32, market: Option<Market>) {
+        self.run.generation = self.run.generation.max(generations);
+        self.run.interruptions = self.run.interruptions.max(interruptions);
+        if market == Some(Market::OnDemand) {
+            self.run.market = Market::OnDemand;
+        }
+    }
+
     pub fn stages(&self) -> &[StageStatus] {
         &self.run.stages
     }
@@ -385,12 +398,21 @@ impl Run {
             .map(|s| s.state != StageState::Done)
             .collect();
         let left = to_run.iter().filter(|r| **r).count();
+        if self.market == Market::OnDemand && self.interruptions > 0 {
+            return MarketDecision {
+                market: Market::OnDemand,
+                reason: format!(
+                    "resumed on on-demand, where the run went after {} interruption(s)",
+                    self.interruptions
+                ),
+            };
+        }
         if self.market != Market::Spot || left == to_run.len() {
             return auto.decision.clone();
         }
         let situation = MarketSituation {
             current: Market::Spot,
-            interruptions: 0,
+            interruptions: self.interruptions,
             elapsed: 0.0,
             remaining_critical: remaining_time(
                 &shape.consumers,

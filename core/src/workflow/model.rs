@@ -70,6 +70,13 @@ impl Market {
             Market::OnDemand => "on-demand",
         }
     }
+
+    /// The market [`Market::as_str`] names.
+    pub fn from_name(name: &str) -> Option<Market> {
+        [Market::Spot, Market::OnDemand]
+            .into_iter()
+            .find(|m| m.as_str() == name)
+    }
 }
 
 /// `cluster.market`: a market fixed by the user, or `auto`, where respawn chooses spot or

@@ -75,6 +75,7 @@ impl Driver {
         };
         let now = timestamp(self.clock.now());
         self.with_record(|record| {
+            record.generations = record.generations.max(generation);
             if record.markets.last().map(|m| m.market.as_str()) != Some(market.as_str()) {
                 record.markets.push(MarketChange {
                     market: market.as_str().into(),

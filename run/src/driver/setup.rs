@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use respawn_core::contract::event::RunEvent;
 use respawn_core::contract::fingerprint::fingerprints;
 use respawn_core::machine::{Event, Machine, Setup};
+use respawn_core::workflow::Market;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -155,6 +156,14 @@ impl Driver {
             store: driver.store.describe(),
             reused,
         });
+        let market = initial
+            .markets
+            .last()
+            .and_then(|m| Market::from_name(&m.market));
+        let interruptions = u32::try_from(initial.interruptions.len()).unwrap_or(u32::MAX);
+        driver
+            .machine
+            .resume(initial.generations, interruptions, market);
         let actions = driver.machine.apply(Event::Started {
             committed,
             published,
