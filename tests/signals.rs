@@ -91,6 +91,19 @@ fn a_second_ctrl_c_kills_stages_that_ignore_sigterm_without_waiting_for_the_grac
     ]);
     status.success();
     assert_eq!(status.json()["status"], "stopped");
+    // A stopped run's cost is told, but no saving against a whole run on on-demand.
+    let cost = support::respawn([
+        "cost",
+        &file.display().to_string(),
+        "--store",
+        &dir.path().join("store").display().to_string(),
+    ]);
+    cost.success();
+    assert!(
+        cost.stdout.contains("unfinished") && !cost.stdout.contains('%'),
+        "{}",
+        cost.stdout
+    );
 }
 
 /// A daily schedule whose one stage sleeps, for stopping `tick` and `backfill` mid-run.

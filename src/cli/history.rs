@@ -145,13 +145,15 @@ fn table(records: &[RunRecord], costs: &[Option<Cost>]) -> String {
                 r.total_attempts().to_string(),
                 cost.as_ref()
                     .map_or("-".into(), |c| money(&c.currency, c.cost)),
-                cost.as_ref().map_or("-".into(), |c| {
-                    format!(
-                        "{} ({:.0}%)",
-                        money(&c.currency, c.saving),
-                        c.saving_percent
-                    )
-                }),
+                cost.as_ref()
+                    .filter(|c| c.complete)
+                    .map_or("-".into(), |c| {
+                        format!(
+                            "{} ({:.0}%)",
+                            money(&c.currency, c.saving),
+                            c.saving_percent
+                        )
+                    }),
             ]
         })
         .collect();

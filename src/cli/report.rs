@@ -95,6 +95,14 @@ pub fn cost_json(cost: &Cost, record: &RunRecord) -> serde_json::Value {
 /// The one line `respawn run` ends with (and `tick`, `schedule` and `backfill` each run
 /// they drove), and `history`'s columns are made of the same.
 pub fn cost_line(cost: &Cost) -> String {
+    if !cost.complete {
+        return format!(
+            "cost {} (unfinished; the work done would cost {} on on-demand; waste {})",
+            money(&cost.currency, cost.cost),
+            money(&cost.currency, cost.on_demand_cost),
+            money(&cost.currency, cost.waste.total)
+        );
+    }
     format!(
         "cost {} (on-demand {}: saving {}, {:.1}%; waste {})",
         money(&cost.currency, cost.cost),
@@ -115,7 +123,7 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
         r.batch,
         r.status.as_str()
     );
-    let mut rows = vec![
+    let mut rows: Vec<Vec<String>> = vec![
         vec![
             "this run".to_string(),
             String::new(),
@@ -132,13 +140,23 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
             m(cost.on_demand_cost),
             cost.on_demand_source.clone(),
         ],
-        vec![
+    ];
+    if cost.complete {
+        rows.push(vec![
             "saving".into(),
             format!("{:.1}%", cost.saving_percent),
             m(cost.saving),
             String::new(),
-        ],
-    ];
+        ]);
+    } else {
+        rows[1][0] = "the work done on on-demand".into();
+        rows.push(vec![
+            "saving".into(),
+            "-".into(),
+            "-".into(),
+            "an unfinished run is not compared with a whole run".into(),
+        ]);
+    }
     for g in &cost.generations {
         rows.push(vec![
             format!("cluster {} {}", g.generation, g.market.as_str()),

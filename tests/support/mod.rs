@@ -207,6 +207,14 @@ pub fn cost_line(cost: &serde_json::Value) -> String {
             format!("{amount:.2} {currency}")
         }
     };
+    if cost["complete"] == false {
+        return format!(
+            "cost {} (unfinished; the work done would cost {} on on-demand; waste {})",
+            money(&cost["cost"]),
+            money(&cost["on_demand_cost"]),
+            money(&cost["waste"]["total"])
+        );
+    }
     format!(
         "cost {} (on-demand {}: saving {}, {:.1}%; waste {})",
         money(&cost["cost"]),

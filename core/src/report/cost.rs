@@ -77,7 +77,13 @@ pub struct Cost {
     pub on_demand_hours: f64,
     pub on_demand_source: String,
     pub saving: f64,
+    /// `saving` as a share of `on_demand_cost`; 0 for a run that did not publish all its
+    /// final outputs, where the same work on on-demand is only what got done, and the share
+    /// would say nothing (a run stopped while its first cluster started: -400000%).
     pub saving_percent: f64,
+    /// Whether the run published every final output: only then is it a whole run to
+    /// compare with all on-demand.
+    pub complete: bool,
     pub waste: Waste,
     pub generations: Vec<GenerationCost>,
 }
@@ -221,7 +227,9 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
         add(item, hours(seconds), &hourly_of(generation), slots);
     };
     for attempt in &timeline.attempts {
-        if attempt.outcome == Outcome::Interrupted {
+        // An attempt its orchestrator abandoned (killed, say) is lost work, as one a
+        // spot loss interrupted is.
+        if matches!(attempt.outcome, Outcome::Interrupted | Outcome::Abandoned) {
             on_cluster(
                 &mut waste.interrupted_attempts,
                 attempt.seconds(),
@@ -290,6 +298,11 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
     let on_demand_cost = on_demand.cost;
     let cost = cluster_cost + storage_cost;
     let saving = on_demand_cost - cost;
+    let complete = workflow
+        .stages
+        .iter()
+        .filter(|s| s.is_final)
+        .all(|s| timeline.published.contains(&s.name));
     Cost {
         currency: workflow.cost.currency.clone(),
         cost,
@@ -299,11 +312,12 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
         on_demand_hours: on_demand.hours,
         on_demand_source: on_demand.source,
         saving,
-        saving_percent: if on_demand_cost > 0.0 {
+        saving_percent: if complete && on_demand_cost > 0.0 {
             saving / on_demand_cost * 100.0
         } else {
             0.0
         },
+        complete,
         waste,
         generations,
     }
@@ -379,6 +393,14 @@ mod tests {
             ),
             at(1.72 * h, launch("b", 3, 2, od)),
             at(2.72 * h, exit("b", 3, 0)),
+            at(
+                2.72 * h,
+                RunEvent::Published {
+                    stage: "b".into(),
+                    batch: "1".into(),
+                    output: "o".into(),
+                },
+            ),
             at(
                 2.72 * h,
                 RunEvent::ClusterReleased {

@@ -274,6 +274,7 @@ pub fn page(input: &ReportInput) -> Page {
                 match &g.ended {
                     ClusterEnd::Lost { cause } => format!("lost ({cause})"),
                     ClusterEnd::Released => "released".into(),
+                    ClusterEnd::Abandoned => "abandoned: its orchestrator died".into(),
                     ClusterEnd::Open => "still up".into(),
                 },
                 clock(g.end),
@@ -404,7 +405,11 @@ fn money_rows(cost: &Cost) -> MoneyTables {
         },
         MoneyRow {
             what: "saving".into(),
-            amount: format!("{:.1}%", cost.saving_percent),
+            amount: if cost.complete {
+                format!("{:.1}%", cost.saving_percent)
+            } else {
+                "unfinished run".into()
+            },
             cost: m(cost.saving),
             source: "on-demand minus this run".into(),
         },

@@ -71,6 +71,8 @@ pub enum ClusterEnd {
         cause: String,
     },
     Released,
+    /// Its orchestrator died without a word; charged until another took the run over.
+    Abandoned,
     /// Still up at the last event, or its orchestrator stopped without a word.
     Open,
 }
@@ -234,6 +236,7 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
         if new_session && index > 0 {
             let last = times[index - 1] - origin_time;
             close_session(&mut out, &mut open_attempts, last, false);
+            abandon_generations(&mut out, t);
             session_generations.clear();
         }
         previous_elapsed = stamped.elapsed_s;
@@ -409,6 +412,17 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
     let last = out.end;
     close_session(&mut out, &mut open_attempts, last, live);
     out
+}
+
+/// The clusters a dead orchestrator left open end when the next one takes the run over
+/// (`at`): it then sweeps or adopts them, and nothing of the dead one's runs on them after.
+fn abandon_generations(out: &mut Timeline, at: f64) {
+    for generation in &mut out.generations {
+        if generation.ended == ClusterEnd::Open {
+            generation.end = generation.end.max(at);
+            generation.ended = ClusterEnd::Abandoned;
+        }
+    }
 }
 
 fn take_open(out: &Timeline, open: &mut Vec<usize>, stage: &str, attempt: u32) -> Option<usize> {

@@ -139,6 +139,11 @@ fn a_resumed_run_continues_on_the_wall_clock_and_its_dead_attempts_are_abandoned
         "the run's second cluster"
     );
     assert_eq!(timeline.generations.len(), 2);
+    // The dead orchestrator's cluster is charged until the next one took over, not to the
+    // end of the resumed run.
+    assert_eq!(timeline.generations[0].ended, ClusterEnd::Abandoned);
+    assert_eq!(timeline.generations[0].end, 100.0);
+    assert_eq!(timeline.generations[1].ended, ClusterEnd::Open);
 }
 
 #[test]
