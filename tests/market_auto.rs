@@ -172,3 +172,23 @@ fn auto_keeps_80_percent_of_the_spot_discount_at_mtti_10h_and_more() {
         }
     }
 }
+
+#[test]
+fn a_deadline_no_market_can_meet_is_said_so_and_on_demand_the_fastest_is_chosen() {
+    let workflow = variant(
+        &load("ecommerce-sessions"),
+        2.0,
+        MarketChoice::Auto,
+        Some(1.0),
+    );
+    let plan = chosen_plan(&workflow, &PlanOptions::default());
+    let decision = &plan.auto_market.as_ref().unwrap().decision;
+    assert_eq!(decision.market, Market::OnDemand);
+    assert!(
+        decision
+            .reason
+            .starts_with("no market meets the deadline 1s"),
+        "{}",
+        decision.reason
+    );
+}

@@ -12,6 +12,7 @@ use crate::plan::{Plan, PlanOptions, needs_of, remaining_time};
 use crate::sim::{
     Interruptions, SimOptions, Simulator, TrialInterruptions, TrialOutcome, run_trials, trial_rng,
 };
+use crate::workflow::units::format_seconds;
 use crate::workflow::{Market, Workflow, graph};
 
 /// The seed of the spot trials: fixed, so that the same workflow gets the same choice.
@@ -141,6 +142,19 @@ pub fn auto_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
             reason,
         },
         None => decide(&spot, &on_demand, deadline, &workflow.cost.currency),
+    };
+    let decision = match deadline {
+        Some(d) if !met(on_demand.makespan) => MarketDecision {
+            market: Market::OnDemand,
+            reason: format!(
+                "no market meets the deadline {}: even on-demand without interruptions takes {}, \
+                 so the fastest, on-demand, is chosen ({})",
+                format_seconds(d),
+                format_seconds(on_demand.makespan),
+                decision.reason
+            ),
+        },
+        _ => decision,
     };
 
     (auto.spot_calibration, _) = calibration(spot.makespan, on_demand.makespan, &whole);
