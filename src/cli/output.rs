@@ -36,13 +36,21 @@ pub fn diagnostics_text(diagnostics: &Diagnostics) -> String {
     text
 }
 
+/// Cells up to this wide set their column's width; a wider one (a fan-in's `needs`) is
+/// written whole and pushes the rest of its row along, so that one long cell does not pad
+/// every row of the table to its width.
+const MAX_ALIGNED: usize = 80;
+
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
     let columns = header.len();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate().take(columns) {
-            widths[i] = widths[i].max(cell.as_ref().chars().count());
+            let width = cell.as_ref().chars().count();
+            if width <= MAX_ALIGNED {
+                widths[i] = widths[i].max(width);
+            }
         }
     }
     let mut text =
@@ -69,4 +77,21 @@ pub fn table<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
         line(&mut row.iter().map(AsRef::as_ref));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_very_long_cell_does_not_pad_every_row_to_its_width() {
+        let long = "x".repeat(50_000);
+        let mut rows = vec![vec!["fan-in".to_string(), long.clone(), "end".into()]];
+        rows.extend((0..1000).map(|i| vec![format!("s{i}"), "-".into(), "1m".into()]));
+        let text = table(&["stage", "needs", "estimate"], &rows);
+        assert!(text.len() < 200_000, "{} bytes", text.len());
+        assert!(text.contains(&format!("fan-in  {long}  end\n")));
+        let second = text.lines().nth(2).unwrap();
+        assert_eq!(second, "s0      -      1m");
+    }
 }
