@@ -231,9 +231,10 @@ mod tests {
         let denied = answered(403, Some("InvalidAccessKeyId"));
         assert!(matches!(denied, StoreError::AccessDenied { .. }));
         assert_eq!(
-            denied.to_string(),
+            denied.message(),
             "access to s3://bucket/team/k was denied: the server says no"
         );
+        assert!(denied.hint().is_some_and(|h| h.contains("s3:GetObject")));
         assert_eq!(
             answered(503, Some("SlowDown")).to_string(),
             "GetObject s3://bucket/team/k failed: SlowDown: the server says no"
