@@ -65,7 +65,8 @@ impl Driver {
     }
 
     fn provision(&mut self, market: Market, generation: u32, reason: String) {
-        let wait = if generation == 1 || !self.clusters.simulates_provisioning() {
+        let wait = if generation == self.first_generation || !self.clusters.simulates_provisioning()
+        {
             Duration::ZERO
         } else {
             self.chaos

@@ -169,6 +169,9 @@ struct Driver {
     cluster: Option<Cluster>,
     /// Generations lost or terminated: what their processes report is ignored.
     gone: BTreeSet<u32>,
+    /// The generation of this process's first cluster (a resumed run numbers on from the
+    /// clusters of the processes before): it starts without simulated provisioning.
+    first_generation: u32,
 
     /// The run record, shared with the task that writes it.
     record: Arc<Mutex<RunRecord>>,

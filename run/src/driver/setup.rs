@@ -89,6 +89,7 @@ impl Driver {
             local: vec![None; workflow.stages.len()],
             cluster: None,
             gone: BTreeSet::new(),
+            first_generation: initial.generations + 1,
             record: shared,
             ledger,
             ledger_task: Some(ledger_task),

@@ -90,6 +90,20 @@ fn in_cron_range(timezone: &TimeZone, t: Timestamp) -> bool {
     i32::from(t.to_zoned(timezone.clone()).year()) < croner::YEAR_UPPER_LIMIT
 }
 
+/// Reports `schedule.<key>` (`when`) as past the years cron expressions are matched in.
+fn out_of_range<T>(r: &mut Reader, node: &Node, key: &str, when: When, hint: &str) -> Option<T> {
+    r.error(
+        node.position,
+        format!(
+            "`schedule.{key}` `{}` is after the last year respawn schedules ({})",
+            when.shown(),
+            croner::YEAR_UPPER_LIMIT - 1
+        ),
+        Some(hint.into()),
+    );
+    None
+}
+
 /// `schedule`, or `None` for a workflow without one (also when it is wrong: reported).
 pub(super) fn read_schedule(r: &mut Reader, node: &Node) -> Option<ScheduleSpec> {
     let fields = r.fields(node, "`schedule`", SCHEDULE_KEYS)?;
@@ -125,16 +139,8 @@ pub(super) fn read_schedule(r: &mut Reader, node: &Node) -> Option<ScheduleSpec>
         .first(&timezone)
         .filter(|t| in_cron_range(&timezone, *t))
     else {
-        r.error(
-            start_node.position,
-            format!(
-                "`schedule.start` `{}` is after the last year respawn schedules ({})",
-                start.shown(),
-                croner::YEAR_UPPER_LIMIT - 1
-            ),
-            Some("start the schedule at a date such as 2026-01-01".into()),
-        );
-        return None;
+        let hint = "start the schedule at a date such as 2026-01-01";
+        return out_of_range(r, start_node, "start", start, hint);
     };
     let end = match end {
         Some(end) => Some(read_end(r, &timezone, (start, start_node), end?)?),
@@ -183,16 +189,8 @@ fn read_end(
     (end, node): (When, &Node),
 ) -> Option<Timestamp> {
     let Some(end) = end.last(timezone).filter(|t| in_cron_range(timezone, *t)) else {
-        r.error(
-            node.position,
-            format!(
-                "`schedule.end` `{}` is after the last year respawn schedules ({})",
-                end.shown(),
-                croner::YEAR_UPPER_LIMIT - 1
-            ),
-            Some("leave `end` out for a schedule without an end".into()),
-        );
-        return None;
+        let hint = "leave `end` out for a schedule without an end";
+        return out_of_range(r, node, "end", end, hint);
     };
     if end < start {
         let text = |node: &Node| node.scalar_text(r.source).unwrap_or_default();
