@@ -6,6 +6,12 @@ use std::time::{Duration, SystemTime};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> SystemTime;
+
+    /// [`Clock::now`] as a timestamp, for the schedule's calendar (the epoch if the clock
+    /// is out of jiff's range, which no real clock is).
+    fn timestamp(&self) -> jiff::Timestamp {
+        jiff::Timestamp::try_from(self.now()).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }
 }
 
 /// The machine's clock.

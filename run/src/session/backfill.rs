@@ -108,7 +108,7 @@ pub async fn plan_backfill(
     })?;
     let intervals = calendar::between(schedule, request.from, request.to);
     if !request.allow_future {
-        let now = jiff::Timestamp::try_from(clock.now()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let now = clock.timestamp();
         if let Some(reason) = intervals
             .iter()
             .find_map(|interval| calendar::not_closed(schedule, interval, now))

@@ -73,7 +73,7 @@ pub struct OpenedRun {
 /// ([`calendar::not_closed`]).
 fn open_date(workflow: &Workflow, batch: &str, clock: &dyn Clock) -> Option<String> {
     let schedule = workflow.schedule.as_ref()?;
-    let now = jiff::Timestamp::try_from(clock.now()).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let now = clock.timestamp();
     let reason = calendar::interval_of_batch(schedule, batch)
         .and_then(|interval| calendar::not_closed(schedule, &interval, now))?;
     Some(format!(
