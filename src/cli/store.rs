@@ -25,10 +25,16 @@ pub fn options(args: &StoreArgs) -> S3Options {
     }
 }
 
+/// Threads for blocking file work (checksums, local copies, directory walks). Tokio's
+/// default (512) is reached by a work-table of many small files, as every short task that
+/// finds no idle thread starts one; each thread keeps its own allocator heap.
+const BLOCKING_THREADS: usize = 64;
+
 /// A runtime for commands that talk to the store.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
 }

@@ -235,10 +235,11 @@ fn copy_atomically(from: &Path, to: &Path) -> io::Result<u64> {
 /// Copies `from` to `to` like [`copy_atomically`], computing the checksum on the way.
 fn copy_summing(from: &Path, to: &Path) -> io::Result<FileSum> {
     let mut source = File::open(from)?;
+    let size = source.metadata()?.len();
     replace_via_temp(to, |temp| {
         let mut target = File::create_new(temp)?;
         let mut sum = Crc64::default();
-        let mut buffer = vec![0u8; 1 << 20];
+        let mut buffer = vec![0u8; size.saturating_add(1).min(1 << 20) as usize];
         loop {
             let n = source.read(&mut buffer)?;
             if n == 0 {

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 #[derive(Clone, Debug)]
@@ -87,7 +86,9 @@ impl Crc64 {
 pub fn checksum_file(path: &Path) -> std::io::Result<FileSum> {
     let mut file = std::fs::File::open(path)?;
     let mut sum = Crc64::default();
-    let mut buffer = vec![0u8; 1 << 20];
+    // A small file needs no more than its size (plus one byte to see its end).
+    let size = file.metadata()?.len();
+    let mut buffer = vec![0u8; size.saturating_add(1).min(1 << 20) as usize];
     loop {
         let n = file.read(&mut buffer)?;
         if n == 0 {
@@ -170,28 +171,37 @@ pub fn local_files(dir: &Path) -> std::io::Result<Vec<String>> {
 /// Files below this size are latency-bound rather than bandwidth-bound.
 pub const SMALL_FILE: u64 = 1 << 20;
 
-/// Runs jobs with at most `limit` weight in flight; each job has a weight of 1 to 4.
-async fn run_bounded<T: Send + 'static>(
-    limit: usize,
-    jobs: Vec<(u32, impl Future<Output = Result<T>> + Send + 'static)>,
-) -> Result<Vec<T>> {
-    let semaphore = Arc::new(Semaphore::new(limit.max(1) * 4));
+/// Runs jobs with at most `limit` x 4 weight in flight (each job weighs 1 to 4), taking
+/// them from `jobs` only as room frees up: a job's future is made and spawned when it
+/// starts, so a million files cost a million results, not a million waiting tasks.
+/// The results come back in the order of `jobs`; the first error stops the rest.
+async fn run_bounded<T, F>(limit: usize, jobs: impl IntoIterator<Item = (u32, F)>) -> Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    let capacity = limit.max(1) as u32 * 4;
+    let mut jobs = jobs.into_iter().enumerate().peekable();
     let mut tasks = JoinSet::new();
-    for (index, (weight, job)) in jobs.into_iter().enumerate() {
-        let permit = semaphore.clone();
-        tasks.spawn(async move {
-            let _permit = permit
-                .acquire_many_owned(weight)
-                .await
-                .expect("semaphore is never closed");
-            job.await.map(|value| (index, value))
-        });
-    }
-    let mut results = Vec::with_capacity(tasks.len());
-    while let Some(joined) = tasks.join_next().await {
+    let mut in_flight = 0u32;
+    let mut results = Vec::with_capacity(jobs.size_hint().0);
+    loop {
+        while let Some((_, (weight, _))) = jobs.peek()
+            && (in_flight == 0 || in_flight + weight <= capacity)
+            && let Some((index, (weight, job))) = jobs.next()
+        {
+            in_flight += weight;
+            tasks.spawn(async move { (index, weight, job.await) });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
         match joined {
-            Ok(Ok(value)) => results.push(value),
-            Ok(Err(e)) => {
+            Ok((index, weight, Ok(value))) => {
+                in_flight -= weight;
+                results.push((index, value));
+            }
+            Ok((_, _, Err(e))) => {
                 tasks.abort_all();
                 return Err(e);
             }
@@ -199,7 +209,7 @@ async fn run_bounded<T: Send + 'static>(
             Err(_) => {}
         }
     }
-    results.sort_by_key(|(index, _)| *index);
+    results.sort_unstable_by_key(|(index, _)| *index);
     Ok(results.into_iter().map(|(_, value)| value).collect())
 }
 
@@ -232,41 +242,38 @@ pub async fn upload_dir<S: Store + Clone + 'static>(
     .await
     .map_err(|e| io(std::io::Error::other(e)))?
     .map_err(io)?;
-    let jobs = files
-        .into_iter()
-        .map(|(size, relative)| {
-            let store = store.clone();
-            let path = dir.join(&relative);
-            let key = format!("{prefix}{relative}");
-            (weight(size), async move {
-                let summed = path.clone();
-                let FileSum { size, crc64nvme } =
-                    tokio::task::spawn_blocking(move || checksum_file(&summed))
-                        .await
-                        .map_err(std::io::Error::other)
-                        .and_then(|r| r)
-                        .map_err(|source| StoreError::Io {
-                            object: path.display().to_string(),
-                            source,
-                        })?;
-                let uploaded = store.upload_file(&path, &key).await?;
-                if uploaded.size != size {
-                    return Err(StoreError::Io {
+    let jobs = files.into_iter().map(|(size, relative)| {
+        let store = store.clone();
+        let path = dir.join(&relative);
+        let key = format!("{prefix}{relative}");
+        (weight(size), async move {
+            let summed = path.clone();
+            let FileSum { size, crc64nvme } =
+                tokio::task::spawn_blocking(move || checksum_file(&summed))
+                    .await
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r)
+                    .map_err(|source| StoreError::Io {
                         object: path.display().to_string(),
-                        source: std::io::Error::other(format!(
-                            "the file changed while it was uploaded ({size} bytes, then {})",
-                            uploaded.size
-                        )),
-                    });
-                }
-                Ok(FileEntry {
-                    path: relative,
-                    size,
-                    crc64nvme,
-                })
+                        source,
+                    })?;
+            let uploaded = store.upload_file(&path, &key).await?;
+            if uploaded.size != size {
+                return Err(StoreError::Io {
+                    object: path.display().to_string(),
+                    source: std::io::Error::other(format!(
+                        "the file changed while it was uploaded ({size} bytes, then {})",
+                        uploaded.size
+                    )),
+                });
+            }
+            Ok(FileEntry {
+                path: relative,
+                size,
+                crc64nvme,
             })
         })
-        .collect();
+    });
     run_bounded(options.concurrency, jobs).await
 }
 
@@ -280,31 +287,27 @@ pub async fn download_dir<S: Store + Clone + 'static>(
     options: &TransferOptions,
 ) -> Result<u64> {
     check_prefix(prefix)?;
-    let jobs = files
-        .iter()
-        .map(|entry| {
-            let store = store.clone();
-            let key = format!("{prefix}{}", entry.path);
-            let path: PathBuf = dir.join(&entry.path);
-            let entry = entry.clone();
-            (weight(entry.size), async move {
-                let FileSum {
-                    size,
-                    crc64nvme: crc,
-                } = store.download_file(&key, &path).await?;
-                if size != entry.size || crc != entry.crc64nvme {
-                    return Err(StoreError::Corrupt {
-                        object: store.locate(&key),
-                        detail: format!(
-                            "expected {} bytes with CRC-64/NVME {}, got {size} bytes with {crc}",
-                            entry.size, entry.crc64nvme
-                        ),
-                    });
-                }
-                Ok(size)
-            })
+    let jobs = files.iter().cloned().map(|entry: FileEntry| {
+        let store = store.clone();
+        let key = format!("{prefix}{}", entry.path);
+        let path: PathBuf = dir.join(&entry.path);
+        (weight(entry.size), async move {
+            let FileSum {
+                size,
+                crc64nvme: crc,
+            } = store.download_file(&key, &path).await?;
+            if size != entry.size || crc != entry.crc64nvme {
+                return Err(StoreError::Corrupt {
+                    object: store.locate(&key),
+                    detail: format!(
+                        "expected {} bytes with CRC-64/NVME {}, got {size} bytes with {crc}",
+                        entry.size, entry.crc64nvme
+                    ),
+                });
+            }
+            Ok(size)
         })
-        .collect();
+    });
     Ok(run_bounded(options.concurrency, jobs)
         .await?
         .into_iter()
@@ -374,8 +377,7 @@ pub async fn sum_prefix<S: Store + Clone + 'static>(
                 }
                 Ok(entry)
             })
-        })
-        .collect();
+        });
     Ok(run_bounded(options.concurrency, jobs)
         .await?
         .into_iter()
@@ -395,35 +397,64 @@ pub async fn copy_files<S: Store + Clone + 'static>(
 ) -> Result<Vec<FileEntry>> {
     check_prefix(from)?;
     check_prefix(to)?;
-    let jobs = files
-        .iter()
-        .map(|entry| {
-            let store = store.clone();
-            let source = format!("{from}{}", entry.path);
-            let target = format!("{to}{}", entry.path);
-            let entry = entry.clone();
-            // A copy costs one request whatever the size: every copy weighs the same.
-            (1, async move {
-                let copied = store.copy(&source, &target).await?;
-                if copied.size != entry.size {
-                    return Err(StoreError::Corrupt {
-                        object: store.locate(&source),
-                        detail: format!(
-                            "expected {} bytes, the copy has {}",
-                            entry.size, copied.size
-                        ),
-                    });
-                }
-                Ok(entry)
-            })
+    let jobs = files.iter().cloned().map(|entry: FileEntry| {
+        let store = store.clone();
+        let source = format!("{from}{}", entry.path);
+        let target = format!("{to}{}", entry.path);
+        // A copy costs one request whatever the size: every copy weighs the same.
+        (1, async move {
+            let copied = store.copy(&source, &target).await?;
+            if copied.size != entry.size {
+                return Err(StoreError::Corrupt {
+                    object: store.locate(&source),
+                    detail: format!(
+                        "expected {} bytes, the copy has {}",
+                        entry.size, copied.size
+                    ),
+                });
+            }
+            Ok(entry)
         })
-        .collect();
+    });
     run_bounded(options.concurrency, jobs).await
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_work_table_file;
+    use super::{is_work_table_file, run_bounded};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transfer_of_many_files_makes_only_the_jobs_in_flight() {
+        // Jobs are made as they start: a million files must not be a million waiting
+        // futures (each holds a request's state) or a million tasks.
+        let made = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let jobs = (0..5_000u32).map(|n| {
+            let outstanding =
+                made.fetch_add(1, Ordering::SeqCst) + 1 - finished.load(Ordering::SeqCst);
+            most.fetch_max(outstanding, Ordering::SeqCst);
+            let finished = finished.clone();
+            (1 + n % 4, async move {
+                tokio::task::yield_now().await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                Ok(n)
+            })
+        });
+        let results = run_bounded(8, jobs).await.unwrap();
+        assert_eq!(
+            results,
+            (0..5_000).collect::<Vec<_>>(),
+            "in the order of the jobs"
+        );
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            most <= 8 * 4 + 1,
+            "{most} jobs were made before they could start"
+        );
+    }
 
     #[test]
     fn spark_markers_checksums_and_temporary_files_are_not_part_of_a_work_table() {
