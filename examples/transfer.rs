@@ -81,11 +81,7 @@ async fn run(args: Args) -> Result<String, String> {
 
 fn main() {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = respawn_run::runtime().expect("a tokio runtime");
     match runtime.block_on(run(args)) {
         Ok(message) => println!("{message}"),
         Err(message) => {

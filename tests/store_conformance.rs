@@ -13,8 +13,8 @@ use respawn_run::ledger::{
     LeaseRecord, RunRecord, Versioned,
 };
 use respawn_run::store::{
-    AnyStore, FileEntry, LocalStore, PutMode, S3Options, S3Store, Store, StoreError, StoreUrl,
-    TransferOptions, WORK_TAG, download_dir, upload_dir,
+    AnyStore, Crc64Nvme, FileEntry, LocalStore, PutMode, S3Options, S3Store, Store, StoreError,
+    StoreUrl, TransferOptions, WORK_TAG, download_dir, upload_dir,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -448,7 +448,7 @@ async fn a_damaged_download_is_detected_and_named(store: &AnyStore) {
     let mut files = upload_dir(store, &table, "wf/t/", &small_parts())
         .await
         .unwrap();
-    files[1].crc64nvme = "0000000000000000".into();
+    files[1].crc64nvme = Crc64Nvme(0);
     match download_dir(
         store,
         "wf/t/",
@@ -467,7 +467,7 @@ async fn a_damaged_download_is_detected_and_named(store: &AnyStore) {
     files.push(FileEntry {
         path: "gone.csv".into(),
         size: 1,
-        crc64nvme: "0".into(),
+        crc64nvme: Crc64Nvme(0),
     });
     files[1] = upload_dir(store, &table, "wf/t/", &small_parts())
         .await

@@ -5,17 +5,32 @@ use crate::ledger::{CommitManifest, CommitState, Layout, RunRecord, check_commit
 use crate::store::{FileEntry, Store, StoreError};
 use respawn_core::workflow::Workflow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A work-table that survives any cluster: a fresh COMMIT, or a published final output.
 #[derive(Clone, Debug)]
 pub struct Durable {
     /// Where its files are in the store (ends in `/`).
     pub prefix: String,
-    pub files: Vec<FileEntry>,
+    /// Shared: a work-table of a million files is held once, however many transfers
+    /// read it.
+    pub files: Arc<[FileEntry]>,
     /// The commit id consumers record as their input.
     pub commit_id: String,
-    /// The COMMIT manifest, when it comes from one.
-    pub manifest: Option<CommitManifest>,
+    /// The attempt whose COMMIT it is, when it comes from one.
+    pub committed_attempt: Option<u32>,
+}
+
+impl Durable {
+    /// The work-table a COMMIT manifest names, taking its file list.
+    pub fn committed(layout: &Layout, mut manifest: CommitManifest) -> Durable {
+        Durable {
+            prefix: layout.attempt(&manifest.run_id, &manifest.stage, manifest.attempt),
+            files: std::mem::take(&mut manifest.files).into(),
+            commit_id: manifest.commit_id(),
+            committed_attempt: Some(manifest.attempt),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -104,12 +119,7 @@ pub async fn inspect<S: Store>(
         .await?
         {
             CommitState::Fresh(manifest) => {
-                durable[s] = Some(Durable {
-                    prefix: layout.attempt(run_id, &stage.name, manifest.attempt),
-                    files: manifest.files.clone(),
-                    commit_id: manifest.commit_id(),
-                    manifest: Some(manifest),
-                });
+                durable[s] = Some(Durable::committed(layout, manifest));
             }
             CommitState::Missing => {}
             CommitState::Stale { reason, .. } | CommitState::Broken { reason } => {
@@ -145,9 +155,9 @@ pub async fn inspect<S: Store>(
                     published[s] = true;
                     durable[s] = Some(Durable {
                         prefix: layout.output(&stage.name, &record.batch),
-                        files: output.files,
+                        files: output.files.into(),
                         commit_id: output.commit_id,
-                        manifest: None,
+                        committed_attempt: None,
                     });
                 }
             }

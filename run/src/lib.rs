@@ -14,3 +14,18 @@ pub mod ledger;
 pub mod read;
 pub mod session;
 pub mod store;
+
+/// Threads for blocking file work (checksums, local copies, directory walks). Tokio's
+/// default (512) is reached by a work-table of many small files, as every short task that
+/// finds no idle thread starts one; each thread keeps its own allocator heap.
+const BLOCKING_THREADS: usize = 64;
+
+/// The async runtime every command that does I/O runs on: two workers (the machine's
+/// cores) and at most [`BLOCKING_THREADS`] threads for blocking file work.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(BLOCKING_THREADS)
+        .enable_all()
+        .build()
+}

@@ -25,23 +25,11 @@ pub fn options(args: &StoreArgs) -> S3Options {
     }
 }
 
-/// Threads for blocking file work (checksums, local copies, directory walks). Tokio's
-/// default (512) is reached by a work-table of many small files, as every short task that
-/// finds no idle thread starts one; each thread keeps its own allocator heap.
-const BLOCKING_THREADS: usize = 64;
-
-/// A runtime for commands that talk to the store.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(BLOCKING_THREADS)
-        .enable_all()
-        .build()
-}
-
-/// [`runtime`], failing as a [`CliError`].
+/// The runtime for commands that talk to the store ([`respawn_run::runtime`]), failing as
+/// a [`CliError`].
 pub fn start_runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    runtime().map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))
+    respawn_run::runtime()
+        .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))
 }
 
 /// Opens the store that applies ([`url`]) for reading: nothing is written to it, and a local

@@ -298,12 +298,7 @@ impl Driver {
                     bytes: manifest.total_size(),
                     seconds: seconds(took),
                 });
-                self.durable[stage] = Some(Durable {
-                    prefix: self.layout.attempt(&self.run_id, &name, manifest.attempt),
-                    files: manifest.files.clone(),
-                    commit_id: manifest.commit_id(),
-                    manifest: Some(manifest),
-                });
+                self.durable[stage] = Some(Durable::committed(&self.layout, manifest));
                 let event = Event::Committed {
                     stage,
                     attempt: machine_attempt,

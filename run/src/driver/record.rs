@@ -46,10 +46,7 @@ impl Driver {
         let attempts = prior.attempts.max(self.base_attempt[s]) + status.attempts;
         let failures = prior.failures + status.failures;
         let interrupted = prior.interrupted + status.interrupted;
-        let committed_attempt = self.durable[s]
-            .as_ref()
-            .and_then(|d| d.manifest.as_ref())
-            .map(|m| m.attempt);
+        let committed_attempt = self.durable[s].as_ref().and_then(|d| d.committed_attempt);
         let state = match status.state {
             StageState::Waiting if self.failed_stage == Some(s) => "failed",
             StageState::Waiting => "waiting",

@@ -431,20 +431,15 @@ impl Store for LocalStore {
         }
     }
 
-    async fn upload_file(&self, path: &Path, key: &str) -> Result<ObjectMeta> {
+    async fn upload_file(&self, path: &Path, key: &str) -> Result<FileSum> {
         let target = self.path(key)?;
         let source = path.to_path_buf();
-        let size = blocking(move || copy_atomically(&source, &target))
+        blocking(move || copy_summing(&source, &target))
             .await
             .map_err(|e| StoreError::Io {
                 object: format!("{} -> {}", path.display(), self.locate(key)),
                 source: e,
-            })?;
-        Ok(ObjectMeta {
-            key: key.into(),
-            size,
-            etag: None,
-        })
+            })
     }
 
     async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {

@@ -24,8 +24,8 @@ pub use local::LocalStore;
 pub use respawn_core::workflow::store_url::{MAX_KEY_LEN, StoreUrl, UrlError};
 pub use s3::{S3Options, S3Store};
 pub use transfer::{
-    Crc64, FileEntry, FileSum, TransferOptions, checksum_file, copy_files, download_dir,
-    is_work_table_file, local_files, sum_prefix, upload_dir,
+    Crc64, Crc64Nvme, FileEntry, FileSum, SMALL_FILE, TransferOptions, checksum_file, copy_files,
+    download_dir, is_work_table_file, local_files, sum_prefix, upload_dir,
 };
 
 use std::future::Future;
@@ -104,12 +104,10 @@ pub trait Store: Send + Sync {
     /// Deletes these keys; keys that do not exist are not an error.
     fn delete_many(&self, keys: &[String]) -> impl Future<Output = Result<()>> + Send;
 
-    /// Streams a local file into `key` (replacing it); never holds the whole file in memory.
-    fn upload_file(
-        &self,
-        path: &Path,
-        key: &str,
-    ) -> impl Future<Output = Result<ObjectMeta>> + Send;
+    /// Writes a local file into `key` (replacing it) and returns the size and CRC-64/NVME
+    /// of what was written. A file under [`SMALL_FILE`] is read once, whole, for both the
+    /// checksum and the request; a larger one is streamed, never held in memory.
+    fn upload_file(&self, path: &Path, key: &str) -> impl Future<Output = Result<FileSum>> + Send;
 
     /// Streams `key` into a local file, written under a temporary name and renamed, so
     /// a reader of `path` never sees a torn file. Returns the size and checksum of what
@@ -247,7 +245,7 @@ impl Store for AnyStore {
     async fn delete_many(&self, keys: &[String]) -> Result<()> {
         dispatch!(self, s => s.delete_many(keys).await)
     }
-    async fn upload_file(&self, path: &Path, key: &str) -> Result<ObjectMeta> {
+    async fn upload_file(&self, path: &Path, key: &str) -> Result<FileSum> {
         dispatch!(self, s => s.upload_file(path, key).await)
     }
     async fn download_file(&self, key: &str, path: &Path) -> Result<FileSum> {

@@ -43,14 +43,56 @@ pub struct FileEntry {
     pub path: String,
     pub size: u64,
     /// CRC-64/NVME of the content, 16 hex digits (the checksum S3 itself uses by default).
-    pub crc64nvme: String,
+    pub crc64nvme: Crc64Nvme,
+}
+
+/// A CRC-64/NVME value, written as 16 lowercase hex digits. Held as a number: a manifest
+/// of a million files keeps a million of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Crc64Nvme(pub u64);
+
+impl std::fmt::Display for Crc64Nvme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl std::str::FromStr for Crc64Nvme {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        if text.len() != 16 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("`{text}` is not a CRC-64/NVME (16 hex digits)"));
+        }
+        u64::from_str_radix(text, 16)
+            .map(Crc64Nvme)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Serialize for Crc64Nvme {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Crc64Nvme {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Size and CRC-64/NVME of some bytes, as a manifest records them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileSum {
     pub size: u64,
-    pub crc64nvme: String,
+    pub crc64nvme: Crc64Nvme,
 }
 
 /// A running CRC-64/NVME (the checksum S3 itself uses by default).
@@ -77,7 +119,7 @@ impl Crc64 {
     pub fn finish(&self) -> FileSum {
         FileSum {
             size: self.size,
-            crc64nvme: format!("{:016x}", self.digest.finalize()),
+            crc64nvme: Crc64Nvme(self.digest.finalize()),
         }
     }
 }
@@ -247,26 +289,7 @@ pub async fn upload_dir<S: Store + Clone + 'static>(
         let path = dir.join(&relative);
         let key = format!("{prefix}{relative}");
         (weight(size), async move {
-            let summed = path.clone();
-            let FileSum { size, crc64nvme } =
-                tokio::task::spawn_blocking(move || checksum_file(&summed))
-                    .await
-                    .map_err(std::io::Error::other)
-                    .and_then(|r| r)
-                    .map_err(|source| StoreError::Io {
-                        object: path.display().to_string(),
-                        source,
-                    })?;
-            let uploaded = store.upload_file(&path, &key).await?;
-            if uploaded.size != size {
-                return Err(StoreError::Io {
-                    object: path.display().to_string(),
-                    source: std::io::Error::other(format!(
-                        "the file changed while it was uploaded ({size} bytes, then {})",
-                        uploaded.size
-                    )),
-                });
-            }
+            let FileSum { size, crc64nvme } = store.upload_file(&path, &key).await?;
             Ok(FileEntry {
                 path: relative,
                 size,

@@ -7,8 +7,8 @@ use super::delete::Deletions;
 use super::errors::error_chain;
 use super::retry::may_have_applied;
 use crate::store::{
-    Crc64, ETag, FileSum, ObjectMeta, PutMode, Result, Store, StoreError, StoreErrorKind, WORK_TAG,
-    check_prefix,
+    Crc64, ETag, FileSum, ObjectMeta, PutMode, Result, SMALL_FILE, Store, StoreError,
+    StoreErrorKind, WORK_TAG, check_prefix, checksum_file,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Tag, Tagging};
@@ -119,6 +119,40 @@ impl S3Store {
             },
         }
     }
+}
+
+impl S3Store {
+    /// A small file: read whole, once, for its checksum and its PutObject.
+    async fn upload_small(&self, path: &Path, key: &str, full: &str) -> Result<FileSum> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| StoreError::Io {
+                object: path.display().to_string(),
+                source,
+            })?;
+        let mut sum = Crc64::default();
+        sum.update(&bytes);
+        self.retrying(|_| async {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(full)
+                .set_tagging(self.tagging(full))
+                .body(ByteStream::from(bytes.clone()))
+                .send()
+                .await
+                .map_err(|e| self.error("PutObject", self.locate(key), e))
+        })
+        .await?;
+        Ok(sum.finish())
+    }
+}
+
+/// A file that changed size between two reads of it.
+fn changed_while_read(first: u64, then: u64) -> std::io::Error {
+    std::io::Error::other(format!(
+        "the file changed while it was uploaded ({first} bytes, then {then})"
+    ))
 }
 
 impl Store for S3Store {
@@ -273,13 +307,25 @@ impl Store for S3Store {
         deletions.finish(listed).await.map(|()| count)
     }
 
-    async fn upload_file(&self, path: &Path, key: &str) -> Result<ObjectMeta> {
+    async fn upload_file(&self, path: &Path, key: &str) -> Result<FileSum> {
         let full = self.full_key(key)?;
         let io = |source| StoreError::Io {
             object: path.display().to_string(),
             source,
         };
         let size = tokio::fs::metadata(path).await.map_err(io)?.len();
+        if size < SMALL_FILE {
+            return self.upload_small(path, key, &full).await;
+        }
+        let summed = path.to_path_buf();
+        let sum = tokio::task::spawn_blocking(move || checksum_file(&summed))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(io)?;
+        if sum.size != size {
+            return Err(io(changed_while_read(size, sum.size)));
+        }
         if size >= self.transfer.multipart_threshold {
             self.upload_multipart(path, &full, size).await?;
         } else {
@@ -303,11 +349,7 @@ impl Store for S3Store {
             })
             .await?;
         }
-        Ok(ObjectMeta {
-            key: key.into(),
-            size,
-            etag: None,
-        })
+        Ok(sum)
     }
 
     async fn copy(&self, from: &str, to: &str) -> Result<ObjectMeta> {
