@@ -285,6 +285,41 @@ fn walk(dir: &Path, key_prefix: &str, out: &mut Vec<ObjectMeta>) -> io::Result<(
     Ok(())
 }
 
+/// Removes every object under `dir` (what [`walk`] lists: not the temporary files of
+/// writers at work), file by file as the walk finds them, and the directories left empty.
+/// Holds one directory's iterator per level, never a listing. Returns how many objects.
+fn remove_objects(dir: &Path) -> io::Result<u64> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            Ok(kind) => kind,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if kind.is_dir() {
+            removed += remove_objects(&entry.path())?;
+            // Not empty (a writer's temporary file, or a new object): left.
+            let _ = fs::remove_dir(entry.path());
+        } else if kind.is_file() {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
         Ok(value) => value,
@@ -429,6 +464,27 @@ impl Store for LocalStore {
                 source,
             }),
         }
+    }
+
+    /// Deletes as it walks, so a prefix of a million objects is never listed in memory.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        self.collect_stale(prefix).await?;
+        let dir = self.root.join(prefix);
+        let root = self.root.clone();
+        blocking(move || {
+            let removed = remove_objects(&dir)?;
+            // The prefix's own directory and its parents, while empty, as S3 shows them.
+            let mut up = Some(dir.as_path());
+            while let Some(d) = up {
+                if d == root || fs::remove_dir(d).is_err() {
+                    break;
+                }
+                up = d.parent();
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| self.io(prefix, e))
     }
 
     async fn upload_file(&self, path: &Path, key: &str) -> Result<FileSum> {
