@@ -12,6 +12,7 @@
 //! ETags are content hashes (the first 128 bits of SHA-256), so they are the same after a
 //! restart and for identical content, like S3's.
 
+use super::walk::{remove_objects, walk};
 use super::{
     Crc64, ETag, FileSum, ObjectMeta, PutMode, Result, Store, StoreError, check_key, check_prefix,
 };
@@ -250,74 +251,6 @@ fn copy_summing(from: &Path, to: &Path) -> io::Result<FileSum> {
         }
         Ok(sum.finish())
     })
-}
-
-fn walk(dir: &Path, key_prefix: &str, out: &mut Vec<ObjectMeta>) -> io::Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.starts_with(TEMP_PREFIX) {
-            continue;
-        }
-        let key = format!("{key_prefix}{name}");
-        let metadata = match entry.metadata() {
-            Ok(m) => m,
-            // Deleted while we were listing.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        if metadata.is_dir() {
-            walk(&entry.path(), &format!("{key}/"), out)?;
-        } else if metadata.is_file() {
-            out.push(ObjectMeta {
-                key,
-                size: metadata.len(),
-                etag: None,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Removes every object under `dir` (what [`walk`] lists: not the temporary files of
-/// writers at work), file by file as the walk finds them, and the directories left empty.
-/// Holds one directory's iterator per level, never a listing. Returns how many objects.
-fn remove_objects(dir: &Path) -> io::Result<u64> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    let mut removed = 0;
-    for entry in entries {
-        let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-            continue;
-        }
-        let kind = match entry.file_type() {
-            Ok(kind) => kind,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        if kind.is_dir() {
-            removed += remove_objects(&entry.path())?;
-            // Not empty (a writer's temporary file, or a new object): left.
-            let _ = fs::remove_dir(entry.path());
-        } else if kind.is_file() {
-            match fs::remove_file(entry.path()) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(removed)
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {

@@ -18,6 +18,7 @@ mod local;
 mod s3;
 mod stale;
 mod transfer;
+mod walk;
 
 pub use error::{StoreError, StoreErrorKind};
 pub use local::LocalStore;

@@ -1,0 +1,77 @@
+//! The local store's walks of its directory tree: listing the objects under a folder, and
+//! deleting them as they are found. Both skip the temporary files of writers at work.
+
+use super::ObjectMeta;
+use super::local::TEMP_PREFIX;
+use std::fs;
+use std::io;
+use std::path::Path;
+
+/// Every object under `dir`, as keys under `key_prefix`, in no particular order.
+pub(super) fn walk(dir: &Path, key_prefix: &str, out: &mut Vec<ObjectMeta>) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let key = format!("{key_prefix}{name}");
+        let metadata = match entry.metadata() {
+            Ok(m) => m,
+            // Deleted while we were listing.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if metadata.is_dir() {
+            walk(&entry.path(), &format!("{key}/"), out)?;
+        } else if metadata.is_file() {
+            out.push(ObjectMeta {
+                key,
+                size: metadata.len(),
+                etag: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Removes every object under `dir` (what [`walk`] lists: not the temporary files of
+/// writers at work), file by file as the walk finds them, and the directories left empty.
+/// Holds one directory's iterator per level, never a listing. Returns how many objects.
+pub(super) fn remove_objects(dir: &Path) -> io::Result<u64> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            Ok(kind) => kind,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if kind.is_dir() {
+            removed += remove_objects(&entry.path())?;
+            // Not empty (a writer's temporary file, or a new object): left.
+            let _ = fs::remove_dir(entry.path());
+        } else if kind.is_file() {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
