@@ -11,8 +11,9 @@
 //!   (`on_demand`).
 //! - Waste that happened on a cluster (lost attempts, recomputed producers, checkpoint
 //!   writes and restores) is charged as a share of the cluster: hours times what an hour of
-//!   that cluster cost, divided by its slots. Replacement clusters' provisioning is charged
-//!   in full. An hour of a cluster whose instances EMR listed costs what the cluster cost
+//!   that cluster cost, divided by its slots, for transfers only while their cluster was
+//!   up, and never more in all than the cluster cost. Replacement clusters' provisioning is
+//!   charged in full. An hour of a cluster whose instances EMR listed costs what the cluster cost
 //!   over its hours; of any other cluster, the workflow's price for its market (an EMR
 //!   one's `source` says its record lists no instance types).
 //!   Checkpoint storage is gigabyte-hours of intermediate work-tables from their commit to
@@ -212,45 +213,49 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
             .unwrap_or_else(|| rate(workflow.cluster.market.planning_market()))
     };
     let mut waste = Waste::default();
-    let add = |item: &mut WasteItem, hours: f64, price: &Rate, slots: f64| {
+    // What is left of each cluster's cost to charge waste to: the waste on a cluster is a
+    // part of what it cost, never more (uploads that overlap each other and the stages
+    // would otherwise each be charged a whole slot).
+    let mut left: Vec<f64> = generations.iter().map(|g| g.cost).collect();
+    let mut charge = |item: &mut WasteItem, hours: f64, generation: usize, slots: f64| {
+        let price = hourly_of(generation);
+        let mut cost = hours * price.per_hour / slots;
+        if let Some(left) = left.get_mut(generation) {
+            cost = cost.min(*left).max(0.0);
+            *left -= cost;
+        }
         item.count += 1;
         item.hours += hours;
-        item.cost += hours * price.per_hour / slots;
-        let source = share(price, slots);
+        item.cost += cost;
+        let source = share(&price, slots);
         if item.source.is_empty() {
             item.source = source;
         } else if !item.source.contains(&source) {
             item.source = format!("{}; {source}", item.source);
         }
     };
-    let on_cluster = |item: &mut WasteItem, seconds: f64, generation: usize| {
-        add(item, hours(seconds), &hourly_of(generation), slots);
-    };
     for attempt in &timeline.attempts {
         // An attempt its orchestrator abandoned (killed, say) is lost work, as one a
         // spot loss interrupted is.
         if matches!(attempt.outcome, Outcome::Interrupted | Outcome::Abandoned) {
-            on_cluster(
+            charge(
                 &mut waste.interrupted_attempts,
-                attempt.seconds(),
+                hours(attempt.seconds()),
                 attempt.generation,
+                slots,
             );
         } else if attempt.recompute && attempt.outcome == Outcome::Succeeded {
-            on_cluster(
+            charge(
                 &mut waste.recomputed_producers,
-                attempt.seconds(),
+                hours(attempt.seconds()),
                 attempt.generation,
+                slots,
             );
         }
     }
     for (index, generation) in timeline.generations.iter().enumerate().skip(1) {
         let seconds = generation.provisioning_seconds();
-        add(
-            &mut waste.provisioning,
-            hours(seconds),
-            &hourly_of(index),
-            1.0,
-        );
+        charge(&mut waste.provisioning, hours(seconds), index, 1.0);
     }
     // A commit or restore happens on the cluster that is up at that moment.
     let generation_at = |t: f64| {
@@ -260,12 +265,30 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
             .rposition(|g| g.requested <= t)
             .unwrap_or(0)
     };
+    // Only the part of a transfer while its cluster was up cost cluster time.
+    let while_up = |generation: usize, end: f64, seconds: f64| {
+        timeline.generations.get(generation).map_or(seconds, |g| {
+            (end.min(g.end) - (end - seconds).max(g.requested)).max(0.0)
+        })
+    };
     for commit in &timeline.commits {
         let generation = generation_at(commit.at);
-        on_cluster(&mut waste.checkpoint_writes, commit.seconds, generation);
+        let seconds = while_up(generation, commit.at, commit.seconds);
+        charge(
+            &mut waste.checkpoint_writes,
+            hours(seconds),
+            generation,
+            slots,
+        );
     }
     for restore in &timeline.restores {
-        on_cluster(&mut waste.restores, restore.seconds, restore.generation);
+        let seconds = while_up(restore.generation, restore.at, restore.seconds);
+        charge(
+            &mut waste.restores,
+            hours(seconds),
+            restore.generation,
+            slots,
+        );
     }
     let finals: Vec<&str> = workflow
         .stages
@@ -337,6 +360,69 @@ mod tests {
              stages:\n  a: {{run: 'true', estimate: 1h}}\n  b: {{run: 'true', estimate: 1h, needs: [a]}}\n"
         );
         crate::workflow::parse("hand.yaml", &text).unwrap()
+    }
+
+    #[test]
+    fn waste_is_cluster_time_while_the_cluster_was_up_and_never_more_than_it_cost() {
+        // One spot cluster, up from 0 to 160 s: `a` runs 0-100 s, `b` 100-150 s. Their
+        // checkpoints upload for 400 s and 350 s, both ending at 500 s, long after the
+        // cluster was released: only 60 s and 10 s of them were cluster time. A second run
+        // keeps its cluster up while both upload at once on its one slot: 750 s of uploads
+        // in 500 s of cluster, charged no more than the cluster cost.
+        let spot = Market::Spot;
+        let commit = |stage: &str, seconds| RunEvent::Committed {
+            stage: stage.into(),
+            attempt: 1,
+            files: 200_000,
+            bytes: 1_000,
+            seconds,
+        };
+        let run = |released: f64| {
+            vec![
+                at(0.0, provision(1, spot)),
+                at(0.0, ready(1, spot)),
+                at(0.0, launch("a", 1, 1, spot)),
+                at(100.0, exit("a", 1, 0)),
+                at(100.0, launch("b", 1, 1, spot)),
+                at(150.0, exit("b", 1, 0)),
+                at(
+                    released,
+                    RunEvent::ClusterReleased {
+                        generation: 1,
+                        cluster: "c".into(),
+                        instance_hours: None,
+                        instances: None,
+                    },
+                ),
+                at(500.0, commit("a", 400.0)),
+                at(500.0, commit("b", 350.0)),
+                at(
+                    500.0,
+                    RunEvent::Published {
+                        stage: "b".into(),
+                        batch: "1".into(),
+                        output: "o".into(),
+                    },
+                ),
+            ]
+        };
+        let per_second = 3.0 / 3600.0;
+        let early = cost(&workflow(1), &timeline(&run(160.0), false));
+        assert!(
+            (early.cluster_cost - 160.0 * per_second).abs() < 1e-9,
+            "{early:?}"
+        );
+        let writes = &early.waste.checkpoint_writes;
+        assert!((writes.hours - 70.0 / 3600.0).abs() < 1e-9, "{writes:?}");
+        assert!((writes.cost - 70.0 * per_second).abs() < 1e-9, "{writes:?}");
+        let late = cost(&workflow(1), &timeline(&run(500.0), false));
+        let on_cluster = late.waste.total - late.waste.checkpoint_storage.cost;
+        assert!(late.cluster_cost > 0.0);
+        assert!(
+            on_cluster <= late.cluster_cost + 1e-9,
+            "waste {on_cluster} of a cluster that cost {}",
+            late.cluster_cost
+        );
     }
 
     #[test]
