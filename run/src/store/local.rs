@@ -240,7 +240,7 @@ fn copy_summing(from: &Path, to: &Path) -> io::Result<FileSum> {
     replace_via_temp(to, |temp| {
         let mut target = File::create_new(temp)?;
         let mut sum = Crc64::default();
-        let mut buffer = vec![0u8; size.saturating_add(1).min(1 << 20) as usize];
+        let mut buffer = super::transfer::read_buffer(size);
         loop {
             let n = source.read(&mut buffer)?;
             if n == 0 {
@@ -332,10 +332,8 @@ impl Store for LocalStore {
         check_prefix(prefix)?;
         let dir = self.root.join(prefix);
         let mut names = blocking(move || -> io::Result<Vec<String>> {
-            let entries = match fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(e),
+            let Some(entries) = super::walk::entries_if_any(&dir)? else {
+                return Ok(Vec::new());
             };
             let mut names = Vec::new();
             for entry in entries {

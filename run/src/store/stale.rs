@@ -23,10 +23,8 @@ pub const IDLE_ALWAYS: Duration = Duration::from_secs(24 * 3600);
 /// Removes the stale temporary files under `dir` (recursively), and the folders that only
 /// they kept from being empty, up to `dir`. Returns how many files it removed.
 pub fn collect(dir: &Path, now: SystemTime) -> io::Result<u64> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
+    let Some(entries) = super::walk::entries_if_any(dir)? else {
+        return Ok(0);
     };
     let mut removed = 0;
     for entry in entries {

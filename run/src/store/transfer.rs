@@ -124,13 +124,18 @@ impl Crc64 {
     }
 }
 
+/// A buffer to read a file of `size` bytes through: 1 MiB, or for a small file its size
+/// plus one byte (to see its end), so that thousands of small files in flight each hold
+/// only what they need.
+pub(crate) fn read_buffer(size: u64) -> Vec<u8> {
+    vec![0u8; size.saturating_add(1).min(1 << 20) as usize]
+}
+
 /// Size and CRC-64/NVME of a local file, read in 1 MiB blocks.
 pub fn checksum_file(path: &Path) -> std::io::Result<FileSum> {
     let mut file = std::fs::File::open(path)?;
     let mut sum = Crc64::default();
-    // A small file needs no more than its size (plus one byte to see its end).
-    let size = file.metadata()?.len();
-    let mut buffer = vec![0u8; size.saturating_add(1).min(1 << 20) as usize];
+    let mut buffer = read_buffer(file.metadata()?.len());
     loop {
         let n = file.read(&mut buffer)?;
         if n == 0 {

@@ -7,12 +7,19 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
+/// The entries of `dir`, or `None` when there is no such directory (nothing is under it).
+pub(super) fn entries_if_any(dir: &Path) -> io::Result<Option<fs::ReadDir>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(Some(entries)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Every object under `dir`, as keys under `key_prefix`, in no particular order.
 pub(super) fn walk(dir: &Path, key_prefix: &str, out: &mut Vec<ObjectMeta>) -> io::Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
+    let Some(entries) = entries_if_any(dir)? else {
+        return Ok(());
     };
     for entry in entries {
         let entry = entry?;
@@ -45,10 +52,8 @@ pub(super) fn walk(dir: &Path, key_prefix: &str, out: &mut Vec<ObjectMeta>) -> i
 /// writers at work), file by file as the walk finds them, and the directories left empty.
 /// Holds one directory's iterator per level, never a listing. Returns how many objects.
 pub(super) fn remove_objects(dir: &Path) -> io::Result<u64> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
+    let Some(entries) = entries_if_any(dir)? else {
+        return Ok(0);
     };
     let mut removed = 0;
     for entry in entries {
