@@ -24,6 +24,17 @@ impl Clock for WallClock {
     }
 }
 
+/// A clock stopped at one time: what a read of many dates at once judges leases by, so
+/// that every date is judged at the same instant.
+#[derive(Clone, Copy, Debug)]
+pub struct Frozen(pub SystemTime);
+
+impl Clock for Frozen {
+    fn now(&self) -> SystemTime {
+        self.0
+    }
+}
+
 /// A clock that starts at a chosen time and advances with tokio's clock (so a paused tokio
 /// runtime stops it too): runs in tests get the same timestamps whenever they run.
 #[derive(Clone, Debug)]

@@ -57,41 +57,58 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
             .map_err(|e| CliError::internal(format!("cannot listen for signals: {e}")))?;
         let store = store::connect_to_run(&args.place.store, workflow.store.as_deref()).await?;
         let layout = Layout::new(&workflow.name);
-        let (dates, record) =
-            plan_backfill(&store, &layout, &workflow, &request, &WallClock).await?;
-        if dates.is_empty() {
-            return Err(CliError::invalid_input(format!(
-                "no logical date of workflow `{}` lies between {} and {}",
-                workflow.name, args.from, args.to
-            )));
-        }
-        for date in &dates {
-            print_date(args.format, &workflow.name, date)?;
-        }
-        let to_run = dates
-            .iter()
-            .filter(|d| matches!(d.step, Step::Run | Step::Replace))
-            .count();
-        if args.format == Format::Text {
-            let resumed = record
-                .as_ref()
-                .map(|r| {
-                    format!(
-                        " (resuming backfill {}, {} date(s) done)",
-                        r.value.id,
-                        r.value.done.len()
-                    )
-                })
-                .unwrap_or_default();
-            output::stdout(&format!(
-                "{}: {to_run} of {} date(s) to run, {max_active} at a time{resumed}; {}\n",
-                workflow.name,
-                dates.len(),
-                estimate(&workflow, to_run, max_active)
-            ))?;
-        }
-        if args.dry_run || to_run == 0 {
-            return Ok(exit::SUCCESS);
+        let plan = plan_backfill(
+            &store,
+            &layout,
+            &workflow,
+            &request,
+            !args.dry_run,
+            &WallClock,
+        )
+        .await?;
+        let resumed = plan
+            .record
+            .as_ref()
+            .map(|r| {
+                format!(
+                    " (resuming backfill {}, {} date(s) done)",
+                    r.value.id,
+                    r.value.done_count()
+                )
+            })
+            .unwrap_or_default();
+        let tally = std::cell::Cell::new((0usize, 0usize));
+        let planned = |date: &BackfillDate| {
+            let (all, to_run) = tally.get();
+            let runs = matches!(date.step, Step::Run | Step::Replace) as usize;
+            tally.set((all + 1, to_run + runs));
+            let _ = print_date(args.format, &workflow.name, date);
+        };
+        let summary = |(all, to_run): (usize, usize)| -> Result<i32, CliError> {
+            if all == 0 {
+                return Err(CliError::invalid_input(format!(
+                    "no logical date of workflow `{}` lies between {} and {}",
+                    workflow.name, args.from, args.to
+                )));
+            }
+            if args.format == Format::Text {
+                output::stdout(&format!(
+                    "{}: {to_run} of {all} date(s) to run, {max_active} at a time{resumed}; {}\n",
+                    workflow.name,
+                    estimate(&workflow, to_run, max_active)
+                ))?;
+            }
+            Ok(exit::SUCCESS)
+        };
+        if args.dry_run {
+            let mut plan = plan;
+            while let Some(page) = plan
+                .next_page(&store, &layout, &workflow, &request, &WallClock)
+                .await?
+            {
+                page.iter().for_each(planned);
+            }
+            return summary(tally.get());
         }
         let settings = || run_settings(&args.file, &args.place.scratch, &args.place.emr);
         let format = args.format;
@@ -120,10 +137,11 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
             failed
         };
         let carried = carry_out_backfill(
-            &store, &layout, &workflow, &request, dates, record, &runner, &WallClock, report,
+            &store, &layout, &workflow, &request, plan, &runner, &WallClock, planned, report,
         );
         let (carried, failed) = tokio::join!(carried, printing);
         carried?;
+        summary(tally.get())?;
         // As `tick` and `run`: a stop by Ctrl-C or SIGTERM is exit 130, whatever ended.
         Ok(if stop_requested() {
             exit::STOPPED

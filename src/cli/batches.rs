@@ -7,7 +7,7 @@ use super::{BatchesArgs, CliError, Format, output, store};
 use respawn_core::contract::Layout;
 use respawn_core::plan::calendar;
 use respawn_run::clock::WallClock;
-use respawn_run::session::{DateState, date_bound, date_states};
+use respawn_run::session::{DateReader, DateState, date_bound, date_states};
 use std::collections::BTreeMap;
 
 pub fn run(args: &BatchesArgs) -> Result<(), CliError> {
@@ -30,15 +30,31 @@ pub fn run(args: &BatchesArgs) -> Result<(), CliError> {
             "--to ({to}) is before --from ({from})"
         )));
     }
-    let intervals: Vec<_> = calendar::due(schedule, now)
-        .into_iter()
-        .filter(|i| i.start >= from && to.is_none_or(|to| i.start <= to))
-        .collect();
+    // A page of dates, never every date since the schedule's start unless asked for.
+    let limit = if args.limit == 0 {
+        usize::MAX
+    } else {
+        args.limit
+    };
+    let intervals: Vec<_> = if args.from.is_some() && to.is_none() {
+        calendar::intervals_from(schedule, from)
+            .take_while(|i| i.end <= now)
+            .take(limit)
+            .collect()
+    } else {
+        let upper = to
+            .and_then(|to| schedule.next_time(to, false))
+            .map_or(now, |upper| upper.min(now));
+        calendar::latest_due(schedule, from, upper, limit)
+    };
     let runtime = store::start_runtime()?;
     runtime.block_on(async {
         let store = store::connect(&args.store, workflow.store.as_deref()).await?;
         let layout = Layout::new(&workflow.name);
-        let dates = date_states(&store, &layout, &workflow, &intervals, &WallClock).await?;
+        let reader = DateReader::open(&store, &layout, &workflow, false, &WallClock).await?;
+        let reader = std::sync::Arc::new(reader);
+        let dates =
+            date_states(&store, &layout, &workflow, &reader, &intervals, &WallClock).await?;
         if args.format == Format::Json {
             return Ok(output::json(&dates)?);
         }
@@ -71,10 +87,16 @@ pub fn run(args: &BatchesArgs) -> Result<(), CliError> {
         }
         let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
         text.push_str(&format!(
-            "{} date(s) due at {now}: {}\n",
+            "{} date(s) due at {now} shown: {}\n",
             dates.len(),
             summary.join(", ")
         ));
+        if dates.len() == limit {
+            text.push_str(&format!(
+                "there may be more: --from, --to and --limit {} show others (--limit 0 shows all)\n",
+                limit
+            ));
+        }
         Ok(output::stdout(&text)?)
     })
 }

@@ -325,6 +325,9 @@ pub struct BatchesArgs {
     /// The last logical date shown (default: the latest due one).
     #[arg(long, value_name = "DATE")]
     pub to: Option<String>,
+    /// How many dates: the range's latest, or its first when only `--from` is given; 0: all.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: usize,
     /// The time taken as now (RFC 3339): which dates are due.
     #[arg(long, env = "RESPAWN_NOW", value_name = "RFC3339", value_parser = parse_now)]
     pub now: Option<jiff::Timestamp>,
@@ -333,7 +336,6 @@ pub struct BatchesArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
-
 fn parse_now(text: &str) -> Result<jiff::Timestamp, String> {
     text.parse::<jiff::Timestamp>()
         .map_err(|e| format!("`{text}` is not an RFC 3339 time such as 2026-11-30T03:00:00Z: {e}"))

@@ -77,16 +77,23 @@ pub(super) async fn tick_workflow(
     now: jiff::Timestamp,
 ) -> Result<Ticked, CliError> {
     let layout = Layout::new(&workflow.name);
-    let (plans, done) = plan_tick(store, &layout, workflow, now, &WallClock).await?;
+    let plan = plan_tick(store, &layout, workflow, now, !pass.dry_run, &WallClock).await?;
     let name = workflow.name.clone();
     let format = pass.format;
-    for date in &plans {
+    for date in &plan.dates {
         print_decision(format, &name, file, date)?;
     }
     if format == Format::Text {
+        let more = if plan.more {
+            "; more dates are due than one tick takes up, the next tick goes on"
+        } else {
+            ""
+        };
         output::stdout(&format!(
-            "{name}: {} due date(s) to act on, {done} done before (now {now})\n",
-            plans.len()
+            "{name}: {} due date(s) to act on, {} done among those read again, every date before {} taken up{more} (now {now})\n",
+            plan.dates.len(),
+            plan.done,
+            plan.through,
         ))?;
     }
     if pass.dry_run {
@@ -115,7 +122,7 @@ pub(super) async fn tick_workflow(
         }
         ticked
     };
-    let carried = carry_out(store, &layout, workflow, plans, &runner, &WallClock, report);
+    let carried = carry_out(store, &layout, workflow, plan, &runner, &WallClock, report);
     let (carried, ticked) = tokio::join!(carried, printing);
     carried?;
     Ok(ticked)
@@ -144,7 +151,22 @@ fn print_decision(
         Action::Retake { holder } => {
             format!("taking over the claim of {holder}, which never started the run")
         }
-        Action::Miss { reason } => format!("missed ({reason}); `{rerun}` still runs it"),
+        Action::Miss {
+            reason,
+            last_batch,
+            dates,
+            ..
+        } => {
+            let count = dates.map_or("more than 100,000".to_string(), |n| n.to_string());
+            let backfill = format!(
+                "respawn backfill {} --from {} --to {last_batch}",
+                file.display(),
+                date.batch
+            );
+            format!(
+                "missed through {last_batch}, {count} date(s) ({reason}); `{backfill}` still runs them"
+            )
+        }
         Action::Running { holder } => format!("running by {holder}"),
         Action::Claimed { holder } => format!("claimed by {holder}, which is starting it"),
         Action::Failed { run_id } => {

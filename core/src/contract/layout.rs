@@ -41,6 +41,32 @@ impl Layout {
         format!("{}{batch}.json", self.claims())
     }
 
+    /// The scheduler's watermark: every due date before it is settled or listed open.
+    pub fn settled(&self) -> String {
+        format!("{}/schedule/settled.json", self.workflow)
+    }
+
+    /// Ranges of dates catch-up left out, one object per range.
+    pub fn missed_ranges(&self) -> String {
+        format!("{}/schedule/missed/", self.workflow)
+    }
+
+    /// The range of missed dates that starts at `from` (a compact UTC time, sortable).
+    pub fn missed_range(&self, from: &str) -> String {
+        format!("{}{from}.json", self.missed_ranges())
+    }
+
+    /// Which run of `batch` is the latest, so that no command lists every run to know.
+    pub fn latest(&self, batch: &str) -> String {
+        format!("{}/latest/{batch}.json", self.workflow)
+    }
+
+    /// Written once every run of the workflow has its [`Layout::latest`] object: a batch
+    /// without one has no run.
+    pub fn latest_index(&self) -> String {
+        format!("{}/latest-index.json", self.workflow)
+    }
+
     /// The record of backfill `id`.
     pub fn backfill(&self, id: &str) -> String {
         format!("{}/schedule/backfills/{id}.json", self.workflow)

@@ -5,6 +5,10 @@
 //! <workflow>/leases/<batch>                         create-only; renewed with If-Match
 //! <workflow>/schedule/claims/<batch>.json           a scheduled date claimed, create-only
 //! <workflow>/schedule/backfills/<id>.json           a backfill: its range and the dates done
+//! <workflow>/schedule/settled.json                  the tick's watermark and its open dates
+//! <workflow>/schedule/missed/<from>.json            a range of dates catch-up left out
+//! <workflow>/latest/<batch>.json                    the latest run of a batch
+//! <workflow>/latest-index.json                      every run has its `latest` object
 //! <workflow>/runs/<run_id>/run.json                 run record, updated with If-Match
 //! <workflow>/runs/<run_id>/events/<seq>.json        append-only, create-only, numbered
 //! <workflow>/runs/<run_id>/workflow.yaml            the workflow file as the run last ran it
@@ -17,8 +21,10 @@
 mod backfill;
 mod claim;
 mod commit;
+mod latest;
 mod lease;
 mod run;
+mod settled;
 
 pub use backfill::{BackfillRecord, read_backfill};
 pub use claim::{Claim, ClaimOutcome, Decision, claim, read_claim, read_claims, take_over};
@@ -26,6 +32,7 @@ pub use commit::{
     CommitManifest, CommitOutcome, CommitState, Committed, SuccessManifest, check_commit, commit,
     output_problem, publish_output, read_commit, read_output, verify_commit,
 };
+pub use latest::{Latest, LatestIndex, build_index, index_built, read_latest, write_latest};
 pub use lease::{Holder, Lease, LeaseError, LeaseRecord, read_lease, read_leases};
 /// The contracts the ledger keeps, defined in the core so that every layer reads them.
 pub use respawn_core::contract::{
@@ -34,8 +41,11 @@ pub use respawn_core::contract::{
 pub use run::{
     EventLog, Versioned, find_run, is_missing_record, new_run_id, read_events, read_run, runs,
 };
+pub use settled::{
+    MissedRange, Settled, advance_settled, read_missed, read_settled, record_missed,
+};
 
-use super::store::{Store, StoreError};
+use super::store::{self, Store, StoreError};
 
 /// The batch-id rule lives in the workflow layer, where schedules make batch ids too.
 pub use respawn_core::workflow::names::check_batch;
@@ -70,6 +80,50 @@ pub(crate) async fn read_versioned<S: Store, T: serde::de::DeserializeOwned>(
         Err(StoreError::NotFound { .. }) => Ok(None),
         Err(other) => Err(other),
     }
+}
+
+/// How many times an update is tried again after a concurrent writer changed the object.
+const UPDATE_TRIES: usize = 8;
+
+/// The one read-modify-write loop of the ledger: applies `change` to a copy of `current`
+/// and writes it to `key` with If-Match on `current`'s ETag. When another writer changed the
+/// object meanwhile, `reread` gives its new version and `change` is applied to that (so
+/// `change` must be a function of the value, not of the copy first read). On success
+/// `current` is what was written.
+pub(crate) async fn update_versioned<S, T, F>(
+    store: &S,
+    key: &str,
+    current: &mut Versioned<T>,
+    mut change: impl FnMut(&mut T),
+    reread: impl Fn() -> F,
+) -> Result<(), StoreError>
+where
+    S: Store,
+    T: Clone + serde::Serialize,
+    F: std::future::Future<Output = Result<Versioned<T>, StoreError>>,
+{
+    for _ in 0..UPDATE_TRIES {
+        let mut next = current.value.clone();
+        change(&mut next);
+        match store
+            .put(
+                key,
+                to_json(&next),
+                store::PutMode::Update(current.etag.clone()),
+            )
+            .await
+        {
+            Ok(etag) => {
+                *current = Versioned { value: next, etag };
+                return Ok(());
+            }
+            Err(StoreError::PreconditionFailed { .. }) => *current = reread().await?,
+            Err(other) => return Err(other),
+        }
+    }
+    Err(StoreError::PreconditionFailed {
+        object: store.locate(key),
+    })
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {

@@ -95,27 +95,13 @@ impl Versioned<RunRecord> {
         mut change: impl FnMut(&mut RunRecord),
     ) -> Result<(), StoreError> {
         let key = layout.run_record(&self.value.run_id);
-        for _ in 0..8 {
-            let mut next = self.value.clone();
-            change(&mut next);
-            next.updated_at = super::timestamp(now);
-            match store
-                .put(&key, to_json(&next), PutMode::Update(self.etag.clone()))
-                .await
-            {
-                Ok(etag) => {
-                    *self = Versioned { value: next, etag };
-                    return Ok(());
-                }
-                Err(StoreError::PreconditionFailed { .. }) => {
-                    *self = read_run(store, layout, &self.value.run_id).await?;
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        Err(StoreError::PreconditionFailed {
-            object: store.locate(&key),
-        })
+        let run_id = self.value.run_id.clone();
+        let change = |record: &mut RunRecord| {
+            change(record);
+            record.updated_at = super::timestamp(now);
+        };
+        let reread = || read_run(store, layout, &run_id);
+        super::update_versioned(store, &key, self, change, reread).await
     }
 }
 

@@ -8,11 +8,13 @@
 //!   that exists and does not read stops every command that decides from it, and is
 //!   named in every view that lists runs. Nothing is dropped silently.
 //! - [`target`]: the run a command names (a workflow file or name, a run id, a batch).
+//! - [`latest`]: the latest run of one batch, without listing every run.
 //! - [`liveness`]: whether an orchestrator is at work on a run.
 //! - [`complete`]: whether a succeeded batch is still complete.
 //! - [`load`]: one run with its events, kept workflow and log tails, for the reports.
 
 pub mod complete;
+pub mod latest;
 pub mod liveness;
 pub mod load;
 pub mod runs;
@@ -20,6 +22,7 @@ pub mod target;
 
 pub use crate::ledger::LeaseRecord;
 pub use complete::{Completeness, completeness};
+pub use latest::RunIndex;
 pub use liveness::{Liveness, at_work, lease_is_live, liveness};
 pub use load::{LoadedRun, kept_workflow, load, load_with, record, run_cost};
 pub use runs::{Damaged, RunListing, list_runs};

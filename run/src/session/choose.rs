@@ -4,8 +4,9 @@
 //! its outputs. Without a batch, the latest unfinished run resumes, or a new batch starts.
 
 use crate::clock::Clock;
-use crate::ledger::{Layout, RunRecord, RunStatus, Versioned, new_run_id, read_run};
-use crate::read::{completeness, list_runs};
+use crate::ledger::write_latest;
+use crate::ledger::{Layout, RunRecord, RunStatus, Versioned, new_run_id};
+use crate::read::{RunIndex, completeness, list_runs};
 use crate::store::{AnyStore, Store, StoreError};
 use respawn_core::workflow::{Cleanup, Workflow};
 
@@ -61,8 +62,8 @@ pub async fn choose(
     force: bool,
     clock: &dyn Clock,
 ) -> Result<Choice, StoreError> {
-    let records = list_runs(store, layout).await?.for_decision()?;
-    let Some(latest) = records.iter().rev().find(|r| r.batch == batch) else {
+    let index = RunIndex::open_to_write(store, layout, clock.now()).await?;
+    let Some(record) = index.latest(store, layout, batch).await? else {
         let why = if fresh {
             "starting a new batch"
         } else {
@@ -70,15 +71,13 @@ pub async fn choose(
         };
         return start(store, layout, workflow, clock, batch, why).await;
     };
-    let run_id = latest.run_id.clone();
+    let run_id = record.value.run_id.clone();
     if force {
         let why = format!(
-            "reprocessing batch {} (--force; it replaces the outputs of run {run_id})",
-            latest.batch
+            "reprocessing batch {batch} (--force; it replaces the outputs of run {run_id})"
         );
-        return start(store, layout, workflow, clock, &latest.batch, &why).await;
+        return start(store, layout, workflow, clock, batch, &why).await;
     }
-    let record = read_run(store, layout, &run_id).await?;
     if record.value.status == RunStatus::Succeeded {
         let complete = completeness(store, layout, workflow, &record.value).await?;
         let Some(reason) = complete.reason() else {
@@ -136,6 +135,9 @@ async fn start(
         workflow.cluster.market.as_str(),
         now,
     );
+    // The `latest` object first: a start that stops between the two leaves a pointer to no
+    // record (read as no run), never a run that no pointer leads to.
+    write_latest(store, layout, batch, &run_id).await?;
     let record = Versioned::create(store, layout, record).await?;
     Ok(Choice::Run {
         record: Box::new(record),

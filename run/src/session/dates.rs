@@ -1,12 +1,16 @@
 //! The state of each logical date of a scheduled workflow, from the store: its claim, its
 //! latest run, the lease of that run, its published outputs and whether its stages changed
-//! since. `respawn batches` shows it; `tick` and `backfill` decide from it.
+//! since. `respawn batches` shows it; `tick` and `backfill` decide from it. Each date is
+//! read on its own, so reading a page of dates costs that page, not the schedule's age.
 
 use super::{LEASE_TTL, SessionError};
-use crate::clock::Clock;
+use crate::clock::{Clock, Frozen};
 use crate::host::holder_is_gone;
-use crate::ledger::{Claim, Decision, Layout, RunRecord, RunStatus, Versioned, read_claims};
-use crate::read::{Completeness, at_work, completeness, list_runs};
+use crate::ledger::{
+    Claim, Decision, Layout, MissedRange, RunRecord, RunStatus, Versioned, read_claim, read_claims,
+    read_missed, read_settled,
+};
+use crate::read::{Completeness, RunIndex, at_work, completeness};
 use crate::store::{AnyStore, StoreError};
 use respawn_core::plan::calendar::{self, Interval};
 use respawn_core::workflow::schedule::rfc3339;
@@ -99,45 +103,129 @@ pub struct DateInfo {
     pub claim: Option<Versioned<Claim>>,
 }
 
-/// The state of each of `intervals` (dates of `workflow`'s schedule), in their order.
+/// What reading the state of a date needs besides the date: how to find its latest run,
+/// and the ranges of dates catch-up left out. Opened once per command.
+pub struct DateReader {
+    index: RunIndex,
+    missed: Vec<MissedRange>,
+}
+
+impl DateReader {
+    /// Opens the reader after checking that the schedule's `batch:` format is the one the
+    /// dates were processed under. `write`: the command decides and writes (`tick`,
+    /// `backfill`), so it may build the store's index of latest runs once.
+    pub async fn open(
+        store: &AnyStore,
+        layout: &Layout,
+        workflow: &Workflow,
+        write: bool,
+        clock: &dyn Clock,
+    ) -> Result<DateReader, SessionError> {
+        let schedule = schedule_of(workflow).map_err(SessionError::NotScheduled)?;
+        check_batch_format(store, layout, workflow, schedule).await?;
+        let index = if write {
+            RunIndex::open_to_write(store, layout, clock.now()).await?
+        } else {
+            RunIndex::open(store, layout).await?
+        };
+        let missed = read_missed(store, layout).await?;
+        Ok(DateReader { index, missed })
+    }
+}
+
+fn schedule_of(workflow: &Workflow) -> Result<&ScheduleSpec, String> {
+    workflow
+        .schedule
+        .as_ref()
+        .ok_or_else(|| format!("workflow `{}` has no `schedule:`", workflow.name))
+}
+
+/// How many dates are read at once: each is a few reads, bound by the store's latency.
+const READS_IN_FLIGHT: usize = 32;
+
+/// The state of each of `intervals` (dates of `workflow`'s schedule), in their order: a few
+/// reads per date (its claim, its latest run, that run's lease or published outputs),
+/// `READS_IN_FLIGHT` dates at a time, whatever the age of the schedule.
 pub async fn date_states(
     store: &AnyStore,
     layout: &Layout,
     workflow: &Workflow,
+    reader: &Arc<DateReader>,
     intervals: &[Interval],
     clock: &dyn Clock,
 ) -> Result<Vec<DateInfo>, SessionError> {
-    let schedule = workflow.schedule.as_ref().ok_or_else(|| {
-        SessionError::NotScheduled(format!("workflow `{}` has no `schedule:`", workflow.name))
-    })?;
-    let mut claims: BTreeMap<String, Versioned<Claim>> = read_claims(store, layout)
-        .await?
-        .into_iter()
-        .map(|c| (c.value.batch.clone(), c))
-        .collect();
-    let mut latest: BTreeMap<String, RunRecord> = BTreeMap::new();
-    for record in list_runs(store, layout).await?.for_decision()? {
-        latest.insert(record.batch.clone(), record);
-    }
-    let renamed = renamed_claims(&claims, schedule);
-    let now = unix(clock.now());
+    let schedule = schedule_of(workflow).map_err(SessionError::NotScheduled)?;
+    let workflow = Arc::new(workflow.clone());
+    let frozen = Frozen(clock.now());
+    let mut reads = tokio::task::JoinSet::new();
+    let mut pending = intervals.iter().copied().enumerate();
     let mut dates = Vec::with_capacity(intervals.len());
-    for interval in intervals {
-        let batch = calendar::batch_id(schedule, interval).map_err(SessionError::NotScheduled)?;
-        if let Some(old) = renamed.get(&interval.start) {
-            return Err(batch_format_changed(
-                workflow, old, &batch, interval, schedule,
-            ));
+    loop {
+        while reads.len() < READS_IN_FLIGHT
+            && let Some((i, interval)) = pending.next()
+        {
+            let batch =
+                calendar::batch_id(schedule, &interval).map_err(SessionError::NotScheduled)?;
+            let logical_date = rfc3339(&schedule.timezone, interval.start);
+            let (store, layout, workflow, reader) = (
+                store.clone(),
+                layout.clone(),
+                workflow.clone(),
+                reader.clone(),
+            );
+            reads.spawn(async move {
+                let state = date_state(
+                    &store, &layout, &workflow, &reader, &batch, &interval, &frozen,
+                )
+                .await;
+                state.map(|(state, claim)| {
+                    let date = DateInfo {
+                        batch,
+                        logical_date,
+                        state,
+                        interval,
+                        claim,
+                    };
+                    (i, date)
+                })
+            });
         }
-        let claim = claims.remove(&batch);
-        let state = match (&claim, latest.get(&batch)) {
-            (_, Some(record)) => match run_state(store, layout, record, clock).await? {
+        let Some(joined) = reads.join_next().await else {
+            break;
+        };
+        let read = joined.map_err(|e| StoreError::Io {
+            object: layout.workflow().into(),
+            source: std::io::Error::other(e),
+        })?;
+        dates.push(read?);
+    }
+    dates.sort_unstable_by_key(|(i, _)| *i);
+    Ok(dates.into_iter().map(|(_, date)| date).collect())
+}
+
+/// The state of one date, with its claim as read.
+async fn date_state(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    reader: &DateReader,
+    batch: &str,
+    interval: &Interval,
+    clock: &dyn Clock,
+) -> Result<(DateState, Option<Versioned<Claim>>), SessionError> {
+    let claim = read_claim(store, layout, batch).await?;
+    let latest = reader.index.latest(store, layout, batch).await?;
+    let now = unix(clock.now());
+    let state = match (&claim, latest) {
+        (_, Some(record)) => {
+            let record = record.value;
+            match run_state(store, layout, &record, clock).await? {
                 // A run nobody holds, but whose date another tick has just claimed anew:
                 // that tick is about to resume it (two ticks at once must not both try).
                 DateState::Stopped { .. }
                     if claim
                         .as_ref()
-                        .is_some_and(|c| claim_is_fresh(c, record, now)) =>
+                        .is_some_and(|c| claim_is_fresh(c, &record, now)) =>
                 {
                     let c = claim.as_ref().map(|c| &c.value);
                     DateState::Claimed {
@@ -145,25 +233,71 @@ pub async fn date_states(
                         stale: false,
                     }
                 }
+                DateState::Succeeded { run_id } => {
+                    match completeness(store, layout, workflow, &record).await? {
+                        Completeness::Incomplete { stage, .. } => {
+                            DateState::Incomplete { run_id, stage }
+                        }
+                        Completeness::Stale { stage } => DateState::Stale { run_id, stage },
+                        Completeness::Complete => DateState::Succeeded { run_id },
+                    }
+                }
                 state => state,
-            },
-            (None, None) => DateState::Missing,
-            (Some(c), None) if c.value.decision == Decision::Missed => DateState::Missed,
-            (Some(c), None) => DateState::Claimed {
-                holder: c.value.holder.to_string(),
-                stale: claim_is_stale(&c.value, now),
-            },
-        };
-        dates.push(DateInfo {
-            batch,
-            logical_date: rfc3339(&schedule.timezone, interval.start),
-            state,
-            interval: *interval,
-            claim,
-        });
+            }
+        }
+        (Some(c), None) if c.value.decision == Decision::Missed => DateState::Missed,
+        (Some(c), None) => DateState::Claimed {
+            holder: c.value.holder.to_string(),
+            stale: claim_is_stale(&c.value, now),
+        },
+        (None, None) if reader.missed.iter().any(|r| r.holds(interval.start)) => DateState::Missed,
+        (None, None) => DateState::Missing,
+    };
+    Ok((state, claim))
+}
+
+/// Refuses a schedule whose `batch:` format is not the one its dates were processed under:
+/// as the watermark records it, or, in a store no tick of this version wrote, as the claims
+/// say.
+async fn check_batch_format(
+    store: &AnyStore,
+    layout: &Layout,
+    workflow: &Workflow,
+    schedule: &ScheduleSpec,
+) -> Result<(), SessionError> {
+    if let Some(settled) = read_settled(store, layout).await? {
+        if settled.value.batch_format == schedule.batch {
+            return Ok(());
+        }
+        let mut old = schedule.clone();
+        old.batch = settled.value.batch_format.clone();
+        let first = calendar::intervals_from(schedule, schedule.start).next();
+        if let Some(interval) = first
+            && let (Ok(was), Ok(now)) = (
+                old.batch_id(interval.start),
+                schedule.batch_id(interval.start),
+            )
+        {
+            return Err(batch_format_changed(
+                workflow, &was, &now, &interval, schedule,
+            ));
+        }
+        return Ok(());
     }
-    check_succeeded(store, layout, workflow, &latest, &mut dates).await?;
-    Ok(dates)
+    let claims: BTreeMap<String, Versioned<Claim>> = read_claims(store, layout)
+        .await?
+        .into_iter()
+        .map(|c| (c.value.batch.clone(), c))
+        .collect();
+    if let Some((date, old)) = renamed_claims(&claims, schedule).into_iter().next() {
+        let new = schedule.batch_id(date).unwrap_or_default();
+        let end = schedule.next_time(date, false).unwrap_or(date);
+        let interval = Interval { start: date, end };
+        return Err(batch_format_changed(
+            workflow, &old, &new, &interval, schedule,
+        ));
+    }
+    Ok(())
 }
 
 /// The claims whose batch id is not what the schedule's `batch:` now writes for their
@@ -239,53 +373,6 @@ async fn run_state(
             }
         }
     })
-}
-
-/// How many published outputs are checked at once: the check is bound by the store's
-/// latency, one read per final stage and date.
-const CHECKS_IN_FLIGHT: usize = 32;
-
-/// Refines the succeeded dates with [`completeness`] (32 dates at a time): `incomplete`
-/// when a published output is gone, `stale` when a stage's definition changed since.
-async fn check_succeeded(
-    store: &AnyStore,
-    layout: &Layout,
-    workflow: &Workflow,
-    latest: &BTreeMap<String, RunRecord>,
-    dates: &mut [DateInfo],
-) -> Result<(), SessionError> {
-    let succeeded: Vec<usize> = (0..dates.len())
-        .filter(|&i| matches!(dates[i].state, DateState::Succeeded { .. }))
-        .collect();
-    let workflow = Arc::new(workflow.clone());
-    let mut checks = tokio::task::JoinSet::new();
-    let mut pending = succeeded.into_iter();
-    loop {
-        while checks.len() < CHECKS_IN_FLIGHT
-            && let Some(i) = pending.next()
-        {
-            let (store, layout, workflow) = (store.clone(), layout.clone(), workflow.clone());
-            let record = latest[&dates[i].batch].clone();
-            checks.spawn(async move {
-                let complete = completeness(&store, &layout, &workflow, &record).await?;
-                Ok::<_, StoreError>((i, complete))
-            });
-        }
-        let Some(joined) = checks.join_next().await else {
-            break;
-        };
-        let (i, complete) = joined.map_err(|e| StoreError::Io {
-            object: layout.workflow().into(),
-            source: std::io::Error::other(e),
-        })??;
-        let run_id = dates[i].state.run_id().unwrap_or_default().to_string();
-        dates[i].state = match complete {
-            Completeness::Incomplete { stage, .. } => DateState::Incomplete { run_id, stage },
-            Completeness::Stale { stage } => DateState::Stale { run_id, stage },
-            Completeness::Complete => DateState::Succeeded { run_id },
-        };
-    }
-    Ok(())
 }
 
 fn unix(time: std::time::SystemTime) -> u64 {

@@ -6,9 +6,6 @@
 use super::backfill::{Reprocess, Step};
 use super::dates::{DateInfo, DateState};
 use super::tick::{Action, DatePlan};
-use respawn_core::plan::calendar;
-use respawn_core::workflow::Catchup;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// What a tick does with a date it has a run or a claim for; `None` when it is done
 /// (succeeded, stale or recorded missed). A date never run is left to the catch-up rule.
@@ -44,46 +41,39 @@ pub fn tick_action(state: &DateState) -> Option<Action> {
     })
 }
 
-/// A tick's plan: the due dates (oldest first) it has something to do with, and how many
-/// are done. Dates never run go through the catch-up rule: the latest ones run, the
-/// others are recorded missed.
-pub fn tick(dates: Vec<DateInfo>, catchup: Catchup) -> (Vec<DatePlan>, usize) {
-    let due: Vec<calendar::Interval> = dates.iter().map(|d| d.interval).collect();
-    let mut plans = Vec::new();
-    let mut pending = BTreeMap::new();
-    let mut settled = BTreeSet::new();
-    let mut done = 0;
+/// What a tick decided about the dates it read.
+#[derive(Debug, Default)]
+pub struct TickDecision {
+    /// The dates it acts on, in the order read.
+    pub plans: Vec<DatePlan>,
+    /// How many need nothing.
+    pub done: usize,
+    /// Dates not finished: the watermark lists them open.
+    pub opened: Vec<String>,
+    /// Dates finished (done, or failed and left to the user): no longer open.
+    pub finished: Vec<String>,
+}
+
+/// A tick's decisions about the dates it read: each by [`tick_action`], except that a
+/// date never run that a tick has taken up (`taken_up`: it is open, or due since the
+/// watermark and kept by catch-up) runs.
+pub fn tick(dates: Vec<DateInfo>, taken_up: impl Fn(&DateInfo) -> bool) -> TickDecision {
+    let mut decision = TickDecision::default();
     for date in dates {
-        if date.state == DateState::Missing {
-            pending.insert(date.interval.start, date);
-            continue;
+        let action = match tick_action(&date.state) {
+            None if date.state == DateState::Missing && taken_up(&date) => Some(Action::Run),
+            action => action,
+        };
+        match &action {
+            None | Some(Action::Failed { .. }) => decision.finished.push(date.batch.clone()),
+            Some(_) => decision.opened.push(date.batch.clone()),
         }
-        settled.insert(date.interval.start);
-        match tick_action(&date.state) {
-            None => done += 1,
-            Some(action) => plans.push(DatePlan::of(date, action)),
-        }
-    }
-    let catch_up = calendar::catch_up(&due, &settled, catchup);
-    let reason = match catchup {
-        Catchup::All => "catch-up".to_string(),
-        Catchup::Latest(n) => format!("catchup: {n} runs only the {n} latest missed dates"),
-    };
-    for interval in &catch_up.missed {
-        if let Some(date) = pending.remove(&interval.start) {
-            let action = Action::Miss {
-                reason: reason.clone(),
-            };
-            plans.push(DatePlan::of(date, action));
+        match action {
+            None => decision.done += 1,
+            Some(action) => decision.plans.push(DatePlan::of(date, action)),
         }
     }
-    for interval in &catch_up.run {
-        if let Some(date) = pending.remove(&interval.start) {
-            plans.push(DatePlan::of(date, Action::Run));
-        }
-    }
-    plans.sort_by_key(|plan| plan.start());
-    (plans, done)
+    decision
 }
 
 /// What a backfill in mode `reprocess` does with a date in `state`. A date someone is at

@@ -18,15 +18,16 @@ mod start;
 mod tick;
 
 pub use backfill::{
-    BackfillDate, BackfillRequest, Reprocess, Step, backfill_id, carry_out_backfill, plan_backfill,
+    BackfillDate, BackfillPlan, BackfillRequest, Reprocess, Step, backfill_id, carry_out_backfill,
+    plan_backfill,
 };
 pub use choose::{Choice, RunRequest, choose, pick_batch};
-pub use dates::{DateInfo, DateState, date_bound, date_states};
+pub use dates::{DateInfo, DateReader, DateState, date_bound, date_states};
 pub use interrupt::{InterruptError, interrupt};
 pub use lease::{LEASE_TTL, take_lease};
 pub use outcome::Outcome;
 pub use start::{RunSettings, drive_opened, interval_of, unfit_store};
-pub use tick::{Action, DatePlan, Runner, carry_out, plan_tick};
+pub use tick::{Action, DatePlan, RECHECK, Runner, TickPlan, carry_out, plan_tick};
 
 use crate::clock::Clock;
 pub use crate::ledger::LeaseError;

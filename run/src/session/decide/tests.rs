@@ -33,31 +33,29 @@ fn decided(plans: &[DatePlan]) -> Vec<(String, Action)> {
 }
 
 #[test]
-fn a_tick_runs_the_latest_missing_dates_records_the_older_missed_and_counts_the_done() {
+fn a_tick_runs_the_dates_it_took_up_that_never_ran_and_leaves_the_others() {
     let dates = vec![
         date(1, DateState::Missing),
         date(2, DateState::Succeeded { run_id: run("r2") }),
         date(3, DateState::Missing),
-        date(4, DateState::Missing),
-        date(5, DateState::Missing),
+        date(4, DateState::Failed { run_id: run("r4") }),
     ];
-    let (plans, done) = tick(dates, Catchup::Latest(2));
-    let reason = "catchup: 2 runs only the 2 latest missed dates".to_string();
+    // Dates 3 and 4 are due since the watermark; 1 and 2 are older dates read again.
+    let decision = tick(dates, |d| d.interval.start >= day(3));
     assert_eq!(
-        decided(&plans),
+        decided(&decision.plans),
         vec![
-            (
-                "d01".into(),
-                Action::Miss {
-                    reason: reason.clone()
-                }
-            ),
-            ("d03".into(), Action::Miss { reason }),
-            ("d04".into(), Action::Run),
-            ("d05".into(), Action::Run),
+            ("d03".into(), Action::Run),
+            ("d04".into(), Action::Failed { run_id: run("r4") }),
         ]
     );
-    assert_eq!(done, 1);
+    assert_eq!(decision.done, 2);
+    assert_eq!(decision.opened, ["d03"]);
+    assert_eq!(
+        decision.finished,
+        ["d01", "d02", "d04"],
+        "failed dates leave the open list"
+    );
 }
 
 #[test]
@@ -88,7 +86,8 @@ fn a_tick_resumes_stopped_rebuilds_incomplete_and_leaves_running_failed_and_stal
         ),
         date(6, DateState::Missed),
     ];
-    let (plans, done) = tick(dates, Catchup::All);
+    let decision = tick(dates, |_| true);
+    let (plans, done) = (decision.plans, decision.done);
     assert_eq!(
         decided(&plans),
         vec![
@@ -127,7 +126,7 @@ fn a_claim_whose_claimer_died_is_taken_over_and_a_live_one_is_left() {
             },
         ),
     ];
-    let (plans, _) = tick(dates, Catchup::Latest(0));
+    let plans = tick(dates, |_| false).plans;
     assert_eq!(
         decided(&plans),
         vec![
@@ -145,18 +144,6 @@ fn a_claim_whose_claimer_died_is_taken_over_and_a_live_one_is_left() {
             ),
         ]
     );
-}
-
-#[test]
-fn catch_up_of_zero_records_every_missing_date_missed_and_runs_none() {
-    let dates = (1..=3).map(|n| date(n, DateState::Missing)).collect();
-    let (plans, done) = tick(dates, Catchup::Latest(0));
-    assert!(
-        plans
-            .iter()
-            .all(|p| matches!(p.action, Action::Miss { .. }))
-    );
-    assert_eq!((plans.len(), done), (3, 0));
 }
 
 #[test]
