@@ -253,10 +253,15 @@ fn copy_summing(from: &Path, to: &Path) -> io::Result<FileSum> {
     })
 }
 
+/// Runs `f` on the blocking pool. A panic in `f` is resumed here; a blocking task is
+/// cancelled only when the runtime shuts down, which drops this task too, so it then waits
+/// for that instead of panicking (a command that ends with an error while reads are in
+/// flight shuts its runtime down so).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
         Ok(value) => value,
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => std::future::pending().await,
     }
 }
 

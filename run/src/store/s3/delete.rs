@@ -151,7 +151,9 @@ impl Deletions {
                 Ok(Err(e)) => {
                     first_error.get_or_insert(e);
                 }
-                Err(join) => std::panic::resume_unwind(join.into_panic()),
+                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                // Cancelled: the runtime is shutting down, and drops this task with it.
+                Err(_) => std::future::pending().await,
             }
         }
         first_error.map_or(Ok(()), Err)

@@ -192,7 +192,9 @@ impl S3Store {
         while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok(part) => parts.push(part?),
-                Err(join) => std::panic::resume_unwind(join.into_panic()),
+                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                // Cancelled: the runtime is shutting down, and drops this task with it.
+                Err(_) => std::future::pending().await,
             }
         }
         parts.sort_by_key(|p| p.part_number());
