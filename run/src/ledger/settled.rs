@@ -135,10 +135,15 @@ pub struct MissedRange {
 }
 
 impl MissedRange {
+    /// The first and last logical dates, when both read as times.
+    fn bounds(&self) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
+        Some((self.first.parse().ok()?, self.last.parse().ok()?))
+    }
+
     /// Whether the logical date `at` lies in the range.
     pub fn holds(&self, at: jiff::Timestamp) -> bool {
-        let bound = |text: &str| text.parse::<jiff::Timestamp>().ok();
-        matches!((bound(&self.first), bound(&self.last)), (Some(first), Some(last)) if first <= at && at <= last)
+        self.bounds()
+            .is_some_and(|(first, last)| first <= at && at <= last)
     }
 }
 
@@ -183,16 +188,12 @@ pub async fn read_missed<S: Store>(
         }
         let (bytes, _) = store.get(&object.key).await?;
         let range: MissedRange = parse_json(store.locate(&object.key), &bytes)?;
-        if range.workflow != layout.workflow()
-            || !range.holds(range.first.parse().map_err(|_| StoreError::Corrupt {
-                object: store.locate(&object.key),
-                detail: format!("`first: {}` is not a time", range.first),
-            })?)
-        {
+        let ordered = range.bounds().is_some_and(|(first, last)| first <= last);
+        if range.workflow != layout.workflow() || !ordered {
             return Err(StoreError::Corrupt {
                 object: store.locate(&object.key),
                 detail: format!(
-                    "it is for workflow `{}` from `{}` to `{}`",
+                    "it is for workflow `{}` from `{}` to `{}`, not two times in order",
                     range.workflow, range.first, range.last
                 ),
             });
