@@ -1,7 +1,7 @@
 //! One run loop: the simulator drives the engine's own state machine in virtual time, so
 //! the engine, fed the events of a simulated trial, launches the same stages in the same
 //! order; and that order is the critical-path priority (longest remaining path first),
-//! with no slot left idle while a stage is ready.
+//! with no slot left idle while a stage is ready (losses announced by a notice or not).
 
 mod random_dag;
 
@@ -30,8 +30,12 @@ proptest! {
         slots in 1u32..9,
         mtti_minutes in 20u64..3000,
         policy in 0usize..4,
+        notice in proptest::option::of(10u64..900),
     ) {
-        let workflow = random_dag(seed, stages, slots);
+        let mut workflow = random_dag(seed, stages, slots);
+        // Losses announced ahead: the replacement, the saves and the freeze are the
+        // machine's too.
+        workflow.cluster.notice = notice.map(Duration::from_secs);
         let mtti = mtti_minutes as f64 * 60.0;
         let plan = plan(&workflow, &PlanOptions {
             mtti: Some(Duration::from_secs_f64(mtti)),
@@ -56,7 +60,8 @@ proptest! {
         let mut cluster_up = false;
         for event in record.events {
             match event {
-                Event::ClusterReady { .. } => cluster_up = true,
+                // A replacement up before the loss it replaces is not where stages go.
+                Event::ClusterReady { generation } => cluster_up = generation == engine.generation(),
                 Event::ClusterLost { .. } => cluster_up = false,
                 _ => {}
             }

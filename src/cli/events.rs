@@ -4,7 +4,7 @@
 
 use super::Format;
 use super::live::Live;
-use respawn_core::contract::event::{RunEvent, StampedEvent};
+use respawn_core::contract::event::{NoticeKind, RunEvent, StampedEvent};
 use respawn_core::workflow::units::format_size;
 use std::io::Write;
 
@@ -97,6 +97,18 @@ pub fn describe(event: &RunEvent) -> Option<String> {
             "{} cluster {generation} lost: {cause} (interruption {interruptions})",
             market.as_str()
         ),
+        RunEvent::Notice {
+            generation,
+            kind: NoticeKind::Interruption,
+            lead_s,
+            ..
+        } => format!("cluster {generation}: interruption notice, reclaimed in about {lead_s:.1}s"),
+        RunEvent::Notice {
+            generation, kind, ..
+        } => format!("cluster {generation}: {} recommendation", kind.as_str()),
+        RunEvent::NoticeLapsed { generation } => {
+            format!("cluster {generation}: the interruption it was warned of did not come")
+        }
         RunEvent::Stale { message, .. }
         | RunEvent::Swept { message }
         | RunEvent::Note { message }

@@ -68,6 +68,10 @@ fn text(report: &SimReport, traced: bool) -> String {
     } else {
         format!("exponential interruptions, mtti {}", fmt(report.mtti))
     };
+    let source = match report.notice {
+        Some(lead) => format!("{source}, each announced {} ahead", fmt(lead)),
+        None => format!("{source}, without notice"),
+    };
     let mut out = format!(
         "workflow `{}`: {} trials per policy, seed {}, {source}\n",
         report.workflow, report.trials, report.seed
@@ -102,6 +106,7 @@ fn text(report: &SimReport, traced: bool) -> String {
                 saving_percent(p.mean_cost, on_demand)
                     .map_or("-".into(), |saving| format!("{saving:.0}%")),
                 format!("{:.2}", p.mean_interruptions),
+                fmt(p.mean_lost_work),
                 format!("{:.1}", p.mean_checkpoint_gb_hours),
                 format!("{:.0}%", p.fallback_rate * 100.0),
             ];
@@ -121,6 +126,7 @@ fn text(report: &SimReport, traced: bool) -> String {
         cost_header.as_str(),
         "saving vs on-demand",
         "interruptions",
+        "lost work",
         "storage GB-h",
         "fell back",
     ];
@@ -168,6 +174,7 @@ fn to_json(report: &SimReport) -> serde_json::Value {
                 "p95_makespan_s": p.p95_makespan,
                 "mean_cost": p.mean_cost,
                 "mean_interruptions": p.mean_interruptions,
+                "mean_lost_work_s": p.mean_lost_work,
                 "mean_checkpoint_gb_hours": p.mean_checkpoint_gb_hours,
                 "fallback_rate": p.fallback_rate,
                 "censored_trials": p.censored_trials,
@@ -181,6 +188,7 @@ fn to_json(report: &SimReport) -> serde_json::Value {
         "trials": report.trials,
         "seed": report.seed,
         "mtti_s": report.mtti,
+        "notice_s": report.notice,
         "lower_bound_s": report.lower_bound,
         "chain_optimum_s": report.chain_optimum,
         "policies": policies,

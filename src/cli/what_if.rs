@@ -1,5 +1,5 @@
 //! The "what if" flags of `plan` and `simulate`: the workflow file as if it named another
-//! market, prices or deadline.
+//! market, prices, deadline or notice.
 
 use super::{CliError, output, parse_mtti};
 use clap::ValueEnum;
@@ -18,6 +18,10 @@ pub struct WhatIf {
     /// The deadline (overrides `cluster.fallback.deadline`), e.g. `20h`.
     #[arg(long, value_parser = parse_mtti, value_name = "DURATION")]
     pub deadline: Option<Duration>,
+    /// The warning before each spot loss (overrides `cluster.notice`), e.g. `2m`; `0s`
+    /// for none.
+    #[arg(long, value_parser = respawn_core::workflow::units::parse_duration, value_name = "DURATION")]
+    pub notice: Option<Duration>,
 }
 
 impl WhatIf {
@@ -32,6 +36,9 @@ impl WhatIf {
         }
         if let Some(deadline) = self.deadline {
             workflow.cluster.fallback.deadline = Some(deadline);
+        }
+        if let Some(notice) = self.notice {
+            workflow.cluster.notice = (!notice.is_zero()).then_some(notice);
         }
         for price in &self.prices {
             respawn_core::workflow::overrides::apply_price(&mut workflow.cost, price)

@@ -110,6 +110,17 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         instances: Option<Vec<InstanceUse>>,
     },
+    /// Cluster `generation` was warned: an `interruption` notice (it goes in about
+    /// `lead_s` seconds) or a `rebalance` recommendation; `instances` are the instance ids
+    /// the warning named (none for a local cluster).
+    Notice {
+        generation: u32,
+        kind: NoticeKind,
+        lead_s: f64,
+        instances: Vec<String>,
+    },
+    /// The interruption announced for cluster `generation` did not come: it works on.
+    NoticeLapsed { generation: u32 },
     /// The run ended, as recorded in its run record.
     Finished {
         status: RunStatus,
@@ -133,6 +144,25 @@ pub enum RunEvent {
     Stopping { message: String },
     /// `respawn interrupt` reached a run with no spot cluster to lose.
     InterruptIgnored { message: String },
+}
+
+/// The two warnings spot capacity gives before it is reclaimed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoticeKind {
+    /// "EC2 Spot Instance Interruption Warning": the instances go at the end of the lead.
+    Interruption,
+    /// "EC2 Instance Rebalance Recommendation": a raised risk, often well before a warning.
+    Rebalance,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Interruption => "interruption",
+            NoticeKind::Rebalance => "rebalance",
+        }
+    }
 }
 
 impl RunEvent {

@@ -2,6 +2,7 @@
 //! interface between [`super::Machine`] and whoever plays the cluster and the
 //! store (the engine's driver, or the simulator in virtual time).
 
+pub use crate::contract::event::NoticeKind;
 use crate::workflow::{Market, StageId};
 use std::time::Duration;
 
@@ -27,11 +28,29 @@ pub enum Event {
     Restored { stage: StageId, generation: u32 },
     /// A final output was published with `_SUCCESS`.
     Published { stage: StageId },
-    /// The cluster is gone with everything on it. `elapsed` is seconds since the run began.
-    /// Uploads in flight end with `Committed` (their COMMIT landed) or `PersistFailed`;
-    /// the recompute set and the next market are decided once they all have, so that a
-    /// COMMIT that landed is never run again.
-    ClusterLost { cause: String, elapsed: f64 },
+    /// The cluster of `generation` is gone with everything on it. `elapsed` is seconds
+    /// since the run began. Uploads in flight end with `Committed` (their COMMIT landed)
+    /// or `PersistFailed`; the recompute set and the next market are decided once they all
+    /// have, so that a COMMIT that landed is never run again. A replacement lost before
+    /// it took over is forgotten (the next loss provisions anew).
+    ClusterLost {
+        generation: u32,
+        cause: String,
+        elapsed: f64,
+    },
+    /// The cluster of `generation` was warned that it will be reclaimed in about `lead`
+    /// seconds (an interruption notice), or that it is at raised risk (a rebalance
+    /// recommendation, `lead` 0 when no time is given). `elapsed` is seconds since the
+    /// run began. See [`crate::machine::notice`] for what the machine does with it.
+    Notice {
+        generation: u32,
+        kind: NoticeKind,
+        lead: f64,
+        elapsed: f64,
+    },
+    /// The interruption announced for `generation` did not come within its lead and a
+    /// grace: the cluster works on, and a replacement asked for is released.
+    NoticeLapsed { generation: u32 },
     /// An upload asked for by [`Action::Persist`] did not commit (its cluster was lost).
     PersistFailed { stage: StageId, attempt: u32 },
     /// The backoff before a failed stage's next attempt is over.
@@ -85,6 +104,12 @@ pub enum Action {
     },
     /// End every running process and release the cluster.
     Terminate,
+    /// Release the cluster of `generation`, which is not the current one: a replacement
+    /// asked for on a notice and not needed after all.
+    Release {
+        generation: u32,
+        reason: String,
+    },
     /// The run is over.
     Finish(Outcome),
 }

@@ -7,9 +7,11 @@ mod setup;
 mod state;
 mod tally;
 
-pub use messages::{Action, Event, Exit, Outcome};
+pub use messages::{Action, Event, Exit, NoticeKind, Outcome};
 pub use setup::Setup;
 pub use state::{Machine, StageState, StageStatus, retry_delay};
 
+#[cfg(test)]
+mod notice_tests;
 #[cfg(test)]
 mod properties;

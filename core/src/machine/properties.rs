@@ -8,26 +8,32 @@ use std::collections::{BTreeSet, VecDeque};
 
 /// What the scripted cluster does.
 #[derive(Clone, Debug, Default)]
-struct Script {
+pub(super) struct Script {
     /// Lose the cluster right after the N-th launch (counting from 1), for each N.
-    lose_after_launch: BTreeSet<usize>,
+    pub lose_after_launch: BTreeSet<usize>,
     /// (stage, attempt) that exit with code 1.
-    failing: BTreeSet<(usize, u32)>,
+    pub failing: BTreeSet<(usize, u32)>,
+    /// Each loss is announced by an interruption notice with this lead, handled (and its
+    /// uploads committed) before the loss.
+    pub notice: Option<f64>,
 }
 
 #[derive(Debug, Default)]
-struct Trace {
-    launches: Vec<(usize, u32)>,
-    markets: Vec<Market>,
-    committed: Vec<usize>,
-    published: Vec<usize>,
-    restored: Vec<usize>,
-    outcome: Option<Outcome>,
+pub(super) struct Trace {
+    pub launches: Vec<(usize, u32)>,
+    pub markets: Vec<Market>,
+    pub committed: Vec<usize>,
+    pub published: Vec<usize>,
+    pub restored: Vec<usize>,
+    /// Clusters asked for on a notice, and those released unused.
+    pub replacements: Vec<u32>,
+    pub released: Vec<u32>,
+    pub outcome: Option<Outcome>,
 }
 
 /// Runs the machine to the end. Checks on the way that no stage is launched before
 /// every input is on the current cluster, and that a committed stage never launches.
-fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool>) -> Trace {
+pub(super) fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool>) -> Trace {
     let n = setup.needs.len();
     let mut machine = Machine::new(setup.clone());
     let mut trace = Trace::default();
@@ -41,11 +47,24 @@ fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool>) -> Trace
     let mut steps = 0;
     // Between a loss and the machine hearing of it, launches go to a dead cluster.
     let mut dead = false;
+    // A notice was given: the loss follows once its actions are carried out.
+    let mut warned = false;
     while let Some(event) = events.pop_front() {
         steps += 1;
         assert!(steps < 100_000, "the run does not end");
+        let noticed = matches!(event, Event::Notice { .. });
+        if matches!(event, Event::ClusterLost { .. }) {
+            warned = false;
+        }
         for action in machine.apply(event) {
             match action {
+                Action::Provision {
+                    market, generation, ..
+                } if warned => {
+                    trace.markets.push(market);
+                    trace.replacements.push(generation);
+                    events.push_back(Event::ClusterReady { generation });
+                }
                 Action::Provision {
                     market, generation, ..
                 } => {
@@ -53,6 +72,9 @@ fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool>) -> Trace
                     local = vec![false; n];
                     dead = false;
                     events.push_back(Event::ClusterReady { generation });
+                }
+                Action::Launch { .. } | Action::Restore { .. } if warned => {
+                    panic!("{action:?} on a cluster that got an interruption notice")
                 }
                 Action::MarketChosen { .. } => {}
                 // On a dead cluster restores and uploads fail; the loss event follows.
@@ -77,6 +99,18 @@ fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool>) -> Trace
                     }
                     trace.launches.push((stage, attempt));
                     launches += 1;
+                    if script.lose_after_launch.contains(&launches)
+                        && let Some(lead) = script.notice
+                    {
+                        warned = true;
+                        events.push_front(Event::Notice {
+                            generation: machine.generation(),
+                            kind: super::NoticeKind::Interruption,
+                            lead,
+                            elapsed: 0.0,
+                        });
+                        break;
+                    }
                     if script.lose_after_launch.contains(&launches) {
                         local = vec![false; n];
                         dead = true;
@@ -90,6 +124,7 @@ fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool>) -> Trace
                             )
                         });
                         events.push_back(Event::ClusterLost {
+                            generation: machine.generation(),
                             cause: "scripted".into(),
                             elapsed: 0.0,
                         });
@@ -120,8 +155,27 @@ fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool>) -> Trace
                 }
                 Action::RetryAfter { stage, .. } => events.push_back(Event::RetryDue { stage }),
                 Action::Terminate => local = vec![false; n],
+                Action::Release { generation, .. } => trace.released.push(generation),
                 Action::Finish(outcome) => trace.outcome = Some(outcome),
             }
+        }
+        if noticed {
+            // The window is over: the cluster goes with what it had not saved.
+            local = vec![false; n];
+            events.retain(|e| {
+                matches!(
+                    e,
+                    Event::Committed { .. }
+                        | Event::Published { .. }
+                        | Event::RetryDue { .. }
+                        | Event::ClusterReady { .. }
+                )
+            });
+            events.push_back(Event::ClusterLost {
+                generation: machine.generation(),
+                cause: "scripted, with notice".into(),
+                elapsed: 0.0,
+            });
         }
     }
     assert!(
@@ -131,7 +185,7 @@ fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool>) -> Trace
     trace
 }
 
-fn chain(n: usize, checkpoint: Vec<bool>) -> Setup {
+pub(super) fn chain(n: usize, checkpoint: Vec<bool>) -> Setup {
     let mut is_final = vec![false; n];
     is_final[n - 1] = true;
     Setup {
@@ -148,6 +202,8 @@ fn chain(n: usize, checkpoint: Vec<bool>) -> Setup {
         mtti: 7200.0,
         provision_time: 600.0,
         checkpoint_cost: 60.0,
+        write_time: vec![60.0; n],
+        may_save: vec![true; n],
         auto_market: None,
         explain: true,
     }
@@ -298,7 +354,7 @@ fn stop_terminates_and_records_a_stopped_run() {
     );
 }
 
-fn random_dag() -> impl Strategy<Value = Setup> {
+pub(super) fn random_dag() -> impl Strategy<Value = Setup> {
     (2usize..9)
         .prop_flat_map(|n| {
             let needs = (0..n)
@@ -400,7 +456,7 @@ proptest! {
         let committed: Vec<bool> = (0..n).map(|s| setup.checkpoint[s] && committed_bits & (1 << s) != 0).collect();
         // Attempt 1 of these stages fails once (retries are 2).
         let failing = (0..n).filter(|s| failing_bits & (1 << s) != 0).map(|s| (s, 1)).collect();
-        let script = Script { lose_after_launch: losses, failing };
+        let script = Script { lose_after_launch: losses, failing, notice: None };
         let trace = drive(&setup, &script, committed);
         prop_assert_eq!(trace.outcome, Some(Outcome::Succeeded));
         let finals: BTreeSet<usize> = (0..n).filter(|&s| setup.is_final[s]).collect();
@@ -437,6 +493,7 @@ fn persisting_b() -> Machine {
 fn a_loss_during_an_upload_waits_for_it_and_a_commit_that_landed_is_not_run_again() {
     let mut machine = persisting_b();
     let lost = machine.apply(Event::ClusterLost {
+        generation: 1,
         cause: "test".into(),
         elapsed: 10.0,
     });
@@ -482,6 +539,7 @@ fn a_loss_during_an_upload_waits_for_it_and_a_commit_that_landed_is_not_run_agai
 fn a_loss_during_an_upload_that_failed_runs_the_stage_again() {
     let mut machine = persisting_b();
     machine.apply(Event::ClusterLost {
+        generation: 1,
         cause: "test".into(),
         elapsed: 10.0,
     });

@@ -1,7 +1,7 @@
 //! What the run loop's machine is told about a workflow and its plan.
 
 use crate::plan::{Plan, needs_of};
-use crate::workflow::{FallbackSpec, Market, StageId, Workflow};
+use crate::workflow::{FallbackSpec, Market, Provider, StageCheckpoint, StageId, Workflow};
 
 /// What the machine needs to know about a workflow and its plan.
 #[derive(Clone, Debug)]
@@ -21,6 +21,12 @@ pub struct Setup {
     pub provision_time: f64,
     /// A typical checkpoint write and restore, in seconds.
     pub checkpoint_cost: f64,
+    /// Seconds to upload each stage's work-table (what a notice's window is spent on).
+    pub write_time: Vec<f64>,
+    /// Work-tables a notice may upload although the plan does not checkpoint them: not
+    /// `checkpoint: never`, and on a local cluster (on EMR an ephemeral work-table sits in
+    /// HDFS, out of the orchestrator's reach).
+    pub may_save: Vec<bool>,
     /// `market: auto`: the numbers the market is chosen again with after an interruption.
     pub auto_market: Option<crate::plan::market::AutoMarket>,
     /// Write the reasons of market decisions in words. The simulator, which reads none of
@@ -47,6 +53,15 @@ impl Setup {
             mtti: plan.mtti,
             provision_time: plan.provision_time,
             checkpoint_cost: plan.typical_checkpoint_cost(),
+            write_time: plan.stages.iter().map(|s| s.checkpoint_cost).collect(),
+            may_save: workflow
+                .stages
+                .iter()
+                .map(|s| {
+                    workflow.cluster.provider == Provider::Local
+                        && s.checkpoint != StageCheckpoint::Never
+                })
+                .collect(),
             auto_market: plan.auto_market.clone(),
             explain: true,
         }

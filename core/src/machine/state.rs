@@ -13,13 +13,14 @@
 
 use super::tally::Tally;
 use super::{Action, Event, Exit, Outcome, Setup};
-use crate::plan::fallback::{MarketDecision, MarketSituation, next_market};
-use crate::plan::market::{AutoMarket, compare};
-use crate::plan::recompute::recompute_set;
-use crate::plan::{launch_order, remaining_time};
+use crate::plan::launch_order;
 use crate::workflow::{Market, StageId, graph};
+use notice::{Replacement, Window};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod loss;
+mod notice;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StageState {
@@ -93,6 +94,10 @@ struct Run {
     failure: Option<(StageId, i32)>,
     /// The cause and time of a loss whose uploads are still ending.
     loss: Option<(String, f64)>,
+    /// A notice the current cluster got, while it lasts.
+    window: Option<Window>,
+    /// The cluster asked for on an interruption notice, to take over at the loss.
+    replacement: Option<Replacement>,
     finished: bool,
     tally: Tally,
     /// Something may need a restore (a new cluster, a stage waiting again, a commit that
@@ -134,6 +139,8 @@ impl Machine {
             interruptions: 0,
             failure: None,
             loss: None,
+            window: None,
+            replacement: None,
             finished: false,
             tally,
             restores_due: true,
@@ -172,6 +179,11 @@ impl Machine {
 
     pub fn interruptions(&self) -> u32 {
         self.run.interruptions
+    }
+
+    /// The generation of the current cluster (the one stages launch on).
+    pub fn generation(&self) -> u32 {
+        self.run.generation
     }
 
     pub fn is_finished(&self) -> bool {
@@ -273,6 +285,7 @@ impl Run {
                     self.cluster = ClusterState::Ready;
                     self.restores_due = true;
                 }
+                self.replacement_ready(generation);
             }
             Event::StageExited {
                 stage,
@@ -286,7 +299,8 @@ impl Run {
                 match exit {
                     Exit::Success => {
                         self.make_local(shape, stage);
-                        if setup.checkpoint[stage] && !self.stages[stage].committed {
+                        let planned = setup.checkpoint[stage] && !self.stages[stage].committed;
+                        if planned || self.save_in_window(shape, stage) {
                             self.set_state(shape, stage, StageState::Persisting { attempt });
                             actions.push(Action::Persist { stage, attempt });
                         } else {
@@ -338,13 +352,25 @@ impl Run {
                 }
             }
             Event::Published { stage } => self.stages[stage].published = true,
-            Event::ClusterLost { cause, elapsed } => self.lose_cluster(shape, cause, elapsed),
+            Event::ClusterLost {
+                generation,
+                cause,
+                elapsed,
+            } => self.lose_cluster(shape, generation, cause, elapsed),
+            Event::Notice {
+                generation,
+                kind,
+                lead,
+                elapsed,
+            } => self.notice(shape, generation, kind, lead, elapsed, actions),
+            Event::NoticeLapsed { generation } => self.lapse(generation, actions),
             Event::RetryDue { stage } => {
                 if self.stages[stage].state == StageState::Backoff {
                     self.set_state(shape, stage, StageState::Waiting);
                 }
             }
             Event::Stop => {
+                self.release_replacement("the run stops", actions);
                 actions.push(Action::Terminate);
                 actions.push(Action::Finish(Outcome::Stopped));
                 self.finished = true;
@@ -367,10 +393,18 @@ impl Run {
         });
     }
 
-    fn lose_cluster(&mut self, shape: &Shape, cause: String, elapsed: f64) {
-        if matches!(self.cluster, ClusterState::None | ClusterState::Lost) {
+    fn lose_cluster(&mut self, shape: &Shape, generation: u32, cause: String, elapsed: f64) {
+        if self.replacement.is_some_and(|r| r.generation == generation) {
+            self.interruptions += 1;
+            self.replacement = None;
             return;
         }
+        if generation != self.generation
+            || matches!(self.cluster, ClusterState::None | ClusterState::Lost)
+        {
+            return;
+        }
+        self.window = None;
         self.interruptions += 1;
         for stage in 0..self.stages.len() {
             if let StageState::Running { .. } = self.stages[stage].state {
@@ -388,123 +422,13 @@ impl Run {
         self.loss = Some((cause, elapsed));
     }
 
-    /// `market: auto` at the start: the choice made before the run, or, when a run resumes
-    /// on spot with stages already done, the choice for what remains.
-    fn resumed_choice(&self, shape: &Shape, auto: &AutoMarket) -> MarketDecision {
-        let setup = &shape.setup;
-        let to_run: Vec<bool> = self
-            .stages
-            .iter()
-            .map(|s| s.state != StageState::Done)
-            .collect();
-        let left = to_run.iter().filter(|r| **r).count();
-        if self.market == Market::OnDemand && self.interruptions > 0 {
-            return MarketDecision {
-                market: Market::OnDemand,
-                reason: format!(
-                    "resumed on on-demand, where the run went after {} interruption(s)",
-                    self.interruptions
-                ),
-            };
-        }
-        if self.market != Market::Spot || left == to_run.len() {
-            return auto.decision.clone();
-        }
-        let situation = MarketSituation {
-            current: Market::Spot,
-            interruptions: self.interruptions,
-            elapsed: 0.0,
-            remaining_critical: remaining_time(
-                &shape.consumers,
-                &setup.estimate,
-                &to_run,
-                setup.slots,
-            ),
-            mtti: setup.mtti,
-            provision_time: setup.provision_time,
-            checkpoint_cost: setup.checkpoint_cost,
-        };
-        let decision = compare(auto, &setup.fallback, &situation);
-        MarketDecision {
-            market: decision.market,
-            reason: format!(
-                "resumed with {left} of {} stages to run: {}",
-                to_run.len(),
-                decision.reason
-            ),
-        }
-    }
-
-    /// After a loss, once no upload is in flight: what runs again, and on which market.
-    fn settle_loss(&mut self, shape: &Shape, actions: &mut Vec<Action>) {
-        let setup = &shape.setup;
-        let Some((cause, elapsed)) = self.loss.take() else {
-            return;
-        };
-        let finished: Vec<bool> = self
-            .stages
-            .iter()
-            .map(|s| s.state == StageState::Done)
-            .collect();
-        let committed: Vec<bool> = self.stages.iter().map(|s| s.committed).collect();
-        let rerun = recompute_set(&setup.needs, &finished, &committed);
-        for (s, again) in rerun.iter().enumerate() {
-            if *again && self.stages[s].state == StageState::Done {
-                self.set_state(shape, s, StageState::Waiting);
-            }
-        }
-        let decision: MarketDecision = next_market(
-            &setup.fallback,
-            &MarketSituation {
-                current: self.market,
-                interruptions: self.interruptions,
-                elapsed,
-                // Only the deadline rule and `market: auto` read it.
-                remaining_critical: if setup.fallback.deadline.is_some()
-                    || setup.auto_market.is_some()
-                {
-                    remaining_time(&shape.consumers, &setup.estimate, &rerun, setup.slots)
-                } else {
-                    0.0
-                },
-                mtti: setup.mtti,
-                provision_time: setup.provision_time,
-                checkpoint_cost: setup.checkpoint_cost,
-            },
-            setup.auto_market.as_ref(),
-        );
-        let chosen_again = setup.auto_market.is_some() && self.market == Market::Spot;
-        self.market = decision.market;
-        self.cluster = ClusterState::None;
-        if self.failure.is_none() && rerun.iter().any(|r| *r) {
-            if chosen_again {
-                actions.push(Action::MarketChosen {
-                    market: decision.market,
-                    reason: if setup.explain {
-                        decision.reason.clone()
-                    } else {
-                        String::new()
-                    },
-                });
-            }
-            let reason = if setup.explain {
-                format!(
-                    "after interruption {} ({cause}): {}",
-                    self.interruptions, decision.reason
-                )
-            } else {
-                String::new()
-            };
-            self.provision(reason, actions);
-        }
-    }
-
     /// Launches and restores what can go, and finishes the run when nothing is left.
     fn advance(&mut self, shape: &Shape, actions: &mut Vec<Action>) {
         let setup = &shape.setup;
         let busy = self.tally.busy > 0;
         if let Some((stage, code)) = self.failure {
             if !busy {
+                self.release_replacement("the run failed", actions);
                 actions.push(Action::Terminate);
                 actions.push(Action::Finish(Outcome::Failed {
                     stage,
@@ -519,6 +443,7 @@ impl Run {
         if all_done {
             let unpublished =
                 (0..self.stages.len()).any(|s| setup.is_final[s] && !self.stages[s].published);
+            self.release_replacement("every stage is done", actions);
             if !unpublished {
                 if self.cluster != ClusterState::None {
                     actions.push(Action::Terminate);
@@ -539,7 +464,7 @@ impl Run {
             self.provision(reason, actions);
             return;
         }
-        if self.cluster != ClusterState::Ready {
+        if self.cluster != ClusterState::Ready || self.doomed() {
             return;
         }
         // Inputs must be on this cluster; committed ones can be brought back.

@@ -58,6 +58,8 @@ pub struct Plan {
     /// Mean time to interruption used, in seconds; infinite on on-demand capacity.
     pub mtti: f64,
     pub provision_time: f64,
+    /// Seconds of warning before a spot loss (`cluster.notice`), if the market gives one.
+    pub notice: Option<f64>,
     pub critical_path: Vec<StageId>,
     /// Failure-free makespan on the cluster's slots, the writes of final outputs included.
     pub makespan_estimate: f64,
@@ -103,6 +105,14 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
         Market::Spot => options.mtti.unwrap_or(workflow.cluster.mtti).as_secs_f64(),
     };
     let provision_time = workflow.cluster.provision_time.as_secs_f64();
+    let notice = workflow
+        .cluster
+        .notice
+        .map(|n| n.as_secs_f64())
+        .filter(|n| *n > 0.0 && market == Market::Spot);
+    // With a notice the replacement is asked for before the loss: the downtime a loss
+    // costs is what provisioning takes beyond the warning.
+    let downtime = (provision_time - notice.unwrap_or(0.0)).max(0.0);
     let needs = needs_of(workflow);
     let stages = &workflow.stages;
     let n = stages.len();
@@ -150,7 +160,7 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
             forbidden: forbidden[s],
         })
         .collect();
-    let (chain_expected, placement) = chain_optimum(&chain, provision_time, mtti);
+    let (chain_expected, placement) = chain_optimum(&chain, downtime, mtti);
     let mut chain_choice = vec![false; n];
     if policy == CheckpointPolicy::Auto {
         for (k, &s) in chain_path.iter().enumerate() {
@@ -311,6 +321,7 @@ pub fn plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
         market,
         mtti,
         provision_time,
+        notice,
         critical_path: schedule.critical_path,
         makespan_estimate,
         chain_optimum: chain_expected,

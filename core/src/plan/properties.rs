@@ -61,6 +61,7 @@ fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
                     market: MarketChoice::Fixed(Market::Spot),
                     mtti: Duration::from_secs(7200),
                     provision_time: Duration::from_secs(600),
+                    notice: None,
                     slots,
                     fallback: FallbackSpec::default(),
                     emr: None,

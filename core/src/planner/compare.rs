@@ -18,6 +18,9 @@ pub struct PolicySummary {
     pub p95_makespan: f64,
     pub mean_cost: f64,
     pub mean_interruptions: f64,
+    /// Seconds of stage work thrown away per trial (interrupted attempts, recomputed
+    /// producers).
+    pub mean_lost_work: f64,
     pub mean_checkpoint_gb_hours: f64,
     /// Share of trials that fell back to on-demand.
     pub fallback_rate: f64,
@@ -31,6 +34,8 @@ pub struct PolicySummary {
 pub struct SimReport {
     pub workflow: String,
     pub mtti: f64,
+    /// The warning before each spot loss the trials played (`cluster.notice`), seconds.
+    pub notice: Option<f64>,
     pub trials: u32,
     pub seed: u64,
     /// Failure-free makespan with only final outputs persisted: no run can be faster.
@@ -69,6 +74,7 @@ fn summarize(
         p95_makespan: p95,
         mean_cost: mean(|o| o.cost),
         mean_interruptions: mean(|o| f64::from(o.interruptions)),
+        mean_lost_work: mean(|o| o.lost_work),
         mean_checkpoint_gb_hours: mean(|o| o.checkpoint_gb_hours),
         fallback_rate: mean(|o| if o.fell_back { 1.0 } else { 0.0 }),
         censored_trials: outcomes.iter().filter(|o| o.censored).count() as u32,
@@ -158,6 +164,7 @@ pub fn simulate(workflow: &Workflow, options: &SimOptions) -> SimReport {
     SimReport {
         workflow: workflow.name.clone(),
         mtti,
+        notice: plans[0].1.notice,
         trials: options.trials,
         seed: options.seed,
         lower_bound,

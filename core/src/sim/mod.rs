@@ -75,6 +75,9 @@ pub struct TrialOutcome {
     pub censored: bool,
     /// Stage attempts started (a stage that ran twice counts twice).
     pub attempts: u32,
+    /// Seconds of stage work thrown away: attempts a loss interrupted (up to the loss)
+    /// and producers run again because their work-table was lost.
+    pub lost_work: f64,
 }
 
 /// A simulated trial stops after this many interruptions, or this many times the

@@ -11,7 +11,7 @@
 //! flight (the work-table was on the lost cluster).
 
 use super::{MAX_INTERRUPTIONS, TrialInterruptions, TrialOutcome};
-use crate::machine::{Action, Event, Exit, Machine, Setup};
+use crate::machine::{Action, Event, Exit, Machine, NoticeKind, Setup};
 use crate::plan::Plan;
 use crate::workflow::{Market, StageId, Workflow};
 use rand::Rng;
@@ -27,6 +27,8 @@ pub struct Simulator<'w> {
     restore: Vec<f64>,
     size_gb: Vec<f64>,
     provision_time: f64,
+    /// Seconds of warning before each loss of a spot cluster (`cluster.notice`).
+    notice: Option<f64>,
     time_limit: f64,
     /// The cluster's price per hour on spot and on-demand, read once.
     prices: [f64; 2],
@@ -45,6 +47,7 @@ pub struct TrialEvents {
 enum Due {
     Ready { generation: u32 },
     Lost { generation: u32 },
+    Notice { generation: u32, loss_at: f64 },
     Exited { stage: StageId, attempt: u32 },
     Committed { stage: StageId, attempt: u32 },
     Restored { stage: StageId, generation: u32 },
@@ -87,6 +90,16 @@ struct World {
     generation: u32,
     market: Market,
     billed_since: f64,
+    /// The current cluster is asked for or up (not lost or released).
+    alive: bool,
+    /// When the current cluster will be lost, once drawn.
+    loss_at: Option<f64>,
+    /// A cluster asked for on a notice: generation, market, when it was asked for, ready.
+    replacement: Option<(u32, Market, f64, bool)>,
+    /// The attempt running per stage and when it started: what a loss throws away.
+    running: Vec<Option<(u32, f64)>>,
+    /// Stages that succeeded once: running them again recomputes a lost work-table.
+    succeeded: Vec<bool>,
     /// Uploads in flight: (stage, attempt).
     uploads: Vec<(StageId, u32)>,
     committed_at: Vec<Option<f64>>,
@@ -125,6 +138,7 @@ impl<'w> Simulator<'w> {
                 .map(|s| s.output_size as f64 / 1e9)
                 .collect(),
             provision_time: plan.provision_time,
+            notice: plan.notice,
             time_limit,
             prices: [
                 super::price_per_hour(workflow, Market::Spot),
@@ -173,6 +187,11 @@ impl<'w> Simulator<'w> {
             generation: 0,
             market: start_market,
             billed_since: 0.0,
+            alive: false,
+            loss_at: None,
+            replacement: None,
+            running: vec![None; n],
+            succeeded: vec![false; n],
             uploads: Vec::new(),
             committed_at: vec![None; n],
             trace_position: 0,
@@ -209,46 +228,44 @@ impl<'w> Simulator<'w> {
             };
             world.now = next.at;
             let event = match next.due {
-                Due::Ready { generation } if generation == world.generation => {
-                    if world.market == Market::Spot
-                        && let Some(at) = next_interruption(
-                            interruptions,
-                            world.now,
-                            &mut world.trace_position,
-                            rng,
-                        )
-                    {
-                        world.schedule(at, Due::Lost { generation });
-                    }
-                    Some(Event::ClusterReady { generation })
+                Due::Ready { generation } => {
+                    self.cluster_ready(generation, interruptions, &mut world, rng)
                 }
-                Due::Lost { generation } if generation == world.generation => {
-                    outcome.interruptions += 1;
-                    outcome.cost +=
-                        (world.now - world.billed_since) / 3600.0 * self.price(world.market);
-                    world.billed_since = world.now;
-                    // The next cluster's generation: reports of the lost one are void.
-                    world.generation += 1;
-                    if outcome.interruptions >= MAX_INTERRUPTIONS || world.now >= self.time_limit {
+                Due::Lost { generation } => {
+                    let Some(events) = self.cluster_lost(generation, &mut world, &mut outcome)
+                    else {
                         outcome.censored = true;
                         break;
-                    }
-                    // The loss, then the uploads it failed.
-                    inbox.push_back(Event::ClusterLost {
-                        cause: String::new(),
-                        elapsed: world.now,
-                    });
-                    for (stage, attempt) in world.uploads.drain(..) {
-                        inbox.push_back(Event::PersistFailed { stage, attempt });
-                    }
+                    };
+                    inbox.extend(events);
                     None
                 }
-                Due::Ready { .. } | Due::Lost { .. } => None,
-                Due::Exited { stage, attempt } => Some(Event::StageExited {
-                    stage,
-                    attempt,
-                    exit: Exit::Success,
-                }),
+                Due::Notice {
+                    generation,
+                    loss_at,
+                } => {
+                    let current = generation == world.generation && world.alive;
+                    let waiting = world.replacement.is_some_and(|r| r.0 == generation);
+                    (current || waiting).then_some(Event::Notice {
+                        generation,
+                        kind: NoticeKind::Interruption,
+                        lead: loss_at - world.now,
+                        elapsed: world.now,
+                    })
+                }
+                Due::Exited { stage, attempt } => {
+                    if world.running[stage].is_some_and(|(a, _)| a == attempt) {
+                        world.running[stage] = None;
+                        if std::mem::replace(&mut world.succeeded[stage], true) {
+                            outcome.lost_work += self.work[stage];
+                        }
+                    }
+                    Some(Event::StageExited {
+                        stage,
+                        attempt,
+                        exit: Exit::Success,
+                    })
+                }
                 Due::Committed { stage, attempt } => {
                     match world.uploads.iter().position(|&u| u == (stage, attempt)) {
                         Some(at) => {
@@ -287,10 +304,17 @@ impl<'w> Simulator<'w> {
             Action::Provision {
                 market, generation, ..
             } => {
-                world.generation = generation;
-                world.market = market;
                 if market != start {
                     outcome.fell_back = true;
+                }
+                if world.alive {
+                    // Asked for on a notice, while the current cluster still works.
+                    world.replacement = Some((generation, market, now, false));
+                } else {
+                    world.generation = generation;
+                    world.market = market;
+                    world.alive = true;
+                    world.loss_at = None;
                 }
                 // The first cluster is ready at time 0; later ones take provision_time.
                 let delay = if generation == 1 {
@@ -300,6 +324,14 @@ impl<'w> Simulator<'w> {
                 };
                 world.schedule(now + delay, Due::Ready { generation });
             }
+            Action::Release { generation, .. } => {
+                if let Some((g, market, since, _)) = world.replacement
+                    && g == generation
+                {
+                    outcome.cost += (now - since) / 3600.0 * self.price(market);
+                    world.replacement = None;
+                }
+            }
             Action::Restore { stage, generation } => {
                 world.schedule(
                     now + self.restore[stage],
@@ -308,6 +340,7 @@ impl<'w> Simulator<'w> {
             }
             Action::Launch { stage, attempt } => {
                 outcome.attempts += 1;
+                world.running[stage] = Some((attempt, now));
                 world.schedule(now + self.work[stage], Due::Exited { stage, attempt });
             }
             Action::Persist { stage, attempt } => {
@@ -324,9 +357,110 @@ impl<'w> Simulator<'w> {
                 world.billed_since = now;
                 // Reports of the released cluster are void.
                 world.generation += 1;
+                world.alive = false;
             }
             Action::Finish(_) => world.finished = true,
         }
+    }
+}
+
+impl Simulator<'_> {
+    /// A cluster is up: the current one, or a replacement waiting for the current one's
+    /// loss. A spot cluster's loss is drawn now (a replacement's, in a trace, after the
+    /// loss it replaces), with its notice ahead of it.
+    fn cluster_ready(
+        &self,
+        generation: u32,
+        interruptions: TrialInterruptions,
+        world: &mut World,
+        rng: &mut impl Rng,
+    ) -> Option<Event> {
+        let (market, after) = if generation == world.generation && world.alive {
+            (world.market, world.now)
+        } else if let Some((g, market, _, ready)) = world.replacement.as_mut()
+            && *g == generation
+        {
+            *ready = true;
+            (*market, world.loss_at.unwrap_or(world.now).max(world.now))
+        } else {
+            return None; // released, or lost while it was asked for
+        };
+        if market == Market::Spot
+            && let Some(at) =
+                next_interruption(interruptions, after, &mut world.trace_position, rng)
+        {
+            if generation == world.generation {
+                world.loss_at = Some(at);
+            }
+            world.schedule(at, Due::Lost { generation });
+            if let Some(lead) = self.notice.filter(|lead| *lead > 0.0) {
+                let loss_at = at;
+                world.schedule(
+                    (at - lead).max(world.now),
+                    Due::Notice {
+                        generation,
+                        loss_at,
+                    },
+                );
+            }
+        }
+        Some(Event::ClusterReady { generation })
+    }
+
+    /// A spot cluster is reclaimed. The current one: its bill ends, its running attempts
+    /// are lost work, a replacement (if asked for) becomes current; the loss and the
+    /// uploads it failed are returned for the machine. A replacement before it took over:
+    /// only its bill and the loss. `None` when the trial hit its limits.
+    fn cluster_lost(
+        &self,
+        generation: u32,
+        world: &mut World,
+        outcome: &mut TrialOutcome,
+    ) -> Option<Vec<Event>> {
+        let lost = Event::ClusterLost {
+            generation,
+            cause: String::new(),
+            elapsed: world.now,
+        };
+        if let Some((g, market, since, _)) = world.replacement
+            && g == generation
+        {
+            outcome.interruptions += 1;
+            outcome.cost += (world.now - since) / 3600.0 * self.price(market);
+            world.replacement = None;
+            return Some(vec![lost]);
+        }
+        if generation != world.generation || !world.alive {
+            return Some(Vec::new());
+        }
+        outcome.interruptions += 1;
+        outcome.cost += (world.now - world.billed_since) / 3600.0 * self.price(world.market);
+        for running in world.running.iter_mut() {
+            if let Some((_, started)) = running.take() {
+                outcome.lost_work += world.now - started;
+            }
+        }
+        match world.replacement.take() {
+            Some((g, market, since, _)) => {
+                world.generation = g;
+                world.market = market;
+                world.billed_since = since;
+                world.loss_at = None;
+            }
+            None => {
+                // The next cluster's generation: reports of the lost one are void.
+                world.generation += 1;
+                world.alive = false;
+            }
+        }
+        if outcome.interruptions >= MAX_INTERRUPTIONS || world.now >= self.time_limit {
+            return None;
+        }
+        let mut events = vec![lost];
+        for (stage, attempt) in world.uploads.drain(..) {
+            events.push(Event::PersistFailed { stage, attempt });
+        }
+        Some(events)
     }
 }
 

@@ -112,6 +112,8 @@ pub struct ClusterSpec {
     pub mtti: Duration,
     /// Time to get a new cluster after a loss.
     pub provision_time: Duration,
+    /// Warning before a spot loss, for planning and simulation (`None`: none).
+    pub notice: Option<Duration>,
     /// Local clusters: how many stages run at once.
     pub slots: u32,
     pub fallback: FallbackSpec,

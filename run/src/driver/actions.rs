@@ -37,6 +37,9 @@ impl Driver {
                     interruptions: self.machine.interruptions(),
                 }),
                 Action::Terminate => self.terminate().await,
+                Action::Release { generation, reason } => {
+                    self.release_replacement(generation, reason).await
+                }
                 Action::Finish(outcome) => {
                     if let Outcome::Failed { stage, .. } = &outcome {
                         self.failed_stage = Some(*stage);
@@ -71,7 +74,7 @@ impl Driver {
         } else {
             self.chaos
                 .as_ref()
-                .and_then(|(c, _)| c.provision)
+                .and_then(|c| c.chaos.provision)
                 .unwrap_or(self.workflow.cluster.provision_time)
         };
         let now = timestamp(self.clock.now());

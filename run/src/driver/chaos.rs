@@ -1,6 +1,10 @@
-//! The spot simulator of local runs (`--chaos mtti=30s,seed=7[,provision=2s]`): each spot
-//! cluster is lost after an exponential time with mean `mtti`, drawn from a seeded RNG so
-//! the same seed gives the same sequence of draws.
+//! The spot simulator of local runs (`--chaos mtti=30s,seed=7[,provision=2s,notice=3s,
+//! lapse=0.2]`): each spot cluster is lost after an exponential time with mean `mtti`,
+//! drawn from a seeded RNG so the same seed gives the same sequence of draws. With
+//! `notice`, each loss is announced that long before it (the losses are drawn as without
+//! it); with `lapse`, that share of notices are false alarms: the notice comes, the loss
+//! does not, and the cluster's next loss is drawn from there (from a second stream, so a
+//! seed's losses do not depend on the share).
 
 use rand::Rng;
 use std::time::Duration;
@@ -14,6 +18,19 @@ pub struct Chaos {
     pub seed: u64,
     /// Overrides `cluster.provision_time` for local clusters.
     pub provision: Option<Duration>,
+    /// Each loss is announced this long before it.
+    pub notice: Option<Duration>,
+    /// The share of notices that no loss follows.
+    pub lapse: f64,
+}
+
+/// What becomes of one spot cluster, counted from when it is ready.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fate {
+    /// Interruption notices: when, and the lead they announce.
+    pub notices: Vec<(Duration, Duration)>,
+    /// When the cluster is lost.
+    pub loss: Duration,
 }
 
 impl std::str::FromStr for Chaos {
@@ -24,6 +41,8 @@ impl std::str::FromStr for Chaos {
         let mut mtti = None;
         let mut seed = 1;
         let mut provision = None;
+        let mut notice = None;
+        let mut lapse = 0.0;
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part
                 .split_once('=')
@@ -45,9 +64,23 @@ impl std::str::FromStr for Chaos {
                 "provision" => {
                     provision = Some(respawn_core::workflow::units::parse_duration(value.trim())?)
                 }
+                "notice" => {
+                    let d = respawn_core::workflow::units::parse_duration(value.trim())?;
+                    notice = (!d.is_zero()).then_some(d);
+                }
+                "lapse" => {
+                    lapse = value
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|p| (0.0..1.0).contains(p))
+                        .ok_or_else(|| {
+                            format!("lapse `{value}` is not a share from 0 up to (not with) 1")
+                        })?
+                }
                 other => {
                     return Err(format!(
-                        "unknown chaos setting `{other}`; the settings are mtti, seed and provision"
+                        "unknown chaos setting `{other}`; the settings are mtti, seed, provision, notice and lapse"
                     ));
                 }
             }
@@ -56,7 +89,31 @@ impl std::str::FromStr for Chaos {
             mtti: mtti.ok_or("mtti is required, e.g. `mtti=30s,seed=7`")?,
             seed,
             provision,
+            notice,
+            lapse,
         })
+    }
+}
+
+/// A chaos setting with its two seeded streams: the losses, and the lapses of notices.
+pub(super) struct ChaosDraws {
+    pub chaos: Chaos,
+    losses: rand_pcg::Pcg64,
+    lapses: rand_pcg::Pcg64,
+}
+
+impl ChaosDraws {
+    pub fn new(chaos: Chaos) -> ChaosDraws {
+        use rand::SeedableRng;
+        ChaosDraws {
+            losses: rand_pcg::Pcg64::seed_from_u64(chaos.seed),
+            lapses: rand_pcg::Pcg64::seed_from_u64(chaos.seed ^ 0x6c61_7073_6573),
+            chaos,
+        }
+    }
+
+    pub fn next_fate(&mut self) -> Fate {
+        self.chaos.next_fate(&mut self.losses, &mut self.lapses)
     }
 }
 
@@ -67,6 +124,23 @@ impl Chaos {
         let u: f64 = rng.random::<f64>();
         Duration::try_from_secs_f64(-self.mtti.as_secs_f64() * (1.0 - u).ln())
             .map_or(NEVER, |draw| draw.min(NEVER))
+    }
+
+    /// The fate of the next spot cluster: its loss is [`Chaos::next_loss`]'s draw from
+    /// `rng`, as without notices; a lapsed notice (a coin from `lapses`) puts it off by
+    /// another draw from `lapses`.
+    pub fn next_fate(&self, rng: &mut impl Rng, lapses: &mut impl Rng) -> Fate {
+        let mut loss = self.next_loss(rng);
+        let mut notices = Vec::new();
+        let Some(lead) = self.notice else {
+            return Fate { notices, loss };
+        };
+        while self.lapse > 0.0 && lapses.random::<f64>() < self.lapse && loss < NEVER {
+            notices.push((loss.saturating_sub(lead), lead.min(loss)));
+            loss = loss.saturating_add(self.next_loss(lapses)).min(NEVER);
+        }
+        notices.push((loss.saturating_sub(lead), lead.min(loss)));
+        Fate { notices, loss }
     }
 
     /// A note when checkpoints are planned for an MTTI far from the chaos rate.
@@ -118,6 +192,38 @@ mod tests {
         assert_eq!(draws(3), draws(3));
         let mean = draws(3).iter().sum::<f64>() / 4000.0;
         assert!((9.0..11.0).contains(&mean), "mean {mean}");
+    }
+
+    #[test]
+    fn notices_announce_the_losses_drawn_without_them_and_lapses_put_them_off() {
+        let losses = |text: &str| {
+            let mut draws = ChaosDraws::new(text.parse().unwrap());
+            (0..200).map(|_| draws.next_fate()).collect::<Vec<_>>()
+        };
+        let plain = losses("mtti=10s,seed=3");
+        let warned = losses("mtti=10s,seed=3,notice=2s");
+        for (plain, warned) in plain.iter().zip(&warned) {
+            assert_eq!(plain.loss, warned.loss, "the same seed, the same losses");
+            assert!(plain.notices.is_empty());
+            let (at, lead) = warned.notices[0];
+            assert_eq!(warned.notices.len(), 1);
+            assert_eq!(at + lead, warned.loss, "the notice ends at the loss");
+            assert!(lead <= Duration::from_secs(2));
+        }
+        let lapsing = losses("mtti=10s,seed=3,notice=2s,lapse=0.5");
+        let false_alarms: usize = lapsing.iter().map(|f| f.notices.len() - 1).sum();
+        // A lapse is followed by another with the same chance: one per cluster on average.
+        assert!(
+            (150..250).contains(&false_alarms),
+            "{false_alarms} false alarms"
+        );
+        for (plain, lapsing) in plain.iter().zip(&lapsing) {
+            assert!(lapsing.loss >= plain.loss, "a lapse only puts the loss off");
+            let (at, lead) = *lapsing.notices.last().unwrap();
+            assert_eq!(at + lead, lapsing.loss);
+        }
+        let error = "mtti=1s,lapse=1".parse::<Chaos>().unwrap_err();
+        assert!(error.contains("lapse `1`"), "{error}");
     }
 
     #[test]

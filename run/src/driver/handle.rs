@@ -63,6 +63,19 @@ impl Driver {
                 self.lose(generation, cause).await;
                 None
             }
+            Msg::Notice {
+                generation,
+                kind,
+                lead,
+                instances,
+            } => {
+                self.on_notice(generation, kind, lead, instances).await;
+                None
+            }
+            Msg::NoticeLapsed { generation } => {
+                self.on_notice_lapsed(generation).await;
+                None
+            }
             Msg::Interrupt => {
                 self.on_interrupt().await;
                 None
@@ -115,6 +128,11 @@ impl Driver {
                 });
             }
         };
+        if self.gone.contains(&generation) {
+            // Released before it was up.
+            self.end_unused(cluster).await;
+            return None;
+        }
         let market = cluster.market();
         self.emit(RunEvent::ClusterReady {
             generation,
@@ -122,23 +140,12 @@ impl Driver {
             provider: self.clusters.name().to_string(),
             cluster: cluster.describe(),
         });
-        self.cluster = Some(cluster);
-        self.local = vec![None; self.workflow.stages.len()];
-        if market == Market::Spot
-            && let Some((chaos, rng)) = self.chaos.as_mut()
-        {
-            let after = chaos.next_loss(rng);
-            let tx = self.tx.clone();
-            self.tasks.spawn(async move {
-                tokio::time::sleep(after).await;
-                let _ = tx.send(Msg::Lose {
-                    generation,
-                    cause: format!(
-                        "spot interruption (chaos, after {:.1}s)",
-                        after.as_secs_f64()
-                    ),
-                });
-            });
+        if let Some(cluster) = self.park_replacement(cluster) {
+            self.cluster = Some(cluster);
+            self.local = vec![None; self.workflow.stages.len()];
+        }
+        if market == Market::Spot {
+            self.schedule_chaos(generation);
         }
         self.apply(Event::ClusterReady { generation }, None).await;
         None

@@ -3,7 +3,7 @@
 //! Ctrl-C cuts short, SIGKILL), or killed because the run cannot go on.
 
 use super::Driver;
-use crate::cluster::Usage;
+use crate::cluster::{Cluster, Usage};
 use crate::ledger::{Interruption, timestamp};
 use respawn_core::contract::event::RunEvent;
 use respawn_core::machine::{Event, StageState};
@@ -13,15 +13,20 @@ impl Driver {
     /// The cluster of `generation` is gone: kill what runs on it, delete its scratch,
     /// and tell the machine.
     pub(super) async fn lose(&mut self, generation: u32, cause: String) {
-        match &self.cluster {
-            Some(cluster)
-                if cluster.generation() == generation && !self.gone.contains(&generation) => {}
-            _ => return,
+        if self.gone.contains(&generation) {
+            return;
         }
-        self.gone.insert(generation);
-        let Some(cluster) = self.cluster.take() else {
+        let slot = if self.cluster.as_ref().map(Cluster::generation) == Some(generation) {
+            &mut self.cluster
+        } else if self.replacement.as_ref().map(Cluster::generation) == Some(generation) {
+            &mut self.replacement
+        } else {
             return;
         };
+        let Some(cluster) = slot.take() else {
+            return;
+        };
+        self.gone.insert(generation);
         let market = cluster.market();
         let described = cluster.describe();
         let usage = cluster.lose().await;
@@ -54,13 +59,15 @@ impl Driver {
         cause: String,
         released: Option<(String, Usage)>,
     ) {
+        // A replacement lost before it took over had nothing on it.
+        let current = generation == self.machine.generation();
         let interrupted: Vec<RunEvent> = self
             .machine
             .stages()
             .iter()
             .enumerate()
             .filter_map(|(s, status)| match status.state {
-                StageState::Running { attempt } => Some(RunEvent::Interrupted {
+                StageState::Running { attempt } if current => Some(RunEvent::Interrupted {
                     stage: self.workflow.stages[s].name.clone(),
                     attempt: self.base_attempt[s] + attempt,
                 }),
@@ -78,9 +85,12 @@ impl Driver {
                 cause: cause.clone(),
             })
         });
-        self.local = vec![None; self.workflow.stages.len()];
+        if current {
+            self.local = vec![None; self.workflow.stages.len()];
+        }
         let elapsed = self.started.elapsed().as_secs_f64();
         let actions = self.machine.apply(Event::ClusterLost {
+            generation,
             cause: cause.clone(),
             elapsed,
         });
@@ -94,12 +104,17 @@ impl Driver {
             self.release(generation, market, cluster, Some(usage));
         }
         self.sync_record();
+        self.take_over();
         self.execute(actions).await;
     }
 
     /// Ends every process of the cluster (SIGTERM, then SIGKILL after the grace period or
     /// at a second Ctrl-C) and deletes its scratch directory.
     pub(super) async fn terminate(&mut self) {
+        if let Some(replacement) = self.replacement.take() {
+            self.gone.insert(replacement.generation());
+            self.end_unused(replacement).await;
+        }
         let Some(cluster) = self.cluster.take() else {
             return;
         };
@@ -120,7 +135,13 @@ impl Driver {
 
     /// Records a cluster's end: its instance-hours in the run record, and the event with
     /// its instances per fleet, type and market.
-    fn release(&mut self, generation: u32, market: Market, cluster: String, usage: Option<Usage>) {
+    pub(super) fn release(
+        &mut self,
+        generation: u32,
+        market: Market,
+        cluster: String,
+        usage: Option<Usage>,
+    ) {
         self.add_hours(market, usage.as_ref().map(|u| u.instance_hours));
         self.emit(RunEvent::ClusterReleased {
             generation,
@@ -132,6 +153,11 @@ impl Driver {
 
     /// Kills what runs, at once (the run cannot go on).
     pub(super) async fn kill_everything(&mut self) {
+        if let Some(replacement) = self.replacement.take() {
+            let market = replacement.market();
+            let usage = replacement.lose().await;
+            self.add_hours(market, usage.map(|u| u.instance_hours));
+        }
         if let Some(cluster) = self.cluster.take() {
             let market = cluster.market();
             let usage = cluster.lose().await;

@@ -19,6 +19,7 @@ mod finish;
 mod handle;
 mod ledger;
 mod loss;
+mod notice;
 mod record;
 mod select;
 mod setup;
@@ -122,6 +123,17 @@ enum Msg {
     },
     /// `respawn interrupt` (SIGUSR1): lose the current spot cluster.
     Interrupt,
+    /// A warning that cluster `generation` will be reclaimed in about `lead`.
+    Notice {
+        generation: u32,
+        kind: respawn_core::machine::NoticeKind,
+        lead: Duration,
+        instances: Vec<String>,
+    },
+    /// The lead of an interruption notice for `generation` passed twice over.
+    NoticeLapsed {
+        generation: u32,
+    },
     RetryDue {
         stage: StageId,
     },
@@ -149,7 +161,7 @@ struct Driver {
     clusters: ClusterProvider,
     workflow_dir: String,
     cwd: PathBuf,
-    chaos: Option<(Chaos, rand_pcg::Pcg64)>,
+    chaos: Option<chaos::ChaosDraws>,
     interval: Option<IntervalValues>,
     transfer: TransferOptions,
     stop_grace: Duration,
@@ -167,6 +179,8 @@ struct Driver {
     /// Where each work-table is for the current cluster, and the id consumers record for it.
     local: Vec<Option<(Output, String)>>,
     cluster: Option<Cluster>,
+    /// A cluster asked for on a notice, up before the loss it is to replace.
+    replacement: Option<Cluster>,
     /// Generations lost or terminated: what their processes report is ignored.
     gone: BTreeSet<u32>,
     /// The generation of this process's first cluster (a resumed run numbers on from the

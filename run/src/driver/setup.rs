@@ -80,14 +80,12 @@ impl Driver {
         let mut driver = Driver {
             machine: Machine::new(setup.clone()),
             setup,
-            chaos: chaos.map(|c| {
-                let rng = rand_pcg::Pcg64::seed_from_u64(c.seed);
-                (c, rng)
-            }),
+            chaos: chaos.map(super::chaos::ChaosDraws::new),
             base_attempt: attempts,
             durable,
             local: vec![None; workflow.stages.len()],
             cluster: None,
+            replacement: None,
             gone: BTreeSet::new(),
             first_generation: initial.generations + 1,
             record: shared,
@@ -137,7 +135,7 @@ impl Driver {
         let mismatch = driver
             .chaos
             .as_ref()
-            .and_then(|(chaos, _)| chaos.mismatch(driver.workflow.cluster.mtti));
+            .and_then(|draws| draws.chaos.mismatch(driver.workflow.cluster.mtti));
         if let Some(message) = mismatch {
             driver.emit(RunEvent::Note { message });
         }

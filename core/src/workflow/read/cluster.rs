@@ -11,6 +11,7 @@ const CLUSTER_KEYS: &[&str] = &[
     "market",
     "mtti",
     "provision_time",
+    "notice",
     "slots",
     "fallback",
     "emr",
@@ -60,6 +61,12 @@ pub(super) fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<Cluste
         ok &= r
             .duration(node, "`cluster.provision_time`", "10m")
             .map(|v| cluster.provision_time = v)
+            .is_some();
+    }
+    if let Some(node) = fields.get("notice") {
+        ok &= r
+            .duration(node, "`cluster.notice`", "2m")
+            .map(|v| cluster.notice = (!v.is_zero()).then_some(v))
             .is_some();
     }
     if let Some(node) = fields.get("slots") {
@@ -220,6 +227,26 @@ stages:
         assert_eq!(
             cluster.fallback.deadline,
             Some(Duration::from_secs(8 * 3600))
+        );
+    }
+
+    #[test]
+    fn a_notice_is_a_duration_and_zero_or_none_given_means_none() {
+        let read = |notice: &str| {
+            super::super::valid(&format!(
+                "name: wf\ncluster: {{{notice}}}\nstages:\n  a: {{run: x}}\n"
+            ))
+            .cluster
+            .notice
+        };
+        assert_eq!(read("notice: 2m"), Some(Duration::from_secs(120)));
+        assert_eq!(read("notice: 0s"), None);
+        assert_eq!(read("slots: 2"), None);
+        assert_error!(
+            "name: wf\ncluster:\n  notice: soon\nstages:\n  a: {run: x}\n",
+            3,
+            11,
+            "`cluster.notice` must be a duration"
         );
     }
 }

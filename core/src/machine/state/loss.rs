@@ -1,0 +1,138 @@
+//! After a loss: what runs again and on which market, and the market of a resumed run.
+
+use super::{ClusterState, Run, Shape, StageState};
+use crate::machine::Action;
+use crate::plan::fallback::{MarketDecision, MarketSituation, next_market};
+use crate::plan::market::{AutoMarket, compare};
+use crate::plan::recompute::recompute_set;
+use crate::plan::remaining_time;
+use crate::workflow::Market;
+
+impl Run {
+    /// `market: auto` at the start: the choice made before the run, or, when a run resumes
+    /// on spot with stages already done, the choice for what remains.
+    pub(super) fn resumed_choice(&self, shape: &Shape, auto: &AutoMarket) -> MarketDecision {
+        let setup = &shape.setup;
+        let to_run: Vec<bool> = self
+            .stages
+            .iter()
+            .map(|s| s.state != StageState::Done)
+            .collect();
+        let left = to_run.iter().filter(|r| **r).count();
+        if self.market == Market::OnDemand && self.interruptions > 0 {
+            return MarketDecision {
+                market: Market::OnDemand,
+                reason: format!(
+                    "resumed on on-demand, where the run went after {} interruption(s)",
+                    self.interruptions
+                ),
+            };
+        }
+        if self.market != Market::Spot || left == to_run.len() {
+            return auto.decision.clone();
+        }
+        let situation = MarketSituation {
+            current: Market::Spot,
+            interruptions: self.interruptions,
+            elapsed: 0.0,
+            remaining_critical: remaining_time(
+                &shape.consumers,
+                &setup.estimate,
+                &to_run,
+                setup.slots,
+            ),
+            mtti: setup.mtti,
+            provision_time: setup.provision_time,
+            checkpoint_cost: setup.checkpoint_cost,
+        };
+        let decision = compare(auto, &setup.fallback, &situation);
+        MarketDecision {
+            market: decision.market,
+            reason: format!(
+                "resumed with {left} of {} stages to run: {}",
+                to_run.len(),
+                decision.reason
+            ),
+        }
+    }
+
+    /// After a loss, once no upload is in flight: what runs again, and on which market.
+    pub(super) fn settle_loss(&mut self, shape: &Shape, actions: &mut Vec<Action>) {
+        let setup = &shape.setup;
+        let Some((cause, elapsed)) = self.loss.take() else {
+            return;
+        };
+        let finished: Vec<bool> = self
+            .stages
+            .iter()
+            .map(|s| s.state == StageState::Done)
+            .collect();
+        let committed: Vec<bool> = self.stages.iter().map(|s| s.committed).collect();
+        let rerun = recompute_set(&setup.needs, &finished, &committed);
+        for (s, again) in rerun.iter().enumerate() {
+            if *again && self.stages[s].state == StageState::Done {
+                self.set_state(shape, s, StageState::Waiting);
+            }
+        }
+        if self.adopt_replacement(&rerun, actions) {
+            return;
+        }
+        let decision = self.market_after_loss(shape, self.interruptions, elapsed, &rerun);
+        let chosen_again = setup.auto_market.is_some() && self.market == Market::Spot;
+        self.market = decision.market;
+        self.cluster = ClusterState::None;
+        if self.failure.is_none() && rerun.iter().any(|r| *r) {
+            if chosen_again {
+                actions.push(Action::MarketChosen {
+                    market: decision.market,
+                    reason: if setup.explain {
+                        decision.reason.clone()
+                    } else {
+                        String::new()
+                    },
+                });
+            }
+            let reason = if setup.explain {
+                format!(
+                    "after interruption {} ({cause}): {}",
+                    self.interruptions, decision.reason
+                )
+            } else {
+                String::new()
+            };
+            self.provision(reason, actions);
+        }
+    }
+
+    /// The market of the cluster that follows a loss: the fallback rules and `market:
+    /// auto`, on what `rerun` leaves to do after `interruptions` losses.
+    pub(super) fn market_after_loss(
+        &self,
+        shape: &Shape,
+        interruptions: u32,
+        elapsed: f64,
+        rerun: &[bool],
+    ) -> MarketDecision {
+        let setup = &shape.setup;
+        next_market(
+            &setup.fallback,
+            &MarketSituation {
+                current: self.market,
+                interruptions,
+                elapsed,
+                // Only the deadline rule and `market: auto` read it.
+                remaining_critical: if setup.fallback.deadline.is_some()
+                    || setup.auto_market.is_some()
+                {
+                    remaining_time(&shape.consumers, &setup.estimate, rerun, setup.slots)
+                } else {
+                    0.0
+                },
+                mtti: setup.mtti,
+                provision_time: setup.provision_time,
+                checkpoint_cost: setup.checkpoint_cost,
+            },
+            setup.auto_market.as_ref(),
+        )
+    }
+}
