@@ -448,7 +448,9 @@ impl Simulator<'_> {
                 world.loss_at = None;
             }
             None => {
-                // The next cluster's generation: reports of the lost one are void.
+                // The next cluster is billed from the loss on; its generation voids the
+                // reports of the lost one.
+                world.billed_since = world.now;
                 world.generation += 1;
                 world.alive = false;
             }
