@@ -56,19 +56,25 @@ impl Run {
         }
     }
 
-    /// After a loss, once no upload is in flight: what runs again, and on which market.
-    pub(super) fn settle_loss(&mut self, shape: &Shape, actions: &mut Vec<Action>) {
-        let setup = &shape.setup;
-        let Some((cause, elapsed)) = self.loss.take() else {
-            return;
-        };
+    /// What runs again if the cluster is lost now: the unfinished stages and the producers
+    /// of the uncommitted work-tables they need.
+    pub(super) fn rerun_if_lost(&self, shape: &Shape) -> Vec<bool> {
         let finished: Vec<bool> = self
             .stages
             .iter()
             .map(|s| s.state == StageState::Done)
             .collect();
         let committed: Vec<bool> = self.stages.iter().map(|s| s.committed).collect();
-        let rerun = recompute_set(&setup.needs, &finished, &committed);
+        recompute_set(&shape.setup.needs, &finished, &committed)
+    }
+
+    /// After a loss, once no upload is in flight: what runs again, and on which market.
+    pub(super) fn settle_loss(&mut self, shape: &Shape, actions: &mut Vec<Action>) {
+        let setup = &shape.setup;
+        let Some((cause, elapsed)) = self.loss.take() else {
+            return;
+        };
+        let rerun = self.rerun_if_lost(shape);
         for (s, again) in rerun.iter().enumerate() {
             if *again && self.stages[s].state == StageState::Done {
                 self.set_state(shape, s, StageState::Waiting);

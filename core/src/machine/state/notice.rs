@@ -21,7 +21,6 @@
 
 use super::{ClusterState, Run, Shape, StageState};
 use crate::machine::{Action, NoticeKind};
-use crate::plan::recompute::recompute_set;
 use crate::workflow::{Market, StageId};
 
 /// A notice the current cluster got.
@@ -177,13 +176,7 @@ impl Run {
         if self.replacement.is_some() || self.failure.is_some() {
             return;
         }
-        let finished: Vec<bool> = self
-            .stages
-            .iter()
-            .map(|s| s.state == StageState::Done)
-            .collect();
-        let committed: Vec<bool> = self.stages.iter().map(|s| s.committed).collect();
-        let rerun = recompute_set(&shape.setup.needs, &finished, &committed);
+        let rerun = self.rerun_if_lost(shape);
         let decision = self.market_after_loss(shape, self.interruptions + 1, elapsed, &rerun);
         if shape.setup.auto_market.is_some() && self.market == Market::Spot {
             actions.push(Action::MarketChosen {
