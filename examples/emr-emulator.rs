@@ -43,6 +43,10 @@ struct Args {
     /// e.g. `.venv/bin/spark-submit`); without it they run as `python3 app.py`.
     #[arg(long, env = "RESPAWN_SPARK_SUBMIT")]
     spark_submit: Option<PathBuf>,
+    /// An SQS queue EC2's spot warnings reach (`POST /_emulator/reclaim/<id>/<seconds>`
+    /// puts them there): its URL is printed, for `cluster.emr.notice_queue`.
+    #[arg(long, value_name = "NAME")]
+    notice_queue: Option<String>,
 }
 
 fn main() {
@@ -68,6 +72,13 @@ fn main() {
     println!("a client needs:");
     println!("  export AWS_ENDPOINT_URL_EMR={}", emulator.endpoint());
     println!("  export AWS_ENDPOINT_URL_S3={}", args.s3_endpoint);
+    if let Some(name) = &args.notice_queue {
+        println!("  export AWS_ENDPOINT_URL_SQS={}", emulator.endpoint());
+        println!(
+            "  and in the workflow: cluster.emr.notice_queue: {}",
+            emulator.create_queue(name)
+        );
+    }
     println!("  export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true");
     println!(
         "  export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...   (any, for EMR; S3's, for S3)"

@@ -118,6 +118,7 @@ impl Lab {
     fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = self.s3.env();
         env.push(("AWS_ENDPOINT_URL_EMR", self.emr.endpoint().to_string()));
+        env.push(("AWS_ENDPOINT_URL_SQS", self.emr.endpoint().to_string()));
         env.push(("RESPAWN_EMR_POLL", "150ms".into()));
         env.push((
             "RESPAWN_SCRATCH",
@@ -746,4 +747,142 @@ fn a_cluster_lost_while_it_starts_is_priced_from_the_instances_it_had() {
         (first["cost"].as_f64().unwrap() - by_hand).abs() < 1e-12,
         "{first}"
     );
+}
+
+/// The EMR workflow reading spot notices from `queue`, with EC2's warning shortened to
+/// `lead`.
+fn notice_yaml(queue: &str, lead: &str) -> String {
+    emr_yaml().replacen(
+        "  emr:\n",
+        &format!("  notice: {lead}\n  emr:\n    notice_queue: {queue}\n"),
+        1,
+    )
+}
+
+/// Someone else's instance, and a message that is no EC2 event at all.
+const FOREIGN: &str = r#"{"version":"0","id":"f","detail-type":"EC2 Spot Instance Interruption Warning","source":"aws.ec2","account":"123456789012","time":"2026-12-06T12:00:00Z","region":"us-east-1","resources":[],"detail":{"instance-id":"i-0000000000000000f","instance-action":"terminate"}}"#;
+const MALFORMED: &str = "hello from another team's producer";
+
+#[test]
+fn a_spot_warning_on_the_queue_brings_the_replacement_before_the_loss_and_nothing_is_lost() {
+    let lab = Lab::new();
+    let queue = lab.emr.create_queue("respawn-notices");
+    std::fs::write(&lab.file, notice_yaml(&queue, "4s")).unwrap();
+    assert!(lab.emr.send_message(&queue, FOREIGN));
+    assert!(lab.emr.send_message(&queue, MALFORMED));
+    let child = lab.spawn();
+    // EC2 reclaims the spot cluster 4 s after it warns, while `sessions` runs.
+    let warned = wait_for("a running sessions step", || {
+        lab.emr
+            .clusters()
+            .into_iter()
+            .find(|c| {
+                c.spot
+                    && c.steps
+                        .iter()
+                        .any(|(name, state)| name.contains(":sessions:") && state == "RUNNING")
+            })
+            .map(|c| (c.id.clone(), lab.emr.reclaim(&c.id, Duration::from_secs(4))))
+    });
+    let (code, events, stderr) = follow(child);
+    assert_eq!(code, 0, "{stderr}");
+    // EC2 recommends a rebalance, then warns: at most one notice of each kind, in order.
+    let notices: Vec<&Value> = events.iter().filter(|e| e["event"] == "notice").collect();
+    let kinds: Vec<&str> = notices
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds == ["interruption"] || kinds == ["rebalance", "interruption"],
+        "{notices:?}\n{stderr}"
+    );
+    let notice = *notices.last().unwrap();
+    let mut named: Vec<String> = notice["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_string())
+        .collect();
+    named.sort();
+    let mut reclaimed = warned.1.clone();
+    reclaimed.sort();
+    assert_eq!(named, reclaimed, "the notice names the warned instances");
+    let lead = notice["lead_s"].as_f64().unwrap();
+    assert!(
+        (2.0..=4.0).contains(&lead),
+        "the lead is what is left of 4 s: {notice}"
+    );
+    let generation = notice["generation"].as_u64().unwrap();
+    let at = notice["elapsed_s"].as_f64().unwrap();
+    let after: Vec<&Value> = events
+        .iter()
+        .skip_while(|e| e["event"] != "notice" || e["kind"] != "interruption")
+        .collect();
+    let provision = after
+        .iter()
+        .find(|e| e["event"] == "provision")
+        .expect("a replacement asked for after the notice");
+    assert_eq!(provision["generation"].as_u64(), Some(generation + 1));
+    let asked = provision["elapsed_s"].as_f64().unwrap();
+    assert!(asked - at <= 10.0, "{notice} then {provision}");
+    println!("replacement asked for {:.3} s after the notice", asked - at);
+    let lost = after
+        .iter()
+        .position(|e| e["event"] == "cluster-lost" && e["generation"] == generation)
+        .expect("the warned cluster was lost");
+    assert!(
+        after[..lost].iter().any(|e| e["event"] == "provision"),
+        "the replacement was asked for before the loss"
+    );
+    assert!(
+        !after[..lost]
+            .iter()
+            .any(|e| e["event"] == "launch" && e["generation"] == generation),
+        "nothing was launched on the doomed cluster"
+    );
+    lab.assert_same_outputs();
+    lab.assert_every_cluster_terminated();
+    assert_eq!(lab.work_left(), Vec::<String>::new());
+    assert_eq!(
+        lab.emr.clusters().len(),
+        2,
+        "the doomed cluster and its replacement"
+    );
+    // Others' messages stay on the queue; the run's own warnings were taken off it.
+    let left = lab.emr.queue_messages(&queue);
+    assert!(left.iter().any(|m| m == FOREIGN), "{left:?}");
+    assert!(left.iter().any(|m| m == MALFORMED), "{left:?}");
+    for instance in &warned.1 {
+        assert!(
+            !left
+                .iter()
+                .any(|m| m.contains(instance) && m.contains("Interruption Warning")),
+            "the warning for {instance} was deleted: {left:?}"
+        );
+    }
+    assert!(stderr.contains("is left there: not JSON"), "{stderr}");
+}
+
+#[test]
+fn a_notice_queue_that_cannot_be_read_leaves_the_run_as_it_was_without_notices() {
+    let lab = Lab::new();
+    let missing = format!("{}/123456789012/no-such-queue", lab.emr.endpoint());
+    std::fs::write(&lab.file, notice_yaml(&missing, "2m")).unwrap();
+    let (run, losses) = support::emulator::lose_spot_clusters_during(
+        &lab.emr,
+        "sessions",
+        1,
+        Duration::from_millis(30),
+        || lab.run(),
+    );
+    run.success();
+    assert_eq!(losses.len(), 1);
+    assert!(
+        run.stderr.contains("cannot read the notice queue")
+            && run.stderr.contains("QueueDoesNotExist"),
+        "{}",
+        run.stderr
+    );
+    lab.assert_same_outputs();
+    lab.assert_every_cluster_terminated();
 }

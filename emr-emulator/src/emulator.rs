@@ -3,8 +3,9 @@
 //! call, and the views of requests and clusters they assert on. The state behind the handle
 //! ([`Shared`]) is what every other module works on.
 
-use crate::cluster::{State, kill, lose, tick};
+use crate::cluster::{ALIVE, State, kill, lose, tick};
 use crate::server::connection;
+use crate::sqs::{INTERRUPTION_WARNING, Queues, REBALANCE_RECOMMENDATION, ec2_event};
 use respawn_run::store::S3Store;
 use serde::Serialize;
 use serde_json::Value;
@@ -84,6 +85,7 @@ pub(crate) struct Shared {
     pub(crate) config: EmulatorConfig,
     pub(crate) state: Mutex<State>,
     pub(crate) stores: Mutex<HashMap<String, S3Store>>,
+    pub(crate) queues: Mutex<Queues>,
 }
 
 /// A running emulator; stopped (and its step processes killed) when dropped.
@@ -113,6 +115,7 @@ impl EmrEmulator {
             config,
             state: Mutex::new(State::default()),
             stores: Mutex::new(HashMap::new()),
+            queues: Mutex::new(Queues::default()),
         });
         let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
         let served = shared.clone();
@@ -157,6 +160,43 @@ impl EmrEmulator {
         self.shared.state.lock().unwrap().lose_on_step = Some(prefix.into());
     }
 
+    /// An SQS queue that EC2's spot events reach (as through an EventBridge rule on
+    /// `aws.ec2`); returns its URL. Every queue gets every event.
+    pub fn create_queue(&self, name: &str) -> String {
+        self.shared
+            .queues
+            .lock()
+            .unwrap()
+            .create(&self.endpoint, name)
+    }
+
+    /// Puts `body` on a queue as someone else's message would be; false if no such queue.
+    pub fn send_message(&self, queue_url: &str, body: &str) -> bool {
+        self.shared
+            .queues
+            .lock()
+            .unwrap()
+            .send(queue_url, body.into())
+    }
+
+    /// The messages still on a queue (received or not), oldest first.
+    pub fn queue_messages(&self, queue_url: &str) -> Vec<String> {
+        self.shared.queues.lock().unwrap().bodies(queue_url)
+    }
+
+    /// EC2 reclaims the spot instances of a live cluster in `lead`: a rebalance
+    /// recommendation and an interruption warning per spot instance go to every queue now,
+    /// and the cluster is lost when the lead has passed. Returns the instance ids warned
+    /// (none if the cluster is unknown, ending or has no spot instance).
+    pub fn reclaim(&self, cluster_id: &str, lead: Duration) -> Vec<String> {
+        self.shared.reclaim(cluster_id, lead)
+    }
+
+    /// A rebalance recommendation for each spot instance of a live cluster, and no loss.
+    pub fn recommend_rebalance(&self, cluster_id: &str) -> Vec<String> {
+        self.shared.recommend_rebalance(cluster_id)
+    }
+
     /// The next `n` API requests fail with ThrottlingException "Rate exceeded".
     pub fn throttle(&self, n: u32) {
         self.shared.state.lock().unwrap().throttle = n;
@@ -199,6 +239,47 @@ impl Shared {
             Some(cluster) => lose(cluster, &self.config, now),
             None => false,
         }
+    }
+
+    /// The EC2 ids of a live cluster's spot instances.
+    fn spot_instances(&self, id: &str) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .clusters
+            .iter()
+            .filter(|c| c.id == id && ALIVE.contains(&c.state))
+            .flat_map(|c| c.fleets.iter().flat_map(|f| f.instances.iter()))
+            .filter(|i| i.market == "SPOT")
+            .map(|i| i.ec2_id.clone())
+            .collect()
+    }
+
+    fn announce(&self, detail_type: &str, instances: &[String]) {
+        let now = SystemTime::now();
+        let mut queues = self.queues.lock().unwrap();
+        for instance in instances {
+            queues.broadcast(&ec2_event(detail_type, instance, now));
+        }
+    }
+
+    pub(crate) fn recommend_rebalance(&self, id: &str) -> Vec<String> {
+        let instances = self.spot_instances(id);
+        self.announce(REBALANCE_RECOMMENDATION, &instances);
+        instances
+    }
+
+    pub(crate) fn reclaim(&self, id: &str, lead: Duration) -> Vec<String> {
+        let instances = self.spot_instances(id);
+        if instances.is_empty() {
+            return instances;
+        }
+        self.announce(REBALANCE_RECOMMENDATION, &instances);
+        self.announce(INTERRUPTION_WARNING, &instances);
+        let mut state = self.state.lock().unwrap();
+        if let Some(cluster) = state.clusters.iter_mut().find(|c| c.id == id) {
+            cluster.lose_at = Some(SystemTime::now() + lead);
+        }
+        instances
     }
 
     pub(crate) fn clusters(&self) -> Vec<ClusterView> {

@@ -66,8 +66,20 @@
 //! security configurations, bootstrap actions, applications, EMR on EKS / Serverless, IAM,
 //! real Spark (no Spark configuration is applied), and any operation not listed above.
 //!
+//! **Spot notices** (`sqs.rs`): queues made with [`EmrEmulator::create_queue`] get what an
+//! EventBridge rule on `aws.ec2` would send them: [`EmrEmulator::reclaim`] puts an "EC2
+//! Instance Rebalance Recommendation" and an "EC2 Spot Instance Interruption Warning" per
+//! spot instance of a cluster (EC2 ids as ListInstances gives them) on every queue and loses
+//! the cluster when the lead has passed; [`EmrEmulator::recommend_rebalance`] sends only
+//! the recommendation. SQS's awsJson1.0 `ReceiveMessage` (long polling up to 20 s,
+//! visibility timeout, receive count) and `DeleteMessage` are served on the same endpoint
+//! (`X-Amz-Target: AmazonSQS.*`, signed for `sqs`). No other SQS call, no FIFO queue, no
+//! retention limit, no redrive.
+//!
 //! **Control**: [`EmrEmulator`] methods, and over HTTP `POST /_emulator/lose/<cluster-id>`,
-//! `POST /_emulator/throttle/<n>`, `GET /_emulator/clusters`.
+//! `POST /_emulator/reclaim/<cluster-id>/<lead seconds>`, `POST
+//! /_emulator/rebalance/<cluster-id>`, `POST /_emulator/throttle/<n>`, `GET
+//! /_emulator/clusters`.
 //!
 //! Used by respawn's `tests/emr.rs` and `tests/emr_emulator.rs`, and by
 //! `examples/emr-emulator.rs` (the emulator on its own).
@@ -77,7 +89,7 @@
 //! `instances.rs` (requests checked as EMR does), `responses.rs` (the JSON of clusters,
 //! fleets and steps), `cluster.rs` (a cluster's life), `steps.rs` (the step runner),
 //! `storage.rs` (S3 and HDFS for steps), `spark.rs` (spark-submit rewritten to python3),
-//! `shell.rs` (the tokenizer for `bash -c` lines).
+//! `shell.rs` (the tokenizer for `bash -c` lines), `sqs.rs` (queues and EC2's spot events).
 
 mod cluster;
 mod emulator;
@@ -87,6 +99,7 @@ mod responses;
 mod server;
 mod shell;
 mod spark;
+mod sqs;
 mod steps;
 mod storage;
 mod validate;

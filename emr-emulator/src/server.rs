@@ -7,6 +7,7 @@
 use crate::cluster::random_id;
 use crate::emulator::{Request, Shared};
 use crate::operations::call;
+use crate::sqs;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -74,6 +75,7 @@ pub(crate) async fn connection(shared: Arc<Shared>, mut socket: tokio::net::TcpS
                 header("authorization"),
                 &buf[head_end..head_end + length],
             )
+            .await
         };
         buf.drain(..(head_end + length).min(buf.len()));
         let text = body.to_string();
@@ -95,7 +97,7 @@ fn error_json(kind: &str, message: &str) -> Value {
     json!({ "__type": kind, "message": message })
 }
 
-fn route(
+async fn route(
     shared: &Arc<Shared>,
     method: &str,
     path: &str,
@@ -107,6 +109,10 @@ fn route(
     if let Some(control) = path.strip_prefix("/_emulator/") {
         let (status, body) = control_route(shared, method, control);
         return (status, body, "application/json");
+    }
+    if let Some(operation) = target.and_then(|t| t.strip_prefix("AmazonSQS.")) {
+        let (status, body) = sqs_route(shared, operation, authorization, body).await;
+        return (status, body, "application/x-amz-json-1.0");
     }
     let Some(operation) = target.and_then(|t| t.strip_prefix("ElasticMapReduce.")) else {
         let error = error_json(
@@ -160,6 +166,49 @@ fn route(
     }
 }
 
+/// SQS's awsJson1.0: signed for `sqs`, QueueUrl in the body, errors as
+/// `com.amazonaws.sqs#<Code>`.
+async fn sqs_route(
+    shared: &Arc<Shared>,
+    operation: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> (u16, Value) {
+    let signed = authorization
+        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256") && a.contains("/sqs/aws4_request"));
+    if !signed {
+        return (
+            400,
+            error_json(
+                "com.amazonaws.sqs#MissingAuthenticationToken",
+                "Missing Authentication Token",
+            ),
+        );
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(if body.is_empty() { b"{}" } else { body })
+    else {
+        return (
+            400,
+            error_json("com.amazonaws.sqs#InvalidRequest", "the body is not JSON"),
+        );
+    };
+    let result = match operation {
+        "ReceiveMessage" => sqs::receive(&shared.queues, &body).await,
+        "DeleteMessage" => shared.queues.lock().unwrap().delete(&body),
+        _ => Err(sqs::SqsError {
+            kind: "UnsupportedOperation",
+            message: format!("the emulator does not serve SQS {operation}"),
+        }),
+    };
+    match result {
+        Ok(value) => (200, value),
+        Err(e) => (
+            400,
+            error_json(&format!("com.amazonaws.sqs#{}", e.kind), &e.message),
+        ),
+    }
+}
+
 fn control_route(shared: &Arc<Shared>, method: &str, path: &str) -> (u16, Value) {
     match (method, path.split_once('/').unwrap_or((path, ""))) {
         ("POST", ("lose", id)) => {
@@ -177,6 +226,33 @@ fn control_route(shared: &Arc<Shared>, method: &str, path: &str) -> (u16, Value)
             ),
         },
         ("GET", ("clusters", "")) => (200, json!(shared.clusters())),
+        ("POST", ("reclaim", rest)) => {
+            let (id, lead) = rest.split_once('/').unwrap_or((rest, "120"));
+            match lead
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+            {
+                Some(lead) => {
+                    let warned = shared.reclaim(id, std::time::Duration::from_secs_f64(lead));
+                    (
+                        if warned.is_empty() { 404 } else { 200 },
+                        json!({ "instances": warned }),
+                    )
+                }
+                None => (
+                    400,
+                    json!({ "message": "expected /_emulator/reclaim/<cluster-id>/<lead seconds>" }),
+                ),
+            }
+        }
+        ("POST", ("rebalance", id)) => {
+            let warned = shared.recommend_rebalance(id);
+            (
+                if warned.is_empty() { 404 } else { 200 },
+                json!({ "instances": warned }),
+            )
+        }
         _ => (404, json!({ "message": "unknown control endpoint" })),
     }
 }

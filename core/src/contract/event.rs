@@ -147,7 +147,7 @@ pub enum RunEvent {
 }
 
 /// The two warnings spot capacity gives before it is reclaimed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NoticeKind {
     /// "EC2 Spot Instance Interruption Warning": the instances go at the end of the lead.

@@ -42,9 +42,9 @@ pub fn cluster() -> ClusterSpec {
         market: MARKET,
         mtti: MTTI,
         provision_time: PROVISION_TIME,
-        // `cluster.notice`: none. Notices reach respawn from chaos on local clusters; on
-        // EMR they will once the EC2 warnings are read from a queue (not yet built), so
-        // planning with EC2's two minutes there would promise what the engine does not do.
+        // `cluster.notice`: none. Notices reach respawn from chaos on local clusters, and on
+        // EMR from `cluster.emr.notice_queue`, with which it is EC2's two minutes
+        // ([`EC2_NOTICE`]); without the queue no notice arrives to plan with.
         notice: None,
         slots: SLOTS,
         fallback: FALLBACK,
@@ -65,6 +65,9 @@ pub const SPOT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// `cluster.emr.hdfs_dir`: where ephemeral work-tables go on the cluster.
 pub const HDFS_DIR: &str = "/respawn";
+/// `cluster.notice` on EMR with a `notice_queue`: EC2 warns two minutes before it reclaims
+/// a spot instance.
+pub const EC2_NOTICE: Duration = Duration::from_secs(120);
 /// `capacity` of a `cluster.emr` fleet, in instances.
 pub const FLEET_CAPACITY: u32 = 1;
 /// `cluster.emr.step_concurrency`: as many steps at once as `cluster.slots` says (EMR

@@ -149,6 +149,9 @@ pub struct EmrSpec {
     pub configurations: Vec<EmrConfiguration>,
     /// The HDFS folder ephemeral work-tables go under.
     pub hdfs_dir: String,
+    /// The SQS queue EC2's spot interruption warnings and rebalance recommendations reach
+    /// (through an EventBridge rule): respawn turns those about its clusters into notices.
+    pub notice_queue: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -21,6 +21,7 @@ pub use emr::{EmrCluster, EmrClusters, ProvisionError};
 pub use local::{LocalCluster, LocalClusters, StageCommand};
 pub use usage::{InstanceUse, Usage};
 
+use respawn_core::contract::event::NoticeKind;
 use respawn_core::workflow::{Market, StageId};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,6 +62,14 @@ pub enum ClusterNews {
         generation: u32,
         end: ClusterEnd,
         cause: String,
+    },
+    /// The provider warns that the cluster's (spot) instances will be reclaimed in `lead`.
+    Notice {
+        generation: u32,
+        kind: NoticeKind,
+        lead: Duration,
+        /// The instances the warning names.
+        instances: Vec<String>,
     },
 }
 

@@ -28,6 +28,15 @@ impl Driver {
                 end,
                 cause,
             }) => self.on_cluster_ended(generation, end, cause).await,
+            Msg::News(ClusterNews::Notice {
+                generation,
+                kind,
+                lead,
+                instances,
+            }) => {
+                self.on_notice(generation, kind, lead, instances).await;
+                None
+            }
             Msg::News(ClusterNews::Exited {
                 generation,
                 stage,

@@ -4,13 +4,14 @@
 
 use super::OpenedRun;
 use crate::clock::Clock;
+use crate::cluster::emr::NoticeQueue;
 use crate::cluster::{ClusterProvider, EmrClusters, LocalClusters, emr};
 use crate::driver::{Chaos, EventSink, RunEnd, RunInput, drive};
 use crate::ledger::Layout;
 use crate::store::{AnyStore, Store, TransferOptions};
 use respawn_core::plan::PlanOptions;
 use respawn_core::plan::calendar::{self, IntervalValues};
-use respawn_core::workflow::{Provider, Workflow};
+use respawn_core::workflow::{Market, MarketChoice, Provider, Workflow, defaults};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,16 +128,26 @@ pub async fn drive_opened(
         (Provider::Emr, Some(spec)) => {
             let client =
                 emr::client(spec.region.as_deref(), settings.emr_endpoint_url.as_deref()).await;
+            let mut emr = EmrClusters::new(
+                client,
+                spec.clone(),
+                &workflow.name,
+                &run_id,
+                &record.value.batch,
+                &store.describe(),
+                settings.emr_poll,
+            );
+            let spot = workflow.cluster.market != MarketChoice::Fixed(Market::OnDemand);
+            let queue = match &spec.notice_queue {
+                Some(url) => {
+                    let lead = workflow.cluster.notice.unwrap_or(defaults::EC2_NOTICE);
+                    Some(NoticeQueue::new(spec.region.as_deref(), url, lead).await)
+                }
+                None => None,
+            };
+            emr = emr.with_notices(queue, spot);
             ClusterProvider::Emr {
-                emr: Arc::new(EmrClusters::new(
-                    client,
-                    spec.clone(),
-                    &workflow.name,
-                    &run_id,
-                    &record.value.batch,
-                    &store.describe(),
-                    settings.emr_poll,
-                )),
+                emr: Arc::new(emr),
                 scratch,
             }
         }

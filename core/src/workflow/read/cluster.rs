@@ -96,7 +96,13 @@ pub(super) fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<Cluste
     }
     match (cluster.provider, fields.get("emr")) {
         (Provider::Emr, Some(node)) => match read_emr(r, node, cluster.slots) {
-            Some(emr) => cluster.emr = Some(emr),
+            Some(emr) => {
+                // Notices reach respawn through the queue: plan with EC2's two minutes.
+                if emr.notice_queue.is_some() && fields.get("notice").is_none() {
+                    cluster.notice = Some(defaults::EC2_NOTICE);
+                }
+                cluster.emr = Some(emr)
+            }
             None => ok = false,
         },
         (Provider::Emr, None) => {

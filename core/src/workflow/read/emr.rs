@@ -24,6 +24,7 @@ const EMR_KEYS: &[&str] = &[
     "bootstrap_actions",
     "configurations",
     "hdfs_dir",
+    "notice_queue",
 ];
 const FLEET_KEYS: &[&str] = &["instance_types", "capacity"];
 const BOOTSTRAP_KEYS: &[&str] = &["name", "path", "args"];
@@ -299,6 +300,27 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
         }),
         None => Some(defaults::HDFS_DIR.to_string()),
     };
+    let notice_queue = match fields.get("notice_queue") {
+        Some(node) => r
+            .string(node, "`cluster.emr.notice_queue`")
+            .and_then(|url| match queue_url_problem(&url) {
+                None => Some(Some(url)),
+                Some(problem) => {
+                    r.error(
+                        node.position,
+                        format!("`cluster.emr.notice_queue` {problem}, found `{url}`"),
+                        Some(
+                            "the queue's URL, for example \
+                             `https://sqs.us-east-1.amazonaws.com/123456789012/respawn-spot-notices` \
+                             (the `NoticeQueueUrl` output of infra/respawn-emr.yaml)"
+                                .into(),
+                        ),
+                    );
+                    None
+                }
+            }),
+        None => Some(None),
+    };
     Some(EmrSpec {
         region,
         release_label: release_label?,
@@ -316,8 +338,41 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
         bootstrap_actions,
         configurations: configurations?,
         hdfs_dir: hdfs_dir?,
+        notice_queue: notice_queue?,
     })
     .filter(|_| ok)
+}
+
+/// What is wrong with an SQS queue URL: `http(s)://host/<12-digit account>/<name>`.
+fn queue_url_problem(url: &str) -> Option<&'static str> {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return Some("must be an http(s) URL");
+    };
+    let mut parts = rest.split('/');
+    let host = parts.next().unwrap_or("");
+    let (account, name) = (parts.next(), parts.next());
+    let good_name = |n: &str| {
+        (1..=80).contains(&n.len())
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if host.is_empty() || parts.next().is_some() {
+        return Some("must be a queue URL: a host, then `/<account>/<queue name>`");
+    }
+    match (account, name) {
+        (Some(a), Some(n))
+            if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) && good_name(n) =>
+        {
+            None
+        }
+        (Some(a), _) if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) => {
+            Some("must name a 12-digit account after the host")
+        }
+        _ => Some("must end in a queue name (1 to 80 letters, digits, `-` or `_`; no FIFO queue)"),
+    }
 }
 
 /// `cluster.emr.bootstrap_actions`: scripts in S3 that run on every node before the steps.
@@ -478,5 +533,39 @@ mod tests {
         assert_eq!(emr.hdfs_dir, defaults::HDFS_DIR);
         assert_eq!(emr.primary.capacity, defaults::FLEET_CAPACITY);
         assert_eq!(emr.core, None);
+    }
+
+    #[test]
+    fn a_notice_queue_is_an_sqs_url_and_brings_ec2_s_two_minute_notice() {
+        let url = "https://sqs.us-east-1.amazonaws.com/123456789012/respawn-notices";
+        let workflow =
+            super::super::valid(&on_emr(&format!("{REQUIRED}    notice_queue: {url}\n")));
+        assert_eq!(
+            workflow.cluster.emr.unwrap().notice_queue.as_deref(),
+            Some(url)
+        );
+        assert_eq!(workflow.cluster.notice, Some(defaults::EC2_NOTICE));
+        let without = super::super::valid(&on_emr(REQUIRED));
+        assert_eq!(
+            without.cluster.notice, None,
+            "no queue, no notice to plan with"
+        );
+        let yaml = on_emr(&format!(
+            "{REQUIRED}    notice_queue: sqs.us-east-1.amazonaws.com/123456789012/q\n"
+        ));
+        assert_error!(
+            &yaml,
+            9,
+            19,
+            "`cluster.emr.notice_queue` must be an http(s) URL"
+        );
+        let yaml = on_emr(&format!(
+            "{REQUIRED}    notice_queue: https://sqs.us-east-1.amazonaws.com/12345/q\n"
+        ));
+        assert_error!(&yaml, 9, 19, "must name a 12-digit account after the host");
+        let yaml = on_emr(&format!(
+            "{REQUIRED}    notice_queue: https://sqs.us-east-1.amazonaws.com/123456789012/q.fifo\n"
+        ));
+        assert_error!(&yaml, 9, 19, "must end in a queue name");
     }
 }

@@ -50,6 +50,13 @@ impl EmrClusters {
         let mut found = find_live(&self.client, Some(&self.run_id)).await?;
         found.sort_by_key(|(f, _)| f.generation);
         let mut notes = Vec::new();
+        if self.unannounced {
+            notes.push(
+                "no `cluster.emr.notice_queue`: EC2's interruption warnings are not read, so \
+                 spot losses come unannounced (docs/aws.md, \"Spot notices\")"
+                    .to_string(),
+            );
+        }
         let newest = found.pop();
         for (extra, _) in found {
             terminate(&self.client, &extra.id).await?;

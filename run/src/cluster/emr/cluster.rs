@@ -3,6 +3,7 @@
 
 use super::adopt::{Found, SeenStep};
 use super::client::again;
+use super::notices::{NoticeQueue, listen};
 use super::watch::watch;
 use super::{EmrError, ProvisionError, step_args, step_name};
 use crate::cluster::{ClusterNews, Notify, StepEnd, Usage};
@@ -23,6 +24,10 @@ pub struct EmrClusters {
     pub(super) poll: Duration,
     /// A live cluster of this run found at start, adopted by the first provision.
     pub(super) adoptable: Mutex<Option<Found>>,
+    /// Where EC2's spot warnings arrive, when configured.
+    pub(super) notices: Option<NoticeQueue>,
+    /// Spot without a notice queue: the first provision says so once.
+    pub(super) unannounced: bool,
 }
 
 impl EmrClusters {
@@ -44,7 +49,17 @@ impl EmrClusters {
             store_url: store_url.into(),
             poll,
             adoptable: Mutex::new(None),
+            notices: None,
+            unannounced: false,
         }
+    }
+
+    /// Listens for EC2's spot warnings on `queue` for every spot cluster of the run; a
+    /// run that may use spot without a queue says so when it starts.
+    pub fn with_notices(mut self, queue: Option<NoticeQueue>, spot: bool) -> EmrClusters {
+        self.unannounced = spot && queue.is_none();
+        self.notices = queue;
+        self
     }
 
     pub fn spec(&self) -> &EmrSpec {
@@ -102,6 +117,8 @@ impl EmrClusters {
             });
         }
         let watched = Arc::new(Mutex::new(BTreeMap::new()));
+        let listener = (self.notices.is_some() && market == Market::Spot)
+            .then(|| tokio::spawn(listen(self.clone(), id.clone(), generation, notify.clone())));
         let watcher = tokio::spawn(watch(
             self.clone(),
             id.clone(),
@@ -116,6 +133,7 @@ impl EmrClusters {
             adopted: steps,
             watched,
             watcher,
+            listener,
             owner: self.clone(),
         })
     }
@@ -146,6 +164,8 @@ pub struct EmrCluster {
     /// Steps the watcher follows: step id to (stage, attempt).
     watched: Arc<Mutex<BTreeMap<String, (StageId, u32)>>>,
     watcher: tokio::task::JoinHandle<()>,
+    /// Reads the notice queue for this cluster's instances (spot, with a queue).
+    listener: Option<tokio::task::JoinHandle<()>>,
     owner: Arc<EmrClusters>,
 }
 
@@ -219,7 +239,7 @@ impl EmrCluster {
 
     /// Ends the cluster; returns its instances' hours when EMR lists them.
     pub async fn terminate(self) -> Option<Usage> {
-        self.watcher.abort();
+        self.stop_watching();
         if let Err(error) = terminate(&self.owner.client, &self.id).await {
             tracing::warn!("{error}");
         }
@@ -234,6 +254,13 @@ impl EmrCluster {
 
     /// Leaves the cluster running (another orchestrator owns the run now).
     pub fn abandon(self) {
+        self.stop_watching();
+    }
+
+    fn stop_watching(&self) {
         self.watcher.abort();
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
     }
 }

@@ -7,9 +7,29 @@ use super::cluster::EmrClusters;
 use crate::cluster::usage::{ListedInstance, Usage, now_seconds, usage};
 use aws_sdk_emr::types::MarketType;
 use respawn_core::workflow::Market;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl EmrClusters {
+    /// The EC2 ids of a cluster's instances, whatever their state.
+    pub(super) async fn ec2_ids(&self, id: &str) -> Result<BTreeSet<String>, EmrError> {
+        super::client::again(true, || async {
+            let mut ids = BTreeSet::new();
+            let mut pages = self
+                .client
+                .list_instances()
+                .cluster_id(id)
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(instance) = pages.next().await {
+                let instance = instance.map_err(|e| EmrError::from_sdk("ListInstances", e))?;
+                ids.extend(instance.ec2_instance_id().map(String::from));
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
     /// The instance-hours of a cluster's instances so far, per fleet, type and market.
     pub(super) async fn usage(&self, id: &str) -> Result<Usage, EmrError> {
         super::client::again(true, || self.usage_once(id)).await

@@ -14,6 +14,9 @@
 //! - Loss is told from failure by the cluster's state-change reason: a cluster that ends
 //!   for capacity or instance reasons is an interruption, `USER_REQUEST` is a stop, and
 //!   a configuration problem (`VALIDATION_ERROR`, `BOOTSTRAP_FAILURE`) fails the run.
+//! - With `cluster.emr.notice_queue`, one listener per cluster reads EC2's interruption
+//!   warnings and rebalance recommendations from SQS and tells those about the cluster's
+//!   instances as notices ([`notices`]).
 //! - When a cluster ends, the instances EMR lists for it (ListInstances) are summed per
 //!   fleet, instance type and market: what the cost report prices.
 //! - An orchestrator restarted while its cluster lives adopts it (found by tag) and
@@ -24,6 +27,7 @@ mod client;
 mod cluster;
 mod error;
 mod instances;
+mod notices;
 mod request;
 mod steps;
 mod watch;
@@ -32,5 +36,6 @@ pub use adopt::{Found, LIVE_STATES, Listed, find_live};
 pub use client::client;
 pub use cluster::{EmrCluster, EmrClusters, terminate};
 pub use error::{EmrError, EmrErrorKind, ProvisionError};
+pub use notices::NoticeQueue;
 pub use request::{TAG_BATCH, TAG_GENERATION, TAG_RUN, TAG_STORE, TAG_WORKFLOW};
 pub use steps::{step_args, step_name};
