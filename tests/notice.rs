@@ -105,8 +105,8 @@ impl Dag {
         files
     }
 
-    /// Hours of interrupted attempts and recomputed producers, from `respawn cost`.
-    fn lost_hours(&self, batch: &str) -> f64 {
+    /// `respawn cost --format json` of `batch`'s run.
+    fn cost(&self, batch: &str) -> Value {
         let cost = respawn([
             "cost",
             "notice-dag",
@@ -118,9 +118,65 @@ impl Dag {
             &self.store().display().to_string(),
         ]);
         cost.success();
-        let waste = &cost.json()["waste"];
+        cost.json()
+    }
+
+    /// Hours of interrupted attempts and recomputed producers, from `respawn cost`.
+    fn lost_hours(&self, batch: &str) -> f64 {
+        let waste = &self.cost(batch)["waste"];
         waste["interrupted_attempts"]["hours"].as_f64().unwrap()
             + waste["recomputed_producers"]["hours"].as_f64().unwrap()
+    }
+
+    /// `respawn report` of `batch`'s run: the page.
+    fn report(&self, batch: &str) -> String {
+        let page = self.dir.path().join(format!("{batch}.html"));
+        let store = self.store().display().to_string();
+        let args = [
+            "report",
+            "notice-dag",
+            "--batch",
+            batch,
+            "--store",
+            &store,
+            "-o",
+        ];
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.push(page.display().to_string());
+        respawn(&args).success();
+        std::fs::read_to_string(page).unwrap()
+    }
+}
+
+/// `respawn cost` and the report count what the run's events say the notices did.
+fn assert_window_shown(dag: &Dag, batch: &str, events: &[Value]) {
+    let notices = &dag.cost(batch)["notices"];
+    let warnings = of_kind(events, "notice");
+    assert_eq!(notices["interruption_notices"], warnings.len(), "{notices}");
+    assert_eq!(notices["lapsed"], of_kind(events, "notice-lapsed").len());
+    let saved = of_kind(events, "committed")
+        .into_iter()
+        .filter(|e| e["window"] == true)
+        .count();
+    assert_eq!(notices["saved"]["count"], saved, "{notices}");
+    let warned_and_lost = warnings.iter().any(|n| {
+        of_kind(events, "cluster-lost")
+            .iter()
+            .any(|l| l["generation"] == n["generation"])
+    });
+    if warned_and_lost {
+        assert!(
+            notices["provisioning_overlap"]["count"].as_u64() > Some(0),
+            "{notices}"
+        );
+    }
+    if !warnings.is_empty() {
+        let page = dag.report(batch);
+        assert_eq!(page.matches("data-notice=").count(), warnings.len());
+        assert!(
+            page.contains("<table class=\"notices\">"),
+            "the report's notice table"
+        );
     }
 }
 
@@ -187,6 +243,7 @@ fn notices_save_the_window_ask_for_the_replacement_at_once_and_lose_nothing() {
         assert_eq!(dag.outputs(&warned), want, "seed {seed} with notice");
         assert_nothing_left(&dag);
         with_notice += dag.lost_hours(&warned);
+        assert_window_shown(&dag, &warned, &events);
         for (at, event) in events.iter().enumerate() {
             if event["event"] != "notice" {
                 continue;
@@ -240,6 +297,7 @@ fn a_notice_no_loss_follows_releases_the_replacement_and_the_run_goes_on() {
     );
     assert_eq!(dag.outputs("lapsed"), want);
     assert_nothing_left(&dag);
+    assert_window_shown(&dag, "lapsed", &events);
     let lapsed = of_kind(&events, "notice-lapsed");
     assert!(!lapsed.is_empty(), "no notice lapsed: {events:?}");
     for event in lapsed {

@@ -74,10 +74,16 @@ pub fn describe(event: &RunEvent) -> Option<String> {
             stage,
             files,
             bytes,
+            window,
             ..
         } => format!(
-            "{stage}: checkpoint committed ({files} files, {})",
-            format_size(*bytes)
+            "{stage}: checkpoint committed ({files} files, {}){}",
+            format_size(*bytes),
+            if *window {
+                ", saved in the notice's window"
+            } else {
+                ""
+            }
         ),
         RunEvent::Restore { stage, .. } => format!("{stage}: restoring its checkpoint"),
         RunEvent::Restored { stage, .. } => format!("{stage}: checkpoint restored"),

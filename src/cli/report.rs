@@ -205,6 +205,33 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
         m(w.total),
         String::new(),
     ]);
+    let n = &cost.notices;
+    if n.any() {
+        rows.push(vec![
+            "notices".into(),
+            format!(
+                "{} interruption ({} lapsed), {} rebalance",
+                n.interruption_notices, n.lapsed, n.rebalance_notices
+            ),
+            String::new(),
+            String::new(),
+        ]);
+        for (what, item, cost) in [
+            ("notices: work-tables saved", &n.saved, m(n.saved.cost)),
+            (
+                "notices: provisioning overlapped",
+                &n.provisioning_overlap,
+                "-".into(),
+            ),
+        ] {
+            rows.push(vec![
+                format!("{what} ({})", item.count),
+                format_seconds(item.hours * 3600.0),
+                cost,
+                item.source.clone(),
+            ]);
+        }
+    }
     text.push_str(&output::table(
         &["", "HOW MUCH", "COST", "PRICE FROM"],
         &rows,

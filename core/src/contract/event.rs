@@ -71,6 +71,9 @@ pub enum RunEvent {
         files: usize,
         bytes: u64,
         seconds: f64,
+        /// Uploaded in a notice's window, beyond the plan's checkpoints.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        window: bool,
     },
     /// A checkpoint is being brought into cluster `generation`.
     Restore {

@@ -334,6 +334,7 @@ mod tests {
                     files: 1,
                     bytes: 0,
                     seconds: 36.0,
+                    window: false,
                 },
             ),
             at(

@@ -10,6 +10,7 @@ pub mod on_demand;
 pub mod page;
 pub mod render;
 pub mod timeline;
+pub mod window;
 
 pub use cost::{Cost, cost};
 pub use page::{ReportInput, RunSummary, page};

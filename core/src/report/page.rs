@@ -125,6 +125,8 @@ pub struct Page {
     pub bars: Vec<Bar>,
     pub bands: Vec<Band>,
     pub interruptions: Vec<Marker>,
+    /// Spot notices, on the axis and across the rows.
+    pub notices: Vec<Marker>,
     pub checkpoints: Vec<Marker>,
     pub ticks: Vec<Tick>,
     pub attempts: Vec<AttemptRow>,
@@ -132,6 +134,8 @@ pub struct Page {
     pub cost_summary: Vec<MoneyRow>,
     pub generations: Vec<MoneyRow>,
     pub waste: Vec<MoneyRow>,
+    /// What spot notices bought (empty without a notice).
+    pub notice_rows: Vec<MoneyRow>,
     pub no_cost: Option<String>,
     pub problems: Vec<String>,
 }
@@ -299,6 +303,31 @@ pub fn page(input: &ReportInput) -> Page {
             ),
         })
         .collect();
+    let notices = timeline
+        .notices
+        .iter()
+        .map(|n| Marker {
+            x: x(n.at),
+            y: 0.0,
+            title: format!(
+                "{} notice at {}: cluster {} warned, {} lead{}{}",
+                n.kind.as_str(),
+                clock(n.at),
+                n.generation + 1,
+                format_seconds(n.lead),
+                if n.instances.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (instances {})", n.instances.join(", "))
+                },
+                if n.lapsed {
+                    "; lapsed: no loss came"
+                } else {
+                    ""
+                }
+            ),
+        })
+        .collect();
     let checkpoints = timeline
         .commits
         .iter()
@@ -308,13 +337,18 @@ pub fn page(input: &ReportInput) -> Page {
                 x: x(c.at),
                 y: row_y(row) + ROW_HEIGHT / 2.0,
                 title: format!(
-                    "{} committed (attempt {}) at {}: {} in {} files, written in {}",
+                    "{} committed (attempt {}) at {}: {} in {} files, written in {}{}",
                     c.stage,
                     c.attempt,
                     clock(c.at),
                     bytesize::ByteSize(c.bytes),
                     c.files,
-                    format_seconds(c.seconds)
+                    format_seconds(c.seconds),
+                    if c.window {
+                        ", saved in a notice's window"
+                    } else {
+                        ""
+                    }
                 ),
             })
         })
@@ -350,6 +384,7 @@ pub fn page(input: &ReportInput) -> Page {
         .collect();
     let cost = input.workflow.map(|wf| cost(wf, &timeline));
     let (cost_summary, generations, waste) = cost.as_ref().map(money_rows).unwrap_or_default();
+    let notice_rows = cost.as_ref().map(window_rows).unwrap_or_default();
     let mut problems = input.problems.clone();
     problems.extend(timeline.problems.iter().cloned());
     Page {
@@ -364,6 +399,7 @@ pub fn page(input: &ReportInput) -> Page {
         bars,
         bands,
         interruptions,
+        notices,
         checkpoints,
         ticks,
         attempts,
@@ -374,6 +410,7 @@ pub fn page(input: &ReportInput) -> Page {
         cost_summary,
         generations,
         waste,
+        notice_rows,
         problems,
         run: input.run.clone(),
     }
@@ -489,4 +526,39 @@ fn money_rows(cost: &Cost) -> MoneyTables {
         source: String::new(),
     });
     (summary, generations, waste)
+}
+
+/// The spot notices' table: empty when none came.
+fn window_rows(cost: &Cost) -> Vec<MoneyRow> {
+    let n = &cost.notices;
+    if !n.any() {
+        return Vec::new();
+    }
+    let row = |what: String, item: &super::cost::WasteItem, cost: String| MoneyRow {
+        what,
+        amount: format_seconds(item.hours * 3600.0),
+        cost,
+        source: item.source.clone(),
+    };
+    vec![
+        MoneyRow {
+            what: "notices".into(),
+            amount: format!(
+                "{} interruption ({} lapsed), {} rebalance",
+                n.interruption_notices, n.lapsed, n.rebalance_notices
+            ),
+            cost: String::new(),
+            source: String::new(),
+        },
+        row(
+            format!("work-tables saved in the window ({})", n.saved.count),
+            &n.saved,
+            money(&cost.currency, n.saved.cost),
+        ),
+        row(
+            format!("provisioning overlapped ({})", n.provisioning_overlap.count),
+            &n.provisioning_overlap,
+            "-".into(),
+        ),
+    ]
 }

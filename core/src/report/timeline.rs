@@ -6,7 +6,7 @@
 //! again at 0) and `at` is to the second, so each process's start is placed at the latest
 //! `at - elapsed_s` among its events, and every event at that start plus its `elapsed_s`.
 
-use crate::contract::event::{InstanceUse, RunEvent, StampedEvent};
+use crate::contract::event::{InstanceUse, NoticeKind, RunEvent, StampedEvent};
 use crate::workflow::Market;
 use serde::Serialize;
 
@@ -122,6 +122,21 @@ pub struct Commit {
     pub files: usize,
     pub bytes: u64,
     pub seconds: f64,
+    /// Uploaded in a notice's window, beyond the plan.
+    pub window: bool,
+}
+
+/// A warning that a cluster would be reclaimed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NoticeMark {
+    pub at: f64,
+    /// Index into [`Timeline::generations`].
+    pub generation: usize,
+    pub kind: NoticeKind,
+    pub lead: f64,
+    pub instances: Vec<String>,
+    /// No loss came (an interruption notice only).
+    pub lapsed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -142,6 +157,7 @@ pub struct Timeline {
     pub attempts: Vec<Attempt>,
     pub generations: Vec<Generation>,
     pub interruptions: Vec<Interruption>,
+    pub notices: Vec<NoticeMark>,
     pub commits: Vec<Commit>,
     pub restores: Vec<Restore>,
     pub published: Vec<String>,
@@ -368,6 +384,7 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
                 files,
                 bytes,
                 seconds,
+                window,
             } => out.commits.push(Commit {
                 stage: stage.clone(),
                 attempt: *attempt,
@@ -375,7 +392,32 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
                 files: *files,
                 bytes: *bytes,
                 seconds: *seconds,
+                window: *window,
             }),
+            RunEvent::Notice {
+                generation,
+                kind,
+                lead_s,
+                instances,
+            } => out.notices.push(NoticeMark {
+                at: t,
+                generation: generation_of(&session_generations, *generation).unwrap_or(0),
+                kind: *kind,
+                lead: *lead_s,
+                instances: instances.clone(),
+                lapsed: false,
+            }),
+            RunEvent::NoticeLapsed { generation } => {
+                let g = generation_of(&session_generations, *generation).unwrap_or(0);
+                let warned = out
+                    .notices
+                    .iter_mut()
+                    .rev()
+                    .find(|n| n.generation == g && n.kind == NoticeKind::Interruption);
+                if let Some(notice) = warned {
+                    notice.lapsed = true;
+                }
+            }
             RunEvent::Restored {
                 stage,
                 generation,

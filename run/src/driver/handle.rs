@@ -313,6 +313,7 @@ impl Driver {
                     files: manifest.files.len(),
                     bytes: manifest.total_size(),
                     seconds: seconds(took),
+                    window: !self.setup.checkpoint[stage] && !self.setup.is_final[stage],
                 });
                 self.durable[stage] = Some(Durable::committed(&self.layout, manifest));
                 let event = Event::Committed {
