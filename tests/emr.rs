@@ -886,3 +886,40 @@ fn a_notice_queue_that_cannot_be_read_leaves_the_run_as_it_was_without_notices()
     lab.assert_same_outputs();
     lab.assert_every_cluster_terminated();
 }
+
+#[test]
+fn a_rebalance_recommendation_no_loss_follows_is_noted_and_asks_for_no_new_cluster() {
+    let lab = Lab::new();
+    let queue = lab.emr.create_queue("respawn-notices");
+    std::fs::write(&lab.file, notice_yaml(&queue, "2m")).unwrap();
+    let child = lab.spawn();
+    let warned = wait_for("a running sessions step", || {
+        lab.emr
+            .clusters()
+            .into_iter()
+            .find(|c| {
+                c.steps
+                    .iter()
+                    .any(|(name, state)| name.contains(":sessions:") && state == "RUNNING")
+            })
+            .map(|c| lab.emr.recommend_rebalance(&c.id))
+    });
+    assert!(!warned.is_empty());
+    let (code, events, stderr) = follow(child);
+    assert_eq!(code, 0, "{stderr}");
+    let notices: Vec<&Value> = events.iter().filter(|e| e["event"] == "notice").collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0]["kind"], "rebalance");
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "provision").count(),
+        1,
+        "no replacement is asked for on a rebalance recommendation"
+    );
+    assert_eq!(lab.emr.clusters().len(), 1);
+    lab.assert_same_outputs();
+    lab.assert_every_cluster_terminated();
+    assert!(
+        lab.emr.queue_messages(&queue).is_empty(),
+        "the run's recommendations were deleted"
+    );
+}
