@@ -70,7 +70,38 @@ pub struct Bindings<'a> {
     pub interval_end: &'a str,
 }
 
+/// The longest each variable can render to, for a bound on a rendered line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Longest {
+    /// `output` and each `inputs.NAME`.
+    pub work_table: usize,
+    pub run_id: usize,
+    pub batch: usize,
+    pub attempt: usize,
+    pub workflow_dir: usize,
+    /// `logical_date`, `interval_start`, `interval_end`.
+    pub interval: usize,
+}
+
 impl Template {
+    /// The most characters this template renders to when no variable is longer than `at_most`.
+    pub fn longest(&self, at_most: &Longest) -> usize {
+        self.segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Text(text) => text.chars().count(),
+                Segment::Variable(Variable::Output | Variable::Input(_)) => at_most.work_table,
+                Segment::Variable(Variable::RunId) => at_most.run_id,
+                Segment::Variable(Variable::Batch) => at_most.batch,
+                Segment::Variable(Variable::Attempt) => at_most.attempt,
+                Segment::Variable(Variable::WorkflowDir) => at_most.workflow_dir,
+                Segment::Variable(
+                    Variable::LogicalDate | Variable::IntervalStart | Variable::IntervalEnd,
+                ) => at_most.interval,
+            })
+            .sum()
+    }
+
     /// Parses `source`; `input_id` resolves `inputs.NAME` to a stage the stage needs;
     /// `scheduled` says whether the workflow has a schedule (and so an interval per run).
     pub fn parse(

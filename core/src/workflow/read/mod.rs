@@ -38,6 +38,7 @@ mod reader;
 mod schedule;
 mod stage;
 mod stages;
+mod step_limit;
 mod top;
 
 pub use reader::check_name;

@@ -3,10 +3,12 @@
 
 use super::reader::Reader;
 use super::stage::{RawStage, read_stage};
+use super::step_limit::check_line;
 use crate::workflow::defaults;
 use crate::workflow::diagnostic::did_you_mean;
 use crate::workflow::graph;
 use crate::workflow::model::*;
+use crate::workflow::template::Longest;
 use crate::workflow::template::{Segment, Template, TemplateError, Variable};
 use crate::workflow::yaml::{Node, Position, Value};
 use std::collections::HashMap;
@@ -14,7 +16,13 @@ use std::collections::HashMap;
 /// `stages`: the stages in a topological order (file order where the graph leaves a
 /// choice), or `None` when anything about them was reported.
 /// `scheduled`: the workflow has a `schedule:`, so stages may use its interval variables.
-pub(super) fn read_stages(r: &mut Reader, node: &Node, scheduled: bool) -> Option<Vec<Stage>> {
+/// `emr`: the longest each template variable renders to, when the stages run as EMR steps.
+pub(super) fn read_stages(
+    r: &mut Reader,
+    node: &Node,
+    scheduled: bool,
+    emr: Option<&Longest>,
+) -> Option<Vec<Stage>> {
     let entries = r.entries(node, "`stages`")?;
     if matches!(&node.value, Value::Map(pairs) if pairs.is_empty()) {
         r.error(
@@ -115,7 +123,12 @@ pub(super) fn read_stages(r: &mut Reader, node: &Node, scheduled: bool) -> Optio
                 ),
             });
             match template {
-                Ok(template) => Some(template),
+                Ok(template) => {
+                    if let Some(at_most) = emr {
+                        check_line(r, &stage.name, run_node, &template, at_most);
+                    }
+                    Some(template)
+                }
                 Err(errors) => {
                     for TemplateError {
                         offset_chars,

@@ -4,6 +4,7 @@
 use super::cost::read_cost;
 use super::reader::Reader;
 use super::schedule::read_schedule;
+use super::step_limit::emr_longest;
 use super::{checkpoint::read_checkpoint, cluster::read_cluster, stages::read_stages};
 use crate::workflow::defaults;
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics};
@@ -181,7 +182,14 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
         "add a `stages:` mapping of stage names to stages",
     );
     let scheduled = fields.get("schedule").is_some();
-    let stages = stages_node.and_then(|node| read_stages(r, node, scheduled));
+    let emr = match (&cluster, &name) {
+        (Some(c), Some(name)) if c.provider == Provider::Emr => c
+            .emr
+            .as_ref()
+            .map(|e| emr_longest(name, store.as_deref(), &e.hdfs_dir)),
+        _ => None,
+    };
+    let stages = stages_node.and_then(|node| read_stages(r, node, scheduled, emr.as_ref()));
     Some(Workflow {
         name: name?,
         file: r.file.to_string(),
