@@ -2,7 +2,8 @@
 """Interruption notices: lost work with and without a warning before each loss.
 
     cargo build --release --bin respawn
-    python3 benches/notices.py --seeds 6
+    python3 benches/notices.py --seeds 6                 # all three tables
+    python3 benches/notices.py --only vs --seeds-vs 200 --vs-notices 500ms
 
 1. Chaos runs (local clusters, local-directory store) of two workflows, the same seeds
    with and without `notice=`: lost work is interrupted attempts plus recomputed producers,
@@ -151,7 +152,7 @@ def mean_and_error(values):
     return mean, (var / len(values)) ** 0.5
 
 
-def sim_vs_chaos(seeds):
+def sim_vs_chaos(seeds, notices, seed_start):
     with tempfile.TemporaryDirectory() as tmp:
         text = measured_estimates(tmp)
         path = os.path.join(tmp, "notice-dag.yaml")
@@ -159,14 +160,15 @@ def sim_vs_chaos(seeds):
             f.write(text)
         print("| notice | chaos runs | measured lost work per run (s) | simulated (s) | simulated / measured |")
         print("|---|---|---|---|---|")
-        for notice in ["0s", "500ms"]:
+        for notice in notices:
             lost = []
-            for seed in range(1, seeds + 1):
+            for seed in range(seed_start, seed_start + seeds):
                 chaos = f"mtti=3s,seed={seed},provision=1s"
                 if notice != "0s":
                     chaos += f",notice={notice}"
                 hours, _ = run(tmp, "notice-dag", text, f"vs-{notice}-{seed}", chaos)
                 lost.append(hours * 3600)
+            print(f"lost work per run, notice {notice}: {json.dumps(lost)}", file=sys.stderr)
             mean, error = mean_and_error(lost)
             out = subprocess.run([RESPAWN, "simulate", path, "--mtti", "3s", "--notice", notice,
                                   "--trials", "4000", "--seed", "1", "--format", "json"],
@@ -205,6 +207,9 @@ def main():
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--seeds-vs", type=int, default=60,
                         help="chaos runs per row of the simulator-against-chaos table")
+    parser.add_argument("--vs-notices", default="0s,500ms",
+                        help="the notices of the simulator-against-chaos rows")
+    parser.add_argument("--seed-start", type=int, default=1)
     parser.add_argument("--only", choices=["chaos", "vs", "sim"], help="one table only")
     args = parser.parse_args()
     if not os.path.exists(RESPAWN):
@@ -213,7 +218,7 @@ def main():
         chaos_table(args.seeds)
         print()
     if args.only in (None, "vs"):
-        sim_vs_chaos(args.seeds_vs)
+        sim_vs_chaos(args.seeds_vs, args.vs_notices.split(","), args.seed_start)
         print()
     if args.only in (None, "sim"):
         sim_table()

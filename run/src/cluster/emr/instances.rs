@@ -5,29 +5,34 @@
 use super::EmrError;
 use super::cluster::EmrClusters;
 use crate::cluster::usage::{ListedInstance, Usage, now_seconds, usage};
-use aws_sdk_emr::types::MarketType;
+use aws_sdk_emr::types::{Instance, MarketType};
 use respawn_core::workflow::Market;
 use std::collections::{BTreeMap, BTreeSet};
 
 impl EmrClusters {
     /// The EC2 ids of a cluster's instances, whatever their state.
     pub(super) async fn ec2_ids(&self, id: &str) -> Result<BTreeSet<String>, EmrError> {
-        super::client::again(true, || async {
-            let mut ids = BTreeSet::new();
-            let mut pages = self
-                .client
-                .list_instances()
-                .cluster_id(id)
-                .into_paginator()
-                .items()
-                .send();
-            while let Some(instance) = pages.next().await {
-                let instance = instance.map_err(|e| EmrError::from_sdk("ListInstances", e))?;
-                ids.extend(instance.ec2_instance_id().map(String::from));
-            }
-            Ok(ids)
-        })
-        .await
+        let listed = super::client::again(true, || self.instances(id)).await?;
+        Ok(listed
+            .iter()
+            .filter_map(|i| i.ec2_instance_id().map(String::from))
+            .collect())
+    }
+
+    /// Every instance EMR lists for a cluster (ListInstances, all pages).
+    async fn instances(&self, id: &str) -> Result<Vec<Instance>, EmrError> {
+        let mut listed = Vec::new();
+        let mut pages = self
+            .client
+            .list_instances()
+            .cluster_id(id)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(instance) = pages.next().await {
+            listed.push(instance.map_err(|e| EmrError::from_sdk("ListInstances", e))?);
+        }
+        Ok(listed)
     }
 
     /// The instance-hours of a cluster's instances so far, per fleet, type and market.
@@ -56,15 +61,7 @@ impl EmrClusters {
             fleets.insert(fleet_id, (name, kind));
         }
         let mut listed = Vec::new();
-        let mut pages = self
-            .client
-            .list_instances()
-            .cluster_id(id)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(instance) = pages.next().await {
-            let instance = instance.map_err(|e| EmrError::from_sdk("ListInstances", e))?;
+        for instance in self.instances(id).await? {
             let fleet_id = instance
                 .instance_fleet_id()
                 .or(instance.instance_group_id())
