@@ -8,11 +8,13 @@
 //! `provision_time` and is billed from the loss on. A spot cluster is lost at exponential
 //! intervals with mean MTTI, drawn when it becomes ready, or at the times of a trace; an
 //! on-demand cluster never is. A loss ends every running stage and fails every upload in
-//! flight (the work-table was on the lost cluster).
+//! flight (the work-table was on the lost cluster). A trial costs its clusters plus its
+//! intermediate checkpoints' storage until the run ends.
 
 use super::{MAX_INTERRUPTIONS, TrialInterruptions, TrialOutcome};
 use crate::machine::{Action, Event, Exit, Machine, NoticeKind, Setup};
 use crate::plan::Plan;
+use crate::plan::prices::storage_rate;
 use crate::workflow::{Market, StageId, Workflow};
 use rand::Rng;
 use std::cmp::Reverse;
@@ -294,6 +296,8 @@ impl<'w> Simulator<'w> {
             .fold(0.0, |total, (s, at)| {
                 total + self.size_gb[s] * (world.now - at) / 3600.0
             });
+        // Checkpoint storage is part of the bill, as `respawn cost` counts it.
+        outcome.cost += outcome.checkpoint_gb_hours * storage_rate(&self.workflow.cost).per_hour;
         outcome
     }
 
