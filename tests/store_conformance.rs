@@ -168,6 +168,7 @@ conformance!(
     one_winner_among_twenty_commit_contenders_a_hundred_times,
     the_run_record_is_updated_with_if_match_without_losing_changes,
     events_are_numbered_appended_and_read_in_order,
+    a_hole_a_failed_writer_left_in_the_events_is_filled_with_a_note_on_reopening,
     commit_protocol_detects_missing_stale_and_broken_commits,
     publishing_replaces_an_output_and_writes_success_last,
     the_lease_is_held_renewed_taken_over_after_expiry_and_released,
@@ -688,7 +689,9 @@ async fn the_run_record_is_updated_with_if_match_without_losing_changes(store: &
 
 async fn events_are_numbered_appended_and_read_in_order(store: &AnyStore) {
     let layout = Layout::new("wf");
-    let mut log = EventLog::open(store, &layout, "run-1").await.unwrap();
+    let mut log = EventLog::open(store, &layout, "run-1", SystemTime::now())
+        .await
+        .unwrap();
     for i in 0..12 {
         assert_eq!(
             log.append(store, &layout, &serde_json::json!({"n": i}))
@@ -698,7 +701,9 @@ async fn events_are_numbered_appended_and_read_in_order(store: &AnyStore) {
         );
     }
     // A new process continues the numbering.
-    let mut reopened = EventLog::open(store, &layout, "run-1").await.unwrap();
+    let mut reopened = EventLog::open(store, &layout, "run-1", SystemTime::now())
+        .await
+        .unwrap();
     assert_eq!(
         reopened
             .append(store, &layout, &serde_json::json!({"n": 12}))
@@ -707,7 +712,9 @@ async fn events_are_numbered_appended_and_read_in_order(store: &AnyStore) {
         12
     );
     // A stale log that did not see the others skips past them instead of overwriting.
-    let mut stale = EventLog::open(store, &layout, "run-1").await.unwrap();
+    let mut stale = EventLog::open(store, &layout, "run-1", SystemTime::now())
+        .await
+        .unwrap();
     log.append(store, &layout, &serde_json::json!({"n": 13}))
         .await
         .unwrap();
@@ -721,6 +728,48 @@ async fn events_are_numbered_appended_and_read_in_order(store: &AnyStore) {
     let events = ledger::read_events(store, &layout, "run-1").await.unwrap();
     let numbers: Vec<i64> = events.iter().map(|e| e["n"].as_i64().unwrap()).collect();
     assert_eq!(numbers, (0..15).collect::<Vec<_>>());
+}
+
+/// Events written several at a time by a process that stopped on a store error can leave a
+/// hole (event 2 failed, event 3 landed); the next process to open the log fills it with a
+/// note saying so, so that the log stays numbered 0..n and later events come after it.
+async fn a_hole_a_failed_writer_left_in_the_events_is_filled_with_a_note_on_reopening(
+    store: &AnyStore,
+) {
+    let layout = Layout::new("wf");
+    for seq in [0, 1, 3] {
+        let body =
+            serde_json::to_vec(&serde_json::json!({"event": "note", "message": seq})).unwrap();
+        store
+            .put(&layout.event("run-1", seq), body, PutMode::Create)
+            .await
+            .unwrap();
+    }
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut log = EventLog::open(store, &layout, "run-1", now).await.unwrap();
+    let next = serde_json::json!({"event": "note", "message": "after"});
+    assert_eq!(log.append(store, &layout, &next).await.unwrap(), 4);
+    let events = ledger::read_events(store, &layout, "run-1").await.unwrap();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[2]["event"], "note");
+    let message = events[2]["message"].as_str().unwrap();
+    assert!(
+        message.contains("event 2 of this run was not recorded"),
+        "{message}"
+    );
+    let filler: respawn_core::contract::event::StampedEvent =
+        serde_json::from_value(events[2].clone()).unwrap();
+    assert_eq!(filler.at, "2027-01-15T08:00:00Z");
+    assert_eq!(events[4]["message"], "after");
+    // Opening again adds nothing.
+    EventLog::open(store, &layout, "run-1", now).await.unwrap();
+    assert_eq!(
+        ledger::read_events(store, &layout, "run-1")
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
 }
 
 async fn commit_protocol_detects_missing_stale_and_broken_commits(store: &AnyStore) {

@@ -50,7 +50,7 @@ impl Driver {
             .await
             .map_err(RunEnd::Store)?;
         let prepared = clusters.prepare().await.map_err(RunEnd::Io)?;
-        let events = EventLog::open(&store, &layout, &run_id)
+        let events = EventLog::open(&store, &layout, &run_id, clock.now())
             .await
             .map_err(RunEnd::Store)?;
         let (ledger, ledger_rx) = mpsc::unbounded_channel();

@@ -2,6 +2,7 @@
 
 use super::{Layout, parse_json, to_json};
 use crate::store::{ETag, PutMode, Store, StoreError};
+use respawn_core::contract::event::{RunEvent, StampedEvent};
 use respawn_core::contract::{FORMAT, RunRecord};
 use std::time::SystemTime;
 
@@ -172,23 +173,34 @@ pub struct EventLog {
 }
 
 impl EventLog {
-    /// Opens the log, continuing after the last event already in the store.
+    /// Opens the log, continuing after the last event already in the store. A hole below
+    /// the last event (a process writing several events at once stopped on a store error
+    /// after a later one landed) is filled with a note stamped `now`, so that the log stays
+    /// numbered without a gap.
     pub async fn open<S: Store>(
         store: &S,
         layout: &Layout,
         run_id: &str,
+        now: SystemTime,
     ) -> Result<EventLog, StoreError> {
         let prefix = layout.events(run_id);
-        let mut next = 0;
+        let mut seen = Vec::new();
         for object in store.list(&prefix).await? {
             let seq = object
                 .key
                 .strip_prefix(&prefix)
                 .and_then(|name| name.strip_suffix(".json"))
                 .and_then(|seq| seq.parse::<u64>().ok());
-            if let Some(seq) = seq {
-                next = next.max(seq + 1);
+            seen.extend(seq);
+        }
+        seen.sort_unstable();
+        let next = seen.last().map_or(0, |last| last + 1);
+        let mut expected = 0;
+        for seq in seen {
+            for hole in expected..seq {
+                fill_hole(store, layout, run_id, hole, now).await?;
             }
+            expected = seq + 1;
         }
         Ok(EventLog {
             run_id: run_id.into(),
@@ -262,6 +274,34 @@ impl EventLog {
             }
         }
         Ok(())
+    }
+}
+
+/// Writes the note that stands for event `seq`, which was never recorded (create-only: a
+/// writer that filled it first wins).
+async fn fill_hole<S: Store>(
+    store: &S,
+    layout: &Layout,
+    run_id: &str,
+    seq: u64,
+    now: SystemTime,
+) -> Result<(), StoreError> {
+    let note = StampedEvent {
+        at: super::timestamp(now),
+        elapsed_s: 0.0,
+        event: RunEvent::Note {
+            message: format!(
+                "event {seq} of this run was not recorded: the process writing it stopped on a store error"
+            ),
+        },
+    };
+    let body = to_json(&note.to_json());
+    match store
+        .put(&layout.event(run_id, seq), body, PutMode::Create)
+        .await
+    {
+        Ok(_) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
+        Err(other) => Err(other),
     }
 }
 
