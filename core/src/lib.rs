@@ -1,6 +1,7 @@
 //! respawn's pure core: no I/O, no async, no clock, no AWS. Top to bottom inside it:
 //! [`workflow`] (the model and its reader), [`contract`] (what every layer shares: run
-//! events, the run record, the store layout), [`plan`] (critical path, checkpoint
+//! events, the run record, the store layout), [`learn`] (figures learned from the run
+//! history), [`plan`] (critical path, checkpoint
 //! placement, recompute sets, fallback and market rules, calendars), [`machine`] (the run
 //! loop as a state machine), [`sim`] (that machine in virtual time), [`planner`] (choices
 //! made by simulating) and [`report`] (what a run's events say it did and cost).
@@ -10,6 +11,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod contract;
+pub mod learn;
 pub mod machine;
 pub mod plan;
 pub mod planner;

@@ -110,7 +110,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
             }
             return summary(tally.get());
         }
-        let settings = || run_settings(&args.file, &args.place.scratch, &args.place.emr);
+        let settings = || run_settings(&args.file, &args.place);
         let format = args.format;
         let name = workflow.name.clone();
         let sink_for = |batch: &str| -> EventSink { prefixed_sink(format, &name, batch) };

@@ -8,14 +8,17 @@ mod error;
 mod events;
 mod history;
 mod interrupt;
+mod learned;
 mod live;
 mod output;
 mod plan;
+mod planning;
 mod report;
 mod run;
 mod schedule;
 mod scheduled;
 mod simulate;
+mod stats;
 mod status;
 mod store;
 mod store_check;
@@ -25,6 +28,7 @@ mod validate;
 mod what_if;
 
 pub use error::{CliError, ErrorKind};
+pub use planning::{PlanArgs, PlanFormat, PolicyArg, SimulateArgs, StatsArgs, parse_mtti};
 pub use what_if::{MarketArg, WhatIf};
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -96,6 +100,9 @@ pub enum Command {
     Gc(GcArgs),
     /// List the runs of a workflow recorded in the store.
     History(HistoryArgs),
+    /// What runs measured against what the workflow file says: each stage's time and
+    /// output size, and the spot interruption rate.
+    Stats(StatsArgs),
     /// List the EMR clusters respawn started that are up; find and end orphans.
     Clusters(ClustersArgs),
     /// Check a store before trusting it with runs.
@@ -352,6 +359,9 @@ pub struct RunPlace {
     pub scratch: PathBuf,
     #[command(flatten)]
     pub emr: EmrArgs,
+    /// Plan from the workflow file alone, not from what earlier runs measured.
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 /// How respawn reaches EMR (`cluster.provider: emr`).
@@ -473,84 +483,10 @@ pub struct ValidateArgs {
     pub format: Format,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct PlanArgs {
-    /// The workflow file.
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
-    /// Mean time to interruption on spot (overrides `cluster.mtti`), e.g. `2h`.
-    #[arg(long, value_parser = parse_mtti, value_name = "DURATION")]
-    pub mtti: Option<Duration>,
-    /// Checkpoint policy (overrides `checkpoint.policy`).
-    #[arg(long, value_enum)]
-    pub policy: Option<PolicyArg>,
-    #[command(flatten)]
-    pub what_if: WhatIf,
-    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
-    pub format: PlanFormat,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct SimulateArgs {
-    /// The workflow file.
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
-    /// Mean time to interruption on spot (overrides `cluster.mtti`), e.g. `2h`.
-    #[arg(long, value_parser = parse_mtti, value_name = "DURATION")]
-    pub mtti: Option<Duration>,
-    /// Simulated runs per policy.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
-    pub trials: u32,
-    /// Seed of the interruption draws: the same seed gives the same numbers.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Replay interruption times from a CSV file (one time per line, or `trace,time`).
-    #[arg(long, value_name = "CSV")]
-    pub trace: Option<PathBuf>,
-    #[command(flatten)]
-    pub what_if: WhatIf,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum PlanFormat {
-    Text,
-    Json,
-    Dot,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum PolicyArg {
-    Auto,
-    All,
-    None,
-    Interval,
-}
-
-impl From<PolicyArg> for respawn_core::workflow::CheckpointPolicy {
-    fn from(policy: PolicyArg) -> Self {
-        match policy {
-            PolicyArg::Auto => Self::Auto,
-            PolicyArg::All => Self::All,
-            PolicyArg::None => Self::None,
-            PolicyArg::Interval => Self::Interval,
-        }
-    }
-}
-
-fn parse_mtti(text: &str) -> Result<Duration, String> {
-    let duration = respawn_core::workflow::units::parse_duration(text)?;
-    if duration.is_zero() {
-        return Err("the duration must be longer than zero".into());
-    }
-    Ok(duration)
 }
 
 /// Whether a log event of `target` at `level` may be printed: never the AWS SDK's signing
@@ -573,6 +509,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Plan(args) => plan::run(&args).map(|()| exit::SUCCESS),
         Command::Simulate(args) => simulate::run(&args).map(|()| exit::SUCCESS),
         Command::History(args) => history::run(&args).map(|()| exit::SUCCESS),
+        Command::Stats(args) => stats::run(&args).map(|()| exit::SUCCESS),
         Command::Run(args) => run::run(&args),
         Command::Tick(args) => tick::run(&args),
         Command::Schedule(args) => schedule::run(&args),

@@ -1,7 +1,8 @@
 //! `respawn plan FILE`
 
-use super::output;
 use super::{CliError, PlanArgs, PlanFormat};
+use super::{learned, output};
+use respawn_core::learn::History;
 use respawn_core::plan::{Plan, PlanOptions};
 use respawn_core::workflow::Workflow;
 use respawn_core::workflow::units::{format_seconds as fmt, format_size};
@@ -9,7 +10,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 
 pub fn run(args: &PlanArgs) -> Result<(), CliError> {
-    let workflow = args.what_if.load(&args.file)?;
+    let (workflow, history) = args.what_if.load(&args.file)?;
     let options = PlanOptions {
         mtti: args.mtti,
         policy: args.policy.map(Into::into),
@@ -17,8 +18,11 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     };
     let plan = respawn_core::planner::chosen_plan(&workflow, &options);
     match args.format {
-        PlanFormat::Text => output::stdout(&text(&workflow, &plan))?,
-        PlanFormat::Json => output::json(&to_json(&workflow, &plan))?,
+        PlanFormat::Text => output::stdout(&text(&workflow, &plan, &history))?,
+        PlanFormat::Json => {
+            let mtti_source = learned::mtti_source(&history, args.mtti.is_some(), None);
+            output::json(&to_json(&workflow, &plan, &history, &mtti_source))?
+        }
         PlanFormat::Dot => output::stdout(&dot(&workflow, &plan))?,
     }
     Ok(())
@@ -30,7 +34,7 @@ fn names<'a>(workflow: &'a Workflow, ids: &[usize]) -> Vec<&'a str> {
         .collect()
 }
 
-fn text(workflow: &Workflow, plan: &Plan) -> String {
+fn text(workflow: &Workflow, plan: &Plan, history: &History) -> String {
     let checkpoints = plan.stages.iter().filter(|s| s.checkpoint).count();
     let mut out = format!(
         "workflow `{}`: {} stages, {} checkpointed; policy {}, {} market, mtti {}, provision {}\n",
@@ -44,6 +48,9 @@ fn text(workflow: &Workflow, plan: &Plan) -> String {
     );
     if let Some(auto) = &plan.auto_market {
         out.push_str(&format!("market (auto): {}\n", auto.decision.reason));
+    }
+    if let Some(learned) = learned::summary(history) {
+        out.push_str(&learned);
     }
     out.push_str(&format!(
         "critical path: {}\nmakespan estimate (no interruptions, on {} slots, final writes included): {}\n",
@@ -66,7 +73,13 @@ fn text(workflow: &Workflow, plan: &Plan) -> String {
         .stages
         .iter()
         .zip(&plan.stages)
-        .map(|(stage, p)| {
+        .zip(&history.stages)
+        .map(|((stage, p), figures)| {
+            let learned = if figures.estimate.source.is_learned() {
+                " (learned)"
+            } else {
+                ""
+            };
             vec![
                 Cow::Borrowed(stage.name.as_str()),
                 if stage.needs.is_empty() {
@@ -74,7 +87,7 @@ fn text(workflow: &Workflow, plan: &Plan) -> String {
                 } else {
                     Cow::Owned(names(workflow, &stage.needs).join(","))
                 },
-                Cow::Owned(fmt(stage.estimate.as_secs_f64())),
+                Cow::Owned(format!("{}{learned}", fmt(stage.estimate.as_secs_f64()))),
                 Cow::Owned(fmt(p.earliest_start)),
                 Cow::Owned(fmt(p.latest_start)),
                 Cow::Owned(fmt(p.slack)),
@@ -123,6 +136,8 @@ struct PlanJson<'a> {
     market_choice: Option<MarketChoiceJson<'a>>,
     /// `null` on on-demand capacity, where nothing is interrupted.
     mtti_s: Option<f64>,
+    /// `workflow file`, `history: ...`, or `--mtti flag`.
+    mtti_source: &'a str,
     policy: &'a str,
     provision_time_s: f64,
     stages: Vec<StageJson<'a>>,
@@ -162,18 +177,25 @@ struct StageJson<'a> {
     critical: bool,
     earliest_start_s: f64,
     estimate_s: f64,
+    estimate_source: String,
     #[serde(rename = "final")]
     is_final: bool,
     latest_start_s: f64,
     name: &'a str,
     needs: Vec<&'a str>,
     output_size_bytes: u64,
+    output_size_source: String,
     reason: &'a str,
     slack_s: f64,
     unprotected_work_s: f64,
 }
 
-fn to_json<'a>(workflow: &'a Workflow, plan: &'a Plan) -> PlanJson<'a> {
+fn to_json<'a>(
+    workflow: &'a Workflow,
+    plan: &'a Plan,
+    history: &History,
+    mtti_source: &'a str,
+) -> PlanJson<'a> {
     PlanJson {
         chain_optimum_s: plan.chain_optimum,
         critical_path: names(workflow, &plan.critical_path),
@@ -187,23 +209,27 @@ fn to_json<'a>(workflow: &'a Workflow, plan: &'a Plan) -> PlanJson<'a> {
             spot: (&auto.spot).into(),
         }),
         mtti_s: plan.mtti.is_finite().then_some(plan.mtti),
+        mtti_source,
         policy: plan.policy.as_str(),
         provision_time_s: plan.provision_time,
         stages: workflow
             .stages
             .iter()
             .zip(&plan.stages)
-            .map(|(stage, p)| StageJson {
+            .zip(&history.stages)
+            .map(|((stage, p), figures)| StageJson {
                 checkpoint: p.checkpoint,
                 checkpoint_cost_s: p.checkpoint_cost,
                 critical: p.critical,
                 earliest_start_s: p.earliest_start,
                 estimate_s: stage.estimate.as_secs_f64(),
+                estimate_source: figures.estimate.source.describe(),
                 is_final: stage.is_final,
                 latest_start_s: p.latest_start,
                 name: &stage.name,
                 needs: names(workflow, &stage.needs),
                 output_size_bytes: stage.output_size,
+                output_size_source: figures.output_size.source.describe(),
                 reason: &p.reason,
                 slack_s: p.slack,
                 unprotected_work_s: p.unprotected_work,

@@ -42,7 +42,7 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     }
     let settings = RunSettings {
         chaos: args.chaos.clone(),
-        ..run_settings(&args.file, &args.place.scratch, &args.place.emr)
+        ..run_settings(&args.file, &args.place)
     };
     let request = RunRequest {
         batch: args.batch.clone(),

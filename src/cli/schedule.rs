@@ -35,8 +35,7 @@ const LONGEST_SLEEP: Duration = Duration::from_secs(60);
 pub fn run(args: &ScheduleArgs) -> Result<i32, CliError> {
     let workflows = load_all_scheduled(&args.files, "schedule")?;
     let pass = Pass {
-        scratch: &args.place.scratch,
-        emr: &args.place.emr,
+        place: &args.place,
         format: args.format,
         dry_run: false,
     };

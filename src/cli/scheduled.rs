@@ -4,7 +4,7 @@
 //! their runs print.
 
 use super::error::ErrorKind;
-use super::{CliError, EmrArgs, Format, output};
+use super::{CliError, Format, RunPlace, output};
 use respawn_core::contract::event::StampedEvent;
 use respawn_core::contract::{Layout, RunRecord};
 use respawn_core::report::Cost;
@@ -57,7 +57,8 @@ pub fn now_or_wall(now: Option<jiff::Timestamp>) -> Result<jiff::Timestamp, CliE
 
 /// The settings of a run started for the workflow in `file` (by `run`, `tick`, `schedule`
 /// or `backfill`); stage commands run in the current directory.
-pub fn run_settings(file: &Path, scratch: &Path, emr: &EmrArgs) -> RunSettings {
+pub fn run_settings(file: &Path, place: &RunPlace) -> RunSettings {
+    let (scratch, emr) = (&place.scratch, &place.emr);
     RunSettings {
         workflow_dir: absolute(folder_of(file)),
         cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
@@ -69,6 +70,7 @@ pub fn run_settings(file: &Path, scratch: &Path, emr: &EmrArgs) -> RunSettings {
         clock: Arc::new(WallClock),
         listen_for_signals: true,
         supervisor: supervisor(),
+        history: !place.no_history,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `respawn simulate FILE`
 
-use super::output;
 use super::{CliError, Format, SimulateArgs};
+use super::{learned, output};
 use respawn_core::planner::{SimReport, simulate};
 use respawn_core::sim::{SimOptions, parse_trace};
 use respawn_core::workflow::units::format_seconds as fmt;
@@ -34,7 +34,7 @@ fn read_trace(path: &std::path::Path) -> Result<String, CliError> {
 }
 
 pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
-    let workflow = args.what_if.load(&args.file)?;
+    let (workflow, history) = args.what_if.load(&args.file)?;
     let traces = match &args.trace {
         None => None,
         Some(path) => {
@@ -55,9 +55,29 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let report = simulate(&workflow, &options);
+    let mtti_source = learned::mtti_source(&history, args.mtti.is_some(), args.trace.as_deref());
     match args.format {
-        Format::Text => output::stdout(&text(&report, args.trace.is_some()))?,
-        Format::Json => output::json(&to_json(&report))?,
+        Format::Text => {
+            let learned = learned::summary(&history).unwrap_or_default();
+            output::stdout(&format!("{learned}{}", text(&report, args.trace.is_some())))?
+        }
+        Format::Json => {
+            let mut json = to_json(&report);
+            json["mtti_source"] = mtti_source.into();
+            json["stage_sources"] = history
+                .stages
+                .iter()
+                .map(|s| {
+                    let sources = serde_json::json!({
+                        "estimate_source": s.estimate.source.describe(),
+                        "output_size_source": s.output_size.source.describe(),
+                    });
+                    (s.stage.clone(), sources)
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+            output::json(&json)?
+        }
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use super::scheduled::{
     add_cost_json, cost_of_run, cost_text, load_all_scheduled, now_or_wall, prefixed_sink,
     run_settings,
 };
-use super::{CliError, EmrArgs, Format, TickArgs, exit, output, store};
+use super::{CliError, Format, RunPlace, TickArgs, exit, output, store};
 use respawn_core::contract::{Layout, RunRecord};
 use respawn_core::report::Cost;
 use respawn_core::workflow::Workflow;
@@ -22,8 +22,7 @@ pub fn run(args: &TickArgs) -> Result<i32, CliError> {
     let workflows = load_all_scheduled(&args.files, "tick")?;
     let now = now_or_wall(args.now)?;
     let pass = Pass {
-        scratch: &args.place.scratch,
-        emr: &args.place.emr,
+        place: &args.place,
         format: args.format,
         dry_run: args.dry_run,
     };
@@ -51,8 +50,7 @@ pub fn run(args: &TickArgs) -> Result<i32, CliError> {
 
 /// What a pass needs besides the workflow and its store.
 pub(super) struct Pass<'a> {
-    pub scratch: &'a Path,
-    pub emr: &'a EmrArgs,
+    pub place: &'a RunPlace,
     pub format: Format,
     /// Print the decisions only.
     pub dry_run: bool,
@@ -99,7 +97,7 @@ pub(super) async fn tick_workflow(
     if pass.dry_run {
         return Ok(Ticked::default());
     }
-    let settings = || run_settings(file, pass.scratch, pass.emr);
+    let settings = || run_settings(file, pass.place);
     let sink_for = |batch: &str| -> EventSink { prefixed_sink(format, &name, batch) };
     let runner = Runner {
         settings: &settings,

@@ -3,10 +3,11 @@
 
 use super::{CliError, output, parse_mtti};
 use clap::ValueEnum;
+use respawn_core::learn::History;
 use std::time::Duration;
 
 /// "What if" flags of `plan` and `simulate`: the workflow file as if it said otherwise.
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, clap::Args)]
 pub struct WhatIf {
     /// The market (overrides `cluster.market`).
     #[arg(long, value_enum)]
@@ -22,15 +23,20 @@ pub struct WhatIf {
     /// for none.
     #[arg(long, value_parser = respawn_core::workflow::units::parse_duration, value_name = "DURATION")]
     pub notice: Option<Duration>,
+    #[command(flatten)]
+    pub history: super::learned::HistoryFlags,
 }
 
 impl WhatIf {
-    /// The workflow `FILE` as the flags say; a price path that names nothing is an error.
+    /// The workflow `FILE` with the figures its history taught (unless `--no-history`),
+    /// then as the flags say; a price path that names nothing is an error.
     pub fn load(
         &self,
         file: &std::path::Path,
-    ) -> Result<respawn_core::workflow::Workflow, CliError> {
+    ) -> Result<(respawn_core::workflow::Workflow, History), CliError> {
         let mut workflow = output::load(file)?;
+        let history = super::learned::for_plan(&self.history, &workflow);
+        history.apply(&mut workflow);
         if let Some(market) = self.market {
             workflow.cluster.market = market.into();
         }
@@ -44,7 +50,7 @@ impl WhatIf {
             respawn_core::workflow::overrides::apply_price(&mut workflow.cost, price)
                 .map_err(CliError::invalid_input)?;
         }
-        Ok(workflow)
+        Ok((workflow, history))
     }
 }
 

@@ -32,6 +32,10 @@ pub enum RunEvent {
         market: Market,
         reason: String,
         interruptions: u32,
+        /// Where the interruption model the choice rests on came from (`workflow file`,
+        /// `history: ...`); absent in events written before it was kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
     },
     /// A cluster is being provisioned, ready after about `wait_s` seconds.
     Provision {

@@ -73,6 +73,14 @@ pub struct StageRecord {
     /// The stage's fingerprint when this run last ran it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// How long the attempt that succeeded ran, launch to exit 0, in seconds (what
+    /// `plan` learns the stage's estimate from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// The size of that attempt's output in bytes, where respawn saw it: a local
+    /// cluster's output directory, or the work-table it committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -102,6 +110,14 @@ pub struct RunRecord {
     /// provider tells them (EMR: provisioned instances times the cluster's lifetime).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub instance_hours: BTreeMap<String, f64>,
+    /// Hours the run held a ready cluster, per market, counted when each cluster ended
+    /// (lost or released): the exposure the learned interruption rate divides by.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cluster_hours: BTreeMap<String, f64>,
+    /// The kind of cluster the run used (`local`, or `emr`, its region and instance
+    /// types): history of one kind says nothing of another's interruptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_kind: Option<String>,
 }
 
 impl RunRecord {
@@ -132,6 +148,8 @@ impl RunRecord {
             stages: BTreeMap::new(),
             message: None,
             instance_hours: BTreeMap::new(),
+            cluster_hours: BTreeMap::new(),
+            cluster_kind: None,
         }
     }
 

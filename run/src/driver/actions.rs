@@ -35,6 +35,7 @@ impl Driver {
                     market,
                     reason,
                     interruptions: self.machine.interruptions(),
+                    model: self.model.clone(),
                 }),
                 Action::Terminate => self.terminate().await,
                 Action::Release { generation, reason } => {
@@ -138,6 +139,7 @@ impl Driver {
             .store
             .locate(&self.layout.log(&self.run_id, &name, attempt));
         let fingerprint = self.fingerprints[stage].clone();
+        self.launched_at[stage] = super::handle::seconds(self.started.elapsed());
         self.with_record(|record| {
             let entry = record.stages.entry(name.clone()).or_default();
             entry.market = Some(market.as_str().into());

@@ -10,6 +10,7 @@ use crate::ledger::CommitManifest;
 use crate::store::{Store, StoreError, local_files};
 use respawn_core::contract::event::RunEvent;
 use respawn_core::machine::{Event, Exit, Outcome};
+use respawn_core::workflow::units::format_seconds;
 use respawn_core::workflow::{Market, StageId};
 use std::time::Duration;
 
@@ -143,6 +144,8 @@ impl Driver {
             return None;
         }
         let market = cluster.market();
+        self.ready_at
+            .insert(generation, seconds(self.started.elapsed()));
         self.emit(RunEvent::ClusterReady {
             generation,
             market,
@@ -195,7 +198,7 @@ impl Driver {
         attempt: u32,
         end: StepEnd,
     ) -> Option<RunEnd> {
-        let end = self
+        let (end, bytes) = self
             .refuse_bad_output(generation, stage, attempt, end)
             .await;
         if let StepEnd::Failed {
@@ -231,6 +234,13 @@ impl Driver {
         let name = self.workflow.stages[stage].name.clone();
         match exit {
             Exit::Success => {
+                let ran = seconds(self.started.elapsed()) - self.launched_at[stage];
+                self.with_record(|record| {
+                    let entry = record.stages.entry(name.clone()).or_default();
+                    entry.seconds = Some(ran.max(0.0));
+                    entry.bytes = bytes;
+                });
+                self.note_overrun(stage, ran);
                 let output = self.output_of(stage, attempt);
                 self.local[stage] =
                     output.map(|o| (o, format!("{}/{name}/{attempt}", self.run_id)));
@@ -263,36 +273,61 @@ impl Driver {
         None
     }
 
+    /// Says so when an attempt that succeeded ran more than twice its stage's estimate
+    /// (the file's): the plan learns from the runs, but the file is worth correcting.
+    fn note_overrun(&mut self, stage: StageId, ran: f64) {
+        let estimate = self.workflow.stages[stage].estimate.as_secs_f64();
+        if estimate > 0.0 && ran > 2.0 * estimate {
+            let name = &self.workflow.stages[stage].name;
+            let message = format!(
+                "stage `{name}` ran {}, more than twice its estimate of {}; later plans learn from the runs (`respawn stats` compares them)",
+                format_seconds(ran),
+                format_seconds(estimate)
+            );
+            self.emit(RunEvent::Note { message });
+        }
+    }
+
     /// A stage that exits 0 but leaves what a work-table may not hold (a symbolic link, a
     /// FIFO, a name that is no store key: see `local_files`) failed, with the reason
-    /// naming the file in its log.
+    /// naming the file in its log. Otherwise the size of a local output, when it has one.
     async fn refuse_bad_output(
         &mut self,
         generation: u32,
         stage: StageId,
         attempt: u32,
         end: StepEnd,
-    ) -> StepEnd {
+    ) -> (StepEnd, Option<u64>) {
         let current = !self.gone.contains(&generation)
             && self
                 .cluster
                 .as_ref()
                 .is_some_and(|c| c.generation() == generation && c.is_alive());
         let Some(Output::Dir(dir)) = self.output_of(stage, attempt) else {
-            return end;
+            return (end, None);
         };
         if end != StepEnd::Success || !current {
-            return end;
+            return (end, None);
         }
-        let checked = tokio::task::spawn_blocking(move || local_files(&dir).map(drop)).await;
+        let checked = tokio::task::spawn_blocking(move || {
+            local_files(&dir).map(|files| {
+                let size = |file: &String| std::fs::metadata(dir.join(file)).map_or(0, |m| m.len());
+                files.iter().map(size).sum::<u64>()
+            })
+        })
+        .await;
         match checked {
-            Ok(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => StepEnd::Failed {
-                code: 0,
-                detail: Some(format!(
-                    "respawn: the stage exited 0, but its output is refused: {error}"
-                )),
-            },
-            _ => end,
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::InvalidData => {
+                let detail =
+                    format!("respawn: the stage exited 0, but its output is refused: {error}");
+                let refused = StepEnd::Failed {
+                    code: 0,
+                    detail: Some(detail),
+                };
+                (refused, None)
+            }
+            Ok(Ok(bytes)) => (end, Some(bytes)),
+            _ => (end, None),
         }
     }
 
@@ -315,6 +350,13 @@ impl Driver {
                     seconds: seconds(took),
                     window: !self.setup.checkpoint[stage] && !self.setup.is_final[stage],
                 });
+                if manifest.attempt == attempt {
+                    let bytes = manifest.total_size();
+                    self.with_record(|record| {
+                        let entry = record.stages.entry(name.clone()).or_default();
+                        entry.bytes.get_or_insert(bytes);
+                    });
+                }
                 self.durable[stage] = Some(Durable::committed(&self.layout, manifest));
                 let event = Event::Committed {
                     stage,

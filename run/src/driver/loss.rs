@@ -78,6 +78,7 @@ impl Driver {
             self.emit(event);
         }
         let at = timestamp(self.clock.now());
+        self.add_held(generation, market);
         self.with_record(|record| {
             record.interruptions.push(Interruption {
                 at,
@@ -142,6 +143,7 @@ impl Driver {
         cluster: String,
         usage: Option<Usage>,
     ) {
+        self.add_held(generation, market);
         self.add_hours(market, usage.as_ref().map(|u| u.instance_hours));
         self.emit(RunEvent::ClusterReleased {
             generation,
@@ -155,11 +157,13 @@ impl Driver {
     pub(super) async fn kill_everything(&mut self) {
         if let Some(replacement) = self.replacement.take() {
             let market = replacement.market();
+            self.add_held(replacement.generation(), market);
             let usage = replacement.lose().await;
             self.add_hours(market, usage.map(|u| u.instance_hours));
         }
         if let Some(cluster) = self.cluster.take() {
             let market = cluster.market();
+            self.add_held(cluster.generation(), market);
             let usage = cluster.lose().await;
             self.add_hours(market, usage.map(|u| u.instance_hours));
         }

@@ -78,6 +78,8 @@ pub struct RunInput {
     /// Whether SIGINT, SIGTERM and SIGUSR1 reach this run (off in unit tests).
     pub listen_for_signals: bool,
     pub sink: EventSink,
+    /// Where the plan's interruption model came from, for the `market-chosen` events.
+    pub model: Option<String>,
 }
 
 /// How a run ended.
@@ -202,4 +204,10 @@ struct Driver {
     prior: Vec<StageRecord>,
     /// Log uploads, awaited before the run ends (never aborted).
     logs: JoinSet<()>,
+    /// When each stage's latest attempt was launched, as the events' `elapsed_s`.
+    launched_at: Vec<f64>,
+    /// When each cluster still held became ready, as the events' `elapsed_s`.
+    ready_at: std::collections::BTreeMap<u32, f64>,
+    /// Where the plan's interruption model came from.
+    model: Option<String>,
 }

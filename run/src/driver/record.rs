@@ -86,6 +86,21 @@ impl Driver {
         }
     }
 
+    /// Adds the hours cluster `generation` was held since it was ready (once: a cluster
+    /// that was never ready, or was counted already, adds nothing).
+    pub(super) fn add_held(&mut self, generation: u32, market: Market) {
+        let Some(ready) = self.ready_at.remove(&generation) else {
+            return;
+        };
+        let hours = (super::handle::seconds(self.started.elapsed()) - ready).max(0.0) / 3600.0;
+        self.with_record(|record| {
+            *record
+                .cluster_hours
+                .entry(market.as_str().to_string())
+                .or_insert(0.0) += hours;
+        });
+    }
+
     /// Uploads the log of an attempt that ended (in the background).
     pub(super) fn save_log(&mut self, stage: StageId, attempt: u32) {
         let name = &self.workflow.stages[stage].name;

@@ -36,6 +36,7 @@ impl Driver {
             clock,
             listen_for_signals,
             sink,
+            model,
         } = input;
         let setup = Setup::new(&workflow, &plan);
         let fingerprints = fingerprints(&workflow);
@@ -59,6 +60,7 @@ impl Driver {
         initial.status = RunStatus::Running;
         initial.finished_at = None;
         initial.message = None;
+        initial.cluster_kind = Some(respawn_core::learn::cluster_kind(&workflow));
         let shared = Arc::new(Mutex::new(initial.clone()));
         let ledger_task = tokio::spawn(write_ledger(
             Ledger {
@@ -98,6 +100,9 @@ impl Driver {
             jitter: rand_pcg::Pcg64::seed_from_u64(seed_nanos),
             outcome: None,
             failed_stage: None,
+            launched_at: vec![0.0; workflow.stages.len()],
+            ready_at: Default::default(),
+            model,
             prior: workflow
                 .stages
                 .iter()

@@ -98,6 +98,7 @@ async fn drive_again(
         stop_grace: Duration::from_secs(1),
         clock,
         listen_for_signals: false,
+        model: None,
         sink: Box::new(move |event: &StampedEvent| seen.lock().unwrap().push(event.clone())),
         workflow,
     })

@@ -12,8 +12,10 @@
 //! - [`liveness`]: whether an orchestrator is at work on a run.
 //! - [`complete`]: whether a succeeded batch is still complete.
 //! - [`load`]: one run with its events, kept workflow and log tails, for the reports.
+//! - [`history`]: what the runs measured, as the figures plans learn from.
 
 pub mod complete;
+pub mod history;
 pub mod latest;
 pub mod liveness;
 pub mod load;
@@ -22,6 +24,7 @@ pub mod target;
 
 pub use crate::ledger::LeaseRecord;
 pub use complete::{Completeness, completeness};
+pub use history::{Learned, history};
 pub use latest::RunIndex;
 pub use liveness::{Liveness, at_work, lease_is_live, liveness};
 pub use load::{LoadedRun, kept_workflow, load, load_with, record, run_cost};

@@ -36,6 +36,8 @@ pub struct RunSettings {
     pub listen_for_signals: bool,
     /// The respawn executable, which supervises each stage on a local cluster.
     pub supervisor: Option<PathBuf>,
+    /// Whether the plan learns from earlier runs ([`respawn_core::learn`]).
+    pub history: bool,
 }
 
 /// Why a workflow cannot run on a store, if it cannot: EMR steps read and write their
@@ -153,8 +155,10 @@ pub async fn drive_opened(
         }
         _ => ClusterProvider::Local(scratch),
     };
+    let (planned, model) = planning_workflow(&store, &workflow, settings.history).await;
     drive(RunInput {
-        plan: respawn_core::planner::chosen_plan(&workflow, &PlanOptions::default()),
+        plan: respawn_core::planner::chosen_plan(&planned, &PlanOptions::default()),
+        model: Some(model),
         layout: Layout::new(&workflow.name),
         store,
         record,
@@ -172,4 +176,33 @@ pub async fn drive_opened(
         workflow,
     })
     .await
+}
+
+/// The workflow the run plans from: the file's, with the figures earlier runs measured
+/// unless `history` is off; and where its interruption model came from. History that
+/// cannot be read is named in a warning and the file's figures are used.
+async fn planning_workflow(
+    store: &AnyStore,
+    workflow: &Workflow,
+    history: bool,
+) -> (Workflow, String) {
+    let mut planned = workflow.clone();
+    if !history {
+        return (planned, "workflow file (--no-history)".into());
+    }
+    match crate::read::history(store, workflow).await {
+        Ok(learned) => {
+            for skipped in &learned.skipped {
+                tracing::warn!("left out of the history the plan learns from: {skipped}");
+            }
+            learned.history.apply(&mut planned);
+            (planned, learned.history.interruptions.describe())
+        }
+        Err(error) => {
+            tracing::warn!(
+                "the run history was not read, so the plan uses the workflow file's figures: {error}"
+            );
+            (planned, "workflow file (the history did not read)".into())
+        }
+    }
 }

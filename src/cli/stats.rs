@@ -1,0 +1,123 @@
+//! `respawn stats FILE`: what runs measured against what the workflow file says.
+
+use super::{CliError, Format, StatsArgs, learned, output};
+use respawn_core::learn::{Figure, History, StageFigures};
+use respawn_core::workflow::units::{format_seconds as fmt, format_size};
+use serde_json::json;
+
+pub fn run(args: &StatsArgs) -> Result<(), CliError> {
+    let workflow = output::load(&args.file)?;
+    let history = learned::read(&args.store, &workflow)?;
+    match args.format {
+        Format::Text => output::stdout(&text(&workflow.name, &history))?,
+        Format::Json => output::json(&to_json(&workflow.name, &history))?,
+    }
+    Ok(())
+}
+
+/// `+25%`: how far what runs measured is from the file's value.
+fn drift(figure: &Figure) -> Option<f64> {
+    let median = figure.median?;
+    (figure.file > 0.0).then(|| median / figure.file - 1.0)
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or("-".into(), |d| format!("{:+.0}%", d * 100.0))
+}
+
+fn text(name: &str, history: &History) -> String {
+    let mut out = format!(
+        "workflow `{name}`: {} run{} in the history\n\n",
+        history.runs,
+        if history.runs == 1 { "" } else { "s" }
+    );
+    let seconds = |v: Option<f64>| v.map_or("-".into(), fmt);
+    let bytes = |v: Option<f64>| v.map_or("-".into(), |b| format_size(b.round() as u64));
+    let rows: Vec<Vec<String>> = history
+        .stages
+        .iter()
+        .map(|s: &StageFigures| {
+            let (e, o) = (&s.estimate, &s.output_size);
+            vec![
+                s.stage.clone(),
+                fmt(e.file),
+                seconds(e.median),
+                seconds(e.p90),
+                percent(drift(e)),
+                format_size(o.file as u64),
+                bytes(o.median),
+                percent(drift(o)),
+                e.source.describe(),
+            ]
+        })
+        .collect();
+    let header = [
+        "stage",
+        "estimate",
+        "median",
+        "p90",
+        "drift",
+        "size",
+        "median",
+        "drift",
+        "plans use",
+    ];
+    out.push_str(&output::table(&header, &rows));
+    let model = &history.interruptions;
+    out.push_str(&format!(
+        "\nspot interruptions on `{}`: the file's mtti {}; {} spot loss{} in {:.2} h of spot held over {} run{}",
+        model.kind,
+        fmt(model.file.as_secs_f64()),
+        model.losses,
+        if model.losses == 1 { "" } else { "es" },
+        model.hours,
+        model.runs,
+        if model.runs == 1 { "" } else { "s" },
+    ));
+    match model.interval() {
+        Some((low, high)) => out.push_str(&format!(
+            "; plans use mtti {} (90% between {} and {})\n",
+            fmt(model.mtti.as_secs_f64()),
+            fmt(low.as_secs_f64()),
+            fmt(high.as_secs_f64())
+        )),
+        None => out.push_str("; plans use the file's mtti\n"),
+    }
+    out
+}
+
+fn figure_json(figure: &Figure, unit: &str) -> serde_json::Value {
+    json!({
+        format!("file_{unit}"): figure.file,
+        format!("median_{unit}"): figure.median,
+        format!("p90_{unit}"): figure.p90,
+        format!("planned_{unit}"): figure.value,
+        "drift": drift(figure),
+        "source": figure.source.describe(),
+    })
+}
+
+fn to_json(name: &str, history: &History) -> serde_json::Value {
+    let model = &history.interruptions;
+    let interval = model.interval();
+    json!({
+        "workflow": name,
+        "runs": history.runs,
+        "stages": history.stages.iter().map(|s| json!({
+            "stage": s.stage,
+            "estimate": figure_json(&s.estimate, "s"),
+            "output_size": figure_json(&s.output_size, "bytes"),
+        })).collect::<Vec<_>>(),
+        "interruptions": {
+            "cluster_kind": model.kind,
+            "file_mtti_s": model.file.as_secs_f64(),
+            "mtti_s": model.mtti.as_secs_f64(),
+            "mtti_90_low_s": interval.map(|(low, _)| low.as_secs_f64()),
+            "mtti_90_high_s": interval.map(|(_, high)| high.as_secs_f64()),
+            "losses": model.losses,
+            "spot_hours": model.hours,
+            "runs": model.runs,
+            "source": model.describe(),
+        },
+    })
+}

@@ -1,0 +1,251 @@
+//! Plans learn from the run history: after real local runs, `plan` and `simulate` use each
+//! stage's measured time and output size and say where every number came from,
+//! `--no-history` gives the file's plan back, `respawn stats` compares the file with what
+//! runs measured, and a damaged record is named and left out, never a crash.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use support::respawn;
+
+/// `slow` sleeps about 2 s against an estimate of 1 s and writes 5,000 bytes; `quick`
+/// writes 20,000 bytes in no time against an estimate of 30 s.
+const WORKFLOW: &str = r#"name: learning
+cluster: {provider: local, market: spot, mtti: 2h, provision_time: 1s, slots: 1}
+stages:
+  slow:
+    run: mkdir -p {{ output }} && head -c 5000 /dev/zero > {{ output }}/data && sleep 2
+    estimate: 1s
+    output_size: 1MB
+  quick:
+    needs: [slow]
+    run: mkdir -p {{ output }} && head -c 20000 /dev/zero > {{ output }}/data
+    estimate: 30s
+    output_size: 1GB
+"#;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("learning.yaml"), WORKFLOW).unwrap();
+        Fixture { dir }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.path().join("learning.yaml")
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    fn args<'a>(&'a self, head: &[&'a str]) -> Vec<String> {
+        let mut args: Vec<String> = head.iter().map(|s| s.to_string()).collect();
+        args.push(self.file().display().to_string());
+        args.push("--store".into());
+        args.push(self.store().display().to_string());
+        args
+    }
+
+    fn run_batch(&self, batch: &str) -> Vec<Value> {
+        let mut args = self.args(&["run", "--format", "json"]);
+        args.extend([
+            "--batch".into(),
+            batch.into(),
+            "--scratch".into(),
+            self.dir.path().join("scratch").display().to_string(),
+        ]);
+        let run = respawn(&args);
+        run.success();
+        run.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn plan(&self, extra: &[&str]) -> Value {
+        let mut args = self.args(&["plan", "--format", "json"]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let run = respawn(&args);
+        run.success();
+        run.json()
+    }
+}
+
+fn stage<'a>(plan: &'a Value, name: &str) -> &'a Value {
+    plan["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn plans_learn_stage_times_and_sizes_from_three_runs_and_say_so() {
+    let fx = Fixture::new();
+    let before = fx.plan(&[]);
+    assert_eq!(stage(&before, "slow")["estimate_source"], "workflow file");
+    let first = fx.run_batch("b1");
+    // The first run planned from the file, and said that `slow` overran its estimate.
+    let note = first.iter().find(|e| e["event"] == "note").expect("a note");
+    let text = note["message"].as_str().unwrap();
+    assert!(
+        text.contains("stage `slow` ran") && text.contains("more than twice its estimate of 1s"),
+        "{text}"
+    );
+    assert!(
+        !first
+            .iter()
+            .any(|e| e["event"] == "note" && e["message"].as_str().unwrap().contains("`quick`"))
+    );
+
+    let blended = fx.plan(&[]);
+    let slow = stage(&blended, "slow");
+    assert_eq!(
+        slow["estimate_source"],
+        "history: 1 run, blended with the workflow file"
+    );
+    let (s, q) = (
+        slow["estimate_s"].as_f64().unwrap(),
+        stage(&blended, "quick")["estimate_s"].as_f64().unwrap(),
+    );
+    assert!(
+        s > 1.2 && s < 2.0,
+        "a third of the way from 1 s to about 2 s: {s}"
+    );
+    assert!(
+        q > 15.0 && q < 25.0,
+        "a third of the way from 30 s to about 0 s: {q}"
+    );
+
+    fx.run_batch("b2");
+    fx.run_batch("b3");
+    let learned = fx.plan(&[]);
+    let slow = stage(&learned, "slow");
+    assert_eq!(slow["estimate_source"], "history: 3 runs");
+    let s = slow["estimate_s"].as_f64().unwrap();
+    assert!((2.0..3.5).contains(&s), "the median of about 2 s: {s}");
+    assert_eq!(slow["output_size_bytes"], 5000);
+    assert_eq!(stage(&learned, "quick")["output_size_bytes"], 20000);
+    assert_eq!(
+        stage(&learned, "quick")["output_size_source"],
+        "history: 3 runs"
+    );
+    let mtti = learned["mtti_source"].as_str().unwrap();
+    assert!(mtti.starts_with("history: 3 runs, 0 losses in"), "{mtti}");
+
+    // The text view marks the learned values and names --no-history.
+    let run = respawn(fx.args(&["plan"]));
+    run.success();
+    assert!(
+        run.stdout.contains("(learned)") && run.stdout.contains("--no-history"),
+        "{}",
+        run.stdout
+    );
+
+    // --no-history plans from the file alone, as before any run.
+    let file_only = fx.plan(&["--no-history"]);
+    assert_eq!(stage(&file_only, "slow")["estimate_s"], 1.0);
+    assert_eq!(
+        stage(&file_only, "quick")["output_size_bytes"],
+        1_000_000_000u64
+    );
+    assert_eq!(file_only["mtti_source"], "workflow file");
+    assert_eq!(
+        stage(&file_only, "slow")["estimate_source"],
+        "workflow file"
+    );
+
+    // --mtti wins over the history, and says so.
+    assert_eq!(fx.plan(&["--mtti", "1h"])["mtti_source"], "--mtti flag");
+
+    // simulate reads the same history.
+    let mut args = fx.args(&["simulate", "--format", "json", "--trials", "50"]);
+    args.extend(["--seed".into(), "3".into()]);
+    let sim = respawn(&args);
+    sim.success();
+    let sim = sim.json();
+    assert_eq!(
+        sim["stage_sources"]["slow"]["estimate_source"],
+        "history: 3 runs"
+    );
+    assert!(
+        sim["mtti_source"]
+            .as_str()
+            .unwrap()
+            .starts_with("history: 3 runs")
+    );
+
+    assert_stats(&fx);
+    assert_damaged_record_is_named_and_left_out(&fx);
+}
+
+fn assert_stats(fx: &Fixture) {
+    let run = respawn(fx.args(&["stats", "--format", "json"]));
+    run.success();
+    let stats = run.json();
+    assert_eq!(stats["runs"], 3);
+    let slow = &stats["stages"][0];
+    assert_eq!(slow["stage"], "slow");
+    let median = slow["estimate"]["median_s"].as_f64().unwrap();
+    assert!((2.0..3.5).contains(&median), "{median}");
+    assert!(slow["estimate"]["p90_s"].as_f64().unwrap() >= median);
+    assert!(
+        slow["estimate"]["drift"].as_f64().unwrap() > 0.9,
+        "about +100%"
+    );
+    assert_eq!(slow["output_size"]["median_bytes"], 5000.0);
+    let interruptions = &stats["interruptions"];
+    assert_eq!(interruptions["cluster_kind"], "local");
+    assert_eq!(interruptions["losses"], 0);
+    assert_eq!(interruptions["runs"], 3);
+    assert!(interruptions["spot_hours"].as_f64().unwrap() > 0.0);
+    assert!(
+        interruptions["mtti_90_low_s"].as_f64().unwrap()
+            < interruptions["mtti_s"].as_f64().unwrap()
+    );
+    let text = respawn(fx.args(&["stats"]));
+    text.success();
+    assert!(
+        text.stdout.contains("slow") && text.stdout.contains("history: 3 runs"),
+        "{}",
+        text.stdout
+    );
+}
+
+/// A run record that does not read is named on stderr and left out; the rest still count.
+fn assert_damaged_record_is_named_and_left_out(fx: &Fixture) {
+    let runs = fx.store().join("learning/runs");
+    let first = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let record = first.join("run.json");
+    std::fs::write(&record, b"{ not json").unwrap();
+    for command in ["stats", "plan"] {
+        let run = respawn(fx.args(&[command, "--format", "json"]));
+        run.success();
+        assert!(
+            run.stderr.contains("left out of the history") && run.stderr.contains(&display(&first)),
+            "{command}: {}",
+            run.stderr
+        );
+    }
+    let slow = stage(&fx.plan(&[]), "slow").clone();
+    assert_eq!(
+        slow["estimate_source"],
+        "history: 2 runs, blended with the workflow file"
+    );
+}
+
+fn display(path: &Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
