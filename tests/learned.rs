@@ -184,6 +184,20 @@ fn plans_learn_stage_times_and_sizes_from_three_runs_and_say_so() {
 
     assert_stats(&fx);
     assert_damaged_record_is_named_and_left_out(&fx);
+    assert_market_choice_names_its_model(&fx);
+}
+
+/// With `market: auto`, a run's `market-chosen` event names the interruption model its
+/// choice rests on: the one learned from the runs before it.
+fn assert_market_choice_names_its_model(fx: &Fixture) {
+    std::fs::write(fx.file(), WORKFLOW.replace("market: spot", "market: auto")).unwrap();
+    let events = fx.run_batch("b4");
+    let chosen = events
+        .iter()
+        .find(|e| e["event"] == "market-chosen")
+        .expect("a market-chosen event");
+    let model = chosen["model"].as_str().unwrap();
+    assert!(model.starts_with("history: 2 runs, 0 losses in"), "{model}");
 }
 
 fn assert_stats(fx: &Fixture) {

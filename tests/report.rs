@@ -140,6 +140,14 @@ fn the_rendered_gantt_has_one_bar_per_attempt_and_a_marker_per_interruption() {
         assert!(dom.contains(&format!("data-stage=\"{stage}\"")), "{stage}");
     }
     assert!(dom.contains("Cost and waste") && dom.contains("saving"));
+    // Each attempt beside its stage's estimate (none of these seconds-long attempts took
+    // twice an estimate of hours).
+    assert!(dom.contains("<th>took</th><th>estimate</th>"), "{dom}");
+    assert!(
+        dom.contains("<td>2h30m</td>") && dom.contains("<td>15m</td>"),
+        "{dom}"
+    );
+    assert_eq!(count(&dom, "class=\"over\""), 0);
     // The final stage's last attempt is on the critical path.
     assert!(dom.contains("class=\"bar succeeded critical\""), "{dom}");
 

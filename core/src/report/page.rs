@@ -98,6 +98,10 @@ pub struct AttemptRow {
     pub market: &'static str,
     pub start: String,
     pub duration: String,
+    /// The stage's `estimate` in the workflow the run kept (`-` without it).
+    pub estimate: String,
+    /// It took more than twice its estimate.
+    pub over: bool,
     pub outcome: &'static str,
     pub critical: bool,
     pub log: String,
@@ -366,20 +370,28 @@ pub fn page(input: &ReportInput) -> Page {
         .attempts
         .iter()
         .enumerate()
-        .map(|(index, a)| AttemptRow {
-            stage: a.stage.clone(),
-            attempt: a.attempt,
-            generation: a.generation + 1,
-            market: a.market.as_str(),
-            start: clock(a.start),
-            duration: format_seconds(a.seconds()),
-            outcome: if a.recompute && a.outcome.as_str() == "succeeded" {
-                "succeeded (recomputed)"
-            } else {
-                a.outcome.as_str()
-            },
-            critical: critical.contains(&index),
-            log: a.log.clone(),
+        .map(|(index, a)| {
+            let estimate = input
+                .workflow
+                .and_then(|wf| wf.stages.iter().find(|s| s.name == a.stage))
+                .map(|s| s.estimate.as_secs_f64());
+            AttemptRow {
+                stage: a.stage.clone(),
+                attempt: a.attempt,
+                generation: a.generation + 1,
+                market: a.market.as_str(),
+                start: clock(a.start),
+                duration: format_seconds(a.seconds()),
+                estimate: estimate.map_or("-".into(), format_seconds),
+                over: estimate.is_some_and(|e| e > 0.0 && a.seconds() > 2.0 * e),
+                outcome: if a.recompute && a.outcome.as_str() == "succeeded" {
+                    "succeeded (recomputed)"
+                } else {
+                    a.outcome.as_str()
+                },
+                critical: critical.contains(&index),
+                log: a.log.clone(),
+            }
         })
         .collect();
     let cost = input.workflow.map(|wf| cost(wf, &timeline));

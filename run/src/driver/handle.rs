@@ -274,7 +274,7 @@ impl Driver {
     }
 
     /// Says so when an attempt that succeeded ran more than twice its stage's estimate
-    /// (the file's): the plan learns from the runs, but the file is worth correcting.
+    /// (as planned: the file's, or what earlier runs taught).
     fn note_overrun(&mut self, stage: StageId, ran: f64) {
         let estimate = self.workflow.stages[stage].estimate.as_secs_f64();
         if estimate > 0.0 && ran > 2.0 * estimate {

@@ -155,11 +155,11 @@ pub async fn drive_opened(
         }
         _ => ClusterProvider::Local(scratch),
     };
-    let (planned, model) = planning_workflow(&store, &workflow, settings.history).await;
+    let (planned, model) = planning_workflow(&store, workflow, settings.history).await;
     drive(RunInput {
         plan: respawn_core::planner::chosen_plan(&planned, &PlanOptions::default()),
         model: Some(model),
-        layout: Layout::new(&workflow.name),
+        layout: Layout::new(&planned.name),
         store,
         record,
         lease,
@@ -173,7 +173,8 @@ pub async fn drive_opened(
         clock: settings.clock,
         listen_for_signals: settings.listen_for_signals,
         sink,
-        workflow,
+        // The machine orders launches and weighs the deadline by the learned estimates too.
+        workflow: planned,
     })
     .await
 }
@@ -183,14 +184,14 @@ pub async fn drive_opened(
 /// cannot be read is named in a warning and the file's figures are used.
 async fn planning_workflow(
     store: &AnyStore,
-    workflow: &Workflow,
+    workflow: Workflow,
     history: bool,
 ) -> (Workflow, String) {
-    let mut planned = workflow.clone();
+    let mut planned = workflow;
     if !history {
         return (planned, "workflow file (--no-history)".into());
     }
-    match crate::read::history(store, workflow).await {
+    match crate::read::history(store, &planned).await {
         Ok(learned) => {
             for skipped in &learned.skipped {
                 tracing::warn!("left out of the history the plan learns from: {skipped}");
