@@ -8,7 +8,8 @@ A diamond of four stages (a -> b, c -> d) whose stages sleep and write a known n
 bytes; the workflow file gets each estimate and output size wrong by 2x (half of them too
 high, half too low) and an MTTI 6x too optimistic (60s against chaos at mtti=10s). The
 workflow runs `--runs` times under `--chaos mtti=10s` on a local cluster with a
-local-directory store. After runs 1, 3, 5 and 10 it prints:
+local-directory store. Before any run (the file alone) and after runs 1, 3, 5 and 10
+it prints:
 
 - the learned estimate and size of each stage against the true ones (`respawn stats`),
   the largest error in percent;
@@ -39,6 +40,7 @@ TRUE = {
 FILE_FACTOR = {"a": 2.0, "b": 0.5, "c": 2.0, "d": 0.5}
 CHAOS_MTTI = 10.0
 FILE_MTTI = 60.0
+CHECKED_AFTER = (0, 1, 3, 5, 10)
 
 
 def workflow(name, seconds, sizes, mtti, forced=None):
@@ -82,9 +84,12 @@ def checkpoints(plan):
 
 
 def main():
+    global CHAOS_MTTI, FILE_MTTI
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--chaos-mtti", type=float, default=CHAOS_MTTI, help="seconds")
     args = parser.parse_args()
+    CHAOS_MTTI, FILE_MTTI = args.chaos_mtti, 6 * args.chaos_mtti
     with tempfile.TemporaryDirectory() as tmp:
         store, scratch = os.path.join(tmp, "store"), os.path.join(tmp, "scratch")
         wrong = os.path.join(tmp, "learning.yaml")
@@ -101,11 +106,14 @@ def main():
         best = mean_makespan(truth)
         print(f"plan from the true values: mean makespan {best:.2f}s (simulated, mtti {CHAOS_MTTI:.0f}s)")
         print("runs | worst estimate error | worst size error | learned mtti / chaos mtti | makespan of the learned plan / of the true plan")
-        for n in range(1, args.runs + 1):
-            respawn("run", wrong, "--store", store, "--scratch", scratch, "--batch", f"b{n}",
-                    "--chaos", f"mtti={CHAOS_MTTI:.0f}s,seed={n}", "--format", "json")
-            if n not in (1, 3, 5, 10) and n != args.runs:
+        for n in range(0, args.runs + 1):
+            if n > 0:
+                respawn("run", wrong, "--store", store, "--scratch", scratch, "--batch", f"b{n}",
+                        "--chaos", f"mtti={CHAOS_MTTI:.0f}s,seed={n}", "--format", "json")
+            if n not in CHECKED_AFTER and n != args.runs:
                 continue
+            if n == 0:
+                os.makedirs(store, exist_ok=True)
             stats = json.loads(respawn("stats", wrong, "--store", store, "--format", "json"))
             est_err = max(abs(s["estimate"]["planned_s"] / TRUE[s["stage"]][1] - 1) for s in stats["stages"])
             size_err = max(abs(s["output_size"]["planned_bytes"] / TRUE[s["stage"]][2] - 1) for s in stats["stages"])
