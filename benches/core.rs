@@ -231,6 +231,7 @@ fn main() {
         mtti: None,
         traces: None,
         threads: 2,
+        partial: 0.0,
     };
     let interruptions = respawn_core::sim::Interruptions::Exponential { mtti: auto.mtti };
     let one_policy = median_of(5, || {
@@ -279,6 +280,7 @@ fn main() {
                     mtti: Some(Duration::from_secs(mtti)),
                     traces: None,
                     threads: 2,
+                    partial: 0.0,
                 },
             );
             let mean = |name: &str| report.policies.iter().find(|p| p.name == name).unwrap();
@@ -330,6 +332,7 @@ fn main() {
                         mtti: Some(Duration::from_secs(mtti)),
                         traces: None,
                         threads: 2,
+                        partial: 0.0,
                     },
                 );
                 let mean = |name: &str| {

@@ -46,6 +46,7 @@ fn trials(workflow: &Workflow) -> (Market, Vec<TrialOutcome>) {
         mtti: None,
         traces: None,
         threads: 2,
+        partial: 0.0,
     };
     let free = plan(workflow, &PlanOptions::default()).makespan_estimate;
     (

@@ -22,6 +22,7 @@ fn options(trials: u32, mtti: Duration) -> SimOptions {
         mtti: Some(mtti),
         traces: None,
         threads: 2,
+        partial: 0.0,
     }
 }
 

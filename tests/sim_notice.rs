@@ -56,6 +56,7 @@ fn trials(notice: Option<Duration>, interruptions: &Interruptions) -> Vec<TrialO
         mtti: None,
         traces: None,
         threads: 2,
+        partial: 0.0,
     };
     run_trials(&workflow, &plan, interruptions, &options, 1e7)
 }

@@ -34,6 +34,7 @@ fn a_trial_costs_its_clusters_plus_its_checkpoints_storage() {
         mtti: None,
         traces: None,
         threads: 1,
+        partial: 0.0,
     };
     let trial = run_trials(&workflow, &plan, &Interruptions::Never, &options, 1e7)[0];
     let clusters = trial.makespan / 3600.0 * cluster_rate(&workflow, Market::OnDemand).per_hour;

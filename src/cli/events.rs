@@ -112,6 +112,12 @@ pub fn describe(event: &RunEvent) -> Option<String> {
         RunEvent::Notice {
             generation, kind, ..
         } => format!("cluster {generation}: {} recommendation", kind.as_str()),
+        RunEvent::CapacityLost {
+            generation,
+            nodes,
+            remaining,
+            cause,
+        } => format!("cluster {generation} lost {nodes} node(s), {remaining} left: {cause}"),
         RunEvent::NoticeLapsed { generation } => {
             format!("cluster {generation}: the interruption it was warned of did not come")
         }

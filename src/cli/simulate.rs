@@ -53,6 +53,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
         mtti: args.mtti,
         traces,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        partial: args.partial,
     };
     let report = simulate(&workflow, &options);
     let mtti_source = learned::mtti_source(&history, args.mtti.is_some(), args.trace.as_deref());

@@ -93,6 +93,15 @@ pub enum RunEvent {
     },
     /// A running attempt ended with its cluster (never counted as a failure).
     Interrupted { stage: String, attempt: u32 },
+    /// Nodes of cluster `generation` were reclaimed and the cluster works on: `nodes`
+    /// lost, `remaining` left (before any replacement); the attempts they ran end with
+    /// `interrupted` events.
+    CapacityLost {
+        generation: u32,
+        nodes: u32,
+        remaining: u32,
+        cause: String,
+    },
     /// A cluster was lost; `interruptions` counts the run's losses so far.
     ClusterLost {
         generation: u32,

@@ -38,6 +38,15 @@ pub enum Event {
         cause: String,
         elapsed: f64,
     },
+    /// Nodes of the cluster of `generation` were reclaimed and took the attempts named
+    /// (stage and attempt) with them; the cluster works on with the capacity left and
+    /// gets the lost capacity back as its provider replaces nodes. Each attempt named is
+    /// interrupted (never a failure) and runs again; its work-tables on other nodes (the
+    /// cluster's shared scratch, HDFS's replicas) are kept.
+    AttemptsLost {
+        generation: u32,
+        attempts: Vec<(StageId, u32)>,
+    },
     /// The cluster of `generation` was warned that it will be reclaimed in about `lead`
     /// seconds (an interruption notice), or that it is at raised risk (a rebalance
     /// recommendation, `lead` 0 when no time is given). `elapsed` is seconds since the

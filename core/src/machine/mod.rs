@@ -14,4 +14,6 @@ pub use state::{Machine, StageState, StageStatus, retry_delay};
 #[cfg(test)]
 mod notice_tests;
 #[cfg(test)]
+mod partial_tests;
+#[cfg(test)]
 mod properties;

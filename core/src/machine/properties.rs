@@ -16,6 +16,9 @@ pub(super) struct Script {
     /// Each loss is announced by an interruption notice with this lead, handled (and its
     /// uploads committed) before the loss.
     pub notice: Option<f64>,
+    /// The node of the N-th launch is reclaimed, for each N: that attempt is lost (its
+    /// killed process then reports a failure, which must change nothing).
+    pub node_lost_at_launch: BTreeSet<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -129,6 +132,21 @@ pub(super) fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool
                             elapsed: 0.0,
                         });
                         break;
+                    }
+                    if script.node_lost_at_launch.contains(&launches) {
+                        let generation = machine.generation();
+                        let attempts = vec![(stage, attempt)];
+                        events.push_back(Event::AttemptsLost {
+                            generation,
+                            attempts,
+                        });
+                        let exit = Exit::Failed { code: 137 };
+                        events.push_back(Event::StageExited {
+                            stage,
+                            attempt,
+                            exit,
+                        });
+                        continue;
                     }
                     let exit = if script.failing.contains(&(stage, attempt)) {
                         Exit::Failed { code: 1 }
@@ -438,6 +456,20 @@ proptest! {
             prop_assert!(seen.insert(*stage), "stage {} committed twice", stage);
         }
     }
+
+    /// Nodes lost under attempts, with or without whole-cluster losses and with no retries
+    /// at all: nothing is charged to the stages, and the run succeeds.
+    #[test]
+    fn node_losses_charge_no_retries(
+        mut setup in random_dag(),
+        nodes in proptest::collection::btree_set(1usize..30, 1..8),
+        losses in proptest::collection::btree_set(1usize..30, 0..3),
+    ) {
+        setup.retries = 0;
+        let script = Script { lose_after_launch: losses, node_lost_at_launch: nodes, ..Script::default() };
+        let trace = drive(&setup, &script, vec![false; setup.needs.len()]);
+        prop_assert_eq!(trace.outcome, Some(Outcome::Succeeded));
+    }
 }
 
 proptest! {
@@ -456,7 +488,7 @@ proptest! {
         let committed: Vec<bool> = (0..n).map(|s| setup.checkpoint[s] && committed_bits & (1 << s) != 0).collect();
         // Attempt 1 of these stages fails once (retries are 2).
         let failing = (0..n).filter(|s| failing_bits & (1 << s) != 0).map(|s| (s, 1)).collect();
-        let script = Script { lose_after_launch: losses, failing, notice: None };
+        let script = Script { lose_after_launch: losses, failing, ..Script::default() };
         let trace = drive(&setup, &script, committed);
         prop_assert_eq!(trace.outcome, Some(Outcome::Succeeded));
         let finals: BTreeSet<usize> = (0..n).filter(|&s| setup.is_final[s]).collect();

@@ -357,6 +357,10 @@ impl Run {
                 cause,
                 elapsed,
             } => self.lose_cluster(shape, generation, cause, elapsed),
+            Event::AttemptsLost {
+                generation,
+                attempts,
+            } => self.lose_attempts(shape, generation, &attempts),
             Event::Notice {
                 generation,
                 kind,

@@ -69,6 +69,7 @@ pub(super) fn checkpoint_plan(workflow: &Workflow, options: &PlanOptions) -> Pla
         mtti: None,
         traces: None,
         threads: 1,
+        partial: 0.0,
     };
     let interruptions = Interruptions::Exponential { mtti: rule.mtti };
     let mean = |candidate: &Plan, limit: f64| {

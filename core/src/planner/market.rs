@@ -197,6 +197,7 @@ fn spot_trials(workflow: &Workflow, plan: &Plan, limits: &Limits) -> Expectation
             mtti: None,
             traces: None,
             threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
+            partial: 0.0,
         };
         outcomes.extend(run_trials(
             workflow,

@@ -59,6 +59,8 @@ pub struct SimOptions {
     pub traces: Option<Vec<Vec<f64>>>,
     /// Threads to spread trials on; results do not depend on it.
     pub threads: usize,
+    /// The share of losses that take one node of the cluster, not all of it.
+    pub partial: f64,
 }
 
 /// One trial's outcome.
@@ -107,7 +109,7 @@ pub fn run_trials(
     options: &SimOptions,
     time_limit: f64,
 ) -> Vec<TrialOutcome> {
-    let simulator = Simulator::new(workflow, plan, time_limit);
+    let simulator = Simulator::new(workflow, plan, time_limit).with_partial(options.partial);
     let trials = options.trials as usize;
     let threads = options.threads.clamp(1, 64).min(trials.max(1));
     let mut outcomes = vec![TrialOutcome::default(); trials];

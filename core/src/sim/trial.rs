@@ -34,6 +34,9 @@ pub struct Simulator<'w> {
     time_limit: f64,
     /// The cluster's price per hour on spot and on-demand, read once.
     prices: [f64; 2],
+    /// The share of losses that take one node (slot) of the cluster, not all of it.
+    partial: f64,
+    slots: usize,
 }
 
 /// What a trial fed the machine, kept when asked for (tests replay it into a fresh machine).
@@ -47,14 +50,38 @@ pub struct TrialEvents {
 /// Something the simulated cluster or store will report at a time.
 #[derive(Clone, Copy, Debug)]
 enum Due {
-    Ready { generation: u32 },
-    Lost { generation: u32 },
-    Notice { generation: u32, loss_at: f64 },
-    Exited { stage: StageId, attempt: u32 },
-    Committed { stage: StageId, attempt: u32 },
-    Restored { stage: StageId, generation: u32 },
-    Published { stage: StageId },
-    BackoffOver { stage: StageId },
+    Ready {
+        generation: u32,
+    },
+    Lost {
+        generation: u32,
+    },
+    /// One node of cluster `generation` is reclaimed (see [`Simulator::with_partial`]).
+    NodeLost {
+        generation: u32,
+    },
+    Notice {
+        generation: u32,
+        loss_at: f64,
+    },
+    Exited {
+        stage: StageId,
+        attempt: u32,
+    },
+    Committed {
+        stage: StageId,
+        attempt: u32,
+    },
+    Restored {
+        stage: StageId,
+        generation: u32,
+    },
+    Published {
+        stage: StageId,
+    },
+    BackoffOver {
+        stage: StageId,
+    },
 }
 
 /// A due report, ordered by time, then by the order it was scheduled in.
@@ -146,7 +173,17 @@ impl<'w> Simulator<'w> {
                 super::price_per_hour(workflow, Market::Spot),
                 super::price_per_hour(workflow, Market::OnDemand),
             ],
+            partial: 0.0,
+            slots: workflow.cluster.slots as usize,
         }
+    }
+
+    /// Makes that share of losses take one node, drawn among `cluster.slots`: the attempt
+    /// on it (if any) is lost work and runs again on the same cluster (the machine's
+    /// `AttemptsLost`, as a run's), and the cluster's next loss is drawn from there.
+    pub fn with_partial(mut self, share: f64) -> Self {
+        self.partial = share.clamp(0.0, 1.0);
+        self
     }
 
     fn price(&self, market: Market) -> f64 {
@@ -232,6 +269,9 @@ impl<'w> Simulator<'w> {
             let event = match next.due {
                 Due::Ready { generation } => {
                     self.cluster_ready(generation, interruptions, &mut world, rng)
+                }
+                Due::NodeLost { generation } => {
+                    self.node_lost(generation, interruptions, &mut world, &mut outcome, rng)
                 }
                 Due::Lost { generation } => {
                     let Some(events) = self.cluster_lost(generation, &mut world, &mut outcome)
@@ -389,26 +429,73 @@ impl Simulator<'_> {
         } else {
             return None; // released, or lost while it was asked for
         };
-        if market == Market::Spot
-            && let Some(at) =
-                next_interruption(interruptions, after, &mut world.trace_position, rng)
-        {
-            if generation == world.generation {
-                world.loss_at = Some(at);
-            }
-            world.schedule(at, Due::Lost { generation });
-            if let Some(lead) = self.notice.filter(|lead| *lead > 0.0) {
-                let loss_at = at;
-                world.schedule(
-                    (at - lead).max(world.now),
-                    Due::Notice {
-                        generation,
-                        loss_at,
-                    },
-                );
-            }
+        if market == Market::Spot {
+            self.schedule_loss(generation, after, interruptions, world, rng);
         }
         Some(Event::ClusterReady { generation })
+    }
+
+    /// Draws the next loss of spot cluster `generation` after `after`: one node's (with
+    /// chance `partial`, unannounced) or the whole cluster's (announced by its notice).
+    fn schedule_loss(
+        &self,
+        generation: u32,
+        after: f64,
+        interruptions: TrialInterruptions,
+        world: &mut World,
+        rng: &mut impl Rng,
+    ) {
+        let Some(at) = next_interruption(interruptions, after, &mut world.trace_position, rng)
+        else {
+            return;
+        };
+        if self.partial > 0.0 && rng.random::<f64>() < self.partial {
+            world.schedule(at, Due::NodeLost { generation });
+            return;
+        }
+        if generation == world.generation {
+            world.loss_at = Some(at);
+        }
+        world.schedule(at, Due::Lost { generation });
+        if let Some(lead) = self.notice.filter(|lead| *lead > 0.0) {
+            let due = Due::Notice {
+                generation,
+                loss_at: at,
+            };
+            world.schedule((at - lead).max(world.now), due);
+        }
+    }
+
+    /// One node of cluster `generation` is reclaimed: the attempt on it, if any, is lost
+    /// work and interrupted; the cluster's next loss is drawn.
+    fn node_lost(
+        &self,
+        generation: u32,
+        interruptions: TrialInterruptions,
+        world: &mut World,
+        outcome: &mut TrialOutcome,
+        rng: &mut impl Rng,
+    ) -> Option<Event> {
+        let waiting = world.replacement.is_some_and(|r| r.0 == generation);
+        let current = generation == world.generation && world.alive;
+        if !waiting && !current {
+            return None;
+        }
+        let node = rng.random_range(0..self.slots.max(1));
+        self.schedule_loss(generation, world.now, interruptions, world, rng);
+        if !current {
+            return None;
+        }
+        let running: Vec<StageId> = (0..world.running.len())
+            .filter(|&s| world.running[s].is_some())
+            .collect();
+        let stage = *running.get(node)?;
+        let (attempt, started) = world.running[stage].take()?;
+        outcome.lost_work += world.now - started;
+        Some(Event::AttemptsLost {
+            generation,
+            attempts: vec![(stage, attempt)],
+        })
     }
 
     /// A spot cluster is reclaimed. The current one: its bill ends, its running attempts

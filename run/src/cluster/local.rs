@@ -241,6 +241,26 @@ impl LocalCluster {
         self.groups.remove(&(stage, attempt));
     }
 
+    /// Ends one attempt: its supervisor, its pipe closed, ends the stage's whole tree, and
+    /// a second later its group is SIGKILLed whatever is left of it.
+    pub fn kill(&mut self, stage: StageId, attempt: u32) {
+        let Some((group, pipe)) = self.groups.get_mut(&(stage, attempt)) else {
+            return;
+        };
+        pipe.take();
+        let group = *group;
+        if self.supervisor.is_none() {
+            // SAFETY: killpg has no memory-safety preconditions.
+            unsafe { libc::killpg(group, libc::SIGKILL) };
+            return;
+        }
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            // SAFETY: as above; the group may be gone already, which is what we want.
+            unsafe { libc::killpg(group, libc::SIGKILL) };
+        });
+    }
+
     pub fn running(&self) -> usize {
         self.groups.len()
     }

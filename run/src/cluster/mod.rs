@@ -294,6 +294,14 @@ impl Cluster {
         }
     }
 
+    /// Ends one attempt's processes, as the loss of the node it ran on would (local
+    /// clusters; an EMR step's node is reclaimed by EC2, not by respawn).
+    pub fn kill_attempt(&mut self, stage: StageId, attempt: u32) {
+        if let Cluster::Local(c) = self {
+            c.kill(stage, attempt);
+        }
+    }
+
     /// The attempt's processes have ended.
     pub fn forget(&mut self, stage: StageId, attempt: u32) {
         if let Cluster::Local(c) = self {

@@ -4,7 +4,10 @@
 //! `notice`, each loss is announced that long before it (the losses are drawn as without
 //! it); with `lapse`, that share of notices are false alarms: the notice comes, the loss
 //! does not, and the cluster's next loss is drawn from there (from a second stream, so a
-//! seed's losses do not depend on the share).
+//! seed's losses do not depend on the share). With `partial`, that share of losses take one
+//! node (slot) of the cluster, not all of it: the attempt on that node, if any, is
+//! interrupted and the cluster works on until its next loss (the coins and the node are
+//! drawn from a third stream; a one-node loss comes unannounced).
 
 use rand::Rng;
 use std::time::Duration;
@@ -22,6 +25,8 @@ pub struct Chaos {
     pub notice: Option<Duration>,
     /// The share of notices that no loss follows.
     pub lapse: f64,
+    /// The share of losses that take one node, not the whole cluster.
+    pub partial: f64,
 }
 
 /// What becomes of one spot cluster, counted from when it is ready.
@@ -29,8 +34,10 @@ pub struct Chaos {
 pub struct Fate {
     /// Interruption notices: when, and the lead they announce.
     pub notices: Vec<(Duration, Duration)>,
-    /// When the cluster is lost.
+    /// When the cluster is lost (or, for a one-node loss, the node).
     pub loss: Duration,
+    /// The loss takes one node, not the whole cluster (it comes unannounced).
+    pub one_node: bool,
 }
 
 impl std::str::FromStr for Chaos {
@@ -43,6 +50,7 @@ impl std::str::FromStr for Chaos {
         let mut provision = None;
         let mut notice = None;
         let mut lapse = 0.0;
+        let mut partial = 0.0;
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part
                 .split_once('=')
@@ -78,9 +86,17 @@ impl std::str::FromStr for Chaos {
                             format!("lapse `{value}` is not a share from 0 up to (not with) 1")
                         })?
                 }
+                "partial" => {
+                    partial = value
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|p| (0.0..=1.0).contains(p))
+                        .ok_or_else(|| format!("partial `{value}` is not a share from 0 to 1"))?
+                }
                 other => {
                     return Err(format!(
-                        "unknown chaos setting `{other}`; the settings are mtti, seed, provision, notice and lapse"
+                        "unknown chaos setting `{other}`; the settings are mtti, seed, provision, notice, lapse and partial"
                     ));
                 }
             }
@@ -91,6 +107,7 @@ impl std::str::FromStr for Chaos {
             provision,
             notice,
             lapse,
+            partial,
         })
     }
 }
@@ -100,6 +117,7 @@ pub(super) struct ChaosDraws {
     pub chaos: Chaos,
     losses: rand_pcg::Pcg64,
     lapses: rand_pcg::Pcg64,
+    nodes: rand_pcg::Pcg64,
 }
 
 impl ChaosDraws {
@@ -108,12 +126,25 @@ impl ChaosDraws {
         ChaosDraws {
             losses: rand_pcg::Pcg64::seed_from_u64(chaos.seed),
             lapses: rand_pcg::Pcg64::seed_from_u64(chaos.seed ^ 0x6c61_7073_6573),
+            nodes: rand_pcg::Pcg64::seed_from_u64(chaos.seed ^ 0x6e6f_6465_7321),
             chaos,
         }
     }
 
+    /// The next loss of a spot cluster, counted from now: from its start, or from its
+    /// last one-node loss. With chance `partial` it takes one node only.
     pub fn next_fate(&mut self) -> Fate {
-        self.chaos.next_fate(&mut self.losses, &mut self.lapses)
+        let mut fate = self.chaos.next_fate(&mut self.losses, &mut self.lapses);
+        if self.chaos.partial > 0.0 && self.nodes.random::<f64>() < self.chaos.partial {
+            fate.one_node = true;
+            fate.notices.clear();
+        }
+        fate
+    }
+
+    /// Which of `nodes` nodes a one-node loss takes.
+    pub fn node(&mut self, nodes: usize) -> usize {
+        self.nodes.random_range(0..nodes.max(1))
     }
 }
 
@@ -133,14 +164,22 @@ impl Chaos {
         let mut loss = self.next_loss(rng);
         let mut notices = Vec::new();
         let Some(lead) = self.notice else {
-            return Fate { notices, loss };
+            return Fate {
+                notices,
+                loss,
+                one_node: false,
+            };
         };
         while self.lapse > 0.0 && lapses.random::<f64>() < self.lapse && loss < NEVER {
             notices.push((loss.saturating_sub(lead), lead.min(loss)));
             loss = loss.saturating_add(self.next_loss(lapses)).min(NEVER);
         }
         notices.push((loss.saturating_sub(lead), lead.min(loss)));
-        Fate { notices, loss }
+        Fate {
+            notices,
+            loss,
+            one_node: false,
+        }
     }
 
     /// A note when checkpoints are planned for an MTTI far from the chaos rate.
@@ -224,6 +263,28 @@ mod tests {
         }
         let error = "mtti=1s,lapse=1".parse::<Chaos>().unwrap_err();
         assert!(error.contains("lapse `1`"), "{error}");
+    }
+
+    #[test]
+    fn a_share_of_losses_take_one_node_unannounced_and_the_losses_stay_those_of_the_seed() {
+        let fates = |text: &str| {
+            let mut draws = ChaosDraws::new(text.parse().unwrap());
+            (0..1000).map(|_| draws.next_fate()).collect::<Vec<_>>()
+        };
+        let whole = fates("mtti=10s,seed=3,notice=2s");
+        let mixed = fates("mtti=10s,seed=3,notice=2s,partial=0.5");
+        let one_node = mixed.iter().filter(|f| f.one_node).count();
+        assert!((420..580).contains(&one_node), "{one_node} of 1000");
+        for (whole, mixed) in whole.iter().zip(&mixed) {
+            assert_eq!(whole.loss, mixed.loss);
+            assert!(!whole.one_node);
+            assert_eq!(mixed.notices.is_empty(), mixed.one_node);
+        }
+        assert!(fates("mtti=10s,partial=1").iter().all(|f| f.one_node));
+        let mut draws = ChaosDraws::new("mtti=1s,partial=1".parse().unwrap());
+        assert!((0..100).all(|_| draws.node(3) < 3));
+        let error = "mtti=1s,partial=1.5".parse::<Chaos>().unwrap_err();
+        assert!(error.contains("partial `1.5`"), "{error}");
     }
 
     #[test]

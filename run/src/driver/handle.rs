@@ -73,6 +73,10 @@ impl Driver {
                 self.lose(generation, cause).await;
                 None
             }
+            Msg::LoseNode { generation } => {
+                self.lose_node(generation).await;
+                None
+            }
             Msg::Notice {
                 generation,
                 kind,
@@ -198,6 +202,16 @@ impl Driver {
         attempt: u32,
         end: StepEnd,
     ) -> Option<RunEnd> {
+        if self.reclaimed.remove(&(stage, attempt)) {
+            let name = &self.workflow.stages[stage].name;
+            let note = "respawn: the node this attempt ran on was reclaimed; it runs again";
+            append_log(&self.clusters.scratch().log_path(name, attempt), note);
+            self.save_log(stage, attempt);
+            if let Some(cluster) = self.cluster.as_mut() {
+                cluster.forget(stage, attempt);
+            }
+            return None;
+        }
         let (end, bytes) = self
             .refuse_bad_output(generation, stage, attempt, end)
             .await;

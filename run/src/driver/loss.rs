@@ -7,7 +7,7 @@ use crate::cluster::{Cluster, Usage};
 use crate::ledger::{Interruption, timestamp};
 use respawn_core::contract::event::RunEvent;
 use respawn_core::machine::{Event, StageState};
-use respawn_core::workflow::Market;
+use respawn_core::workflow::{Market, StageId};
 
 impl Driver {
     /// The cluster of `generation` is gone: kill what runs on it, delete its scratch,
@@ -48,6 +48,53 @@ impl Driver {
         self.gone.insert(generation);
         let market = self.machine.market();
         self.settle_lost(generation, market, cause, released).await;
+    }
+
+    /// A one-node loss (chaos `partial=`): the attempt on the node taken, if one ran
+    /// there, is interrupted and runs again; the cluster works on (a local cluster's node
+    /// comes back at once) and its next loss is drawn from now.
+    pub(super) async fn lose_node(&mut self, generation: u32) {
+        let current = self
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.generation() == generation && c.is_alive());
+        if !current || self.gone.contains(&generation) {
+            return;
+        }
+        let nodes = self.workflow.cluster.slots;
+        let running: Vec<(StageId, u32)> = (self.machine.stages().iter().enumerate())
+            .filter_map(|(s, status)| match status.state {
+                StageState::Running { attempt } => Some((s, attempt)),
+                _ => None,
+            })
+            .collect();
+        let node = self.chaos.as_mut().map_or(0, |c| c.node(nodes as usize));
+        let taken: Vec<(StageId, u32)> = running.get(node).copied().into_iter().collect();
+        self.emit(RunEvent::CapacityLost {
+            generation,
+            nodes: 1,
+            remaining: nodes.saturating_sub(1),
+            cause: "spot interruption of one node (chaos)".into(),
+        });
+        for &(stage, machine_attempt) in &taken {
+            let attempt = self.base_attempt[stage] + machine_attempt;
+            self.reclaimed.insert((stage, attempt));
+            if let Some(cluster) = self.cluster.as_mut() {
+                cluster.kill_attempt(stage, attempt);
+            }
+            let name = self.workflow.stages[stage].name.clone();
+            self.emit(RunEvent::Interrupted {
+                stage: name,
+                attempt,
+            });
+        }
+        self.schedule_chaos(generation);
+        let event = Event::AttemptsLost {
+            generation,
+            attempts: taken,
+        };
+        self.apply(event, None).await;
+        self.sync_record();
     }
 
     /// Tells the machine that cluster `generation` is gone, and records it, with what its

@@ -123,6 +123,10 @@ enum Msg {
         generation: u32,
         cause: String,
     },
+    /// One node of cluster `generation` is reclaimed (chaos `partial=`).
+    LoseNode {
+        generation: u32,
+    },
     /// `respawn interrupt` (SIGUSR1): lose the current spot cluster.
     Interrupt,
     /// A warning that cluster `generation` will be reclaimed in about `lead`.
@@ -210,4 +214,6 @@ struct Driver {
     ready_at: std::collections::BTreeMap<u32, f64>,
     /// Where the plan's interruption model came from.
     model: Option<String>,
+    /// Attempts whose node was reclaimed: their end is no news.
+    reclaimed: BTreeSet<(StageId, u32)>,
 }

@@ -20,6 +20,14 @@ impl Driver {
             return;
         };
         let fate = chaos.next_fate();
+        if fate.one_node {
+            let (tx, after) = (self.tx.clone(), fate.loss);
+            self.tasks.spawn(async move {
+                tokio::time::sleep(after).await;
+                let _ = tx.send(Msg::LoseNode { generation });
+            });
+            return;
+        }
         for (at, lead) in fate.notices {
             let tx = self.tx.clone();
             self.tasks.spawn(async move {

@@ -102,6 +102,7 @@ impl Driver {
             failed_stage: None,
             launched_at: vec![0.0; workflow.stages.len()],
             ready_at: Default::default(),
+            reclaimed: BTreeSet::new(),
             model,
             prior: workflow
                 .stages

@@ -9,6 +9,25 @@ use crate::plan::remaining_time;
 use crate::workflow::Market;
 
 impl Run {
+    /// A partial loss: the attempts named end as interrupted and wait for a slot again;
+    /// everything else on the cluster stays.
+    pub(super) fn lose_attempts(
+        &mut self,
+        shape: &Shape,
+        generation: u32,
+        attempts: &[(usize, u32)],
+    ) {
+        if generation != self.generation || self.cluster != ClusterState::Ready {
+            return;
+        }
+        for &(stage, attempt) in attempts {
+            if self.stages[stage].state == (StageState::Running { attempt }) {
+                self.stages[stage].interrupted += 1;
+                self.set_state(shape, stage, StageState::Waiting);
+            }
+        }
+    }
+
     /// `market: auto` at the start: the choice made before the run, or, when a run resumes
     /// on spot with stages already done, the choice for what remains.
     pub(super) fn resumed_choice(&self, shape: &Shape, auto: &AutoMarket) -> MarketDecision {

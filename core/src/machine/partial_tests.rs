@@ -1,0 +1,84 @@
+//! Partial losses: nodes reclaimed take only the attempts on them; the cluster works on.
+
+use super::properties::chain;
+use super::{Action, Event, Exit, Machine};
+
+/// A diamond a -> (b, c) -> d on two slots, with a done and b and c running on cluster 1.
+fn b_and_c_running() -> (Machine, Vec<Action>) {
+    let mut setup = chain(4, vec![false, false, false, true]);
+    setup.needs = vec![vec![], vec![0], vec![0], vec![1, 2]];
+    let mut machine = Machine::new(setup);
+    machine.apply(Event::Started {
+        committed: vec![false; 4],
+        published: vec![false; 4],
+    });
+    machine.apply(Event::ClusterReady { generation: 1 });
+    let launched = machine.apply(Event::StageExited {
+        stage: 0,
+        attempt: 1,
+        exit: Exit::Success,
+    });
+    (machine, launched)
+}
+
+#[test]
+fn a_node_loss_interrupts_only_the_attempt_on_it_and_runs_it_again_on_the_same_cluster() {
+    let (mut machine, launched) = b_and_c_running();
+    assert!(launched.contains(&Action::Launch {
+        stage: 1,
+        attempt: 1
+    }));
+    assert!(launched.contains(&Action::Launch {
+        stage: 2,
+        attempt: 1
+    }));
+    let actions = machine.apply(Event::AttemptsLost {
+        generation: 1,
+        attempts: vec![(1, 1)],
+    });
+    assert_eq!(
+        actions,
+        vec![Action::Launch {
+            stage: 1,
+            attempt: 2
+        }]
+    );
+    let status = &machine.stages()[1];
+    assert_eq!((status.interrupted, status.failures), (1, 0));
+    assert_eq!(machine.stages()[2].interrupted, 0, "c ran on another node");
+    assert_eq!(machine.interruptions(), 0, "the cluster was not lost");
+    // The lost attempt's own end is no news; c and the new b finish the run.
+    let late = machine.apply(Event::StageExited {
+        stage: 1,
+        attempt: 1,
+        exit: Exit::Failed { code: 137 },
+    });
+    assert!(late.is_empty(), "{late:?}");
+    for (stage, attempt) in [(2, 1), (1, 2)] {
+        machine.apply(Event::StageExited {
+            stage,
+            attempt,
+            exit: Exit::Success,
+        });
+    }
+    assert_eq!(machine.stages()[1].failures, 0);
+    assert!(machine.stages()[3].attempts == 1, "d launched once");
+}
+
+#[test]
+fn a_node_loss_on_another_generation_or_an_attempt_that_ended_changes_nothing() {
+    let (mut machine, _) = b_and_c_running();
+    for event in [
+        Event::AttemptsLost {
+            generation: 7,
+            attempts: vec![(1, 1)],
+        },
+        Event::AttemptsLost {
+            generation: 1,
+            attempts: vec![(1, 5), (3, 1)],
+        },
+    ] {
+        assert!(machine.apply(event).is_empty());
+    }
+    assert_eq!(machine.stages()[1].interrupted, 0);
+}
