@@ -232,6 +232,7 @@ fn main() {
         traces: None,
         threads: 2,
         partial: 0.0,
+        capacity: None,
     };
     let interruptions = respawn_core::sim::Interruptions::Exponential { mtti: auto.mtti };
     let one_policy = median_of(5, || {
@@ -281,6 +282,7 @@ fn main() {
                     traces: None,
                     threads: 2,
                     partial: 0.0,
+                    capacity: None,
                 },
             );
             let mean = |name: &str| report.policies.iter().find(|p| p.name == name).unwrap();
@@ -333,6 +335,7 @@ fn main() {
                         traces: None,
                         threads: 2,
                         partial: 0.0,
+                        capacity: None,
                     },
                 );
                 let mean = |name: &str| {

@@ -142,6 +142,7 @@ fn a_chaos_runs_saving_lies_within_the_simulators_spread_for_the_same_mtti() {
         traces: None,
         threads: 2,
         partial: 0.0,
+        capacity: None,
     };
     let spot_plan = plan(&workflow, &PlanOptions::default());
     let on_demand_plan = plan(

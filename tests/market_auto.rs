@@ -47,6 +47,7 @@ fn trials(workflow: &Workflow) -> (Market, Vec<TrialOutcome>) {
         traces: None,
         threads: 2,
         partial: 0.0,
+        capacity: None,
     };
     let free = plan(workflow, &PlanOptions::default()).makespan_estimate;
     (

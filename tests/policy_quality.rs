@@ -23,6 +23,7 @@ fn options(trials: u32, mtti: Duration) -> SimOptions {
         traces: None,
         threads: 2,
         partial: 0.0,
+        capacity: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn means(seed: u64, stages: usize, slots: u32, mtti: f64) -> [(f64, u32); 4] {
         traces: None,
         threads: 2,
         partial: 0.0,
+        capacity: None,
     };
     let interruptions = Interruptions::Exponential { mtti };
     let mut out = [(0.0, 0); 4];

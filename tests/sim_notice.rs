@@ -57,6 +57,7 @@ fn trials(notice: Option<Duration>, interruptions: &Interruptions) -> Vec<TrialO
         traces: None,
         threads: 2,
         partial: 0.0,
+        capacity: None,
     };
     run_trials(&workflow, &plan, interruptions, &options, 1e7)
 }

@@ -35,6 +35,7 @@ fn a_trial_costs_its_clusters_plus_its_checkpoints_storage() {
         traces: None,
         threads: 1,
         partial: 0.0,
+        capacity: None,
     };
     let trial = run_trials(&workflow, &plan, &Interruptions::Never, &options, 1e7)[0];
     let clusters = trial.makespan / 3600.0 * cluster_rate(&workflow, Market::OnDemand).per_hour;

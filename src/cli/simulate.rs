@@ -3,7 +3,7 @@
 use super::{CliError, Format, SimulateArgs};
 use super::{learned, output};
 use respawn_core::planner::{SimReport, simulate};
-use respawn_core::sim::{SimOptions, parse_trace};
+use respawn_core::sim::{CapacityTrace, SimOptions, parse_capacity_trace, parse_trace};
 use respawn_core::workflow::units::format_seconds as fmt;
 use serde_json::json;
 
@@ -33,19 +33,36 @@ fn read_trace(path: &std::path::Path) -> Result<String, CliError> {
     })
 }
 
+/// The interruption times of `--trace` (one list per trace), or its capacity trace.
+type Traces = (Option<Vec<Vec<f64>>>, Option<CapacityTrace>);
+
+/// A trace file: a capacity trace in the public JSON format (it starts with `{`), or
+/// interruption times, one per line.
+fn traces(path: &std::path::Path) -> Result<Traces, CliError> {
+    let text = read_trace(path)?;
+    let bad = |reason: String, hint: &str| {
+        CliError::invalid_input(format!("{}: {reason}", path.display())).with_hint(hint)
+    };
+    if text.trim_start().starts_with('{') {
+        let trace = parse_capacity_trace(&text).map_err(|reason| {
+            bad(
+                reason,
+                "a capacity trace is {\"metadata\": {\"gap_seconds\": G}, \"data\": [node counts]}",
+            )
+        })?;
+        return Ok((None, Some(trace)));
+    }
+    let traces = parse_trace(&text).map_err(|reason| {
+        bad(reason, "one interruption time per line, in seconds or like `1h30m`; `trace,time` for several traces")
+    })?;
+    Ok((Some(traces), None))
+}
+
 pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
     let (workflow, history) = args.what_if.load(&args.file)?;
-    let traces = match &args.trace {
-        None => None,
-        Some(path) => {
-            let text = read_trace(path)?;
-            let traces = parse_trace(&text).map_err(|reason| {
-                CliError::invalid_input(format!("{}: {reason}", path.display())).with_hint(
-                    "one interruption time per line, in seconds or like `1h30m`; `trace,time` for several traces",
-                )
-            })?;
-            Some(traces)
-        }
+    let (traces, capacity) = match &args.trace {
+        None => (None, None),
+        Some(path) => traces(path)?,
     };
     let options = SimOptions {
         trials: args.trials,
@@ -54,6 +71,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
         traces,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         partial: args.partial,
+        capacity,
     };
     let report = simulate(&workflow, &options);
     let mtti_source = learned::mtti_source(&history, args.mtti.is_some(), args.trace.as_deref());

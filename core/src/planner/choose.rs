@@ -70,6 +70,7 @@ pub(super) fn checkpoint_plan(workflow: &Workflow, options: &PlanOptions) -> Pla
         traces: None,
         threads: 1,
         partial: 0.0,
+        capacity: None,
     };
     let interruptions = Interruptions::Exponential { mtti: rule.mtti };
     let mean = |candidate: &Plan, limit: f64| {

@@ -145,9 +145,10 @@ pub fn simulate(workflow: &Workflow, options: &SimOptions) -> SimReport {
         .run(TrialInterruptions::Never, &mut trial_rng(0, 0))
         .makespan;
     let time_limit = MAX_MAKESPAN_FACTOR * lower_bound.max(1.0);
-    let interruptions = match &options.traces {
-        Some(traces) => Interruptions::Traces(traces.clone()),
-        None => Interruptions::Exponential { mtti },
+    let interruptions = match (&options.capacity, &options.traces) {
+        (Some(trace), _) => Interruptions::Capacity(trace.clone()),
+        (None, Some(traces)) => Interruptions::Traces(traces.clone()),
+        (None, None) => Interruptions::Exponential { mtti },
     };
     let policies = plans
         .iter()

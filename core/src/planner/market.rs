@@ -198,6 +198,7 @@ fn spot_trials(workflow: &Workflow, plan: &Plan, limits: &Limits) -> Expectation
             traces: None,
             threads: std::thread::available_parallelism().map_or(1, |t| t.get()),
             partial: 0.0,
+            capacity: None,
         };
         outcomes.extend(run_trials(
             workflow,

@@ -4,11 +4,13 @@
 //! by the code `respawn run` uses, and the simulator only plays the cluster and the store
 //! (see [`trial`] for the timing model).
 
+mod capacity;
 mod trace;
 mod trial;
 
 use crate::plan::Plan;
 use crate::workflow::{Market, Workflow};
+pub use capacity::{CapacityTrace, parse_capacity_trace};
 use rand::SeedableRng;
 use std::time::Duration;
 pub use trace::parse_trace;
@@ -23,6 +25,9 @@ pub enum Interruptions {
     /// replays trace k modulo their number. A time that falls while no spot cluster is up
     /// is skipped.
     Traces(Vec<Vec<f64>>),
+    /// A capacity trace ([`capacity`]): each trial starts at an offset of its own, drawn
+    /// from the seed, and the trace repeats past its end.
+    Capacity(CapacityTrace),
     /// No interruption at all.
     Never,
 }
@@ -35,13 +40,27 @@ pub enum TrialInterruptions<'a> {
     },
     /// Absolute times in seconds since the start, sorted.
     Replay(&'a [f64]),
+    /// A capacity trace read from `offset` seconds into it.
+    Capacity {
+        trace: &'a CapacityTrace,
+        offset: f64,
+    },
     Never,
 }
 
 impl Interruptions {
-    /// The source trial `trial` sees: trial k replays trace k modulo the number of traces.
-    pub fn for_trial(&self, trial: u32) -> TrialInterruptions<'_> {
+    /// The source trial `trial` sees: trial k replays trace k modulo the number of traces;
+    /// on a capacity trace it starts at an offset drawn from `seed` and `trial`.
+    pub fn for_trial(&self, seed: u64, trial: u32) -> TrialInterruptions<'_> {
         match self {
+            Interruptions::Capacity(trace) => {
+                use rand::Rng;
+                let u: f64 = trial_rng(seed ^ 0x6361_7061_6369_7479, trial).random();
+                TrialInterruptions::Capacity {
+                    trace,
+                    offset: (u * trace.span() / trace.gap).floor() * trace.gap,
+                }
+            }
             Interruptions::Exponential { mtti } => TrialInterruptions::Exponential { mtti: *mtti },
             Interruptions::Traces(traces) if !traces.is_empty() => {
                 TrialInterruptions::Replay(&traces[trial as usize % traces.len()])
@@ -61,6 +80,8 @@ pub struct SimOptions {
     pub threads: usize,
     /// The share of losses that take one node of the cluster, not all of it.
     pub partial: f64,
+    /// A capacity trace to read losses off (in place of `traces` and `mtti`).
+    pub capacity: Option<CapacityTrace>,
 }
 
 /// One trial's outcome.
@@ -121,7 +142,8 @@ pub fn run_trials(
                 for (offset, outcome) in slice.iter_mut().enumerate() {
                     let trial = (part * chunk + offset) as u32;
                     let mut rng = trial_rng(options.seed, trial);
-                    *outcome = simulator.run(interruptions.for_trial(trial), &mut rng);
+                    *outcome =
+                        simulator.run(interruptions.for_trial(options.seed, trial), &mut rng);
                 }
             });
         }

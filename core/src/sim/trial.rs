@@ -20,6 +20,8 @@ use rand::Rng;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+mod losses;
+
 /// The simulator for one plan: a machine ready to start, and the workflow's numbers.
 pub struct Simulator<'w> {
     workflow: &'w Workflow,
@@ -56,9 +58,11 @@ enum Due {
     Lost {
         generation: u32,
     },
-    /// One node of cluster `generation` is reclaimed (see [`Simulator::with_partial`]).
+    /// `nodes` nodes of cluster `generation` are reclaimed (see [`Simulator::with_partial`]
+    /// and capacity traces).
     NodeLost {
         generation: u32,
+        nodes: usize,
     },
     Notice {
         generation: u32,
@@ -254,7 +258,13 @@ impl<'w> Simulator<'w> {
                     {
                         record.launches.push((stage, attempt));
                     }
-                    self.act(action, &mut world, &mut outcome, start_market);
+                    self.act(
+                        action,
+                        &mut world,
+                        &mut outcome,
+                        start_market,
+                        interruptions,
+                    );
                 }
             }
             if world.finished {
@@ -270,9 +280,14 @@ impl<'w> Simulator<'w> {
                 Due::Ready { generation } => {
                     self.cluster_ready(generation, interruptions, &mut world, rng)
                 }
-                Due::NodeLost { generation } => {
-                    self.node_lost(generation, interruptions, &mut world, &mut outcome, rng)
-                }
+                Due::NodeLost { generation, nodes } => self.node_lost(
+                    generation,
+                    nodes,
+                    interruptions,
+                    &mut world,
+                    &mut outcome,
+                    rng,
+                ),
                 Due::Lost { generation } => {
                     let Some(events) = self.cluster_lost(generation, &mut world, &mut outcome)
                     else {
@@ -342,7 +357,14 @@ impl<'w> Simulator<'w> {
     }
 
     /// Plays one action of the machine: schedules what the cluster or store reports back.
-    fn act(&self, action: Action, world: &mut World, outcome: &mut TrialOutcome, start: Market) {
+    fn act(
+        &self,
+        action: Action,
+        world: &mut World,
+        outcome: &mut TrialOutcome,
+        start: Market,
+        interruptions: TrialInterruptions,
+    ) {
         let now = world.now;
         match action {
             Action::Provision {
@@ -366,7 +388,11 @@ impl<'w> Simulator<'w> {
                 } else {
                     self.provision_time
                 };
-                world.schedule(now + delay, Due::Ready { generation });
+                let ready = match market {
+                    Market::Spot => self.ready_at(now, delay, interruptions),
+                    Market::OnDemand => now + delay,
+                };
+                world.schedule(ready, Due::Ready { generation });
             }
             Action::Release { generation, .. } => {
                 if let Some((g, market, since, _)) = world.replacement
@@ -435,69 +461,6 @@ impl Simulator<'_> {
         Some(Event::ClusterReady { generation })
     }
 
-    /// Draws the next loss of spot cluster `generation` after `after`: one node's (with
-    /// chance `partial`, unannounced) or the whole cluster's (announced by its notice).
-    fn schedule_loss(
-        &self,
-        generation: u32,
-        after: f64,
-        interruptions: TrialInterruptions,
-        world: &mut World,
-        rng: &mut impl Rng,
-    ) {
-        let Some(at) = next_interruption(interruptions, after, &mut world.trace_position, rng)
-        else {
-            return;
-        };
-        if self.partial > 0.0 && rng.random::<f64>() < self.partial {
-            world.schedule(at, Due::NodeLost { generation });
-            return;
-        }
-        if generation == world.generation {
-            world.loss_at = Some(at);
-        }
-        world.schedule(at, Due::Lost { generation });
-        if let Some(lead) = self.notice.filter(|lead| *lead > 0.0) {
-            let due = Due::Notice {
-                generation,
-                loss_at: at,
-            };
-            world.schedule((at - lead).max(world.now), due);
-        }
-    }
-
-    /// One node of cluster `generation` is reclaimed: the attempt on it, if any, is lost
-    /// work and interrupted; the cluster's next loss is drawn.
-    fn node_lost(
-        &self,
-        generation: u32,
-        interruptions: TrialInterruptions,
-        world: &mut World,
-        outcome: &mut TrialOutcome,
-        rng: &mut impl Rng,
-    ) -> Option<Event> {
-        let waiting = world.replacement.is_some_and(|r| r.0 == generation);
-        let current = generation == world.generation && world.alive;
-        if !waiting && !current {
-            return None;
-        }
-        let node = rng.random_range(0..self.slots.max(1));
-        self.schedule_loss(generation, world.now, interruptions, world, rng);
-        if !current {
-            return None;
-        }
-        let running: Vec<StageId> = (0..world.running.len())
-            .filter(|&s| world.running[s].is_some())
-            .collect();
-        let stage = *running.get(node)?;
-        let (attempt, started) = world.running[stage].take()?;
-        outcome.lost_work += world.now - started;
-        Some(Event::AttemptsLost {
-            generation,
-            attempts: vec![(stage, attempt)],
-        })
-    }
-
     /// A spot cluster is reclaimed. The current one: its bill ends, its running attempts
     /// are lost work, a replacement (if asked for) becomes current; the loss and the
     /// uploads it failed are returned for the machine. A replacement before it took over:
@@ -554,27 +517,5 @@ impl Simulator<'_> {
             events.push(Event::PersistFailed { stage, attempt });
         }
         Some(events)
-    }
-}
-
-/// When the spot cluster that is ready at `now` will be lost, if ever.
-fn next_interruption(
-    interruptions: TrialInterruptions,
-    now: f64,
-    trace_position: &mut usize,
-    rng: &mut impl Rng,
-) -> Option<f64> {
-    match interruptions {
-        TrialInterruptions::Never => None,
-        TrialInterruptions::Replay(times) => {
-            while *trace_position < times.len() && times[*trace_position] <= now {
-                *trace_position += 1;
-            }
-            times.get(*trace_position).copied()
-        }
-        TrialInterruptions::Exponential { mtti } => {
-            let u: f64 = rng.random();
-            Some(now - mtti * (1.0 - u).ln())
-        }
     }
 }
