@@ -62,10 +62,7 @@ impl Fixture {
         ]);
         let run = respawn(&args);
         run.success();
-        run.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        run.events()
     }
 
     fn plan(&self, extra: &[&str]) -> Value {

@@ -32,10 +32,7 @@ fn run(dir: &Path, store: &str, chaos: Option<&str>) -> Vec<Value> {
     }
     let run = respawn(&args);
     run.success();
-    run.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    run.events()
 }
 
 fn outputs(store: &Path) -> BTreeMap<String, Vec<u8>> {
