@@ -184,19 +184,6 @@ fn plans_learn_stage_times_and_sizes_from_three_runs_and_say_so() {
     assert_market_choice_names_its_model(&fx);
 }
 
-/// With `market: auto`, a run's `market-chosen` event names the interruption model its
-/// choice rests on: the one learned from the runs before it.
-fn assert_market_choice_names_its_model(fx: &Fixture) {
-    std::fs::write(fx.file(), WORKFLOW.replace("market: spot", "market: auto")).unwrap();
-    let events = fx.run_batch("b4");
-    let chosen = events
-        .iter()
-        .find(|e| e["event"] == "market-chosen")
-        .expect("a market-chosen event");
-    let model = chosen["model"].as_str().unwrap();
-    assert!(model.starts_with("history: 2 runs, 0 losses in"), "{model}");
-}
-
 fn assert_stats(fx: &Fixture) {
     let run = respawn(fx.args(&["stats", "--format", "json"]));
     run.success();
@@ -230,7 +217,9 @@ fn assert_stats(fx: &Fixture) {
     );
 }
 
-/// A run record that does not read is named on stderr and left out; the rest still count.
+/// Plans read `learned.json`, one object however many runs there are: a damaged run record
+/// changes nothing. When `learned.json` itself does not read, it is named and every run
+/// record is read instead: a damaged one is named on stderr and left out.
 fn assert_damaged_record_is_named_and_left_out(fx: &Fixture) {
     let runs = fx.store().join("learning/runs");
     let first = std::fs::read_dir(&runs)
@@ -239,13 +228,17 @@ fn assert_damaged_record_is_named_and_left_out(fx: &Fixture) {
         .unwrap()
         .unwrap()
         .path();
-    let record = first.join("run.json");
-    std::fs::write(&record, b"{ not json").unwrap();
+    std::fs::write(first.join("run.json"), b"{ not json").unwrap();
+    let slow = stage(&fx.plan(&[]), "slow").clone();
+    assert_eq!(slow["estimate_source"], "history: 3 runs");
+    std::fs::write(fx.store().join("learning/learned.json"), b"[{ not json").unwrap();
     for command in ["stats", "plan"] {
         let run = respawn(fx.args(&[command, "--format", "json"]));
         run.success();
         assert!(
-            run.stderr.contains("left out of the history") && run.stderr.contains(&display(&first)),
+            run.stderr.contains("left out of the history")
+                && run.stderr.contains("learned.json")
+                && run.stderr.contains(&display(&first)),
             "{command}: {}",
             run.stderr
         );
@@ -255,6 +248,26 @@ fn assert_damaged_record_is_named_and_left_out(fx: &Fixture) {
         slow["estimate_source"],
         "history: 2 runs, blended with the workflow file"
     );
+}
+
+/// With `market: auto`, a run's `market-chosen` event names the interruption model its
+/// choice rests on. With `learned.json` damaged the run plans from the file and says so,
+/// then replaces the object with what it measured, and the next run learns from that.
+fn assert_market_choice_names_its_model(fx: &Fixture) {
+    std::fs::write(fx.file(), WORKFLOW.replace("market: spot", "market: auto")).unwrap();
+    let model = |events: &[Value]| {
+        let chosen = events
+            .iter()
+            .find(|e| e["event"] == "market-chosen")
+            .expect("a market-chosen event");
+        chosen["model"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        model(&fx.run_batch("b4")),
+        "workflow file (the history did not read)"
+    );
+    let next = model(&fx.run_batch("b5"));
+    assert!(next.starts_with("history: 1 run, 0 losses in"), "{next}");
 }
 
 fn display(path: &Path) -> String {

@@ -67,6 +67,11 @@ impl Layout {
         format!("{}/latest-index.json", self.workflow)
     }
 
+    /// What the latest runs measured, kept for plans to learn from in one read.
+    pub fn learned(&self) -> String {
+        format!("{}/learned.json", self.workflow)
+    }
+
     /// The record of backfill `id`.
     pub fn backfill(&self, id: &str) -> String {
         format!("{}/schedule/backfills/{id}.json", self.workflow)

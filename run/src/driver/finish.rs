@@ -108,6 +108,19 @@ impl Driver {
             }
         }
         let _ = self.flush().await;
+        // What this run measured, for the plans of the next ones (a copy: losing it loses
+        // nothing the run records do not hold).
+        let measured = self
+            .record
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if !matches!(end, RunEnd::Store(_))
+            && let Err(error) =
+                crate::ledger::add_learned(&self.store, &self.layout, &measured).await
+        {
+            tracing::warn!("later plans will not learn from this run: {error}");
+        }
         drop(self.ledger);
         if let Some(task) = self.ledger_task.take() {
             let _ = task.await;

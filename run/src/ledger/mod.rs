@@ -9,6 +9,7 @@
 //! <workflow>/schedule/missed/<from>.json            a range of dates catch-up left out
 //! <workflow>/latest/<batch>.json                    the latest run of a batch
 //! <workflow>/latest-index.json                      every run has its `latest` object
+//! <workflow>/learned.json                           the latest runs' figures, for plans
 //! <workflow>/runs/<run_id>/run.json                 run record, updated with If-Match
 //! <workflow>/runs/<run_id>/events/<seq>.json        append-only, create-only, numbered
 //! <workflow>/runs/<run_id>/workflow.yaml            the workflow file as the run last ran it
@@ -22,6 +23,7 @@ mod backfill;
 mod claim;
 mod commit;
 mod latest;
+mod learned;
 mod lease;
 mod run;
 mod settled;
@@ -33,6 +35,7 @@ pub use commit::{
     output_problem, publish_output, read_commit, read_output, verify_commit,
 };
 pub use latest::{Latest, LatestIndex, build_index, index_built, read_latest, write_latest};
+pub use learned::{LEARNED_RUNS, add_learned, read_learned};
 pub use lease::{Holder, Lease, LeaseError, LeaseRecord, read_lease, read_leases};
 /// The contracts the ledger keeps, defined in the core so that every layer reads them.
 pub use respawn_core::contract::{

@@ -24,7 +24,7 @@ pub mod target;
 
 pub use crate::ledger::LeaseRecord;
 pub use complete::{Completeness, completeness};
-pub use history::{Learned, history};
+pub use history::{Learned, history, latest_runs};
 pub use latest::RunIndex;
 pub use liveness::{Liveness, at_work, lease_is_live, liveness};
 pub use load::{LoadedRun, kept_workflow, load, load_with, record, run_cost};

@@ -191,7 +191,7 @@ async fn planning_workflow(
     if !history {
         return (planned, "workflow file (--no-history)".into());
     }
-    match crate::read::history(store, &planned).await {
+    match crate::read::latest_runs(store, &planned).await {
         Ok(learned) => {
             for skipped in &learned.skipped {
                 tracing::warn!("left out of the history the plan learns from: {skipped}");
