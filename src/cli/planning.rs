@@ -41,7 +41,7 @@ pub struct SimulateArgs {
     pub trace: Option<PathBuf>,
     /// The share of losses that take one node of the cluster, not all of it (0 to 1):
     /// the attempt on it runs again on the same cluster.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_share, value_name = "SHARE")]
+    #[arg(long, default_value_t = 0.0, value_parser = respawn_core::workflow::units::parse_share, value_name = "SHARE")]
     pub partial: f64,
     #[command(flatten)]
     pub what_if: WhatIf,
@@ -92,12 +92,4 @@ pub fn parse_mtti(text: &str) -> Result<Duration, String> {
         return Err("the duration must be longer than zero".into());
     }
     Ok(duration)
-}
-
-fn parse_share(text: &str) -> Result<f64, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|share| (0.0..=1.0).contains(share))
-        .ok_or_else(|| format!("`{text}` is not a share from 0 to 1"))
 }

@@ -14,6 +14,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration ({e})"))
 }
 
+/// Parses a share: a number from 0 to 1, both included.
+pub fn parse_share(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|share| (0.0..=1.0).contains(share))
+        .ok_or_else(|| format!("`{}` is not a share from 0 to 1", text.trim()))
+}
+
 /// Parses a size in bytes: `20GB` (powers of 1000), `20GiB` (powers of 1024), or plain bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();

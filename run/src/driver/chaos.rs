@@ -87,12 +87,8 @@ impl std::str::FromStr for Chaos {
                         })?
                 }
                 "partial" => {
-                    partial = value
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|p| (0.0..=1.0).contains(p))
-                        .ok_or_else(|| format!("partial `{value}` is not a share from 0 to 1"))?
+                    partial = respawn_core::workflow::units::parse_share(value)
+                        .map_err(|reason| format!("partial {reason}"))?
                 }
                 other => {
                     return Err(format!(

@@ -48,10 +48,7 @@ pub async fn history(store: &AnyStore, workflow: &Workflow) -> Result<Learned, S
 
 /// The history a run plans from: `learned.json` alone, one read (none before any run has
 /// added itself). A damaged object is an error naming it.
-pub async fn latest_runs(store: &AnyStore, workflow: &Workflow) -> Result<Learned, StoreError> {
+pub async fn latest_runs(store: &AnyStore, workflow: &Workflow) -> Result<History, StoreError> {
     let runs = read_learned(store, &Layout::new(&workflow.name)).await?;
-    Ok(Learned {
-        history: learn(workflow, runs.as_deref().unwrap_or_default()),
-        skipped: Vec::new(),
-    })
+    Ok(learn(workflow, runs.as_deref().unwrap_or_default()))
 }

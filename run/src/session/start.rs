@@ -192,12 +192,9 @@ async fn planning_workflow(
         return (planned, "workflow file (--no-history)".into());
     }
     match crate::read::latest_runs(store, &planned).await {
-        Ok(learned) => {
-            for skipped in &learned.skipped {
-                tracing::warn!("left out of the history the plan learns from: {skipped}");
-            }
-            learned.history.apply(&mut planned);
-            (planned, learned.history.interruptions.describe())
+        Ok(history) => {
+            history.apply(&mut planned);
+            (planned, history.interruptions.describe())
         }
         Err(error) => {
             tracing::warn!(
