@@ -923,3 +923,46 @@ fn a_rebalance_recommendation_no_loss_follows_is_noted_and_asks_for_no_new_clust
         "the run's recommendations were deleted"
     );
 }
+
+#[test]
+fn checks_run_as_steps_of_their_own_and_a_refused_output_is_neither_committed_nor_published() {
+    let sessions = "    output_size: 1GB\n";
+    let checks = "    output_size: 1GB\n    checks:\n      - {name: present, run: 'test -n {{ output }}'}\n      - {name: amounts, run: 'echo refusing {{ output }}; exit 3'}\n";
+    assert!(emr_yaml().contains(sessions));
+    let lab = Lab::with_workflow(emr_yaml().replacen(sessions, checks, 1));
+    let run = lab.run();
+    assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("its check `amounts` refused"),
+        "{}",
+        run.stderr
+    );
+    let steps: Vec<String> = (lab.emr.clusters().iter())
+        .flat_map(|c| c.steps.iter().map(|(name, _)| name.clone()))
+        .collect();
+    let named = |suffix: &str| steps.iter().filter(|n| n.ends_with(suffix)).count();
+    assert_eq!(named(":sessions.check.present:1"), 1, "{steps:?}");
+    assert_eq!(named(":sessions.check.amounts:1"), 1, "{steps:?}");
+    assert_eq!(
+        lab.steps_of("sessions"),
+        1,
+        "a refused output is not retried"
+    );
+    assert_eq!(lab.steps_of("report"), 0, "nothing that needs it runs");
+    let checks = lab.stored_events("check");
+    let codes: Vec<(&str, i64)> = (checks.iter())
+        .map(|e| (e["check"].as_str().unwrap(), e["code"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(codes.len(), 2, "{checks:?}");
+    assert_eq!(codes[0], ("present", 0));
+    assert!(codes[1].0 == "amounts" && codes[1].1 != 0, "{codes:?}");
+    let left = lab.work_left();
+    assert!(
+        !left
+            .iter()
+            .any(|k| k.contains("/work/sessions/") && k.ends_with("/COMMIT")),
+        "{left:?}"
+    );
+    assert!(outputs(&lab.store_root(), "ecommerce-emr").is_empty());
+    lab.assert_every_cluster_terminated();
+}

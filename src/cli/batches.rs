@@ -70,6 +70,12 @@ pub fn run(args: &BatchesArgs) -> Result<(), CliError> {
                     DateState::Incomplete { stage, .. } => {
                         format!("the output of `{stage}` is gone")
                     }
+                    DateState::Failed {
+                        check: Some(check), ..
+                    } => {
+                        let (stage, check) = check.split_once('/').unwrap_or((check, ""));
+                        format!("check `{check}` refused the output of `{stage}`")
+                    }
                     _ => String::new(),
                 };
                 vec![

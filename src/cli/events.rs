@@ -70,6 +70,30 @@ pub fn describe(event: &RunEvent) -> Option<String> {
             "{stage}: attempt {attempt} failed with exit code {code} (log: {})",
             log.as_deref().unwrap_or("")
         ),
+        RunEvent::Check {
+            stage,
+            attempt,
+            check,
+            code: 0,
+            ..
+        } => format!("{stage}: check `{check}` passed (attempt {attempt})"),
+        RunEvent::Check {
+            stage,
+            attempt,
+            check,
+            severity,
+            code,
+            log,
+        } => {
+            let what = if severity == "warn" {
+                "warns"
+            } else {
+                "refused the output"
+            };
+            format!(
+                "{stage}: check `{check}` {what} (attempt {attempt}, exit code {code}; log: {log})"
+            )
+        }
         RunEvent::Committed {
             stage,
             files,

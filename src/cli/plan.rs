@@ -4,8 +4,8 @@ use super::{CliError, PlanArgs, PlanFormat};
 use super::{learned, output};
 use respawn_core::learn::History;
 use respawn_core::plan::{Plan, PlanOptions};
-use respawn_core::workflow::Workflow;
 use respawn_core::workflow::units::{format_seconds as fmt, format_size};
+use respawn_core::workflow::{Severity, Workflow};
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -101,6 +101,7 @@ fn text(workflow: &Workflow, plan: &Plan, history: &History) -> String {
                 } else {
                     Cow::Borrowed("ephemeral")
                 },
+                Cow::Owned(checks_text(stage)),
                 Cow::Borrowed(p.reason.as_str()),
             ]
         })
@@ -115,11 +116,27 @@ fn text(workflow: &Workflow, plan: &Plan, history: &History) -> String {
             "slack",
             "critical",
             "work-table",
+            "checks",
             "why",
         ],
         &rows,
     ));
     out
+}
+
+/// The checks run on a stage's output before it is committed: `-`, or their names, a
+/// `warn` check marked so.
+fn checks_text(stage: &respawn_core::workflow::Stage) -> String {
+    if stage.checks.is_empty() {
+        return "-".into();
+    }
+    let names: Vec<String> = (stage.checks.iter())
+        .map(|check| match check.severity {
+            Severity::Warn => format!("{} (warn)", check.name),
+            Severity::Error => check.name.clone(),
+        })
+        .collect();
+    names.join(",")
 }
 
 /// `respawn plan --format json`. Fields in alphabetical order, as they were when this
@@ -171,9 +188,16 @@ impl From<&respawn_core::plan::market::Expectation> for ExpectationJson {
 }
 
 #[derive(Serialize)]
+struct CheckJson<'a> {
+    name: &'a str,
+    severity: &'static str,
+}
+
+#[derive(Serialize)]
 struct StageJson<'a> {
     checkpoint: bool,
     checkpoint_cost_s: f64,
+    checks: Vec<CheckJson<'a>>,
     critical: bool,
     earliest_start_s: f64,
     estimate_s: f64,
@@ -220,6 +244,12 @@ fn to_json<'a>(
             .map(|((stage, p), figures)| StageJson {
                 checkpoint: p.checkpoint,
                 checkpoint_cost_s: p.checkpoint_cost,
+                checks: (stage.checks.iter())
+                    .map(|check| CheckJson {
+                        name: &check.name,
+                        severity: check.severity.as_str(),
+                    })
+                    .collect(),
                 critical: p.critical,
                 earliest_start_s: p.earliest_start,
                 estimate_s: stage.estimate.as_secs_f64(),

@@ -98,7 +98,7 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
                     }
                 }
                 Err(CliError::new(ErrorKind::RunFailed, message).with_hint(
-                    "fix the stage and run the same command again: the run resumes where it failed",
+                    "fix the stage (or the data its check refused; a new `version` runs a stage again) and run the same command again: the run resumes where it failed",
                 ))
             }
             RunEnd::Stopped => {

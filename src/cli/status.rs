@@ -1,11 +1,12 @@
 //! `respawn status [WORKFLOW|RUN]`: each stage of a run, from the ledger.
 
 use super::{CliError, Format, StatusArgs, output, store};
-use respawn_core::contract::RunRecord;
+use respawn_core::contract::{CheckRecord, RunRecord};
 use respawn_run::clock::WallClock;
 use respawn_run::read::{self, LeaseRecord};
 use respawn_run::store::{AnyStore, Store, StoreError};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 struct Found {
@@ -154,6 +155,7 @@ fn text(found: &Found) -> String {
                 stage.interrupted.to_string(),
                 stage.market.clone().unwrap_or_else(|| "-".into()),
                 work_table,
+                checks_summary(&stage.checks),
                 stage.log.clone().unwrap_or_else(|| "-".into()),
             ]
         })
@@ -167,11 +169,28 @@ fn text(found: &Found) -> String {
             "INTERRUPTED",
             "MARKET",
             "WORK-TABLE",
+            "CHECKS",
             "LOG",
         ],
         &rows,
     ));
     out
+}
+
+/// `-`, `2 passed`, or the checks that failed (`amounts failed`, `rows warned`).
+fn checks_summary(checks: &BTreeMap<String, CheckRecord>) -> String {
+    let failed: Vec<String> = (checks.iter())
+        .filter(|(_, check)| !check.passed())
+        .map(|(name, check)| match check.severity.as_str() {
+            "warn" => format!("{name} warned"),
+            _ => format!("{name} failed"),
+        })
+        .collect();
+    match (checks.len(), failed.is_empty()) {
+        (0, _) => "-".into(),
+        (n, true) => format!("{n} passed"),
+        _ => failed.join(", "),
+    }
 }
 
 fn to_json(found: &Found) -> Value {
@@ -199,6 +218,7 @@ fn to_json(found: &Found) -> Value {
                 "market": stage.market,
                 "checkpoint": stage.work_table.as_deref() == Some("checkpoint"),
                 "committed_attempt": stage.committed_attempt,
+                "checks": stage.checks,
                 "log": stage.log,
             })
         }).collect::<Vec<_>>(),

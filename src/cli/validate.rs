@@ -14,14 +14,20 @@ pub fn run(args: &ValidateArgs) -> Result<i32, CliError> {
         match respawn_core::workflow::load(path) {
             Ok(workflow) => {
                 let finals = workflow.stages.iter().filter(|s| s.is_final).count();
+                let checks: usize = workflow.stages.iter().map(|s| s.checks.len()).sum();
+                let counted = match checks {
+                    0 => String::new(),
+                    1 => ", 1 check".to_string(),
+                    n => format!(", {n} checks"),
+                };
                 text.push_str(&format!(
-                    "ok: {} (workflow `{}`, {} stages, {} final)\n",
+                    "ok: {} (workflow `{}`, {} stages, {} final{counted})\n",
                     path.display(),
                     workflow.name,
                     workflow.stages.len(),
                     finals
                 ));
-                files.push(json!({"file": path.display().to_string(), "valid": true, "workflow": workflow.name, "errors": []}));
+                files.push(json!({"file": path.display().to_string(), "valid": true, "workflow": workflow.name, "checks": checks, "errors": []}));
             }
             Err(diagnostics) => {
                 code = exit::INVALID_INPUT;

@@ -66,6 +66,17 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         log: Option<String>,
     },
+    /// A check of an attempt's output ended: `code` 0 passed. A failed `error` check
+    /// refuses the output (nothing of it is committed or published, and the run fails);
+    /// a failed `warn` check is recorded. Its output is in the attempt's `log`.
+    Check {
+        stage: String,
+        attempt: u32,
+        check: String,
+        severity: String,
+        code: i32,
+        log: String,
+    },
     /// A failed stage runs again after `delay_s` seconds.
     Retry { stage: String, delay_s: f64 },
     /// A work-table was uploaded and its COMMIT created (by this or an earlier attempt).

@@ -10,5 +10,7 @@ mod record;
 mod usage;
 
 pub use layout::{Layout, timestamp};
-pub use record::{FORMAT, Interruption, MarketChange, RunRecord, RunStatus, StageRecord};
+pub use record::{
+    CheckRecord, FORMAT, Interruption, MarketChange, RunRecord, RunStatus, StageRecord,
+};
 pub use usage::InstanceUse;

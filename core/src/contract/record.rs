@@ -81,6 +81,26 @@ pub struct StageRecord {
     /// cluster's output directory, or the work-table it committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// The latest result of each of the stage's checks in this run, by check name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, CheckRecord>,
+}
+
+/// How a check of a stage's output last ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    /// The attempt whose output it checked.
+    pub attempt: u32,
+    /// `error` or `warn`.
+    pub severity: String,
+    /// Its exit code: 0 passed.
+    pub code: i32,
+}
+
+impl CheckRecord {
+    pub fn passed(&self) -> bool {
+        self.code == 0
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -151,6 +171,21 @@ impl RunRecord {
             cluster_hours: BTreeMap::new(),
             cluster_kind: None,
         }
+    }
+
+    /// The stage and the `error` check that refused its output, when that failed the run:
+    /// the data is suspect, so a re-run of the batch starts anew rather than reuse what
+    /// this run committed.
+    pub fn refused_by(&self) -> Option<(&str, &str)> {
+        if self.status != RunStatus::Failed {
+            return None;
+        }
+        let failed = (self.stages.iter()).filter(|(_, stage)| stage.state == "failed");
+        failed.into_iter().find_map(|(name, stage)| {
+            let refused = (stage.checks.iter())
+                .find(|(_, check)| !check.passed() && check.severity == "error");
+            refused.map(|(check, _)| (name.as_str(), check.as_str()))
+        })
     }
 
     /// Attempts of every stage, summed.

@@ -71,7 +71,14 @@ pub enum Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Success,
-    Failed { code: i32 },
+    Failed {
+        code: i32,
+    },
+    /// The stage ran, but a check refused its output (`code` is the check's exit): the
+    /// data, not the machine, is wrong, so the stage is not retried and the run fails.
+    Refused {
+        code: i32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -12,6 +12,8 @@ pub use setup::Setup;
 pub use state::{Machine, StageState, StageStatus, retry_delay};
 
 #[cfg(test)]
+mod check_tests;
+#[cfg(test)]
 mod notice_tests;
 #[cfg(test)]
 mod partial_tests;

@@ -321,6 +321,11 @@ impl Run {
                             self.failure.get_or_insert((stage, code));
                         }
                     }
+                    Exit::Refused { code } => {
+                        self.stages[stage].failures += 1;
+                        self.set_state(shape, stage, StageState::Waiting);
+                        self.failure.get_or_insert((stage, code));
+                    }
                 }
             }
             Event::PersistFailed { stage, attempt } => {

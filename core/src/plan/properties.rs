@@ -41,6 +41,7 @@ fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
                     },
                     version: None,
                     description: None,
+                    checks: Vec::new(),
                     line: 0,
                 });
             }

@@ -3,7 +3,7 @@
 
 use super::cost::{Cost, cost};
 use super::critical::critical_attempts;
-use super::timeline::{ClusterEnd, Timeline, timeline};
+use super::timeline::{CheckMark, ClusterEnd, Timeline, timeline};
 use crate::contract::event::StampedEvent;
 use crate::workflow::Workflow;
 use crate::workflow::units::format_seconds;
@@ -103,6 +103,8 @@ pub struct AttemptRow {
     /// It took more than twice its estimate.
     pub over: bool,
     pub outcome: &'static str,
+    /// Its checks: `-`, or `name passed`, `name failed`, `name warned`.
+    pub checks: String,
     pub critical: bool,
     pub log: String,
 }
@@ -389,6 +391,7 @@ pub fn page(input: &ReportInput) -> Page {
                 } else {
                     a.outcome.as_str()
                 },
+                checks: checks_text(&a.checks),
                 critical: critical.contains(&index),
                 log: a.log.clone(),
             }
@@ -429,6 +432,20 @@ pub fn page(input: &ReportInput) -> Page {
 }
 
 type MoneyTables = (Vec<MoneyRow>, Vec<MoneyRow>, Vec<MoneyRow>);
+
+fn checks_text(checks: &[CheckMark]) -> String {
+    let said = |c: &CheckMark| match (c.code, c.severity.as_str()) {
+        (0, _) => format!("{} passed", c.name),
+        (_, "warn") => format!("{} warned", c.name),
+        _ => format!("{} failed", c.name),
+    };
+    let text: Vec<String> = checks.iter().map(said).collect();
+    if text.is_empty() {
+        "-".into()
+    } else {
+        text.join(", ")
+    }
+}
 
 fn money_rows(cost: &Cost) -> MoneyTables {
     let m = |amount: f64| money(&cost.currency, amount);

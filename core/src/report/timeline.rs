@@ -25,6 +25,8 @@ pub enum Outcome {
     Running,
     /// Its orchestrator stopped or died before the attempt ended.
     Abandoned,
+    /// It exited 0, but an `error` check refused its output.
+    Refused,
 }
 
 impl Outcome {
@@ -36,6 +38,7 @@ impl Outcome {
             Outcome::Stale => "stale",
             Outcome::Running => "running",
             Outcome::Abandoned => "abandoned",
+            Outcome::Refused => "refused",
         }
     }
 }
@@ -55,6 +58,17 @@ pub struct Attempt {
     /// A successful attempt of a stage that had already succeeded in this run: its
     /// ephemeral work-table was lost with a cluster and a consumer still needed it.
     pub recompute: bool,
+    /// The checks that ran on its output, in order (they run after it exits 0, and the
+    /// attempt lasts until the last has ended).
+    pub checks: Vec<CheckMark>,
+}
+
+/// How one check of an attempt's output ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckMark {
+    pub name: String,
+    pub severity: String,
+    pub code: i32,
 }
 
 impl Attempt {
@@ -350,6 +364,7 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
                     log: log.clone(),
                     code: None,
                     recompute: false,
+                    checks: Vec::new(),
                 });
             }
             RunEvent::Exit {
@@ -373,9 +388,40 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
                 }
             }
             RunEvent::Interrupted { stage, attempt } => {
-                if let Some(index) = take_open(&out, &mut open_attempts, stage, *attempt) {
+                // An attempt that exited 0 is interrupted while its checks run.
+                let checking = || {
+                    (out.attempts.iter()).rposition(|a| {
+                        a.stage == *stage
+                            && a.attempt == *attempt
+                            && a.outcome == Outcome::Succeeded
+                    })
+                };
+                let found = take_open(&out, &mut open_attempts, stage, *attempt);
+                if let Some(index) = found.or_else(checking) {
                     out.attempts[index].end = t;
                     out.attempts[index].outcome = Outcome::Interrupted;
+                }
+            }
+            RunEvent::Check {
+                stage,
+                attempt,
+                check,
+                severity,
+                code,
+                ..
+            } => {
+                let found =
+                    (out.attempts.iter_mut()).rfind(|a| a.stage == *stage && a.attempt == *attempt);
+                if let Some(a) = found {
+                    a.end = a.end.max(t);
+                    if *code != 0 && severity != "warn" {
+                        a.outcome = Outcome::Refused;
+                    }
+                    a.checks.push(CheckMark {
+                        name: check.clone(),
+                        severity: severity.clone(),
+                        code: *code,
+                    });
                 }
             }
             RunEvent::Committed {

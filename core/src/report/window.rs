@@ -136,6 +136,7 @@ mod tests {
             log: String::new(),
             code: Some(0),
             recompute: false,
+            checks: Vec::new(),
         };
         let commit = |stage: &str, window: bool| Commit {
             stage: stage.into(),

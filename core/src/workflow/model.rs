@@ -44,8 +44,37 @@ pub struct Stage {
     /// Bumped by hand to force a re-run when the code behind `run` changed.
     pub version: Option<String>,
     pub description: Option<String>,
+    /// Commands run on the stage's output after it exits 0 and before its work-table is
+    /// committed or published, in file order.
+    pub checks: Vec<Check>,
     /// Line of the stage's name in the workflow file, for messages about it later.
     pub line: u32,
+}
+
+/// `checks:` of a stage: a command with the stage's templating and environment, run on the
+/// same cluster after the stage succeeded; exit 0 passes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    pub name: String,
+    pub run: Template,
+    pub severity: Severity,
+}
+
+/// What a failing check does: `error` keeps the output from being committed or published
+/// and fails the run (the data is wrong, so nothing retries); `warn` is recorded and shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warn,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warn => "warn",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -177,16 +177,19 @@ impl LocalCluster {
         self.dir.join("restored").join(stage)
     }
 
-    /// Starts one attempt in its own process group. Its output directory is created empty.
+    /// Starts one attempt in its own process group. Its output directory, when given, is
+    /// created empty (a check of the attempt runs on the output as it is).
     pub fn spawn(
         &mut self,
         stage: StageId,
         attempt: u32,
-        output: &Path,
+        output: Option<&Path>,
         command: &StageCommand,
     ) -> io::Result<tokio::process::Child> {
-        remove_dir(output)?;
-        fs::create_dir_all(output)?;
+        if let Some(output) = output {
+            remove_dir(output)?;
+            fs::create_dir_all(output)?;
+        }
         if let Some(parent) = command.log.parent() {
             fs::create_dir_all(parent)?;
         }
@@ -407,7 +410,7 @@ mod tests {
             cwd: scratch.path().to_path_buf(),
             log: clusters.log_path("s", 1),
         };
-        let mut child = cluster.spawn(0, 1, &output, &command).unwrap();
+        let mut child = cluster.spawn(0, 1, Some(&output), &command).unwrap();
         assert!(output.is_dir());
         // Wait until both sleeps exist.
         for _ in 0..100 {
@@ -443,7 +446,7 @@ mod tests {
             cwd: scratch.path().to_path_buf(),
             log: clusters.log_path("s", 1),
         };
-        let mut child = cluster.spawn(0, 1, &output, &command).unwrap();
+        let mut child = cluster.spawn(0, 1, Some(&output), &command).unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert!(clusters.sweep().unwrap() >= 1);
         assert!(!child.wait().await.unwrap().success());

@@ -265,26 +265,8 @@ impl Cluster {
                         "a local cluster writes to directories",
                     ));
                 };
-                let mut child = cluster.spawn(stage, attempt, dir, command)?;
-                tokio::spawn(async move {
-                    let end = match child.wait().await {
-                        Ok(status) if status.success() => StepEnd::Success,
-                        Ok(status) => StepEnd::Failed {
-                            code: exit_code(status),
-                            detail: None,
-                        },
-                        Err(error) => StepEnd::Failed {
-                            code: 1,
-                            detail: Some(format!("cannot wait for the stage: {error}")),
-                        },
-                    };
-                    notify(ClusterNews::Exited {
-                        generation,
-                        stage,
-                        attempt,
-                        end,
-                    });
-                });
+                let child = cluster.spawn(stage, attempt, Some(dir), command)?;
+                report_exit(child, generation, stage, attempt, notify);
                 Ok(())
             }
             Cluster::Emr(cluster) => {
@@ -292,6 +274,27 @@ impl Cluster {
                 Ok(())
             }
         }
+    }
+
+    /// Starts a check of an attempt that exited 0, on its output as it is; its end is
+    /// reported through `notify` as the attempt's. On EMR it is a step named `step`.
+    pub fn launch_check(
+        &mut self,
+        stage: StageId,
+        step: &str,
+        attempt: u32,
+        command: &StageCommand,
+        notify: Notify,
+    ) -> std::io::Result<()> {
+        let generation = self.generation();
+        match self {
+            Cluster::Local(cluster) => {
+                let child = cluster.spawn(stage, attempt, None, command)?;
+                report_exit(child, generation, stage, attempt, notify);
+            }
+            Cluster::Emr(cluster) => cluster.launch(stage, step, attempt, &command.line, notify),
+        }
+        Ok(())
     }
 
     /// Ends one attempt's processes, as the loss of the node it ran on would (local
@@ -362,6 +365,35 @@ impl Cluster {
             Cluster::Emr(cluster) => cluster.abandon(),
         }
     }
+}
+
+/// Waits for a local attempt's process and reports how it ended.
+fn report_exit(
+    mut child: tokio::process::Child,
+    generation: u32,
+    stage: StageId,
+    attempt: u32,
+    notify: Notify,
+) {
+    tokio::spawn(async move {
+        let end = match child.wait().await {
+            Ok(status) if status.success() => StepEnd::Success,
+            Ok(status) => StepEnd::Failed {
+                code: exit_code(status),
+                detail: None,
+            },
+            Err(error) => StepEnd::Failed {
+                code: 1,
+                detail: Some(format!("cannot wait for the process: {error}")),
+            },
+        };
+        notify(ClusterNews::Exited {
+            generation,
+            stage,
+            attempt,
+            end,
+        });
+    });
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {

@@ -11,7 +11,7 @@ use rand::Rng;
 use respawn_core::contract::event::RunEvent;
 use respawn_core::machine::{Action, Outcome};
 use respawn_core::plan::calendar::IntervalValues;
-use respawn_core::workflow::template::Bindings;
+use respawn_core::workflow::template::{Bindings, Template};
 use respawn_core::workflow::{Market, StageId};
 use std::path::Path;
 use std::sync::Arc;
@@ -173,7 +173,12 @@ impl Driver {
     }
 
     /// The stage's environment: the template values, by name.
-    fn environment(&self, stage: StageId, attempt: u32, output: &Output) -> Vec<(String, String)> {
+    pub(super) fn environment(
+        &self,
+        stage: StageId,
+        attempt: u32,
+        output: &Output,
+    ) -> Vec<(String, String)> {
         let spec = &self.workflow.stages[stage];
         let mut env = vec![
             ("RESPAWN_OUTPUT".to_string(), output.location()),
@@ -232,6 +237,17 @@ impl Driver {
 
     /// The output and the rendered `run:` line of an attempt on the current cluster.
     fn render(&self, stage: StageId, attempt: u32) -> Option<(Output, String)> {
+        self.render_with(&self.workflow.stages[stage].run, stage, attempt)
+    }
+
+    /// The output of an attempt and one of its stage's commands (`run`, or a check's)
+    /// rendered for it.
+    pub(super) fn render_with(
+        &self,
+        template: &Template,
+        stage: StageId,
+        attempt: u32,
+    ) -> Option<(Output, String)> {
         let output = self.output_of(stage, attempt)?;
         let quoted_input = |id: StageId| shell_quote(&self.input_location(id));
         let interval = |value: fn(&IntervalValues) -> &String| {
@@ -240,7 +256,7 @@ impl Driver {
                 .map(|i| shell_quote(value(i)))
                 .unwrap_or_default()
         };
-        let line = self.workflow.stages[stage].run.render(&Bindings {
+        let line = template.render(&Bindings {
             output: &shell_quote(&output.location()),
             inputs: &quoted_input,
             run_id: &self.run_id,

@@ -202,6 +202,7 @@ impl Driver {
         attempt: u32,
         end: StepEnd,
     ) -> Option<RunEnd> {
+        let check = self.check_ended(stage, attempt);
         if self.reclaimed.remove(&(stage, attempt)) {
             let name = &self.workflow.stages[stage].name;
             let note = "respawn: the node this attempt ran on was reclaimed; it runs again";
@@ -212,9 +213,13 @@ impl Driver {
             }
             return None;
         }
-        let (end, bytes) = self
-            .refuse_bad_output(generation, stage, attempt, end)
-            .await;
+        let (end, bytes) = match check {
+            None => {
+                self.refuse_bad_output(generation, stage, attempt, end)
+                    .await
+            }
+            Some(_) => (end, None),
+        };
         if let StepEnd::Failed {
             detail: Some(detail),
             ..
@@ -241,9 +246,13 @@ impl Driver {
             self.lose(generation, cause).await;
             return None;
         }
-        let exit = match end {
-            StepEnd::Success => Exit::Success,
-            StepEnd::Failed { code, .. } => Exit::Failed { code },
+        let exit = match (check, &end) {
+            (Some(index), _) => match self.on_check_exited(stage, attempt, index, &end) {
+                Some(exit) => return self.tell_exit(stage, attempt, exit).await,
+                None => return None,
+            },
+            (None, StepEnd::Success) => Exit::Success,
+            (None, StepEnd::Failed { code, .. }) => Exit::Failed { code: *code },
         };
         let name = self.workflow.stages[stage].name.clone();
         match exit {
@@ -264,8 +273,11 @@ impl Driver {
                     code: 0,
                     log: None,
                 });
+                if self.start_checks(stage, attempt) {
+                    return None;
+                }
             }
-            Exit::Failed { code } => {
+            Exit::Failed { code } | Exit::Refused { code } => {
                 let log = self
                     .store
                     .locate(&self.layout.log(&self.run_id, &name, attempt));
@@ -277,6 +289,11 @@ impl Driver {
                 });
             }
         }
+        self.tell_exit(stage, attempt, exit).await
+    }
+
+    /// Tells the machine how an attempt (numbered over the run) ended.
+    async fn tell_exit(&mut self, stage: StageId, attempt: u32, exit: Exit) -> Option<RunEnd> {
         let machine_attempt = attempt - self.base_attempt[stage];
         let event = Event::StageExited {
             stage,
@@ -470,17 +487,27 @@ impl Driver {
                     .store
                     .locate(&self.layout.log(&self.run_id, name, attempt));
                 let tail = log_tail(&self.clusters.scratch().log_path(name, attempt), 20);
-                // An exit code of 0 is a failure only when its output was refused.
-                let how = if code == 0 {
-                    "wrote an output that is not a valid work-table".to_string()
-                } else {
-                    format!("failed with exit code {code}")
+                let refused_by = (self.checks.refused.as_ref())
+                    .filter(|(refused, _)| *refused == stage)
+                    .map(|(_, check)| check.clone());
+                let place = format!(
+                    "{}:{}",
+                    self.workflow.file, self.workflow.stages[stage].line
+                );
+                let message = match refused_by {
+                    Some(check) => format!(
+                        "stage `{name}` ({place}): its check `{check}` refused the output of attempt {attempt} (exit code {code}); nothing of it was committed or published, and a refused output is not retried; the log is {log}"
+                    ),
+                    // An exit code of 0 is a failure only when its output was refused.
+                    None if code == 0 => format!(
+                        "stage `{name}` ({place}) wrote an output that is not a valid work-table after {attempts} attempt(s) in this run; its log is {log}"
+                    ),
+                    None => format!(
+                        "stage `{name}` ({place}) failed with exit code {code} after {attempts} attempt(s) in this run; its log is {log}"
+                    ),
                 };
                 RunEnd::Failed {
-                    message: format!(
-                        "stage `{name}` ({}:{}) {how} after {attempts} attempt(s) in this run; its log is {log}",
-                        self.workflow.file, self.workflow.stages[stage].line
-                    ),
+                    message,
                     log_tail: tail,
                 }
             }

@@ -14,6 +14,7 @@
 
 mod actions;
 mod chaos;
+mod checks;
 mod command;
 mod finish;
 mod handle;
@@ -216,4 +217,6 @@ struct Driver {
     model: Option<String>,
     /// Attempts whose node was reclaimed: their end is no news.
     reclaimed: BTreeSet<(StageId, u32)>,
+    /// The checks of attempts that exited 0.
+    checks: checks::Checks,
 }

@@ -103,6 +103,7 @@ impl Driver {
             launched_at: vec![0.0; workflow.stages.len()],
             ready_at: Default::default(),
             reclaimed: BTreeSet::new(),
+            checks: Default::default(),
             model,
             prior: workflow
                 .stages

@@ -1,5 +1,5 @@
 //! Which run a request is about. Run identity is (workflow, batch): the same batch again
-//! resumes an unfinished run, reopens a succeeded one whose stages changed or whose final
+//! resumes an unfinished run (but starts anew after a check refused an output), reopens a succeeded one whose stages changed or whose final
 //! output is gone or incomplete, is a no-op otherwise, and with `force` starts a new run that replaces
 //! its outputs. Without a batch, the latest unfinished run resumes, or a new batch starts.
 
@@ -103,6 +103,16 @@ pub async fn choose(
             record: Box::new(record),
             announce,
         });
+    }
+    if let Some((stage, check)) = record.value.refused_by() {
+        let why = format!(
+            "starting batch {batch} anew (check `{check}` refused the output of `{stage}` in run {run_id}: what that run committed is not reused)"
+        );
+        let started = start(store, layout, workflow, clock, batch, &why).await?;
+        if workflow.cleanup == Cleanup::OnSuccess {
+            store.delete_prefix(&layout.work(&run_id)).await?;
+        }
+        return Ok(started);
     }
     let announce = format!(
         "resuming run {run_id} of workflow `{}`, batch {} ({} before), store {}",

@@ -43,6 +43,9 @@ pub enum DateState {
     },
     Failed {
         run_id: String,
+        /// `STAGE/CHECK` when a check refused a stage's output (what failed the run).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        check: Option<String>,
     },
     Succeeded {
         run_id: String,
@@ -80,7 +83,7 @@ impl DateState {
         match self {
             DateState::Running { run_id, .. }
             | DateState::Stopped { run_id }
-            | DateState::Failed { run_id }
+            | DateState::Failed { run_id, .. }
             | DateState::Succeeded { run_id }
             | DateState::Stale { run_id, .. }
             | DateState::Incomplete { run_id, .. } => Some(run_id),
@@ -361,7 +364,10 @@ async fn run_state(
 ) -> Result<DateState, SessionError> {
     let run_id = record.run_id.clone();
     Ok(match record.status {
-        RunStatus::Failed => DateState::Failed { run_id },
+        RunStatus::Failed => DateState::Failed {
+            run_id,
+            check: (record.refused_by()).map(|(stage, check)| format!("{stage}/{check}")),
+        },
         RunStatus::Succeeded => DateState::Succeeded { run_id },
         RunStatus::Running | RunStatus::Stopped => {
             match at_work(store, layout, record, clock).await? {

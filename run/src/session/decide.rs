@@ -32,7 +32,7 @@ pub fn tick_action(state: &DateState) -> Option<Action> {
         DateState::Stopped { run_id } => Action::Resume {
             run_id: run_id.clone(),
         },
-        DateState::Failed { run_id } => Action::Failed {
+        DateState::Failed { run_id, .. } => Action::Failed {
             run_id: run_id.clone(),
         },
         DateState::Incomplete { run_id, .. } => Action::Rebuild {

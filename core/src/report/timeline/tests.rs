@@ -207,3 +207,55 @@ fn a_stale_event_marks_the_last_success_of_the_stage_it_names_in_its_field() {
         .collect();
     assert_eq!(outcomes, [Outcome::Succeeded, Outcome::Stale]);
 }
+
+fn check(stage: &str, attempt: u32, name: &str, severity: &str, code: i32) -> RunEvent {
+    RunEvent::Check {
+        stage: stage.into(),
+        attempt,
+        check: name.into(),
+        severity: severity.into(),
+        code,
+        log: format!("logs/{stage}/{attempt}.log"),
+    }
+}
+
+#[test]
+fn an_attempt_lasts_through_its_checks_and_is_refused_or_interrupted_during_them() {
+    let spot = Market::Spot;
+    let events = vec![
+        at(0.0, provision(1, spot)),
+        at(0.0, ready(1, spot)),
+        at(0.0, launch("a", 1, 1, spot)),
+        at(10.0, exit("a", 1, 0)),
+        at(12.0, check("a", 1, "rows", "warn", 1)),
+        at(15.0, check("a", 1, "amounts", "error", 0)),
+        at(15.0, launch("b", 1, 1, spot)),
+        at(20.0, exit("b", 1, 0)),
+        at(
+            25.0,
+            RunEvent::Interrupted {
+                stage: "b".into(),
+                attempt: 1,
+            },
+        ),
+        at(25.0, launch("b", 2, 1, spot)),
+        at(30.0, exit("b", 2, 0)),
+        at(31.0, check("b", 2, "amounts", "error", 3)),
+    ];
+    let timeline = timeline(&events, false);
+    let [a, b1, b2] = &timeline.attempts[..] else {
+        panic!("{:?}", timeline.attempts)
+    };
+    assert_eq!(
+        (a.outcome, a.end),
+        (Outcome::Succeeded, 15.0),
+        "a warn passes"
+    );
+    assert_eq!(a.checks.len(), 2);
+    assert_eq!(
+        (b1.outcome, b1.end),
+        (Outcome::Interrupted, 25.0),
+        "lost while its check ran"
+    );
+    assert_eq!((b2.outcome, b2.end), (Outcome::Refused, 31.0));
+}

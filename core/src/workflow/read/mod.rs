@@ -31,6 +31,7 @@ macro_rules! assert_error {
 }
 
 mod checkpoint;
+mod checks;
 mod cluster;
 mod cost;
 mod emr;

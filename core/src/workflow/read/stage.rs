@@ -1,5 +1,6 @@
 //! One stage's fields, read before the graph of stages is checked.
 
+use super::checks::{RawCheck, read_checks};
 use super::reader::Reader;
 use crate::workflow::defaults;
 use crate::workflow::model::*;
@@ -16,6 +17,7 @@ const STAGE_KEYS: &[&str] = &[
     "checkpoint",
     "version",
     "description",
+    "checks",
 ];
 
 /// One stage as read, before the graph is checked.
@@ -30,6 +32,7 @@ pub(super) struct RawStage<'n> {
     pub(super) checkpoint: StageCheckpoint,
     pub(super) version: Option<String>,
     pub(super) description: Option<String>,
+    pub(super) checks: Vec<RawCheck<'n>>,
     /// Where `final:` was written, for the message when no stage is final.
     pub(super) final_position: Option<Position>,
     /// False when a field of the stage was wrong (already reported).
@@ -57,6 +60,7 @@ pub(super) fn read_stage<'n>(
             checkpoint: defaults::STAGE_CHECKPOINT,
             version: None,
             description: None,
+            checks: Vec::new(),
             final_position: None,
             valid: false,
         };
@@ -144,6 +148,10 @@ pub(super) fn read_stage<'n>(
             .map(Some),
         None => Some(None),
     };
+    let (checks, checks_ok) = match fields.get("checks") {
+        Some(node) => read_checks(r, node, &name),
+        None => (Vec::new(), true),
+    };
     if is_final == Some(Some(true)) && checkpoint == Some(StageCheckpoint::Never) {
         r.error(
             fields.get("checkpoint").map_or(node.position, |n| n.position),
@@ -158,7 +166,8 @@ pub(super) fn read_stage<'n>(
         && is_final.is_some()
         && checkpoint.is_some()
         && version.is_some()
-        && description.is_some();
+        && description.is_some()
+        && checks_ok;
     RawStage {
         name,
         key,
@@ -170,6 +179,7 @@ pub(super) fn read_stage<'n>(
         checkpoint: checkpoint.unwrap_or(defaults::STAGE_CHECKPOINT),
         version: version.flatten(),
         description: description.flatten(),
+        checks,
         final_position: fields.get("final").map(|n| n.position),
         valid,
     }

@@ -93,63 +93,48 @@ pub(super) fn read_stages(
             }
         }
     }
+    let commands = Commands {
+        raw: &raw,
+        index: &index,
+        edges: &edges,
+        scheduled,
+        emr,
+    };
     let templates: Vec<Option<Template>> = raw
         .iter()
         .enumerate()
         .map(|(i, stage)| {
-            let (run_text, run_node) = stage.run.as_ref()?;
-            let template = Template::parse(run_text, scheduled, |input| match index.get(input) {
-                Some(&j) if edges[i].iter().any(|(k, _)| *k == j) => Ok(j),
-                Some(_) => Err(format!(
-                    "add `{input}` to `needs` of stage `{}`",
-                    stage.name
-                )),
-                None => Err(
-                    match did_you_mean(input, stage.needs.iter().map(|(n, _)| n.as_str())) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None if stage.needs.is_empty() => {
-                            "this stage needs nothing; add the input to `needs`".into()
-                        }
-                        None => format!(
-                            "this stage needs: {}",
-                            stage
-                                .needs
-                                .iter()
-                                .map(|(n, _)| n.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    },
-                ),
-            });
-            match template {
-                Ok(template) => {
-                    if let Some(at_most) = emr {
-                        check_line(r, &stage.name, run_node, &template, at_most);
-                    }
-                    Some(template)
-                }
-                Err(errors) => {
-                    for TemplateError {
-                        offset_chars,
-                        offset_bytes,
-                        message,
-                        hint,
-                    } in errors
-                    {
-                        let position =
-                            r.position_inside(run_node, run_text, offset_chars, offset_bytes);
-                        r.error(
-                            position,
-                            format!("in `run` of stage `{}`: {message}", stage.name),
-                            hint,
-                        );
-                    }
-                    None
-                }
-            }
+            let (text, node) = stage.run.as_ref()?;
+            commands.parse(
+                r,
+                i,
+                text,
+                node,
+                &format!("`run` of stage `{}`", stage.name),
+            )
         })
         .collect();
+    let checks: Vec<Option<Vec<Check>>> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| {
+            let parsed: Vec<Option<Check>> = (stage.checks.iter())
+                .map(|check| {
+                    let (text, node) = &check.run;
+                    let label =
+                        format!("`run` of check `{}` of stage `{}`", check.name, stage.name);
+                    let run = commands.parse(r, i, text, node, &label)?;
+                    Some(Check {
+                        name: check.name.clone(),
+                        run,
+                        severity: check.severity,
+                    })
+                })
+                .collect();
+            parsed.into_iter().collect()
+        })
+        .collect();
+    ok &= checks.iter().all(Option::is_some);
     ok &= templates
         .iter()
         .zip(&raw)
@@ -190,11 +175,18 @@ pub(super) fn read_stages(
     for &old in &order {
         let stage = &raw[old];
         let inputs: Vec<StageId> = edges[old].iter().map(|(j, _)| new_id[*j]).collect();
-        let mut template = templates[old].clone()?;
-        for segment in &mut template.segments {
-            if let Segment::Variable(Variable::Input(id)) = segment {
-                *id = new_id[*id];
+        let renumber = |template: &mut Template| {
+            for segment in &mut template.segments {
+                if let Segment::Variable(Variable::Input(id)) = segment {
+                    *id = new_id[*id];
+                }
             }
+        };
+        let mut template = templates[old].clone()?;
+        renumber(&mut template);
+        let mut stage_checks = checks[old].clone()?;
+        for check in &mut stage_checks {
+            renumber(&mut check.run);
         }
         stages.push(Stage {
             name: stage.name.clone(),
@@ -208,6 +200,7 @@ pub(super) fn read_stages(
             checkpoint: stage.checkpoint,
             version: stage.version.clone(),
             description: stage.description.clone(),
+            checks: stage_checks,
             line: stage.key.position.line,
         });
     }
@@ -226,6 +219,72 @@ pub(super) fn read_stages(
         ok = false;
     }
     ok.then_some(stages)
+}
+
+/// What a stage's commands (its `run` and its checks' `run`) are parsed against.
+struct Commands<'a, 'n> {
+    raw: &'a [RawStage<'n>],
+    index: &'a HashMap<&'a str, usize>,
+    edges: &'a [Vec<(usize, Position)>],
+    scheduled: bool,
+    emr: Option<&'a Longest>,
+}
+
+impl Commands<'_, '_> {
+    /// Parses a command of stage `i`: `{{ inputs.X }}` must name a stage it needs.
+    /// Problems are reported inside the command, after `label` (`` `run` of stage `a` ``).
+    fn parse(
+        &self,
+        r: &mut Reader,
+        i: usize,
+        text: &str,
+        node: &Node,
+        label: &str,
+    ) -> Option<Template> {
+        let stage = &self.raw[i];
+        let parsed = Template::parse(text, self.scheduled, |input| match self.index.get(input) {
+            Some(&j) if self.edges[i].iter().any(|(k, _)| *k == j) => Ok(j),
+            Some(_) => Err(format!(
+                "add `{input}` to `needs` of stage `{}`",
+                stage.name
+            )),
+            None => Err(
+                match did_you_mean(input, stage.needs.iter().map(|(n, _)| n.as_str())) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if stage.needs.is_empty() => {
+                        "this stage needs nothing; add the input to `needs`".into()
+                    }
+                    None => format!(
+                        "this stage needs: {}",
+                        (stage.needs.iter().map(|(n, _)| n.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
+            ),
+        });
+        match parsed {
+            Ok(template) => {
+                if let Some(at_most) = self.emr {
+                    check_line(r, &stage.name, node, &template, at_most);
+                }
+                Some(template)
+            }
+            Err(errors) => {
+                for TemplateError {
+                    offset_chars,
+                    offset_bytes,
+                    message,
+                    hint,
+                } in errors
+                {
+                    let position = r.position_inside(node, text, offset_chars, offset_bytes);
+                    r.error(position, format!("in {label}: {message}"), hint);
+                }
+                None
+            }
+        }
+    }
 }
 
 #[cfg(test)]

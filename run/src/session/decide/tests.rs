@@ -38,7 +38,13 @@ fn a_tick_runs_the_dates_it_took_up_that_never_ran_and_leaves_the_others() {
         date(1, DateState::Missing),
         date(2, DateState::Succeeded { run_id: run("r2") }),
         date(3, DateState::Missing),
-        date(4, DateState::Failed { run_id: run("r4") }),
+        date(
+            4,
+            DateState::Failed {
+                run_id: run("r4"),
+                check: None,
+            },
+        ),
     ];
     // Dates 3 and 4 are due since the watermark; 1 and 2 are older dates read again.
     let decision = tick(dates, |d| d.interval.start >= day(3));
@@ -76,7 +82,13 @@ fn a_tick_resumes_stopped_rebuilds_incomplete_and_leaves_running_failed_and_stal
                 holder: "pid 7".into(),
             },
         ),
-        date(4, DateState::Failed { run_id: run("r4") }),
+        date(
+            4,
+            DateState::Failed {
+                run_id: run("r4"),
+                check: None,
+            },
+        ),
         date(
             5,
             DateState::Stale {
@@ -149,7 +161,10 @@ fn a_claim_whose_claimer_died_is_taken_over_and_a_live_one_is_left() {
 #[test]
 fn a_backfill_selects_dates_by_mode_and_leaves_busy_ones_whatever_the_mode() {
     let stopped = DateState::Stopped { run_id: run("r") };
-    let failed = DateState::Failed { run_id: run("r") };
+    let failed = DateState::Failed {
+        run_id: run("r"),
+        check: None,
+    };
     let succeeded = DateState::Succeeded { run_id: run("r") };
     let stale = DateState::Stale {
         run_id: run("r"),
