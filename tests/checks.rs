@@ -248,7 +248,7 @@ fn validate_counts_the_checks_and_a_check_without_run_is_located() {
 fn daily(dir: &Path) -> String {
     let file = workflow(dir, "1", "");
     let text = std::fs::read_to_string(&file).unwrap();
-    let schedule = "schedule:\n  cron: \"0 3 * * *\"\n  start: 2026-11-01\ncluster:";
+    let schedule = "schedule:\n  cron: \"0 3 * * *\"\n  start: 2026-11-01\nalerts:\n  - command: cat >> alerts.jsonl && echo >> alerts.jsonl\ncluster:";
     let text =
         (text.replace("cluster:", schedule)).replace("landing.csv", "landing/{{ batch }}.csv");
     std::fs::write(&file, text).unwrap();
@@ -323,12 +323,28 @@ fn bad_dates_are_never_published_and_a_backfill_of_failed_dates_publishes_them_o
         );
     }
 
+    // One check-failed and one failed alert per bad date, none for the good ones.
+    let alerts = |kind: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(dir.path().join("alerts.jsonl")).unwrap();
+        let mut batches: Vec<String> = (text.lines())
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|a| a["event"] == kind)
+            .map(|a| a["batch"].as_str().unwrap().to_string())
+            .collect();
+        batches.sort();
+        batches
+    };
+    assert_eq!(alerts("check-failed"), bad);
+    assert_eq!(alerts("failed"), bad);
+
     // The data is fixed: the failed dates run anew (bronze reads the fixed data again).
     for date in bad {
         land_date(dir.path(), date, "4\n1\n6\n");
     }
     backfill("failed").success();
     assert_eq!(gold(&published(dir.path())), dates.to_vec());
+    assert_eq!(alerts("recovered"), bad);
+    assert_eq!(alerts("check-failed"), bad, "no more");
     let published = published(dir.path());
     for date in dates {
         assert_eq!(

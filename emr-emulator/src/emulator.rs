@@ -5,6 +5,7 @@
 
 use crate::cluster::{ALIVE, State, kill, lose, tick};
 use crate::server::connection;
+use crate::sns::{Published, Topics};
 use crate::sqs::{INTERRUPTION_WARNING, Queues, REBALANCE_RECOMMENDATION, ec2_event};
 use respawn_run::store::S3Store;
 use serde::Serialize;
@@ -86,6 +87,7 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) stores: Mutex<HashMap<String, S3Store>>,
     pub(crate) queues: Mutex<Queues>,
+    pub(crate) topics: Mutex<Topics>,
 }
 
 /// A running emulator; stopped (and its step processes killed) when dropped.
@@ -116,6 +118,7 @@ impl EmrEmulator {
             state: Mutex::new(State::default()),
             stores: Mutex::new(HashMap::new()),
             queues: Mutex::new(Queues::default()),
+            topics: Mutex::new(Topics::default()),
         });
         let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
         let served = shared.clone();
@@ -158,6 +161,21 @@ impl EmrEmulator {
     /// 300 ms later.
     pub fn lose_when_step_starts(&self, prefix: &str) {
         self.shared.state.lock().unwrap().lose_on_step = Some(prefix.into());
+    }
+
+    /// An SNS topic of `region` that alerts can be published to; returns its ARN.
+    pub fn create_topic(&self, region: &str, name: &str) -> String {
+        self.shared.topics.lock().unwrap().create(region, name)
+    }
+
+    /// What was published to a topic, oldest first.
+    pub fn published(&self, arn: &str) -> Vec<Published> {
+        self.shared.topics.lock().unwrap().messages(arn)
+    }
+
+    /// The next `n` publishes fail with SNS's `InternalError` (HTTP 500).
+    pub fn fail_publishes(&self, n: u32) {
+        self.shared.topics.lock().unwrap().failures = n;
     }
 
     /// An SQS queue that EC2's spot events reach (as through an EventBridge rule on

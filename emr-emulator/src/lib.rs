@@ -76,6 +76,12 @@
 //! (`X-Amz-Target: AmazonSQS.*`, signed for `sqs`). No other SQS call, no FIFO queue, no
 //! retention limit, no redrive.
 //!
+//! **Alerts** (`sns.rs`): SNS topics made with [`EmrEmulator::create_topic`] take
+//! `Publish` in SNS's query protocol (form fields in, XML out, signed for `sns`) on the
+//! same endpoint; [`EmrEmulator::published`] reads what they got and
+//! [`EmrEmulator::fail_publishes`] fails the next ones with `InternalError`. No other SNS
+//! call, no subscriptions.
+//!
 //! **Control**: [`EmrEmulator`] methods, and over HTTP `POST /_emulator/lose/<cluster-id>`,
 //! `POST /_emulator/reclaim/<cluster-id>/<lead seconds>`, `POST
 //! /_emulator/rebalance/<cluster-id>`, `POST /_emulator/throttle/<n>`, `GET
@@ -89,7 +95,8 @@
 //! `instances.rs` (requests checked as EMR does), `responses.rs` (the JSON of clusters,
 //! fleets and steps), `cluster.rs` (a cluster's life), `steps.rs` (the step runner),
 //! `storage.rs` (S3 and HDFS for steps), `spark.rs` (spark-submit rewritten to python3),
-//! `shell.rs` (the tokenizer for `bash -c` lines), `sqs.rs` (queues and EC2's spot events).
+//! `shell.rs` (the tokenizer for `bash -c` lines), `sqs.rs` (queues and EC2's spot events),
+//! `sns.rs` (topics and `Publish`).
 
 mod cluster;
 mod emulator;
@@ -98,6 +105,7 @@ mod operations;
 mod responses;
 mod server;
 mod shell;
+mod sns;
 mod spark;
 mod sqs;
 mod steps;
@@ -105,3 +113,4 @@ mod storage;
 mod validate;
 
 pub use emulator::{ClusterView, EmrEmulator, EmulatorConfig, InstanceView, Request};
+pub use sns::Published;

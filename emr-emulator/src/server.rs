@@ -7,6 +7,7 @@
 use crate::cluster::random_id;
 use crate::emulator::{Request, Shared};
 use crate::operations::call;
+use crate::sns;
 use crate::sqs;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -78,7 +79,11 @@ pub(crate) async fn connection(shared: Arc<Shared>, mut socket: tokio::net::TcpS
             .await
         };
         buf.drain(..(head_end + length).min(buf.len()));
-        let text = body.to_string();
+        // SNS answers in XML, carried as a JSON string.
+        let text = match body {
+            Value::String(xml) if content_type == XML => xml,
+            body => body.to_string(),
+        };
         let response = format!(
             "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
              x-amzn-RequestId: {}\r\n{}\r\n{text}",
@@ -92,6 +97,8 @@ pub(crate) async fn connection(shared: Arc<Shared>, mut socket: tokio::net::TcpS
         }
     }
 }
+
+const XML: &str = "text/xml";
 
 fn error_json(kind: &str, message: &str) -> Value {
     json!({ "__type": kind, "message": message })
@@ -113,6 +120,13 @@ async fn route(
     if let Some(operation) = target.and_then(|t| t.strip_prefix("AmazonSQS.")) {
         let (status, body) = sqs_route(shared, operation, authorization, body).await;
         return (status, body, "application/x-amz-json-1.0");
+    }
+    let form = std::str::from_utf8(body)
+        .map(sns::decode_form)
+        .unwrap_or_default();
+    if target.is_none() && method == "POST" && form.iter().any(|(k, _)| k == "Action") {
+        let (status, xml) = sns_route(shared, authorization, &form);
+        return (status, Value::String(xml), XML);
     }
     let Some(operation) = target.and_then(|t| t.strip_prefix("ElasticMapReduce.")) else {
         let error = error_json(
@@ -206,6 +220,24 @@ async fn sqs_route(
             400,
             error_json(&format!("com.amazonaws.sqs#{}", e.kind), &e.message),
         ),
+    }
+}
+
+/// SNS's query protocol: signed for `sns`, form fields in, XML out.
+fn sns_route(
+    shared: &Arc<Shared>,
+    authorization: Option<&str>,
+    form: &[(String, String)],
+) -> (u16, String) {
+    let signed = authorization
+        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256") && a.contains("/sns/aws4_request"));
+    if !signed {
+        let xml = sns::error_xml("MissingAuthenticationToken", "Missing Authentication Token");
+        return (403, xml);
+    }
+    match shared.topics.lock().unwrap().call(form) {
+        Ok(xml) => (200, xml),
+        Err(e) => (e.status, sns::error_xml(e.code, &e.message)),
     }
 }
 

@@ -3,8 +3,10 @@
 //! `respawn_core::contract` read from and written to the store), the one [`read`] side
 //! every command asks, the async [`driver`]
 //! that executes the core's state machine with an injected [`clock`], and the [`session`]
-//! (which run to start or resume, leases, claims of scheduled dates).
+//! (which run to start or resume, leases, claims of scheduled dates), which tells the
+//! workflow's [`alerts`] destinations what they should hear of.
 
+pub mod alerts;
 pub mod clock;
 pub mod cluster;
 pub mod driver;

@@ -15,11 +15,13 @@ pub fn run(args: &ValidateArgs) -> Result<i32, CliError> {
             Ok(workflow) => {
                 let finals = workflow.stages.iter().filter(|s| s.is_final).count();
                 let checks: usize = workflow.stages.iter().map(|s| s.checks.len()).sum();
-                let counted = match checks {
+                let count = |n: usize, one: &str| match n {
                     0 => String::new(),
-                    1 => ", 1 check".to_string(),
-                    n => format!(", {n} checks"),
+                    1 => format!(", 1 {one}"),
+                    n => format!(", {n} {one}s"),
                 };
+                let alerts = workflow.alerts.len();
+                let counted = count(checks, "check") + &count(alerts, "alert destination");
                 text.push_str(&format!(
                     "ok: {} (workflow `{}`, {} stages, {} final{counted})\n",
                     path.display(),
@@ -27,7 +29,7 @@ pub fn run(args: &ValidateArgs) -> Result<i32, CliError> {
                     workflow.stages.len(),
                     finals
                 ));
-                files.push(json!({"file": path.display().to_string(), "valid": true, "workflow": workflow.name, "checks": checks, "errors": []}));
+                files.push(json!({"file": path.display().to_string(), "valid": true, "workflow": workflow.name, "checks": checks, "alerts": alerts, "errors": []}));
             }
             Err(diagnostics) => {
                 code = exit::INVALID_INPUT;

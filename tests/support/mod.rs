@@ -4,6 +4,7 @@
 
 pub mod emulator;
 pub mod fault_proxy;
+pub mod http_receiver;
 pub mod s3_server;
 
 use std::path::{Path, PathBuf};

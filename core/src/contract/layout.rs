@@ -115,6 +115,12 @@ impl Layout {
         format!("{}{stage}/COMMIT", self.work(run_id))
     }
 
+    /// The record of one alert of a run to one destination: created before it is sent,
+    /// so that it is sent once however many orchestrators drive the run.
+    pub fn alert(&self, run_id: &str, key: &str) -> String {
+        format!("{}alerts/{key}.json", self.run(run_id))
+    }
+
     pub fn log(&self, run_id: &str, stage: &str, attempt: u32) -> String {
         format!("{}logs/{stage}/{attempt}.log", self.run(run_id))
     }

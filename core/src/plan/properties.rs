@@ -82,6 +82,7 @@ fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
                     ..crate::workflow::defaults::cost()
                 },
                 schedule: None,
+                alerts: Vec::new(),
                 stages,
             }
         })

@@ -21,7 +21,111 @@ pub struct Workflow {
     pub cost: CostSpec,
     /// `schedule`: absent for a workflow that runs only when told to.
     pub schedule: Option<ScheduleSpec>,
+    /// `alerts`: who is told what while runs go on (default none).
+    pub alerts: Vec<AlertSpec>,
     pub stages: Vec<Stage>,
+}
+
+/// One entry of `alerts:`: where alerts go, and which kinds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertSpec {
+    pub sink: AlertSink,
+    /// The kinds sent there (`on:`; every kind by default).
+    pub on: Vec<AlertKind>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlertSink {
+    /// An `http://` or `https://` URL that gets each alert as a JSON POST.
+    Webhook(String),
+    /// A shell command that gets each alert as JSON on its standard input.
+    Command(String),
+    /// An SNS topic, by ARN, that each alert is published to.
+    Sns(SnsTopic),
+}
+
+/// An SNS topic ARN, `arn:PARTITION:sns:REGION:ACCOUNT:NAME`, with its region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnsTopic {
+    pub arn: String,
+    pub region: String,
+}
+
+impl SnsTopic {
+    /// The topic `arn` names, or why it names none.
+    pub fn parse(arn: &str) -> Result<SnsTopic, String> {
+        let parts: Vec<&str> = arn.split(':').collect();
+        let [prefix, partition, service, region, account, name] = parts[..] else {
+            return Err("has not the six parts of `arn:aws:sns:REGION:ACCOUNT:TOPIC`".into());
+        };
+        if prefix != "arn" || !partition.starts_with("aws") {
+            return Err("does not start with `arn:aws`".into());
+        }
+        if service != "sns" {
+            return Err(format!("is an ARN of `{service}`, not of `sns`"));
+        }
+        let region_ok = !region.is_empty()
+            && (region.chars()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !region_ok {
+            return Err(format!("has no region (found `{region}`)"));
+        }
+        if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!("has no 12-digit account id (found `{account}`)"));
+        }
+        let name_ok = (1..=256).contains(&name.len())
+            && (name.chars()).all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !name_ok {
+            return Err(format!(
+                "has no topic name of letters, digits, `-` and `_` (found `{name}`)"
+            ));
+        }
+        Ok(SnsTopic {
+            arn: arn.to_string(),
+            region: region.to_string(),
+        })
+    }
+}
+
+impl AlertSink {
+    /// The sink for messages: `webhook URL` or `command LINE`.
+    pub fn describe(&self) -> String {
+        match self {
+            AlertSink::Webhook(url) => format!("webhook {url}"),
+            AlertSink::Command(line) => format!("command {line}"),
+            AlertSink::Sns(topic) => format!("sns {}", topic.arn),
+        }
+    }
+}
+
+/// What an alert is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertKind {
+    /// A run ended `failed`.
+    Failed,
+    /// An `error` check refused a stage's output.
+    CheckFailed,
+    /// A run moved from spot to on-demand.
+    Fallback,
+    /// A batch whose earlier run failed succeeded.
+    Recovered,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 4] = [
+        AlertKind::Failed,
+        AlertKind::CheckFailed,
+        AlertKind::Fallback,
+        AlertKind::Recovered,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Failed => "failed",
+            AlertKind::CheckFailed => "check-failed",
+            AlertKind::Fallback => "fallback",
+            AlertKind::Recovered => "recovered",
+        }
+    }
 }
 
 impl Workflow {

@@ -27,6 +27,8 @@ pub enum Choice {
     Run {
         record: Box<Versioned<RunRecord>>,
         announce: String,
+        /// The failed run of the batch this one follows (resumed, or started anew).
+        recovering: Option<String>,
     },
 }
 
@@ -102,13 +104,17 @@ pub async fn choose(
         return Ok(Choice::Run {
             record: Box::new(record),
             announce,
+            recovering: None,
         });
     }
     if let Some((stage, check)) = record.value.refused_by() {
         let why = format!(
             "starting batch {batch} anew (check `{check}` refused the output of `{stage}` in run {run_id}: what that run committed is not reused)"
         );
-        let started = start(store, layout, workflow, clock, batch, &why).await?;
+        let mut started = start(store, layout, workflow, clock, batch, &why).await?;
+        if let Choice::Run { recovering, .. } = &mut started {
+            *recovering = Some(run_id.clone());
+        }
         if workflow.cleanup == Cleanup::OnSuccess {
             store.delete_prefix(&layout.work(&run_id)).await?;
         }
@@ -121,9 +127,11 @@ pub async fn choose(
         record.value.status.as_str(),
         store.describe()
     );
+    let failed = record.value.status == RunStatus::Failed;
     Ok(Choice::Run {
         record: Box::new(record),
         announce,
+        recovering: failed.then_some(run_id),
     })
 }
 
@@ -151,6 +159,7 @@ async fn start(
     let record = Versioned::create(store, layout, record).await?;
     Ok(Choice::Run {
         record: Box::new(record),
+        recovering: None,
         announce: format!(
             "{why}: run {run_id} of workflow `{}`, batch {batch}, store {}",
             workflow.name,

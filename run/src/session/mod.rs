@@ -68,6 +68,8 @@ pub struct OpenedRun {
     pub announce: String,
     /// The run's interval, when the workflow has a schedule.
     pub interval: Option<IntervalValues>,
+    /// The failed run of the batch this one follows: `recovered` is sent if it succeeds.
+    pub recovering: Option<String>,
 }
 
 /// Why a logical date cannot run yet: its interval has not closed
@@ -124,7 +126,11 @@ pub async fn open(
             let _ = lease.release(store, clock.now()).await;
             Ok(Opened::Nothing(message))
         }
-        Choice::Run { record, announce } => {
+        Choice::Run {
+            record,
+            announce,
+            recovering,
+        } => {
             lease.record.holder.run_id = Some(record.value.run_id.clone());
             lease.renew(store, clock.now()).await?;
             Ok(Opened::Run(Box::new(OpenedRun {
@@ -132,6 +138,7 @@ pub async fn open(
                 lease,
                 announce,
                 interval,
+                recovering,
             })))
         }
     }

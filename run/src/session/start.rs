@@ -3,6 +3,7 @@
 //! hand over the same [`RunSettings`].
 
 use super::OpenedRun;
+use crate::alerts::{Alerting, RunIdentity};
 use crate::clock::Clock;
 use crate::cluster::emr::NoticeQueue;
 use crate::cluster::{ClusterProvider, EmrClusters, LocalClusters, emr};
@@ -110,9 +111,21 @@ pub async fn drive_opened(
         record,
         lease,
         interval,
+        recovering,
         ..
     } = opened;
     let run_id = record.value.run_id.clone();
+    let run = RunIdentity {
+        workflow: workflow.name.clone(),
+        batch: record.value.batch.clone(),
+        run_id: run_id.clone(),
+    };
+    let dir = settings.workflow_dir.clone();
+    let alerting = Alerting::start(&workflow, store.clone(), run, recovering, dir);
+    let sink = match &alerting {
+        Some(alerting) => alerting.watch(sink),
+        None => sink,
+    };
     keep_workflow(&store, &workflow, &run_id).await;
     // An orchestrator killed while it wrote may have left temporary files in the run.
     if let Err(error) = store
@@ -156,7 +169,7 @@ pub async fn drive_opened(
         _ => ClusterProvider::Local(scratch),
     };
     let (planned, model) = planning_workflow(&store, workflow, settings.history).await;
-    drive(RunInput {
+    let end = drive(RunInput {
         plan: respawn_core::planner::chosen_plan(&planned, &PlanOptions::default()),
         model: Some(model),
         layout: Layout::new(&planned.name),
@@ -176,8 +189,16 @@ pub async fn drive_opened(
         // The machine orders launches and weighs the deadline by the learned estimates too.
         workflow: planned,
     })
-    .await
+    .await;
+    if let Some(alerting) = alerting {
+        alerting.finish(ALERTS_AT_END).await;
+    }
+    end
 }
+
+/// How long a run that ended waits for its alerts to be delivered (their tries take at
+/// most about this long).
+const ALERTS_AT_END: Duration = Duration::from_secs(40);
 
 /// The workflow the run plans from: the file's, with the figures earlier runs measured
 /// unless `history` is off; and where its interruption model came from. History that

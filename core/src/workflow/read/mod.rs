@@ -30,6 +30,7 @@ macro_rules! assert_error {
     }};
 }
 
+mod alerts;
 mod checkpoint;
 mod checks;
 mod cluster;

@@ -1,6 +1,7 @@
 //! The top of a workflow file: the entry point, and `name`, `store`, `cleanup`, `retries`
 //! and `cost`; the other sections have their own files.
 
+use super::alerts::read_alerts;
 use super::cost::read_cost;
 use super::reader::Reader;
 use super::schedule::read_schedule;
@@ -21,6 +22,7 @@ const WORKFLOW_KEYS: &[&str] = &[
     "retries",
     "cost",
     "schedule",
+    "alerts",
     "stages",
 ];
 
@@ -175,6 +177,10 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
         .unwrap_or(Some(defaults::RETRIES));
     let cost = read_cost(r, fields.get("cost"));
     let schedule = fields.get("schedule").map(|node| read_schedule(r, node));
+    let alerts = match fields.get("alerts") {
+        Some(node) => read_alerts(r, node),
+        None => Some(Vec::new()),
+    };
     let stages_node = r.required(
         &fields,
         "stages",
@@ -203,6 +209,7 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
             Some(schedule) => Some(schedule?),
             None => None,
         },
+        alerts: alerts?,
         stages: stages?,
     })
 }
