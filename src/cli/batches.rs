@@ -1,6 +1,6 @@
 //! `respawn batches FILE`: the logical dates of a scheduled workflow and the state of each
 //! (succeeded, failed, running, stopped, missing, missed, claimed, stale, incomplete), with
-//! their runs.
+//! their runs, and which are late for their `publish_by`.
 
 use super::scheduled::{load_scheduled, now_or_wall};
 use super::{BatchesArgs, CliError, Format, output, store};
@@ -78,6 +78,11 @@ pub fn run(args: &BatchesArgs) -> Result<(), CliError> {
                     }
                     _ => String::new(),
                 };
+                let detail = match (&date.publish_by, date.late) {
+                    (Some(due), true) if detail.is_empty() => format!("late (due {due})"),
+                    (Some(due), true) => format!("{detail}; late (due {due})"),
+                    _ => detail,
+                };
                 vec![
                     date.batch.clone(),
                     date.state.name().to_string(),
@@ -91,7 +96,11 @@ pub fn run(args: &BatchesArgs) -> Result<(), CliError> {
         for date in &dates {
             *counts.entry(date.state.name()).or_default() += 1;
         }
-        let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let mut summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let late = dates.iter().filter(|d| d.late).count();
+        if late > 0 {
+            summary.push(format!("{late} late"));
+        }
         text.push_str(&format!(
             "{} date(s) due at {now} shown: {}\n",
             dates.len(),

@@ -51,6 +51,8 @@ pub fn describe(event: &RunEvent) -> Option<String> {
             }
         ),
         RunEvent::MarketChosen { reason, .. } => format!("market (auto): {reason}"),
+        RunEvent::DeadlineAtRisk { reason } => format!("warning: {reason}"),
+        RunEvent::Late { due } => format!("late: the output was due at {due}"),
         RunEvent::ClusterReady {
             generation, market, ..
         } => format!("{} cluster {generation} is up", market.as_str()),

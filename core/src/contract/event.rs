@@ -37,6 +37,12 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         model: Option<String>,
     },
+    /// What is left of the run would end past its deadline (`fallback.deadline`, or the
+    /// date's `publish_by`) on the market it is on: at the start, or after a loss.
+    DeadlineAtRisk { reason: String },
+    /// The date's `publish_by` time (`due`, RFC 3339) passed and its output is not
+    /// published yet.
+    Late { due: String },
     /// A cluster is being provisioned, ready after about `wait_s` seconds.
     Provision {
         generation: u32,

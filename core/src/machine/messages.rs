@@ -118,6 +118,11 @@ pub enum Action {
         market: Market,
         reason: String,
     },
+    /// What is left would end past the deadline on the market the run is on (checked at
+    /// the start and after each loss; see [`crate::plan::fallback::deadline_at_risk`]).
+    DeadlineAtRisk {
+        reason: String,
+    },
     /// End every running process and release the cluster.
     Terminate,
     /// Release the cluster of `generation`, which is not the current one: a replacement

@@ -79,7 +79,7 @@ pub(super) fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool
                 Action::Launch { .. } | Action::Restore { .. } if warned => {
                     panic!("{action:?} on a cluster that got an interruption notice")
                 }
-                Action::MarketChosen { .. } => {}
+                Action::MarketChosen { .. } | Action::DeadlineAtRisk { .. } => {}
                 // On a dead cluster restores and uploads fail; the loss event follows.
                 Action::Restore { .. } | Action::Persist { .. } if dead => {}
                 Action::Launch { stage, attempt } if dead => trace.launches.push((stage, attempt)),

@@ -277,6 +277,7 @@ impl Run {
                         }
                         None => "start".into(),
                     };
+                    self.check_deadline(shape, 0.0, actions);
                     self.provision(reason, actions);
                 }
             }

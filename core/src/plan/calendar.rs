@@ -10,7 +10,7 @@
 //! interval per civil date, an hourly one follows real hours.
 
 use crate::workflow::schedule::rfc3339;
-use crate::workflow::{Catchup, ScheduleSpec};
+use crate::workflow::{Catchup, PublishBy, ScheduleSpec};
 use jiff::Timestamp;
 
 /// One interval of a schedule: `[start, end)`, where `start` is the logical date and `end`
@@ -224,6 +224,33 @@ pub fn not_closed(schedule: &ScheduleSpec, interval: &Interval, now: Timestamp) 
             rfc3339(&schedule.timezone, now),
         )
     })
+}
+
+/// When the output of `interval`'s date is due (`schedule.publish_by`), if a time is set:
+/// that long after the interval ends, or the first time the schedule's wall clock shows
+/// that time of day at or after it (a time the clocks skip is taken just after the gap).
+/// The one rule for the run's deadline, `late` and `batches`.
+pub fn publish_due(schedule: &ScheduleSpec, interval: &Interval) -> Option<Timestamp> {
+    match schedule.publish_by? {
+        PublishBy::After(after) => {
+            let after = jiff::SignedDuration::try_from(after).ok()?;
+            interval.end.checked_add(after).ok()
+        }
+        PublishBy::TimeOfDay(time) => {
+            let end = interval.end.to_zoned(schedule.timezone.clone());
+            let on = |date: jiff::civil::Date| {
+                (date.to_datetime(time).to_zoned(schedule.timezone.clone()))
+                    .ok()
+                    .map(|z| z.timestamp())
+            };
+            let today = on(end.date())?;
+            if today >= interval.end {
+                Some(today)
+            } else {
+                on(end.date().tomorrow().ok()?)
+            }
+        }
+    }
 }
 
 /// The values a stage's command gets for its interval: `{{ logical_date }}`,

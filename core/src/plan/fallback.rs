@@ -45,6 +45,30 @@ pub fn expected_on_spot(situation: &MarketSituation) -> f64 {
     work * per_interval / interval
 }
 
+/// Whether the deadline (`fallback.deadline`, or a date's `publish_by`) is at risk on the
+/// current market, and why in words: the time to the next cluster plus what remains (on
+/// spot inflated by the expected cost of interruptions, on demand as it is) ends past it.
+/// The one rule for falling back on a deadline and for the `deadline-at-risk` alert.
+pub fn deadline_at_risk(spec: &FallbackSpec, situation: &MarketSituation) -> Option<String> {
+    use crate::workflow::units::format_seconds as f;
+    let deadline = spec.deadline?.as_secs_f64();
+    let remaining = match situation.current {
+        Market::Spot => expected_on_spot(situation),
+        Market::OnDemand => situation.remaining_critical,
+    };
+    let expected = situation.elapsed + situation.provision_time + remaining;
+    (expected > deadline).then(|| {
+        format!(
+            "deadline {} at risk: {} elapsed + {} expected on {} > {}",
+            f(deadline),
+            f(situation.elapsed),
+            f(expected - situation.elapsed),
+            situation.current.as_str(),
+            f(deadline)
+        )
+    })
+}
+
 /// On-demand stays on-demand; spot switches after `after_interruptions` losses, or when the
 /// remaining critical path, inflated by the expected cost of interruptions, would no longer
 /// finish before the deadline (a safety net in the spirit of "Can't Be Late", NSDI'24).
@@ -56,7 +80,6 @@ pub fn next_market(
     situation: &MarketSituation,
     auto: Option<&super::market::AutoMarket>,
 ) -> MarketDecision {
-    use crate::workflow::units::format_seconds as f;
     if situation.current == Market::OnDemand {
         return MarketDecision {
             market: Market::OnDemand,
@@ -74,21 +97,11 @@ pub fn next_market(
             ),
         };
     }
-    if let Some(deadline) = spec.deadline {
-        let deadline = deadline.as_secs_f64();
-        let expected = situation.elapsed + situation.provision_time + expected_on_spot(situation);
-        if expected > deadline {
-            return MarketDecision {
-                market: Market::OnDemand,
-                reason: format!(
-                    "deadline {} at risk: {} elapsed + {} expected on spot > {}",
-                    f(deadline),
-                    f(situation.elapsed),
-                    f(expected - situation.elapsed),
-                    f(deadline)
-                ),
-            };
-        }
+    if let Some(reason) = deadline_at_risk(spec, situation) {
+        return MarketDecision {
+            market: Market::OnDemand,
+            reason,
+        };
     }
     if let Some(auto) = auto {
         return super::market::compare(auto, spec, situation);

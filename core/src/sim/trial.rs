@@ -418,7 +418,7 @@ impl<'w> Simulator<'w> {
                 world.schedule(now + self.write[stage], Due::Committed { stage, attempt });
             }
             Action::Publish { stage } => world.schedule(now, Due::Published { stage }),
-            Action::MarketChosen { .. } => {}
+            Action::MarketChosen { .. } | Action::DeadlineAtRisk { .. } => {}
             Action::RetryAfter { stage, delay } => {
                 world.schedule(now + delay.as_secs_f64(), Due::BackoffOver { stage });
             }

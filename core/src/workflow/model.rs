@@ -106,15 +106,21 @@ pub enum AlertKind {
     CheckFailed,
     /// A run moved from spot to on-demand.
     Fallback,
+    /// What is left of a run would end past its deadline on the market it is on.
+    DeadlineAtRisk,
+    /// A date's `publish_by` passed before its output was published.
+    Late,
     /// A batch whose earlier run failed succeeded.
     Recovered,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 4] = [
+    pub const ALL: [AlertKind; 6] = [
         AlertKind::Failed,
         AlertKind::CheckFailed,
         AlertKind::Fallback,
+        AlertKind::DeadlineAtRisk,
+        AlertKind::Late,
         AlertKind::Recovered,
     ];
 
@@ -123,6 +129,8 @@ impl AlertKind {
             AlertKind::Failed => "failed",
             AlertKind::CheckFailed => "check-failed",
             AlertKind::Fallback => "fallback",
+            AlertKind::DeadlineAtRisk => "deadline-at-risk",
+            AlertKind::Late => "late",
             AlertKind::Recovered => "recovered",
         }
     }
@@ -415,6 +423,18 @@ pub struct ScheduleSpec {
     pub max_active: u32,
     /// strftime-style format of a logical date as a batch id.
     pub batch: String,
+    /// `publish_by`: when each date's output is due (default: no time).
+    pub publish_by: Option<PublishBy>,
+}
+
+/// `schedule.publish_by`: when a date's output is due, from the end of its interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublishBy {
+    /// This long after the interval ends (`6h`).
+    After(std::time::Duration),
+    /// The first time it is this time of day on the schedule's wall clock at or after the
+    /// interval ends (`"07:30"`).
+    TimeOfDay(jiff::civil::Time),
 }
 
 /// `schedule.catchup`: which of the dates missed during a downtime still run.

@@ -36,7 +36,7 @@ pub struct Payload {
     pub workflow: String,
     pub batch: String,
     pub run_id: String,
-    /// `failed`, `check-failed`, `fallback` or `recovered`.
+    /// `failed`, `check-failed`, `fallback`, `deadline-at-risk`, `late` or `recovered`.
     pub event: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<String>,
@@ -123,19 +123,32 @@ struct Context {
     cwd: PathBuf,
 }
 
-/// Delivers each alert to each destination that takes its kind, all at once.
+/// Hands each alert to the destinations that take its kind. Each destination gets its
+/// alerts one at a time, in the order they came (a command that appends to a file never
+/// sees two at once); destinations do not wait for each other.
 async fn dispatch(context: Arc<Context>, mut rx: mpsc::UnboundedReceiver<Alert>) {
-    let mut deliveries = JoinSet::new();
+    let mut destinations = JoinSet::new();
+    let queues: Vec<mpsc::UnboundedSender<Alert>> = (0..context.specs.len())
+        .map(|index| {
+            let (tx, mut queue) = mpsc::unbounded_channel::<Alert>();
+            let context = context.clone();
+            destinations.spawn(async move {
+                while let Some(alert) = queue.recv().await {
+                    send_once(&context, index, &alert).await;
+                }
+            });
+            tx
+        })
+        .collect();
     while let Some(alert) = rx.recv().await {
-        for (index, spec) in context.specs.iter().enumerate() {
+        for (spec, queue) in context.specs.iter().zip(&queues) {
             if spec.on.contains(&alert.kind) {
-                let context = context.clone();
-                let alert = alert.clone();
-                deliveries.spawn(async move { send_once(&context, index, &alert).await });
+                let _ = queue.send(alert.clone());
             }
         }
     }
-    while deliveries.join_next().await.is_some() {}
+    drop(queues);
+    while destinations.join_next().await.is_some() {}
 }
 
 /// What the claim object of an alert says.

@@ -50,6 +50,8 @@ impl Alert {
                 self.check.as_deref().unwrap_or("?")
             ),
             AlertKind::Fallback => "the run fell back from spot to on-demand".into(),
+            AlertKind::DeadlineAtRisk => "the run may miss its deadline".into(),
+            AlertKind::Late => "the output is late".into(),
             AlertKind::Recovered => "the batch succeeded after a failed run".into(),
         }
     }
@@ -107,6 +109,16 @@ impl Watch {
                 self.spot |= *market == Market::Spot;
                 let message = format!("the next cluster is on-demand: {reason}");
                 fell_back.then(|| alert(AlertKind::Fallback, None, None, message))
+            }
+            RunEvent::DeadlineAtRisk { reason } => {
+                Some(alert(AlertKind::DeadlineAtRisk, None, None, reason.clone()))
+            }
+            RunEvent::Late { due } => {
+                let message = format!(
+                    "the output of batch {} was due at {due} and is not published",
+                    self.run.batch
+                );
+                Some(alert(AlertKind::Late, None, None, message))
             }
             RunEvent::Finished { status, message } => match status {
                 RunStatus::Failed => {

@@ -37,6 +37,7 @@ impl Driver {
                     interruptions: self.machine.interruptions(),
                     model: self.model.clone(),
                 }),
+                Action::DeadlineAtRisk { reason } => self.emit(RunEvent::DeadlineAtRisk { reason }),
                 Action::Terminate => self.terminate().await,
                 Action::Release { generation, reason } => {
                     self.release_replacement(generation, reason).await

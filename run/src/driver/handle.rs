@@ -94,6 +94,10 @@ impl Driver {
                 self.on_interrupt().await;
                 None
             }
+            Msg::Late { due } => {
+                self.on_late(due);
+                None
+            }
             Msg::RetryDue { stage } => {
                 self.apply(Event::RetryDue { stage }, None).await;
                 None

@@ -16,6 +16,7 @@ mod actions;
 mod chaos;
 mod checks;
 mod command;
+mod due;
 mod finish;
 mod handle;
 mod ledger;
@@ -81,6 +82,8 @@ pub struct RunInput {
     pub sink: EventSink,
     /// Where the plan's interruption model came from, for the `market-chosen` events.
     pub model: Option<String>,
+    /// When the date's output is due (`schedule.publish_by`): `late` after it.
+    pub publish_due: Option<std::time::SystemTime>,
 }
 
 /// How a run ended.
@@ -143,6 +146,10 @@ enum Msg {
     },
     RetryDue {
         stage: StageId,
+    },
+    /// The date's publish-by time passed.
+    Late {
+        due: std::time::SystemTime,
     },
     /// Ctrl-C or SIGTERM.
     Stop,

@@ -37,6 +37,7 @@ impl Driver {
             listen_for_signals,
             sink,
             model,
+            publish_due,
         } = input;
         let setup = Setup::new(&workflow, &plan);
         let fingerprints = fingerprints(&workflow);
@@ -175,6 +176,9 @@ impl Driver {
             published,
         });
         driver.execute(actions).await;
+        if let Some(due) = publish_due {
+            driver.watch_publish_due(due);
+        }
         Ok(driver)
     }
 

@@ -66,9 +66,22 @@ async fn drive_again(
     yaml: &str,
     offset: u64,
 ) -> (RunEnd, Vec<StampedEvent>) {
+    drive_due(dir, store, run_id, yaml, offset, None).await
+}
+
+/// [`drive_again`], with the date's output due `due` after the clock's start.
+async fn drive_due(
+    dir: &tempfile::TempDir,
+    store: &AnyStore,
+    run_id: &str,
+    yaml: &str,
+    offset: u64,
+    due: Option<Duration>,
+) -> (RunEnd, Vec<StampedEvent>) {
     let workflow = respawn_core::workflow::parse("test.yaml", yaml).expect("a valid workflow");
     let layout = Layout::new(&workflow.name);
     let clock = start_clock(offset);
+    let publish_due = due.map(|due| clock.now() + due);
     let record = read_run(store, &layout, run_id).await.unwrap();
     let lease = Lease::acquire(
         store,
@@ -99,6 +112,7 @@ async fn drive_again(
         clock,
         listen_for_signals: false,
         model: None,
+        publish_due,
         sink: Box::new(move |event: &StampedEvent| seen.lock().unwrap().push(event.clone())),
         workflow,
     })
@@ -223,4 +237,33 @@ async fn a_resumed_run_reuses_what_was_committed() {
         _ => None,
     });
     assert_eq!(started, Some(vec!["make".to_string()]));
+}
+
+#[tokio::test]
+async fn a_publish_by_time_that_passes_while_a_final_output_is_unpublished_is_late_once() {
+    let yaml = "name: due\nstages:\n  slow: {run: 'sleep 1.5; echo x > $RESPAWN_OUTPUT/x'}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let store = AnyStore::Local(LocalStore::open(&dir.path().join("store")).unwrap());
+    let layout = Layout::new("due");
+    for (due, late) in [
+        (Duration::from_millis(300), true),
+        (Duration::from_secs(600), false),
+    ] {
+        let run_id = unique_run_id();
+        let record = RunRecord::new("due", "b1", &run_id, "spot", start_clock(0).now());
+        Versioned::create(&store, &layout, record).await.unwrap();
+        let (end, events) = drive_due(&dir, &store, &run_id, yaml, 0, Some(due)).await;
+        assert!(matches!(end, RunEnd::Succeeded), "{end:?}");
+        let lates: Vec<&StampedEvent> = (events.iter())
+            .filter(|e| matches!(e.event, RunEvent::Late { .. }))
+            .collect();
+        assert_eq!(
+            lates.len(),
+            usize::from(late),
+            "due after {due:?}: {lates:?}"
+        );
+        if let Some(RunEvent::Late { due }) = lates.first().map(|e| &e.event) {
+            assert_eq!(due, "2030-01-01T00:00:00Z", "the injected clock's start");
+        }
+    }
 }

@@ -104,6 +104,12 @@ pub struct DateInfo {
     /// The date's claim, as read (to be taken over with If-Match).
     #[serde(skip)]
     pub claim: Option<Versioned<Claim>>,
+    /// When its output is due (`schedule.publish_by`), RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_by: Option<String>,
+    /// Its output was published after `publish_by`, or is not yet and that time passed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 /// What reading the state of a date needs besides the date: how to find its latest run,
@@ -181,8 +187,14 @@ pub async fn date_states(
                     &store, &layout, &workflow, &reader, &batch, &interval, &frozen,
                 )
                 .await;
-                state.map(|(state, claim)| {
+                let schedule = workflow.schedule.as_ref();
+                let due = schedule.and_then(|s| calendar::publish_due(s, &interval));
+                state.map(|(state, claim, finished)| {
+                    let done = finished.and_then(|at| at.parse::<jiff::Timestamp>().ok());
+                    let late = due.is_some_and(|due| done.unwrap_or(frozen.timestamp()) > due);
                     let date = DateInfo {
+                        publish_by: due.zip(schedule).map(|(due, s)| rfc3339(&s.timezone, due)),
+                        late,
                         batch,
                         logical_date,
                         state,
@@ -206,7 +218,7 @@ pub async fn date_states(
     Ok(dates.into_iter().map(|(_, date)| date).collect())
 }
 
-/// The state of one date, with its claim as read.
+/// The state of one date, with its claim as read and when its run succeeded.
 async fn date_state(
     store: &AnyStore,
     layout: &Layout,
@@ -215,10 +227,13 @@ async fn date_state(
     batch: &str,
     interval: &Interval,
     clock: &dyn Clock,
-) -> Result<(DateState, Option<Versioned<Claim>>), SessionError> {
+) -> Result<(DateState, Option<Versioned<Claim>>, Option<String>), SessionError> {
     let claim = read_claim(store, layout, batch).await?;
     let latest = reader.index.latest(store, layout, batch).await?;
     let now = unix(clock.now());
+    let finished = (latest.as_ref())
+        .filter(|r| r.value.status == RunStatus::Succeeded)
+        .and_then(|r| r.value.finished_at.clone());
     let state = match (&claim, latest) {
         (_, Some(record)) => {
             let record = record.value;
@@ -256,7 +271,7 @@ async fn date_state(
         (None, None) if reader.missed.iter().any(|r| r.holds(interval.start)) => DateState::Missed,
         (None, None) => DateState::Missing,
     };
-    Ok((state, claim))
+    Ok((state, claim, finished))
 }
 
 /// Refuses a schedule whose `batch:` format is not the one its dates were processed under:

@@ -168,7 +168,11 @@ pub async fn drive_opened(
         }
         _ => ClusterProvider::Local(scratch),
     };
-    let (planned, model) = planning_workflow(&store, workflow, settings.history).await;
+    let (mut planned, model) = planning_workflow(&store, workflow, settings.history).await;
+    let publish_due = publish_due(&planned, &record.value.batch);
+    if let Some(due) = publish_due {
+        deadline_by(&mut planned, due, settings.clock.now());
+    }
     let end = drive(RunInput {
         plan: respawn_core::planner::chosen_plan(&planned, &PlanOptions::default()),
         model: Some(model),
@@ -186,6 +190,7 @@ pub async fn drive_opened(
         clock: settings.clock,
         listen_for_signals: settings.listen_for_signals,
         sink,
+        publish_due,
         // The machine orders launches and weighs the deadline by the learned estimates too.
         workflow: planned,
     })
@@ -194,6 +199,22 @@ pub async fn drive_opened(
         alerting.finish(ALERTS_AT_END).await;
     }
     end
+}
+
+/// When the output of `batch` is due, for a scheduled workflow with `publish_by`.
+fn publish_due(workflow: &Workflow, batch: &str) -> Option<std::time::SystemTime> {
+    let schedule = workflow.schedule.as_ref()?;
+    let interval = calendar::interval_of_batch(schedule, batch)?;
+    let due = calendar::publish_due(schedule, &interval)?;
+    Some(std::time::SystemTime::from(due))
+}
+
+/// A date's publish-by time is the run's deadline (for the fallback rule and `market:
+/// auto`), counted from now; an earlier `fallback.deadline` stays.
+fn deadline_by(workflow: &mut Workflow, due: std::time::SystemTime, now: std::time::SystemTime) {
+    let left = due.duration_since(now).unwrap_or(Duration::ZERO);
+    let deadline = &mut workflow.cluster.fallback.deadline;
+    *deadline = Some(deadline.map_or(left, |d| d.min(left)));
 }
 
 /// How long a run that ended waits for its alerts to be delivered (their tries take at

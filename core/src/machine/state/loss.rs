@@ -2,7 +2,7 @@
 
 use super::{ClusterState, Run, Shape, StageState};
 use crate::machine::Action;
-use crate::plan::fallback::{MarketDecision, MarketSituation, next_market};
+use crate::plan::fallback::{MarketDecision, MarketSituation, deadline_at_risk, next_market};
 use crate::plan::market::{AutoMarket, compare};
 use crate::plan::recompute::recompute_set;
 use crate::plan::remaining_time;
@@ -75,6 +75,36 @@ impl Run {
         }
     }
 
+    /// Says so ([`Action::DeadlineAtRisk`]) when what is left, on the market the run is
+    /// on, would end past the deadline: at the start and after each loss, `elapsed`
+    /// seconds into this run's process.
+    pub(super) fn check_deadline(&self, shape: &Shape, elapsed: f64, actions: &mut Vec<Action>) {
+        let setup = &shape.setup;
+        if setup.fallback.deadline.is_none() {
+            return;
+        }
+        let to_run: Vec<bool> = (self.stages.iter())
+            .map(|s| s.state != StageState::Done)
+            .collect();
+        let situation = MarketSituation {
+            current: self.market,
+            interruptions: self.interruptions,
+            elapsed,
+            remaining_critical: remaining_time(
+                &shape.consumers,
+                &setup.estimate,
+                &to_run,
+                setup.slots,
+            ),
+            mtti: setup.mtti,
+            provision_time: setup.provision_time,
+            checkpoint_cost: setup.checkpoint_cost,
+        };
+        if let Some(reason) = deadline_at_risk(&setup.fallback, &situation) {
+            actions.push(Action::DeadlineAtRisk { reason });
+        }
+    }
+
     /// What runs again if the cluster is lost now: the unfinished stages and the producers
     /// of the uncommitted work-tables they need.
     pub(super) fn rerun_if_lost(&self, shape: &Shape) -> Vec<bool> {
@@ -125,6 +155,7 @@ impl Run {
             } else {
                 String::new()
             };
+            self.check_deadline(shape, elapsed, actions);
             self.provision(reason, actions);
         }
     }

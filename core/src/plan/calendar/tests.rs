@@ -16,6 +16,7 @@ fn schedule(cron: &str, zone: &str, start: &str) -> ScheduleSpec {
         catchup: Catchup::All,
         max_active: 1,
         batch: String::new(),
+        publish_by: None,
     };
     let first = spec.next_time(spec.start, true).unwrap();
     spec.batch = crate::workflow::defaults::batch_format(spec.shortest_gap(first)).into();
@@ -358,4 +359,32 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn a_date_is_due_some_time_after_its_interval_or_at_the_next_time_of_day_on_the_schedules_clock() {
+    let mut paris = schedule("0 3 * * *", "Europe/Paris", "2026-03-27");
+    let intervals: Vec<Interval> = intervals_from(&paris, paris.start).take(3).collect();
+    assert_eq!(publish_due(&paris, &intervals[0]), None);
+    paris.publish_by = Some(PublishBy::After(std::time::Duration::from_secs(6 * 3600)));
+    // 2026-03-27 03:00 to 03-28 03:00 (+01:00): due at 09:00 the next day.
+    let due = publish_due(&paris, &intervals[0]).unwrap();
+    assert_eq!(due.to_string(), "2026-03-28T08:00:00Z");
+    paris.publish_by = Some(PublishBy::TimeOfDay(jiff::civil::time(7, 30, 0, 0)));
+    let at =
+        |paris: &ScheduleSpec, i: usize| publish_due(paris, &intervals[i]).unwrap().to_string();
+    assert_eq!(
+        at(&paris, 0),
+        "2026-03-28T06:30:00Z",
+        "07:30 in winter time"
+    );
+    assert_eq!(
+        at(&paris, 1),
+        "2026-03-29T05:30:00Z",
+        "07:30 in summer time, the day clocks moved"
+    );
+    // A time of day before the interval's end waits for the next day; 02:00 was skipped
+    // that night, so it is the instant after the gap.
+    paris.publish_by = Some(PublishBy::TimeOfDay(jiff::civil::time(2, 0, 0, 0)));
+    assert_eq!(at(&paris, 0), "2026-03-29T01:00:00Z");
 }

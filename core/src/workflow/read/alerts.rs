@@ -154,7 +154,7 @@ stages:
             yaml,
             6,
             36,
-            "an entry of `on` of an alert must be one of failed | check-failed | fallback | recovered, found `lost`"
+            "an entry of `on` of an alert must be one of failed | check-failed | fallback | deadline-at-risk | late | recovered, found `lost`"
         );
         assert_error!(
             yaml,

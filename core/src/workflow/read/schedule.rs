@@ -2,6 +2,7 @@
 //! runs at once and the batch id format. The batch format is checked on the schedule's
 //! own dates: every id valid, no two logical dates with one id.
 
+use super::publish_by::read_publish_by;
 use super::reader::Reader;
 use crate::workflow::defaults;
 use crate::workflow::diagnostic::did_you_mean;
@@ -20,6 +21,7 @@ const SCHEDULE_KEYS: &[&str] = &[
     "catchup",
     "max_active",
     "batch",
+    "publish_by",
 ];
 
 /// Most runs of one workflow at once.
@@ -133,6 +135,10 @@ pub(super) fn read_schedule(r: &mut Reader, node: &Node) -> Option<ScheduleSpec>
     let batch = fields
         .get("batch")
         .map(|node| r.string(node, "`schedule.batch`").map(|text| (text, node)));
+    let publish_by = match fields.get("publish_by") {
+        Some(node) => read_publish_by(r, node).map(Some),
+        None => Some(None),
+    };
     // The order of `start` and `end` is checked even when another key is wrong.
     let (timezone, (start, start_node)) = (timezone?, start?);
     let Some(start) = start
@@ -154,6 +160,7 @@ pub(super) fn read_schedule(r: &mut Reader, node: &Node) -> Option<ScheduleSpec>
         catchup: catchup.unwrap_or(defaults::CATCHUP),
         max_active: max_active.unwrap_or(defaults::MAX_ACTIVE),
         batch: String::new(),
+        publish_by: publish_by.flatten(),
     };
     let within_end = |t: &Timestamp| spec.end.is_none_or(|end| *t <= end);
     let Some(first) = spec.next_time(spec.start, true).filter(within_end) else {
@@ -177,8 +184,9 @@ pub(super) fn read_schedule(r: &mut Reader, node: &Node) -> Option<ScheduleSpec>
         }
     };
     check_batch_format(r, &spec, first, batch_node)?;
-    // A wrong `catchup` or `max_active` was reported; the batch format was still checked.
-    (catchup.is_some() && max_active.is_some()).then_some(spec)
+    // A wrong `catchup`, `max_active` or `publish_by` was reported; the batch format was
+    // still checked.
+    (catchup.is_some() && max_active.is_some() && publish_by.is_some()).then_some(spec)
 }
 
 /// `end`, the last logical date (inclusive), which cannot come before `start`.

@@ -17,6 +17,8 @@ fn date(n: i64, state: DateState) -> DateInfo {
             end: day(n + 1),
         },
         claim: None,
+        publish_by: None,
+        late: false,
     }
 }
 
