@@ -50,6 +50,23 @@ fn backfill(dir: &Path, file: &str) -> support::Run {
     )
 }
 
+/// `batches` of the two dates, in JSON.
+fn dates(dir: &Path, file: &str) -> Vec<Value> {
+    let store = dir.join("store").display().to_string();
+    let batches = respawn([
+        "batches",
+        file,
+        "--store",
+        &store,
+        "--to",
+        "2026-11-02",
+        "--format",
+        "json",
+    ]);
+    batches.success();
+    serde_json::from_str(&batches.stdout).unwrap()
+}
+
 fn alerts(dir: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(dir.join("alerts.jsonl")).unwrap_or_default();
     text.lines()
@@ -93,21 +110,10 @@ fn dates_run_after_their_publish_by_are_late_and_at_risk_and_batches_says_so() {
         run.stdout
     );
     assert!(!run.stdout.contains("provisioning spot"), "{}", run.stdout);
-    let store = dir.path().join("store").display().to_string();
-    let batches = respawn([
-        "batches",
-        &file,
-        "--store",
-        &store,
-        "--to",
-        "2026-11-02",
-        "--format",
-        "json",
-    ]);
-    batches.success();
-    let dates: Vec<Value> = serde_json::from_str(&batches.stdout).unwrap();
+    let dates = dates(dir.path(), &file);
     assert_eq!(dates[0]["publish_by"], "2026-11-02T09:00:00+00:00");
     assert!(dates.iter().all(|d| d["late"] == true), "{dates:?}");
+    let store = dir.path().join("store").display().to_string();
     let text = respawn(["batches", &file, "--store", &store, "--to", "2026-11-02"]);
     assert!(
         text.stdout.contains("late (due 2026-11-02T09:00:00+00:00)"),
@@ -125,17 +131,6 @@ fn dates_well_within_their_publish_by_are_neither_late_nor_at_risk() {
     run.success();
     assert!(!run.stdout.contains("late:"), "{}", run.stdout);
     assert!(alerts(dir.path()).is_empty(), "{:?}", alerts(dir.path()));
-    let store = dir.path().join("store").display().to_string();
-    let batches = respawn([
-        "batches",
-        &file,
-        "--store",
-        &store,
-        "--to",
-        "2026-11-02",
-        "--format",
-        "json",
-    ]);
-    let dates: Vec<Value> = serde_json::from_str(&batches.stdout).unwrap();
+    let dates = dates(dir.path(), &file);
     assert!(dates.iter().all(|d| d.get("late").is_none()), "{dates:?}");
 }

@@ -161,16 +161,29 @@ impl Driver {
             .as_mut()
             .map(|cluster| cluster.launch(stage, &name, attempt, &output, &command, notify));
         if let Some(Err(error)) = launched {
-            let _ = self.tx.send(Msg::News(ClusterNews::Exited {
-                generation,
-                stage,
-                attempt,
-                end: StepEnd::Failed {
-                    code: 1,
-                    detail: Some(format!("respawn: cannot start the stage: {error}")),
-                },
-            }));
+            let detail = format!("respawn: cannot start the stage: {error}");
+            self.not_started(generation, stage, attempt, detail);
         }
+    }
+
+    /// An attempt (or one of its checks) that could not start ends as failed, through the
+    /// channel as any end does.
+    pub(super) fn not_started(
+        &self,
+        generation: u32,
+        stage: StageId,
+        attempt: u32,
+        detail: String,
+    ) {
+        let _ = self.tx.send(Msg::News(ClusterNews::Exited {
+            generation,
+            stage,
+            attempt,
+            end: StepEnd::Failed {
+                code: 1,
+                detail: Some(detail),
+            },
+        }));
     }
 
     /// The stage's environment: the template values, by name.

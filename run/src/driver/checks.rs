@@ -4,9 +4,9 @@
 //! the attempt like any other. A failed `error` check refuses the output; a failed `warn`
 //! check is recorded and the next check runs.
 
+use super::Driver;
 use super::record::append_log;
-use super::{Driver, Msg};
-use crate::cluster::{ClusterNews, StageCommand, StepEnd};
+use crate::cluster::{StageCommand, StepEnd};
 use crate::store::Store;
 use respawn_core::contract::CheckRecord;
 use respawn_core::contract::event::RunEvent;
@@ -118,15 +118,8 @@ impl Driver {
         let launched = (self.cluster.as_mut())
             .map(|cluster| cluster.launch_check(stage, &step, attempt, &command, notify));
         if let Some(Err(error)) = launched {
-            let _ = self.tx.send(Msg::News(ClusterNews::Exited {
-                generation,
-                stage,
-                attempt,
-                end: StepEnd::Failed {
-                    code: 1,
-                    detail: Some(format!("respawn: cannot start the check: {error}")),
-                },
-            }));
+            let detail = format!("respawn: cannot start the check: {error}");
+            self.not_started(generation, stage, attempt, detail);
         }
     }
 }

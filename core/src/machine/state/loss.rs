@@ -32,11 +32,7 @@ impl Run {
     /// on spot with stages already done, the choice for what remains.
     pub(super) fn resumed_choice(&self, shape: &Shape, auto: &AutoMarket) -> MarketDecision {
         let setup = &shape.setup;
-        let to_run: Vec<bool> = self
-            .stages
-            .iter()
-            .map(|s| s.state != StageState::Done)
-            .collect();
+        let to_run = self.to_run();
         let left = to_run.iter().filter(|r| **r).count();
         if self.market == Market::OnDemand && self.interruptions > 0 {
             return MarketDecision {
@@ -50,20 +46,7 @@ impl Run {
         if self.market != Market::Spot || left == to_run.len() {
             return auto.decision.clone();
         }
-        let situation = MarketSituation {
-            current: Market::Spot,
-            interruptions: self.interruptions,
-            elapsed: 0.0,
-            remaining_critical: remaining_time(
-                &shape.consumers,
-                &setup.estimate,
-                &to_run,
-                setup.slots,
-            ),
-            mtti: setup.mtti,
-            provision_time: setup.provision_time,
-            checkpoint_cost: setup.checkpoint_cost,
-        };
+        let situation = self.situation(shape, 0.0, &to_run);
         let decision = compare(auto, &setup.fallback, &situation);
         MarketDecision {
             market: decision.market,
@@ -83,25 +66,36 @@ impl Run {
         if setup.fallback.deadline.is_none() {
             return;
         }
-        let to_run: Vec<bool> = (self.stages.iter())
+        let situation = self.situation(shape, elapsed, &self.to_run());
+        if let Some(reason) = deadline_at_risk(&setup.fallback, &situation) {
+            actions.push(Action::DeadlineAtRisk { reason });
+        }
+    }
+
+    /// The stages not done.
+    fn to_run(&self) -> Vec<bool> {
+        (self.stages.iter())
             .map(|s| s.state != StageState::Done)
-            .collect();
-        let situation = MarketSituation {
+            .collect()
+    }
+
+    /// Where the run stands for a market decision: on its market, `elapsed` seconds in,
+    /// with `to_run` left.
+    fn situation(&self, shape: &Shape, elapsed: f64, to_run: &[bool]) -> MarketSituation {
+        let setup = &shape.setup;
+        MarketSituation {
             current: self.market,
             interruptions: self.interruptions,
             elapsed,
             remaining_critical: remaining_time(
                 &shape.consumers,
                 &setup.estimate,
-                &to_run,
+                to_run,
                 setup.slots,
             ),
             mtti: setup.mtti,
             provision_time: setup.provision_time,
             checkpoint_cost: setup.checkpoint_cost,
-        };
-        if let Some(reason) = deadline_at_risk(&setup.fallback, &situation) {
-            actions.push(Action::DeadlineAtRisk { reason });
         }
     }
 
