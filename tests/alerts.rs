@@ -264,3 +264,39 @@ fn alerts_are_published_to_an_sns_topic_and_retried_while_sns_fails() {
         (Some("delivered"), Some(3))
     );
 }
+
+#[test]
+fn a_tick_sends_the_alerts_of_the_dates_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(Vec::new());
+    let alerts = format!(
+        "schedule:\n  cron: \"0 3 * * *\"\n  start: 2026-11-01\n  publish_by: 1h\nalerts:\n  - webhook: {}\n    on: [check-failed, late]\n",
+        receiver.url
+    );
+    let file = workflow(dir.path(), &alerts);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("landing.csv", "landing-{{ batch }}.csv"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("landing-2026-11-01.csv"), "5\n-3\n").unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let scratch = dir.path().join("scratch").display().to_string();
+    let now = "2026-11-02T03:30:00Z";
+    let tick = respawn([
+        "tick",
+        &file,
+        "--now",
+        now,
+        "--store",
+        &store,
+        "--scratch",
+        &scratch,
+    ]);
+    assert_ne!(tick.code, 0, "the date failed:\n{}", tick.stdout);
+    let sent = receiver.delivered();
+    // Its publish-by (04:00 on 2026-11-02) is long past on the wall clock the run keeps.
+    assert_eq!(kinds(&sent), ["check-failed", "late"], "{sent:?}");
+    assert!(sent.iter().all(|a| a["batch"] == "2026-11-01"));
+}
