@@ -2,6 +2,8 @@
 
 use super::output;
 use super::{CliError, Format, ValidateArgs, exit};
+use respawn_core::workflow::PublishBy;
+use respawn_core::workflow::units::format_seconds;
 use serde_json::json;
 
 /// The exit code is 2 when a file is not valid: the diagnostics are this command's
@@ -21,7 +23,20 @@ pub fn run(args: &ValidateArgs) -> Result<i32, CliError> {
                     n => format!(", {n} {one}s"),
                 };
                 let alerts = workflow.alerts.len();
-                let counted = count(checks, "check") + &count(alerts, "alert destination");
+                let publish_by = match workflow.schedule.as_ref().and_then(|s| s.publish_by) {
+                    Some(PublishBy::After(after)) => {
+                        format!(
+                            ", publish by {} after each interval",
+                            format_seconds(after.as_secs_f64())
+                        )
+                    }
+                    Some(PublishBy::TimeOfDay(time)) => {
+                        format!(", publish by {}", time.strftime("%H:%M"))
+                    }
+                    None => String::new(),
+                };
+                let counted =
+                    count(checks, "check") + &count(alerts, "alert destination") + &publish_by;
                 text.push_str(&format!(
                     "ok: {} (workflow `{}`, {} stages, {} final{counted})\n",
                     path.display(),
