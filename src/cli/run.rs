@@ -51,7 +51,7 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
     };
     super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;
-    runtime.block_on(async move {
+    store::drive_runs(&runtime, async move {
         respawn_run::driver::catch_interrupts_early()
             .map_err(|e| CliError::internal(format!("cannot listen for signals: {e}")))?;
         let store = store::connect_to_run(&args.place.store, workflow.store.as_deref()).await?;

@@ -32,6 +32,18 @@ pub fn start_runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::internal(format!("cannot start the async runtime: {e}")))
 }
 
+/// How long a command that drove runs waits, before it exits, for their alerts still
+/// being delivered (the tries of one alert take at most about half a minute).
+const ALERTS_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// Runs a command that drives runs (`run`, `tick`, `backfill`, `schedule`) on `runtime`,
+/// then waits for the alerts of those runs ([`respawn_run::alerts::drain`]).
+pub fn drive_runs<T>(runtime: &tokio::runtime::Runtime, command: impl Future<Output = T>) -> T {
+    let result = runtime.block_on(command);
+    runtime.block_on(respawn_run::alerts::drain(ALERTS_AT_EXIT));
+    result
+}
+
 /// Opens the store that applies ([`url`]) for reading: nothing is written to it, and a local
 /// store directory that does not exist is a store error naming it, never created. A bad URL is invalid input; a store that
 /// cannot be used is a store error.

@@ -28,7 +28,7 @@ pub fn run(args: &TickArgs) -> Result<i32, CliError> {
     };
     super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;
-    runtime.block_on(async {
+    store::drive_runs(&runtime, async {
         respawn_run::driver::catch_interrupts_early()
             .map_err(|e| CliError::internal(format!("cannot listen for signals: {e}")))?;
         let mut failed = false;

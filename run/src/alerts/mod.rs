@@ -22,7 +22,7 @@ use crate::store::{AnyStore, PutMode, Store, StoreError};
 use respawn_core::workflow::{AlertSpec, Workflow};
 use serde::Serialize;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -103,15 +103,32 @@ impl Alerting {
         })
     }
 
-    /// Waits, at most `budget`, for the alerts queued to be delivered (or given up);
-    /// what is still going then is recorded as not delivered by its claim.
-    pub async fn finish(self, budget: Duration) {
+    /// The run ended: the alerts it queued go on being delivered in the background, so
+    /// that the next date of a tick or a backfill does not wait for a slow destination;
+    /// [`drain`] waits for them before the process exits.
+    pub fn finish(self) {
         drop(self.tx);
-        let mut task = self.task;
-        if tokio::time::timeout(budget, &mut task).await.is_err() {
-            tracing::warn!("alerts still being delivered after {budget:?} were left");
-            task.abort();
+        let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+        pending.retain(|task| !task.is_finished());
+        pending.push(self.task);
+    }
+}
+
+/// The deliveries of runs that ended, still going.
+static PENDING: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Waits, at most `budget` in all, for the alerts of every run this process drove (their
+/// tries take at most about half a minute); what is still going then is left, its claim
+/// saying `sending`. Called by each command that drives runs before it exits.
+pub async fn drain(budget: Duration) {
+    let tasks = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|e| e.into_inner()));
+    let all = async {
+        for task in tasks {
+            let _ = task.await;
         }
+    };
+    if tokio::time::timeout(budget, all).await.is_err() {
+        tracing::warn!("alerts still being delivered after {budget:?} were left");
     }
 }
 

@@ -196,7 +196,7 @@ pub async fn drive_opened(
     })
     .await;
     if let Some(alerting) = alerting {
-        alerting.finish(ALERTS_AT_END).await;
+        alerting.finish();
     }
     end
 }
@@ -216,10 +216,6 @@ fn deadline_by(workflow: &mut Workflow, due: std::time::SystemTime, now: std::ti
     let deadline = &mut workflow.cluster.fallback.deadline;
     *deadline = Some(deadline.map_or(left, |d| d.min(left)));
 }
-
-/// How long a run that ended waits for its alerts to be delivered (their tries take at
-/// most about this long).
-const ALERTS_AT_END: Duration = Duration::from_secs(40);
 
 /// The workflow the run plans from: the file's, with the figures earlier runs measured
 /// unless `history` is off; and where its interruption model came from. History that
