@@ -1,24 +1,12 @@
 //! Checks: a stage whose output a check refused is not retried, and the run fails once
 //! what runs has ended, without committing or publishing what was refused.
 
-use super::properties::chain;
-use super::{Action, Event, Exit, Machine, Outcome};
+use super::partial_tests::diamond_with_a_done;
+use super::{Action, Event, Exit, Outcome};
 
 #[test]
 fn a_refused_output_is_not_retried_and_fails_the_run_after_the_running_stages_end() {
-    let mut setup = chain(4, vec![true, false, false, true]);
-    setup.needs = vec![vec![], vec![0], vec![0], vec![1, 2]];
-    let mut machine = Machine::new(setup);
-    machine.apply(Event::Started {
-        committed: vec![false; 4],
-        published: vec![false; 4],
-    });
-    machine.apply(Event::ClusterReady { generation: 1 });
-    let persist = machine.apply(Event::StageExited {
-        stage: 0,
-        attempt: 1,
-        exit: Exit::Success,
-    });
+    let (mut machine, persist) = diamond_with_a_done(vec![true, false, false, true]);
     assert!(persist.contains(&Action::Persist {
         stage: 0,
         attempt: 1

@@ -5,7 +5,13 @@ use super::{Action, Event, Exit, Machine};
 
 /// A diamond a -> (b, c) -> d on two slots, with a done and b and c running on cluster 1.
 fn b_and_c_running() -> (Machine, Vec<Action>) {
-    let mut setup = chain(4, vec![false, false, false, true]);
+    diamond_with_a_done(vec![false, false, false, true])
+}
+
+/// The diamond a -> (b, c) -> d on two slots, `checkpoint` as given, after a's attempt 1
+/// exited 0 on cluster 1; with the actions that exit brought.
+pub(super) fn diamond_with_a_done(checkpoint: Vec<bool>) -> (Machine, Vec<Action>) {
+    let mut setup = chain(4, checkpoint);
     setup.needs = vec![vec![], vec![0], vec![0], vec![1, 2]];
     let mut machine = Machine::new(setup);
     machine.apply(Event::Started {
