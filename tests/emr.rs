@@ -966,3 +966,190 @@ fn checks_run_as_steps_of_their_own_and_a_refused_output_is_neither_committed_no
     assert!(outputs(&lab.store_root(), "ecommerce-emr").is_empty());
     lab.assert_every_cluster_terminated();
 }
+
+/// The EMR workflow with a spot task fleet of `task` nodes beside on-demand primary and
+/// core, and no retries: a reclaimed node must not be charged to them.
+fn task_fleet_yaml(task: u32) -> String {
+    emr_yaml()
+        .replace("retries: 2\n", "retries: 0\n")
+        .replacen(
+            "    spot_allocation_strategy:",
+            &format!(
+                "    task:\n      instance_types: [r5.2xlarge, r5a.2xlarge]\n      capacity: {task}\n    spot_allocation_strategy:"
+            ),
+            1,
+        )
+}
+
+/// Waits for a RUNNING `sessions` step and calls `act` with its cluster's id.
+fn while_sessions_runs<T>(lab: &Lab, act: impl Fn(&str) -> T) -> T {
+    wait_for("a running sessions step", || {
+        lab.emr
+            .clusters()
+            .into_iter()
+            .find(|c| {
+                c.steps
+                    .iter()
+                    .any(|(name, state)| name.contains(":sessions:") && state == "RUNNING")
+            })
+            .map(|c| act(&c.id))
+    })
+}
+
+#[test]
+fn a_reclaimed_task_node_interrupts_the_step_and_charges_nothing_to_retries() {
+    let lab = Lab::with_workflow(task_fleet_yaml(2));
+    let child = lab.spawn();
+    let reclaimed =
+        while_sessions_runs(&lab, |id| lab.emr.reclaim_nodes(id, "TASK", 1, None, true));
+    assert_eq!(reclaimed.len(), 1);
+    let (code, events, stderr) = follow(child);
+    assert_eq!(code, 0, "retries: 0, yet the run succeeds\n{stderr}");
+    let lost: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "capacity-lost")
+        .collect();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0]["generation"], 1);
+    assert_eq!(lost[0]["nodes"], 1);
+    assert!(
+        lost[0]["cause"].as_str().unwrap().contains(&reclaimed[0]),
+        "{}",
+        lost[0]
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "interrupted" && e["stage"] == "sessions"),
+        "the attempt is interrupted"
+    );
+    assert!(!events.iter().any(|e| e["event"] == "cluster-lost"));
+    assert_eq!(lab.emr.clusters().len(), 1, "the cluster worked on");
+    assert_eq!(lab.steps_of("sessions"), 2, "sessions ran again on it");
+    // Primary and core on-demand, the task fleet on spot, with EMR's settings for it.
+    let requests = lab.emr.requests();
+    let body = &requests
+        .iter()
+        .find(|r| r.operation == "RunJobFlow")
+        .unwrap()
+        .body;
+    let fleets = body["Instances"]["InstanceFleets"].as_array().unwrap();
+    let targets: Vec<(&str, u64, u64)> = fleets
+        .iter()
+        .map(|f| {
+            (
+                f["InstanceFleetType"].as_str().unwrap(),
+                f["TargetOnDemandCapacity"].as_u64().unwrap(),
+                f["TargetSpotCapacity"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(targets, [("MASTER", 1, 0), ("CORE", 4, 0), ("TASK", 0, 2)]);
+    let configurations = body["Configurations"].to_string();
+    assert!(
+        configurations.contains("yarn.node-labels.am.default-node-label-expression")
+            && configurations.contains("spark.decommission.enabled"),
+        "{configurations}"
+    );
+    lab.assert_same_outputs();
+    lab.assert_every_cluster_terminated();
+    assert_eq!(lab.work_left(), Vec::<String>::new());
+}
+
+#[test]
+fn a_warning_for_task_nodes_only_asks_for_no_new_cluster_and_the_step_it_fails_runs_again() {
+    let lab = Lab::with_workflow(task_fleet_yaml(2));
+    let queue = lab.emr.create_queue("respawn-notices");
+    std::fs::write(
+        &lab.file,
+        task_fleet_yaml(2).replacen(
+            "  emr:\n",
+            &format!("  notice: 2s\n  emr:\n    notice_queue: {queue}\n"),
+            1,
+        ),
+    )
+    .unwrap();
+    let child = lab.spawn();
+    let warned = while_sessions_runs(&lab, |id| {
+        lab.emr
+            .reclaim_nodes(id, "TASK", 2, Some(Duration::from_secs(2)), true)
+    });
+    assert_eq!(warned.len(), 2);
+    let (code, events, stderr) = follow(child);
+    assert_eq!(code, 0, "{stderr}");
+    let notices: Vec<&Value> = events.iter().filter(|e| e["event"] == "notice").collect();
+    assert!(!notices.is_empty(), "{stderr}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "note" && e["message"].as_str().unwrap().contains("works on")),
+        "the run says the cluster works on"
+    );
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "provision").count(),
+        1,
+        "no replacement cluster for task nodes"
+    );
+    assert_eq!(lab.emr.clusters().len(), 1);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "capacity-lost")
+            .map(|e| e["nodes"].as_u64().unwrap())
+            .sum::<u64>(),
+        2
+    );
+    lab.assert_same_outputs();
+    lab.assert_every_cluster_terminated();
+    assert!(
+        lab.emr.queue_messages(&queue).is_empty(),
+        "its warnings were taken"
+    );
+}
+
+#[test]
+fn a_replacement_cluster_avoids_the_zone_whose_capacity_was_just_reclaimed() {
+    let (first, second) = ("subnet-0a", "subnet-0b");
+    assert_ne!(
+        respawn_emr_emulator::zone_of(first),
+        respawn_emr_emulator::zone_of(second)
+    );
+    let lab = Lab::with_workflow(emr_yaml().replace(
+        "    # subnets: [subnet-0123456789abcdef0, subnet-0fedcba9876543210]\n",
+        &format!("    subnets: [{first}, {second}]\n"),
+    ));
+    let (run, losses) = support::emulator::lose_spot_clusters_during(
+        &lab.emr,
+        "sessions",
+        1,
+        Duration::from_millis(30),
+        || lab.run(),
+    );
+    run.success();
+    assert_eq!(losses.len(), 1);
+    let asked: Vec<Value> = lab
+        .emr
+        .requests()
+        .iter()
+        .filter(|r| r.operation == "RunJobFlow")
+        .map(|r| r.body["Instances"]["Ec2SubnetIds"].clone())
+        .collect();
+    assert_eq!(asked.len(), 2);
+    assert_eq!(asked[0], serde_json::json!([first, second]));
+    assert_eq!(
+        asked[1],
+        serde_json::json!([second]),
+        "the replacement avoids {first}"
+    );
+    let notes = lab.stored_events("note");
+    let zone = respawn_emr_emulator::zone_of(first);
+    assert!(
+        notes.iter().any(|n| {
+            let message = n["message"].as_str().unwrap();
+            message.contains(&format!("avoiding {first} ({zone}")) && message.contains("cluster 2")
+        }),
+        "{notes:?}"
+    );
+    lab.assert_same_outputs();
+    lab.assert_every_cluster_terminated();
+}

@@ -50,14 +50,32 @@ pub(crate) struct Fleet {
     pub(crate) instances: Vec<Instance>,
 }
 
-/// One EC2 instance of a fleet or group. Its life is its cluster's: created with it, ready
-/// when it is, ended when it ends.
+/// One EC2 instance of a fleet or group. Its life is its cluster's (created with it, ready
+/// when it is, ended when it ends) unless EC2 reclaims it first (`reclaim.rs`), or it came
+/// later in the place of one that was.
 pub(crate) struct Instance {
     pub(crate) id: String,
     pub(crate) ec2_id: String,
     pub(crate) instance_type: String,
     /// `SPOT` or `ON_DEMAND`.
     pub(crate) market: &'static str,
+    /// When it was made, if after its cluster.
+    pub(crate) created: Option<SystemTime>,
+    /// When EC2 reclaimed it, if before its cluster ended.
+    pub(crate) ended: Option<SystemTime>,
+}
+
+impl Instance {
+    pub(crate) fn new(instance_type: &str, market: &'static str) -> Instance {
+        Instance {
+            id: random_id("ci-", 13),
+            ec2_id: format!("i-{}", hex(&random_id("", 17))),
+            instance_type: instance_type.into(),
+            market,
+            created: None,
+            ended: None,
+        }
+    }
 }
 
 impl Fleet {
@@ -73,12 +91,7 @@ impl Fleet {
         let mut instances = Vec::new();
         for (market, target) in [("ON_DEMAND", self.on_demand), ("SPOT", self.spot)] {
             for _ in 0..target.div_ceil(weight) {
-                instances.push(Instance {
-                    id: random_id("ci-", 13),
-                    ec2_id: format!("i-{}", hex(&random_id("", 17))),
-                    instance_type: instance_type.clone(),
-                    market,
-                });
+                instances.push(Instance::new(instance_type, market));
             }
         }
         self.instances = instances;
@@ -137,6 +150,8 @@ pub(crate) struct Cluster {
     pub(crate) end_at: Option<SystemTime>,
     pub(crate) final_state: &'static str,
     pub(crate) lose_at: Option<SystemTime>,
+    /// Instances EC2 is to reclaim, and when.
+    pub(crate) reclaims: Vec<crate::reclaim::NodeReclaim>,
     pub(crate) steps: Vec<Step>,
 }
 
@@ -221,6 +236,7 @@ fn advance(shared: &Arc<Shared>, state: &mut State, now: SystemTime) {
         if c.lose_at.is_some_and(|t| t <= now) {
             lose(c, config, now);
         }
+        crate::reclaim::due(c, now);
         match c.state {
             "TERMINATING" if c.end_at.is_some_and(|t| t <= now) => {
                 c.state = c.final_state;

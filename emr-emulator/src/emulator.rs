@@ -80,6 +80,9 @@ pub struct InstanceView {
     pub instance_type: String,
     /// SPOT or ON_DEMAND.
     pub market: String,
+    pub ec2_id: String,
+    /// Reclaimed by EC2 before its cluster ended.
+    pub reclaimed: bool,
 }
 
 pub(crate) struct Shared {
@@ -210,6 +213,24 @@ impl EmrEmulator {
         self.shared.reclaim(cluster_id, lead)
     }
 
+    /// EC2 reclaims `count` live spot instances of the cluster's fleet of type `fleet_type`
+    /// (`MASTER`, `CORE` or `TASK`): after `lead`, with a rebalance recommendation and an
+    /// interruption warning for each to every queue now, or at once and unannounced
+    /// (`None`). The fleet gets new instances in their place, as EMR keeps a fleet at its
+    /// target capacity; with `fail_steps`, the steps running then fail, as a Spark step
+    /// whose driver or shuffle was on them does. Returns the EC2 ids chosen.
+    pub fn reclaim_nodes(
+        &self,
+        cluster_id: &str,
+        fleet_type: &str,
+        count: usize,
+        lead: Option<Duration>,
+        fail_steps: bool,
+    ) -> Vec<String> {
+        self.shared
+            .reclaim_nodes(cluster_id, fleet_type, count, lead, fail_steps)
+    }
+
     /// A rebalance recommendation for each spot instance of a live cluster, and no loss.
     pub fn recommend_rebalance(&self, cluster_id: &str) -> Vec<String> {
         self.shared.recommend_rebalance(cluster_id)
@@ -272,7 +293,7 @@ impl Shared {
             .collect()
     }
 
-    fn announce(&self, detail_type: &str, instances: &[String]) {
+    pub(crate) fn announce(&self, detail_type: &str, instances: &[String]) {
         let now = SystemTime::now();
         let mut queues = self.queues.lock().unwrap();
         for instance in instances {
@@ -325,6 +346,8 @@ impl Shared {
                             fleet_type: f.kind.clone(),
                             instance_type: i.instance_type.clone(),
                             market: i.market.into(),
+                            ec2_id: i.ec2_id.clone(),
+                            reclaimed: i.ended.is_some(),
                         })
                     })
                     .collect(),

@@ -102,6 +102,7 @@ mod cluster;
 mod emulator;
 mod instances;
 mod operations;
+mod reclaim;
 mod responses;
 mod server;
 mod shell;
@@ -113,4 +114,5 @@ mod storage;
 mod validate;
 
 pub use emulator::{ClusterView, EmrEmulator, EmulatorConfig, InstanceView, Request};
+pub use reclaim::zone_of;
 pub use sns::Published;

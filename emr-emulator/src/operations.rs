@@ -10,7 +10,7 @@ use crate::cluster::{
 use crate::emulator::Shared;
 use crate::instances::parse_capacity;
 use crate::responses::{
-    cluster_arn, cluster_status, describe_cluster, fleet_json, instance_json, instance_state,
+    cluster_arn, cluster_status, describe_cluster, fleet_json, instance_json, instance_status,
     normalized_hours, seconds, step_json,
 };
 use crate::storage::parse_s3;
@@ -153,10 +153,7 @@ fn list_instances(state: &State, o: &Obj) -> ApiResult<Value> {
     let fleet_type = o.enumerated("InstanceFleetType", &kinds)?;
     let group_id = o.str("InstanceGroupId")?;
     let group_types = o.enums("InstanceGroupTypes", &kinds)?;
-    let states = o.enums("InstanceStates", &INSTANCE_STATES)?;
-    if !states.is_empty() && !states.iter().any(|s| s == instance_state(cluster)) {
-        return Ok(json!({ "Instances": [] }));
-    }
+    let states = &o.enums("InstanceStates", &INSTANCE_STATES)?;
     let groups = cluster.instance_groups;
     let instances: Vec<Value> = cluster
         .fleets
@@ -168,6 +165,10 @@ fn list_instances(state: &State, o: &Obj) -> ApiResult<Value> {
         .flat_map(|f| {
             f.instances
                 .iter()
+                .filter(move |i| {
+                    let status = instance_status(cluster, i);
+                    states.is_empty() || states.iter().any(|s| s == status)
+                })
                 .map(move |i| instance_json(cluster, f, i))
         })
         .collect();
@@ -288,6 +289,7 @@ fn run_job_flow(state: &mut State, o: &Obj, now: SystemTime) -> ApiResult<Value>
         end_at: None,
         final_state: "TERMINATED",
         lose_at: None,
+        reclaims: Vec::new(),
         steps: Vec::new(),
     };
     for spec in specs {

@@ -51,7 +51,7 @@ pub(crate) fn describe_cluster(c: &Cluster, now: SystemTime) -> Value {
         "Ec2InstanceAttributes": {
             "Ec2SubnetId": c.subnets.first(),
             "RequestedEc2SubnetIds": c.subnets,
-            "Ec2AvailabilityZone": "us-east-1a",
+            "Ec2AvailabilityZone": crate::reclaim::zone_of(c.subnets.first().map_or("", |s| s.as_str())),
             "IamInstanceProfile": c.job_flow_role,
         },
         "InstanceCollectionType": if c.instance_groups { "INSTANCE_GROUP" } else { "INSTANCE_FLEET" },
@@ -144,8 +144,12 @@ pub(crate) fn fleet_json(c: &Cluster, f: &Fleet) -> Value {
 /// its cluster's: PROVISIONING while the cluster starts, RUNNING while it is up or shutting
 /// down, TERMINATED (with the cluster's end time and reason) once it ended.
 pub(crate) fn instance_json(c: &Cluster, f: &Fleet, i: &Instance) -> Value {
-    let state = instance_state(c);
+    let state = instance_status(c, i);
     let reason = match (&c.reason, state) {
+        _ if i.ended.is_some() => json!({
+            "Code": "INSTANCE_FAILURE",
+            "Message": "Spot instance termination: Amazon EC2 reclaimed this Spot instance.",
+        }),
         (Some(("INSTANCE_FAILURE", message)), "TERMINATED") => {
             json!({ "Code": "INSTANCE_FAILURE", "Message": message })
         }
@@ -168,9 +172,9 @@ pub(crate) fn instance_json(c: &Cluster, f: &Fleet, i: &Instance) -> Value {
             "State": state,
             "StateChangeReason": reason,
             "Timeline": {
-                "CreationDateTime": epoch(Some(c.created)),
-                "ReadyDateTime": epoch(c.ready),
-                "EndDateTime": epoch(c.ended),
+                "CreationDateTime": epoch(Some(i.created.unwrap_or(c.created))),
+                "ReadyDateTime": epoch(i.created.or(c.ready)),
+                "EndDateTime": epoch(i.ended.or(c.ended)),
             },
         },
         "InstanceFleetId": fleet_id,
@@ -179,6 +183,15 @@ pub(crate) fn instance_json(c: &Cluster, f: &Fleet, i: &Instance) -> Value {
         "InstanceType": i.instance_type,
         "EbsVolumes": [],
     })
+}
+
+/// The state of one instance: its cluster's, unless EC2 reclaimed it.
+pub(crate) fn instance_status(c: &Cluster, i: &Instance) -> &'static str {
+    if i.ended.is_some() {
+        "TERMINATED"
+    } else {
+        instance_state(c)
+    }
 }
 
 /// The state of a cluster's instances (ListInstances' InstanceState).

@@ -68,6 +68,9 @@ pub const HDFS_DIR: &str = "/respawn";
 /// `cluster.notice` on EMR with a `notice_queue`: EC2 warns two minutes before it reclaims
 /// a spot instance.
 pub const EC2_NOTICE: Duration = Duration::from_secs(120);
+/// `cluster.emr.avoid_reclaimed_zone`: a replacement cluster avoids a zone where capacity
+/// was reclaimed this recently, when other subnets are given.
+pub const AVOID_RECLAIMED_ZONE: Duration = Duration::from_secs(30 * 60);
 /// `capacity` of a `cluster.emr` fleet, in instances.
 pub const FLEET_CAPACITY: u32 = 1;
 /// `cluster.emr.step_concurrency`: as many steps at once as `cluster.slots` says (EMR

@@ -278,6 +278,9 @@ pub struct EmrSpec {
     pub applications: Vec<String>,
     pub primary: FleetSpec,
     pub core: Option<FleetSpec>,
+    /// Task nodes: compute without HDFS, the fleet that is on spot when primary and core
+    /// are on-demand (EMR's advice for clusters that must not be lost).
+    pub task: Option<FleetSpec>,
     /// Spot fleets' allocation strategy.
     pub spot_allocation_strategy: String,
     /// How long a spot fleet may wait for capacity before the cluster ends (5m to 24h).
@@ -293,6 +296,25 @@ pub struct EmrSpec {
     /// The SQS queue EC2's spot interruption warnings and rebalance recommendations reach
     /// (through an EventBridge rule): respawn turns those about its clusters into notices.
     pub notice_queue: Option<String>,
+    /// With several subnets, how long a replacement cluster avoids the zone where its
+    /// predecessor's capacity was reclaimed (`None`: never).
+    pub avoid_reclaimed_zone: Option<Duration>,
+}
+
+impl EmrSpec {
+    /// The market of a fleet of a cluster asked for on the run's market `run`.
+    ///
+    /// On-demand runs are on-demand throughout. On spot, a fleet's own `market` decides;
+    /// without one, the task fleet and the fleets of a cluster that has no task fleet are
+    /// on spot, and primary and core beside a task fleet are on-demand.
+    pub fn fleet_market(&self, fleet: &FleetSpec, is_task: bool, run: Market) -> Market {
+        match (run, fleet.market) {
+            (Market::OnDemand, _) => Market::OnDemand,
+            (Market::Spot, Some(market)) => market,
+            (Market::Spot, None) if is_task || self.task.is_none() => Market::Spot,
+            (Market::Spot, None) => Market::OnDemand,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -301,6 +323,8 @@ pub struct FleetSpec {
     pub instance_types: Vec<String>,
     /// Target capacity in instances (the primary fleet always has 1).
     pub capacity: u32,
+    /// `market:` as the workflow fixes it (see [`EmrSpec::fleet_market`]).
+    pub market: Option<Market>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

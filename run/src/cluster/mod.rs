@@ -70,7 +70,22 @@ pub enum ClusterNews {
         lead: Duration,
         /// The instances the warning names.
         instances: Vec<String>,
+        /// Whether the cluster goes with them (they include its primary node, or all its
+        /// core nodes); else only those nodes go and the cluster works on.
+        whole: bool,
     },
+    /// Instances of the cluster were reclaimed while an attempt ran (numbered over the
+    /// run), and its step failed: the attempt was interrupted, not failed. Its `Exited`
+    /// follows. `instances` are those not reported before; `remaining` are still running.
+    NodesLost {
+        generation: u32,
+        stage: StageId,
+        attempt: u32,
+        instances: Vec<String>,
+        remaining: u32,
+    },
+    /// Something the run's events should say (which subnets a cluster was asked in).
+    Note { message: String },
 }
 
 pub type Notify = Arc<dyn Fn(ClusterNews) + Send + Sync>;

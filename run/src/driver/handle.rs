@@ -34,8 +34,31 @@ impl Driver {
                 kind,
                 lead,
                 instances,
+                whole,
             }) => {
-                self.on_notice(generation, kind, lead, instances).await;
+                if whole {
+                    self.on_notice(generation, kind, lead, instances).await;
+                } else {
+                    self.on_nodes_notice(generation, kind, lead, instances);
+                }
+                None
+            }
+            Msg::News(ClusterNews::NodesLost {
+                generation,
+                stage,
+                attempt,
+                instances,
+                remaining,
+            }) => {
+                let cause = format!("EC2 reclaimed {} while the step ran", instances.join(", "));
+                let nodes = u32::try_from(instances.len()).unwrap_or(u32::MAX);
+                let lost = (nodes > 0).then_some((nodes, remaining, cause));
+                self.nodes_lost(generation, vec![(stage, attempt)], lost, false)
+                    .await;
+                None
+            }
+            Msg::News(ClusterNews::Note { message }) => {
+                self.emit(RunEvent::Note { message });
                 None
             }
             Msg::News(ClusterNews::Exited {

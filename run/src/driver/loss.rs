@@ -64,22 +64,50 @@ impl Driver {
         let nodes = self.workflow.cluster.slots;
         let running: Vec<(StageId, u32)> = (self.machine.stages().iter().enumerate())
             .filter_map(|(s, status)| match status.state {
-                StageState::Running { attempt } => Some((s, attempt)),
+                StageState::Running { attempt } => Some((s, self.base_attempt[s] + attempt)),
                 _ => None,
             })
             .collect();
         let node = self.chaos.as_mut().map_or(0, |c| c.node(nodes as usize));
         let taken: Vec<(StageId, u32)> = running.get(node).copied().into_iter().collect();
-        self.emit(RunEvent::CapacityLost {
-            generation,
-            nodes: 1,
-            remaining: nodes.saturating_sub(1),
-            cause: "spot interruption of one node (chaos)".into(),
-        });
-        for &(stage, machine_attempt) in &taken {
-            let attempt = self.base_attempt[stage] + machine_attempt;
+        let cause = "spot interruption of one node (chaos)".to_string();
+        let lost = Some((1, nodes.saturating_sub(1), cause));
+        self.nodes_lost(generation, taken, lost, true).await;
+        self.schedule_chaos(generation);
+    }
+
+    /// Nodes of cluster `generation` were reclaimed (`lost`: how many, how many remain,
+    /// why; `None` when already told) and took the attempts `taken` (numbered over the
+    /// run) with them: each is interrupted and runs again, never charged to its retries,
+    /// and the cluster works on. `kill` ends attempts that still run; their end, or the
+    /// failed step's, is then no news.
+    pub(super) async fn nodes_lost(
+        &mut self,
+        generation: u32,
+        taken: Vec<(StageId, u32)>,
+        lost: Option<(u32, u32, String)>,
+        kill: bool,
+    ) {
+        let current = self.machine.generation() == generation && !self.gone.contains(&generation);
+        if let Some((nodes, remaining, cause)) = lost {
+            self.emit(RunEvent::CapacityLost {
+                generation,
+                nodes,
+                remaining,
+                cause,
+            });
+        }
+        let running = |s: StageId, attempt: u32| {
+            matches!(self.machine.stages()[s].state,
+                StageState::Running { attempt: a } if self.base_attempt[s] + a == attempt)
+        };
+        let taken: Vec<(StageId, u32)> = taken
+            .into_iter()
+            .filter(|&(s, attempt)| current && running(s, attempt))
+            .collect();
+        for &(stage, attempt) in &taken {
             self.reclaimed.insert((stage, attempt));
-            if let Some(cluster) = self.cluster.as_mut() {
+            if kill && let Some(cluster) = self.cluster.as_mut() {
                 cluster.kill_attempt(stage, attempt);
             }
             let name = self.workflow.stages[stage].name.clone();
@@ -88,10 +116,12 @@ impl Driver {
                 attempt,
             });
         }
-        self.schedule_chaos(generation);
         let event = Event::AttemptsLost {
             generation,
-            attempts: taken,
+            attempts: taken
+                .iter()
+                .map(|&(s, attempt)| (s, attempt - self.base_attempt[s]))
+                .collect(),
         };
         self.apply(event, None).await;
         self.sync_record();

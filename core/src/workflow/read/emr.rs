@@ -1,5 +1,6 @@
 //! `cluster.emr`: how to start a transient EMR cluster with instance fleets.
 
+use super::fleets::{read_avoid_reclaimed_zone, read_fleet};
 use super::reader::Reader;
 use crate::workflow::defaults;
 use crate::workflow::model::*;
@@ -25,52 +26,11 @@ const EMR_KEYS: &[&str] = &[
     "configurations",
     "hdfs_dir",
     "notice_queue",
+    "task",
+    "avoid_reclaimed_zone",
 ];
-const FLEET_KEYS: &[&str] = &["instance_types", "capacity"];
 const BOOTSTRAP_KEYS: &[&str] = &["name", "path", "args"];
 const CONFIGURATION_KEYS: &[&str] = &["classification", "properties", "configurations"];
-
-/// `cluster.emr.primary` or `cluster.emr.core` (`key`): the primary fleet has one instance.
-fn read_fleet(r: &mut Reader, node: &Node, key: &str) -> Option<FleetSpec> {
-    let primary = key == "primary";
-    let what = format_args!("`cluster.emr.{key}`");
-    let fields = r.fields(node, what, FLEET_KEYS)?;
-    let types_what = format!("`cluster.emr.{key}.instance_types`");
-    let types = r
-        .required(
-            &fields,
-            "instance_types",
-            what,
-            "for example `instance_types: [m5.xlarge, m5a.xlarge]`",
-        )
-        .and_then(|node| {
-            let types = r.string_list(node, &types_what)?;
-            if types.is_empty() || types.len() > 30 {
-                r.error(
-                    node.position,
-                    format!(
-                        "{types_what} must list 1 to 30 instance types, found {}",
-                        types.len()
-                    ),
-                    Some("several types let EMR find spot capacity".into()),
-                );
-                return None;
-            }
-            Some(types)
-        });
-    let capacity = match fields.get("capacity") {
-        Some(node) if primary => {
-            let value = r.integer(node, format_args!("`cluster.emr.{key}.capacity`"), 1, 1);
-            value?
-        }
-        Some(node) => r.integer(node, format_args!("`cluster.emr.{key}.capacity`"), 1, 1000)?,
-        None => defaults::FLEET_CAPACITY,
-    };
-    Some(FleetSpec {
-        instance_types: types?,
-        capacity,
-    })
-}
 
 /// EMR configuration classifications, nested at most four deep as EMR nests them.
 fn read_configurations(
@@ -211,16 +171,16 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
             "for example `primary: {instance_types: [m5.xlarge, m5a.xlarge]}`",
         )
         .and_then(|node| read_fleet(r, node, "primary"));
-    let core = match fields.get("core") {
-        Some(node) => match read_fleet(r, node, "core") {
-            Some(fleet) => Some(fleet),
-            None => {
-                ok = false;
-                None
-            }
-        },
+    let mut optional_fleet = |r: &mut Reader, key: &str| match fields.get(key) {
+        Some(node) => {
+            let fleet = read_fleet(r, node, key);
+            ok &= fleet.is_some();
+            fleet
+        }
         None => None,
     };
+    let core = optional_fleet(r, "core");
+    let task = optional_fleet(r, "task");
     let mut spot_allocation_strategy = defaults::SPOT_ALLOCATION_STRATEGY.to_string();
     if let Some(node) = fields.get("spot_allocation_strategy") {
         let choices: Vec<(&str, &str)> = SPOT_ALLOCATION_STRATEGIES
@@ -321,6 +281,7 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
             }),
         None => Some(None),
     };
+    let avoid_reclaimed_zone = read_avoid_reclaimed_zone(r, fields.get("avoid_reclaimed_zone"));
     Some(EmrSpec {
         region,
         release_label: release_label?,
@@ -331,6 +292,7 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
         applications,
         primary: primary?,
         core,
+        task,
         spot_allocation_strategy,
         spot_timeout: spot_timeout?,
         idle_timeout: idle_timeout?,
@@ -339,6 +301,7 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
         configurations: configurations?,
         hdfs_dir: hdfs_dir?,
         notice_queue: notice_queue?,
+        avoid_reclaimed_zone: avoid_reclaimed_zone?,
     })
     .filter(|_| ok)
 }

@@ -5,6 +5,7 @@ use super::adopt::{Found, SeenStep};
 use super::client::again;
 use super::notices::{NoticeQueue, listen};
 use super::watch::watch;
+use super::zones::Zones;
 use super::{EmrError, ProvisionError, step_args, step_name};
 use crate::cluster::{ClusterNews, Notify, StepEnd, Usage};
 use aws_sdk_emr::Client;
@@ -28,6 +29,8 @@ pub struct EmrClusters {
     pub(super) notices: Option<NoticeQueue>,
     /// Spot without a notice queue: the first provision says so once.
     pub(super) unannounced: bool,
+    /// Subnets' zones, and where capacity was reclaimed.
+    pub(super) zones: Mutex<Zones>,
 }
 
 impl EmrClusters {
@@ -51,6 +54,7 @@ impl EmrClusters {
             adoptable: Mutex::new(None),
             notices: None,
             unannounced: false,
+            zones: Mutex::new(Zones::default()),
         }
     }
 
@@ -93,14 +97,27 @@ impl EmrClusters {
                         .await
                         .map_err(|e| ProvisionError::Broken(e.to_string()))?;
                 }
+                let (subnets, note) = self.zones.lock().unwrap_or_else(|e| e.into_inner()).choose(
+                    &self.spec.subnets,
+                    self.spec.avoid_reclaimed_zone,
+                    std::time::Instant::now(),
+                );
+                if let Some(note) = note {
+                    notify(ClusterNews::Note {
+                        message: format!("cluster {generation}: {note}"),
+                    });
+                }
                 let id = self
-                    .start(generation, market)
+                    .start(generation, market, subnets)
                     .await
                     .map_err(|e| ProvisionError::Broken(e.to_string()))?;
                 (id, market, BTreeMap::new())
             }
         };
         if let Err(error) = self.wait_until_up(&id).await {
+            if matches!(error, ProvisionError::Lost { .. }) {
+                self.reclaimed_in(&id).await;
+            }
             return Err(match error {
                 // Instances that came up before the loss were billed: keep what they used.
                 ProvisionError::Lost { cause, .. } => ProvisionError::Lost {

@@ -5,18 +5,82 @@
 use super::EmrError;
 use super::cluster::EmrClusters;
 use crate::cluster::usage::{ListedInstance, Usage, now_seconds, usage};
-use aws_sdk_emr::types::{Instance, MarketType};
+use aws_sdk_emr::types::{Instance, InstanceState, InstanceStateChangeReasonCode, MarketType};
 use respawn_core::workflow::Market;
 use std::collections::{BTreeMap, BTreeSet};
 
 impl EmrClusters {
-    /// The EC2 ids of a cluster's instances, whatever their state.
-    pub(super) async fn ec2_ids(&self, id: &str) -> Result<BTreeSet<String>, EmrError> {
+    /// The EC2 ids of a cluster's instances, whatever their state, with the type of the
+    /// fleet each is in (`MASTER`, `CORE` or `TASK`).
+    pub(super) async fn ec2_ids(&self, id: &str) -> Result<BTreeMap<String, String>, EmrError> {
+        let fleets = super::client::again(true, || self.fleets(id)).await?;
         let listed = super::client::again(true, || self.instances(id)).await?;
         Ok(listed
             .iter()
-            .filter_map(|i| i.ec2_instance_id().map(String::from))
+            .filter_map(|i| {
+                let fleet = i.instance_fleet_id().or(i.instance_group_id())?;
+                let kind = fleets.get(fleet).map(|f| f.1.clone()).unwrap_or_default();
+                Some((i.ec2_instance_id()?.to_string(), kind))
+            })
             .collect())
+    }
+
+    /// The EC2 ids of a cluster's instances that ended while it lived, at or after
+    /// `since` (seconds since the epoch), and how many of its instances still run.
+    pub(super) async fn reclaimed_since(
+        &self,
+        id: &str,
+        since: f64,
+    ) -> Result<(BTreeSet<String>, u32), EmrError> {
+        let listed = super::client::again(true, || self.instances(id)).await?;
+        let mut ended = BTreeSet::new();
+        let mut running = 0;
+        for instance in &listed {
+            let status = instance.status();
+            match status.and_then(|s| s.state()) {
+                Some(InstanceState::Running) => running += 1,
+                Some(InstanceState::Terminated) => {
+                    let code = status
+                        .and_then(|s| s.state_change_reason())
+                        .and_then(|r| r.code());
+                    let at = status
+                        .and_then(|s| s.timeline())
+                        .and_then(|t| t.end_date_time())
+                        .map(|t| t.as_secs_f64());
+                    if code != Some(&InstanceStateChangeReasonCode::ClusterTerminated)
+                        && at.is_some_and(|at| at >= since)
+                        && let Some(ec2) = instance.ec2_instance_id()
+                    {
+                        ended.insert(ec2.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok((ended, running))
+    }
+
+    /// Fleet (or group) id to its name and type.
+    async fn fleets(&self, id: &str) -> Result<BTreeMap<String, (String, String)>, EmrError> {
+        let mut fleets = BTreeMap::new();
+        let mut pages = self
+            .client
+            .list_instance_fleets()
+            .cluster_id(id)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(fleet) = pages.next().await {
+            let fleet = fleet.map_err(|e| EmrError::from_sdk("ListInstanceFleets", e))?;
+            let fleet_id = fleet.id().unwrap_or_default().to_string();
+            let name = fleet.name().unwrap_or(&fleet_id).to_string();
+            let kind = fleet
+                .instance_fleet_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default();
+            fleets.insert(fleet_id, (name, kind));
+        }
+        Ok(fleets)
     }
 
     /// Every instance EMR lists for a cluster (ListInstances, all pages).
@@ -41,25 +105,7 @@ impl EmrClusters {
     }
 
     async fn usage_once(&self, id: &str) -> Result<Usage, EmrError> {
-        // Fleet id to (name, type): respawn names its fleets `primary` and `core`.
-        let mut fleets: BTreeMap<String, (String, String)> = BTreeMap::new();
-        let mut pages = self
-            .client
-            .list_instance_fleets()
-            .cluster_id(id)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(fleet) = pages.next().await {
-            let fleet = fleet.map_err(|e| EmrError::from_sdk("ListInstanceFleets", e))?;
-            let fleet_id = fleet.id().unwrap_or_default().to_string();
-            let name = fleet.name().unwrap_or(&fleet_id).to_string();
-            let kind = fleet
-                .instance_fleet_type()
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default();
-            fleets.insert(fleet_id, (name, kind));
-        }
+        let fleets = self.fleets(id).await?;
         let mut listed = Vec::new();
         for instance in self.instances(id).await? {
             let fleet_id = instance

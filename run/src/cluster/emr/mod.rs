@@ -17,6 +17,11 @@
 //! - With `cluster.emr.notice_queue`, one listener per cluster reads EC2's interruption
 //!   warnings and rebalance recommendations from SQS and tells those about the cluster's
 //!   instances as notices ([`notices`]).
+//! - A step that fails while instances of its cluster were reclaimed (ListInstances) is an
+//!   interruption of its attempt, never a charge to its retries; with a `task` fleet,
+//!   primary and core are on-demand and Spark decommissions executors of reclaimed task
+//!   nodes ([`request`]). A replacement avoids the zone that was just reclaimed
+//!   ([`zones`]).
 //! - When a cluster ends, the instances EMR lists for it (ListInstances) are summed per
 //!   fleet, instance type and market: what the cost report prices.
 //! - An orchestrator restarted while its cluster lives adopts it (found by tag) and
@@ -31,6 +36,7 @@ mod notices;
 mod request;
 mod steps;
 mod watch;
+mod zones;
 
 pub use adopt::{Found, LIVE_STATES, Listed, find_live};
 pub use client::client;

@@ -7,8 +7,9 @@
 //! "EC2 Spot Instance Interruption Warning" or an "EC2 Instance Rebalance Recommendation"
 //! about one of the cluster's instances (EC2 ids from `ListInstances`, listed again when
 //! an unknown id comes, at most every few seconds) is deleted and told to the driver as
-//! [`ClusterNews::Notice`], once per kind per cluster, with the instances of the batch that
-//! brought it. Anything else is left on the queue for whoever it is for: others' instances,
+//! [`ClusterNews::Notice`] with the instances of the batch that brought it: once per kind
+//! per cluster when they take the cluster (its primary node, or all its core nodes), each
+//! time when they are some of its nodes (spot task nodes, say), which it outlives. Anything else is left on the queue for whoever it is for: others' instances,
 //! other events, and bodies that are not such events (named once in the log, never a
 //! crash). A queue that cannot be read is named once and tried again with backoff: the run
 //! goes on as without notices.
@@ -17,7 +18,7 @@ use super::EmrClusters;
 use crate::cluster::{ClusterNews, Notify};
 use aws_sdk_sqs::error::DisplayErrorContext;
 use respawn_core::machine::NoticeKind;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -107,7 +108,8 @@ struct Listener {
     cluster: String,
     generation: u32,
     notify: Notify,
-    instances: BTreeSet<String>,
+    /// EC2 id to the type of its fleet.
+    instances: BTreeMap<String, String>,
     listed: Option<Instant>,
     told: BTreeSet<NoticeKind>,
     named: HashSet<String>,
@@ -126,7 +128,7 @@ pub(super) async fn listen(
         cluster,
         generation,
         notify,
-        instances: BTreeSet::new(),
+        instances: BTreeMap::new(),
         listed: None,
         told: BTreeSet::new(),
         named: HashSet::new(),
@@ -226,7 +228,7 @@ impl Listener {
 
     /// Whether `instance` is one of the cluster's, listing them again when it is unknown.
     async fn is_ours(&mut self, instance: &str) -> bool {
-        if self.instances.contains(instance) {
+        if self.instances.contains_key(instance) {
             return true;
         }
         if self.listed.is_some_and(|at| at.elapsed() < RELIST_EVERY) {
@@ -237,7 +239,20 @@ impl Listener {
             Ok(ids) => self.instances = ids,
             Err(error) => tracing::warn!("{error}"),
         }
-        self.instances.contains(instance)
+        self.instances.contains_key(instance)
+    }
+
+    /// Whether losing `warned` loses the cluster: they include its primary node, or every
+    /// core node it has.
+    fn takes_the_cluster(&self, warned: &BTreeSet<String>) -> bool {
+        let of = |kind: &'static str| {
+            self.instances
+                .iter()
+                .filter(move |(_, k)| k.as_str() == kind)
+                .map(|(id, _)| id)
+        };
+        of("MASTER").any(|id| warned.contains(id))
+            || (of("CORE").next().is_some() && of("CORE").all(|id| warned.contains(id)))
     }
 
     /// Deletes the cluster's warnings and tells each kind once (an interruption rather than
@@ -267,12 +282,15 @@ impl Listener {
         } else {
             return;
         };
-        if self.told.contains(&NoticeKind::Interruption) || !self.told.insert(kind) {
-            return;
-        }
         let of_kind = ours.iter().filter(|o| o.0 == kind);
         let sent = of_kind.clone().filter_map(|o| o.2).min();
         let instances: BTreeSet<String> = of_kind.map(|o| o.1.clone()).collect();
+        let whole = self.takes_the_cluster(&instances);
+        // The cluster's own warnings are told once per kind; warnings about some of its
+        // nodes each time they come.
+        if whole && (self.told.contains(&NoticeKind::Interruption) || !self.told.insert(kind)) {
+            return;
+        }
         let age = sent
             .and_then(|t| SystemTime::now().duration_since(t).ok())
             .unwrap_or_default();
@@ -281,6 +299,7 @@ impl Listener {
             kind,
             lead: self.queue().lead.saturating_sub(age),
             instances: instances.into_iter().collect(),
+            whole,
         });
     }
 }

@@ -11,13 +11,65 @@ use aws_sdk_emr::types::{
     SpotProvisioningAllocationStrategy, SpotProvisioningSpecification,
     SpotProvisioningTimeoutAction, Tag,
 };
-use respawn_core::workflow::{EmrConfiguration, FleetSpec, Market};
+use respawn_core::workflow::{EmrConfiguration, EmrSpec, FleetSpec, Market};
 
 pub const TAG_WORKFLOW: &str = "respawn:workflow";
 pub const TAG_RUN: &str = "respawn:run";
 pub const TAG_BATCH: &str = "respawn:batch";
 pub const TAG_GENERATION: &str = "respawn:generation";
 pub const TAG_STORE: &str = "respawn:store";
+
+/// What a cluster with spot task nodes needs, after EMR's advice for them: YARN places
+/// application masters on core nodes only (so a reclaimed task node never takes a Spark
+/// driver), and Spark decommissions the executors of a node EC2 reclaims, migrating its
+/// shuffle and cached blocks, so only the tasks that ran there run again.
+const TASK_SETTINGS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "yarn-site",
+        &[
+            ("yarn.node-labels.enabled", "true"),
+            ("yarn.node-labels.am.default-node-label-expression", "CORE"),
+        ],
+    ),
+    (
+        "spark-defaults",
+        &[
+            ("spark.decommission.enabled", "true"),
+            ("spark.storage.decommission.enabled", "true"),
+            ("spark.storage.decommission.shuffleBlocks.enabled", "true"),
+            ("spark.storage.decommission.rddBlocks.enabled", "true"),
+        ],
+    ),
+];
+
+/// The workflow's configurations, with [`TASK_SETTINGS`] added where the cluster has a task
+/// fleet; a property the workflow sets itself is left as it set it.
+fn with_task_settings(spec: &EmrSpec) -> Vec<EmrConfiguration> {
+    let mut all = spec.configurations.clone();
+    if spec.task.is_none() {
+        return all;
+    }
+    for (classification, properties) in TASK_SETTINGS {
+        let at = match all.iter().position(|c| c.classification == *classification) {
+            Some(at) => at,
+            None => {
+                all.push(EmrConfiguration {
+                    classification: classification.to_string(),
+                    properties: Vec::new(),
+                    configurations: Vec::new(),
+                });
+                all.len() - 1
+            }
+        };
+        let set = &mut all[at].properties;
+        for (key, value) in *properties {
+            if !set.iter().any(|(k, _)| k == key) {
+                set.push((key.to_string(), value.to_string()));
+            }
+        }
+    }
+    all
+}
 
 fn tag(key: &str, value: &str) -> Tag {
     Tag::builder().key(key).value(value).build()
@@ -95,22 +147,46 @@ impl EmrClusters {
     /// `RunJobFlow` for a new cluster; returns its id. Retried only when refused for
     /// throttling: after any other error the cluster may exist, and a retry would make a
     /// second one (a restarted orchestrator finds it by its tags instead).
-    pub(super) async fn start(&self, generation: u32, market: Market) -> Result<String, EmrError> {
-        again(false, || self.start_once(generation, market)).await
+    pub(super) async fn start(
+        &self,
+        generation: u32,
+        market: Market,
+        subnets: Vec<String>,
+    ) -> Result<String, EmrError> {
+        again(false, || self.start_once(generation, market, &subnets)).await
     }
 
-    async fn start_once(&self, generation: u32, market: Market) -> Result<String, EmrError> {
+    /// The cluster's fleets, each on its market ([`EmrSpec::fleet_market`]).
+    fn fleet_configs(&self, market: Market) -> Vec<InstanceFleetConfig> {
         let spec = &self.spec;
-        let mut fleets =
-            vec![self.fleet("primary", InstanceFleetType::Master, &spec.primary, market)];
+        let on = |fleet: &FleetSpec, task: bool| spec.fleet_market(fleet, task, market);
+        let mut fleets = vec![self.fleet(
+            "primary",
+            InstanceFleetType::Master,
+            &spec.primary,
+            on(&spec.primary, false),
+        )];
         if let Some(core) = &spec.core {
-            fleets.push(self.fleet("core", InstanceFleetType::Core, core, market));
+            fleets.push(self.fleet("core", InstanceFleetType::Core, core, on(core, false)));
         }
+        if let Some(task) = &spec.task {
+            fleets.push(self.fleet("task", InstanceFleetType::Task, task, on(task, true)));
+        }
+        fleets
+    }
+
+    async fn start_once(
+        &self,
+        generation: u32,
+        market: Market,
+        subnets: &[String],
+    ) -> Result<String, EmrError> {
+        let spec = &self.spec;
         let instances = JobFlowInstancesConfig::builder()
-            .set_instance_fleets(Some(fleets))
+            .set_instance_fleets(Some(self.fleet_configs(market)))
             .keep_job_flow_alive_when_no_steps(true)
             .termination_protected(false)
-            .set_ec2_subnet_ids((!spec.subnets.is_empty()).then(|| spec.subnets.clone()))
+            .set_ec2_subnet_ids((!subnets.is_empty()).then(|| subnets.to_vec()))
             .build();
         let bootstrap = spec
             .bootstrap_actions
@@ -144,10 +220,10 @@ impl EmrClusters {
                     .collect(),
             ))
             .set_bootstrap_actions((!bootstrap.is_empty()).then_some(bootstrap))
-            .set_configurations(
-                (!spec.configurations.is_empty())
-                    .then(|| spec.configurations.iter().map(configuration).collect()),
-            )
+            .set_configurations({
+                let all = with_task_settings(spec);
+                (!all.is_empty()).then(|| all.iter().map(configuration).collect())
+            })
             .auto_termination_policy(
                 AutoTerminationPolicy::builder()
                     .idle_timeout(spec.idle_timeout.as_secs() as i64)
@@ -169,5 +245,56 @@ impl EmrClusters {
             .job_flow_id()
             .map(String::from)
             .ok_or_else(|| EmrError::incomplete_answer("RunJobFlow", "the answer has no JobFlowId"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use respawn_core::workflow::parse;
+
+    fn spec(task: &str) -> EmrSpec {
+        let yaml = format!(
+            "name: wf\ncluster:\n  provider: emr\n  emr:\n    release_label: emr-7.5.0\n    \
+             service_role: s\n    instance_profile: p\n    primary: {{instance_types: [m5.xlarge]}}\n\
+             {task}    configurations:\n      - classification: spark-defaults\n        \
+             properties: {{spark.decommission.enabled: 'false', spark.executor.cores: '4'}}\n\
+             stages:\n  a: {{run: x}}\n"
+        );
+        parse("wf.yaml", &yaml).unwrap().cluster.emr.unwrap()
+    }
+
+    #[test]
+    fn a_task_fleet_brings_decommissioning_and_core_only_app_masters_and_keeps_the_files_own() {
+        let all = with_task_settings(&spec("    task: {instance_types: [r5.xlarge]}\n"));
+        let spark = all
+            .iter()
+            .find(|c| c.classification == "spark-defaults")
+            .unwrap();
+        let value = |key: &str| {
+            spark
+                .properties
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            value("spark.decommission.enabled"),
+            Some("false"),
+            "the file's own"
+        );
+        assert_eq!(value("spark.executor.cores"), Some("4"));
+        assert_eq!(value("spark.storage.decommission.enabled"), Some("true"));
+        let yarn = all
+            .iter()
+            .find(|c| c.classification == "yarn-site")
+            .unwrap();
+        assert!(yarn.properties.contains(&(
+            "yarn.node-labels.am.default-node-label-expression".into(),
+            "CORE".into()
+        )));
+        let without = with_task_settings(&spec(""));
+        assert_eq!(without.len(), 1, "no task fleet, nothing added");
+        assert_eq!(without[0].properties.len(), 2);
     }
 }

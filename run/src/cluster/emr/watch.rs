@@ -1,12 +1,13 @@
 //! Watching a cluster: polling `DescribeCluster` (with jitter) until it is up, then
-//! following it and the steps given to it, and telling loss from failure by the
-//! cluster's state-change reason.
+//! following it and the steps given to it, and telling loss from failure: by the
+//! cluster's state-change reason when it ends, and, when a step fails, by whether
+//! instances of the cluster ended while it ran (then its attempt was interrupted).
 
 use super::{EmrClusters, EmrError, EmrErrorKind, ProvisionError};
 use crate::cluster::{ClusterEnd, ClusterNews, Notify, StepEnd};
 use aws_sdk_emr::types::{ClusterState, ClusterStateChangeReasonCode, StepState};
 use respawn_core::workflow::StageId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ struct Seen {
     state: ClusterState,
     code: Option<ClusterStateChangeReasonCode>,
     message: String,
+    /// The subnet it runs in, once EMR has chosen one.
+    subnet: Option<String>,
 }
 
 impl EmrClusters {
@@ -40,7 +43,18 @@ impl EmrClusters {
             .map_err(|e| EmrError::from_sdk("DescribeCluster", e))?;
         let status = output.cluster().and_then(|c| c.status());
         let reason = status.and_then(|s| s.state_change_reason());
+        let placed = output.cluster().and_then(|c| c.ec2_instance_attributes());
+        let subnet = placed.and_then(|p| p.ec2_subnet_id()).map(String::from);
+        if let (Some(subnet), Some(zone)) =
+            (&subnet, placed.and_then(|p| p.ec2_availability_zone()))
+        {
+            self.zones
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .seen(subnet, zone);
+        }
         Ok(Seen {
+            subnet,
             state: status
                 .and_then(|s| s.state())
                 .cloned()
@@ -86,6 +100,42 @@ impl EmrClusters {
         }
     }
 
+    /// Capacity of cluster `id` was reclaimed: its subnet's zone is avoided for a while.
+    pub(super) async fn reclaimed_in(&self, id: &str) {
+        match self.describe(id).await {
+            Ok(Seen {
+                subnet: Some(subnet),
+                ..
+            }) => self.reclaimed_subnet(&subnet),
+            Ok(_) => {}
+            Err(error) => tracing::warn!("{error}"),
+        }
+    }
+
+    fn reclaimed_subnet(&self, subnet: &str) {
+        self.zones
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reclaimed(subnet, std::time::Instant::now());
+    }
+
+    /// The instances of cluster `id` that ended since `since` (seconds since the epoch),
+    /// when any did, and how many still run. EMR may list an instance's end a little
+    /// after the step it took failed, so it is asked twice.
+    async fn reclaimed_during(&self, id: &str, since: f64) -> Option<(BTreeSet<String>, u32)> {
+        for _ in 0..2 {
+            match self.reclaimed_since(id, since).await {
+                Ok((lost, running)) if !lost.is_empty() => return Some((lost, running)),
+                Ok(_) => tokio::time::sleep(self.jittered()).await,
+                Err(error) => {
+                    tracing::warn!("{error}");
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
     fn jittered(&self) -> Duration {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -120,6 +170,8 @@ pub(super) async fn watch(
     watched: Arc<Mutex<BTreeMap<String, (StageId, u32)>>>,
     notify: Notify,
 ) {
+    // Reclaimed instances already told of.
+    let mut told: BTreeSet<String> = BTreeSet::new();
     loop {
         tokio::time::sleep(owner.jittered()).await;
         let seen = match owner.describe(&id).await {
@@ -135,9 +187,13 @@ pub(super) async fn watch(
                 | ClusterState::Terminated
                 | ClusterState::TerminatedWithErrors
         ) {
+            let end = classify(seen.code.as_ref());
+            if let (ClusterEnd::Lost, Some(subnet)) = (end, &seen.subnet) {
+                owner.reclaimed_subnet(subnet);
+            }
             notify(ClusterNews::Ended {
                 generation,
-                end: classify(seen.code.as_ref()),
+                end,
                 cause: end_cause(&id, &seen),
             });
             return;
@@ -179,6 +235,25 @@ pub(super) async fn watch(
                         if let Some(log) = d.log_file() {
                             detail.push_str(&format!("\nstep log: {log}"));
                         }
+                    }
+                    let started = status
+                        .and_then(|s| s.timeline())
+                        .and_then(|t| t.start_date_time())
+                        .map_or(0.0, |t| t.as_secs_f64());
+                    if let Some((lost, remaining)) = owner.reclaimed_during(&id, started).await {
+                        if let Some(subnet) = &seen.subnet {
+                            owner.reclaimed_subnet(subnet);
+                        }
+                        notify(ClusterNews::NodesLost {
+                            generation,
+                            stage,
+                            attempt,
+                            instances: lost
+                                .into_iter()
+                                .filter(|i| told.insert(i.clone()))
+                                .collect(),
+                            remaining,
+                        });
                     }
                     StepEnd::Failed {
                         code: 1,
