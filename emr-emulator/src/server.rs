@@ -278,6 +278,7 @@ fn control_route(shared: &Arc<Shared>, method: &str, path: &str) -> (u16, Value)
                 ),
             }
         }
+        ("POST", ("reclaim-nodes", rest)) => reclaim_nodes(shared, rest),
         ("POST", ("rebalance", id)) => {
             let warned = shared.recommend_rebalance(id);
             (
@@ -300,5 +301,33 @@ fn strip_nulls(value: Value) -> Value {
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
         other => other,
+    }
+}
+
+/// `reclaim-nodes/<cluster-id>/<MASTER|CORE|TASK>/<count>/<lead seconds or now>`: EC2
+/// reclaims that many spot nodes of the fleet, and the steps running then fail.
+fn reclaim_nodes(shared: &Shared, rest: &str) -> (u16, Value) {
+    let usage = "expected /_emulator/reclaim-nodes/<cluster-id>/<MASTER|CORE|TASK>/<count>/<lead seconds or now>";
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [id, fleet, count, lead] = parts[..] else {
+        return (400, json!({ "message": usage }));
+    };
+    let lead = match lead {
+        "now" => Some(None),
+        seconds => seconds
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Some(std::time::Duration::from_secs_f64(s))),
+    };
+    match (count.parse::<usize>(), lead) {
+        (Ok(count), Some(lead)) if ["MASTER", "CORE", "TASK"].contains(&fleet) => {
+            let chosen = shared.reclaim_nodes(id, fleet, count, lead, true);
+            (
+                if chosen.is_empty() { 404 } else { 200 },
+                json!({ "instances": chosen }),
+            )
+        }
+        _ => (400, json!({ "message": usage })),
     }
 }
