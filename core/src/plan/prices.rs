@@ -13,7 +13,9 @@ pub struct Rate {
 
 /// One whole cluster for an hour on `market`. Local clusters use `cost.spot_per_hour` or
 /// `cost.on_demand_per_hour`. An EMR cluster is the sum over its fleets of capacity times
-/// the price of the fleet's first instance type plus EMR's fee, from `cost.instances`; a
+/// the price of the fleet's first instance type plus EMR's fee, from `cost.instances`, each
+/// fleet on its own market ([`crate::workflow::EmrSpec::fleet_market`]: with a task fleet,
+/// a spot cluster's primary and core are on-demand); a
 /// fleet whose type has no price there is priced at the cluster-hour price, and the source
 /// says so.
 pub fn cluster_rate(wf: &Workflow, market: Market) -> Rate {
@@ -22,12 +24,13 @@ pub fn cluster_rate(wf: &Workflow, market: Market) -> Rate {
         (Provider::Emr, Some(emr)) => emr,
         _ => return cluster_hour(cost, market),
     };
-    let fleets = std::iter::once(("primary", &emr.primary))
-        .chain(emr.core.as_ref().map(|core| ("core", core)));
+    let fleets = std::iter::once(("primary", &emr.primary, false))
+        .chain(emr.core.as_ref().map(|core| ("core", core, false)))
+        .chain(emr.task.as_ref().map(|task| ("task", task, true)));
     let mut per_hour = 0.0;
     let mut sources = Vec::new();
-    for (name, fleet) in fleets {
-        let rate = fleet_rate(cost, fleet, market);
+    for (name, fleet, task) in fleets {
+        let rate = fleet_rate(cost, fleet, emr.fleet_market(fleet, task, market));
         per_hour += rate.per_hour;
         sources.push(format!("{name}: {}", rate.source));
     }

@@ -35,7 +35,9 @@ pub fn mean_instance_rate(workflow: &Workflow, market: Market) -> Option<Rate> {
         (Provider::Emr, Some(emr)) => emr,
         _ => return None,
     };
-    let count = emr.primary.capacity + emr.core.as_ref().map_or(0, |c| c.capacity);
+    let count = emr.primary.capacity
+        + emr.core.as_ref().map_or(0, |c| c.capacity)
+        + emr.task.as_ref().map_or(0, |t| t.capacity);
     if count == 0 {
         return None;
     }
