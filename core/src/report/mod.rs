@@ -6,6 +6,7 @@
 pub mod cost;
 pub mod critical;
 pub mod instance_cost;
+mod markers;
 pub mod on_demand;
 pub mod page;
 pub mod render;

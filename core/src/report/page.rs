@@ -3,6 +3,7 @@
 
 use super::cost::{Cost, cost};
 use super::critical::critical_attempts;
+use super::markers;
 use super::timeline::{CheckMark, ClusterEnd, Timeline, timeline};
 use crate::contract::event::StampedEvent;
 use crate::workflow::Workflow;
@@ -133,6 +134,8 @@ pub struct Page {
     pub interruptions: Vec<Marker>,
     /// Spot notices, on the axis and across the rows.
     pub notices: Vec<Marker>,
+    /// Nodes of a cluster lost while it worked on.
+    pub capacity: Vec<Marker>,
     pub checkpoints: Vec<Marker>,
     pub ticks: Vec<Tick>,
     pub attempts: Vec<AttemptRow>,
@@ -309,31 +312,8 @@ pub fn page(input: &ReportInput) -> Page {
             ),
         })
         .collect();
-    let notices = timeline
-        .notices
-        .iter()
-        .map(|n| Marker {
-            x: x(n.at),
-            y: 0.0,
-            title: format!(
-                "{} notice at {}: cluster {} warned, {} lead{}{}",
-                n.kind.as_str(),
-                clock(n.at),
-                n.generation + 1,
-                format_seconds(n.lead),
-                if n.instances.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (instances {})", n.instances.join(", "))
-                },
-                if n.lapsed {
-                    "; lapsed: no loss came"
-                } else {
-                    ""
-                }
-            ),
-        })
-        .collect();
+    let notices = markers::notices(&timeline, x, clock);
+    let capacity = markers::capacity(&timeline, x, clock);
     let checkpoints = timeline
         .commits
         .iter()
@@ -415,6 +395,7 @@ pub fn page(input: &ReportInput) -> Page {
         bands,
         interruptions,
         notices,
+        capacity,
         checkpoints,
         ticks,
         attempts,

@@ -153,6 +153,17 @@ pub struct NoticeMark {
     pub lapsed: bool,
 }
 
+/// Nodes of a cluster reclaimed while the cluster worked on (`capacity-lost`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CapacityMark {
+    pub at: f64,
+    /// Index into [`Timeline::generations`].
+    pub generation: usize,
+    pub nodes: u32,
+    pub remaining: u32,
+    pub cause: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Restore {
     pub stage: String,
@@ -172,6 +183,8 @@ pub struct Timeline {
     pub generations: Vec<Generation>,
     pub interruptions: Vec<Interruption>,
     pub notices: Vec<NoticeMark>,
+    /// Nodes lost while their cluster worked on.
+    pub capacity: Vec<CapacityMark>,
     pub commits: Vec<Commit>,
     pub restores: Vec<Restore>,
     pub published: Vec<String>,
@@ -452,6 +465,18 @@ pub fn timeline(events: &[StampedEvent], live: bool) -> Timeline {
                 lead: *lead_s,
                 instances: instances.clone(),
                 lapsed: false,
+            }),
+            RunEvent::CapacityLost {
+                generation,
+                nodes,
+                remaining,
+                cause,
+            } => out.capacity.push(CapacityMark {
+                at: t,
+                generation: generation_of(&session_generations, *generation).unwrap_or(0),
+                nodes: *nodes,
+                remaining: *remaining,
+                cause: cause.clone(),
             }),
             RunEvent::NoticeLapsed { generation } => {
                 let g = generation_of(&session_generations, *generation).unwrap_or(0);

@@ -259,3 +259,35 @@ fn an_attempt_lasts_through_its_checks_and_is_refused_or_interrupted_during_them
     );
     assert_eq!((b2.outcome, b2.end), (Outcome::Refused, 31.0));
 }
+
+#[test]
+fn nodes_lost_while_a_cluster_works_on_are_marked_on_it_with_what_was_left() {
+    let spot = Market::Spot;
+    let events = vec![
+        at(0.0, provision(1, spot)),
+        at(60.0, ready(1, spot)),
+        at(60.0, launch("a", 1, 1, spot)),
+        at(
+            400.0,
+            RunEvent::CapacityLost {
+                generation: 1,
+                nodes: 1,
+                remaining: 5,
+                cause: "EC2 reclaimed i-0abc while the step ran".into(),
+            },
+        ),
+        at(400.0, launch("a", 2, 1, spot)),
+        at(900.0, exit("a", 2, 0)),
+    ];
+    let timeline = timeline(&events, false);
+    assert_eq!(timeline.generations.len(), 1, "the cluster worked on");
+    let mark = &timeline.capacity[..];
+    assert_eq!(mark.len(), 1);
+    assert_eq!((mark[0].at, mark[0].generation), (400.0, 0));
+    assert_eq!((mark[0].nodes, mark[0].remaining), (1, 5));
+    let markers = crate::report::markers::capacity(&timeline, |t| t, |t| format!("+{t}"));
+    assert_eq!(
+        markers[0].title,
+        "capacity lost at +400: cluster 1 lost 1 node(s), 5 left (EC2 reclaimed i-0abc while the step ran)"
+    );
+}
