@@ -42,10 +42,13 @@ pub enum Event {
     /// (stage and attempt) with them; the cluster works on with the capacity left and
     /// gets the lost capacity back as its provider replaces nodes. Each attempt named is
     /// interrupted (never a failure) and runs again; its work-tables on other nodes (the
-    /// cluster's shared scratch, HDFS's replicas) are kept.
+    /// cluster's shared scratch, HDFS's replicas) are kept. `elapsed` is seconds since
+    /// this process started: on spot, the deadline rule is checked then, and the run may
+    /// leave the cluster ([`Action::Abandon`]).
     AttemptsLost {
         generation: u32,
         attempts: Vec<(StageId, u32)>,
+        elapsed: f64,
     },
     /// The cluster of `generation` was warned that it will be reclaimed in about `lead`
     /// seconds (an interruption notice), or that it is at raised risk (a rebalance
@@ -121,6 +124,13 @@ pub enum Action {
     /// What is left would end past the deadline on the market the run is on (checked at
     /// the start and after each loss; see [`crate::plan::fallback::deadline_at_risk`]).
     DeadlineAtRisk {
+        reason: String,
+    },
+    /// Leave the current spot cluster of `generation`: after a partial loss the deadline
+    /// is at risk on it, for `reason`. End it and report it lost ([`Event::ClusterLost`]);
+    /// nothing more is launched on it meanwhile.
+    Abandon {
+        generation: u32,
         reason: String,
     },
     /// End every running process and release the cluster.

@@ -41,6 +41,7 @@ fn a_node_loss_interrupts_only_the_attempt_on_it_and_runs_it_again_on_the_same_c
     let actions = machine.apply(Event::AttemptsLost {
         generation: 1,
         attempts: vec![(1, 1)],
+        elapsed: 0.0,
     });
     assert_eq!(
         actions,
@@ -78,13 +79,85 @@ fn a_node_loss_on_another_generation_or_an_attempt_that_ended_changes_nothing() 
         Event::AttemptsLost {
             generation: 7,
             attempts: vec![(1, 1)],
+            elapsed: 0.0,
         },
         Event::AttemptsLost {
             generation: 1,
             attempts: vec![(1, 5), (3, 1)],
+            elapsed: 0.0,
         },
     ] {
         assert!(machine.apply(event).is_empty());
     }
     assert_eq!(machine.stages()[1].interrupted, 0);
+}
+
+/// The diamond on spot with a deadline of `deadline` seconds, b and c running on cluster 1.
+fn b_and_c_running_with_a_deadline(deadline: f64) -> Machine {
+    let mut setup = chain(4, vec![false, false, false, true]);
+    setup.needs = vec![vec![], vec![0], vec![0], vec![1, 2]];
+    setup.fallback.deadline = Some(std::time::Duration::from_secs_f64(deadline));
+    let mut machine = Machine::new(setup);
+    machine.apply(Event::Started {
+        committed: vec![false; 4],
+        published: vec![false; 4],
+    });
+    machine.apply(Event::ClusterReady { generation: 1 });
+    machine.apply(Event::StageExited {
+        stage: 0,
+        attempt: 1,
+        exit: Exit::Success,
+    });
+    machine
+}
+
+#[test]
+fn a_node_loss_that_puts_the_deadline_at_risk_leaves_spot_for_on_demand() {
+    // 10-minute stages: b, c and d are 20 minutes of work on two slots; the deadline
+    // leaves room for that on spot at 10 minutes in, not at 80.
+    let lose_b_at = |elapsed: f64| {
+        let mut machine = b_and_c_running_with_a_deadline(2.0 * 3600.0);
+        let actions = machine.apply(Event::AttemptsLost {
+            generation: 1,
+            attempts: vec![(1, 1)],
+            elapsed,
+        });
+        (machine, actions)
+    };
+    let (_, early) = lose_b_at(600.0);
+    assert!(
+        !early.iter().any(|a| matches!(a, Action::Abandon { .. })),
+        "{early:?}"
+    );
+    let (mut machine, late) = lose_b_at(4800.0);
+    let abandon = late
+        .iter()
+        .find_map(|a| match a {
+            Action::Abandon { generation, reason } => Some((*generation, reason.clone())),
+            _ => None,
+        })
+        .expect("the run leaves the spot cluster");
+    assert_eq!(abandon.0, 1);
+    assert!(abandon.1.contains("deadline 2h at risk"), "{}", abandon.1);
+    assert!(
+        !late.iter().any(|a| matches!(a, Action::Launch { .. })),
+        "nothing more is launched on the cluster it leaves: {late:?}"
+    );
+    // The cluster it left is reported lost: c is interrupted too, and the next cluster
+    // is on demand.
+    let next = machine.apply(Event::ClusterLost {
+        generation: 1,
+        cause: abandon.1,
+        elapsed: 4800.0,
+    });
+    assert!(
+        next.iter().any(|a| matches!(
+            a,
+            Action::Provision {
+                market: crate::workflow::Market::OnDemand,
+                ..
+            }
+        )),
+        "{next:?}"
+    );
 }

@@ -80,6 +80,12 @@ pub(super) fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool
                     panic!("{action:?} on a cluster that got an interruption notice")
                 }
                 Action::MarketChosen { .. } | Action::DeadlineAtRisk { .. } => {}
+                // Leaving the cluster: the driver ends it and reports it lost.
+                Action::Abandon { generation, .. } => events.push_back(Event::ClusterLost {
+                    generation,
+                    cause: "left".into(),
+                    elapsed: 0.0,
+                }),
                 // On a dead cluster restores and uploads fail; the loss event follows.
                 Action::Restore { .. } | Action::Persist { .. } if dead => {}
                 Action::Launch { stage, attempt } if dead => trace.launches.push((stage, attempt)),
@@ -139,6 +145,7 @@ pub(super) fn drive(setup: &Setup, script: &Script, committed_at_start: Vec<bool
                         events.push_back(Event::AttemptsLost {
                             generation,
                             attempts,
+                            elapsed: 0.0,
                         });
                         let exit = Exit::Failed { code: 137 };
                         events.push_back(Event::StageExited {

@@ -96,6 +96,8 @@ struct Run {
     loss: Option<(String, f64)>,
     /// A notice the current cluster got, while it lasts.
     window: Option<Window>,
+    /// The generation of a cluster the run is leaving ([`Action::Abandon`]).
+    leaving: Option<u32>,
     /// The cluster asked for on an interruption notice, to take over at the loss.
     replacement: Option<Replacement>,
     finished: bool,
@@ -140,6 +142,7 @@ impl Machine {
             failure: None,
             loss: None,
             window: None,
+            leaving: None,
             replacement: None,
             finished: false,
             tally,
@@ -366,7 +369,8 @@ impl Run {
             Event::AttemptsLost {
                 generation,
                 attempts,
-            } => self.lose_attempts(shape, generation, &attempts),
+                elapsed,
+            } => self.lose_attempts(shape, generation, &attempts, elapsed, actions),
             Event::Notice {
                 generation,
                 kind,

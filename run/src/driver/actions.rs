@@ -39,6 +39,10 @@ impl Driver {
                 }),
                 Action::DeadlineAtRisk { reason } => self.emit(RunEvent::DeadlineAtRisk { reason }),
                 Action::Terminate => self.terminate().await,
+                Action::Abandon { generation, reason } => {
+                    let cause = format!("respawn left the spot cluster: {reason}");
+                    let _ = self.tx.send(Msg::Lose { generation, cause });
+                }
                 Action::Release { generation, reason } => {
                     self.release_replacement(generation, reason).await
                 }

@@ -117,6 +117,7 @@ impl Driver {
             });
         }
         let event = Event::AttemptsLost {
+            elapsed: self.started.elapsed().as_secs_f64(),
             generation,
             attempts: taken
                 .iter()

@@ -3,28 +3,53 @@
 use super::{ClusterState, Run, Shape, StageState};
 use crate::machine::Action;
 use crate::plan::fallback::{MarketDecision, MarketSituation, deadline_at_risk, next_market};
-use crate::plan::market::{AutoMarket, compare};
+use crate::plan::market::{AutoMarket, compare, deadline_risk};
 use crate::plan::recompute::recompute_set;
 use crate::plan::remaining_time;
 use crate::workflow::Market;
 
 impl Run {
     /// A partial loss: the attempts named end as interrupted and wait for a slot again;
-    /// everything else on the cluster stays.
+    /// everything else on the cluster stays. On spot, when the deadline rule says one
+    /// more loss could no longer be made up on demand, the run leaves the cluster.
     pub(super) fn lose_attempts(
         &mut self,
         shape: &Shape,
         generation: u32,
         attempts: &[(usize, u32)],
+        elapsed: f64,
+        actions: &mut Vec<Action>,
     ) {
         if generation != self.generation || self.cluster != ClusterState::Ready {
             return;
         }
+        let mut lost = false;
         for &(stage, attempt) in attempts {
             if self.stages[stage].state == (StageState::Running { attempt }) {
                 self.stages[stage].interrupted += 1;
                 self.set_state(shape, stage, StageState::Waiting);
+                lost = true;
             }
+        }
+        if lost
+            && self.market == Market::Spot
+            && self.leaving.is_none()
+            && let Some(reason) = self.spot_at_risk(shape, elapsed)
+        {
+            self.leaving = Some(generation);
+            actions.push(Action::Abandon { generation, reason });
+        }
+    }
+
+    /// The deadline rule on the spot cluster the run is on, `elapsed` seconds in: `market:
+    /// auto`'s ([`deadline_risk`], with no time to a next cluster) or the fallback's.
+    fn spot_at_risk(&self, shape: &Shape, elapsed: f64) -> Option<String> {
+        let setup = &shape.setup;
+        setup.fallback.deadline?;
+        let situation = self.situation(shape, elapsed, &self.rerun_if_lost(shape));
+        match &setup.auto_market {
+            Some(auto) => deadline_risk(auto, &setup.fallback, &situation, 0.0),
+            None => deadline_at_risk(&setup.fallback, &situation),
         }
     }
 

@@ -47,8 +47,10 @@ const REBALANCE_WORTH: f64 = 10.0;
 impl Run {
     /// Nothing new goes on the current cluster: it will be reclaimed.
     pub(super) fn doomed(&self) -> bool {
-        self.window
-            .is_some_and(|w| w.kind == NoticeKind::Interruption && w.generation == self.generation)
+        self.leaving == Some(self.generation)
+            || self.window.is_some_and(|w| {
+                w.kind == NoticeKind::Interruption && w.generation == self.generation
+            })
     }
 
     pub(super) fn notice(
