@@ -61,13 +61,22 @@ pub fn read(args: &StoreArgs, workflow: &Workflow) -> Result<History, CliError> 
     Ok(learned.history)
 }
 
-/// Where the plan's MTTI came from: the `--mtti` flag, a replayed trace, the history, or
-/// the file.
-pub fn mtti_source(history: &History, flag: bool, trace: Option<&std::path::Path>) -> String {
-    match (flag, trace) {
-        (true, _) => "--mtti flag".into(),
-        (false, Some(path)) => format!("trace {}", path.display()),
-        (false, None) => history.interruptions.describe(),
+/// Where the plan's MTTI came from: the `--mtti` flag, a replayed trace, the workflow's
+/// planning trace, the history, or the file.
+pub fn mtti_source(
+    workflow: &Workflow,
+    history: &History,
+    flag: bool,
+    trace: Option<&std::path::Path>,
+) -> String {
+    match (flag, trace, &workflow.cluster.interruptions) {
+        (true, _, _) => "--mtti flag".into(),
+        (false, Some(path), _) => format!("trace {}", path.display()),
+        (false, None, Some(model)) => format!(
+            "planning trace {} (cluster.interruptions): mean time between losses",
+            model.path
+        ),
+        (false, None, None) => history.interruptions.describe(),
     }
 }
 

@@ -20,7 +20,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     match args.format {
         PlanFormat::Text => output::stdout(&text(&workflow, &plan, &history))?,
         PlanFormat::Json => {
-            let mtti_source = learned::mtti_source(&history, args.mtti.is_some(), None);
+            let mtti_source = learned::mtti_source(&workflow, &history, args.mtti.is_some(), None);
             output::json(&to_json(&workflow, &plan, &history, &mtti_source))?
         }
         PlanFormat::Dot => output::stdout(&dot(&workflow, &plan))?,

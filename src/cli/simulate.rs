@@ -5,10 +5,9 @@ use super::{learned, output};
 use respawn_core::planner::{SimReport, simulate};
 use respawn_core::sim::{CapacityTrace, SimOptions, parse_capacity_trace, parse_trace};
 use respawn_core::workflow::units::format_seconds as fmt;
+// Traces are limited to 16 MiB, checked on what is read (a pipe or a device has no size).
+use respawn_core::workflow::MAX_TRACE_BYTES;
 use serde_json::json;
-
-/// Traces are limited to 16 MiB, checked on what is read (a pipe or a device has no size).
-const MAX_TRACE_BYTES: u64 = 16 * 1024 * 1024;
 
 fn read_trace(path: &std::path::Path) -> Result<String, CliError> {
     use std::io::Read;
@@ -74,7 +73,12 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
         capacity,
     };
     let report = simulate(&workflow, &options);
-    let mtti_source = learned::mtti_source(&history, args.mtti.is_some(), args.trace.as_deref());
+    let mtti_source = learned::mtti_source(
+        &workflow,
+        &history,
+        args.mtti.is_some(),
+        args.trace.as_deref(),
+    );
     match args.format {
         Format::Text => {
             let learned = learned::summary(&history).unwrap_or_default();

@@ -112,7 +112,8 @@ impl History {
             stage.estimate = Duration::from_secs_f64(figures.estimate.value.max(0.0));
             stage.output_size = figures.output_size.value.max(0.0).round() as u64;
         }
-        if self.interruptions.source.is_learned() {
+        // A planning trace (`cluster.interruptions`) is the model the user chose.
+        if self.interruptions.source.is_learned() && workflow.cluster.interruptions.is_none() {
             workflow.cluster.mtti = self.interruptions.mtti;
         }
     }

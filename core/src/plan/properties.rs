@@ -66,6 +66,7 @@ fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
                     slots,
                     fallback: FallbackSpec::default(),
                     emr: None,
+                    interruptions: None,
                 },
                 checkpoint: CheckpointSpec {
                     policy: CheckpointPolicy::Auto,

@@ -72,7 +72,7 @@ pub(super) fn checkpoint_plan(workflow: &Workflow, options: &PlanOptions) -> Pla
         partial: 0.0,
         capacity: None,
     };
-    let interruptions = Interruptions::Exponential { mtti: rule.mtti };
+    let interruptions = Interruptions::planning(workflow, rule.mtti);
     let mean = |candidate: &Plan, limit: f64| {
         let outcomes = run_trials(workflow, candidate, &interruptions, &options, limit);
         outcomes.iter().map(|o| o.makespan).sum::<f64>() / outcomes.len().max(1) as f64

@@ -148,7 +148,7 @@ pub fn simulate(workflow: &Workflow, options: &SimOptions) -> SimReport {
     let interruptions = match (&options.capacity, &options.traces) {
         (Some(trace), _) => Interruptions::Capacity(trace.clone()),
         (None, Some(traces)) => Interruptions::Traces(traces.clone()),
-        (None, None) => Interruptions::Exponential { mtti },
+        (None, None) => Interruptions::planning(workflow, mtti),
     };
     let policies = plans
         .iter()

@@ -187,7 +187,7 @@ fn spot_trials(workflow: &Workflow, plan: &Plan, limits: &Limits) -> Expectation
     let n = workflow.stages.len().max(1);
     let most = (STAGE_TRIALS / n).clamp(BATCH, 4 * BATCH);
     let met = |o: &TrialOutcome| !o.censored && limits.deadline.is_none_or(|d| o.makespan <= d);
-    let interruptions = Interruptions::Exponential { mtti: plan.mtti };
+    let interruptions = Interruptions::planning(workflow, plan.mtti);
     let mut outcomes: Vec<TrialOutcome> = Vec::with_capacity(most);
     let mut batch = 0;
     while outcomes.len() < most {

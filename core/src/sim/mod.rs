@@ -4,13 +4,12 @@
 //! by the code `respawn run` uses, and the simulator only plays the cluster and the store
 //! (see [`trial`] for the timing model).
 
-mod capacity;
 mod trace;
 mod trial;
 
 use crate::plan::Plan;
+pub use crate::workflow::capacity::{CapacityTrace, Drop, parse_capacity_trace};
 use crate::workflow::{Market, Workflow};
-pub use capacity::{CapacityTrace, parse_capacity_trace};
 use rand::SeedableRng;
 use std::time::Duration;
 pub use trace::parse_trace;
@@ -49,6 +48,21 @@ pub enum TrialInterruptions<'a> {
 }
 
 impl Interruptions {
+    /// The workflow's planning model: its capacity trace (`cluster.interruptions.trace`,
+    /// once loaded), else exponential losses with mean `mtti`. What the market choice and
+    /// the checkpoint policy are simulated under, unless `simulate` is given another.
+    pub fn planning(workflow: &Workflow, mtti: f64) -> Interruptions {
+        match workflow
+            .cluster
+            .interruptions
+            .as_ref()
+            .and_then(|m| m.trace.as_ref())
+        {
+            Some(trace) => Interruptions::Capacity((**trace).clone()),
+            None => Interruptions::Exponential { mtti },
+        }
+    }
+
     /// The source trial `trial` sees: trial k replays trace k modulo the number of traces;
     /// on a capacity trace it starts at an offset drawn from `seed` and `trial`.
     pub fn for_trial(&self, seed: u64, trial: u32) -> TrialInterruptions<'_> {

@@ -5,7 +5,10 @@
 //! work-table's write time (the stage's slot is free meanwhile, as in the engine); a
 //! restore lands after the read time; publishing takes no time. The first cluster is
 //! ready at time 0 (the makespan is counted from there); a new cluster after a loss takes
-//! `provision_time` and is billed from the loss on. A spot cluster is lost at exponential
+//! `provision_time` and is billed from when its capacity is there: at once, or on a
+//! capacity trace when the spell of no capacity ends; a spot request that would wait past
+//! the spot timeout (`cluster.emr.spot_timeout`, 20m unless set) fails then, as an EMR spot
+//! fleet does, and counts as a loss. A spot cluster is lost at exponential
 //! intervals with mean MTTI, drawn when it becomes ready, or at the times of a trace; an
 //! on-demand cluster never is. A loss ends every running stage and fails every upload in
 //! flight (the work-table was on the lost cluster). A trial costs its clusters plus its
@@ -39,6 +42,8 @@ pub struct Simulator<'w> {
     /// The share of losses that take one node (slot) of the cluster, not all of it.
     partial: f64,
     slots: usize,
+    /// How long a spot request waits for capacity before it fails (EMR's spot timeout).
+    spot_timeout: f64,
 }
 
 /// What a trial fed the machine, kept when asked for (tests replay it into a fresh machine).
@@ -179,6 +184,12 @@ impl<'w> Simulator<'w> {
             ],
             partial: 0.0,
             slots: workflow.cluster.slots as usize,
+            spot_timeout: workflow
+                .cluster
+                .emr
+                .as_ref()
+                .map_or(crate::workflow::defaults::SPOT_TIMEOUT, |e| e.spot_timeout)
+                .as_secs_f64(),
         }
     }
 
@@ -342,7 +353,8 @@ impl<'w> Simulator<'w> {
         }
         outcome.makespan = world.now;
         if !world.finished {
-            outcome.cost += (world.now - world.billed_since) / 3600.0 * self.price(world.market);
+            outcome.cost +=
+                (world.now - world.billed_since).max(0.0) / 3600.0 * self.price(world.market);
         }
         outcome.checkpoint_gb_hours = (0..n)
             .filter(|&s| !self.workflow.stages[s].is_final)
@@ -373,14 +385,22 @@ impl<'w> Simulator<'w> {
                 if market != start {
                     outcome.fell_back = true;
                 }
+                // Capacity, and the bill, come when the market has it; a spot request
+                // that waits past the spot timeout fails then, billed nothing.
+                let capacity = match market {
+                    Market::Spot => self.capacity_at(now, interruptions),
+                    Market::OnDemand => Some(now),
+                };
+                let billed_from = capacity.unwrap_or(now + self.spot_timeout);
                 if world.alive {
                     // Asked for on a notice, while the current cluster still works.
-                    world.replacement = Some((generation, market, now, false));
+                    world.replacement = Some((generation, market, billed_from, false));
                 } else {
                     world.generation = generation;
                     world.market = market;
                     world.alive = true;
                     world.loss_at = None;
+                    world.billed_since = billed_from;
                 }
                 // The first cluster is ready at time 0; later ones take provision_time.
                 let delay = if generation == 1 {
@@ -388,17 +408,16 @@ impl<'w> Simulator<'w> {
                 } else {
                     self.provision_time
                 };
-                let ready = match market {
-                    Market::Spot => self.ready_at(now, delay, interruptions),
-                    Market::OnDemand => now + delay,
-                };
-                world.schedule(ready, Due::Ready { generation });
+                match capacity {
+                    Some(at) => world.schedule(at + delay, Due::Ready { generation }),
+                    None => world.schedule(billed_from, Due::Lost { generation }),
+                }
             }
             Action::Release { generation, .. } => {
                 if let Some((g, market, since, _)) = world.replacement
                     && g == generation
                 {
-                    outcome.cost += (now - since) / 3600.0 * self.price(market);
+                    outcome.cost += (now - since).max(0.0) / 3600.0 * self.price(market);
                     world.replacement = None;
                 }
             }
@@ -418,12 +437,15 @@ impl<'w> Simulator<'w> {
                 world.schedule(now + self.write[stage], Due::Committed { stage, attempt });
             }
             Action::Publish { stage } => world.schedule(now, Due::Published { stage }),
+            // Leaving the cluster is a loss now, reported as one.
+            Action::Abandon { generation, .. } => world.schedule(now, Due::Lost { generation }),
             Action::MarketChosen { .. } | Action::DeadlineAtRisk { .. } => {}
             Action::RetryAfter { stage, delay } => {
                 world.schedule(now + delay.as_secs_f64(), Due::BackoffOver { stage });
             }
             Action::Terminate => {
-                outcome.cost += (now - world.billed_since) / 3600.0 * self.price(world.market);
+                outcome.cost +=
+                    (now - world.billed_since).max(0.0) / 3600.0 * self.price(world.market);
                 world.billed_since = now;
                 // Reports of the released cluster are void.
                 world.generation += 1;
@@ -480,7 +502,7 @@ impl Simulator<'_> {
             && g == generation
         {
             outcome.interruptions += 1;
-            outcome.cost += (world.now - since) / 3600.0 * self.price(market);
+            outcome.cost += (world.now - since).max(0.0) / 3600.0 * self.price(market);
             world.replacement = None;
             return Some(vec![lost]);
         }
@@ -488,7 +510,8 @@ impl Simulator<'_> {
             return Some(Vec::new());
         }
         outcome.interruptions += 1;
-        outcome.cost += (world.now - world.billed_since) / 3600.0 * self.price(world.market);
+        outcome.cost +=
+            (world.now - world.billed_since).max(0.0) / 3600.0 * self.price(world.market);
         for running in world.running.iter_mut() {
             if let Some((_, started)) = running.take() {
                 outcome.lost_work += world.now - started;

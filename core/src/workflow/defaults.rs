@@ -49,6 +49,7 @@ pub fn cluster() -> ClusterSpec {
         slots: SLOTS,
         fallback: FALLBACK,
         emr: None,
+        interruptions: None,
     }
 }
 

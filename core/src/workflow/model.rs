@@ -260,6 +260,21 @@ pub struct ClusterSpec {
     pub fallback: FallbackSpec,
     /// `provider: emr`: how to start the cluster (required then, refused otherwise).
     pub emr: Option<EmrSpec>,
+    /// `interruptions: {trace: FILE}`: a capacity trace as the planning model, in place of
+    /// exponential losses with `mtti`.
+    pub interruptions: Option<TraceModel>,
+}
+
+/// `cluster.interruptions.trace`: the capacity trace plans are made with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceModel {
+    /// As the file gives it; relative to the workflow file's folder.
+    pub path: String,
+    /// Where the file names it.
+    pub line: u32,
+    pub column: u32,
+    /// The trace, once [`super::load`] has read it (never for a workflow only parsed).
+    pub trace: Option<std::sync::Arc<super::capacity::CapacityTrace>>,
 }
 
 /// `cluster.emr`: a transient EMR cluster per run, with instance fleets.

@@ -4,9 +4,9 @@
 
 use super::{Due, Simulator, World};
 use crate::machine::Event;
+use crate::sim::Drop;
 use crate::sim::TrialInterruptions;
 use crate::sim::TrialOutcome;
-use crate::sim::capacity::Drop;
 use crate::workflow::StageId;
 use rand::Rng;
 
@@ -106,18 +106,21 @@ impl Simulator<'_> {
         (!attempts.is_empty()).then_some(Event::AttemptsLost {
             generation,
             attempts,
+            elapsed: world.now,
         })
     }
 
-    /// When a spot cluster asked for at `now` can be ready: after `delay`, and on a
-    /// capacity trace not before capacity is there.
-    pub(super) fn ready_at(&self, now: f64, delay: f64, interruptions: TrialInterruptions) -> f64 {
-        match interruptions {
+    /// When a spot cluster asked for at `now` gets its capacity: at once, or on a capacity
+    /// trace when capacity is there again. `None` when that is more than the spot timeout
+    /// away: the request fails then, as an EMR spot fleet's does.
+    pub(super) fn capacity_at(&self, now: f64, interruptions: TrialInterruptions) -> Option<f64> {
+        let at = match interruptions {
             TrialInterruptions::Capacity { trace, offset } => {
-                trace.available_from(now + offset) - offset + delay
+                trace.available_from(now + offset) - offset
             }
-            _ => now + delay,
-        }
+            _ => now,
+        };
+        (at - now <= self.spot_timeout).then_some(at)
     }
 }
 

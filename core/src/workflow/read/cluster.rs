@@ -15,6 +15,7 @@ const CLUSTER_KEYS: &[&str] = &[
     "slots",
     "fallback",
     "emr",
+    "interruptions",
 ];
 const FALLBACK_KEYS: &[&str] = &["after_interruptions", "deadline"];
 
@@ -50,6 +51,12 @@ pub(super) fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<Cluste
             )
             .map(|v| cluster.market = v)
             .is_some();
+    }
+    if let Some(node) = fields.get("interruptions") {
+        match read_trace_model(r, node) {
+            Some(model) => cluster.interruptions = Some(model),
+            None => ok = false,
+        }
     }
     if let Some(node) = fields.get("mtti") {
         ok &= r
@@ -130,6 +137,25 @@ pub(super) fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<Cluste
         (Provider::Local, None) => {}
     }
     ok.then_some(cluster)
+}
+
+/// `cluster.interruptions: {trace: FILE.json}`; the file is read by `load`.
+fn read_trace_model(r: &mut Reader, node: &Node) -> Option<TraceModel> {
+    let what = "`cluster.interruptions`";
+    let fields = r.fields(node, what, &["trace"])?;
+    let trace = r.required(
+        &fields,
+        "trace",
+        what,
+        "for example `trace: traces/us-east-1b.json`, a capacity trace in the public format",
+    )?;
+    let path = r.string(trace, "`cluster.interruptions.trace`")?;
+    Some(TraceModel {
+        path,
+        line: trace.position.line,
+        column: trace.position.column,
+        trace: None,
+    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! nodes were running (or could be had) at `k * G` seconds. The simulator maps them onto
 //! the cluster by fraction: a drop to zero loses the cluster, a drop from `n` to `m > 0`
 //! loses that share of its nodes (at least one), and while the count is zero no spot
-//! cluster can be had, so provisioning waits for capacity to come back.
+//! cluster can be had, so provisioning waits for capacity to come back (at most the spot
+//! timeout). `cluster.interruptions: {trace: FILE}` makes one the planning model.
 
 /// A capacity trace, read and checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,6 +83,20 @@ impl CapacityTrace {
         })
     }
 
+    /// The mean time between losses while capacity is held, a drop counting as the share
+    /// of the nodes it takes (a drop to zero as one loss): the MTTI the checkpoint plan
+    /// uses when the trace is the planning model. `None` when nothing is ever lost.
+    pub fn mtti(&self) -> Option<f64> {
+        let held = self.counts.iter().filter(|&&n| n > 0).count() as f64 * self.gap;
+        let lost: f64 = self
+            .counts
+            .windows(2)
+            .filter(|w| w[1] < w[0])
+            .map(|w| f64::from(w[0] - w[1]) / f64::from(w[0]))
+            .sum();
+        (lost > 0.0).then(|| held / lost)
+    }
+
     /// The first trace time at or after `at` when capacity can be had.
     pub fn available_from(&self, at: f64) -> f64 {
         let k = (at / self.gap).floor().max(0.0) as u64;
@@ -111,6 +126,8 @@ mod tests {
         assert_eq!(trace.available_from(250.0), 360.0);
         assert_eq!(trace.available_from(30.0), 30.0);
         assert_eq!(trace.span(), 480.0);
+        // 6 counts with capacity (360 s held); drops of 1/4 and of all: 1.25 losses.
+        assert_eq!(trace.mtti(), Some(360.0 / 1.25));
     }
 
     #[test]
