@@ -19,3 +19,5 @@ mod notice_tests;
 mod partial_tests;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod upload_tests;

@@ -1,7 +1,7 @@
 //! Partial losses: nodes reclaimed take only the attempts on them; the cluster works on.
 
 use super::properties::chain;
-use super::{Action, Event, Exit, Machine};
+use super::{Action, Event, Exit, Machine, Setup};
 
 /// A diamond a -> (b, c) -> d on two slots, with a done and b and c running on cluster 1.
 fn b_and_c_running() -> (Machine, Vec<Action>) {
@@ -11,8 +11,18 @@ fn b_and_c_running() -> (Machine, Vec<Action>) {
 /// The diamond a -> (b, c) -> d on two slots, `checkpoint` as given, after a's attempt 1
 /// exited 0 on cluster 1; with the actions that exit brought.
 pub(super) fn diamond_with_a_done(checkpoint: Vec<bool>) -> (Machine, Vec<Action>) {
+    a_done(diamond(checkpoint))
+}
+
+/// The diamond a -> (b, c) -> d on two slots.
+fn diamond(checkpoint: Vec<bool>) -> Setup {
     let mut setup = chain(4, checkpoint);
     setup.needs = vec![vec![], vec![0], vec![0], vec![1, 2]];
+    setup
+}
+
+/// `setup` started, cluster 1 up, a's attempt 1 exited 0; with the actions that exit brought.
+fn a_done(setup: Setup) -> (Machine, Vec<Action>) {
     let mut machine = Machine::new(setup);
     machine.apply(Event::Started {
         committed: vec![false; 4],
@@ -94,21 +104,9 @@ fn a_node_loss_on_another_generation_or_an_attempt_that_ended_changes_nothing() 
 
 /// The diamond on spot with a deadline of `deadline` seconds, b and c running on cluster 1.
 fn b_and_c_running_with_a_deadline(deadline: f64) -> Machine {
-    let mut setup = chain(4, vec![false, false, false, true]);
-    setup.needs = vec![vec![], vec![0], vec![0], vec![1, 2]];
+    let mut setup = diamond(vec![false, false, false, true]);
     setup.fallback.deadline = Some(std::time::Duration::from_secs_f64(deadline));
-    let mut machine = Machine::new(setup);
-    machine.apply(Event::Started {
-        committed: vec![false; 4],
-        published: vec![false; 4],
-    });
-    machine.apply(Event::ClusterReady { generation: 1 });
-    machine.apply(Event::StageExited {
-        stage: 0,
-        attempt: 1,
-        exit: Exit::Success,
-    });
-    machine
+    a_done(setup).0
 }
 
 #[test]
