@@ -36,11 +36,8 @@ impl Driver {
                 instances,
                 whole,
             }) => {
-                if whole {
-                    self.on_notice(generation, kind, lead, instances).await;
-                } else {
-                    self.on_nodes_notice(generation, kind, lead, instances);
-                }
+                self.on_notice(generation, kind, lead, instances, whole)
+                    .await;
                 None
             }
             Msg::News(ClusterNews::NodesLost {
@@ -106,7 +103,9 @@ impl Driver {
                 lead,
                 instances,
             } => {
-                self.on_notice(generation, kind, lead, instances).await;
+                // Chaos warns of whole-cluster losses.
+                self.on_notice(generation, kind, lead, instances, true)
+                    .await;
                 None
             }
             Msg::NoticeLapsed { generation } => {

@@ -65,22 +65,38 @@ impl Driver {
             .find(|c| c.generation() == generation)
     }
 
+    /// A warning about cluster `generation`, or (`whole` false) about some of its nodes
+    /// only: that is recorded and the cluster works on. An attempt whose step fails when
+    /// those nodes go is interrupted (`ClusterNews::NodesLost`), and EMR brings the fleet
+    /// back to its target capacity.
     pub(super) async fn on_notice(
         &mut self,
         generation: u32,
         kind: NoticeKind,
         lead: Duration,
         instances: Vec<String>,
+        whole: bool,
     ) {
         if self.cluster_of(generation).is_none() {
             return;
         }
+        let nodes = instances.len();
         self.emit(RunEvent::Notice {
             generation,
             kind,
             lead_s: seconds(lead),
             instances,
         });
+        if !whole {
+            self.emit(RunEvent::Note {
+                message: format!(
+                    "the notice names {nodes} node(s) of cluster {generation}, not its primary \
+                     or all its core nodes: the cluster works on, and an attempt that fails \
+                     when they go runs again"
+                ),
+            });
+            return;
+        }
         if kind == NoticeKind::Interruption {
             let tx = self.tx.clone();
             let lapse = (lead * 2).max(LAPSE_AFTER_AT_LEAST);
@@ -96,35 +112,6 @@ impl Driver {
             elapsed: self.started.elapsed().as_secs_f64(),
         };
         self.apply(event, None).await;
-    }
-
-    /// A warning that names some nodes of the cluster, not the cluster: it is recorded,
-    /// and the cluster works on. An attempt whose step fails when they go is interrupted
-    /// (`ClusterNews::NodesLost`), and EMR brings the fleet back to its target capacity.
-    pub(super) fn on_nodes_notice(
-        &mut self,
-        generation: u32,
-        kind: NoticeKind,
-        lead: Duration,
-        instances: Vec<String>,
-    ) {
-        if self.cluster_of(generation).is_none() {
-            return;
-        }
-        let nodes = instances.len();
-        self.emit(RunEvent::Notice {
-            generation,
-            kind,
-            lead_s: seconds(lead),
-            instances,
-        });
-        self.emit(RunEvent::Note {
-            message: format!(
-                "the notice names {nodes} node(s) of cluster {generation}, not its primary \
-                 or all its core nodes: the cluster works on, and an attempt that fails \
-                 when they go runs again"
-            ),
-        });
     }
 
     pub(super) async fn on_notice_lapsed(&mut self, generation: u32) {
