@@ -1153,3 +1153,54 @@ fn a_replacement_cluster_avoids_the_zone_whose_capacity_was_just_reclaimed() {
     lab.assert_same_outputs();
     lab.assert_every_cluster_terminated();
 }
+
+#[test]
+fn a_notice_saves_an_ephemeral_table_out_of_hdfs_and_the_replacement_does_not_recompute_it() {
+    let lab = Lab::new();
+    let queue = lab.emr.create_queue("respawn-notices");
+    // Nothing checkpointed but the final: `purchases` lives in HDFS until the notice, and
+    // saving it (3GB at 10GB/s) fits a 4 s window.
+    let yaml = notice_yaml(&queue, "4s")
+        .replace("  policy: auto\n", "  policy: none\n")
+        .replace(
+            "  write_throughput: 200MB/s\n",
+            "  write_throughput: 10GB/s\n",
+        );
+    std::fs::write(&lab.file, yaml).unwrap();
+    let child = lab.spawn();
+    while_sessions_runs(&lab, |id| lab.emr.reclaim(id, Duration::from_secs(4)));
+    let (code, events, stderr) = follow(child);
+    assert_eq!(code, 0, "{stderr}");
+    let saved: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "committed" && e["window"] == true)
+        .collect();
+    assert!(
+        saved.iter().any(|e| e["stage"] == "purchases"),
+        "purchases saved in the window: {saved:?}\n{stderr}"
+    );
+    let save_steps: Vec<(String, String)> = lab
+        .emr
+        .clusters()
+        .into_iter()
+        .flat_map(|c| c.steps)
+        .filter(|(name, _)| name.contains(":purchases.save:"))
+        .collect();
+    assert_eq!(save_steps.len(), 1, "{save_steps:?}");
+    assert_eq!(save_steps[0].1, "COMPLETED");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "cluster-lost" && e["generation"] == 1),
+        "the warned cluster was lost"
+    );
+    assert_eq!(
+        lab.steps_of("ingest"),
+        1,
+        "nothing upstream of the saved table ran again"
+    );
+    assert_eq!(lab.steps_of("purchases"), 1);
+    lab.assert_same_outputs();
+    lab.assert_every_cluster_terminated();
+    assert_eq!(lab.work_left(), Vec::<String>::new());
+}

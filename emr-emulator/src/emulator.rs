@@ -109,6 +109,7 @@ impl EmrEmulator {
 
     pub fn serve(config: EmulatorConfig, address: &str) -> std::io::Result<EmrEmulator> {
         std::fs::create_dir_all(&config.work_dir)?;
+        crate::tools::install(&config.work_dir)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

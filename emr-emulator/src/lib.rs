@@ -111,6 +111,7 @@ mod spark;
 mod sqs;
 mod steps;
 mod storage;
+mod tools;
 mod validate;
 
 pub use emulator::{ClusterView, EmrEmulator, EmulatorConfig, InstanceView, Request};

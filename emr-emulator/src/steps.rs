@@ -8,6 +8,7 @@ use crate::cluster::{Cluster, LOSS_DELAY, shut_down};
 use crate::emulator::Shared;
 use crate::spark::{find_urls, map_spark_submit, substitute};
 use crate::storage::{resolve, store_for, upload_logs, upload_output};
+use crate::tools::step_path;
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -192,6 +193,8 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<(), Failure> {
             ));
         };
         let mut command = tokio::process::Command::new(&argv[0]);
+        let spark_bin = spark_submit.and_then(Path::parent);
+        command.env("PATH", step_path(&shared.config.work_dir, spark_bin));
         if let Some(spark_submit) = spark_submit {
             spark_environment(&mut command, spark_submit, &job.step_dir);
         }
@@ -235,16 +238,10 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<(), Failure> {
 
 /// The environment of a real spark-submit: pyspark's own `spark-submit` script finds its
 /// Spark home with the `python3` first on the PATH, so the folder it is in (a virtualenv's
-/// `bin/`) goes first; the driver's Python is that folder's too. Spark binds to loopback
-/// and keeps its scratch files in the step's folder.
+/// `bin/`) comes before the system's ([`step_path`]); the driver's Python is that folder's
+/// too. Spark binds to loopback and keeps its scratch files in the step's folder.
 fn spark_environment(command: &mut tokio::process::Command, spark_submit: &Path, step_dir: &Path) {
     if let Some(bin) = spark_submit.parent() {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut paths = vec![bin.to_path_buf()];
-        paths.extend(std::env::split_paths(&path));
-        if let Ok(joined) = std::env::join_paths(paths) {
-            command.env("PATH", joined);
-        }
         let python = bin.join("python3");
         if python.exists() {
             command.env("PYSPARK_PYTHON", &python);

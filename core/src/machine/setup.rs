@@ -1,7 +1,7 @@
 //! What the run loop's machine is told about a workflow and its plan.
 
 use crate::plan::{Plan, needs_of};
-use crate::workflow::{FallbackSpec, Market, Provider, StageCheckpoint, StageId, Workflow};
+use crate::workflow::{FallbackSpec, Market, StageCheckpoint, StageId, Workflow};
 
 /// What the machine needs to know about a workflow and its plan.
 #[derive(Clone, Debug)]
@@ -23,9 +23,8 @@ pub struct Setup {
     pub checkpoint_cost: f64,
     /// Seconds to upload each stage's work-table (what a notice's window is spent on).
     pub write_time: Vec<f64>,
-    /// Work-tables a notice may upload although the plan does not checkpoint them: not
-    /// `checkpoint: never`, and on a local cluster (on EMR an ephemeral work-table sits in
-    /// HDFS, out of the orchestrator's reach).
+    /// Work-tables a notice may upload although the plan does not checkpoint them: those
+    /// not `checkpoint: never` (on EMR an ephemeral one is copied out of HDFS by a step).
     pub may_save: Vec<bool>,
     /// `market: auto`: the numbers the market is chosen again with after an interruption.
     pub auto_market: Option<crate::plan::market::AutoMarket>,
@@ -57,10 +56,7 @@ impl Setup {
             may_save: workflow
                 .stages
                 .iter()
-                .map(|s| {
-                    workflow.cluster.provider == Provider::Local
-                        && s.checkpoint != StageCheckpoint::Never
-                })
+                .map(|s| s.checkpoint != StageCheckpoint::Never)
                 .collect(),
             auto_market: plan.auto_market.clone(),
             explain: true,

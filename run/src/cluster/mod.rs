@@ -236,6 +236,15 @@ impl Cluster {
         }
     }
 
+    /// How an ephemeral work-table on the cluster (`Output::OnCluster`) is saved to the
+    /// store; `None` where there is none (a local cluster's tables are files).
+    pub fn saver(&self) -> Option<emr::Saver> {
+        match self {
+            Cluster::Local(_) => None,
+            Cluster::Emr(c) => Some(c.saver()),
+        }
+    }
+
     /// Where a checkpoint is restored to before its consumers run; `None` when the
     /// cluster reads it from the store directly.
     pub fn restore_dir(&self, stage: &str) -> Option<PathBuf> {

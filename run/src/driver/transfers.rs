@@ -56,6 +56,7 @@ impl Driver {
             files: Vec::new(),
             committed_at: String::new(),
         };
+        let saver = self.cluster.as_ref().and_then(Cluster::saver);
         let store = self.store.clone();
         let layout = self.layout.clone();
         let transfer = self.transfer.clone();
@@ -69,12 +70,16 @@ impl Driver {
                     Output::Dir(dir) => upload_dir(&store, dir, &prefix, &transfer).await?,
                     Output::InStore(_) => sum_prefix(&store, &prefix, &scratch, &transfer).await?,
                     Output::OnCluster(url) => {
-                        return Err(StoreError::Io {
+                        // The cluster copies it into the store; then it is committed as
+                        // a table a step wrote there.
+                        let failed = |why: String| StoreError::Io {
                             object: url.clone(),
-                            source: std::io::Error::other(
-                                "an ephemeral work-table cannot be committed",
-                            ),
-                        });
+                            source: std::io::Error::other(why),
+                        };
+                        let saver = saver.ok_or_else(|| failed("no cluster to copy it".into()))?;
+                        let to = store.locate(&prefix);
+                        saver.save(&name, attempt, url, &to).await.map_err(failed)?;
+                        sum_prefix(&store, &prefix, &scratch, &transfer).await?
                     }
                 };
                 crash_point("before-commit", &name);

@@ -202,6 +202,14 @@ impl EmrCluster {
             .is_some_and(|steps| steps.iter().any(|s| s.attempt == attempt && s.args == args))
     }
 
+    /// How a persist task saves this cluster's ephemeral work-tables to the store.
+    pub fn saver(&self) -> super::Saver {
+        super::Saver {
+            owner: self.owner.clone(),
+            cluster: self.id.clone(),
+        }
+    }
+
     /// Where an ephemeral work-table goes on this cluster.
     pub fn hdfs_output(&self, stage: &str, attempt: u32) -> String {
         format!(

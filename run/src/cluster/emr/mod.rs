@@ -8,7 +8,8 @@
 //!   `respawn:generation` and `respawn:store`.
 //! - A stage attempt is the step `respawn:<run>:<stage>:<attempt>`, whose arguments are
 //!   `bash -c <the rendered run: line>`; checkpointed outputs are written straight to the
-//!   store's S3 prefix, ephemeral ones to HDFS.
+//!   store's S3 prefix, ephemeral ones to HDFS; in a notice's window an ephemeral one is
+//!   saved to the store by an `s3-dist-cp` step ([`save`]).
 //! - One watcher task per cluster polls `DescribeCluster` and the steps it was given, with
 //!   jitter; the SDK's own retry (standard mode) absorbs throttling and transient errors.
 //! - Loss is told from failure by the cluster's state-change reason: a cluster that ends
@@ -34,6 +35,7 @@ mod error;
 mod instances;
 mod notices;
 mod request;
+mod save;
 mod steps;
 mod watch;
 mod zones;
@@ -44,4 +46,5 @@ pub use cluster::{EmrCluster, EmrClusters, terminate};
 pub use error::{EmrError, EmrErrorKind, ProvisionError};
 pub use notices::NoticeQueue;
 pub use request::{TAG_BATCH, TAG_GENERATION, TAG_RUN, TAG_STORE, TAG_WORKFLOW};
+pub use save::Saver;
 pub use steps::{step_args, step_name};

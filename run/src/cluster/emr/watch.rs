@@ -136,7 +136,7 @@ impl EmrClusters {
         None
     }
 
-    fn jittered(&self) -> Duration {
+    pub(super) fn jittered(&self) -> Duration {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
