@@ -645,3 +645,36 @@ fn changing_the_batch_format_of_a_live_schedule_is_refused_not_run_again() {
     }
     assert_eq!(daily.outputs(), before, "no date ran again");
 }
+
+#[test]
+fn a_run_slot_deleted_by_hand_is_taken_again_by_the_run_that_holds_it() {
+    let daily = Daily::new("latest", false);
+    // One due date, whose first stage outlasts a renewal of its slot (every 20 s).
+    let slow = DAILY.replace("CATCHUP", "latest").replace(
+        "run: mkdir -p {{ output }} && echo",
+        "run: sleep 23 && mkdir -p {{ output }} && echo",
+    );
+    std::fs::write(&daily.file, slow).unwrap();
+    let child = daily.spawn_tick("2026-11-05T02:30:00Z");
+    let slot = daily.store_root().join("daily/schedule/slots/0");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !slot.exists() {
+        assert!(std::time::Instant::now() < deadline, "no slot was taken");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::remove_file(&slot).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("was deleted; this run took it again"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("stopping"), "{stderr}");
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(&slot).unwrap()).unwrap();
+    assert_eq!(
+        record["released"], true,
+        "the slot taken again was released at the end"
+    );
+    assert_eq!(daily.outputs().len(), 1);
+}

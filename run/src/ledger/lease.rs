@@ -354,6 +354,33 @@ impl Lease {
     pub fn ttl(&self) -> Duration {
         self.ttl
     }
+
+    /// Where the lease is, as the store names it.
+    pub fn object<S: Store>(&self, store: &S) -> String {
+        store.locate(&self.key)
+    }
+
+    /// Takes the lease again after its object was deleted (by hand): writes it create-only.
+    /// `Ok(false)` when another holder's lease is there now.
+    pub async fn retake<S: Store>(
+        &mut self,
+        store: &S,
+        now: SystemTime,
+    ) -> Result<bool, LeaseError> {
+        let mut next = self.record.clone();
+        next.renewed_at = timestamp(now);
+        next.expires_at = timestamp(now + self.ttl);
+        next.expires_unix = unix(now + self.ttl);
+        match store.put(&self.key, to_json(&next), PutMode::Create).await {
+            Ok(etag) => {
+                self.etag = etag;
+                self.record = next;
+                Ok(true)
+            }
+            Err(StoreError::PreconditionFailed { .. }) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
 }
 
 /// The lease record of a batch, if there is one.

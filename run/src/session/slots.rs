@@ -47,6 +47,40 @@ pub(super) async fn take_slot<T: 'static>(
     }
 }
 
+/// Renews a run slot. One whose object was deleted (by hand) is taken again; one another
+/// process holds now is left to it, and the run goes on without it (false: renew no
+/// more). A store error is retried at the next renewal.
+async fn renew_slot(store: &AnyStore, lease: &mut Lease, clock: &dyn Clock) -> bool {
+    match lease.renew(store, clock.now()).await {
+        Ok(()) => true,
+        Err(LeaseError::Lost { .. }) => match lease.retake(store, clock.now()).await {
+            Ok(true) => {
+                tracing::warn!(
+                    "the run slot {} was deleted; this run took it again",
+                    lease.object(store)
+                );
+                true
+            }
+            Ok(false) => {
+                tracing::warn!(
+                    "the run slot {} is another process's now: this run goes on without it, \
+                     so more runs than `schedule.max_active` may be active until it ends",
+                    lease.object(store)
+                );
+                false
+            }
+            Err(error) => {
+                tracing::warn!("could not take a deleted run slot again (will retry): {error}");
+                true
+            }
+        },
+        Err(error) => {
+            tracing::warn!("could not renew a run slot (will retry): {error}");
+            true
+        }
+    }
+}
+
 /// A slot lease renewed in the background until released.
 pub(super) struct Renewing {
     stop: tokio::sync::oneshot::Sender<()>,
@@ -68,8 +102,8 @@ pub(super) fn keep_renewed(store: AnyStore, mut lease: Lease, clock: Arc<dyn Clo
             tokio::select! {
                 _ = &mut stopped => break,
                 _ = tokio::time::sleep(every) => {
-                    if let Err(error) = lease.renew(&store, clock.now()).await {
-                        tracing::warn!("could not renew a run slot: {error}");
+                    if !renew_slot(&store, &mut lease, clock.as_ref()).await {
+                        break;
                     }
                 }
             }
