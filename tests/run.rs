@@ -897,3 +897,43 @@ fn bad_run_flags_and_emr_workflows_are_refused_before_anything_runs() {
     assert!(run.stderr.contains("emr"), "{}", run.stderr);
     assert!(!dir.path().join("store").exists(), "nothing was written");
 }
+
+#[test]
+fn a_log_of_twenty_megabytes_is_kept_as_its_first_and_last_halves_within_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("loud.yaml");
+    std::fs::write(
+        &file,
+        "name: loud\nstages:\n  talk:\n    run: \"python3 -c \\\"import sys; sys.stdout.write('first ' + 'a' * 20000000 + ' last')\\\" && mkdir -p {{ output }} && echo ok > {{ output }}/x\"\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    support::respawn_env(
+        [
+            "run",
+            &file.display().to_string(),
+            "--batch",
+            "b1",
+            "--store",
+            &store.display().to_string(),
+        ],
+        &[(
+            "RESPAWN_SCRATCH",
+            dir.path().join("scratch").display().to_string(),
+        )],
+        &[],
+    )
+    .success();
+    let mut all = BTreeMap::new();
+    support::walk(&store, &store, &mut all);
+    let (key, log) = all
+        .iter()
+        .find(|(key, _)| key.ends_with("/logs/talk/1.log"))
+        .expect("the attempt's log is kept");
+    assert!(log.len() < (16 << 20) + 200, "{key}: {} bytes", log.len());
+    let text = String::from_utf8_lossy(log);
+    // The log begins with respawn's own header line, then the stage's output.
+    assert!(text[..1000].contains("first aaaa"), "{}", &text[..200]);
+    assert!(text.trim_end().ends_with(" last"));
+    assert!(text.contains("bytes of this"), "the cut is named");
+}

@@ -20,6 +20,7 @@ mod due;
 mod finish;
 mod handle;
 mod ledger;
+mod log_cap;
 mod loss;
 mod notice;
 mod record;

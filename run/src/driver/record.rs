@@ -108,7 +108,19 @@ impl Driver {
         let key = self.layout.log(&self.run_id, name, attempt);
         let store = self.store.clone();
         self.logs.spawn(async move {
-            if let Err(error) = store.upload_file(&path, &key).await {
+            let capped = {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || super::log_cap::capped(&path)).await
+            };
+            let upload = match capped {
+                Ok(Ok(file)) => store
+                    .upload_file(&file, &key)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            if let Err(error) = upload {
                 tracing::warn!("could not keep the log {}: {error}", path.display());
             }
         });
