@@ -937,3 +937,49 @@ fn a_log_of_twenty_megabytes_is_kept_as_its_first_and_last_halves_within_the_cap
     assert!(text.trim_end().ends_with(" last"));
     assert!(text.contains("bytes of this"), "the cut is named");
 }
+
+#[test]
+fn an_event_object_of_two_megabytes_is_named_damaged_and_never_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiny.yaml");
+    std::fs::write(
+        &file,
+        "name: tiny\nstages:\n  only:\n    run: mkdir -p {{ output }} && echo ok > {{ output }}/x\n",
+    )
+    .unwrap();
+    let (file, store) = (
+        file.display().to_string(),
+        dir.path().join("store").display().to_string(),
+    );
+    let scratch = dir.path().join("scratch").display().to_string();
+    let env = [("RESPAWN_SCRATCH", scratch)];
+    support::respawn_env(
+        ["run", &file, "--batch", "b1", "--store", &store],
+        &env,
+        &[],
+    )
+    .success();
+    let mut all = BTreeMap::new();
+    let root = std::path::Path::new(&store);
+    support::walk(root, root, &mut all);
+    let first = all.keys().find(|k| k.contains("/events/")).unwrap().clone();
+    let (events, name) = first.rsplit_once('/').unwrap();
+    let huge = format!(
+        "{events}/{}",
+        name.replace(|c: char| c.is_ascii_digit(), "9")
+    );
+    std::fs::write(root.join(&huge), vec![b' '; 2 << 20]).unwrap();
+    for command in ["report", "history"] {
+        let mut args = vec![command, file.as_str(), "--store", store.as_str()];
+        if command == "report" {
+            args.extend(["-o", "/dev/null"]);
+        }
+        let run = support::respawn_env(args, &env, &[]);
+        run.store_error();
+        assert!(
+            run.stderr.contains(&huge) && run.stderr.contains("over the 1048576 bytes"),
+            "{command}: {}",
+            run.stderr
+        );
+    }
+}

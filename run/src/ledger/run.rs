@@ -305,7 +305,12 @@ async fn fill_hole<S: Store>(
     }
 }
 
-/// The events of a run, in order.
+/// The most one event object may hold. respawn's largest events (a cluster's instances at
+/// release, a long note) are a few kilobytes; a bigger object is not one of its events and
+/// is never read whole.
+pub const MAX_EVENT_BYTES: u64 = 1 << 20;
+
+/// The events of a run, in order. An event object over [`MAX_EVENT_BYTES`] is damaged.
 pub async fn read_events<S: Store>(
     store: &S,
     layout: &Layout,
@@ -313,6 +318,16 @@ pub async fn read_events<S: Store>(
 ) -> Result<Vec<serde_json::Value>, StoreError> {
     let mut events = Vec::new();
     for object in store.list(&layout.events(run_id)).await? {
+        if object.size > MAX_EVENT_BYTES {
+            return Err(StoreError::Corrupt {
+                object: store.locate(&object.key),
+                detail: format!(
+                    "an event object of {} bytes, over the {MAX_EVENT_BYTES} bytes an event \
+                     can be: it was not written by respawn",
+                    object.size
+                ),
+            });
+        }
         let (bytes, _) = store.get(&object.key).await?;
         events.push(parse_json(store.locate(&object.key), &bytes)?);
     }
