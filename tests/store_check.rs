@@ -41,6 +41,8 @@ fn a_store_that_decides_conditional_writes_atomically_passes_every_check() {
     for name in [
         "create-only race",
         "If-Match race",
+        "create-only race (8 MiB bodies)",
+        "If-Match race (8 MiB bodies)",
         "concurrent overwrites",
         "read-after-write listing",
         "multipart upload",
@@ -170,6 +172,8 @@ fn the_local_store_passes_and_reports_in_json() {
         [
             "create-only race",
             "If-Match race",
+            "create-only race (8 MiB bodies)",
+            "If-Match race (8 MiB bodies)",
             "concurrent overwrites",
             "read-after-write listing"
         ]

@@ -5,7 +5,9 @@
 //! whether it decides them atomically. A server that checks `If-None-Match` and then writes
 //! (s3s-fs does, without the test server's layer) lets two racing writers both win, so two
 //! orchestrators could hold one lease. This check races writers for real: rounds of
-//! create-only puts and of If-Match puts of one key (exactly one winner each), concurrent
+//! create-only puts and of If-Match puts of one key (exactly one winner each), with 4 KiB
+//! bodies and again with 8 MiB ones (a server that checks and then writes without a lock
+//! rarely lets small writes overlap, and large ones often; moto's did), concurrent
 //! overwrites of one key (the object read back is one writer's whole body, never a mix),
 //! listing right after writing and deleting, a multipart upload read back, and object tags.
 //!
@@ -130,12 +132,13 @@ async fn race<S: Store + Clone + 'static>(
     round: u32,
     contenders: u32,
     mode: PutMode,
+    size: usize,
 ) -> Result<Vec<u32>> {
     let mut writers = tokio::task::JoinSet::new();
     for writer in 0..contenders {
         let (store, key, mode) = (store.clone(), key.to_string(), mode.clone());
         writers.spawn(async move {
-            let body = body_of(writer, round, 4096);
+            let body = body_of(writer, round, size);
             (writer, store.put(&key, body, mode).await)
         });
     }
@@ -154,19 +157,58 @@ async fn race<S: Store + Clone + 'static>(
     Ok(winners)
 }
 
+/// A race's bodies: small ones, and large ones (a server that checks the condition and
+/// then writes lets several large writers win, where small ones rarely overlap).
+#[derive(Clone, Copy)]
+struct Bodies {
+    size: usize,
+    rounds: u32,
+    contenders: u32,
+}
+
+impl Bodies {
+    fn small(options: CheckOptions) -> Bodies {
+        Bodies {
+            size: 4096,
+            rounds: options.rounds,
+            contenders: options.contenders,
+        }
+    }
+
+    /// 8 MiB bodies, in a fifth of the rounds and at most 6 writers.
+    fn large(options: CheckOptions) -> Bodies {
+        Bodies {
+            size: 8 << 20,
+            rounds: options.rounds.div_ceil(5).max(1),
+            contenders: options.contenders.min(6),
+        }
+    }
+
+    /// The check's name with the bodies' size.
+    fn name(&self, name: &str) -> String {
+        if self.size >= 1 << 20 {
+            format!("{name} ({} MiB bodies)", self.size >> 20)
+        } else {
+            name.to_string()
+        }
+    }
+}
+
 /// Rounds of create-only puts racing for one new key each: exactly one must win, and the
 /// object must be the winner's.
-async fn create_race<S: Store + Clone + 'static>(
-    store: &S,
-    options: CheckOptions,
-) -> Result<CheckResult> {
+async fn create_race<S: Store + Clone + 'static>(store: &S, bodies: Bodies) -> Result<CheckResult> {
+    let Bodies {
+        size,
+        rounds,
+        contenders,
+    } = bodies;
     let mut bad_rounds = Vec::new();
-    for round in 0..options.rounds {
-        let key = format!("{SCRATCH}/create-{round}");
-        let winners = race(store, &key, round, options.contenders, PutMode::Create).await?;
+    for round in 0..rounds {
+        let key = format!("{SCRATCH}/create-{size}-{round}");
+        let winners = race(store, &key, round, contenders, PutMode::Create, size).await?;
         let stored = read_back(store, &key).await?;
         let whole = winners.len() == 1
-            && stored.as_ref().ok().map(|(b, _)| b) == Some(&body_of(winners[0], round, 4096));
+            && stored.as_ref().ok().map(|(b, _)| b) == Some(&body_of(winners[0], round, size));
         if !whole {
             bad_rounds.push(format!(
                 "round {}: {} winners{}",
@@ -177,15 +219,14 @@ async fn create_race<S: Store + Clone + 'static>(
         }
     }
     Ok(result(
-        "create-only race",
+        &bodies.name("create-only race"),
         bad_rounds.is_empty(),
         if bad_rounds.is_empty() {
             format!(
-                "{} rounds of {} writers: one winner each, holding its own bytes",
-                options.rounds, options.contenders
+                "{rounds} rounds of {contenders} writers: one winner each, holding its own bytes"
             )
         } else {
-            summarize(&bad_rounds, options.rounds)
+            summarize(&bad_rounds, rounds)
         },
         "a COMMIT, an event, a claimed date and a new lease are created once",
         "two orchestrators could both create the lease, or both commit one stage",
@@ -193,21 +234,23 @@ async fn create_race<S: Store + Clone + 'static>(
 }
 
 /// Rounds of If-Match puts racing from the same version: exactly one must win.
-async fn update_race<S: Store + Clone + 'static>(
-    store: &S,
-    options: CheckOptions,
-) -> Result<CheckResult> {
-    let key = format!("{SCRATCH}/update");
+async fn update_race<S: Store + Clone + 'static>(store: &S, bodies: Bodies) -> Result<CheckResult> {
+    let Bodies {
+        size,
+        rounds,
+        contenders,
+    } = bodies;
+    let key = format!("{SCRATCH}/update-{size}");
     let mut etag = store
-        .put(&key, body_of(0, 0, 4096), PutMode::Overwrite)
+        .put(&key, body_of(0, 0, size), PutMode::Overwrite)
         .await?;
     let mut bad_rounds = Vec::new();
-    for round in 1..=options.rounds {
+    for round in 1..=rounds {
         let mode = PutMode::Update(etag.clone());
-        let winners = race(store, &key, round, options.contenders, mode).await?;
+        let winners = race(store, &key, round, contenders, mode, size).await?;
         let stored = read_back(store, &key).await?;
         let whole = winners.len() == 1
-            && stored.as_ref().ok().map(|(b, _)| b) == Some(&body_of(winners[0], round, 4096));
+            && stored.as_ref().ok().map(|(b, _)| b) == Some(&body_of(winners[0], round, size));
         if !whole {
             bad_rounds.push(format!(
                 "round {round}: {} winners{}",
@@ -220,21 +263,18 @@ async fn update_race<S: Store + Clone + 'static>(
             // A damaged object: start the next round from a version written alone.
             None => {
                 store
-                    .put(&key, body_of(0, round, 4096), PutMode::Overwrite)
+                    .put(&key, body_of(0, round, size), PutMode::Overwrite)
                     .await?
             }
         };
     }
     Ok(result(
-        "If-Match race",
+        &bodies.name("If-Match race"),
         bad_rounds.is_empty(),
         if bad_rounds.is_empty() {
-            format!(
-                "{} rounds of {} writers from one version: one winner each",
-                options.rounds, options.contenders
-            )
+            format!("{rounds} rounds of {contenders} writers from one version: one winner each")
         } else {
-            summarize(&bad_rounds, options.rounds)
+            summarize(&bad_rounds, rounds)
         },
         "a lease renewal or takeover and a run-record update are decided once",
         "two orchestrators could both renew or take over one lease",
@@ -325,8 +365,10 @@ pub async fn run_checks<S: Store + Clone + 'static>(
     extra: Vec<CheckResult>,
 ) -> Result<Vec<CheckResult>> {
     let mut results = vec![
-        create_race(store, options).await?,
-        update_race(store, options).await?,
+        create_race(store, Bodies::small(options)).await?,
+        update_race(store, Bodies::small(options)).await?,
+        create_race(store, Bodies::large(options)).await?,
+        update_race(store, Bodies::large(options)).await?,
         torn_writes(store, options).await?,
         listing(store).await?,
     ];
