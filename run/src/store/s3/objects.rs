@@ -198,6 +198,9 @@ impl Store for S3Store {
                 let result = self.put_once(&full, key, body.clone(), &mode).await;
                 if result.as_ref().is_err_and(may_have_applied) {
                     maybe_applied.store(true, Ordering::Relaxed);
+                    if let Some(lost) = self.condition_lost(&full, key, &mode).await {
+                        return Err(lost);
+                    }
                 }
                 result
             })

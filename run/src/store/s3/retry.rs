@@ -14,9 +14,16 @@
 //! holds exactly the bytes this put wrote, the earlier try won and the put succeeded. The
 //! SDK cannot tell a client this, and without it an orchestrator would think it had lost
 //! its own lease, or write one event twice.
+//!
+//! A server may also answer a lost condition before it has read the body and close the
+//! connection (hyper and Go servers do, for bodies larger than they care to drain): the
+//! client sees only a cut connection, and every retry of a large body is cut the same way.
+//! So a conditional put that was cut asks the object first ([`S3Store::condition_lost`]):
+//! when its condition no longer holds, the put lost (or its earlier try won, which the
+//! read-back above tells), and is not tried again.
 
 use super::S3Store;
-use crate::store::{StoreError, StoreErrorKind};
+use crate::store::{ETag, PutMode, Store, StoreError, StoreErrorKind};
 use backon::BackoffBuilder;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -89,6 +96,45 @@ impl S3Store {
                 attempts: tries,
             },
             other => other,
+        }
+    }
+
+    /// After a conditional put to `key` was cut: the lost condition when the object shows
+    /// it no longer holds (a create-only key that exists, an If-Match key at another
+    /// version or gone), or `None` when it still holds or the object cannot be asked now.
+    pub(super) async fn condition_lost(
+        &self,
+        full: &str,
+        key: &str,
+        mode: &PutMode,
+    ) -> Option<StoreError> {
+        let expected: Option<&ETag> = match mode {
+            PutMode::Overwrite => return None,
+            PutMode::Create => None,
+            PutMode::Update(etag) => Some(etag),
+        };
+        let object = self.locate(key);
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(full)
+            .send()
+            .await;
+        let current = match head {
+            Ok(output) => Some(output.e_tag().unwrap_or_default().to_owned()),
+            Err(e) => match self.error("HeadObject", object.clone(), e) {
+                StoreError::NotFound { .. } => None,
+                _ => return None,
+            },
+        };
+        match (expected, current) {
+            (None, Some(_)) => Some(StoreError::AlreadyExists { object }),
+            (Some(_), None) => Some(StoreError::PreconditionFailed { object }),
+            (Some(etag), Some(now)) if now != etag.0 => {
+                Some(StoreError::PreconditionFailed { object })
+            }
+            _ => None,
         }
     }
 }
