@@ -25,6 +25,13 @@ struct Args {
     /// Buckets to create.
     #[arg(long, default_value = "respawn")]
     bucket: Vec<String>,
+    /// Serve as s3s-fs alone does: conditional puts checked and then written, not decided
+    /// atomically (a server `respawn store check` must fail).
+    #[arg(long)]
+    non_atomic: bool,
+    /// Serve as s3s-fs alone does: no object tagging (`store check` warns).
+    #[arg(long)]
+    no_tagging: bool,
 }
 
 fn main() {
@@ -43,6 +50,10 @@ fn main() {
                 std::process::exit(1);
             }
         };
+    let faults = &server.faults;
+    let set = std::sync::atomic::Ordering::SeqCst;
+    faults.non_atomic.store(args.non_atomic, set);
+    faults.no_tagging.store(args.no_tagging, set);
     println!(
         "serving {} at {} (buckets: {}; access key {}, secret key {})",
         args.root.display(),

@@ -73,13 +73,28 @@ pub async fn connect_to_write(
 }
 
 /// [`connect`] for a command that starts runs: a store whose last `respawn store check`
-/// failed is refused, with the reasons.
+/// failed is refused, with the reasons; an S3 endpoint other than AWS S3 that was never
+/// checked is checked first (once: the verdict is kept in the bucket).
 pub async fn connect_to_run(
     args: &StoreArgs,
     from_workflow: Option<&str>,
 ) -> Result<AnyStore, CliError> {
+    use respawn_run::store::check::{FirstUse, check_on_first_use};
     let store = connect_to_write(args, from_workflow).await?;
-    respawn_run::store::check::refuse_if_failed(&store).await?;
+    let started = std::time::Instant::now();
+    let now = jiff::Timestamp::now().to_string();
+    if let FirstUse::Checked(verdict) = check_on_first_use(&store, now).await? {
+        let warnings = verdict.warnings();
+        let warnings = match warnings.is_empty() {
+            true => String::new(),
+            false => format!("; warnings: {warnings}"),
+        };
+        output::stderr(&format!(
+            "respawn: first use of {}: checked that it decides conditional writes atomically (as `respawn store check` does) in {:.1} s: passed{warnings}\n",
+            verdict.store,
+            started.elapsed().as_secs_f64()
+        ));
+    }
     Ok(store)
 }
 

@@ -57,6 +57,9 @@ pub struct Faults {
     /// Answer every write (put, copy, delete, tagging, multipart) with AccessDenied, as
     /// for read-only credentials (an analyst's or a dashboard's role).
     pub read_only: AtomicBool,
+    /// Serve object tags as s3s-fs alone does: `x-amz-tagging` on a write is ignored and
+    /// the tagging calls answer 501 NotImplemented.
+    pub no_tagging: AtomicBool,
     /// Requests seen, and DeleteObjects / DeleteObject calls seen.
     pub requests: AtomicU64,
     /// Requests that write (refused or not).
@@ -332,6 +335,22 @@ impl Layer {
         .await
     }
 
+    /// The tags a write's `x-amz-tagging` header sets (none while `no_tagging`).
+    fn tagging_of(&self, header: Option<&str>) -> S3Result<Vec<(String, String)>> {
+        match self.faults.no_tagging.load(Ordering::SeqCst) {
+            true => Ok(Vec::new()),
+            false => parse_tagging(header.unwrap_or("")),
+        }
+    }
+
+    /// Refuses a tagging call while `no_tagging` is set, as s3s-fs does.
+    fn gate_tagging(&self, operation: &str) -> S3Result<()> {
+        if self.faults.no_tagging.load(Ordering::SeqCst) {
+            return Err(s3_error!(NotImplemented, "{operation} is not implemented"));
+        }
+        Ok(())
+    }
+
     fn gate(&self) -> S3Result<()> {
         self.faults.requests.fetch_add(1, Ordering::Relaxed);
         if take(&self.faults.throttle_requests) {
@@ -456,7 +475,7 @@ impl S3 for Layer {
             req.input.if_match = None;
             req.input.if_none_match = None;
         }
-        let set = parse_tagging(req.input.tagging.as_deref().unwrap_or(""))?;
+        let set = self.tagging_of(req.input.tagging.as_deref())?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         self.write_tagged(&bucket, &key, set, |fs| {
             Box::pin(async move { fs.put_object(req).await })
@@ -478,7 +497,7 @@ impl S3 for Layer {
             .as_ref()
             .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
         let set = if replace {
-            parse_tagging(req.input.tagging.as_deref().unwrap_or(""))?
+            self.tagging_of(req.input.tagging.as_deref())?
         } else {
             match &req.input.copy_source {
                 CopySource::Bucket { bucket, key, .. } => self
@@ -559,6 +578,7 @@ impl S3 for Layer {
         &self,
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        self.gate_tagging("GetObjectTagging")?;
         self.gate()?;
         let (bucket, key) = (&req.input.bucket, &req.input.key);
         let lock = self.lock_of(bucket, key);
@@ -582,6 +602,7 @@ impl S3 for Layer {
         &self,
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        self.gate_tagging("PutObjectTagging")?;
         self.gate_write()?;
         let (bucket, key) = (&req.input.bucket, &req.input.key);
         let mut set = Vec::new();
@@ -605,6 +626,7 @@ impl S3 for Layer {
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        self.gate_tagging("DeleteObjectTagging")?;
         self.gate_write()?;
         let (bucket, key) = (&req.input.bucket, &req.input.key);
         let lock = self.lock_of(bucket, key);
@@ -654,7 +676,7 @@ impl S3 for Layer {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         self.gate_write()?;
-        let set = parse_tagging(req.input.tagging.as_deref().unwrap_or(""))?;
+        let set = self.tagging_of(req.input.tagging.as_deref())?;
         let created = self.fs.create_multipart_upload(req).await?;
         if let Some(upload) = &created.output.upload_id {
             self.upload_tags.lock().unwrap().insert(upload.clone(), set);
@@ -729,8 +751,26 @@ pub struct S3Server {
 }
 
 impl S3Server {
-    /// A server on a free loopback port over a new temporary directory, with [`BUCKET`].
+    /// A server on a free loopback port over a new temporary directory, with [`BUCKET`],
+    /// whose bucket was checked: it holds the verdict of a passed `respawn store check`,
+    /// so a run does not check it again on first use (that check, and this server's
+    /// passing it, are tested in `tests/store_check.rs` with [`S3Server::start_unchecked`]).
     pub fn start() -> S3Server {
+        let server = S3Server::start_unchecked();
+        let verdict = server
+            .root()
+            .join(BUCKET)
+            .join(".respawn-check/verdict.json");
+        std::fs::create_dir_all(verdict.parent().unwrap()).unwrap();
+        let text = format!(
+            r#"{{"store": "s3://{BUCKET}/", "checked_at": "2026-12-01T00:00:00Z", "passed": true, "by": "the test fixture (tests/store_check.rs checks this server)", "results": []}}"#
+        );
+        std::fs::write(verdict, text).unwrap();
+        server
+    }
+
+    /// [`S3Server::start`] with a bucket never checked: a run's first use checks it.
+    pub fn start_unchecked() -> S3Server {
         let temp = tempfile::tempdir().expect("a temporary directory");
         let mut server = S3Server::serve(temp.path(), "127.0.0.1:0", &[BUCKET])
             .expect("the S3 test server starts");

@@ -1,83 +1,24 @@
-//! `respawn store check`: a thorough check of a store a user is about to trust, beyond the
-//! cheap probe every start makes (`s3/probe.rs`), and its verdict remembered in the store.
-//!
-//! The probe sees whether a server enforces conditional writes one at a time; it cannot see
-//! whether it decides them atomically. A server that checks `If-None-Match` and then writes
-//! (s3s-fs does, without the test server's layer) lets two racing writers both win, so two
-//! orchestrators could hold one lease. This check races writers for real: rounds of
-//! create-only puts and of If-Match puts of one key (exactly one winner each), with 4 KiB
-//! bodies and again with 8 MiB ones (a server that checks and then writes without a lock
-//! rarely lets small writes overlap, and large ones often; moto's did), concurrent
-//! overwrites of one key (the object read back is one writer's whole body, never a mix),
-//! listing right after writing and deleting, a multipart upload read back, and object tags.
-//!
-//! The verdict is written to [`VERDICT_KEY`] in the store; `run` (and anything that starts
-//! runs) refuses a store whose last check failed, naming the reason, until it is checked
-//! again and passes.
+//! The races and listings of `respawn store check` ([`super`]): rounds of writers racing
+//! for one key with create-only and If-Match puts (exactly one winner each, holding its
+//! own bytes), with 4 KiB bodies and again with 8 MiB ones (a server that checks and then
+//! writes without a lock rarely lets small writes overlap, and large ones often; moto's
+//! did), concurrent overwrites of one key (one writer's whole body read back, never a mix),
+//! and listing right after writing and deleting.
 
-use super::{AnyStore, PutMode, Result, Store, StoreError, StoreErrorKind};
-use serde::{Deserialize, Serialize};
+use super::{CheckOptions, CheckResult};
+use crate::store::{PutMode, Result, Store, StoreError, StoreErrorKind};
 
-/// Where the verdict of the last check is kept, relative to the store's root.
-pub const VERDICT_KEY: &str = ".respawn-check/verdict.json";
-
-/// The prefix the check writes under (its objects are deleted afterwards).
-const SCRATCH: &str = ".respawn-check/run";
-
-/// One check and how it went.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct CheckResult {
-    pub name: String,
-    pub passed: bool,
-    /// What was seen, in numbers.
-    pub detail: String,
-    /// What this means for respawn.
-    pub meaning: String,
-}
-
-/// The verdict of a whole check, as stored.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Verdict {
-    pub store: String,
-    pub checked_at: String,
-    pub passed: bool,
-    pub results: Vec<CheckResult>,
-}
-
-impl Verdict {
-    /// The failed checks, one line each.
-    pub fn reasons(&self) -> String {
-        self.results
-            .iter()
-            .filter(|r| !r.passed)
-            .map(|r| format!("{}: {}", r.name, r.detail))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-/// How hard to check.
-#[derive(Clone, Copy, Debug)]
-pub struct CheckOptions {
-    /// Rounds of each race.
-    pub rounds: u32,
-    /// Writers in each round.
-    pub contenders: u32,
-}
-
-impl Default for CheckOptions {
-    fn default() -> Self {
-        CheckOptions {
-            rounds: 20,
-            contenders: 16,
-        }
-    }
-}
-
-fn result(name: &str, passed: bool, detail: String, good: &str, bad: &str) -> CheckResult {
+pub(super) fn result(
+    name: &str,
+    passed: bool,
+    detail: String,
+    good: &str,
+    bad: &str,
+) -> CheckResult {
     CheckResult {
         name: name.into(),
         passed,
+        required: true,
         detail,
         meaning: if passed { good } else { bad }.into(),
     }
@@ -86,7 +27,9 @@ fn result(name: &str, passed: bool, detail: String, good: &str, bad: &str) -> Ch
 /// A body that tells its writer apart, `size` bytes long, the same byte pattern all through.
 fn body_of(writer: u32, round: u32, size: usize) -> Vec<u8> {
     let stamp = format!("writer {writer:04} round {round:04};");
-    stamp.bytes().cycle().take(size.max(stamp.len())).collect()
+    let mut body = stamp.as_bytes().repeat(size.div_ceil(stamp.len()).max(1));
+    body.truncate(size.max(stamp.len()));
+    body
 }
 
 /// An object read back after a race, or the damage that made reading it fail (a body
@@ -95,7 +38,7 @@ fn body_of(writer: u32, round: u32, size: usize) -> Vec<u8> {
 async fn read_back<S: Store>(
     store: &S,
     key: &str,
-) -> Result<std::result::Result<(Vec<u8>, Option<super::ETag>), String>> {
+) -> Result<std::result::Result<(Vec<u8>, Option<crate::store::ETag>), String>> {
     match store.get(key).await {
         Ok((bytes, meta)) => Ok(Ok((bytes, meta.etag))),
         Err(error) if error.is_transient() || error.kind() == StoreErrorKind::Corrupt => {
@@ -160,14 +103,14 @@ async fn race<S: Store + Clone + 'static>(
 /// A race's bodies: small ones, and large ones (a server that checks the condition and
 /// then writes lets several large writers win, where small ones rarely overlap).
 #[derive(Clone, Copy)]
-struct Bodies {
+pub(super) struct Bodies {
     size: usize,
     rounds: u32,
     contenders: u32,
 }
 
 impl Bodies {
-    fn small(options: CheckOptions) -> Bodies {
+    pub(super) fn small(options: CheckOptions) -> Bodies {
         Bodies {
             size: 4096,
             rounds: options.rounds,
@@ -176,7 +119,7 @@ impl Bodies {
     }
 
     /// 8 MiB bodies, in a fifth of the rounds and at most 6 writers.
-    fn large(options: CheckOptions) -> Bodies {
+    pub(super) fn large(options: CheckOptions) -> Bodies {
         Bodies {
             size: 8 << 20,
             rounds: options.rounds.div_ceil(5).max(1),
@@ -185,7 +128,7 @@ impl Bodies {
     }
 
     /// The check's name with the bodies' size.
-    fn name(&self, name: &str) -> String {
+    pub(super) fn name(&self, name: &str) -> String {
         if self.size >= 1 << 20 {
             format!("{name} ({} MiB bodies)", self.size >> 20)
         } else {
@@ -196,7 +139,11 @@ impl Bodies {
 
 /// Rounds of create-only puts racing for one new key each: exactly one must win, and the
 /// object must be the winner's.
-async fn create_race<S: Store + Clone + 'static>(store: &S, bodies: Bodies) -> Result<CheckResult> {
+pub(super) async fn create_race<S: Store + Clone + 'static>(
+    store: &S,
+    scratch: &str,
+    bodies: Bodies,
+) -> Result<CheckResult> {
     let Bodies {
         size,
         rounds,
@@ -204,7 +151,7 @@ async fn create_race<S: Store + Clone + 'static>(store: &S, bodies: Bodies) -> R
     } = bodies;
     let mut bad_rounds = Vec::new();
     for round in 0..rounds {
-        let key = format!("{SCRATCH}/create-{size}-{round}");
+        let key = format!("{scratch}/create-{size}-{round}");
         let winners = race(store, &key, round, contenders, PutMode::Create, size).await?;
         let stored = read_back(store, &key).await?;
         let whole = winners.len() == 1
@@ -234,13 +181,17 @@ async fn create_race<S: Store + Clone + 'static>(store: &S, bodies: Bodies) -> R
 }
 
 /// Rounds of If-Match puts racing from the same version: exactly one must win.
-async fn update_race<S: Store + Clone + 'static>(store: &S, bodies: Bodies) -> Result<CheckResult> {
+pub(super) async fn update_race<S: Store + Clone + 'static>(
+    store: &S,
+    scratch: &str,
+    bodies: Bodies,
+) -> Result<CheckResult> {
     let Bodies {
         size,
         rounds,
         contenders,
     } = bodies;
-    let key = format!("{SCRATCH}/update-{size}");
+    let key = format!("{scratch}/update-{size}");
     let mut etag = store
         .put(&key, body_of(0, 0, size), PutMode::Overwrite)
         .await?;
@@ -283,12 +234,13 @@ async fn update_race<S: Store + Clone + 'static>(store: &S, bodies: Bodies) -> R
 
 /// Writers overwriting one key at once with large bodies: what is read back must be one
 /// writer's whole body.
-async fn torn_writes<S: Store + Clone + 'static>(
+pub(super) async fn torn_writes<S: Store + Clone + 'static>(
     store: &S,
+    scratch: &str,
     options: CheckOptions,
 ) -> Result<CheckResult> {
     const SIZE: usize = 1 << 20;
-    let key = format!("{SCRATCH}/torn");
+    let key = format!("{scratch}/torn");
     let mut torn = 0;
     let rounds = options.rounds.div_ceil(4).max(1);
     for round in 0..rounds {
@@ -327,8 +279,8 @@ async fn torn_writes<S: Store + Clone + 'static>(
 
 /// Objects listed right after they are written, and gone from the listing right after
 /// they are deleted.
-async fn listing<S: Store>(store: &S) -> Result<CheckResult> {
-    let prefix = format!("{SCRATCH}/list/");
+pub(super) async fn listing<S: Store>(store: &S, scratch: &str) -> Result<CheckResult> {
+    let prefix = format!("{scratch}/list/");
     let keys: Vec<String> = (0..25).map(|i| format!("{prefix}{i:03}")).collect();
     for key in &keys {
         store
@@ -357,126 +309,13 @@ async fn listing<S: Store>(store: &S) -> Result<CheckResult> {
     ))
 }
 
-/// Runs every check; the objects it writes are deleted afterwards. `extra` adds the
-/// backend's own checks (multipart, tags on S3).
-pub async fn run_checks<S: Store + Clone + 'static>(
-    store: &S,
-    options: CheckOptions,
-    extra: Vec<CheckResult>,
-) -> Result<Vec<CheckResult>> {
-    let mut results = vec![
-        create_race(store, Bodies::small(options)).await?,
-        update_race(store, Bodies::small(options)).await?,
-        create_race(store, Bodies::large(options)).await?,
-        update_race(store, Bodies::large(options)).await?,
-        torn_writes(store, options).await?,
-        listing(store).await?,
-    ];
-    results.extend(extra);
-    store.delete_prefix(&format!("{SCRATCH}/")).await?;
-    Ok(results)
-}
-
-/// Checks a store (with its backend's own checks) and remembers the verdict in it.
-pub async fn check_store(
-    store: &AnyStore,
-    options: CheckOptions,
-    checked_at: String,
-) -> Result<Verdict> {
-    let extra = match store {
-        AnyStore::S3(s3) => s3.backend_checks().await?,
-        AnyStore::Local(_) => Vec::new(),
-    };
-    let results = run_checks(store, options, extra).await?;
-    let verdict = Verdict {
-        store: store.describe(),
-        checked_at,
-        passed: results.iter().all(|r| r.passed),
-        results,
-    };
-    remember(store, &verdict).await?;
-    Ok(verdict)
-}
-
-/// Stores the verdict, replacing the last one.
-pub async fn remember<S: Store>(store: &S, verdict: &Verdict) -> Result<()> {
-    let body = serde_json::to_vec_pretty(verdict).map_err(|e| StoreError::Io {
-        object: store.locate(VERDICT_KEY),
-        source: std::io::Error::other(e),
-    })?;
-    store.put(VERDICT_KEY, body, PutMode::Overwrite).await?;
-    Ok(())
-}
-
-/// The verdict of the last check, if the store was ever checked.
-pub async fn last_verdict<S: Store>(store: &S) -> Result<Option<Verdict>> {
-    match store.get(VERDICT_KEY).await {
-        Ok((bytes, _)) => {
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    object: store.locate(VERDICT_KEY),
-                    detail: format!("not a check verdict: {e}"),
-                })
-        }
-        Err(StoreError::NotFound { .. }) => Ok(None),
-        Err(other) => Err(other),
-    }
-}
-
-/// Fails when the store's last check failed, with the reasons.
-pub async fn refuse_if_failed<S: Store>(store: &S) -> Result<()> {
-    match last_verdict(store).await? {
-        Some(verdict) if !verdict.passed => Err(StoreError::FailedCheck {
-            store: store.describe(),
-            checked_at: verdict.checked_at.clone(),
-            reasons: verdict.reasons(),
-        }),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::LocalStore;
 
     #[test]
     fn bodies_tell_writers_and_rounds_apart() {
         assert_ne!(body_of(1, 2, 4096), body_of(2, 1, 4096));
         assert_eq!(body_of(3, 4, 1 << 20).len(), 1 << 20);
-    }
-
-    #[tokio::test]
-    async fn the_local_store_passes_and_its_verdict_is_remembered() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path()).unwrap();
-        let options = CheckOptions {
-            rounds: 4,
-            contenders: 8,
-        };
-        let results = run_checks(&store, options, Vec::new()).await.unwrap();
-        assert!(results.iter().all(|r| r.passed), "{results:?}");
-        assert!(store.list(&format!("{SCRATCH}/")).await.unwrap().is_empty());
-        refuse_if_failed(&store).await.unwrap();
-        let failed = Verdict {
-            store: store.describe(),
-            checked_at: "2026-12-01T00:00:00Z".into(),
-            passed: false,
-            results: vec![result(
-                "create-only race",
-                false,
-                "round 3: 2 winners".into(),
-                "",
-                "",
-            )],
-        };
-        remember(&store, &failed).await.unwrap();
-        let refused = refuse_if_failed(&store).await.unwrap_err();
-        assert!(
-            refused.to_string().contains("round 3: 2 winners"),
-            "{refused}"
-        );
-        assert_eq!(last_verdict(&store).await.unwrap(), Some(failed));
     }
 }

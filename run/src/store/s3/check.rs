@@ -2,7 +2,7 @@
 //! multipart upload read back, and object tags set on write and afterwards.
 
 use super::S3Store;
-use crate::store::check::CheckResult;
+use crate::store::check::{CheckResult, judged};
 use crate::store::{PutMode, Result, Store, StoreError, WORK_TAG, checksum_file};
 
 impl S3Store {
@@ -28,7 +28,7 @@ impl S3Store {
     }
 
     /// A file of three parts uploaded with multipart, then downloaded and compared.
-    async fn multipart_check(&self) -> Result<CheckResult> {
+    async fn multipart_check(&self, scratch: &str) -> Result<CheckResult> {
         const PART: u64 = 5 << 20;
         let size = 2 * PART + 12_345;
         let dir = tempfile_dir()?;
@@ -39,7 +39,7 @@ impl S3Store {
             source,
         };
         std::fs::write(&source, &pattern).map_err(io)?;
-        let key = ".respawn-check/run/multipart";
+        let key = &format!("{scratch}/multipart");
         let mut small_parts = self.clone();
         small_parts.transfer.part_size = PART;
         let outcome = async {
@@ -56,6 +56,7 @@ impl S3Store {
         Ok(CheckResult {
             name: "multipart upload".into(),
             passed: same,
+            required: true,
             detail: format!(
                 "{size} bytes in 3 parts read back {}",
                 if same { "unchanged" } else { "different" }
@@ -70,9 +71,10 @@ impl S3Store {
     }
 
     /// Tags set by a put of a work-table key and by a later tagging call.
-    async fn tagging_check(&self) -> Result<CheckResult> {
-        let work_key = ".respawn-check/runs/check/work/tagged";
-        let plain_key = ".respawn-check/run/tagged-later";
+    async fn tagging_check(&self, scratch: &str) -> Result<CheckResult> {
+        let run = scratch.rsplit('/').next().unwrap_or("check");
+        let work_key = &format!(".respawn-check/runs/{run}/work/tagged");
+        let plain_key = &format!("{scratch}/tagged-later");
         self.put(work_key, b"work".to_vec(), PutMode::Overwrite)
             .await?;
         self.put(plain_key, b"plain".to_vec(), PutMode::Overwrite)
@@ -86,6 +88,7 @@ impl S3Store {
         Ok(CheckResult {
             name: "object tags".into(),
             passed,
+            required: false,
             detail: format!("tags set on write: {on_write:?}; set afterwards: {later:?}"),
             meaning: if passed {
                 "the bucket's lifecycle rule on the work tag can expire work-tables a dead run left"
@@ -96,12 +99,21 @@ impl S3Store {
         })
     }
 
-    /// The backend's own checks.
-    pub async fn backend_checks(&self) -> Result<Vec<CheckResult>> {
-        Ok(vec![
-            self.multipart_check().await?,
-            self.tagging_check().await?,
-        ])
+    /// The backend's own checks, writing under `scratch`: multipart uploads are required,
+    /// object tags optional (without them the lifecycle rule cannot see work-tables).
+    pub async fn backend_checks(&self, scratch: &str) -> Result<Vec<CheckResult>> {
+        let multipart = self.multipart_check(scratch);
+        let refused = "work-table files of 64 MiB or more cannot be uploaded";
+        let multipart = judged("multipart upload", true, refused, multipart).await?;
+        let tags = self.tagging_check(scratch);
+        let refused = "the lifecycle safety net on the work tag will not see work-tables (respawn's own cleanup still runs)";
+        let tags = judged("object tags", false, refused, tags).await;
+        let work_key = format!(
+            ".respawn-check/runs/{}/",
+            scratch.rsplit('/').next().unwrap_or("check")
+        );
+        self.delete_prefix(&work_key).await?;
+        Ok(vec![multipart, tags?])
     }
 }
 

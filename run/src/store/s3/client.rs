@@ -71,6 +71,8 @@ pub struct S3Store {
     /// Empty or ends in `/`.
     pub(super) prefix: String,
     pub(super) endpoint: String,
+    /// The endpoint is AWS S3's own (none given, or a host under amazonaws.com).
+    pub(super) aws: bool,
     pub(super) max_attempts: u32,
     pub(super) patience: Patience,
     pub(super) transfer: TransferOptions,
@@ -147,6 +149,7 @@ impl S3Store {
             client: Client::from_conf(config.build()),
             bucket: bucket.into(),
             prefix: prefix.into(),
+            aws: endpoint_url.as_deref().is_none_or(is_aws_endpoint),
             endpoint,
             max_attempts: options.max_attempts.max(1),
             patience: Patience::Attempts(options.max_attempts.max(1)),
@@ -161,6 +164,24 @@ impl S3Store {
 
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Whether the endpoint is AWS S3's own.
+    pub fn is_aws(&self) -> bool {
+        self.aws
+    }
+
+    /// Whether the store is a prefix of its bucket rather than the whole bucket.
+    pub fn has_prefix(&self) -> bool {
+        !self.prefix.is_empty()
+    }
+
+    /// The same bucket on the same endpoint, with no prefix.
+    pub fn at_bucket_root(&self) -> S3Store {
+        S3Store {
+            prefix: String::new(),
+            ..self.clone()
+        }
     }
 
     pub(super) fn full_key(&self, key: &str) -> Result<String> {
@@ -205,6 +226,20 @@ impl S3Store {
     }
 }
 
+/// Whether an endpoint URL is AWS S3's own: `https://` and a host under `amazonaws.com`
+/// (or `amazonaws.com.cn`).
+fn is_aws_endpoint(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let host = rest
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
+}
+
 /// An endpoint is `http://` or `https://` and a host (with a port and a path if need be);
 /// anything else is a bad URL, refused at once rather than retried as unreachable.
 fn check_endpoint(url: &str) -> Result<()> {
@@ -225,4 +260,22 @@ fn check_endpoint(url: &str) -> Result<()> {
         url: url.escape_default().to_string(),
         reason: format!("not an S3 endpoint (--endpoint-url, AWS_ENDPOINT_URL): {reason}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_aws_endpoint;
+
+    #[test]
+    fn only_https_hosts_under_amazonaws_are_aws_s3() {
+        assert!(is_aws_endpoint("https://s3.eu-west-1.amazonaws.com"));
+        assert!(is_aws_endpoint(
+            "https://bucket.s3.cn-north-1.amazonaws.com.cn/"
+        ));
+        assert!(is_aws_endpoint("https://S3.US-EAST-1.AMAZONAWS.COM:443"));
+        assert!(!is_aws_endpoint("http://s3.eu-west-1.amazonaws.com"));
+        assert!(!is_aws_endpoint("http://127.0.0.1:9000"));
+        assert!(!is_aws_endpoint("https://minio.example.com"));
+        assert!(!is_aws_endpoint("https://amazonaws.com.evil.example"));
+    }
 }

@@ -160,6 +160,7 @@ mod tests {
             bucket: "bucket".into(),
             prefix: "team/".into(),
             endpoint: "http://127.0.0.1:9000".into(),
+            aws: false,
             max_attempts: 4,
             patience: super::super::retry::Patience::Attempts(4),
             transfer: TransferOptions::default(),
