@@ -16,7 +16,8 @@ use std::time::Duration;
 pub const PRIOR_LOSSES: f64 = 2.0;
 
 /// The kind of cluster a run held, for matching history to a workflow's cluster:
-/// `local`, or `emr` with the region and every fleet's instance types.
+/// `local`, or `emr` with the region, the primary and core fleets' instance types, and the
+/// task fleet's apart (`emr eu-west-1 m5.xlarge,r5.xlarge task c5.xlarge`).
 pub fn cluster_kind(workflow: &Workflow) -> String {
     let cluster = &workflow.cluster;
     match (cluster.provider, &cluster.emr) {
@@ -28,7 +29,16 @@ pub fn cluster_kind(workflow: &Workflow) -> String {
             types.sort_unstable();
             types.dedup();
             let region = emr.region.as_deref().unwrap_or("default-region");
-            format!("emr {region} {}", types.join(","))
+            let mut kind = format!("emr {region} {}", types.join(","));
+            // A task fleet (spot beside an on-demand primary and core) loses nodes, not
+            // the cluster: another kind, whatever its types.
+            if let Some(task) = &emr.task {
+                let mut types: Vec<&str> = task.instance_types.iter().map(String::as_str).collect();
+                types.sort_unstable();
+                types.dedup();
+                kind.push_str(&format!(" task {}", types.join(",")));
+            }
+            kind
         }
         _ => "local".into(),
     }

@@ -158,3 +158,30 @@ fn the_interruption_rate_is_learned_from_spot_hours_held_with_the_file_as_prior(
     learn(&wf, &records).apply(&mut applied);
     assert_eq!(applied.cluster.mtti, model.mtti);
 }
+
+#[test]
+fn a_spot_task_fleet_makes_another_kind_of_cluster_than_the_same_primary_and_core() {
+    let emr = |task: &str| {
+        workflow(&format!(
+            "name: wf\ncluster:\n  provider: emr\n  emr:\n    release_label: emr-7.5.0\n    \
+             service_role: s\n    instance_profile: p\n    region: eu-west-1\n    \
+             primary: {{instance_types: [m5.xlarge]}}\n    \
+             core: {{instance_types: [r5.xlarge], capacity: 2}}\n{task}stages:\n  a: {{run: x}}\n"
+        ))
+    };
+    let plain = cluster_kind(&emr(""));
+    // Kinds recorded before task fleets existed stay what they were.
+    assert_eq!(plain, "emr eu-west-1 m5.xlarge,r5.xlarge");
+    let with_task = cluster_kind(&emr(
+        "    task: {instance_types: [r5a.xlarge, c5.xlarge], capacity: 4}\n",
+    ));
+    assert_eq!(
+        with_task,
+        "emr eu-west-1 m5.xlarge,r5.xlarge task c5.xlarge,r5a.xlarge"
+    );
+    let same_types_as_core = cluster_kind(&emr("    task: {instance_types: [r5.xlarge]}\n"));
+    assert_ne!(
+        same_types_as_core, plain,
+        "spot task nodes are lost, not the cluster"
+    );
+}
