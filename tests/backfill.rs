@@ -412,3 +412,50 @@ fn each_run_a_backfill_drives_ends_with_the_cost_respawn_cost_tells() {
     assert_eq!(ended[0]["cost"], cost, "{}", json.stdout);
     assert_eq!(daily.runs()["2019-10-01"], 2);
 }
+
+#[test]
+fn a_date_whose_run_succeeded_after_the_backfill_started_is_not_run_again_on_resume() {
+    // A kill between a date's success and the record's save: the record does not note the
+    // date, yet the date's run began after the backfill did.
+    let daily = Daily::new("");
+    daily
+        .respawn(&["tick", "--now", "2019-10-06T04:00:00Z"])
+        .success();
+    let args = [
+        "backfill",
+        "--from",
+        "2019-10-01",
+        "--to",
+        "2019-10-03",
+        "--reprocess",
+        "all",
+    ];
+    daily.respawn(&args).success();
+    let folder = daily.dir.path().join("store/daily/schedule/backfills");
+    let record = std::fs::read_dir(&folder)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    value["finished"] = false.into();
+    value["done_positions"] = serde_json::json!([[0, 1]]);
+    std::fs::write(&record, serde_json::to_vec(&value).unwrap()).unwrap();
+    let resumed = daily.respawn(&args);
+    resumed.success();
+    assert!(
+        resumed.stdout.contains("resuming backfill"),
+        "{}",
+        resumed.stdout
+    );
+    for date in dates(1, 3) {
+        assert_eq!(
+            daily.runs()[&date],
+            2,
+            "{date}: the tick's run and one of the backfill\n{}",
+            resumed.stdout
+        );
+    }
+}

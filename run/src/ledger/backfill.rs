@@ -61,6 +61,19 @@ impl BackfillRecord {
         *ranges = merged;
     }
 
+    /// Whether run `run_id` started after this backfill did (run ids begin with their
+    /// start time, `20261121T112243Z`): a date whose run succeeded since is done, whoever
+    /// ran it. A crash between a date's success and the record's save loses only the
+    /// record's note, and the date is not run twice.
+    pub fn started_before(&self, run_id: &str) -> bool {
+        let started = self.started_at.replace(['-', ':'], "");
+        let (Some(run), Some(backfill)) = (run_id.get(..16), started.get(..16)) else {
+            return false;
+        };
+        let stamp = |s: &str| s.len() == 16 && s.as_bytes()[8] == b'T' && s.ends_with('Z');
+        stamp(run) && stamp(backfill) && run >= backfill
+    }
+
     /// How many dates it has done.
     pub fn done_count(&self) -> u64 {
         let ranges: u64 = self.done_positions.iter().map(|[a, b]| b - a).sum();
@@ -144,5 +157,26 @@ mod tests {
             record.mark_done(position);
         }
         assert_eq!(record.done_positions, [[0, 100_000]]);
+    }
+
+    #[test]
+    fn a_run_started_since_the_backfill_started_is_told_apart_from_an_older_one() {
+        let record: BackfillRecord = serde_json::from_str(
+            r#"{"format":2,"workflow":"w","id":"i","from":"a","to":"b","reprocess":"all",
+                "order":"oldest","started_at":"2026-12-06T22:10:05Z","updated_at":"t"}"#,
+        )
+        .unwrap();
+        assert!(record.started_before("20261206T221005Z-3fa9c1"));
+        assert!(record.started_before("20261206T230000Z-000001"));
+        assert!(!record.started_before("20261206T221004Z-3fa9c1"));
+        assert!(!record.started_before("20191006T040000Z-aaaaaa"));
+        assert!(!record.started_before("not-a-run-id"));
+        let old: BackfillRecord = serde_json::from_str(
+            &serde_json::to_string(&record)
+                .unwrap()
+                .replace("2026-12-06T22:10:05Z", "t"),
+        )
+        .unwrap();
+        assert!(!old.started_before("20261206T230000Z-000001"));
     }
 }

@@ -2,7 +2,7 @@
 //! `stale`, `all`), in date order (or newest first), at most N at once. A backfill is
 //! recorded in the store, so the same command after a crash goes on where it stopped.
 
-use super::dates::{DateInfo, DateReader, date_states};
+use super::dates::{DateInfo, DateReader, DateState, date_states};
 use super::decide;
 use super::execute::run_date;
 use super::outcome::Outcome;
@@ -197,7 +197,12 @@ impl BackfillPlan {
             .map(|date| {
                 let position = self.position;
                 self.position += 1;
-                let step = if record.is_some_and(|r| r.did(&date.batch, position)) {
+                let done_since = |r: &BackfillRecord| match &date.state {
+                    DateState::Succeeded { run_id } => r.started_before(run_id),
+                    _ => false,
+                };
+                let step = if record.is_some_and(|r| r.did(&date.batch, position) || done_since(r))
+                {
                     Step::Done
                 } else {
                     decide::backfill_step(&date.state, request.reprocess)
