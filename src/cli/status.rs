@@ -1,18 +1,19 @@
 //! `respawn status [WORKFLOW|RUN]`: each stage of a run, from the ledger.
 
 use super::{CliError, Format, StatusArgs, output, store};
-use respawn_core::contract::{CheckRecord, RunRecord};
+use respawn_core::contract::{CheckRecord, Interruption, MarketChange, RunRecord};
 use respawn_run::clock::WallClock;
 use respawn_run::read::{self, LeaseRecord};
 use respawn_run::store::{AnyStore, Store, StoreError};
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 struct Found {
     record: RunRecord,
-    /// Stage names in the workflow's order when the workflow file was given.
-    order: Option<Vec<String>>,
+    /// Stage names: in the workflow's order when the workflow file was given, else the
+    /// record's.
+    names: Vec<String>,
     holder: Option<LeaseRecord>,
 }
 
@@ -60,11 +61,14 @@ pub fn run(args: &StatusArgs) -> Result<(), CliError> {
     }
     match args.format {
         Format::Json => {
-            let runs: Vec<Value> = found.iter().map(to_json).collect();
+            let mut runs: Vec<RunView> = found.iter().map(RunView::of).collect();
             if runs.len() == 1 && args.target.is_some() {
-                output::json(&runs[0])?;
+                output::json(&runs.remove(0))?;
             } else {
-                output::json(&json!({"store": location, "runs": runs}))?;
+                output::json(&AllRuns {
+                    store: location,
+                    runs,
+                })?;
             }
         }
         Format::Text => {
@@ -87,79 +91,41 @@ async fn latest(
         return Ok(Vec::new());
     };
     let holder = read::at_work(store, &layout, &record, &WallClock).await?;
+    let names = order.unwrap_or_else(|| record.stages.keys().cloned().collect());
     Ok(vec![Found {
         record,
-        order,
+        names,
         holder,
     }])
 }
 
-fn stage_names(found: &Found) -> Vec<String> {
-    match &found.order {
-        Some(order) => order.clone(),
-        None => found.record.stages.keys().cloned().collect(),
-    }
-}
-
 fn text(found: &Found) -> String {
-    let record = &found.record;
-    let market = record
-        .markets
-        .last()
-        .map(|m| m.market.as_str())
-        .unwrap_or("-");
+    let run = RunView::of(found);
+    let running = run.status == "running";
     let mut out = format!(
         "workflow `{}`  run {}  batch {}\nstatus {}{}  market {}  interruptions {}  started {}{}\n",
-        record.workflow,
-        record.run_id,
-        record.batch,
-        record.status.as_str(),
+        run.workflow,
+        run.run_id,
+        run.batch,
+        run.status,
         match &found.holder {
-            Some(lease) if record.status.as_str() == "running" =>
+            Some(lease) if running =>
                 format!(" (by {}, lease until {})", lease.holder, lease.expires_at),
-            None if record.status.as_str() == "running" =>
-                " (no orchestrator holds it: it resumes with `respawn run`)".into(),
+            None if running => " (no orchestrator holds it: it resumes with `respawn run`)".into(),
             _ => String::new(),
         },
-        market,
-        record.interruptions.len(),
-        record.started_at,
-        record
-            .finished_at
-            .as_ref()
+        run.market.unwrap_or("-"),
+        run.interruptions.len(),
+        run.started_at,
+        run.finished_at
             .map(|f| format!("  finished {f}"))
             .unwrap_or_default(),
     );
-    if let Some(message) = &record.message {
+    if let Some(message) = run.message {
         out.push_str(&format!("{message}\n"));
     }
     out.push('\n');
-    let rows: Vec<Vec<String>> = stage_names(found)
-        .iter()
-        .map(|name| {
-            let stage = record.stages.get(name).cloned().unwrap_or_default();
-            let work_table = match (stage.work_table.as_deref(), stage.committed_attempt) {
-                (_, Some(attempt)) => format!("committed (attempt {attempt})"),
-                (Some(kind), None) => kind.to_string(),
-                (None, None) => "-".into(),
-            };
-            vec![
-                name.clone(),
-                if stage.state.is_empty() {
-                    "waiting".into()
-                } else {
-                    stage.state.clone()
-                },
-                stage.attempts.to_string(),
-                stage.failures.to_string(),
-                stage.interrupted.to_string(),
-                stage.market.clone().unwrap_or_else(|| "-".into()),
-                work_table,
-                checks_summary(&stage.checks),
-                stage.log.clone().unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = run.stages.iter().map(row).collect();
     out.push_str(&output::table(
         &[
             "STAGE",
@@ -175,6 +141,25 @@ fn text(found: &Found) -> String {
         &rows,
     ));
     out
+}
+
+fn row(stage: &StageView) -> Vec<String> {
+    let work_table = match (stage.work_table, stage.committed_attempt) {
+        (_, Some(attempt)) => format!("committed (attempt {attempt})"),
+        (Some(kind), None) => kind.to_string(),
+        (None, None) => "-".into(),
+    };
+    vec![
+        stage.name.to_string(),
+        stage.state.to_string(),
+        stage.attempts.to_string(),
+        stage.failures.to_string(),
+        stage.interrupted.to_string(),
+        stage.market.unwrap_or("-").to_string(),
+        work_table,
+        checks_summary(stage.checks),
+        stage.log.unwrap_or("-").to_string(),
+    ]
 }
 
 /// `-`, `2 passed`, or the checks that failed (`amounts failed`, `rows warned`).
@@ -193,34 +178,90 @@ fn checks_summary(checks: &BTreeMap<String, CheckRecord>) -> String {
     }
 }
 
-fn to_json(found: &Found) -> Value {
-    let record = &found.record;
-    json!({
-        "workflow": record.workflow,
-        "run_id": record.run_id,
-        "batch": record.batch,
-        "status": record.status.as_str(),
-        "market": record.markets.last().map(|m| m.market.clone()),
-        "markets": record.markets,
-        "interruptions": record.interruptions,
-        "started_at": record.started_at,
-        "finished_at": record.finished_at,
-        "message": record.message,
-        "holder": found.holder.as_ref().map(|l| l.holder.to_string()),
-        "stages": stage_names(found).iter().map(|name| {
-            let stage = record.stages.get(name).cloned().unwrap_or_default();
-            json!({
-                "name": name,
-                "state": if stage.state.is_empty() { "waiting".to_string() } else { stage.state.clone() },
-                "attempts": stage.attempts,
-                "failures": stage.failures,
-                "interrupted": stage.interrupted,
-                "market": stage.market,
-                "checkpoint": stage.work_table.as_deref() == Some("checkpoint"),
-                "committed_attempt": stage.committed_attempt,
-                "checks": stage.checks,
-                "log": stage.log,
-            })
-        }).collect::<Vec<_>>(),
-    })
+/// `status --format json` of every workflow: the store and each one's latest run.
+#[derive(Serialize)]
+struct AllRuns<'a> {
+    store: String,
+    runs: Vec<RunView<'a>>,
+}
+
+/// `status --format json` of one run.
+#[derive(Serialize)]
+struct RunView<'a> {
+    workflow: &'a str,
+    run_id: &'a str,
+    batch: &'a str,
+    status: &'a str,
+    /// The market it is on now (or ended on).
+    market: Option<&'a str>,
+    markets: &'a [MarketChange],
+    interruptions: &'a [Interruption],
+    started_at: &'a str,
+    finished_at: Option<&'a str>,
+    message: Option<&'a str>,
+    /// The orchestrator at work on it, as its lease names it.
+    holder: Option<String>,
+    stages: Vec<StageView<'a>>,
+}
+
+/// One stage of [`RunView`], and a row of the text table.
+#[derive(Serialize)]
+struct StageView<'a> {
+    name: &'a str,
+    /// `waiting` before its first attempt.
+    state: &'a str,
+    attempts: u32,
+    failures: u32,
+    interrupted: u32,
+    market: Option<&'a str>,
+    checkpoint: bool,
+    committed_attempt: Option<u32>,
+    checks: &'a BTreeMap<String, CheckRecord>,
+    log: Option<&'a str>,
+    #[serde(skip)]
+    work_table: Option<&'a str>,
+}
+
+static NO_CHECKS: BTreeMap<String, CheckRecord> = BTreeMap::new();
+
+impl<'a> StageView<'a> {
+    fn of(record: &'a RunRecord, name: &'a str) -> StageView<'a> {
+        let stage = record.stages.get(name);
+        let state = stage.map_or("", |s| s.state.as_str());
+        StageView {
+            name,
+            state: if state.is_empty() { "waiting" } else { state },
+            attempts: stage.map_or(0, |s| s.attempts),
+            failures: stage.map_or(0, |s| s.failures),
+            interrupted: stage.map_or(0, |s| s.interrupted),
+            market: stage.and_then(|s| s.market.as_deref()),
+            checkpoint: stage.and_then(|s| s.work_table.as_deref()) == Some("checkpoint"),
+            committed_attempt: stage.and_then(|s| s.committed_attempt),
+            checks: stage.map_or(&NO_CHECKS, |s| &s.checks),
+            log: stage.and_then(|s| s.log.as_deref()),
+            work_table: stage.and_then(|s| s.work_table.as_deref()),
+        }
+    }
+}
+
+impl<'a> RunView<'a> {
+    fn of(found: &'a Found) -> RunView<'a> {
+        let record = &found.record;
+        RunView {
+            workflow: &record.workflow,
+            run_id: &record.run_id,
+            batch: &record.batch,
+            status: record.status.as_str(),
+            market: record.markets.last().map(|m| m.market.as_str()),
+            markets: &record.markets,
+            interruptions: &record.interruptions,
+            started_at: &record.started_at,
+            finished_at: record.finished_at.as_deref(),
+            message: record.message.as_deref(),
+            holder: found.holder.as_ref().map(|l| l.holder.to_string()),
+            stages: (found.names.iter())
+                .map(|name| StageView::of(record, name))
+                .collect(),
+        }
+    }
 }
