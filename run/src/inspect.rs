@@ -1,34 +1,82 @@
 //! What a run finds in the store when it starts or resumes: which stages have a fresh
 //! COMMIT, which finals are published, and which attempt numbers are taken.
 
-use crate::ledger::{CommitManifest, CommitState, Layout, RunRecord, check_commit, read_output};
+use crate::ledger::{
+    CommitManifest, CommitState, Layout, RunRecord, check_commit, read_commit, read_output,
+    read_success,
+};
 use crate::store::{FileEntry, Store, StoreError};
 use respawn_core::workflow::Workflow;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// A work-table that survives any cluster: a fresh COMMIT, or a published final output.
+/// Its file list is not held: a run of work-tables of a million files each would hold
+/// them all. A restore or a publish reads it from where it is kept ([`Durable::files`]).
 #[derive(Clone, Debug)]
 pub struct Durable {
     /// Where its files are in the store (ends in `/`).
     pub prefix: String,
-    /// Shared: a work-table of a million files is held once, however many transfers
-    /// read it.
-    pub files: Arc<[FileEntry]>,
+    /// Where its file list is kept.
+    pub listed_in: ListedIn,
     /// The commit id consumers record as their input.
     pub commit_id: String,
     /// The attempt whose COMMIT it is, when it comes from one.
     pub committed_attempt: Option<u32>,
 }
 
+/// The manifest that lists a durable work-table's files.
+#[derive(Clone, Debug)]
+pub enum ListedIn {
+    /// The COMMIT of `stage` in run `run_id`.
+    Commit { run_id: String, stage: String },
+    /// The `_SUCCESS` of the published output of `stage` for `batch`.
+    Output { stage: String, batch: String },
+}
+
 impl Durable {
-    /// The work-table a COMMIT manifest names, taking its file list.
-    pub fn committed(layout: &Layout, mut manifest: CommitManifest) -> Durable {
+    /// The work-table a COMMIT manifest names.
+    pub fn committed(layout: &Layout, manifest: &CommitManifest) -> Durable {
         Durable {
             prefix: layout.attempt(&manifest.run_id, &manifest.stage, manifest.attempt),
-            files: std::mem::take(&mut manifest.files).into(),
+            listed_in: ListedIn::Commit {
+                run_id: manifest.run_id.clone(),
+                stage: manifest.stage.clone(),
+            },
             commit_id: manifest.commit_id(),
             committed_attempt: Some(manifest.attempt),
+        }
+    }
+
+    /// Its files, read from its manifest, which must still be the one it was found by.
+    pub async fn files<S: Store>(
+        &self,
+        store: &S,
+        layout: &Layout,
+    ) -> Result<Vec<FileEntry>, StoreError> {
+        let (found, object) = match &self.listed_in {
+            ListedIn::Commit { run_id, stage } => (
+                read_commit(store, layout, run_id, stage)
+                    .await?
+                    .map(|m| (m.commit_id(), m.files)),
+                store.locate(&layout.commit(run_id, stage)),
+            ),
+            ListedIn::Output { stage, batch } => (
+                read_success(store, layout, stage, batch)
+                    .await?
+                    .map(|m| (m.commit_id, m.files)),
+                store.locate(&layout.success(stage, batch)),
+            ),
+        };
+        match found {
+            Some((commit_id, files)) if commit_id == self.commit_id => Ok(files),
+            Some((commit_id, _)) => Err(StoreError::Corrupt {
+                object,
+                detail: format!(
+                    "it names commit {commit_id}, where this run found {}",
+                    self.commit_id
+                ),
+            }),
+            None => Err(StoreError::NotFound { object }),
         }
     }
 }
@@ -119,7 +167,7 @@ pub async fn inspect<S: Store>(
         .await?
         {
             CommitState::Fresh(manifest) => {
-                durable[s] = Some(Durable::committed(layout, manifest));
+                durable[s] = Some(Durable::committed(layout, &manifest));
             }
             CommitState::Missing => {}
             CommitState::Stale { reason, .. } | CommitState::Broken { reason } => {
@@ -155,7 +203,10 @@ pub async fn inspect<S: Store>(
                     published[s] = true;
                     durable[s] = Some(Durable {
                         prefix: layout.output(&stage.name, &record.batch),
-                        files: output.files.into(),
+                        listed_in: ListedIn::Output {
+                            stage: stage.name.clone(),
+                            batch: record.batch.clone(),
+                        },
                         commit_id: output.commit_id,
                         committed_attempt: None,
                     });

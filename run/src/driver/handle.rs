@@ -414,7 +414,7 @@ impl Driver {
                         entry.bytes.get_or_insert(bytes);
                     });
                 }
-                self.durable[stage] = Some(Durable::committed(&self.layout, manifest));
+                self.durable[stage] = Some(Durable::committed(&self.layout, &manifest));
                 let event = Event::Committed {
                     stage,
                     attempt: machine_attempt,

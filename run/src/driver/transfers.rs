@@ -126,14 +126,15 @@ impl Driver {
             return;
         };
         let store = self.store.clone();
+        let layout = self.layout.clone();
         let transfer = self.transfer.clone();
         let tx = self.tx.clone();
         self.tasks.spawn(async move {
             let began = Instant::now();
             let result = async {
                 empty_dir(&dir).await?;
-                let bytes =
-                    download_dir(&store, &durable.prefix, &durable.files, &dir, &transfer).await?;
+                let files = durable.files(&store, &layout).await?;
+                let bytes = download_dir(&store, &durable.prefix, &files, &dir, &transfer).await?;
                 Ok((bytes, began.elapsed()))
             }
             .await;
@@ -161,9 +162,10 @@ impl Driver {
             let result = async {
                 crash_point("before-publish", &name);
                 // Copied from the committed work-table, inside the store.
+                let files = durable.files(&store, &layout).await?;
                 let committed = Committed {
                     prefix: &durable.prefix,
-                    files: &durable.files,
+                    files: &files,
                     commit_id: &durable.commit_id,
                 };
                 publish_output(

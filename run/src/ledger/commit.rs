@@ -9,7 +9,7 @@
 //! deleted, and `_SUCCESS` (a manifest) is written last. Readers trust the folder only
 //! while `_SUCCESS` is there, and re-publishing replaces, never appends.
 
-use super::{Layout, parse_json, to_json};
+use super::{Layout, parse_json, to_compact_json};
 use crate::store::{FileEntry, PutMode, Store, StoreError, TransferOptions, copy_files};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,7 +58,10 @@ pub async fn commit<S: Store>(
     manifest: &CommitManifest,
 ) -> Result<CommitOutcome, StoreError> {
     let key = layout.commit(&manifest.run_id, &manifest.stage);
-    match store.put(&key, to_json(manifest), PutMode::Create).await {
+    match store
+        .put(&key, to_compact_json(manifest), PutMode::Create)
+        .await
+    {
         Ok(_) => Ok(CommitOutcome::Committed),
         Err(StoreError::AlreadyExists { .. }) => {
             let existing = read_commit(store, layout, &manifest.run_id, &manifest.stage)
@@ -250,44 +253,58 @@ pub async fn publish_output<S: Store + Clone + 'static>(
     committed: Committed<'_>,
     options: &TransferOptions,
     now: SystemTime,
-) -> Result<SuccessManifest, StoreError> {
+) -> Result<(), StoreError> {
     let prefix = layout.output(stage, batch);
     let success = layout.success(stage, batch);
     // Readers must stop trusting the folder before any file in it changes.
     store.delete_many(std::slice::from_ref(&success)).await?;
     // A publish killed midway may have left a temporary file here, which no listing shows.
     store.collect_stale(&prefix).await?;
-    let previous: Vec<String> = store
+    // What an earlier version left here: usually nothing; a million new files are never
+    // held as a set of keys.
+    let mut previous: std::collections::HashSet<String> = store
         .list(&prefix)
         .await?
         .into_iter()
         .map(|o| o.key)
         .filter(|k| *k != success)
         .collect();
-    let files = copy_files(store, committed.prefix, &prefix, committed.files, options).await?;
-    let written: BTreeSet<String> = files
-        .iter()
-        .map(|f| format!("{prefix}{}", f.path))
-        .collect();
-    let leftovers: Vec<String> = previous
-        .into_iter()
-        .filter(|k| !written.contains(k))
-        .collect();
-    store.delete_many(&leftovers).await?;
-    let manifest = SuccessManifest {
+    copy_files(store, committed.prefix, &prefix, committed.files, options).await?;
+    if !previous.is_empty() {
+        for file in committed.files {
+            previous.remove(&format!("{prefix}{}", file.path));
+        }
+        let leftovers: Vec<String> = previous.into_iter().collect();
+        store.delete_many(&leftovers).await?;
+    }
+    // The files are the committed ones (copy_files checked every size), borrowed.
+    let manifest = SuccessManifestRef {
         format: respawn_core::contract::FORMAT,
-        workflow: layout.workflow().into(),
-        stage: stage.into(),
-        batch: batch.into(),
-        run_id: run_id.into(),
-        commit_id: committed.commit_id.into(),
-        files,
+        workflow: layout.workflow(),
+        stage,
+        batch,
+        run_id,
+        commit_id: committed.commit_id,
+        files: committed.files,
         published_at: super::timestamp(now),
     };
     store
-        .put(&success, to_json(&manifest), PutMode::Overwrite)
+        .put(&success, to_compact_json(&manifest), PutMode::Overwrite)
         .await?;
-    Ok(manifest)
+    Ok(())
+}
+
+/// A [`SuccessManifest`] as it is written: the same fields, borrowed.
+#[derive(Serialize)]
+struct SuccessManifestRef<'a> {
+    format: u32,
+    workflow: &'a str,
+    stage: &'a str,
+    batch: &'a str,
+    run_id: &'a str,
+    commit_id: &'a str,
+    files: &'a [FileEntry],
+    published_at: String,
 }
 
 /// The published output of a stage for a batch: `None` unless `_SUCCESS` is there and
@@ -312,6 +329,21 @@ pub async fn output_problem<S: Store>(
     Ok(check_output(store, layout, stage, batch).await?.err())
 }
 
+/// The `_SUCCESS` manifest of a published output, as it is (its files not looked at).
+pub async fn read_success<S: Store>(
+    store: &S,
+    layout: &Layout,
+    stage: &str,
+    batch: &str,
+) -> Result<Option<SuccessManifest>, StoreError> {
+    let key = layout.success(stage, batch);
+    match store.get(&key).await {
+        Ok((bytes, _)) => Ok(Some(parse_json(store.locate(&key), &bytes)?)),
+        Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
 /// The `_SUCCESS` manifest, checked against one LIST of the output's prefix.
 async fn check_output<S: Store>(
     store: &S,
@@ -319,16 +351,10 @@ async fn check_output<S: Store>(
     stage: &str,
     batch: &str,
 ) -> Result<Result<SuccessManifest, String>, StoreError> {
-    let key = layout.success(stage, batch);
-    let manifest: SuccessManifest = match store.get(&key).await {
-        Ok((bytes, _)) => parse_json(store.locate(&key), &bytes)?,
-        Err(StoreError::NotFound { .. }) => {
-            let prefix = layout.output(stage, batch);
-            return Ok(Err(format!("{} is gone", store.locate(&prefix))));
-        }
-        Err(other) => return Err(other),
-    };
     let prefix = layout.output(stage, batch);
+    let Some(manifest) = read_success(store, layout, stage, batch).await? else {
+        return Ok(Err(format!("{} is gone", store.locate(&prefix))));
+    };
     let listed: BTreeMap<String, u64> = store
         .list(&prefix)
         .await?

@@ -414,37 +414,38 @@ pub async fn sum_prefix<S: Store + Clone + 'static>(
 }
 
 /// Copies the files of a manifest from under `from` to under `to` inside the store
-/// (server-side on S3: CopyObject, no byte goes through respawn), checking every size.
-/// Returns the entries as they are under `to`, in the manifest's order.
+/// (server-side on S3: CopyObject, no byte goes through respawn), checking every size:
+/// under `to` they are exactly `files`.
 pub async fn copy_files<S: Store + Clone + 'static>(
     store: &S,
     from: &str,
     to: &str,
     files: &[FileEntry],
     options: &TransferOptions,
-) -> Result<Vec<FileEntry>> {
+) -> Result<()> {
     check_prefix(from)?;
     check_prefix(to)?;
-    let jobs = files.iter().cloned().map(|entry: FileEntry| {
+    // By index: a closure over `&FileEntry` is not general enough for a spawned task.
+    let jobs = (0..files.len()).map(move |i| {
+        let entry = &files[i];
         let store = store.clone();
         let source = format!("{from}{}", entry.path);
         let target = format!("{to}{}", entry.path);
+        let size = entry.size;
         // A copy costs one request whatever the size: every copy weighs the same.
         (1, async move {
             let copied = store.copy(&source, &target).await?;
-            if copied.size != entry.size {
+            if copied.size != size {
                 return Err(StoreError::Corrupt {
                     object: store.locate(&source),
-                    detail: format!(
-                        "expected {} bytes, the copy has {}",
-                        entry.size, copied.size
-                    ),
+                    detail: format!("expected {size} bytes, the copy has {}", copied.size),
                 });
             }
-            Ok(entry)
+            Ok(())
         })
     });
-    run_bounded(options.concurrency, jobs).await
+    run_bounded(options.concurrency, jobs).await?;
+    Ok(())
 }
 
 #[cfg(test)]
