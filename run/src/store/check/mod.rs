@@ -21,7 +21,7 @@
 mod races;
 mod verdict;
 
-pub use verdict::{VERDICT_KEY, last_verdict, refuse_if_failed, remember};
+pub use verdict::{VERDICT_KEY, last_verdict, remember};
 
 use super::{AnyStore, Result, Store, StoreError, StoreErrorKind};
 use races::Bodies;
@@ -275,7 +275,7 @@ mod tests {
             .unwrap();
         assert!(results.iter().all(|r| r.passed), "{results:?}");
         assert!(store.list(".respawn-check/").await.unwrap().is_empty());
-        refuse_if_failed(&store).await.unwrap();
+        check_on_first_use(&store, String::new()).await.unwrap();
         let failed = Verdict::of(
             store.describe(),
             "2026-12-01T00:00:00Z".into(),
@@ -289,7 +289,10 @@ mod tests {
             )],
         );
         remember(&store, &failed).await.unwrap();
-        let refused = refuse_if_failed(&store).await.unwrap_err();
+        let refused = check_on_first_use(&store, String::new())
+            .await
+            .err()
+            .unwrap();
         assert!(
             refused.to_string().contains("round 3: 2 winners"),
             "{refused}"

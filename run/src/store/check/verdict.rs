@@ -80,11 +80,3 @@ async fn read<S: Store>(store: &S) -> Result<Option<Verdict>> {
         Err(other) => Err(other),
     }
 }
-
-/// Fails when the last check of this endpoint and bucket failed, with the reasons.
-pub async fn refuse_if_failed(store: &AnyStore) -> Result<()> {
-    match last_verdict(store).await? {
-        Some(verdict) if !verdict.passed => Err(verdict.refusal()),
-        _ => Ok(()),
-    }
-}

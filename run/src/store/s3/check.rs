@@ -72,8 +72,7 @@ impl S3Store {
 
     /// Tags set by a put of a work-table key and by a later tagging call.
     async fn tagging_check(&self, scratch: &str) -> Result<CheckResult> {
-        let run = scratch.rsplit('/').next().unwrap_or("check");
-        let work_key = &format!(".respawn-check/runs/{run}/work/tagged");
+        let work_key = &format!("{}work/tagged", work_run(scratch));
         let plain_key = &format!("{scratch}/tagged-later");
         self.put(work_key, b"work".to_vec(), PutMode::Overwrite)
             .await?;
@@ -108,13 +107,16 @@ impl S3Store {
         let tags = self.tagging_check(scratch);
         let refused = "the lifecycle safety net on the work tag will not see work-tables (respawn's own cleanup still runs)";
         let tags = judged("object tags", false, refused, tags).await;
-        let work_key = format!(
-            ".respawn-check/runs/{}/",
-            scratch.rsplit('/').next().unwrap_or("check")
-        );
-        self.delete_prefix(&work_key).await?;
+        self.delete_prefix(&work_run(scratch)).await?;
         Ok(vec![multipart, tags?])
     }
+}
+
+/// Where the tagging check writes a work-table key (which is tagged as it is written): a
+/// run folder named after the check's scratch prefix, ending in `/`.
+fn work_run(scratch: &str) -> String {
+    let run = scratch.rsplit('/').next().unwrap_or("check");
+    format!(".respawn-check/runs/{run}/")
 }
 
 /// A new private temporary directory.
