@@ -69,7 +69,9 @@ impl CapacityTrace {
 
     /// The first drop strictly after trace time `after`: its trace time and what it takes.
     pub fn next_drop(&self, after: f64) -> Option<(f64, Drop)> {
-        let first = (after / self.gap).floor().max(0.0) as u64 + 1;
+        // A time that is a drop's own, give or take rounding (a trial's offset added and
+        // taken away again), is at that drop, not just before it: never the same drop twice.
+        let first = (after / self.gap + 1e-9).floor().max(0.0) as u64 + 1;
         (first..first + self.counts.len() as u64).find_map(|k| {
             let (before, now) = (self.count(k - 1), self.count(k));
             (now < before).then(|| {
@@ -124,6 +126,22 @@ mod tests {
         // Past its end the trace repeats: 4 -> 4 at the seam, then 4 -> 3 again.
         assert_eq!(trace.next_drop(300.0), Some((600.0, Drop::Share(0.25))));
         assert_eq!(trace.available_from(250.0), 360.0);
+        // A drop's time, with a trial's offset taken away and added again, rounds a
+        // little below it: the next drop is still the one after it, not the same again.
+        let odd = CapacityTrace {
+            gap: 2.43,
+            counts: vec![2, 1, 1, 0, 2],
+        };
+        let (at, _) = odd.next_drop(0.0).unwrap();
+        let offset = 3.0 * 2.43;
+        assert!(
+            (at - offset) + offset < at,
+            "the rounding this guards against"
+        );
+        assert_eq!(
+            odd.next_drop((at - offset) + offset).unwrap().1,
+            Drop::Whole
+        );
         assert_eq!(trace.available_from(30.0), 30.0);
         assert_eq!(trace.span(), 480.0);
         // 6 counts with capacity (360 s held); drops of 1/4 and of all: 1.25 losses.
