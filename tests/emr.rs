@@ -213,6 +213,16 @@ impl Lab {
         events.into_iter().map(|(_, event)| event).collect()
     }
 
+    /// The run record as the ledger stored it (`run.json`; one run in the store).
+    fn stored_record(&self) -> Value {
+        let mut all = BTreeMap::new();
+        support::walk(&self.store_root(), &self.store_root(), &mut all);
+        let (_, bytes) = (all.iter())
+            .find(|(key, _)| key.ends_with("/run.json"))
+            .expect("a run.json");
+        serde_json::from_slice(bytes).unwrap()
+    }
+
     fn run_record(&self) -> Value {
         let run = self.respawn(&["status", &self.file, "--format", "json"]);
         run.success();
@@ -1150,6 +1160,30 @@ fn a_replacement_cluster_avoids_the_zone_whose_capacity_was_just_reclaimed() {
         }),
         "{notes:?}"
     );
+    // The run record keeps each cluster with its zone and subnet, for the learned model.
+    let held: Vec<(String, String, bool)> = lab.stored_record()["clusters"]
+        .as_array()
+        .expect("clusters in run.json")
+        .iter()
+        .map(|c| {
+            let text = |field: &str| c[field].as_str().unwrap_or_default().to_string();
+            (text("zone"), text("subnet"), c["lost"].as_bool().unwrap())
+        })
+        .collect();
+    let other = respawn_emr_emulator::zone_of(second).to_string();
+    assert_eq!(
+        held,
+        [
+            (zone.to_string(), first.to_string(), true),
+            (other.clone(), second.to_string(), false)
+        ]
+    );
+    let stats = lab.respawn(&["stats", &lab.file, "--format", "json"]);
+    stats.success();
+    let by_zone = stats.json()["interruptions"]["by_zone"].clone();
+    assert_eq!(by_zone[0]["zone"], zone, "{by_zone}");
+    assert_eq!(by_zone[0]["losses"], 1, "{by_zone}");
+    assert_eq!(by_zone[1]["zone"], other.as_str(), "{by_zone}");
     lab.assert_same_outputs();
     lab.assert_every_cluster_terminated();
 }

@@ -273,3 +273,100 @@ fn assert_market_choice_names_its_model(fx: &Fixture) {
 fn display(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
+
+/// Loses its spot cluster every half second or so until it falls back after three losses.
+const BURSTY: &str = r#"name: bursty
+cluster:
+  provider: local
+  market: spot
+  mtti: 2h
+  provision_time: 1s
+  slots: 1
+  fallback: {after_interruptions: 3}
+stages:
+  work:
+    run: mkdir -p {{ output }} && sleep 3 && echo done > {{ output }}/data
+    estimate: 3s
+"#;
+
+#[test]
+fn runs_record_each_cluster_held_and_enough_losses_are_replayed_as_they_came() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bursty.yaml");
+    std::fs::write(&file, BURSTY).unwrap();
+    let store = dir.path().join("store");
+    let with = |head: &[&str]| {
+        let mut args: Vec<String> = head.iter().map(|s| s.to_string()).collect();
+        args.extend([display_full(&file), "--store".into(), display_full(&store)]);
+        args
+    };
+    for n in 1..=3 {
+        let mut args = with(&["run", "--format", "json", "--batch", &format!("b{n}")]);
+        args.extend([
+            "--chaos".into(),
+            format!("mtti=500ms,seed={n},provision=100ms"),
+        ]);
+        args.extend([
+            "--scratch".into(),
+            display_full(&dir.path().join("scratch")),
+        ]);
+        respawn(&args).success();
+    }
+    // Every run record lists its clusters: three taken by chaos, the on-demand one let go.
+    let runs = std::fs::read_dir(store.join("bursty/runs")).unwrap();
+    for run in runs {
+        let record: Value =
+            serde_json::from_slice(&std::fs::read(run.unwrap().path().join("run.json")).unwrap())
+                .unwrap();
+        let clusters = record["clusters"].as_array().expect("clusters");
+        let ended: Vec<(&str, bool)> = clusters
+            .iter()
+            .map(|c| (c["market"].as_str().unwrap(), c["lost"].as_bool().unwrap()))
+            .collect();
+        assert_eq!(
+            ended,
+            [
+                ("spot", true),
+                ("spot", true),
+                ("spot", true),
+                ("on-demand", false)
+            ],
+            "{record}"
+        );
+        assert!(
+            clusters
+                .iter()
+                .all(|c| c["seconds"].as_f64().unwrap() >= 0.0)
+        );
+    }
+    // Nine losses: the clusters held are the planning model, as they came.
+    let plan = respawn(with(&["plan", "--format", "json"]));
+    plan.success();
+    let source = plan.json()["mtti_source"].as_str().unwrap().to_string();
+    assert!(
+        source.starts_with("history: 3 runs, 9 losses in")
+            && source.ends_with("(replayed as they came)"),
+        "{source}"
+    );
+    let stats = respawn(with(&["stats", "--format", "json"]));
+    stats.success();
+    assert_eq!(stats.json()["interruptions"]["empirical"], true);
+    let text = respawn(with(&["stats"]));
+    assert!(
+        text.stdout.contains("plans replay the spot clusters held"),
+        "{}",
+        text.stdout
+    );
+    // --mtti and --no-history plan with exponential losses again.
+    let flag = respawn(with(&[
+        "simulate", "--format", "json", "--trials", "20", "--mtti", "1h",
+    ]));
+    flag.success();
+    assert_eq!(flag.json()["mtti_source"], "--mtti flag");
+    let file_only = respawn(with(&["plan", "--format", "json", "--no-history"]));
+    assert_eq!(file_only.json()["mtti_source"], "workflow file");
+}
+
+fn display_full(path: &Path) -> String {
+    path.display().to_string()
+}

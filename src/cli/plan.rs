@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 
 pub fn run(args: &PlanArgs) -> Result<(), CliError> {
-    let (workflow, history) = args.what_if.load(&args.file)?;
+    let (workflow, history) = args.what_if.load(&args.file, args.mtti.is_some())?;
     let options = PlanOptions {
         mtti: args.mtti,
         policy: args.policy.map(Into::into),

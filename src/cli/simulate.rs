@@ -58,7 +58,7 @@ fn traces(path: &std::path::Path) -> Result<Traces, CliError> {
 }
 
 pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
-    let (workflow, history) = args.what_if.load(&args.file)?;
+    let (workflow, history) = args.what_if.load(&args.file, args.mtti.is_some())?;
     let (traces, capacity) = match &args.trace {
         None => (None, None),
         Some(path) => traces(path)?,

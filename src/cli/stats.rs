@@ -83,7 +83,43 @@ fn text(name: &str, history: &History) -> String {
         )),
         None => out.push_str("; plans use the file's mtti\n"),
     }
+    if let Some(trace) = &model.empirical {
+        out.push_str(&format!(
+            "plans replay the spot clusters held, laid end to end ({:.2} h), bursts and quiet spells as they came\n",
+            trace.span() / 3600.0
+        ));
+    }
+    if !model.by_zone.is_empty() {
+        out.push_str(&zone_table(model));
+    }
     out
+}
+
+/// Spot losses per zone, and the zones the plan learns from.
+fn zone_table(model: &respawn_core::learn::InterruptionModel) -> String {
+    let rows: Vec<Vec<String>> = (model.by_zone.iter())
+        .map(|z| {
+            let mtti = (z.losses > 0).then(|| fmt(z.hours * 3600.0 / f64::from(z.losses)));
+            let used = model.zones.is_empty() || model.zones.contains(&z.zone);
+            vec![
+                z.zone.clone(),
+                z.clusters.to_string(),
+                z.losses.to_string(),
+                format!("{:.2}", z.hours),
+                mtti.unwrap_or_else(|| "-".into()),
+                if used { "yes" } else { "no" }.into(),
+            ]
+        })
+        .collect();
+    let header = [
+        "zone",
+        "clusters",
+        "losses",
+        "spot h",
+        "mtti seen",
+        "plans use",
+    ];
+    format!("\n{}", output::table(&header, &rows))
 }
 
 fn figure_json(figure: &Figure, unit: &str) -> serde_json::Value {
@@ -118,6 +154,14 @@ fn to_json(name: &str, history: &History) -> serde_json::Value {
             "spot_hours": model.hours,
             "runs": model.runs,
             "source": model.describe(),
+            "empirical": model.empirical.is_some(),
+            "zones": model.zones,
+            "by_zone": model.by_zone.iter().map(|z| json!({
+                "zone": z.zone,
+                "clusters": z.clusters,
+                "losses": z.losses,
+                "spot_hours": z.hours,
+            })).collect::<Vec<_>>(),
         },
     })
 }

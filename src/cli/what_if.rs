@@ -33,10 +33,15 @@ impl WhatIf {
     pub fn load(
         &self,
         file: &std::path::Path,
+        mtti_flag: bool,
     ) -> Result<(respawn_core::workflow::Workflow, History), CliError> {
         let mut workflow = output::load(file)?;
         let history = super::learned::for_plan(&self.history, &workflow);
         history.apply(&mut workflow);
+        if mtti_flag {
+            // `--mtti` asks for exponential losses: the history's clusters are not replayed.
+            workflow.cluster.learned_trace = None;
+        }
         if let Some(market) = self.market {
             workflow.cluster.market = market.into();
         }

@@ -11,6 +11,7 @@ mod usage;
 
 pub use layout::{Layout, timestamp};
 pub use record::{
-    CheckRecord, FORMAT, Interruption, MarketChange, RunRecord, RunStatus, StageRecord,
+    CheckRecord, FORMAT, HeldCluster, Interruption, MarketChange, NodeLoss, RunRecord, RunStatus,
+    StageRecord,
 };
 pub use usage::InstanceUse;

@@ -138,6 +138,40 @@ pub struct RunRecord {
     /// types): history of one kind says nothing of another's interruptions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_kind: Option<String>,
+    /// Each cluster the run held, from when it was ready to its end, in the order they
+    /// ended: what the learned interruption model replays, losses and quiet spells as
+    /// they came, and learns per zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<HeldCluster>,
+}
+
+/// A cluster a run held: how long it was up, how it ended, where it ran, and the losses
+/// of some of its nodes on the way.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldCluster {
+    /// `spot` or `on-demand`.
+    pub market: String,
+    /// Seconds from when it was ready to its end.
+    pub seconds: f64,
+    /// It ended because the provider took it (a spot loss), not because the run let it go.
+    pub lost: bool,
+    /// Its availability zone and subnet, where the provider told them (EMR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<String>,
+    /// Losses of some of its nodes while it worked on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_losses: Vec<NodeLoss>,
+}
+
+/// Nodes of a cluster reclaimed while the cluster worked on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeLoss {
+    /// Seconds after the cluster was ready.
+    pub after: f64,
+    /// The share of its nodes taken (above 0, below 1).
+    pub share: f64,
 }
 
 impl RunRecord {
@@ -170,6 +204,7 @@ impl RunRecord {
             instance_hours: BTreeMap::new(),
             cluster_hours: BTreeMap::new(),
             cluster_kind: None,
+            clusters: Vec::new(),
         }
     }
 

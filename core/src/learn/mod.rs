@@ -10,10 +10,12 @@
 //! [`WINDOW`] of them; runs of earlier definitions count a quarter each. The learned value
 //! is their median, blended with the file's value until they weigh [`ENOUGH`] runs.
 
+mod empirical;
 mod interruptions;
 mod stats;
 
-pub use interruptions::{InterruptionModel, cluster_kind};
+pub use empirical::{EMPIRICAL_LOSSES, history_trace};
+pub use interruptions::{InterruptionModel, ZoneFigures, cluster_kind};
 pub use stats::{median, quantile};
 
 use crate::contract::RunRecord;
@@ -106,7 +108,8 @@ impl History {
     }
 
     /// Puts the plan's values into the workflow: each stage's estimate and output size,
-    /// and the cluster's `mtti` when it was learned.
+    /// the cluster's `mtti` when it was learned, and the clusters held as the planning
+    /// model when there were enough losses to replay.
     pub fn apply(&self, workflow: &mut Workflow) {
         for (stage, figures) in workflow.stages.iter_mut().zip(&self.stages) {
             stage.estimate = Duration::from_secs_f64(figures.estimate.value.max(0.0));
@@ -115,6 +118,7 @@ impl History {
         // A planning trace (`cluster.interruptions`) is the model the user chose.
         if self.interruptions.source.is_learned() && workflow.cluster.interruptions.is_none() {
             workflow.cluster.mtti = self.interruptions.mtti;
+            workflow.cluster.learned_trace = self.interruptions.empirical.clone();
         }
     }
 }

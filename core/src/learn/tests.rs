@@ -185,3 +185,115 @@ fn a_spot_task_fleet_makes_another_kind_of_cluster_than_the_same_primary_and_cor
         "spot task nodes are lost, not the cluster"
     );
 }
+
+fn held(zone: &str, seconds: f64, lost: bool) -> crate::contract::HeldCluster {
+    crate::contract::HeldCluster {
+        market: "spot".into(),
+        seconds,
+        lost,
+        zone: Some(zone.into()),
+        subnet: Some(format!("subnet-{zone}")),
+        node_losses: Vec::new(),
+    }
+}
+
+/// Ten runs of `wf`'s kind, each holding the clusters `clusters(n)` gives.
+fn held_runs(
+    wf: &Workflow,
+    clusters: impl Fn(usize) -> Vec<crate::contract::HeldCluster>,
+) -> Vec<RunRecord> {
+    (0..10)
+        .map(|n| {
+            let mut r = record(wf, n, 600.0, None);
+            r.cluster_kind = Some(cluster_kind(wf));
+            r.clusters = clusters(n);
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn clusters_respawn_left_are_held_time_but_not_losses() {
+    let wf = workflow(TWO);
+    // Each run: one cluster taken after 30 min, one left for on-demand after 30 min.
+    let records = held_runs(&wf, |_| {
+        vec![held("a", 1800.0, true), held("a", 1800.0, false)]
+    });
+    let model = learn(&wf, &records).interruptions;
+    assert_eq!((model.losses, model.runs), (10, 10));
+    assert!((model.hours - 10.0).abs() < 1e-9, "{}", model.hours);
+}
+
+#[test]
+fn enough_losses_make_the_clusters_held_the_planning_model_replayed_as_they_came() {
+    let wf = workflow(TWO);
+    // Bursty: each run loses a cluster after 1 minute, then holds one for 3 hours.
+    let records = held_runs(&wf, |_| {
+        vec![held("a", 60.0, true), held("a", 3.0 * 3600.0, false)]
+    });
+    let history = learn(&wf, &records);
+    let trace = history.interruptions.empirical.clone().expect("10 losses");
+    assert!(
+        history
+            .interruptions
+            .describe()
+            .contains("replayed as they came")
+    );
+    let mut planned = wf.clone();
+    history.apply(&mut planned);
+    match crate::sim::Interruptions::planning(&planned, planned.cluster.mtti.as_secs_f64()) {
+        crate::sim::Interruptions::Capacity(replayed) => assert_eq!(replayed, *trace),
+        other => panic!("planned with {other:?}"),
+    }
+    // Too few losses: the rate, with the file as its prior.
+    let few = held_runs(&wf, |n| vec![held("a", 600.0, n < 3)]);
+    let history = learn(&wf, &few);
+    assert!(history.interruptions.empirical.is_none());
+    let mut planned = wf.clone();
+    history.apply(&mut planned);
+    assert!(planned.cluster.learned_trace.is_none());
+}
+
+#[test]
+fn a_workflow_pinned_to_a_zone_learns_from_that_zone_and_stats_see_every_zone() {
+    let emr = |subnets: &str| {
+        workflow(&format!(
+            "name: wf\ncluster:\n  provider: emr\n  mtti: 2h\n  emr:\n    release_label: emr-7.5.0\n    \
+             service_role: s\n    instance_profile: p\n    region: eu-west-1\n    \
+             primary: {{instance_types: [m5.xlarge]}}\n    \
+             core: {{instance_types: [r5.xlarge], capacity: 2}}\n{subnets}stages:\n  a: {{run: x}}\n"
+        ))
+    };
+    let pinned = emr("    subnets: [subnet-quiet]\n");
+    let anywhere = emr("");
+    // Every run held a cluster in a zone that loses it at once and one in a quiet zone.
+    let runs = |wf: &Workflow| {
+        held_runs(wf, |_| {
+            vec![held("busy", 300.0, true), held("quiet", 7200.0, false)]
+        })
+    };
+    let quiet = learn(&pinned, &runs(&pinned)).interruptions;
+    assert_eq!(quiet.zones, vec!["quiet".to_string()]);
+    assert_eq!((quiet.losses, quiet.runs), (0, 10));
+    assert!(
+        quiet.describe().contains("in quiet"),
+        "{}",
+        quiet.describe()
+    );
+    let pooled = learn(&anywhere, &runs(&anywhere)).interruptions;
+    assert!(pooled.zones.is_empty());
+    assert_eq!(pooled.losses, 10);
+    assert!(pooled.mtti < quiet.mtti);
+    let zones: Vec<(&str, u32)> = (pooled.by_zone.iter())
+        .map(|z| (z.zone.as_str(), z.losses))
+        .collect();
+    assert_eq!(zones, vec![("busy", 10), ("quiet", 0)]);
+    // A subnet the history never ran in: EMR may place it anywhere, so every zone counts.
+    let unseen = emr("    subnets: [subnet-quiet, subnet-new]\n");
+    assert!(
+        learn(&unseen, &runs(&unseen))
+            .interruptions
+            .zones
+            .is_empty()
+    );
+}

@@ -67,6 +67,7 @@ fn arbitrary_workflow() -> impl Strategy<Value = Workflow> {
                     fallback: FallbackSpec::default(),
                     emr: None,
                     interruptions: None,
+                    learned_trace: None,
                 },
                 checkpoint: CheckpointSpec {
                     policy: CheckpointPolicy::Auto,

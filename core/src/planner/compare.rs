@@ -148,6 +148,8 @@ pub fn simulate(workflow: &Workflow, options: &SimOptions) -> SimReport {
     let interruptions = match (&options.capacity, &options.traces) {
         (Some(trace), _) => Interruptions::Capacity(trace.clone()),
         (None, Some(traces)) => Interruptions::Traces(traces.clone()),
+        // `--mtti` asks for exponential losses, whatever the planning model.
+        (None, None) if options.mtti.is_some() => Interruptions::Exponential { mtti },
         (None, None) => Interruptions::planning(workflow, mtti),
     };
     let policies = plans

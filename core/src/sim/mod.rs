@@ -49,15 +49,16 @@ pub enum TrialInterruptions<'a> {
 
 impl Interruptions {
     /// The workflow's planning model: its capacity trace (`cluster.interruptions.trace`,
-    /// once loaded), else exponential losses with mean `mtti`. What the market choice and
-    /// the checkpoint policy are simulated under, unless `simulate` is given another.
+    /// once loaded), else the clusters its history held (`cluster.learned_trace`), else
+    /// exponential losses with mean `mtti`. What the market choice and the checkpoint
+    /// policy are simulated under, unless `simulate` is given another.
     pub fn planning(workflow: &Workflow, mtti: f64) -> Interruptions {
-        match workflow
-            .cluster
+        let cluster = &workflow.cluster;
+        let file = cluster
             .interruptions
             .as_ref()
-            .and_then(|m| m.trace.as_ref())
-        {
+            .and_then(|m| m.trace.as_ref());
+        match file.or(cluster.learned_trace.as_ref()) {
             Some(trace) => Interruptions::Capacity((**trace).clone()),
             None => Interruptions::Exponential { mtti },
         }

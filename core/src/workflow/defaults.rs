@@ -50,6 +50,7 @@ pub fn cluster() -> ClusterSpec {
         fallback: FALLBACK,
         emr: None,
         interruptions: None,
+        learned_trace: None,
     }
 }
 

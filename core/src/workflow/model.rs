@@ -263,6 +263,10 @@ pub struct ClusterSpec {
     /// `interruptions: {trace: FILE}`: a capacity trace as the planning model, in place of
     /// exponential losses with `mtti`.
     pub interruptions: Option<TraceModel>,
+    /// The spot clusters earlier runs held, as a capacity trace: the planning model when
+    /// the file names no trace and the history lost enough clusters. Set by
+    /// [`crate::learn::History::apply`], never by the file.
+    pub learned_trace: Option<std::sync::Arc<super::capacity::CapacityTrace>>,
 }
 
 /// `cluster.interruptions.trace`: the capacity trace plans are made with.

@@ -209,6 +209,14 @@ impl Cluster {
         }
     }
 
+    /// Its availability zone and subnet, where the provider told them (EMR).
+    pub fn placement(&self) -> (Option<String>, Option<String>) {
+        match self {
+            Cluster::Local(_) => (None, None),
+            Cluster::Emr(c) => (c.placement.zone.clone(), c.placement.subnet.clone()),
+        }
+    }
+
     /// The cluster, for messages: its scratch directory or its EMR id.
     pub fn describe(&self) -> String {
         match self {

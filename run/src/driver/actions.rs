@@ -41,7 +41,7 @@ impl Driver {
                 Action::Terminate => self.terminate().await,
                 Action::Abandon { generation, reason } => {
                     let cause = format!("respawn left the spot cluster: {reason}");
-                    let _ = self.tx.send(Msg::Lose { generation, cause });
+                    let _ = self.tx.send(Msg::Leave { generation, cause });
                 }
                 Action::Release { generation, reason } => {
                     self.release_replacement(generation, reason).await

@@ -90,7 +90,11 @@ impl Driver {
                 Err(error) => Some(RunEnd::Store(error)),
             },
             Msg::Lose { generation, cause } => {
-                self.lose(generation, cause).await;
+                self.lose(generation, cause, true).await;
+                None
+            }
+            Msg::Leave { generation, cause } => {
+                self.lose(generation, cause, false).await;
                 None
             }
             Msg::LoseNode { generation } => {
@@ -174,8 +178,7 @@ impl Driver {
             return None;
         }
         let market = cluster.market();
-        self.ready_at
-            .insert(generation, seconds(self.started.elapsed()));
+        self.hold(generation, cluster.placement());
         self.emit(RunEvent::ClusterReady {
             generation,
             market,
@@ -205,7 +208,7 @@ impl Driver {
             return None;
         }
         match end {
-            ClusterEnd::Lost => self.lose(generation, cause).await,
+            ClusterEnd::Lost => self.lose(generation, cause, true).await,
             ClusterEnd::Stopped => {
                 let message =
                     format!("{cause}: stopping; the run will resume with the same command");
@@ -269,7 +272,7 @@ impl Driver {
             .is_some_and(|c| c.generation() == generation && c.is_alive());
         if !alive {
             let cause = "its scratch directory vanished while a stage ran".to_string();
-            self.lose(generation, cause).await;
+            self.lose(generation, cause, true).await;
             return None;
         }
         let exit = match (check, &end) {
@@ -428,7 +431,7 @@ impl Driver {
                     return Some(RunEnd::Store(error));
                 }
                 let cause = "its scratch directory vanished during an upload".to_string();
-                self.lose(generation, cause).await;
+                self.lose(generation, cause, true).await;
                 let event = Event::PersistFailed {
                     stage,
                     attempt: machine_attempt,
@@ -474,7 +477,7 @@ impl Driver {
                 }
                 if current {
                     let cause = "its scratch directory vanished during a restore".into();
-                    self.lose(generation, cause).await;
+                    self.lose(generation, cause, true).await;
                 }
             }
         }
@@ -487,7 +490,7 @@ impl Driver {
             Some(cluster) if cluster.market() == Market::Spot => {
                 let generation = cluster.generation();
                 let cause = "interrupted by `respawn interrupt`".to_string();
-                self.lose(generation, cause).await;
+                self.lose(generation, cause, true).await;
                 return;
             }
             Some(_) => "the cluster is on-demand: spot interruptions do not reach it",

@@ -10,9 +10,9 @@ use respawn_core::machine::{Event, StageState};
 use respawn_core::workflow::{Market, StageId};
 
 impl Driver {
-    /// The cluster of `generation` is gone: kill what runs on it, delete its scratch,
-    /// and tell the machine.
-    pub(super) async fn lose(&mut self, generation: u32, cause: String) {
+    /// The cluster of `generation` is gone (`taken`: the provider took it; otherwise
+    /// respawn left it): kill what runs on it, delete its scratch, and tell the machine.
+    pub(super) async fn lose(&mut self, generation: u32, cause: String, taken: bool) {
         if self.gone.contains(&generation) {
             return;
         }
@@ -31,7 +31,8 @@ impl Driver {
         let described = cluster.describe();
         let usage = cluster.lose().await;
         let released = usage.map(|usage| (described, usage));
-        self.settle_lost(generation, market, cause, released).await;
+        self.settle_lost(generation, market, cause, released, taken)
+            .await;
     }
 
     /// A cluster ended before it was up (EMR could not find the capacity, say), with what
@@ -47,7 +48,8 @@ impl Driver {
         }
         self.gone.insert(generation);
         let market = self.machine.market();
-        self.settle_lost(generation, market, cause, released).await;
+        self.settle_lost(generation, market, cause, released, true)
+            .await;
     }
 
     /// A one-node loss (chaos `partial=`): the attempt on the node taken, if one ran
@@ -90,6 +92,7 @@ impl Driver {
     ) {
         let current = self.machine.generation() == generation && !self.gone.contains(&generation);
         if let Some((nodes, remaining, cause)) = lost {
+            self.hold_node_loss(generation, nodes, remaining);
             self.emit(RunEvent::CapacityLost {
                 generation,
                 nodes,
@@ -136,6 +139,7 @@ impl Driver {
         market: Market,
         cause: String,
         released: Option<(String, Usage)>,
+        taken: bool,
     ) {
         // A replacement lost before it took over had nothing on it.
         let current = generation == self.machine.generation();
@@ -156,7 +160,7 @@ impl Driver {
             self.emit(event);
         }
         let at = timestamp(self.clock.now());
-        self.add_held(generation, market);
+        self.add_held(generation, market, taken);
         self.with_record(|record| {
             record.interruptions.push(Interruption {
                 at,
@@ -221,7 +225,7 @@ impl Driver {
         cluster: String,
         usage: Option<Usage>,
     ) {
-        self.add_held(generation, market);
+        self.add_held(generation, market, false);
         self.add_hours(market, usage.as_ref().map(|u| u.instance_hours));
         self.emit(RunEvent::ClusterReleased {
             generation,
@@ -235,13 +239,13 @@ impl Driver {
     pub(super) async fn kill_everything(&mut self) {
         if let Some(replacement) = self.replacement.take() {
             let market = replacement.market();
-            self.add_held(replacement.generation(), market);
+            self.add_held(replacement.generation(), market, false);
             let usage = replacement.lose().await;
             self.add_hours(market, usage.map(|u| u.instance_hours));
         }
         if let Some(cluster) = self.cluster.take() {
             let market = cluster.market();
-            self.add_held(cluster.generation(), market);
+            self.add_held(cluster.generation(), market, false);
             let usage = cluster.lose().await;
             self.add_hours(market, usage.map(|u| u.instance_hours));
         }

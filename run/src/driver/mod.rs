@@ -128,6 +128,12 @@ enum Msg {
         generation: u32,
         cause: String,
     },
+    /// respawn leaves spot cluster `generation` (the deadline is at risk): handled as a
+    /// loss, but the provider did not take it.
+    Leave {
+        generation: u32,
+        cause: String,
+    },
     /// One node of cluster `generation` is reclaimed (chaos `partial=`).
     LoseNode {
         generation: u32,
@@ -219,8 +225,8 @@ struct Driver {
     logs: JoinSet<()>,
     /// When each stage's latest attempt was launched, as the events' `elapsed_s`.
     launched_at: Vec<f64>,
-    /// When each cluster still held became ready, as the events' `elapsed_s`.
-    ready_at: std::collections::BTreeMap<u32, f64>,
+    /// Each cluster still held, from when it became ready (for the run record).
+    held: std::collections::BTreeMap<u32, record::Holding>,
     /// Where the plan's interruption model came from.
     model: Option<String>,
     /// Attempts whose node was reclaimed: their end is no news.

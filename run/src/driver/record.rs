@@ -6,6 +6,7 @@ use super::ledger::LedgerMsg;
 use crate::ledger::{RunRecord, timestamp};
 use crate::store::Store;
 use respawn_core::contract::event::{RunEvent, StampedEvent};
+use respawn_core::contract::{HeldCluster, NodeLoss};
 use respawn_core::machine::StageState;
 use respawn_core::workflow::{Market, StageId};
 use std::path::Path;
@@ -86,18 +87,55 @@ impl Driver {
         }
     }
 
-    /// Adds the hours cluster `generation` was held since it was ready (once: a cluster
+    /// Cluster `generation` is ready, in this zone and subnet (where known).
+    pub(super) fn hold(
+        &mut self,
+        generation: u32,
+        (zone, subnet): (Option<String>, Option<String>),
+    ) {
+        let ready = super::handle::seconds(self.started.elapsed());
+        let holding = Holding {
+            ready,
+            zone,
+            subnet,
+            node_losses: Vec::new(),
+        };
+        self.held.insert(generation, holding);
+    }
+
+    /// `nodes` of cluster `generation`'s nodes were reclaimed, `remaining` work on.
+    pub(super) fn hold_node_loss(&mut self, generation: u32, nodes: u32, remaining: u32) {
+        let now = super::handle::seconds(self.started.elapsed());
+        if let Some(holding) = self.held.get_mut(&generation) {
+            let share = f64::from(nodes) / f64::from((nodes + remaining).max(1));
+            holding.node_losses.push(NodeLoss {
+                after: (now - holding.ready).max(0.0),
+                share: share.clamp(0.0, 1.0),
+            });
+        }
+    }
+
+    /// Cluster `generation` ended (`lost`: the provider took it): the hours it was held
+    /// since it was ready, and the cluster itself, go into the record (once: a cluster
     /// that was never ready, or was counted already, adds nothing).
-    pub(super) fn add_held(&mut self, generation: u32, market: Market) {
-        let Some(ready) = self.ready_at.remove(&generation) else {
+    pub(super) fn add_held(&mut self, generation: u32, market: Market, lost: bool) {
+        let Some(holding) = self.held.remove(&generation) else {
             return;
         };
-        let hours = (super::handle::seconds(self.started.elapsed()) - ready).max(0.0) / 3600.0;
+        let seconds = (super::handle::seconds(self.started.elapsed()) - holding.ready).max(0.0);
         self.with_record(|record| {
             *record
                 .cluster_hours
                 .entry(market.as_str().to_string())
-                .or_insert(0.0) += hours;
+                .or_insert(0.0) += seconds / 3600.0;
+            record.clusters.push(HeldCluster {
+                market: market.as_str().into(),
+                seconds,
+                lost,
+                zone: holding.zone,
+                subnet: holding.subnet,
+                node_losses: holding.node_losses,
+            });
         });
     }
 
@@ -125,6 +163,15 @@ impl Driver {
             }
         });
     }
+}
+
+/// A cluster the run holds: since when (the events' `elapsed_s`), where, and the losses
+/// of some of its nodes so far.
+pub(super) struct Holding {
+    ready: f64,
+    zone: Option<String>,
+    subnet: Option<String>,
+    node_losses: Vec<NodeLoss>,
 }
 
 /// Adds what the cluster said of a failure to the attempt's log.

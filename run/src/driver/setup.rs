@@ -102,7 +102,7 @@ impl Driver {
             outcome: None,
             failed_stage: None,
             launched_at: vec![0.0; workflow.stages.len()],
-            ready_at: Default::default(),
+            held: Default::default(),
             reclaimed: BTreeSet::new(),
             checks: Default::default(),
             model,

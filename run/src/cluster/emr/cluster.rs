@@ -4,7 +4,7 @@
 use super::adopt::{Found, SeenStep};
 use super::client::again;
 use super::notices::{NoticeQueue, listen};
-use super::watch::watch;
+use super::watch::{Placement, watch};
 use super::zones::Zones;
 use super::{EmrError, ProvisionError, step_args, step_name};
 use crate::cluster::{ClusterNews, Notify, StepEnd, Usage};
@@ -114,25 +114,10 @@ impl EmrClusters {
                 (id, market, BTreeMap::new())
             }
         };
-        if let Err(error) = self.wait_until_up(&id).await {
-            if matches!(error, ProvisionError::Lost { .. }) {
-                self.reclaimed_in(&id).await;
-            }
-            return Err(match error {
-                // Instances that came up before the loss were billed: keep what they used.
-                ProvisionError::Lost { cause, .. } => ProvisionError::Lost {
-                    cause,
-                    released: match self.usage(&id).await {
-                        Ok(usage) => Some((id, usage)),
-                        Err(error) => {
-                            tracing::warn!("{error}");
-                            None
-                        }
-                    },
-                },
-                broken => broken,
-            });
-        }
+        let placement = match self.wait_until_up(&id).await {
+            Ok(placement) => placement,
+            Err(error) => return Err(self.not_up(&id, error).await),
+        };
         let watched = Arc::new(Mutex::new(BTreeMap::new()));
         let listener = (self.notices.is_some() && market == Market::Spot)
             .then(|| tokio::spawn(listen(self.clone(), id.clone(), generation, notify.clone())));
@@ -147,12 +132,34 @@ impl EmrClusters {
             id,
             generation,
             market,
+            placement,
             adopted: steps,
             watched,
             watcher,
             listener,
             owner: self.clone(),
         })
+    }
+}
+
+impl EmrClusters {
+    /// What a cluster that did not come up is: lost (its zone avoided a while, and what
+    /// its instances used before the loss kept, since it was billed) or broken.
+    async fn not_up(&self, id: &str, error: ProvisionError) -> ProvisionError {
+        match error {
+            ProvisionError::Lost { cause, .. } => {
+                self.reclaimed_in(id).await;
+                let released = match self.usage(id).await {
+                    Ok(usage) => Some((id.to_string(), usage)),
+                    Err(error) => {
+                        tracing::warn!("{error}");
+                        None
+                    }
+                };
+                ProvisionError::Lost { cause, released }
+            }
+            broken => broken,
+        }
     }
 }
 
@@ -176,6 +183,8 @@ pub struct EmrCluster {
     pub id: String,
     pub generation: u32,
     pub market: Market,
+    /// Its zone and subnet, as EMR told them when it was up.
+    pub placement: Placement,
     /// Steps found on the cluster when it was adopted, by stage.
     adopted: BTreeMap<String, Vec<SeenStep>>,
     /// Steps the watcher follows: step id to (stage, attempt).

@@ -48,3 +48,4 @@ pub use notices::NoticeQueue;
 pub use request::{TAG_BATCH, TAG_GENERATION, TAG_RUN, TAG_STORE, TAG_WORKFLOW};
 pub use save::Saver;
 pub use steps::{step_args, step_name};
+pub use watch::Placement;

@@ -23,6 +23,13 @@ fn classify(code: Option<&ClusterStateChangeReasonCode>) -> ClusterEnd {
     }
 }
 
+/// Where a cluster runs: its availability zone and subnet, when EMR tells them.
+#[derive(Clone, Debug, Default)]
+pub struct Placement {
+    pub zone: Option<String>,
+    pub subnet: Option<String>,
+}
+
 /// The state of a cluster, as a watcher reads it.
 struct Seen {
     state: ClusterState,
@@ -30,6 +37,8 @@ struct Seen {
     message: String,
     /// The subnet it runs in, once EMR has chosen one.
     subnet: Option<String>,
+    /// That subnet's availability zone.
+    zone: Option<String>,
 }
 
 impl EmrClusters {
@@ -45,9 +54,10 @@ impl EmrClusters {
         let reason = status.and_then(|s| s.state_change_reason());
         let placed = output.cluster().and_then(|c| c.ec2_instance_attributes());
         let subnet = placed.and_then(|p| p.ec2_subnet_id()).map(String::from);
-        if let (Some(subnet), Some(zone)) =
-            (&subnet, placed.and_then(|p| p.ec2_availability_zone()))
-        {
+        let zone = placed
+            .and_then(|p| p.ec2_availability_zone())
+            .map(String::from);
+        if let (Some(subnet), Some(zone)) = (&subnet, &zone) {
             self.zones
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -55,6 +65,7 @@ impl EmrClusters {
         }
         Ok(Seen {
             subnet,
+            zone,
             state: status
                 .and_then(|s| s.state())
                 .cloned()
@@ -67,8 +78,9 @@ impl EmrClusters {
         })
     }
 
-    /// Polls until the cluster is up (`RUNNING` or `WAITING`) or has ended.
-    pub(super) async fn wait_until_up(&self, id: &str) -> Result<(), ProvisionError> {
+    /// Polls until the cluster is up (`RUNNING` or `WAITING`) or has ended; where it is
+    /// up, when EMR says.
+    pub(super) async fn wait_until_up(&self, id: &str) -> Result<Placement, ProvisionError> {
         loop {
             let seen = match self.describe(id).await {
                 Ok(seen) => seen,
@@ -82,7 +94,12 @@ impl EmrClusters {
                 }
             };
             match seen.state {
-                ClusterState::Running | ClusterState::Waiting => return Ok(()),
+                ClusterState::Running | ClusterState::Waiting => {
+                    return Ok(Placement {
+                        zone: seen.zone,
+                        subnet: seen.subnet,
+                    });
+                }
                 ClusterState::Terminating
                 | ClusterState::Terminated
                 | ClusterState::TerminatedWithErrors => {
