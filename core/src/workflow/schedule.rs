@@ -38,6 +38,9 @@ pub const FOLD_SUFFIX: &str = ".2";
 /// How far past a failed search [`ScheduleSpec::next_time`] looks for a transition of the
 /// zone to start again from: two days, more than any civil date a zone has skipped.
 const SKIPPED_SPAN: SignedDuration = SignedDuration::from_hours(48);
+/// How long after a transition a scheduled time the transition skipped may land (the
+/// longest gaps in use are an hour or two).
+const GAP_SPAN: SignedDuration = SignedDuration::from_hours(3);
 
 /// One cron expression: five fields (minute, hour, day of month, month, day of week) or a
 /// nickname. The reason says what is wrong, in the reader's words.
@@ -119,10 +122,42 @@ impl ScheduleSpec {
     /// The first scheduled time after `t` (at `t` too when `inclusive`), from any of the
     /// cron expressions; `None` when none matches again (say, past year 9999).
     pub fn next_time(&self, t: Timestamp, inclusive: bool) -> Option<Timestamp> {
-        self.crons
-            .iter()
+        let next = (self.crons.iter())
             .filter_map(|cron| self.next_of(cron, t, inclusive))
-            .min()
+            .min();
+        match (inclusive, self.moved_into_gap_end(t)) {
+            (true, Some(moved)) if next.is_none_or(|n| moved < n) => Some(moved),
+            _ => next,
+        }
+    }
+
+    /// A scheduled time the zone's clock skipped (02:00 on a spring-forward night) runs at
+    /// the first instant after the gap, as the search from before the gap finds it; the
+    /// search from that instant itself passes over it (no 02:00 is left that day). This is
+    /// that moved time when it lies at or after `t` and within [`GAP_SPAN`] of the zone's
+    /// last transition before `t`, found by stepping from the transition.
+    fn moved_into_gap_end(&self, t: Timestamp) -> Option<Timestamp> {
+        let transition = self
+            .timezone
+            .preceding(t.checked_add(SignedDuration::from_nanos(1)).ok()?)
+            .next()?;
+        let at = transition.timestamp();
+        if t.duration_since(at) > GAP_SPAN {
+            return None;
+        }
+        let mut probe = (self.crons.iter())
+            .filter_map(|cron| {
+                self.next_of(
+                    cron,
+                    at.checked_sub(SignedDuration::from_secs(1)).ok()?,
+                    false,
+                )
+            })
+            .min()?;
+        while probe < t {
+            probe = self.next_time(probe, false)?;
+        }
+        Some(probe)
     }
 
     /// [`ScheduleSpec::next_time`] of one expression. croner fails when its search meets a

@@ -388,3 +388,28 @@ fn a_date_is_due_some_time_after_its_interval_or_at_the_next_time_of_day_on_the_
     paris.publish_by = Some(PublishBy::TimeOfDay(jiff::civil::time(2, 0, 0, 0)));
     assert_eq!(at(&paris, 0), "2026-03-29T01:00:00Z");
 }
+
+#[test]
+fn the_intervals_read_from_any_of_them_are_the_schedules_across_a_skipped_hour() {
+    // 02:00 does not exist in Paris on 2026-03-29: that day's run is at 03:00. Reading the
+    // schedule from that interval (a watermark, a backfill's first date, a catch-up's
+    // search) must find it, not skip to the next day.
+    for (cron, zone) in [
+        ("0 2 * * *", "Europe/Paris"),
+        ("0 2 * * *", "America/New_York"),
+        ("30 2 * * *", "Australia/Lord_Howe"),
+        ("0 * * * *", "Europe/Paris"),
+    ] {
+        let spec = schedule(cron, zone, "2026-03-01");
+        let all: Vec<Interval> = intervals_from(&spec, spec.start).take(24 * 45).collect();
+        for (k, interval) in all.iter().enumerate().take(all.len() - 3) {
+            let from_here: Vec<Interval> = intervals_from(&spec, interval.start).take(3).collect();
+            assert_eq!(
+                from_here,
+                all[k..k + 3],
+                "{cron} {zone}: from {}",
+                at(&spec, interval.start)
+            );
+        }
+    }
+}
