@@ -21,8 +21,8 @@
 //! - What spot notices bought the run is in `window.rs`.
 
 use super::instance_cost::{InstanceCost, mean_instance_rate, price_instances};
-use super::on_demand::on_demand;
-use super::timeline::{Outcome, Timeline};
+use super::on_demand::{OnDemand, on_demand};
+use super::timeline::{Generation, Timeline};
 use super::window::{NoticeWindow, notice_window};
 use crate::plan::prices::{self as rates, Rate};
 use crate::workflow::{Market, Provider, Workflow};
@@ -111,81 +111,129 @@ pub(super) fn share(rate: &Rate, slots: f64) -> String {
 
 pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
     let slots = slots(workflow);
-    let rate = |market| rates::cluster_rate(workflow, market);
-    let hours = |seconds: f64| seconds / 3600.0;
-    let generations: Vec<GenerationCost> = timeline
-        .generations
-        .iter()
-        .map(|g| {
-            let price = rate(g.market);
-            let mean = mean_instance_rate(workflow, g.market);
-            let instances = g
-                .instances
-                .as_deref()
-                .map(|listed| price_instances(workflow, listed))
-                .unwrap_or_default();
-            let (per_hour, cost, source) = match (&g.instances, g.instance_hours, mean) {
-                // EMR listed the instances: each kind at its own price.
-                (Some(_), ..) => (
-                    instances
-                        .iter()
-                        .map(|i| f64::from(i.count) * i.price_per_hour)
-                        .sum(),
-                    instances.iter().map(|i| i.cost).sum(),
-                    format!(
-                        "instance-hours per fleet and type as EMR listed them, each at its \
-                         price (see instances): {}",
-                        instances
-                            .iter()
-                            .map(|i| format!(
-                                "{} {} x {} {}",
-                                i.fleet,
-                                i.count,
-                                i.instance_type,
-                                i.market.as_str()
-                            ))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ),
-                // An older record: only the total instance-hours, priced at the cluster's
-                // mean instance price (its fleets' prices over its instance count).
-                (None, Some(instance_hours), Some(mean)) => (
-                    price.per_hour,
-                    instance_hours * mean.per_hour,
-                    format!(
-                        "{instance_hours} instance-hours x the mean instance price {}: \
-                         this record lists no instance types",
-                        mean.source
-                    ),
-                ),
-                _ => (
-                    price.per_hour,
-                    hours(g.seconds()) * price.per_hour,
-                    price.source,
-                ),
-            };
-            GenerationCost {
-                generation: g.number,
-                market: g.market,
-                hours: hours(g.seconds()),
-                provisioning_hours: hours(g.provisioning_seconds()),
-                instance_hours: g.instance_hours,
-                per_hour,
-                cost,
-                source,
-                instances,
-            }
-        })
+    let generations: Vec<GenerationCost> = (timeline.generations.iter())
+        .map(|g| price_generation(workflow, g))
         .collect();
     let cluster_cost: f64 = generations.iter().map(|g| g.cost).sum();
+    let hourly = hourly_rates(workflow, timeline, &generations);
+    let fallback = rates::cluster_rate(workflow, workflow.cluster.market.planning_market());
+    let hourly_of = |generation: usize| hourly.get(generation).cloned().unwrap_or(fallback.clone());
+    let notices = notice_window(timeline, hourly_of, slots);
+    let waste = waste::waste(workflow, timeline, &generations, &hourly_of);
+    let storage_cost = waste.checkpoint_storage.cost;
+    let cost = cluster_cost + storage_cost;
+    let on_demand = counterfactual(workflow, timeline, &generations, cost);
+    let saving = on_demand.cost - cost;
+    let complete = (workflow.stages.iter())
+        .filter(|s| s.is_final)
+        .all(|s| timeline.published.contains(&s.name));
+    Cost {
+        currency: workflow.cost.currency.clone(),
+        cost,
+        cluster_cost,
+        storage_cost,
+        on_demand_cost: on_demand.cost,
+        on_demand_hours: on_demand.hours,
+        on_demand_source: on_demand.source,
+        saving,
+        saving_percent: if complete && on_demand.cost > 0.0 {
+            saving / on_demand.cost * 100.0
+        } else {
+            0.0
+        },
+        complete,
+        waste,
+        notices,
+        generations,
+    }
+}
 
-    // What an hour of each cluster cost, for the waste that happened on it: its own cost
-    // over its hours when EMR listed its instances, else the workflow's price.
-    let hourly: Vec<Rate> = timeline
-        .generations
-        .iter()
-        .zip(&generations)
+/// The all-on-demand counterfactual: the failure-free schedule at on-demand prices, or,
+/// for a run on on-demand throughout, the run itself (the schedule leaves out uploads,
+/// restores and publishing, and would make a short on-demand run a loss against itself).
+fn counterfactual(
+    workflow: &Workflow,
+    timeline: &Timeline,
+    generations: &[GenerationCost],
+    cost: f64,
+) -> OnDemand {
+    if !generations.is_empty() && generations.iter().all(|g| g.market == Market::OnDemand) {
+        return OnDemand {
+            hours: generations.iter().map(|g| g.hours).sum(),
+            cost,
+            source: "the run itself: it was on on-demand throughout".into(),
+        };
+    }
+    on_demand(workflow, timeline, generations)
+}
+
+/// What one cluster generation cost: its instances at their prices when EMR listed them,
+/// an older record's instance-hours at the mean instance price, else its hours at the
+/// workflow's price for its market.
+fn price_generation(workflow: &Workflow, g: &Generation) -> GenerationCost {
+    let price = rates::cluster_rate(workflow, g.market);
+    let hours = g.seconds() / 3600.0;
+    let instances = (g.instances.as_deref())
+        .map(|listed| price_instances(workflow, listed))
+        .unwrap_or_default();
+    let mean = mean_instance_rate(workflow, g.market);
+    let (per_hour, cost, source) = match (&g.instances, g.instance_hours, mean) {
+        // EMR listed the instances: each kind at its own price.
+        (Some(_), ..) => {
+            let listed: Vec<String> = (instances.iter())
+                .map(|i| {
+                    let market = i.market.as_str();
+                    format!("{} {} x {} {market}", i.fleet, i.count, i.instance_type)
+                })
+                .collect();
+            (
+                instances
+                    .iter()
+                    .map(|i| f64::from(i.count) * i.price_per_hour)
+                    .sum(),
+                instances.iter().map(|i| i.cost).sum(),
+                format!(
+                    "instance-hours per fleet and type as EMR listed them, each at its \
+                     price (see instances): {}",
+                    listed.join(", ")
+                ),
+            )
+        }
+        // An older record: only the total instance-hours, priced at the cluster's mean
+        // instance price (its fleets' prices over its instance count).
+        (None, Some(instance_hours), Some(mean)) => (
+            price.per_hour,
+            instance_hours * mean.per_hour,
+            format!(
+                "{instance_hours} instance-hours x the mean instance price {}: \
+                 this record lists no instance types",
+                mean.source
+            ),
+        ),
+        _ => (price.per_hour, hours * price.per_hour, price.source),
+    };
+    GenerationCost {
+        generation: g.number,
+        market: g.market,
+        hours,
+        provisioning_hours: g.provisioning_seconds() / 3600.0,
+        instance_hours: g.instance_hours,
+        per_hour,
+        cost,
+        source,
+        instances,
+    }
+}
+
+/// What an hour of each cluster cost, for the waste that happened on it: its own cost
+/// over its hours when EMR listed its instances, else the workflow's price.
+fn hourly_rates(
+    workflow: &Workflow,
+    timeline: &Timeline,
+    generations: &[GenerationCost],
+) -> Vec<Rate> {
+    let rate = |market| rates::cluster_rate(workflow, market);
+    (timeline.generations.iter().zip(generations))
         .map(|(g, priced)| match &g.instances {
             Some(_) if priced.hours > 0.0 => Rate {
                 per_hour: priced.cost / priced.hours,
@@ -208,148 +256,10 @@ pub fn cost(workflow: &Workflow, timeline: &Timeline) -> Cost {
             }
             _ => rate(g.market),
         })
-        .collect();
-    let hourly_of = |generation: usize| {
-        hourly
-            .get(generation)
-            .cloned()
-            .unwrap_or_else(|| rate(workflow.cluster.market.planning_market()))
-    };
-    let notices = notice_window(timeline, hourly_of, slots);
-    let mut waste = Waste::default();
-    // What is left of each cluster's cost to charge waste to: the waste on a cluster is a
-    // part of what it cost, never more (uploads that overlap each other and the stages
-    // would otherwise each be charged a whole slot).
-    let mut left: Vec<f64> = generations.iter().map(|g| g.cost).collect();
-    let mut charge = |item: &mut WasteItem, hours: f64, generation: usize, slots: f64| {
-        let price = hourly_of(generation);
-        let mut cost = hours * price.per_hour / slots;
-        if let Some(left) = left.get_mut(generation) {
-            cost = cost.min(*left).max(0.0);
-            *left -= cost;
-        }
-        item.count += 1;
-        item.hours += hours;
-        item.cost += cost;
-        let source = share(&price, slots);
-        if item.source.is_empty() {
-            item.source = source;
-        } else if !item.source.contains(&source) {
-            item.source = format!("{}; {source}", item.source);
-        }
-    };
-    for attempt in &timeline.attempts {
-        // An attempt its orchestrator abandoned (killed, say) is lost work, as one a
-        // spot loss interrupted is.
-        if matches!(attempt.outcome, Outcome::Interrupted | Outcome::Abandoned) {
-            charge(
-                &mut waste.interrupted_attempts,
-                hours(attempt.seconds()),
-                attempt.generation,
-                slots,
-            );
-        } else if attempt.recompute && attempt.outcome == Outcome::Succeeded {
-            charge(
-                &mut waste.recomputed_producers,
-                hours(attempt.seconds()),
-                attempt.generation,
-                slots,
-            );
-        }
-    }
-    for (index, generation) in timeline.generations.iter().enumerate().skip(1) {
-        let seconds = generation.provisioning_seconds();
-        charge(&mut waste.provisioning, hours(seconds), index, 1.0);
-    }
-    // A commit or restore happens on the cluster that is up at that moment.
-    let generation_at = |t: f64| {
-        timeline
-            .generations
-            .iter()
-            .rposition(|g| g.requested <= t)
-            .unwrap_or(0)
-    };
-    // Only the part of a transfer while its cluster was up cost cluster time.
-    let while_up = |generation: usize, end: f64, seconds: f64| {
-        timeline.generations.get(generation).map_or(seconds, |g| {
-            (end.min(g.end) - (end - seconds).max(g.requested)).max(0.0)
-        })
-    };
-    for commit in &timeline.commits {
-        let generation = generation_at(commit.at);
-        let seconds = while_up(generation, commit.at, commit.seconds);
-        charge(
-            &mut waste.checkpoint_writes,
-            hours(seconds),
-            generation,
-            slots,
-        );
-    }
-    for restore in &timeline.restores {
-        let seconds = while_up(restore.generation, restore.at, restore.seconds);
-        charge(
-            &mut waste.restores,
-            hours(seconds),
-            restore.generation,
-            slots,
-        );
-    }
-    let finals: Vec<&str> = workflow
-        .stages
-        .iter()
-        .filter(|s| s.is_final)
-        .map(|s| s.name.as_str())
-        .collect();
-    let storage = rates::storage_rate(&workflow.cost);
-    let kept_until = timeline.cleaned.unwrap_or(timeline.end);
-    for commit in &timeline.commits {
-        if finals.contains(&commit.stage.as_str()) {
-            continue;
-        }
-        let gb_hours = commit.bytes as f64 / 1e9 * hours((kept_until - commit.at).max(0.0));
-        let item = &mut waste.checkpoint_storage;
-        item.count += 1;
-        item.hours += gb_hours;
-        item.cost += gb_hours * storage.per_hour;
-    }
-    waste.checkpoint_storage.source = storage.source.clone();
-    let storage_cost = waste.checkpoint_storage.cost;
-    waste.total = waste.interrupted_attempts.cost
-        + waste.recomputed_producers.cost
-        + waste.provisioning.cost
-        + waste.checkpoint_writes.cost
-        + waste.restores.cost
-        + storage_cost;
-
-    let on_demand = on_demand(workflow, timeline, &generations);
-    let on_demand_cost = on_demand.cost;
-    let cost = cluster_cost + storage_cost;
-    let saving = on_demand_cost - cost;
-    let complete = workflow
-        .stages
-        .iter()
-        .filter(|s| s.is_final)
-        .all(|s| timeline.published.contains(&s.name));
-    Cost {
-        currency: workflow.cost.currency.clone(),
-        cost,
-        cluster_cost,
-        storage_cost,
-        on_demand_cost,
-        on_demand_hours: on_demand.hours,
-        on_demand_source: on_demand.source,
-        saving,
-        saving_percent: if complete && on_demand_cost > 0.0 {
-            saving / on_demand_cost * 100.0
-        } else {
-            0.0
-        },
-        complete,
-        waste,
-        notices,
-        generations,
-    }
+        .collect()
 }
+
+mod waste;
 
 #[cfg(test)]
 mod tests;

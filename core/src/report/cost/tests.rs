@@ -4,6 +4,25 @@ use crate::contract::event::RunEvent;
 use crate::report::timeline::tests::{at, exit, launch, provision, ready};
 use crate::report::timeline::timeline;
 
+/// The final output of `stage` published for batch `1`.
+fn published(stage: &str) -> RunEvent {
+    RunEvent::Published {
+        stage: stage.into(),
+        batch: "1".into(),
+        output: "o".into(),
+    }
+}
+
+/// Cluster `generation` released, its instances not listed (a local cluster).
+fn released(generation: u32) -> RunEvent {
+    RunEvent::ClusterReleased {
+        generation,
+        cluster: "c".into(),
+        instance_hours: None,
+        instances: None,
+    }
+}
+
 fn workflow(slots: u32) -> Workflow {
     let text = format!(
         "name: hand\ncluster: {{provider: local, market: spot, slots: {slots}}}\n\
@@ -29,7 +48,7 @@ fn waste_is_cluster_time_while_the_cluster_was_up_and_never_more_than_it_cost() 
         seconds,
         window: false,
     };
-    let run = |released: f64| {
+    let run = |released_at: f64| {
         vec![
             at(0.0, provision(1, spot)),
             at(0.0, ready(1, spot)),
@@ -37,25 +56,10 @@ fn waste_is_cluster_time_while_the_cluster_was_up_and_never_more_than_it_cost() 
             at(100.0, exit("a", 1, 0)),
             at(100.0, launch("b", 1, 1, spot)),
             at(150.0, exit("b", 1, 0)),
-            at(
-                released,
-                RunEvent::ClusterReleased {
-                    generation: 1,
-                    cluster: "c".into(),
-                    instance_hours: None,
-                    instances: None,
-                },
-            ),
+            at(released_at, released(1)),
             at(500.0, commit("a", 400.0)),
             at(500.0, commit("b", 350.0)),
-            at(
-                500.0,
-                RunEvent::Published {
-                    stage: "b".into(),
-                    batch: "1".into(),
-                    output: "o".into(),
-                },
-            ),
+            at(500.0, published("b")),
         ]
     };
     let per_second = 3.0 / 3600.0;
@@ -132,23 +136,8 @@ fn a_run_with_known_durations_costs_what_a_hand_computation_says() {
         ),
         at(1.72 * h, launch("b", 3, 2, od)),
         at(2.72 * h, exit("b", 3, 0)),
-        at(
-            2.72 * h,
-            RunEvent::Published {
-                stage: "b".into(),
-                batch: "1".into(),
-                output: "o".into(),
-            },
-        ),
-        at(
-            2.72 * h,
-            RunEvent::ClusterReleased {
-                generation: 2,
-                cluster: "c".into(),
-                instance_hours: None,
-                instances: None,
-            },
-        ),
+        at(2.72 * h, published("b")),
+        at(2.72 * h, released(2)),
         at(
             2.75 * h,
             RunEvent::Cleaned {
@@ -244,4 +233,100 @@ fn the_on_demand_schedule_uses_the_clusters_slots() {
     let cost = cost(&workflow, &timeline(&events, false));
     // Three 100 s stages on two slots: 200 s.
     assert!((cost.on_demand_hours * 3600.0 - 200.0).abs() < 1e-6);
+}
+
+#[test]
+fn a_run_on_demand_throughout_is_its_own_all_on_demand_counterfactual() {
+    // On demand from start to end: 300 s of cluster for 150 s of stages (the rest is
+    // uploads and provisioning). Against "all on-demand" it saved nothing and lost
+    // nothing: it was all on-demand. The failure-free schedule (150 s) would call it a
+    // 100% loss.
+    let od = Market::OnDemand;
+    let events = vec![
+        at(0.0, provision(1, od)),
+        at(60.0, ready(1, od)),
+        at(60.0, launch("a", 1, 1, od)),
+        at(160.0, exit("a", 1, 0)),
+        at(160.0, launch("b", 1, 1, od)),
+        at(210.0, exit("b", 1, 0)),
+        at(300.0, published("b")),
+        at(300.0, released(1)),
+    ];
+    let cost = cost(&workflow(1), &timeline(&events, false));
+    assert!(cost.complete);
+    assert!(cost.cluster_cost > 0.0);
+    assert_eq!(cost.on_demand_cost, cost.cost, "{cost:?}");
+    assert_eq!((cost.saving, cost.saving_percent), (0.0, 0.0));
+    assert!(
+        cost.on_demand_source.contains("on-demand throughout"),
+        "{}",
+        cost.on_demand_source
+    );
+}
+
+/// One failure-free run is priced the same by every computation of cost: the simulator's
+/// trial (which `simulate`, `market: auto` and its comparison use), the plan's makespan at
+/// the cluster's rate (what `backfill` estimates), and `respawn cost` of the same run, on
+/// spot and in its all-on-demand counterfactual.
+#[test]
+fn every_computation_of_cost_prices_a_failure_free_run_the_same() {
+    let text = "name: tie\ncluster: {provider: local, market: spot, slots: 2, mtti: 2h}\n\
+                cost: {spot_per_hour: 3.0, on_demand_per_hour: 10.0}\n\
+                checkpoint: {policy: none}\n\
+                stages:\n  a: {run: 'true', estimate: 1h, output_size: 1KB}\n  \
+                b: {run: 'true', estimate: 2h, output_size: 1KB, needs: [a]}\n  \
+                c: {run: 'true', estimate: 30m, output_size: 1KB, needs: [a]}\n  \
+                d: {run: 'true', estimate: 1h, output_size: 1KB, needs: [b, c]}\n";
+    let workflow = crate::workflow::parse("tie.yaml", text).unwrap();
+    let never = |market| {
+        let options = crate::plan::PlanOptions {
+            market: Some(market),
+            ..Default::default()
+        };
+        let plan = crate::planner::chosen_plan(&workflow, &options);
+        let trial = crate::sim::Simulator::new(&workflow, &plan, f64::INFINITY).run(
+            crate::sim::TrialInterruptions::Never,
+            &mut crate::sim::trial_rng(0, 0),
+        );
+        let by_plan =
+            plan.makespan_estimate / 3600.0 * rates::cluster_rate(&workflow, market).per_hour;
+        (trial, by_plan)
+    };
+    let (spot_trial, spot_by_plan) = never(Market::Spot);
+    let (od_trial, od_by_plan) = never(Market::OnDemand);
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-3;
+    // a 0-1h; b 1h-3h beside c 1h-1h30; d 3h-4h: 4 h at 3.0 and at 10.0 an hour.
+    assert!(close(spot_trial.makespan, 4.0 * 3600.0), "{spot_trial:?}");
+    assert!(
+        close(spot_trial.cost, 12.0) && close(spot_by_plan, 12.0),
+        "{spot_trial:?}"
+    );
+    assert!(
+        close(od_trial.cost, 40.0) && close(od_by_plan, 40.0),
+        "{od_trial:?}"
+    );
+
+    // The same run on spot, as its events tell it.
+    let spot = Market::Spot;
+    let mut events = vec![at(0.0, provision(1, spot)), at(0.0, ready(1, spot))];
+    for (stage, from, to) in [
+        ("a", 0.0, 3600.0),
+        ("b", 3600.0, 10800.0),
+        ("c", 3600.0, 5400.0),
+        ("d", 10800.0, 14400.0),
+    ] {
+        events.push(at(from, launch(stage, 1, 1, spot)));
+        events.push(at(to, exit(stage, 1, 0)));
+    }
+    events.push(at(14400.0, published("d")));
+    events.push(at(14400.0, released(1)));
+    // In the order they happened, as the ledger stores them.
+    events.sort_by(|a, b| a.elapsed_s.total_cmp(&b.elapsed_s));
+    let report = cost(&workflow, &timeline(&events, false));
+    assert!(close(report.cost, spot_trial.cost), "{report:?}");
+    assert!(close(report.on_demand_cost, od_trial.cost), "{report:?}");
+    assert!(
+        close(report.saving, od_trial.cost - spot_trial.cost),
+        "{report:?}"
+    );
 }
