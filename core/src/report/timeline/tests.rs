@@ -1,6 +1,7 @@
 //! The timeline read from hand-made events; the helpers build events for the cost tests too.
 
 use super::*;
+use crate::contract::event::RunEvent;
 
 /// An event `seconds` after 12:00:00 in one orchestrator process started then.
 pub(crate) fn at(seconds: f64, event: RunEvent) -> StampedEvent {
