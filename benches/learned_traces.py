@@ -31,6 +31,8 @@ import os
 import subprocess
 import tempfile
 
+from traces import short
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESPAWN = os.path.join(REPO, "target", "release", "respawn")
 WORKFLOW = os.path.join(REPO, "workflows", "ecommerce-sessions.yaml")
@@ -104,12 +106,6 @@ def learned_mtti(store):
                          capture_output=True, text=True, check=True).stdout
     interruptions = json.loads(out)["interruptions"]
     return interruptions["mtti_s"], interruptions["empirical"], interruptions["losses"]
-
-
-def short(trace):
-    """`preemption_1-node_aws-04-19-2023_us-east-1b_intel_64.json` as `1-node us-east-1b 04-19 intel_64`."""
-    parts = os.path.basename(trace)[:-5].split("_")
-    return f"{parts[1]} {parts[3]} {parts[2][4:9]} {'_'.join(parts[4:])}"
 
 
 def fixed_best(trace, trials):

@@ -5,7 +5,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use support::workspace::Workspace;
 
 /// A daily workflow from 2019-10-01; `extract` is checkpointed and work-tables are kept,
 /// so reprocessing a changed `sessions` reuses what `extract` committed.
@@ -30,65 +30,35 @@ stages:
     estimate: 1m
 ";
 
-struct Daily {
-    dir: tempfile::TempDir,
-    file: PathBuf,
+/// The daily workflow's workspace (`support::workspace`).
+struct Daily(Workspace);
+
+impl std::ops::Deref for Daily {
+    type Target = Workspace;
+
+    fn deref(&self) -> &Workspace {
+        &self.0
+    }
 }
 
 impl Daily {
     fn new(pause: &str) -> Daily {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("daily.yaml");
-        std::fs::write(&file, DAILY.replace("PAUSE", pause)).unwrap();
-        Daily { dir, file }
+        Daily(Workspace::new("daily", &DAILY.replace("PAUSE", pause)))
     }
 
+    /// `respawn COMMAND FILE REST... --store STORE`, `args` being the command and the rest.
     fn respawn(&self, args: &[&str]) -> support::Run {
-        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all.insert(1, self.file.display().to_string());
-        all.extend([
-            "--store".into(),
-            self.dir.path().join("store").display().to_string(),
-        ]);
-        support::respawn_env(
-            all,
-            &[(
-                "RESPAWN_SCRATCH",
-                self.dir.path().join("scratch").display().to_string(),
-            )],
-            &[],
-        )
+        self.0.respawn(args[0], &args[1..])
     }
 
+    /// Batches with a published `sessions` output, and the output.
     fn outputs(&self) -> BTreeMap<String, String> {
-        let root = self.dir.path().join("store");
-        let mut objects = BTreeMap::new();
-        support::walk(&root, &root.join("daily/outputs/sessions"), &mut objects);
-        objects
-            .into_iter()
-            .filter_map(|(key, bytes)| {
-                let batch = key
-                    .strip_prefix("daily/outputs/sessions/")?
-                    .strip_suffix("/s")?;
-                Some((batch.to_string(), String::from_utf8(bytes).unwrap()))
-            })
-            .collect()
+        self.0.outputs("daily", "sessions", "s")
     }
 
+    /// Run records, by batch.
     fn runs(&self) -> BTreeMap<String, usize> {
-        let root = self.dir.path().join("store");
-        let mut objects = BTreeMap::new();
-        support::walk(&root, &root.join("daily/runs"), &mut objects);
-        let mut runs = BTreeMap::new();
-        for (key, bytes) in objects {
-            if key.ends_with("/run.json") {
-                let record: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                *runs
-                    .entry(record["batch"].as_str().unwrap().to_string())
-                    .or_insert(0) += 1;
-            }
-        }
-        runs
+        self.0.runs("daily")
     }
 
     fn fix_sessions(&self) {

@@ -10,12 +10,12 @@ mod support;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use support::s3_server::{BUCKET, S3Server};
+use support::workspace::Workspace;
 use support::{Run, processes_of, repo};
 
 const BATCH: &str = "2019-10-01";
@@ -32,61 +32,39 @@ fn shop_yaml(extra: &[(&str, &str)]) -> String {
     support::small_ecommerce(&all)
 }
 
-enum Backend {
-    Local,
-    S3(S3Server),
-}
+/// The e-commerce workflow's workspace (`support::workspace`), on a local store or on the
+/// S3 test server.
+struct Shop(Workspace);
 
-struct Shop {
-    dir: tempfile::TempDir,
-    file: PathBuf,
-    backend: Backend,
+impl std::ops::Deref for Shop {
+    type Target = Workspace;
+
+    fn deref(&self) -> &Workspace {
+        &self.0
+    }
 }
 
 impl Shop {
     fn local(extra: &[(&str, &str)]) -> Shop {
-        Shop::new(Backend::Local, extra)
+        Shop(Workspace::new("shop", &shop_yaml(extra)))
     }
 
     fn s3(extra: &[(&str, &str)]) -> Shop {
-        Shop::new(Backend::S3(S3Server::start()), extra)
+        Shop(Workspace::on("shop", &shop_yaml(extra), true))
     }
 
-    fn new(backend: Backend, extra: &[(&str, &str)]) -> Shop {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("shop.yaml");
-        std::fs::write(&file, shop_yaml(extra)).unwrap();
-        Shop { dir, file, backend }
+    /// The S3 test server the store is on (a shop made by [`Shop::s3`]).
+    fn server(&self) -> &S3Server {
+        self.s3.as_ref().expect("a shop on the S3 test server")
     }
 
     fn rewrite(&self, extra: &[(&str, &str)]) {
-        std::fs::write(&self.file, shop_yaml(extra)).unwrap();
-    }
-
-    fn store(&self) -> String {
-        match &self.backend {
-            Backend::Local => self.dir.path().join("store").display().to_string(),
-            Backend::S3(_) => format!("s3://{BUCKET}/team"),
-        }
-    }
-
-    fn env(&self) -> Vec<(&'static str, String)> {
-        let mut env = vec![(
-            "RESPAWN_SCRATCH",
-            self.dir.path().join("scratch").display().to_string(),
-        )];
-        if let Backend::S3(server) = &self.backend {
-            env.extend(server.env());
-        }
-        env
+        self.write(&shop_yaml(extra));
     }
 
     /// `respawn ARGS --store STORE`.
     fn respawn(&self, args: &[&str]) -> Run {
-        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all.push("--store".into());
-        all.push(self.store());
-        support::respawn_env(all, &self.env(), &[])
+        support::respawn_env(self.args(args), &self.env(), &[])
     }
 
     fn run(&self, extra: &[&str]) -> Run {
@@ -101,7 +79,7 @@ impl Shop {
         let mut command = support::command();
         command
             .args(["run", &self.file.display().to_string(), "--batch", BATCH])
-            .args(["--store", &self.store(), "--format", "json"])
+            .args(["--store", &self.store_url(), "--format", "json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (name, value) in self.env() {
@@ -122,13 +100,7 @@ impl Shop {
 
     /// Every object of the store, by key (relative to the store's root).
     fn objects(&self) -> BTreeMap<String, Vec<u8>> {
-        let root = match &self.backend {
-            Backend::Local => self.dir.path().join("store"),
-            Backend::S3(server) => server.root().join(BUCKET).join("team"),
-        };
-        let mut objects = BTreeMap::new();
-        support::walk(&root, &root, &mut objects);
-        objects
+        self.0.objects("")
     }
 
     /// The published final output (see [`support::published`]).
@@ -230,9 +202,7 @@ fn a_run_without_faults_publishes_the_outputs_and_deletes_its_work_tables() {
 fn reading_commands_work_with_read_only_credentials_and_never_write() {
     let shop = Shop::s3(&[]);
     shop.run(&[]).success();
-    let Backend::S3(server) = &shop.backend else {
-        unreachable!()
-    };
+    let server = shop.server();
     server.faults.read_only.store(true, Ordering::SeqCst);
     let writes = server.faults.writes.load(Ordering::SeqCst);
     let file = shop.file.display().to_string();
@@ -712,9 +682,7 @@ fn deleting_a_commit_of_an_unfinished_run_has_that_stage_rebuilt() {
     crash_at(&shop, "after-commit:sessions");
     let status = shop.status();
     let run_id = status["run_id"].as_str().unwrap().to_string();
-    let Backend::S3(server) = &shop.backend else {
-        unreachable!()
-    };
+    let server = shop.server();
     let commit = server.root().join(BUCKET).join(format!(
         "team/ecommerce-sessions/runs/{run_id}/work/sessions/COMMIT"
     ));
@@ -805,9 +773,7 @@ fn clean_removes_only_work_tables_and_gc_spares_recent_runs() {
 #[test]
 fn cleanup_after_success_touches_nothing_outside_the_runs_work_prefix() {
     let shop = Shop::s3(&[]);
-    let Backend::S3(server) = &shop.backend else {
-        unreachable!()
-    };
+    let server = shop.server();
     // Objects that must survive: another workflow, a run whose id extends this one's
     // prefix, and another batch's output.
     let root = server.root().join(BUCKET).join("team");

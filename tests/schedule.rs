@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use support::s3_server::{BUCKET, S3Server};
+use support::workspace::Workspace;
 
 /// A daily workflow at 03:00 UTC since 2025-06-01. Its stage notes each batch it runs in
 /// `ran`; while the file `slow` exists it first writes `started-<batch>` and sleeps.
@@ -29,37 +29,27 @@ stages:
     estimate: 1m
 ";
 
-struct Daily {
-    dir: tempfile::TempDir,
-    file: PathBuf,
-    s3: Option<S3Server>,
+/// The daily workflow's workspace (`support::workspace`), with its scheduler and what
+/// the schedule left in the store.
+struct Daily(Workspace);
+
+impl std::ops::Deref for Daily {
+    type Target = Workspace;
+
+    fn deref(&self) -> &Workspace {
+        &self.0
+    }
 }
 
 impl Daily {
     fn new(schedule: &[(&str, &str)], s3: bool) -> Daily {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("daily.yaml");
-        let mut text = DAILY.replace("DIR", &dir.path().display().to_string());
+        let daily = Daily(Workspace::on("daily", "", s3));
+        let mut text = DAILY.replace("DIR", &daily.dir.path().display().to_string());
         for (from, to) in schedule {
             text = text.replace(from, to);
         }
-        std::fs::write(&file, text).unwrap();
-        Daily {
-            dir,
-            file,
-            s3: s3.then(S3Server::start),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn store_root(&self) -> PathBuf {
-        match &self.s3 {
-            Some(server) => server.root().join(BUCKET).join("team"),
-            None => self.path("store"),
-        }
+        daily.write(&text);
+        daily
     }
 
     /// `respawn schedule` on this workflow, its output going to files named after `name`.
@@ -67,22 +57,15 @@ impl Daily {
         let out = self.path(&format!("{name}.out"));
         let err = self.path(&format!("{name}.err"));
         let mut command = support::command();
+        let file = self.file_arg();
+        let mut args = self.args(&["schedule", &file]);
+        args.extend(extra.iter().map(|s| s.to_string()));
         command
-            .args(["schedule", &self.file.display().to_string(), "--store"])
-            .arg(match &self.s3 {
-                Some(_) => format!("s3://{BUCKET}/team"),
-                None => self.path("store").display().to_string(),
-            })
-            .args(extra)
+            .args(args)
             .env("NO_COLOR", "1")
-            .env("RESPAWN_SCRATCH", self.path("scratch"))
+            .envs(self.env())
             .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
             .stderr(Stdio::from(std::fs::File::create(&err).unwrap()));
-        if let Some(server) = &self.s3 {
-            for (key, value) in server.env() {
-                command.env(key, value);
-            }
-        }
         Scheduler {
             child: command.spawn().unwrap(),
             out,
@@ -91,10 +74,7 @@ impl Daily {
     }
 
     fn objects(&self) -> BTreeMap<String, Vec<u8>> {
-        let root = self.store_root();
-        let mut objects = BTreeMap::new();
-        support::walk(&root, &root.join("daily"), &mut objects);
-        objects
+        self.0.objects("daily")
     }
 
     /// Run records by batch: (how many, the status of the last).

@@ -1,6 +1,7 @@
 //! Snapshot tests (insta) of what commands print, where a `contains` check would miss a
 //! field that vanished, was renamed or changed its meaning: `status` of a finished
-//! quickstart run, as JSON and as text. What differs from run to run (run ids, times,
+//! quickstart run, as JSON and as text; `plan` of the e-commerce workflow from its file
+//! alone, as JSON and as text; `batches` of a daily schedule no run has touched. What differs from run to run (run ids, times,
 //! paths of the temporary store) is replaced by a placeholder before the comparison.
 //!
 //! A changed output fails with a diff; `cargo insta review` (or `INSTA_UPDATE=always`)
@@ -74,4 +75,39 @@ fn status_of_a_finished_run_keeps_its_json_fields_and_its_table() {
     let text = support::respawn(["status", "quickstart", "--store", &store]);
     text.success();
     insta::assert_snapshot!("status_text", redact_text(&text.stdout, &run, &store));
+}
+
+#[test]
+fn plan_from_the_file_alone_keeps_its_json_fields_and_its_table() {
+    let file = support::workflow("ecommerce-sessions.yaml")
+        .display()
+        .to_string();
+    let json = support::respawn(["plan", &file, "--no-history", "--format", "json"]);
+    json.success();
+    insta::assert_json_snapshot!("plan_json", json.json());
+    let text = support::respawn(["plan", &file, "--no-history"]);
+    text.success();
+    insta::assert_snapshot!("plan_text", text.stdout);
+}
+
+#[test]
+fn batches_of_a_schedule_no_run_touched_lists_each_due_date_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    // An empty store: no run has written to it.
+    std::fs::create_dir(dir.path().join("store")).unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let file = support::workflow("orders-daily.yaml").display().to_string();
+    let now = "2026-11-05T12:00:00Z";
+    let args = |format: &'static str| {
+        [
+            "batches", &file, "--store", &store, "--now", now, "--format", format,
+        ]
+        .map(String::from)
+    };
+    let text = support::respawn(args("text"));
+    text.success();
+    insta::assert_snapshot!("batches_text", text.stdout.replace(&store, "[store]"));
+    let json = support::respawn(args("json"));
+    json.success();
+    insta::assert_json_snapshot!("batches_json", json.json());
 }

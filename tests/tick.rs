@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use support::s3_server::{BUCKET, S3Server};
+use support::workspace::Workspace;
 
 /// A daily workflow at 03:00 Paris time from 2026-11-01, its stages writing the logical
 /// date and the interval's end into the published output.
@@ -28,78 +28,49 @@ stages:
     estimate: 1m
 ";
 
-struct Daily {
-    dir: tempfile::TempDir,
-    file: PathBuf,
-    s3: Option<S3Server>,
+/// The daily workflow's workspace (`support::workspace`), with its tick and what the
+/// schedule left in the store.
+struct Daily(Workspace);
+
+impl std::ops::Deref for Daily {
+    type Target = Workspace;
+
+    fn deref(&self) -> &Workspace {
+        &self.0
+    }
 }
 
 impl Daily {
     fn new(catchup: &str, s3: bool) -> Daily {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("daily.yaml");
-        std::fs::write(&file, DAILY.replace("CATCHUP", catchup)).unwrap();
-        Daily {
-            dir,
-            file,
-            s3: s3.then(S3Server::start),
-        }
+        Daily(Workspace::on(
+            "daily",
+            &DAILY.replace("CATCHUP", catchup),
+            s3,
+        ))
     }
 
     /// A daily schedule with `max_active: 1` whose one stage leaves the returned file
     /// behind if it ever finds another run of it active at the same time.
     fn one_at_a_time() -> (Daily, PathBuf) {
         let daily = Daily::new("all", false);
-        let lock = daily.dir.path().join("active");
-        let overlap = daily.dir.path().join("overlap");
-        std::fs::write(
-            &daily.file,
-            format!(
-                "name: daily\n\
-                 cluster: {{ provider: local, market: on-demand }}\n\
-                 schedule:\n  cron: \"0 3 * * *\"\n  timezone: Europe/Paris\n  start: 2026-11-01\n  catchup: all\n  max_active: 1\n\
-                 stages:\n  load:\n    \
-                   run: (mkdir {lock} || touch {overlap}); sleep 0.3; rmdir {lock}; mkdir -p {{{{ output }}}} && echo {{{{ batch }}}} > {{{{ output }}}}/day\n    \
-                   estimate: 1m\n",
-                lock = lock.display(),
-                overlap = overlap.display()
-            ),
-        )
-        .unwrap();
+        let lock = daily.path("active");
+        let overlap = daily.path("overlap");
+        daily.write(&format!(
+            "name: daily\n\
+             cluster: {{ provider: local, market: on-demand }}\n\
+             schedule:\n  cron: \"0 3 * * *\"\n  timezone: Europe/Paris\n  start: 2026-11-01\n  catchup: all\n  max_active: 1\n\
+             stages:\n  load:\n    \
+               run: (mkdir {lock} || touch {overlap}); sleep 0.3; rmdir {lock}; mkdir -p {{{{ output }}}} && echo {{{{ batch }}}} > {{{{ output }}}}/day\n    \
+               estimate: 1m\n",
+            lock = lock.display(),
+            overlap = overlap.display()
+        ));
         (daily, overlap)
-    }
-
-    fn store_root(&self) -> PathBuf {
-        match &self.s3 {
-            Some(server) => server.root().join(BUCKET).join("team"),
-            None => self.dir.path().join("store"),
-        }
-    }
-
-    fn env(&self) -> Vec<(&'static str, String)> {
-        let mut env = vec![(
-            "RESPAWN_SCRATCH",
-            self.dir.path().join("scratch").display().to_string(),
-        )];
-        if let Some(server) = &self.s3 {
-            env.extend(server.env());
-        }
-        env
-    }
-
-    fn args(&self, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        args.push("--store".into());
-        args.push(match &self.s3 {
-            Some(_) => format!("s3://{BUCKET}/team"),
-            None => self.dir.path().join("store").display().to_string(),
-        });
-        args
     }
 
     /// Starts `respawn tick` at `now` in the background, its output piped.
     fn spawn_tick(&self, now: &str) -> std::process::Child {
-        let file = self.file.display().to_string();
+        let file = self.file_arg();
         let mut command = support::command();
         command
             .args(self.args(&["tick", &file, "--now", now]))
@@ -112,44 +83,24 @@ impl Daily {
     }
 
     fn tick(&self, now: &str, extra: &[&str]) -> support::Run {
-        let file = self.file.display().to_string();
-        let mut args = vec!["tick", &file, "--now", now];
+        let mut args = vec!["--now", now];
         args.extend_from_slice(extra);
-        support::respawn_env(self.args(&args), &self.env(), &[])
+        self.respawn("tick", &args)
     }
 
     /// Every object of the store under `daily/`, by key.
     fn objects(&self) -> BTreeMap<String, Vec<u8>> {
-        let root = self.store_root();
-        let mut objects = BTreeMap::new();
-        support::walk(&root, &root.join("daily"), &mut objects);
-        objects
+        self.0.objects("daily")
     }
 
     /// Batches with a published `load` output, and the output.
     fn outputs(&self) -> BTreeMap<String, String> {
-        self.objects()
-            .into_iter()
-            .filter_map(|(key, bytes)| {
-                let rest = key.strip_prefix("daily/outputs/load/")?;
-                let batch = rest.strip_suffix("/day")?;
-                Some((batch.to_string(), String::from_utf8(bytes).unwrap()))
-            })
-            .collect()
+        self.0.outputs("daily", "load", "day")
     }
 
     /// Run records, by batch.
     fn runs(&self) -> BTreeMap<String, usize> {
-        let mut runs = BTreeMap::new();
-        for (key, bytes) in self.objects() {
-            if key.starts_with("daily/runs/") && key.ends_with("/run.json") {
-                let record: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                *runs
-                    .entry(record["batch"].as_str().unwrap().to_string())
-                    .or_insert(0) += 1;
-            }
-        }
-        runs
+        self.0.runs("daily")
     }
 
     fn claims(&self) -> BTreeMap<String, String> {

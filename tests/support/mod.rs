@@ -6,6 +6,7 @@ pub mod emulator;
 pub mod fault_proxy;
 pub mod http_receiver;
 pub mod s3_server;
+pub mod workspace;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
