@@ -51,7 +51,8 @@ async fn run(args: Args) -> Result<String, String> {
     match args.command {
         Command::Upload { dir, url, manifest } => {
             let store = open(&url).await?;
-            let files = upload_dir(&store, &dir, "", &options)
+            let mut files: Vec<FileEntry> = Vec::new();
+            upload_dir(&store, &dir, "", &options, &mut files)
                 .await
                 .map_err(|e| e.to_string())?;
             let bytes: u64 = files.iter().map(|f| f.size).sum();

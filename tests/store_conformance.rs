@@ -41,6 +41,20 @@ fn unique(name: &str) -> String {
     )
 }
 
+/// Uploads a directory and returns its manifest entries, inline.
+async fn upload(
+    store: &AnyStore,
+    dir: &std::path::Path,
+    prefix: &str,
+    options: &TransferOptions,
+) -> Vec<FileEntry> {
+    let mut files = Vec::new();
+    upload_dir(store, dir, prefix, options, &mut files)
+        .await
+        .unwrap();
+    files
+}
+
 fn small_parts() -> TransferOptions {
     TransferOptions {
         multipart_threshold: 6 << 20,
@@ -158,6 +172,8 @@ conformance!(
     put_if_match_detects_a_concurrent_change,
     list_returns_every_page_in_key_order,
     list_dirs_names_the_children_of_a_prefix,
+    a_listing_read_page_by_page_resumes_after_any_key_in_key_order,
+    a_long_file_list_is_committed_verified_and_published_in_parts,
     delete_prefix_never_touches_a_sibling_with_a_longer_name,
     invalid_keys_and_prefixes_are_refused,
     large_files_stream_through_multipart_and_back,
@@ -299,6 +315,150 @@ async fn list_returns_every_page_in_key_order(store: &AnyStore) {
     );
 }
 
+async fn a_listing_read_page_by_page_resumes_after_any_key_in_key_order(store: &AnyStore) {
+    // `a-b` sorts before `a/x` ('-' < '/'), and `a0` after every key under `a/`.
+    let mut keys: Vec<String> = ["a-b", "a/x", "a/y/z", "a0", "b"]
+        .iter()
+        .map(|k| format!("p/{k}"))
+        .collect();
+    keys.extend((0..2_500).map(|i| format!("p/c/{:02}/{i:05}", i % 7)));
+    put_many(store, &keys).await;
+    keys.sort();
+    let mut listing = respawn_run::store::Listing::new(store, "p/");
+    let mut listed = Vec::new();
+    while let Some(object) = listing.next().await.unwrap() {
+        listed.push(object.key);
+    }
+    assert_eq!(listed, keys, "page by page, in key order, every key once");
+    for (n, after) in keys.iter().enumerate().step_by(401) {
+        let page = store.list_after("p/", Some(after)).await.unwrap();
+        assert_eq!(
+            page.first().map(|o| &o.key),
+            keys.get(n + 1),
+            "the page after {after}"
+        );
+    }
+    assert!(
+        store
+            .list_after("p/", keys.last().map(String::as_str))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing after the last key"
+    );
+}
+
+async fn a_long_file_list_is_committed_verified_and_published_in_parts(store: &AnyStore) {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..7 {
+        let sub = dir.path().join(format!("d={}", i % 2));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(format!("f{i}.txt")), format!("{i}\n")).unwrap();
+    }
+    let layout = Layout::new("wf");
+    let work = layout.attempt("run-1", "big", 1);
+    let parts = ledger::commit_parts(&layout, "run-1", "big", 1);
+    let mut writer = ledger::PartWriter::with_part_files(store, parts.clone(), 3);
+    upload_dir(store, dir.path(), &work, &small_parts(), &mut writer)
+        .await
+        .unwrap();
+    let list = writer.finish().await.unwrap();
+    assert_eq!(
+        (list.files.len(), list.parts.len()),
+        (0, 3),
+        "3 + 3 + 1 files"
+    );
+    assert_eq!((list.count(), list.bytes()), (7, 14));
+    let mut ours = manifest("run-1", "big", 1, "f1", Vec::new());
+    ours.parts = list.parts.clone();
+    ledger::commit(store, &layout, &ours).await.unwrap();
+    let read = ledger::read_commit(store, &layout, "run-1", "big")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.parts, list.parts, "the COMMIT names its parts");
+    ledger::verify_commit(store, &layout, &read).await.unwrap();
+
+    let committed = ledger::Committed {
+        prefix: &work,
+        files: &list,
+        commit_id: "run-1/big/1",
+    };
+    let now = SystemTime::now();
+    ledger::publish_output(
+        store,
+        &layout,
+        "big",
+        "b1",
+        "run-1",
+        committed,
+        &small_parts(),
+        now,
+    )
+    .await
+    .unwrap();
+    let success = ledger::read_output(store, &layout, "big", "b1")
+        .await
+        .unwrap()
+        .unwrap();
+    let output = layout.output("big", "b1");
+    assert!(
+        success
+            .parts
+            .iter()
+            .all(|p| p.key.starts_with(&format!("{output}_SUCCESS.parts/")))
+    );
+    let mut chunks = success.file_list().chunks();
+    let mut published = Vec::new();
+    while let Some(chunk) = chunks.next(store).await.unwrap() {
+        published.extend(chunk.into_iter().map(|f| f.path));
+    }
+    let expected: Vec<String> = (0..7)
+        .map(|i| format!("d={}/f{i}.txt", i % 2))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(published, expected);
+
+    // The commit's work-table can go: the output's parts are its own.
+    store.delete_prefix(&layout.work("run-1")).await.unwrap();
+    assert!(
+        ledger::read_output(store, &layout, "big", "b1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A file gone from the output is named; so is a damaged part.
+    let gone = format!("{output}d=1/f5.txt");
+    store
+        .delete_many(std::slice::from_ref(&gone))
+        .await
+        .unwrap();
+    let problem = ledger::output_problem(store, &layout, "big", "b1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        problem.contains("d=1/f5.txt") && problem.contains("missing"),
+        "{problem}"
+    );
+    let part = &success.parts[1].key;
+    store
+        .put(part, b"[]".to_vec(), PutMode::Overwrite)
+        .await
+        .unwrap();
+    match ledger::output_problem(store, &layout, "big", "b1").await {
+        Err(StoreError::Corrupt { object, detail }) => {
+            assert!(
+                object.ends_with("_SUCCESS.parts/part-00001.json"),
+                "{object}"
+            );
+            assert!(detail.contains("CRC-64/NVME"), "{detail}");
+        }
+        other => panic!("a damaged part is named: {other:?}"),
+    }
+}
+
 async fn list_dirs_names_the_children_of_a_prefix(store: &AnyStore) {
     put_many(
         store,
@@ -414,9 +574,7 @@ async fn work_tables_round_trip_with_checksums(store: &AnyStore) {
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("table");
     write_table(&table);
-    let files = upload_dir(store, &table, "wf/runs/r/work/s/1/", &small_parts())
-        .await
-        .unwrap();
+    let files = upload(store, &table, "wf/runs/r/work/s/1/", &small_parts()).await;
     let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         paths,
@@ -446,9 +604,7 @@ async fn a_damaged_download_is_detected_and_named(store: &AnyStore) {
     let dir = tempfile::tempdir().unwrap();
     let table = dir.path().join("table");
     write_table(&table);
-    let mut files = upload_dir(store, &table, "wf/t/", &small_parts())
-        .await
-        .unwrap();
+    let mut files = upload(store, &table, "wf/t/", &small_parts()).await;
     files[1].crc64nvme = Crc64Nvme(0);
     match download_dir(
         store,
@@ -470,10 +626,7 @@ async fn a_damaged_download_is_detected_and_named(store: &AnyStore) {
         size: 1,
         crc64nvme: Crc64Nvme(0),
     });
-    files[1] = upload_dir(store, &table, "wf/t/", &small_parts())
-        .await
-        .unwrap()[1]
-        .clone();
+    files[1] = upload(store, &table, "wf/t/", &small_parts()).await[1].clone();
     match download_dir(
         store,
         "wf/t/",
@@ -611,6 +764,7 @@ fn manifest(
         fingerprint: fingerprint.into(),
         inputs: BTreeMap::new(),
         files,
+        parts: Vec::new(),
         committed_at: ledger::timestamp(SystemTime::now()),
     }
 }
@@ -782,14 +936,13 @@ async fn commit_protocol_detects_missing_stale_and_broken_commits(store: &AnySto
         .unwrap();
     assert!(matches!(state, CommitState::Missing), "{state:?}");
 
-    let files = upload_dir(
+    let files = upload(
         store,
         dir.path(),
         &layout.attempt("run-1", "sessions", 2),
         &small_parts(),
     )
-    .await
-    .unwrap();
+    .await;
     let mut ours = manifest("run-1", "sessions", 2, "f1", files);
     ours.inputs = inputs.clone();
     assert!(matches!(
@@ -860,7 +1013,11 @@ async fn publishing_replaces_an_output_and_writes_success_last(store: &AnyStore)
     );
     let options = small_parts();
     let work = layout.attempt("run-1", "report", 1);
-    let files = upload_dir(store, &first, &work, &options).await.unwrap();
+    let files = upload(store, &first, &work, &options).await;
+    let files = ledger::FileList {
+        files,
+        parts: Vec::new(),
+    };
     let committed = ledger::Committed {
         prefix: &work,
         files: &files,
@@ -883,7 +1040,11 @@ async fn publishing_replaces_an_output_and_writes_success_last(store: &AnyStore)
     std::fs::write(second.join("a.csv"), "a2\n").unwrap();
     std::fs::write(second.join("c.csv"), "c2\n").unwrap();
     let work = layout.attempt("run-2", "report", 1);
-    let files = upload_dir(store, &second, &work, &options).await.unwrap();
+    let files = upload(store, &second, &work, &options).await;
+    let files = ledger::FileList {
+        files,
+        parts: Vec::new(),
+    };
     let committed = ledger::Committed {
         prefix: &work,
         files: &files,

@@ -2,10 +2,10 @@
 //! COMMIT, which finals are published, and which attempt numbers are taken.
 
 use crate::ledger::{
-    CommitManifest, CommitState, Layout, RunRecord, check_commit, read_commit, read_output,
-    read_success,
+    CommitManifest, CommitState, FileList, Layout, RunRecord, check_commit, read_commit,
+    read_output, read_success,
 };
-use crate::store::{FileEntry, Store, StoreError};
+use crate::store::{Listing, Store, StoreError};
 use respawn_core::workflow::Workflow;
 use std::collections::BTreeMap;
 
@@ -52,18 +52,18 @@ impl Durable {
         &self,
         store: &S,
         layout: &Layout,
-    ) -> Result<Vec<FileEntry>, StoreError> {
+    ) -> Result<FileList, StoreError> {
         let (found, object) = match &self.listed_in {
             ListedIn::Commit { run_id, stage } => (
                 read_commit(store, layout, run_id, stage)
                     .await?
-                    .map(|m| (m.commit_id(), m.files)),
+                    .map(|m| (m.commit_id(), m.file_list())),
                 store.locate(&layout.commit(run_id, stage)),
             ),
             ListedIn::Output { stage, batch } => (
                 read_success(store, layout, stage, batch)
                     .await?
-                    .map(|m| (m.commit_id, m.files)),
+                    .map(|m| (m.commit_id.clone(), m.file_list())),
                 store.locate(&layout.success(stage, batch)),
             ),
         };
@@ -112,7 +112,10 @@ pub async fn inspect<S: Store>(
         .collect();
     let work = layout.work(run_id);
     let logs = format!("{}logs/", layout.run(run_id));
-    for object in store.list(&layout.run(run_id)).await? {
+    // A page at a time: the run's work-tables may hold millions of objects.
+    let run_prefix = layout.run(run_id);
+    let mut listing = Listing::new(store, &run_prefix);
+    while let Some(object) = listing.next().await? {
         let (rest, from_logs) = if let Some(rest) = object.key.strip_prefix(&work) {
             (rest, false)
         } else if let Some(rest) = object.key.strip_prefix(&logs) {

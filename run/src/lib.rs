@@ -20,7 +20,7 @@ pub mod store;
 /// Threads for blocking file work (checksums, local copies, directory walks). Tokio's
 /// default (512) is reached by a work-table of many small files, as every short task that
 /// finds no idle thread starts one; each thread keeps its own allocator heap.
-const BLOCKING_THREADS: usize = 64;
+const BLOCKING_THREADS: usize = 16;
 
 /// The async runtime every command that does I/O runs on: two workers (the machine's
 /// cores) and at most [`BLOCKING_THREADS`] threads for blocking file work.

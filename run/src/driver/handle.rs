@@ -370,9 +370,9 @@ impl Driver {
             return (end, None);
         }
         let checked = tokio::task::spawn_blocking(move || {
-            local_files(&dir).map(|files| {
-                let size = |file: &String| std::fs::metadata(dir.join(file)).map_or(0, |m| m.len());
-                files.iter().map(size).sum::<u64>()
+            local_files(&dir).try_fold(0u64, |total, file| {
+                let size = std::fs::metadata(dir.join(file?)).map_or(0, |m| m.len());
+                Ok::<u64, std::io::Error>(total + size)
             })
         })
         .await;
@@ -405,7 +405,7 @@ impl Driver {
                 self.emit(RunEvent::Committed {
                     stage: name.clone(),
                     attempt: manifest.attempt,
-                    files: manifest.files.len(),
+                    files: manifest.file_count() as usize,
                     bytes: manifest.total_size(),
                     seconds: seconds(took),
                     window: !self.setup.checkpoint[stage] && !self.setup.is_final[stage],

@@ -6,7 +6,10 @@
 use super::command::crash_point;
 use super::{Driver, Msg};
 use crate::cluster::{Cluster, Output};
-use crate::ledger::{CommitManifest, CommitOutcome, Committed, commit, publish_output, timestamp};
+use crate::ledger::{
+    CommitManifest, CommitOutcome, Committed, PartWriter, commit, commit_parts, publish_output,
+    timestamp,
+};
 use crate::store::{Store, StoreError, download_dir, sum_prefix, upload_dir};
 use respawn_core::contract::event::RunEvent;
 use respawn_core::workflow::StageId;
@@ -54,6 +57,7 @@ impl Driver {
             fingerprint: self.fingerprints[stage].clone(),
             inputs,
             files: Vec::new(),
+            parts: Vec::new(),
             committed_at: String::new(),
         };
         let saver = self.cluster.as_ref().and_then(Cluster::saver);
@@ -66,9 +70,15 @@ impl Driver {
             let began = Instant::now();
             let result = async {
                 let prefix = layout.attempt(&manifest.run_id, &name, attempt);
-                manifest.files = match &output {
-                    Output::Dir(dir) => upload_dir(&store, dir, &prefix, &transfer).await?,
-                    Output::InStore(_) => sum_prefix(&store, &prefix, &scratch, &transfer).await?,
+                let parts = commit_parts(&layout, &manifest.run_id, &name, attempt);
+                let mut list = PartWriter::new(&store, parts);
+                match &output {
+                    Output::Dir(dir) => {
+                        upload_dir(&store, dir, &prefix, &transfer, &mut list).await?
+                    }
+                    Output::InStore(_) => {
+                        sum_prefix(&store, &prefix, &scratch, &transfer, &mut list).await?
+                    }
                     Output::OnCluster(url) => {
                         // The cluster copies it into the store; then it is committed as
                         // a table a step wrote there.
@@ -79,9 +89,12 @@ impl Driver {
                         let saver = saver.ok_or_else(|| failed("no cluster to copy it".into()))?;
                         let to = store.locate(&prefix);
                         saver.save(&name, attempt, url, &to).await.map_err(failed)?;
-                        sum_prefix(&store, &prefix, &scratch, &transfer).await?
+                        sum_prefix(&store, &prefix, &scratch, &transfer, &mut list).await?
                     }
                 };
+                let written = list.finish().await?;
+                manifest.files = written.files;
+                manifest.parts = written.parts;
                 crash_point("before-commit", &name);
                 manifest.committed_at = timestamp(clock.now());
                 let committed = match commit(&store, &layout, &manifest).await? {
@@ -133,8 +146,11 @@ impl Driver {
             let began = Instant::now();
             let result = async {
                 empty_dir(&dir).await?;
-                let files = durable.files(&store, &layout).await?;
-                let bytes = download_dir(&store, &durable.prefix, &files, &dir, &transfer).await?;
+                let mut chunks = durable.files(&store, &layout).await?.chunks();
+                let mut bytes = 0;
+                while let Some(files) = chunks.next(&store).await? {
+                    bytes += download_dir(&store, &durable.prefix, &files, &dir, &transfer).await?;
+                }
                 Ok((bytes, began.elapsed()))
             }
             .await;

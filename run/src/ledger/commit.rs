@@ -5,10 +5,18 @@
 //! outcome. A half-written attempt without a COMMIT is garbage and never read.
 //!
 //! A final output is published to `outputs/<stage>/<batch>/`: `_SUCCESS` is removed first,
-//! the files are replaced (copied from the committed work-table inside the store), files of the previous version that are not in the new one are
-//! deleted, and `_SUCCESS` (a manifest) is written last. Readers trust the folder only
+//! the files are replaced (copied from the committed work-table inside the store), files of
+//! the previous version that are not in the new one are deleted, and `_SUCCESS` (a
+//! manifest) is written last.
+//!
+//! Both manifests list their files inline or, past [`super::PART_FILES`], in part objects
+//! (parts.rs); everything here reads and compares them a part at a time. Readers trust the folder only
 //! while `_SUCCESS` is there, and re-publishing replaces, never appends.
 
+use super::parts::{
+    Comparison, Difference, FileList, PartRef, PartWriter, SUCCESS_PARTS, nothing,
+    success_and_parts,
+};
 use super::{Layout, parse_json, to_compact_json};
 use crate::store::{FileEntry, PutMode, Store, StoreError, TransferOptions, copy_files};
 use serde::{Deserialize, Serialize};
@@ -26,7 +34,11 @@ pub struct CommitManifest {
     pub fingerprint: String,
     /// The COMMIT id of each input this attempt read, by stage name.
     pub inputs: BTreeMap<String, String>,
+    /// The files, when there are [`super::PART_FILES`] or fewer.
     pub files: Vec<FileEntry>,
+    /// The parts that list the files, when there are more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartRef>,
     pub committed_at: String,
 }
 
@@ -36,9 +48,26 @@ impl CommitManifest {
         format!("{}/{}/{}", self.run_id, self.stage, self.attempt)
     }
 
-    pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+    pub fn file_list(&self) -> FileList {
+        FileList {
+            files: self.files.clone(),
+            parts: self.parts.clone(),
+        }
     }
+
+    pub fn file_count(&self) -> u64 {
+        self.files.len() as u64 + self.parts.iter().map(|p| p.files).sum::<u64>()
+    }
+
+    pub fn total_size(&self) -> u64 {
+        let inline: u64 = self.files.iter().map(|f| f.size).sum();
+        inline + self.parts.iter().map(|p| p.bytes).sum::<u64>()
+    }
+}
+
+/// Where the parts of an attempt's COMMIT go: beside the COMMIT, one folder per attempt.
+pub fn commit_parts(layout: &Layout, run_id: &str, stage: &str, attempt: u32) -> String {
+    format!("{}.parts/{attempt}/", layout.commit(run_id, stage))
 }
 
 /// What a create-only COMMIT came to.
@@ -116,35 +145,32 @@ pub async fn verify_commit<S: Store>(
     manifest: &CommitManifest,
 ) -> Result<(), StoreError> {
     let prefix = layout.attempt(&manifest.run_id, &manifest.stage, manifest.attempt);
-    let present: BTreeMap<String, u64> = store
-        .list(&prefix)
-        .await?
-        .into_iter()
-        .map(|o| (o.key, o.size))
-        .collect();
     let commit_object = store.locate(&layout.commit(&manifest.run_id, &manifest.stage));
-    for file in &manifest.files {
-        let key = format!("{prefix}{}", file.path);
-        match present.get(&key) {
-            None => {
-                return Err(StoreError::Corrupt {
-                    object: store.locate(&key),
-                    detail: format!("it is listed in {commit_object} but missing"),
-                });
-            }
-            Some(&size) if size != file.size => {
-                return Err(StoreError::Corrupt {
-                    object: store.locate(&key),
-                    detail: format!(
-                        "{commit_object} lists it with {} bytes, the store has {size}",
-                        file.size
-                    ),
-                });
-            }
-            Some(_) => {}
-        }
+    let list = manifest.file_list();
+    let mut comparison = Comparison::new(store, &prefix, &list, nothing, commit_object.clone());
+    while let Some(difference) = comparison.next().await? {
+        let detail = match &difference {
+            Difference::Extra(_) => continue,
+            Difference::Missing(_) => format!("it is listed in {commit_object} but missing"),
+            Difference::Size { entry, stored } => format!(
+                "{commit_object} lists it with {} bytes, the store has {stored}",
+                entry.size
+            ),
+        };
+        return Err(StoreError::Corrupt {
+            object: store.locate(&format!("{prefix}{}", path_of(&difference))),
+            detail,
+        });
     }
     Ok(())
+}
+
+/// The path (relative to the prefix) of a file a list names.
+fn path_of(difference: &Difference) -> &str {
+    match difference {
+        Difference::Missing(entry) | Difference::Size { entry, .. } => &entry.path,
+        Difference::Extra(_) => "",
+    }
 }
 
 /// Whether a stage's committed work-table can be used as it is.
@@ -228,15 +254,28 @@ pub struct SuccessManifest {
     pub batch: String,
     pub run_id: String,
     pub commit_id: String,
+    /// The files, when there are [`super::PART_FILES`] or fewer.
     pub files: Vec<FileEntry>,
+    /// The parts that list the files, when there are more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartRef>,
     pub published_at: String,
+}
+
+impl SuccessManifest {
+    pub fn file_list(&self) -> FileList {
+        FileList {
+            files: self.files.clone(),
+            parts: self.parts.clone(),
+        }
+    }
 }
 
 /// The committed work-table a final output is published from.
 pub struct Committed<'a> {
     /// Where its files are in the store (ends in `/`).
     pub prefix: &'a str,
-    pub files: &'a [FileEntry],
+    pub files: &'a FileList,
     pub commit_id: &'a str,
 }
 
@@ -260,23 +299,19 @@ pub async fn publish_output<S: Store + Clone + 'static>(
     store.delete_many(std::slice::from_ref(&success)).await?;
     // A publish killed midway may have left a temporary file here, which no listing shows.
     store.collect_stale(&prefix).await?;
-    // What an earlier version left here: usually nothing; a million new files are never
-    // held as a set of keys.
-    let mut previous: std::collections::HashSet<String> = store
-        .list(&prefix)
-        .await?
-        .into_iter()
-        .map(|o| o.key)
-        .filter(|k| *k != success)
-        .collect();
-    copy_files(store, committed.prefix, &prefix, committed.files, options).await?;
-    if !previous.is_empty() {
-        for file in committed.files {
-            previous.remove(&format!("{prefix}{}", file.path));
-        }
-        let leftovers: Vec<String> = previous.into_iter().collect();
-        store.delete_many(&leftovers).await?;
+    let mut chunks = committed.files.chunks();
+    while let Some(files) = chunks.next(store).await? {
+        copy_files(store, committed.prefix, &prefix, &files, options).await?;
     }
+    remove_leftovers(store, &prefix, committed.files, &success).await?;
+    // The parts of the `_SUCCESS` are copies of the COMMIT's, inside the store.
+    let parts_prefix = format!("{prefix}{SUCCESS_PARTS}");
+    store.delete_prefix(&parts_prefix).await?;
+    let mut parts = PartWriter::new(store, parts_prefix);
+    for part in &committed.files.parts {
+        parts.copy_part(part).await?;
+    }
+    let written = parts.finish().await?;
     // The files are the committed ones (copy_files checked every size), borrowed.
     let manifest = SuccessManifestRef {
         format: respawn_core::contract::FORMAT,
@@ -285,13 +320,48 @@ pub async fn publish_output<S: Store + Clone + 'static>(
         batch,
         run_id,
         commit_id: committed.commit_id,
-        files: committed.files,
+        files: &committed.files.files,
+        parts: &written.parts,
         published_at: super::timestamp(now),
     };
     store
         .put(&success, to_compact_json(&manifest), PutMode::Overwrite)
         .await?;
     Ok(())
+}
+
+/// Deletes what an earlier version left under an output's `prefix` that `files` does not
+/// list, and checks that every file it lists is there (a merge of the two, a page at a
+/// time: a million new files are never held as a set of keys).
+async fn remove_leftovers<S: Store>(
+    store: &S,
+    prefix: &str,
+    files: &FileList,
+    success: &str,
+) -> Result<(), StoreError> {
+    let mut comparison = Comparison::new(
+        store,
+        prefix,
+        files,
+        success_and_parts,
+        store.locate(success),
+    );
+    let mut leftovers = Vec::new();
+    while let Some(difference) = comparison.next().await? {
+        match difference {
+            Difference::Extra(key) => leftovers.push(key),
+            missing_or_resized => {
+                return Err(StoreError::Corrupt {
+                    object: store.locate(&format!("{prefix}{}", path_of(&missing_or_resized))),
+                    detail: "it was copied into the output, but the store does not list it with the committed size".into(),
+                });
+            }
+        }
+        if leftovers.len() >= 1_000 {
+            store.delete_many(&std::mem::take(&mut leftovers)).await?;
+        }
+    }
+    store.delete_many(&leftovers).await
 }
 
 /// A [`SuccessManifest`] as it is written: the same fields, borrowed.
@@ -304,6 +374,8 @@ struct SuccessManifestRef<'a> {
     run_id: &'a str,
     commit_id: &'a str,
     files: &'a [FileEntry],
+    #[serde(skip_serializing_if = "<[PartRef]>::is_empty")]
+    parts: &'a [PartRef],
     published_at: String,
 }
 
@@ -355,27 +427,29 @@ async fn check_output<S: Store>(
     let Some(manifest) = read_success(store, layout, stage, batch).await? else {
         return Ok(Err(format!("{} is gone", store.locate(&prefix))));
     };
-    let listed: BTreeMap<String, u64> = store
-        .list(&prefix)
-        .await?
-        .into_iter()
-        .map(|o| (o.key, o.size))
-        .collect();
-    for file in &manifest.files {
-        let key = format!("{prefix}{}", file.path);
-        match listed.get(&key) {
-            Some(&size) if size == file.size => {}
-            Some(&size) => {
+    let list = manifest.file_list();
+    let mut comparison = Comparison::new(
+        store,
+        &prefix,
+        &list,
+        success_and_parts,
+        store.locate(&layout.success(stage, batch)),
+    );
+    while let Some(difference) = comparison.next().await? {
+        let locate = |entry: &FileEntry| store.locate(&format!("{prefix}{}", entry.path));
+        match difference {
+            Difference::Extra(_) => {}
+            Difference::Size { entry, stored } => {
                 return Ok(Err(format!(
-                    "{} has {size} bytes where its _SUCCESS says {}",
-                    store.locate(&key),
-                    file.size
+                    "{} has {stored} bytes where its _SUCCESS says {}",
+                    locate(&entry),
+                    entry.size
                 )));
             }
-            None => {
+            Difference::Missing(entry) => {
                 return Ok(Err(format!(
                     "{}, listed in its _SUCCESS, is missing",
-                    store.locate(&key)
+                    locate(&entry)
                 )));
             }
         }

@@ -15,8 +15,10 @@
 //! <workflow>/runs/<run_id>/workflow.yaml            the workflow file as the run last ran it
 //! <workflow>/runs/<run_id>/work/<stage>/<attempt>/  work-table data of one attempt
 //! <workflow>/runs/<run_id>/work/<stage>/COMMIT      create-only manifest
+//! <workflow>/runs/<run_id>/work/<stage>/COMMIT.parts/<attempt>/  its file list, if long
 //! <workflow>/runs/<run_id>/logs/<stage>/<attempt>.log  stdout and stderr of one attempt
 //! <workflow>/outputs/<stage>/<batch>/               final output; `_SUCCESS` written last
+//! <workflow>/outputs/<stage>/<batch>/_SUCCESS.parts/  its file list, if long
 //! ```
 
 mod backfill;
@@ -25,6 +27,7 @@ mod commit;
 mod latest;
 mod learned;
 mod lease;
+mod parts;
 mod run;
 mod settled;
 
@@ -32,11 +35,15 @@ pub use backfill::{BackfillRecord, read_backfill};
 pub use claim::{Claim, ClaimOutcome, Decision, claim, read_claim, read_claims, take_over};
 pub use commit::{
     CommitManifest, CommitOutcome, CommitState, Committed, SuccessManifest, check_commit, commit,
-    output_problem, publish_output, read_commit, read_output, read_success, verify_commit,
+    commit_parts, output_problem, publish_output, read_commit, read_output, read_success,
+    verify_commit,
 };
 pub use latest::{Latest, LatestIndex, build_index, index_built, read_latest, write_latest};
 pub use learned::{LEARNED_RUNS, add_learned, read_learned};
 pub use lease::{Holder, Lease, LeaseError, LeaseRecord, read_lease, read_leases};
+pub use parts::{
+    Chunks, Comparison, Difference, FileList, PART_FILES, PartRef, PartWriter, SUCCESS_PARTS,
+};
 /// The contracts the ledger keeps, defined in the core so that every layer reads them.
 pub use respawn_core::contract::{
     FORMAT, Interruption, Layout, MarketChange, RunRecord, RunStatus, StageRecord, timestamp,

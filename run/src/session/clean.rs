@@ -5,7 +5,7 @@
 use crate::clock::Clock;
 use crate::ledger::{Layout, RunRecord};
 use crate::read::{at_work, list_runs, workflows};
-use crate::store::{AnyStore, Store, StoreError};
+use crate::store::{AnyStore, Listing, Store, StoreError};
 use std::time::{Duration, SystemTime};
 
 /// What was (or, in a dry run, would be) deleted under one run's work prefix.
@@ -45,13 +45,20 @@ pub async fn remove_work(
     dry_run: bool,
 ) -> Result<Removal, StoreError> {
     let prefix = layout.work(run_id);
-    let objects = store.list(&prefix).await?;
-    let bytes: u64 = objects.iter().map(|o| o.size).sum();
-    let (count, would_delete) = if dry_run {
-        let keys = objects.iter().map(|o| store.locate(&o.key)).collect();
-        (objects.len() as u64, keys)
+    // Counted a page at a time: a run's work-tables may hold millions of objects.
+    let mut listing = Listing::new(store, &prefix);
+    let (mut bytes, mut listed, mut would_delete) = (0u64, 0u64, Vec::new());
+    while let Some(page) = listing.next_page().await? {
+        bytes += page.iter().map(|o| o.size).sum::<u64>();
+        listed += page.len() as u64;
+        if dry_run {
+            would_delete.extend(page.iter().map(|o| store.locate(&o.key)));
+        }
+    }
+    let count = if dry_run {
+        listed
     } else {
-        (store.delete_prefix(&prefix).await? as u64, Vec::new())
+        store.delete_prefix(&prefix).await?
     };
     Ok(Removal {
         prefix: store.locate(&prefix),
@@ -110,7 +117,10 @@ pub async fn gc(
                     continue;
                 }
             }
-            if store.list(&layout.work(&record.run_id)).await?.is_empty() {
+            if Listing::new(store, &layout.work(&record.run_id))
+                .is_empty()
+                .await?
+            {
                 continue;
             }
             let removal = remove_work(store, &layout, &record.run_id, dry_run).await?;

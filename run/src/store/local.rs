@@ -12,7 +12,7 @@
 //! ETags are content hashes (the first 128 bits of SHA-256), so they are the same after a
 //! restart and for identical content, like S3's.
 
-use super::walk::{remove_objects, walk};
+use super::walk::{LIST_PAGE, remove_objects, walk, walk_after};
 use super::{
     Crc64, ETag, FileSum, ObjectMeta, PutMode, Result, Store, StoreError, check_key, check_prefix,
 };
@@ -323,6 +323,19 @@ impl Store for LocalStore {
         .map_err(|e| self.io(prefix, e))?;
         objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(objects)
+    }
+
+    async fn list_after(&self, prefix: &str, after: Option<&str>) -> Result<Vec<ObjectMeta>> {
+        check_prefix(prefix)?;
+        let dir = self.root.join(prefix);
+        let key_prefix = prefix.to_string();
+        let after = after.map(str::to_owned);
+        blocking(move || {
+            let mut out = Vec::new();
+            walk_after(&dir, &key_prefix, after.as_deref(), LIST_PAGE, &mut out).map(|()| out)
+        })
+        .await
+        .map_err(|e| self.io(prefix, e))
     }
 
     async fn collect_stale(&self, prefix: &str) -> Result<u64> {

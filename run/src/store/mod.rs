@@ -14,19 +14,23 @@
 
 pub mod check;
 mod error;
+mod listing;
 mod local;
+mod local_files;
 mod s3;
 mod stale;
 mod transfer;
 mod walk;
 
 pub use error::{StoreError, StoreErrorKind};
+pub use listing::Listing;
 pub use local::LocalStore;
+pub use local_files::{LocalFiles, local_files};
 pub use respawn_core::workflow::store_url::{MAX_KEY_LEN, StoreUrl, UrlError};
 pub use s3::{S3Options, S3Store};
 pub use transfer::{
-    Crc64, Crc64Nvme, FileEntry, FileSum, SMALL_FILE, TransferOptions, checksum_file, copy_files,
-    download_dir, is_work_table_file, local_files, sum_prefix, upload_dir,
+    Crc64, Crc64Nvme, FileEntry, FileSink, FileSum, SMALL_FILE, TransferOptions, checksum_file,
+    copy_files, download_dir, is_work_table_file, sum_prefix, upload_dir,
 };
 
 use std::future::Future;
@@ -97,6 +101,16 @@ pub trait Store: Send + Sync {
 
     /// Every object whose key starts with `prefix`, in key order (all pages).
     fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<ObjectMeta>>> + Send;
+
+    /// The next page of the objects under `prefix`: those whose keys come after `after`
+    /// (from the first, with `None`), in key order, at most a few thousand; empty when
+    /// there are no more. [`Listing`] reads a prefix page by page with it, so that a
+    /// work-table of a million files is never listed whole.
+    fn list_after(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<ObjectMeta>>> + Send;
 
     /// The names of the "directories" right under `prefix` (which ends in `/`), without
     /// the prefix and without the trailing `/`, in order.
@@ -239,6 +253,9 @@ impl Store for AnyStore {
     }
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         dispatch!(self, s => s.list(prefix).await)
+    }
+    async fn list_after(&self, prefix: &str, after: Option<&str>) -> Result<Vec<ObjectMeta>> {
+        dispatch!(self, s => s.list_after(prefix, after).await)
     }
     async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
         dispatch!(self, s => s.list_dirs(prefix).await)

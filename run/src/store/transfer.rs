@@ -1,6 +1,7 @@
 //! Moving whole work-tables (directories of files) between a cluster and the store, with
 //! a bounded number of files in flight, and checksums for the COMMIT manifest.
 
+use super::local_files::{LocalFiles, local_files};
 use super::{Result, Store, StoreError, check_prefix};
 use crc_fast::{CrcAlgorithm, Digest};
 use serde::{Deserialize, Serialize};
@@ -150,11 +151,11 @@ pub fn checksum_file(path: &Path) -> std::io::Result<FileSum> {
 /// the work-table. What Spark and Hadoop write beside the data is not: the writer's own
 /// `_SUCCESS` marker at the top (respawn writes its own, last, when it publishes; a second
 /// one would be listed in the manifest and then overwritten, or seen by readers before
-/// the files it vouches for), Hadoop's hidden checksum files (`.part-00000.csv.crc`, which
+/// the files it vouches for) and the folder of its parts, `_SUCCESS.parts/`, Hadoop's hidden checksum files (`.part-00000.csv.crc`, which
 /// EMRFS does not write on S3 either), and anything under a `_temporary/` folder (an
 /// unfinished task's attempt).
 pub fn is_work_table_file(relative: &str) -> bool {
-    if relative == "_SUCCESS" {
+    if relative == "_SUCCESS" || relative.starts_with("_SUCCESS.parts/") {
         return false;
     }
     !relative.split('/').any(|part| {
@@ -162,58 +163,21 @@ pub fn is_work_table_file(relative: &str) -> bool {
     })
 }
 
-/// Every regular file under `dir`, as relative `/`-separated paths, sorted.
-///
-/// What a local work-table may contain (README, "What a work-table may contain"): regular
-/// files and directories, whose paths are valid store keys (UTF-8, no control character or
-/// backslash, no name starting with `.respawn-tmp-`). Anything else (a symbolic link,
-/// wherever it points, a FIFO, a socket, a device, a name that is no key) is an
-/// `InvalidData` error naming the file: it is never followed, skipped or copied. Empty
-/// directories hold nothing and are not kept.
-///
-/// What Spark and Hadoop write beside the data is left out ([`is_work_table_file`]).
-pub fn local_files(dir: &Path) -> std::io::Result<Vec<String>> {
-    fn refuse(path: &Path, what: &str) -> std::io::Error {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "`{}` {what}; a work-table holds only regular files and directories",
-                path.display().to_string().escape_default()
-            ),
-        )
-    }
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let path = entry.path();
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else {
-                return Err(refuse(&path, "is not a UTF-8 file name"));
-            };
-            let relative = format!("{prefix}{name}");
-            if let Some(problem) = respawn_core::workflow::store_url::key_problem(&relative) {
-                return Err(refuse(&path, &format!("has a name that {problem}")));
-            }
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                walk(&path, &format!("{relative}/"), out)?;
-            } else if kind.is_file() {
-                if is_work_table_file(&relative) {
-                    out.push(relative);
-                }
-            } else if kind.is_symlink() {
-                return Err(refuse(&path, "is a symbolic link"));
-            } else {
-                return Err(refuse(&path, "is not a regular file"));
-            }
-        }
+/// Where a transfer puts the manifest entries it makes, a batch at a time, in path order:
+/// a manifest's part writer, or a plain list.
+pub trait FileSink {
+    fn push(&mut self, entries: Vec<FileEntry>) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl FileSink for Vec<FileEntry> {
+    async fn push(&mut self, entries: Vec<FileEntry>) -> Result<()> {
+        self.extend(entries);
         Ok(())
     }
-    let mut out = Vec::new();
-    walk(dir, "", &mut out)?;
-    out.sort();
-    Ok(out)
 }
+
+/// Files a transfer sets off per batch: the manifest entries of one batch are held at once.
+const BATCH: usize = 10_000;
 
 /// Files below this size are latency-bound rather than bandwidth-bound.
 pub const SMALL_FILE: u64 = 1 << 20;
@@ -264,45 +228,64 @@ fn weight(size: u64) -> u32 {
     if size < SMALL_FILE { 1 } else { 4 }
 }
 
-/// Uploads every file of `dir` under `prefix` (which ends in `/`) and returns the
-/// manifest entries, in path order.
+/// Uploads every file of `dir` under `prefix` (which ends in `/`) and gives the
+/// manifest entries to `sink`, in path order, a batch at a time.
 pub async fn upload_dir<S: Store + Clone + 'static>(
     store: &S,
     dir: &Path,
     prefix: &str,
     options: &TransferOptions,
-) -> Result<Vec<FileEntry>> {
+    sink: &mut impl FileSink,
+) -> Result<()> {
     check_prefix(prefix)?;
     let io = |source| StoreError::Io {
         object: dir.display().to_string(),
         source,
     };
-    let listed = dir.to_path_buf();
-    let files = tokio::task::spawn_blocking(move || {
-        local_files(&listed).and_then(|files| {
-            files
-                .into_iter()
-                .map(|f| Ok((listed.join(&f).metadata()?.len(), f)))
-                .collect::<std::io::Result<Vec<(u64, String)>>>()
-        })
+    let mut files = Some(local_files(dir));
+    loop {
+        let (rest, sized) = next_batch(dir, files.take().expect("put back"))
+            .await
+            .map_err(io)?;
+        files = Some(rest);
+        if sized.is_empty() {
+            return Ok(());
+        }
+        let jobs = sized.into_iter().map(|(size, relative)| {
+            let store = store.clone();
+            let path = dir.join(&relative);
+            let key = format!("{prefix}{relative}");
+            (weight(size), async move {
+                let FileSum { size, crc64nvme } = store.upload_file(&path, &key).await?;
+                Ok(FileEntry {
+                    path: relative,
+                    size,
+                    crc64nvme,
+                })
+            })
+        });
+        sink.push(run_bounded(options.concurrency, jobs).await?)
+            .await?;
+    }
+}
+
+/// The next [`BATCH`] files of a walk and their sizes, read off the runtime's threads;
+/// the walk is given back for the next batch.
+async fn next_batch(
+    dir: &Path,
+    mut files: LocalFiles,
+) -> std::io::Result<(LocalFiles, Vec<(u64, String)>)> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::new();
+        for file in files.by_ref().take(BATCH) {
+            let file = file?;
+            batch.push((dir.join(&file).metadata()?.len(), file));
+        }
+        Ok((files, batch))
     })
     .await
-    .map_err(|e| io(std::io::Error::other(e)))?
-    .map_err(io)?;
-    let jobs = files.into_iter().map(|(size, relative)| {
-        let store = store.clone();
-        let path = dir.join(&relative);
-        let key = format!("{prefix}{relative}");
-        (weight(size), async move {
-            let FileSum { size, crc64nvme } = store.upload_file(&path, &key).await?;
-            Ok(FileEntry {
-                path: relative,
-                size,
-                crc64nvme,
-            })
-        })
-    });
-    run_bounded(options.concurrency, jobs).await
+    .map_err(std::io::Error::other)?
 }
 
 /// Downloads the files of a manifest from under `prefix` into `dir`, checking every
@@ -353,9 +336,9 @@ pub async fn sum_prefix<S: Store + Clone + 'static>(
     prefix: &str,
     scratch: &Path,
     options: &TransferOptions,
-) -> Result<Vec<FileEntry>> {
+    sink: &mut impl FileSink,
+) -> Result<()> {
     check_prefix(prefix)?;
-    let objects = store.list(prefix).await?;
     tokio::fs::create_dir_all(scratch)
         .await
         .map_err(|source| StoreError::Io {
@@ -363,20 +346,14 @@ pub async fn sum_prefix<S: Store + Clone + 'static>(
             source,
         })?;
     let warned = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let jobs = objects
-        .into_iter()
-        .filter_map(|object| {
-            let relative = object.key.strip_prefix(prefix)?.to_string();
+    let mut listing = super::Listing::new(store, prefix);
+    while let Some(page) = listing.next_page().await? {
+        let jobs = page.into_iter().enumerate().map(|(n, object)| {
+            let relative = object.key.strip_prefix(prefix).unwrap_or("").to_string();
             let hidden = !is_work_table_file(&relative)
                 || relative.split('/').any(|part| part.starts_with('.'));
             // Hidden files are not summed, but they are tagged: they expire with the rest.
-            Some((
-                object,
-                (!hidden && !relative.is_empty()).then_some(relative),
-            ))
-        })
-        .enumerate()
-        .map(|(n, (object, relative))| {
+            let relative = (!hidden && !relative.is_empty()).then_some(relative);
             let store = store.clone();
             let temp = scratch.join(format!("sum-{n}"));
             let warned = warned.clone();
@@ -406,11 +383,10 @@ pub async fn sum_prefix<S: Store + Clone + 'static>(
                 Ok(entry)
             })
         });
-    Ok(run_bounded(options.concurrency, jobs)
-        .await?
-        .into_iter()
-        .flatten()
-        .collect())
+        let entries = run_bounded(options.concurrency, jobs).await?;
+        sink.push(entries.into_iter().flatten().collect()).await?;
+    }
+    Ok(())
 }
 
 /// Copies the files of a manifest from under `from` to under `to` inside the store

@@ -80,3 +80,67 @@ pub(super) fn remove_objects(dir: &Path) -> io::Result<u64> {
     }
     Ok(removed)
 }
+
+/// Objects in a page of the local store's listing: larger than S3's 1,000, since a page
+/// costs a read of the directories it passes through, not a request.
+pub(super) const LIST_PAGE: usize = 10_000;
+
+/// Up to `limit` objects under `dir` whose keys come after `after`, in key order, appended
+/// to `out`. Each directory is read and sorted as its keys would sort (a folder `a` as
+/// `a/`, so `a-b` comes before `a/x`); folders whose keys all come before `after` are not
+/// entered, so a page reads only the folders it lists from.
+pub(super) fn walk_after(
+    dir: &Path,
+    key_prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+    out: &mut Vec<ObjectMeta>,
+) -> io::Result<()> {
+    let Some(entries) = entries_if_any(dir)? else {
+        return Ok(());
+    };
+    let mut names: Vec<String> = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Ok(mut name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => name.push('/'),
+            Ok(kind) if kind.is_file() => {}
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+        names.push(name);
+    }
+    names.sort_unstable();
+    for name in names {
+        if out.len() >= limit {
+            break;
+        }
+        let key = format!("{key_prefix}{name}");
+        if let Some(folder) = name.strip_suffix('/') {
+            // Every key under `key` sorts before `after` unless `after` is under it too.
+            if after.is_some_and(|a| a > key.as_str() && !a.starts_with(key.as_str())) {
+                continue;
+            }
+            walk_after(&dir.join(folder), &key, after, limit, out)?;
+        } else if after.is_none_or(|a| key.as_str() > a) {
+            let metadata = match fs::metadata(dir.join(&name)) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            out.push(ObjectMeta {
+                key,
+                size: metadata.len(),
+                etag: None,
+            });
+        }
+    }
+    Ok(())
+}

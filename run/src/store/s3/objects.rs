@@ -28,6 +28,7 @@ impl S3Store {
         prefix: &str,
         delimited: bool,
         token: Option<String>,
+        after: Option<&str>,
     ) -> Result<(
         aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
         Option<String>,
@@ -37,7 +38,8 @@ impl S3Store {
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(format!("{}{prefix}", self.prefix))
-            .set_continuation_token(token);
+            .set_continuation_token(token)
+            .set_start_after(after.map(|a| format!("{}{a}", self.prefix)));
         if delimited {
             request = request.delimiter("/");
         }
@@ -237,7 +239,7 @@ impl Store for S3Store {
         let mut objects = Vec::new();
         let mut token = None;
         loop {
-            let (output, next) = self.list_page(prefix, false, token).await?;
+            let (output, next) = self.list_page(prefix, false, token, None).await?;
             for object in output.contents() {
                 let Some(key) = object.key() else { continue };
                 objects.push(ObjectMeta {
@@ -253,13 +255,29 @@ impl Store for S3Store {
         }
     }
 
+    async fn list_after(&self, prefix: &str, after: Option<&str>) -> Result<Vec<ObjectMeta>> {
+        check_prefix(prefix)?;
+        let (output, _) = self.list_page(prefix, false, None, after).await?;
+        Ok(output
+            .contents()
+            .iter()
+            .filter_map(|object| {
+                Some(ObjectMeta {
+                    key: self.relative(object.key()?).to_owned(),
+                    size: object.size().unwrap_or(0).max(0) as u64,
+                    etag: object.e_tag().map(|t| ETag(t.to_owned())),
+                })
+            })
+            .collect())
+    }
+
     async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
         check_prefix(prefix)?;
         let full = format!("{}{prefix}", self.prefix);
         let mut names = Vec::new();
         let mut token = None;
         loop {
-            let (output, next) = self.list_page(prefix, true, token).await?;
+            let (output, next) = self.list_page(prefix, true, token, None).await?;
             for common in output.common_prefixes() {
                 if let Some(name) = common
                     .prefix()
@@ -297,7 +315,7 @@ impl Store for S3Store {
         let mut count = 0u64;
         let mut token = None;
         let listed = loop {
-            let (output, next) = match self.list_page(prefix, false, token).await {
+            let (output, next) = match self.list_page(prefix, false, token, None).await {
                 Ok(page) => page,
                 Err(e) => break Some(e),
             };
