@@ -238,3 +238,34 @@ fn item_6_an_orchestrator_that_lost_its_lease_leaves_the_new_owners_cluster_alon
         "the old one ended by itself, reporting the lost lease"
     );
 }
+
+#[test]
+fn a_stages_children_and_daemons_are_ended_when_its_shell_exits_before_the_next_stage_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let leaky = leaky_workflow(dir.path(), "mkdir -p {{ output }}");
+    let alive = dir.path().join("alive");
+    let mut text = std::fs::read_to_string(&leaky).unwrap();
+    text.push_str(&format!(
+        "  after:\n    \
+           needs: [leak]\n    \
+           run: >-\n      \
+             for p in $(cat {pids}); do kill -0 $p 2>/dev/null && echo $p >> {alive}; done;\n      \
+             mkdir -p {{{{ output }}}}\n    \
+           estimate: 1m\n",
+        pids = dir.path().join("pids").display(),
+        alive = alive.display(),
+    ));
+    std::fs::write(&leaky, text).unwrap();
+    let (child, mut lines) = start(dir.path(), &leaky);
+    let run_id = run_id_of(&mut lines);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{rest:?}");
+    assert_eq!(leftovers(dir.path()).len(), 4);
+    assert_eq!(
+        std::fs::read_to_string(&alive).unwrap_or_default(),
+        "",
+        "none of the first stage's leftovers lived on into the second stage"
+    );
+    assert_all_gone_within(&[], &run_id, Duration::from_secs(1));
+}

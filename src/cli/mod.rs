@@ -114,12 +114,10 @@ pub enum Command {
     Cost(CostArgs),
     /// A read-only web view of the store on loopback: workflows, batches, run reports.
     Ui(UiArgs),
-    /// Runs one stage's command and ends every process it started (used by `run`).
+    /// Supervises a local cluster's stages, on requests from its orchestrator (used by
+    /// `run` when `respawn-supervise` is not beside this program).
     #[command(hide = true)]
-    SuperviseStage {
-        /// The stage's rendered command line, given to `sh -c`.
-        line: String,
-    },
+    SuperviseCluster,
 }
 
 #[derive(Debug, Subcommand)]
@@ -524,7 +522,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Report(args) => report::report(&args).map(|()| exit::SUCCESS),
         Command::Cost(args) => report::cost(&args).map(|()| exit::SUCCESS),
         Command::Ui(args) => ui::run(&args),
-        Command::SuperviseStage { line } => Ok(respawn_run::cluster::supervisor::supervise(&line)),
+        Command::SuperviseCluster => Ok(respawn_run::cluster::supervisor::supervise_cluster()),
     };
     match result {
         Ok(code) => code,

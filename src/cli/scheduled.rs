@@ -76,7 +76,7 @@ pub fn run_settings(file: &Path, place: &RunPlace) -> RunSettings {
 
 /// The program local stages run under: `respawn-supervise` beside this binary when it is
 /// there (cargo builds and installs both; starting it is several times cheaper), else this
-/// binary itself, whose hidden `supervise-stage` command does the same.
+/// binary itself, whose hidden `supervise-cluster` command does the same.
 fn supervisor() -> Option<PathBuf> {
     let this = std::env::current_exe().ok()?;
     let small = this.with_file_name("respawn-supervise");

@@ -7,23 +7,28 @@
 //! <scratch>/<workflow>/<run_id>/logs/<stage>/<attempt>.log     stdout and stderr of each attempt
 //! ```
 //!
-//! Each stage runs as `sh -c COMMAND` under its supervisor (`respawn supervise-stage`, see
-//! [`super::supervisor`]), which leads the stage's own process group, holds every process
-//! the stage starts (daemons too) and ends them all when the stage's shell exits, when the
-//! orchestrator dies, or when the orchestrator closes the supervisor's standard input to
-//! end the cluster. Every stage process carries `RESPAWN_RUN_ID` and `RESPAWN_ORCHESTRATOR`
+//! Each stage runs as `sh -c COMMAND` under the cluster's supervisor
+//! (`respawn-supervise supervise-cluster`, see [`super::supervisor`]), one process per
+//! cluster, which forks a keeper per stage: it leads the stage's own process group, holds
+//! every process the stage starts (daemons too) and ends them all when the stage's shell
+//! exits. The supervisor ends every stage when the orchestrator dies, or when the
+//! orchestrator closes its standard input to end the cluster. Every stage process carries `RESPAWN_RUN_ID` and `RESPAWN_ORCHESTRATOR`
 //! (the orchestrator's pid) in its environment: at each cluster loss and at the end of each
 //! run, whatever this orchestrator started that still runs is killed (the backstop for a
 //! supervisor killed itself), and a new orchestrator of the run kills whatever still runs
 //! with the run's id. A cluster's directory carries the orchestrator's pid (`<pid>`), so an
 //! orchestrator that lost its lease never touches the directory of the one that took over.
 
+use super::agent::Agent;
+use super::supervisor::Launch;
 use respawn_core::workflow::{Market, StageId};
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use tokio::sync::oneshot;
 
 const MARKER: &str = ".respawn-cluster";
 
@@ -45,7 +50,7 @@ const AWS_SECRETS: [&str; 4] = [
 pub struct LocalClusters {
     root: PathBuf,
     run_id: String,
-    /// The respawn executable that supervises stages; `None` runs `sh -c` directly with
+    /// The program that supervises a cluster's stages; `None` runs `sh -c` directly with
     /// `PR_SET_PDEATHSIG` (the engine's unit tests, which have no respawn binary).
     supervisor: Option<PathBuf>,
 }
@@ -70,7 +75,8 @@ impl LocalClusters {
         }
     }
 
-    /// Stages run under `program supervise-stage LINE` (`program` is respawn itself).
+    /// Stages run under `program supervise-cluster` (`respawn-supervise`, or respawn
+    /// itself).
     pub fn supervised_by(mut self, program: PathBuf) -> LocalClusters {
         self.supervisor = Some(program);
         self
@@ -135,6 +141,7 @@ impl LocalClusters {
             dir,
             run_id: self.run_id.clone(),
             supervisor: self.supervisor.clone(),
+            agent: None,
             groups: BTreeMap::new(),
         })
     }
@@ -155,8 +162,76 @@ pub struct LocalCluster {
     dir: PathBuf,
     run_id: String,
     supervisor: Option<PathBuf>,
-    /// Process group of each running attempt, and the pipe its supervisor watches.
-    groups: BTreeMap<(StageId, u32), (i32, Option<tokio::process::ChildStdin>)>,
+    /// The cluster's stage supervisor, started with its first stage.
+    agent: Option<Agent>,
+    /// How each running attempt is held.
+    groups: BTreeMap<(StageId, u32), Held>,
+}
+
+/// How a running attempt is held.
+#[derive(Clone, Copy, Debug)]
+enum Held {
+    /// By the cluster's supervisor, under this token.
+    Token(u64),
+    /// As a process group of the orchestrator's own (no supervisor).
+    Group(i32),
+}
+
+/// A started attempt, to wait for.
+#[derive(Debug)]
+pub enum StageProcess {
+    Supervised(oneshot::Receiver<i32>),
+    Direct(tokio::process::Child),
+}
+
+impl StageProcess {
+    /// The attempt's exit code (128 + N when a signal N ended it).
+    pub async fn wait(self) -> io::Result<i32> {
+        match self {
+            StageProcess::Supervised(exit) => exit
+                .await
+                .map_err(|_| io::Error::other("the cluster's stage supervisor ended")),
+            StageProcess::Direct(mut child) => {
+                use std::os::unix::process::ExitStatusExt;
+                let status = child.wait().await?;
+                Ok(status
+                    .code()
+                    .or_else(|| status.signal().map(|s| 128 + s))
+                    .unwrap_or(1))
+            }
+        }
+    }
+}
+
+/// Runs `sh -c` as a process group of the orchestrator's own, dying with it
+/// (`PR_SET_PDEATHSIG`): the engine's unit tests, which have no supervisor program.
+fn spawn_direct(command: &StageCommand) -> io::Result<tokio::process::Child> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&command.log)?;
+    let mut process = tokio::process::Command::new("sh");
+    process.arg("-c").arg(&command.line).stdin(Stdio::null());
+    // SAFETY: the closure runs in the forked child before exec and calls only prctl(2),
+    // which is async-signal-safe.
+    unsafe {
+        process.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            Ok(())
+        });
+    }
+    for secret in AWS_SECRETS {
+        process.env_remove(secret);
+    }
+    process
+        .current_dir(&command.cwd)
+        .envs(command.env.iter().map(|(k, v)| (k, v)))
+        .env(ORCHESTRATOR, std::process::id().to_string())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .process_group(0)
+        .kill_on_drop(false)
+        .spawn()
 }
 
 impl LocalCluster {
@@ -185,7 +260,7 @@ impl LocalCluster {
         attempt: u32,
         output: Option<&Path>,
         command: &StageCommand,
-    ) -> io::Result<tokio::process::Child> {
+    ) -> io::Result<StageProcess> {
         if let Some(output) = output {
             remove_dir(output)?;
             fs::create_dir_all(output)?;
@@ -193,50 +268,34 @@ impl LocalCluster {
         if let Some(parent) = command.log.parent() {
             fs::create_dir_all(parent)?;
         }
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&command.log)?;
-        let mut process = match &self.supervisor {
-            Some(program) => {
-                let mut process = tokio::process::Command::new(program);
-                process
-                    .args(["supervise-stage", "--"])
-                    .arg(&command.line)
-                    .stdin(Stdio::piped());
-                process
+        let Some(program) = &self.supervisor else {
+            let child = spawn_direct(command)?;
+            if let Some(pid) = child.id() {
+                self.groups
+                    .insert((stage, attempt), Held::Group(pid as i32));
             }
-            None => {
-                let mut process = tokio::process::Command::new("sh");
-                process.arg("-c").arg(&command.line).stdin(Stdio::null());
-                // SAFETY: the closure runs in the forked child before exec and calls only
-                // prctl(2), which is async-signal-safe.
-                unsafe {
-                    process.pre_exec(|| {
-                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-                        Ok(())
-                    });
-                }
-                process
-            }
+            return Ok(StageProcess::Direct(child));
         };
-        for secret in AWS_SECRETS {
-            process.env_remove(secret);
+        if self.agent.is_none() {
+            self.agent = Some(Agent::start(program)?);
         }
-        process
-            .current_dir(&command.cwd)
-            .envs(command.env.iter().map(|(k, v)| (k, v)))
-            .env(ORCHESTRATOR, std::process::id().to_string())
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .process_group(0)
-            .kill_on_drop(false);
-        let mut child = process.spawn()?;
-        let pipe = child.stdin.take();
-        if let Some(pid) = child.id() {
-            self.groups.insert((stage, attempt), (pid as i32, pipe));
-        }
-        Ok(child)
+        let agent = self.agent.as_mut().expect("started above");
+        let mut set: Vec<(OsString, OsString)> = command
+            .env
+            .iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        set.push((ORCHESTRATOR.into(), std::process::id().to_string().into()));
+        let (token, exit) = agent.launch(Launch {
+            token: 0,
+            cwd: command.cwd.clone().into(),
+            log: command.log.clone().into(),
+            line: command.line.clone().into(),
+            set,
+            remove: AWS_SECRETS.iter().map(OsString::from).collect(),
+        })?;
+        self.groups.insert((stage, attempt), Held::Token(token));
+        Ok(StageProcess::Supervised(exit))
     }
 
     /// The attempt's processes have ended.
@@ -244,24 +303,20 @@ impl LocalCluster {
         self.groups.remove(&(stage, attempt));
     }
 
-    /// Ends one attempt: its supervisor, its pipe closed, ends the stage's whole tree, and
-    /// a second later its group is SIGKILLed whatever is left of it.
+    /// Ends one attempt's whole tree at once.
     pub fn kill(&mut self, stage: StageId, attempt: u32) {
-        let Some((group, pipe)) = self.groups.get_mut(&(stage, attempt)) else {
-            return;
-        };
-        pipe.take();
-        let group = *group;
-        if self.supervisor.is_none() {
+        match self.groups.get(&(stage, attempt)) {
+            Some(&Held::Token(token)) => {
+                if let Some(agent) = &mut self.agent {
+                    agent.kill(token);
+                }
+            }
             // SAFETY: killpg has no memory-safety preconditions.
-            unsafe { libc::killpg(group, libc::SIGKILL) };
-            return;
+            Some(&Held::Group(group)) => unsafe {
+                libc::killpg(group, libc::SIGKILL);
+            },
+            None => {}
         }
-        tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            // SAFETY: as above; the group may be gone already, which is what we want.
-            unsafe { libc::killpg(group, libc::SIGKILL) };
-        });
     }
 
     pub fn running(&self) -> usize {
@@ -269,36 +324,39 @@ impl LocalCluster {
     }
 
     /// Sends `signal` to every process group of the cluster.
-    pub fn signal_all(&self, signal: i32) {
-        for &(group, _) in self.groups.values() {
-            // SAFETY: killpg has no memory-safety preconditions; an error (the group is
-            // already gone) is what we want anyway.
-            unsafe {
-                libc::killpg(group, signal);
+    pub fn signal_all(&mut self, signal: i32) {
+        if let Some(agent) = &mut self.agent {
+            agent.signal(signal);
+        }
+        for held in self.groups.values() {
+            if let &Held::Group(group) = held {
+                // SAFETY: killpg has no memory-safety preconditions; an error (the group
+                // is already gone) is what we want anyway.
+                unsafe { libc::killpg(group, signal) };
             }
         }
     }
 
-    /// True when no process of any of the cluster's groups is left.
+    /// True when no process of any of the cluster's stages is left.
     pub fn groups_gone(&self) -> bool {
-        self.groups.values().all(|&(group, _)| {
-            // SAFETY: signal 0 only checks for existence.
-            let result = unsafe { libc::killpg(group, 0) };
-            result != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-        })
+        self.agent.as_ref().is_none_or(Agent::all_ended)
+            && self.groups.values().all(|held| match held {
+                Held::Token(_) => true,
+                &Held::Group(group) => {
+                    // SAFETY: signal 0 only checks for existence.
+                    let result = unsafe { libc::killpg(group, 0) };
+                    result != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+                }
+            })
     }
 
-    /// Ends every process of the cluster at once: each supervisor, its pipe closed, ends
-    /// its stage's whole tree; after at most a second every group is SIGKILLed, and with
-    /// `sweep`, whatever else still runs with the run's id (never when another
+    /// Ends every process of the cluster at once: the supervisor, its input closed, kills
+    /// every stage's whole tree; after at most a second it and every group are SIGKILLed,
+    /// and with `sweep`, whatever else still runs with the run's id (never when another
     /// orchestrator owns the run now: its stages have the same id).
     pub async fn end_all(&mut self, sweep: bool) {
-        for (_, pipe) in self.groups.values_mut() {
-            pipe.take();
-        }
-        let since = std::time::Instant::now();
-        while !self.groups_gone() && since.elapsed() < std::time::Duration::from_secs(1) {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        if let Some(agent) = &mut self.agent {
+            agent.end().await;
         }
         self.signal_all(libc::SIGKILL);
         if sweep {
@@ -410,7 +468,7 @@ mod tests {
             cwd: scratch.path().to_path_buf(),
             log: clusters.log_path("s", 1),
         };
-        let mut child = cluster.spawn(0, 1, Some(&output), &command).unwrap();
+        let child = cluster.spawn(0, 1, Some(&output), &command).unwrap();
         assert!(output.is_dir());
         // Wait until both sleeps exist.
         for _ in 0..100 {
@@ -422,8 +480,7 @@ mod tests {
         assert!(run_processes("run-test-group").len() >= 2);
         cluster.signal_all(libc::SIGKILL);
         cluster.wipe().unwrap();
-        let status = child.wait().await.unwrap();
-        assert!(!status.success());
+        assert_ne!(child.wait().await.unwrap(), 0);
         assert!(!cluster.is_alive());
         for _ in 0..100 {
             if run_processes("run-test-group").is_empty() {
@@ -446,10 +503,10 @@ mod tests {
             cwd: scratch.path().to_path_buf(),
             log: clusters.log_path("s", 1),
         };
-        let mut child = cluster.spawn(0, 1, Some(&output), &command).unwrap();
+        let child = cluster.spawn(0, 1, Some(&output), &command).unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert!(clusters.sweep().unwrap() >= 1);
-        assert!(!child.wait().await.unwrap().success());
+        assert_ne!(child.wait().await.unwrap(), 0);
         assert!(!cluster.dir().exists());
         assert!(clusters.root().join("logs").exists(), "logs are kept");
     }

@@ -12,6 +12,7 @@
 //! Both providers keep the run's logs and publishing staging under the run's local
 //! scratch directory ([`LocalClusters`]).
 
+mod agent;
 pub mod emr;
 pub mod local;
 pub mod supervisor;
@@ -401,7 +402,7 @@ impl Cluster {
 
 /// Waits for a local attempt's process and reports how it ended.
 fn report_exit(
-    mut child: tokio::process::Child,
+    child: local::StageProcess,
     generation: u32,
     stage: StageId,
     attempt: u32,
@@ -409,11 +410,8 @@ fn report_exit(
 ) {
     tokio::spawn(async move {
         let end = match child.wait().await {
-            Ok(status) if status.success() => StepEnd::Success,
-            Ok(status) => StepEnd::Failed {
-                code: exit_code(status),
-                detail: None,
-            },
+            Ok(0) => StepEnd::Success,
+            Ok(code) => StepEnd::Failed { code, detail: None },
             Err(error) => StepEnd::Failed {
                 code: 1,
                 detail: Some(format!("cannot wait for the process: {error}")),
@@ -426,12 +424,4 @@ fn report_exit(
             end,
         });
     });
-}
-
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(1)
 }

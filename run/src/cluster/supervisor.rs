@@ -1,71 +1,468 @@
-//! The supervisor of one stage on a local cluster: `respawn supervise-stage LINE` (a hidden
-//! command), started by the orchestrator as the leader of the stage's process group.
+//! The supervisor of a local cluster's stages: `respawn-supervise supervise-cluster` (or
+//! the hidden `respawn supervise-cluster`), one process per local cluster, started by the
+//! orchestrator with a pipe for requests (its standard input) and one for reports (its
+//! standard output).
 //!
-//! It runs `sh -c LINE` in its group and is a child subreaper (`PR_SET_CHILD_SUBREAPER`),
-//! so every process the stage starts stays its descendant, even a daemon that leaves the
-//! group with `setsid`, or its environment with `env -i`. It ends that whole tree
-//! (SIGKILL) when:
-//! - the stage's shell exits: a stage is over when its command is; whatever it left
-//!   running would otherwise write into a work-table after its commit;
-//! - its standard input reaches end of file: the orchestrator holds the other end of that
-//!   pipe, so this happens when the orchestrator dies (even by SIGKILL, which no signal
-//!   handler sees), or when it drops the pipe to end the cluster at once.
+//! For each stage it forks a copy of itself, the stage's keeper, which leads the stage's
+//! own process group, is a child subreaper (`PR_SET_CHILD_SUBREAPER`), and runs
+//! `sh -c LINE`. Every process the stage starts stays the keeper's descendant, even a
+//! daemon that leaves the group with `setsid` or its environment with `env -i`. The keeper
+//! ends that whole tree (SIGKILL) when the stage's shell exits, since a stage is over when
+//! its command is and whatever it left running would otherwise write into a work-table
+//! after its commit. Its exit code is the stage's (128 + N when a signal N ended it).
+//! Forking a small single-threaded process, rather than starting a program per stage,
+//! saves each stage a program start (about a millisecond on a virtual machine, where
+//! every start of the C library asks the CPU its features through trapped instructions).
 //!
-//! SIGTERM and SIGINT sent to the group are for the stage: the supervisor keeps waiting
-//! for it. Its exit code is the stage's (128 + N when a signal N ended it).
+//! The supervisor itself:
+//! - reports each keeper's pid when it starts and the stage's exit code when it ends;
+//! - on `kill`, SIGKILLs a keeper's group; as a subreaper it then adopts whatever of that
+//!   stage left the group, and kills it too;
+//! - on `signal`, sends a signal to every keeper's group: SIGTERM and SIGINT are for the
+//!   stages (keepers wait on);
+//! - when its standard input reaches end of file, kills every process under it and exits.
+//!   Only the orchestrator holds the other end of that pipe, so this happens when the
+//!   orchestrator dies (even by SIGKILL, which no signal handler sees) or ends the cluster.
+//!
+//! It uses only the standard library and libc, so `respawn-supervise` compiles this one
+//! file on its own.
 
-use std::io::Read;
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-/// Runs `line` under supervision; returns the exit code for the supervisor's process.
-pub fn supervise(line: &str) -> i32 {
-    // SAFETY: prctl and signal have no memory-safety preconditions; the handler is a
-    // function that does nothing, which is async-signal-safe. Handlers (unlike ignored
-    // signals) are reset to the default in the stage's shell at exec.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-        libc::signal(libc::SIGTERM, ignore as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGINT, ignore as *const () as libc::sighandler_t);
+/// The subcommand that runs a cluster's supervisor.
+pub const COMMAND: &str = "supervise-cluster";
+
+/// One stage to start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Launch {
+    pub token: u64,
+    pub cwd: OsString,
+    pub log: OsString,
+    pub line: OsString,
+    /// Variables set in the stage's environment, over the supervisor's own.
+    pub set: Vec<(OsString, OsString)>,
+    /// Variables removed from it.
+    pub remove: Vec<OsString>,
+}
+
+/// What the orchestrator asks of the supervisor.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    Launch(Launch),
+    Kill { token: u64 },
+    Signal { signal: i32 },
+}
+
+/// What the supervisor tells the orchestrator, one line each.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Report {
+    /// The stage's keeper runs as `pid`, which is also its process group.
+    Started {
+        token: u64,
+        pid: i32,
+    },
+    Exited {
+        token: u64,
+        code: i32,
+    },
+}
+
+impl Request {
+    /// A frame: its length (4 bytes, little-endian), then its fields, each ended by a NUL
+    /// byte (no path, variable or command line can hold one).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut fields: Vec<&[u8]> = Vec::new();
+        let number;
+        let mut pairs = Vec::new();
+        match self {
+            Request::Launch(launch) => {
+                number = launch.token.to_string();
+                fields.extend([b"launch".as_slice(), number.as_bytes()]);
+                fields.extend([&launch.cwd, &launch.log, &launch.line].map(|f| f.as_bytes()));
+                for (key, value) in &launch.set {
+                    let mut pair = b"=".to_vec();
+                    pair.extend_from_slice(key.as_bytes());
+                    pair.push(b'=');
+                    pair.extend_from_slice(value.as_bytes());
+                    pairs.push(pair);
+                }
+                for key in &launch.remove {
+                    pairs.push([b"-".as_slice(), key.as_bytes()].concat());
+                }
+                fields.extend(pairs.iter().map(Vec::as_slice));
+            }
+            Request::Kill { token } => {
+                number = token.to_string();
+                fields.extend([b"kill".as_slice(), number.as_bytes()]);
+            }
+            Request::Signal { signal } => {
+                number = signal.to_string();
+                fields.extend([b"signal".as_slice(), number.as_bytes()]);
+            }
+        }
+        let body: Vec<u8> = fields
+            .iter()
+            .flat_map(|f| f.iter().chain(b"\0"))
+            .copied()
+            .collect();
+        let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+        frame.extend(body);
+        frame
     }
+
+    /// The request of one frame's body; `None` when it is not one.
+    pub fn decode(body: &[u8]) -> Option<Request> {
+        let mut fields = body.strip_suffix(b"\0")?.split(|b| *b == 0);
+        let kind = fields.next()?;
+        let number = std::str::from_utf8(fields.next()?).ok()?;
+        match kind {
+            b"kill" => Some(Request::Kill {
+                token: number.parse().ok()?,
+            }),
+            b"signal" => Some(Request::Signal {
+                signal: number.parse().ok()?,
+            }),
+            b"launch" => {
+                let mut text = || Some(OsString::from_vec(fields.next()?.to_vec()));
+                let (cwd, log, line) = (text()?, text()?, text()?);
+                let mut launch = Launch {
+                    token: number.parse().ok()?,
+                    cwd,
+                    log,
+                    line,
+                    set: Vec::new(),
+                    remove: Vec::new(),
+                };
+                for field in fields {
+                    match field.split_first()? {
+                        (b'=', pair) => {
+                            let at = pair.iter().position(|b| *b == b'=')?;
+                            launch.set.push((
+                                OsStr::from_bytes(&pair[..at]).to_owned(),
+                                OsStr::from_bytes(&pair[at + 1..]).to_owned(),
+                            ));
+                        }
+                        (b'-', key) => launch.remove.push(OsStr::from_bytes(key).to_owned()),
+                        _ => return None,
+                    }
+                }
+                Some(Request::Launch(launch))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Report {
+    pub fn encode(&self) -> String {
+        match self {
+            Report::Started { token, pid } => format!("started {token} {pid}\n"),
+            Report::Exited { token, code } => format!("exited {token} {code}\n"),
+        }
+    }
+
+    pub fn decode(line: &str) -> Option<Report> {
+        let mut words = line.split_whitespace();
+        let (kind, token, number) = (words.next()?, words.next()?, words.next()?);
+        let (token, number) = (token.parse().ok()?, number.parse().ok()?);
+        match kind {
+            "started" => Some(Report::Started { token, pid: number }),
+            "exited" => Some(Report::Exited {
+                token,
+                code: number,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Runs a cluster's supervisor until its standard input ends; returns its exit code.
+pub fn supervise_cluster() -> i32 {
+    // SAFETY: prctl, sigprocmask and signalfd have no memory-safety preconditions; the
+    // set is initialised by sigemptyset before use.
+    let signals = unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        libc::sigaddset(&mut mask, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_BLOCK, &mask, std::ptr::null_mut());
+        libc::signalfd(-1, &mask, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
+    };
+    if signals < 0 {
+        eprintln!(
+            "respawn: cannot watch the stages: {}",
+            std::io::Error::last_os_error()
+        );
+        return 1;
+    }
+    let mut agent = Agent {
+        keepers: BTreeMap::new(),
+        signals,
+        input: Vec::new(),
+    };
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: signals,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll reads and writes only the two entries of `fds`.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            continue;
+        }
+        if fds[1].revents != 0 {
+            agent.reap();
+        }
+        if fds[0].revents != 0 && !agent.read_requests() {
+            agent.end_all();
+            return 0;
+        }
+    }
+}
+
+/// The supervisor's state: the keeper of each running stage, by pid.
+struct Agent {
+    keepers: BTreeMap<i32, u64>,
+    signals: i32,
+    input: Vec<u8>,
+}
+
+impl Agent {
+    /// Reads what is there of the requests and carries out each whole one; false when the
+    /// orchestrator's end of the pipe is closed.
+    fn read_requests(&mut self) -> bool {
+        let mut buffer = [0u8; 64 * 1024];
+        // SAFETY: read writes at most `buffer.len()` bytes into `buffer`.
+        let n = unsafe { libc::read(0, buffer.as_mut_ptr().cast(), buffer.len()) };
+        if n == 0 {
+            return false;
+        }
+        if n < 0 {
+            return std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
+        }
+        self.input.extend_from_slice(&buffer[..n as usize]);
+        while self.input.len() >= 4 {
+            let length =
+                u32::from_le_bytes([self.input[0], self.input[1], self.input[2], self.input[3]])
+                    as usize;
+            if self.input.len() < 4 + length {
+                break;
+            }
+            let frame: Vec<u8> = self.input.drain(..4 + length).skip(4).collect();
+            match Request::decode(&frame) {
+                Some(request) => self.carry_out(request),
+                None => eprintln!("respawn: the stage supervisor got a malformed request"),
+            }
+        }
+        true
+    }
+
+    fn carry_out(&mut self, request: Request) {
+        match request {
+            Request::Launch(launch) => self.launch(launch),
+            Request::Kill { token } => {
+                for (&pid, _) in self.keepers.iter().filter(|(_, t)| **t == token) {
+                    // SAFETY: killpg has no memory-safety preconditions.
+                    unsafe { libc::killpg(pid, libc::SIGKILL) };
+                }
+            }
+            Request::Signal { signal } => {
+                for &pid in self.keepers.keys() {
+                    // SAFETY: as above.
+                    unsafe { libc::killpg(pid, signal) };
+                }
+            }
+        }
+    }
+
+    fn launch(&mut self, launch: Launch) {
+        let me = std::process::id() as i32;
+        // SAFETY: this process has one thread, so the child may go on running Rust code.
+        match unsafe { libc::fork() } {
+            0 => keep(&launch, self.signals, me),
+            -1 => {
+                eprintln!(
+                    "respawn: cannot start a stage: {}",
+                    std::io::Error::last_os_error()
+                );
+                report(&Report::Exited {
+                    token: launch.token,
+                    code: 127,
+                });
+            }
+            pid => {
+                self.keepers.insert(pid, launch.token);
+                report(&Report::Started {
+                    token: launch.token,
+                    pid,
+                });
+            }
+        }
+    }
+
+    /// Reaps the children that ended and reports the keepers among them. A keeper that was
+    /// killed left the rest of its stage to this process: that is killed too.
+    fn reap(&mut self) {
+        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+        // SAFETY: read writes at most `info.len()` bytes into `info`.
+        while unsafe { libc::read(self.signals, info.as_mut_ptr().cast(), info.len()) } > 0 {}
+        let mut killed = false;
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes only to `status`.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                break;
+            }
+            if let Some(token) = self.keepers.remove(&pid) {
+                killed |= libc::WIFSIGNALED(status);
+                report(&Report::Exited {
+                    token,
+                    code: code_of(status),
+                });
+            }
+        }
+        if killed {
+            self.end_strays();
+        }
+    }
+
+    /// Kills every process under this one that no running keeper holds.
+    fn end_strays(&self) {
+        let me = std::process::id() as i32;
+        for _ in 0..100 {
+            let strays: Vec<i32> = children_of(me)
+                .into_iter()
+                .filter(|pid| !self.keepers.contains_key(pid))
+                .flat_map(|pid| std::iter::once(pid).chain(descendants(pid)))
+                .collect();
+            if strays.is_empty() {
+                return;
+            }
+            for pid in strays {
+                // SAFETY: kill(2) has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            reap_any();
+        }
+    }
+
+    fn end_all(&mut self) {
+        for &pid in self.keepers.keys() {
+            // SAFETY: killpg has no memory-safety preconditions.
+            unsafe { libc::killpg(pid, libc::SIGKILL) };
+        }
+        end_descendants();
+    }
+}
+
+fn report(report: &Report) {
+    let mut out = std::io::stdout().lock();
+    let _ = out
+        .write_all(report.encode().as_bytes())
+        .and_then(|()| out.flush());
+}
+
+/// The keeper of one stage, in the forked child: never returns.
+fn keep(launch: &Launch, signals: i32, supervisor: i32) -> ! {
+    let code = std::panic::catch_unwind(|| {
+        // SAFETY: these calls have no memory-safety preconditions; the handler is a
+        // function that does nothing, which is async-signal-safe. Handlers (unlike ignored
+        // signals) are reset to the default in the stage's shell at exec.
+        unsafe {
+            libc::close(signals);
+            libc::setpgid(0, 0);
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            if libc::getppid() != supervisor {
+                // The supervisor died before the line above could take effect.
+                libc::_exit(128 + libc::SIGKILL);
+            }
+            libc::signal(libc::SIGTERM, ignore as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGINT, ignore as *const () as libc::sighandler_t);
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut mask);
+            libc::sigprocmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
+            // The orchestrator's pipes stay with the supervisor.
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::close(null);
+        }
+        run_stage(launch)
+    })
+    .unwrap_or(127);
+    // SAFETY: _exit ends this process at once, without the supervisor's exit handlers.
+    unsafe { libc::_exit(code) }
+}
+
+/// Runs the stage's shell, waits for it, ends whatever it left; returns its exit code.
+fn run_stage(launch: &Launch) -> i32 {
+    let log = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&launch.log)
+    {
+        Ok(log) => log,
+        Err(error) => {
+            let log = std::path::Path::new(&launch.log).display();
+            eprintln!("respawn: cannot open the stage's log {log}: {error}");
+            return 127;
+        }
+    };
+    // This keeper's own messages go to the log too.
+    // SAFETY: dup2 has no memory-safety preconditions.
+    unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&log), 2) };
     // `/bin/sh` by its path: a search of the PATH costs a failed exec per entry before it.
     let shell = if std::path::Path::new("/bin/sh").is_file() {
         "/bin/sh"
     } else {
         "sh"
     };
-    let stage = match std::process::Command::new(shell)
-        .arg("-c")
-        .arg(line)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-    {
-        Ok(child) => child.id() as i32,
+    let mut command = std::process::Command::new(shell);
+    command.arg("-c").arg(&launch.line).current_dir(&launch.cwd);
+    for key in &launch.remove {
+        command.env_remove(key);
+    }
+    command.envs(launch.set.iter().map(|(k, v)| (k, v)));
+    let spawned = log.try_clone().and_then(|out| {
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(log)
+            .spawn()
+    });
+    let code = match spawned {
+        Ok(child) => wait_for(child.id() as i32),
         Err(error) => {
             eprintln!("respawn: cannot start the stage's shell: {error}");
-            return 127;
+            127
         }
     };
-    std::thread::spawn(|| {
-        let mut stdin = std::io::stdin();
-        let mut buffer = [0u8; 64];
-        loop {
-            match stdin.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        end_descendants();
-        // SAFETY: _exit ends the process at once, which is the point: the main thread may
-        // be blocked in waitpid.
-        unsafe { libc::_exit(128 + libc::SIGKILL) }
-    });
-    let code = wait_for(stage);
     end_descendants();
     code
 }
 
 extern "C" fn ignore(_: libc::c_int) {}
+
+fn code_of(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    }
+}
 
 /// Reaps children (orphans adopted as subreaper among them) until `stage` ends; returns
 /// its exit code.
@@ -75,10 +472,7 @@ fn wait_for(stage: i32) -> i32 {
         // SAFETY: waitpid writes only to `status`.
         let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
         if pid == stage {
-            if libc::WIFEXITED(status) {
-                return libc::WEXITSTATUS(status);
-            }
-            return 128 + libc::WTERMSIG(status);
+            return code_of(status);
         }
         if pid < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             return 1;
@@ -92,12 +486,12 @@ fn wait_for(stage: i32) -> i32 {
 fn end_descendants() {
     let me = std::process::id() as i32;
     for _ in 0..500 {
-        reap();
+        reap_any();
         if no_children() {
             return;
         }
         let live = descendants(me);
-        reap();
+        reap_any();
         if live.is_empty() {
             return;
         }
@@ -114,12 +508,12 @@ fn end_descendants() {
 fn no_children() -> bool {
     let mut status = 0;
     // SAFETY: waitpid writes only to `status`; WNOHANG never blocks, and a child that
-    // ended is reaped here, as `reap` would.
+    // ended is reaped here, as `reap_any` would.
     let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
     pid < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD)
 }
 
-fn reap() {
+fn reap_any() {
     loop {
         let mut status = 0;
         // SAFETY: waitpid writes only to `status`.
@@ -129,12 +523,12 @@ fn reap() {
     }
 }
 
-/// Live (not zombie) descendants of `root`, from `/proc/<pid>/stat`.
-pub fn descendants(root: i32) -> Vec<i32> {
+/// Every process, its parent, and whether it is a zombie, from `/proc/<pid>/stat`.
+fn process_table() -> Vec<(i32, i32, bool)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut parents = Vec::new();
+    let mut table = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -155,8 +549,23 @@ pub fn descendants(root: i32) -> Vec<i32> {
         let Some(parent) = fields.next().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
-        parents.push((pid, parent, state == "Z" || state == "X"));
+        table.push((pid, parent, state == "Z" || state == "X"));
     }
+    table
+}
+
+/// The live children of `parent`.
+fn children_of(parent: i32) -> Vec<i32> {
+    process_table()
+        .into_iter()
+        .filter(|&(_, of, dead)| of == parent && !dead)
+        .map(|(pid, _, _)| pid)
+        .collect()
+}
+
+/// Live (not zombie) descendants of `root`.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let parents = process_table();
     let mut found = vec![root];
     let mut live = Vec::new();
     let mut next = 0;
@@ -173,4 +582,70 @@ pub fn descendants(root: i32) -> Vec<i32> {
         }
     }
     live
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_come_back_as_they_were_sent_whatever_bytes_their_fields_hold() {
+        let launch = Launch {
+            token: 7,
+            cwd: OsString::from_vec(b"/tmp/a b/\xff".to_vec()),
+            log: "/tmp/log".into(),
+            line: "echo 'a=b' -c; printf '\\n'".into(),
+            set: vec![("A".into(), "x=y".into()), ("EMPTY".into(), "".into())],
+            remove: vec!["AWS_SECRET_ACCESS_KEY".into()],
+        };
+        for request in [
+            Request::Launch(launch.clone()),
+            Request::Launch(Launch {
+                line: "".into(),
+                set: vec![],
+                remove: vec![],
+                ..launch
+            }),
+            Request::Kill { token: 3 },
+            Request::Signal { signal: 15 },
+        ] {
+            let frame = request.encode();
+            let length = u32::from_le_bytes(frame[..4].try_into().unwrap()) as usize;
+            assert_eq!(length, frame.len() - 4);
+            assert_eq!(Request::decode(&frame[4..]), Some(request));
+        }
+    }
+
+    #[test]
+    fn a_malformed_frame_is_no_request() {
+        for body in [
+            &b""[..],
+            b"launch\0",
+            b"launch\x001\0/\0/log\0",
+            b"kill\0x\0",
+            b"launch\x001\0/\0/log\0true\0?what\0",
+            b"reboot\x001\0",
+            b"kill\x001",
+        ] {
+            assert_eq!(Request::decode(body), None, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn reports_are_read_back_and_other_lines_are_not() {
+        for report in [
+            Report::Started {
+                token: 1,
+                pid: 4242,
+            },
+            Report::Exited {
+                token: u64::MAX,
+                code: 137,
+            },
+        ] {
+            assert_eq!(Report::decode(&report.encode()), Some(report));
+        }
+        assert_eq!(Report::decode("exited 1"), None);
+        assert_eq!(Report::decode("left 1 2"), None);
+    }
 }
