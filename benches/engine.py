@@ -2,7 +2,7 @@
 """Engine benchmarks for BENCHMARKS.md.
 
     cargo build --release --examples
-    python3 benches/engine.py [--reps 3] [--only overhead|chain|chaos] [--chaos-runs 40] [--dump DIR]
+    python3 benches/engine.py [--reps 3] [--only overhead|chain|chaos] [--chaos-runs 40] [--dump DIR] [--dir DIR]
 
 chain (needs `python3 -m pip install luigi`): a chain of 500 stages running `true` on the
 local-directory store, against the same 500 commands in a shell loop and against Luigi
@@ -296,11 +296,13 @@ def main():
     parser.add_argument("--mtti", default="10s")
     parser.add_argument("--events", type=int, default=2000000)
     parser.add_argument("--dump", help="keep each chaos run's events in this directory")
+    parser.add_argument("--dir", help="where the stores, scratch and Luigi's targets go "
+                        "(default: the system's temporary directory)")
     args = parser.parse_args()
     for path in [RESPAWN, SERVER]:
         if not os.path.exists(path):
             sys.exit(f"missing {path}: run `cargo build --release --examples` first")
-    work = tempfile.mkdtemp(prefix="respawn-engine-bench-")
+    work = tempfile.mkdtemp(prefix="respawn-engine-bench-", dir=args.dir)
     try:
         if args.only in (None, "overhead"):
             overhead(args.reps, work)

@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! <scratch>/<workflow>/<run_id>/g<N>-<pid>/.respawn-cluster    marker: the cluster is alive while it exists
-//! <scratch>/<workflow>/<run_id>/g<N>-<pid>/work/<stage>/<attempt>/   work-tables made on cluster N
+//! <scratch>/<workflow>/<run_id>/g<N>-<pid>/work/<stage>@<attempt>/   work-tables made on cluster N
 //! <scratch>/<workflow>/<run_id>/g<N>-<pid>/restored/<stage>/         checkpoints restored into cluster N
-//! <scratch>/<workflow>/<run_id>/logs/<stage>/<attempt>.log     stdout and stderr of each attempt
+//! <scratch>/<workflow>/<run_id>/logs/<stage>@<attempt>.log     stdout and stderr of each attempt
 //! ```
+//!
+//! An attempt's folders are one level deep (stage names cannot hold `@`): each folder made
+//! is an inode allocated, which costs a chain of short stages measurably on ext4.
 //!
 //! Each stage runs as `sh -c COMMAND` under the cluster's supervisor
 //! (`respawn-supervise supervise-cluster`, see [`super::supervisor`]), one process per
@@ -89,8 +92,7 @@ impl LocalClusters {
     pub fn log_path(&self, stage: &str, attempt: u32) -> PathBuf {
         self.root
             .join("logs")
-            .join(stage)
-            .join(format!("{attempt}.log"))
+            .join(format!("{stage}@{attempt}.log"))
     }
 
     /// A private folder outside every cluster (publishing reads the store into it).
@@ -245,7 +247,7 @@ impl LocalCluster {
     }
 
     pub fn output_dir(&self, stage: &str, attempt: u32) -> PathBuf {
-        self.dir.join("work").join(stage).join(attempt.to_string())
+        self.dir.join("work").join(format!("{stage}@{attempt}"))
     }
 
     pub fn restored_dir(&self, stage: &str) -> PathBuf {
