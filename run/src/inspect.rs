@@ -100,19 +100,46 @@ pub async fn inspect<S: Store>(
     fingerprints: &[String],
     record: &RunRecord,
 ) -> Result<Inspection, StoreError> {
+    let (mut attempts, has_commit) = scan(store, layout, workflow, &record.run_id).await?;
+    for (s, stage) in workflow.stages.iter().enumerate() {
+        if let Some(previous) = record.stages.get(&stage.name) {
+            attempts[s] = attempts[s].max(previous.attempts);
+        }
+    }
+    let check = Check {
+        store,
+        layout,
+        workflow,
+        fingerprints,
+        record,
+    };
+    let (mut durable, stale) = check.commits(&has_commit).await?;
+    let published = check.outputs(&mut durable).await?;
+    Ok(Inspection {
+        durable,
+        published,
+        attempts,
+        stale,
+    })
+}
+
+/// One listing of the run's objects, a page at a time (its work-tables may hold millions):
+/// the highest attempt number each stage used (in its work-tables and logs), and which
+/// stages have a COMMIT.
+async fn scan<S: Store>(
+    store: &S,
+    layout: &Layout,
+    workflow: &Workflow,
+    run_id: &str,
+) -> Result<(Vec<u32>, Vec<bool>), StoreError> {
     let n = workflow.stages.len();
-    let run_id = &record.run_id;
     let mut attempts = vec![0u32; n];
     let mut has_commit = vec![false; n];
-    let index: BTreeMap<&str, usize> = workflow
-        .stages
-        .iter()
-        .enumerate()
+    let index: BTreeMap<&str, usize> = (workflow.stages.iter().enumerate())
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
     let work = layout.work(run_id);
     let logs = format!("{}logs/", layout.run(run_id));
-    // A page at a time: the run's work-tables may hold millions of objects.
     let run_prefix = layout.run(run_id);
     let mut listing = Listing::new(store, &run_prefix);
     while let Some(object) = listing.next().await? {
@@ -141,86 +168,87 @@ pub async fn inspect<S: Store>(
             attempts[s] = attempts[s].max(number);
         }
     }
-    let mut durable: Vec<Option<Durable>> = vec![None; n];
-    let mut stale = Vec::new();
-    for (s, stage) in workflow.stages.iter().enumerate() {
-        if let Some(previous) = record.stages.get(&stage.name) {
-            attempts[s] = attempts[s].max(previous.attempts);
-        }
-        if !has_commit[s] {
-            continue;
-        }
-        let inputs: BTreeMap<String, String> = stage
-            .needs
-            .iter()
-            .filter_map(|&i| {
-                durable[i]
-                    .as_ref()
-                    .map(|d| (workflow.stages[i].name.clone(), d.commit_id.clone()))
-            })
-            .collect();
-        match check_commit(
-            store,
-            layout,
-            run_id,
-            &stage.name,
-            &fingerprints[s],
-            &inputs,
-        )
-        .await?
-        {
-            CommitState::Fresh(manifest) => {
-                durable[s] = Some(Durable::committed(layout, &manifest));
-            }
-            CommitState::Missing => {}
-            CommitState::Stale { reason, .. } | CommitState::Broken { reason } => {
-                stale.push((
-                    stage.name.clone(),
-                    format!("stage `{}` runs again: {reason}", stage.name),
-                ));
-                store
-                    .delete_many(&[layout.commit(run_id, &stage.name)])
-                    .await?;
-            }
-        }
-    }
-    let mut published = vec![false; n];
-    for (s, stage) in workflow.stages.iter().enumerate() {
-        if !stage.is_final {
-            continue;
-        }
-        let Some(output) = read_output(store, layout, &stage.name, &record.batch).await? else {
-            continue;
-        };
-        match &durable[s] {
-            Some(d) => published[s] = d.commit_id == output.commit_id,
-            None => {
-                // Published by this run and unchanged since: the output itself is durable
-                // (its COMMIT went with the run's cleanup).
-                let unchanged = record
-                    .stages
-                    .get(&stage.name)
-                    .and_then(|r| r.fingerprint.as_ref())
-                    == Some(&fingerprints[s]);
-                if output.run_id == *run_id && unchanged {
-                    published[s] = true;
-                    durable[s] = Some(Durable {
-                        prefix: layout.output(&stage.name, &record.batch),
-                        listed_in: ListedIn::Output {
-                            stage: stage.name.clone(),
-                            batch: record.batch.clone(),
-                        },
-                        commit_id: output.commit_id,
-                        committed_attempt: None,
-                    });
+    Ok((attempts, has_commit))
+}
+
+/// What a run's COMMITs and outputs are checked against.
+struct Check<'a, S> {
+    store: &'a S,
+    layout: &'a Layout,
+    workflow: &'a Workflow,
+    fingerprints: &'a [String],
+    record: &'a RunRecord,
+}
+
+impl<S: Store> Check<'_, S> {
+    /// The stages whose COMMIT still holds (in stage order, so that each is checked
+    /// against its inputs' commits), and those that run again, with why; the COMMITs
+    /// that do not hold are deleted.
+    async fn commits(
+        &self,
+        has_commit: &[bool],
+    ) -> Result<(Vec<Option<Durable>>, Vec<(String, String)>), StoreError> {
+        let (store, layout, run_id) = (self.store, self.layout, &self.record.run_id);
+        let stages = &self.workflow.stages;
+        let mut durable: Vec<Option<Durable>> = vec![None; stages.len()];
+        let mut stale = Vec::new();
+        for (s, stage) in stages.iter().enumerate().filter(|(s, _)| has_commit[*s]) {
+            let inputs: BTreeMap<String, String> = (stage.needs.iter())
+                .filter_map(|&i| {
+                    let input = durable[i].as_ref()?;
+                    Some((stages[i].name.clone(), input.commit_id.clone()))
+                })
+                .collect();
+            let fingerprint = &self.fingerprints[s];
+            match check_commit(store, layout, run_id, &stage.name, fingerprint, &inputs).await? {
+                CommitState::Fresh(manifest) => {
+                    durable[s] = Some(Durable::committed(layout, &manifest));
+                }
+                CommitState::Missing => {}
+                CommitState::Stale { reason, .. } | CommitState::Broken { reason } => {
+                    let why = format!("stage `{}` runs again: {reason}", stage.name);
+                    stale.push((stage.name.clone(), why));
+                    store
+                        .delete_many(&[layout.commit(run_id, &stage.name)])
+                        .await?;
                 }
             }
         }
+        Ok((durable, stale))
     }
-    Ok(Inspection {
-        durable,
-        published,
-        attempts,
-        stale,
-    })
+
+    /// Which final stages' outputs are this run's. An output this run published and whose
+    /// stage is unchanged since is itself durable (its COMMIT went with the run's cleanup).
+    async fn outputs(&self, durable: &mut [Option<Durable>]) -> Result<Vec<bool>, StoreError> {
+        let (layout, record) = (self.layout, self.record);
+        let mut published = vec![false; durable.len()];
+        for (s, stage) in self.workflow.stages.iter().enumerate() {
+            if !stage.is_final {
+                continue;
+            }
+            let Some(output) = read_output(self.store, layout, &stage.name, &record.batch).await?
+            else {
+                continue;
+            };
+            if let Some(d) = &durable[s] {
+                published[s] = d.commit_id == output.commit_id;
+                continue;
+            }
+            let unchanged = (record.stages.get(&stage.name)).and_then(|r| r.fingerprint.as_ref())
+                == Some(&self.fingerprints[s]);
+            if output.run_id == record.run_id && unchanged {
+                published[s] = true;
+                durable[s] = Some(Durable {
+                    prefix: layout.output(&stage.name, &record.batch),
+                    listed_in: ListedIn::Output {
+                        stage: stage.name.clone(),
+                        batch: record.batch.clone(),
+                    },
+                    commit_id: output.commit_id,
+                    committed_attempt: None,
+                });
+            }
+        }
+        Ok(published)
+    }
 }

@@ -5,10 +5,13 @@
 //! constructors at every start), clap nor tracing: it starts fast and stays small, and
 //! each stage's keeper is a fork of it.
 
-// The run crate uses more of the module (the request encoding) than this program.
+// The run crate uses more of these modules (the requests' encoding) than this program.
 #[allow(dead_code)]
 #[path = "../../run/src/cluster/supervisor.rs"]
 mod supervisor;
+#[allow(dead_code)]
+#[path = "../../run/src/cluster/wire.rs"]
+mod wire;
 
 fn main() {
     let mut args = std::env::args_os().skip(1);

@@ -20,36 +20,8 @@ use serde_json::json;
 
 pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
     let workflow = load_scheduled(&args.file, "backfill")?;
-    let from = date_bound(&workflow, &args.from).map_err(CliError::invalid_input)?;
-    let to = date_bound(&workflow, &args.to).map_err(CliError::invalid_input)?;
-    if to < from {
-        return Err(CliError::invalid_input(format!(
-            "--to {} is before --from {}",
-            args.to, args.from
-        )));
-    }
-    // `schedule.max_active` binds every process (its run slots are shared with the ticks);
-    // `--max-active` can only ask for fewer at once.
-    let schedule_max = workflow
-        .schedule
-        .as_ref()
-        .map_or(1, |s| s.max_active.max(1));
-    let max_active = args
-        .max_active
-        .map_or(schedule_max, |n| n.min(schedule_max));
-    let request = BackfillRequest {
-        from,
-        to,
-        reprocess: match args.reprocess {
-            ReprocessArg::Missing => Reprocess::Missing,
-            ReprocessArg::Failed => Reprocess::Failed,
-            ReprocessArg::Stale => Reprocess::Stale,
-            ReprocessArg::All => Reprocess::All,
-        },
-        newest_first: args.order == OrderArg::Newest,
-        max_active,
-        allow_future: args.allow_future,
-    };
+    let request = request_of(args, &workflow)?;
+    let max_active = request.max_active;
     super::scheduled::prepare_scratch(&args.place.scratch)?;
     let runtime = store::start_runtime()?;
     store::drive_runs(&runtime, async {
@@ -66,15 +38,10 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
             &WallClock,
         )
         .await?;
-        let resumed = plan
-            .record
-            .as_ref()
+        let resumed = (plan.record.as_ref())
             .map(|r| {
-                format!(
-                    " (resuming backfill {}, {} date(s) done)",
-                    r.value.id,
-                    r.value.done_count()
-                )
+                let (id, done) = (&r.value.id, r.value.done_count());
+                format!(" (resuming backfill {id}, {done} date(s) done)")
             })
             .unwrap_or_default();
         let tally = std::cell::Cell::new((0usize, 0usize));
@@ -150,6 +117,35 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
         } else {
             exit::SUCCESS
         })
+    })
+}
+
+/// The dates to run and how, from the flags. `schedule.max_active` binds every process
+/// (its run slots are shared with the ticks); `--max-active` can only ask for fewer.
+fn request_of(args: &BackfillArgs, workflow: &Workflow) -> Result<BackfillRequest, CliError> {
+    let from = date_bound(workflow, &args.from).map_err(CliError::invalid_input)?;
+    let to = date_bound(workflow, &args.to).map_err(CliError::invalid_input)?;
+    if to < from {
+        return Err(CliError::invalid_input(format!(
+            "--to {} is before --from {}",
+            args.to, args.from
+        )));
+    }
+    let schedule_max = (workflow.schedule.as_ref()).map_or(1, |s| s.max_active.max(1));
+    Ok(BackfillRequest {
+        from,
+        to,
+        reprocess: match args.reprocess {
+            ReprocessArg::Missing => Reprocess::Missing,
+            ReprocessArg::Failed => Reprocess::Failed,
+            ReprocessArg::Stale => Reprocess::Stale,
+            ReprocessArg::All => Reprocess::All,
+        },
+        newest_first: args.order == OrderArg::Newest,
+        max_active: args
+            .max_active
+            .map_or(schedule_max, |n| n.min(schedule_max)),
+        allow_future: args.allow_future,
     })
 }
 

@@ -236,54 +236,11 @@ impl Run {
         if self.finished {
             return;
         }
-        let setup = &shape.setup;
         match event {
             Event::Started {
                 committed,
                 published,
-            } => {
-                for (s, status) in self.stages.iter_mut().enumerate() {
-                    status.committed = committed.get(s).copied().unwrap_or(false);
-                    status.published =
-                        published.get(s).copied().unwrap_or(false) && status.committed;
-                }
-                self.tally.away = self.stages.iter().filter(|s| s.committed).count();
-                // Only what a final output still needs runs: an uncommitted stage whose
-                // consumers are all committed is left alone.
-                let n = self.stages.len();
-                let mut needed = vec![false; n];
-                for s in (0..n).rev() {
-                    needed[s] = !self.stages[s].committed
-                        && (setup.is_final[s] || shape.consumers[s].iter().any(|&c| needed[c]));
-                }
-                for (s, needed) in needed.into_iter().enumerate() {
-                    if !needed {
-                        self.set_state(shape, s, StageState::Done);
-                    }
-                }
-                // Committed finals that are not published yet need no cluster.
-                for s in 0..self.stages.len() {
-                    if setup.is_final[s] && self.stages[s].committed && !self.stages[s].published {
-                        actions.push(Action::Publish { stage: s });
-                    }
-                }
-                if self.stages.iter().any(|s| s.state != StageState::Done) {
-                    let reason = match &setup.auto_market {
-                        Some(auto) => {
-                            let decision = self.resumed_choice(shape, auto);
-                            self.market = decision.market;
-                            actions.push(Action::MarketChosen {
-                                market: decision.market,
-                                reason: decision.reason.clone(),
-                            });
-                            format!("start: {}", decision.reason)
-                        }
-                        None => "start".into(),
-                    };
-                    self.check_deadline(shape, 0.0, actions);
-                    self.provision(reason, actions);
-                }
-            }
+            } => self.start(shape, &committed, &published, actions),
             Event::ClusterReady { generation } => {
                 if generation == self.generation && self.cluster == ClusterState::Provisioning {
                     self.cluster = ClusterState::Ready;
@@ -300,61 +257,14 @@ impl Run {
                     // An attempt from a lost cluster: already counted as interrupted.
                     return;
                 }
-                match exit {
-                    Exit::Success => {
-                        self.make_local(shape, stage);
-                        let planned = setup.checkpoint[stage] && !self.stages[stage].committed;
-                        if planned || self.save_in_window(shape, stage) {
-                            self.set_state(shape, stage, StageState::Persisting { attempt });
-                            actions.push(Action::Persist { stage, attempt });
-                        } else {
-                            self.set_state(shape, stage, StageState::Done);
-                        }
-                    }
-                    Exit::Failed { code } => {
-                        self.stages[stage].failures += 1;
-                        let failures = self.stages[stage].failures;
-                        if failures <= setup.retries {
-                            self.set_state(shape, stage, StageState::Backoff);
-                            actions.push(Action::RetryAfter {
-                                stage,
-                                delay: retry_delay(failures),
-                            });
-                        } else {
-                            self.set_state(shape, stage, StageState::Waiting);
-                            self.failure.get_or_insert((stage, code));
-                        }
-                    }
-                    Exit::Refused { code } => {
-                        self.stages[stage].failures += 1;
-                        self.set_state(shape, stage, StageState::Waiting);
-                        self.failure.get_or_insert((stage, code));
-                    }
-                }
+                self.exited(shape, stage, attempt, exit, actions);
             }
             Event::PersistFailed { stage, attempt } => {
                 if self.stages[stage].state == (StageState::Persisting { attempt }) {
                     self.set_state(shape, stage, StageState::Waiting);
                 }
             }
-            Event::Committed { stage, .. } => {
-                // A COMMIT that landed is durable even if the cluster was lost meanwhile.
-                if !std::mem::replace(&mut self.stages[stage].committed, true)
-                    && !self.stages[stage].local
-                {
-                    self.tally.away += 1;
-                    self.restores_due = true;
-                }
-                if matches!(
-                    self.stages[stage].state,
-                    StageState::Persisting { .. } | StageState::Waiting
-                ) {
-                    self.set_state(shape, stage, StageState::Done);
-                }
-                if setup.is_final[stage] && !self.stages[stage].published {
-                    actions.push(Action::Publish { stage });
-                }
-            }
+            Event::Committed { stage, .. } => self.committed(shape, stage, actions),
             Event::Restored { stage, generation } => {
                 if generation == self.generation {
                     self.make_local(shape, stage);
@@ -395,6 +305,113 @@ impl Run {
             self.settle_loss(shape, actions);
         }
         self.advance(shape, actions);
+    }
+
+    /// The run starts (or resumes) with what the store holds: only what a final output
+    /// still needs runs, and a cluster is asked for when anything does.
+    fn start(
+        &mut self,
+        shape: &Shape,
+        committed: &[bool],
+        published: &[bool],
+        actions: &mut Vec<Action>,
+    ) {
+        let setup = &shape.setup;
+        for (s, status) in self.stages.iter_mut().enumerate() {
+            status.committed = committed.get(s).copied().unwrap_or(false);
+            status.published = published.get(s).copied().unwrap_or(false) && status.committed;
+        }
+        self.tally.away = self.stages.iter().filter(|s| s.committed).count();
+        // An uncommitted stage whose consumers are all committed is left alone.
+        let n = self.stages.len();
+        let mut needed = vec![false; n];
+        for s in (0..n).rev() {
+            needed[s] = !self.stages[s].committed
+                && (setup.is_final[s] || shape.consumers[s].iter().any(|&c| needed[c]));
+        }
+        for (s, needed) in needed.into_iter().enumerate() {
+            if !needed {
+                self.set_state(shape, s, StageState::Done);
+            }
+        }
+        // Committed finals that are not published yet need no cluster.
+        for s in 0..self.stages.len() {
+            if setup.is_final[s] && self.stages[s].committed && !self.stages[s].published {
+                actions.push(Action::Publish { stage: s });
+            }
+        }
+        if self.stages.iter().all(|s| s.state == StageState::Done) {
+            return;
+        }
+        let reason = match &setup.auto_market {
+            Some(auto) => {
+                let decision = self.resumed_choice(shape, auto);
+                self.market = decision.market;
+                actions.push(Action::MarketChosen {
+                    market: decision.market,
+                    reason: decision.reason.clone(),
+                });
+                format!("start: {}", decision.reason)
+            }
+            None => "start".into(),
+        };
+        self.check_deadline(shape, 0.0, actions);
+        self.provision(reason, actions);
+    }
+
+    /// The running attempt of `stage` exited: persist it, retry it, or give up on it.
+    fn exited(
+        &mut self,
+        shape: &Shape,
+        stage: StageId,
+        attempt: u32,
+        exit: Exit,
+        actions: &mut Vec<Action>,
+    ) {
+        let setup = &shape.setup;
+        match exit {
+            Exit::Success => {
+                self.make_local(shape, stage);
+                let planned = setup.checkpoint[stage] && !self.stages[stage].committed;
+                if planned || self.save_in_window(shape, stage) {
+                    self.set_state(shape, stage, StageState::Persisting { attempt });
+                    actions.push(Action::Persist { stage, attempt });
+                } else {
+                    self.set_state(shape, stage, StageState::Done);
+                }
+            }
+            Exit::Failed { .. } if self.stages[stage].failures < setup.retries => {
+                self.stages[stage].failures += 1;
+                self.set_state(shape, stage, StageState::Backoff);
+                actions.push(Action::RetryAfter {
+                    stage,
+                    delay: retry_delay(self.stages[stage].failures),
+                });
+            }
+            Exit::Failed { code } | Exit::Refused { code } => {
+                self.stages[stage].failures += 1;
+                self.set_state(shape, stage, StageState::Waiting);
+                self.failure.get_or_insert((stage, code));
+            }
+        }
+    }
+
+    /// A COMMIT landed: it is durable even if the cluster was lost meanwhile.
+    fn committed(&mut self, shape: &Shape, stage: StageId, actions: &mut Vec<Action>) {
+        if !std::mem::replace(&mut self.stages[stage].committed, true) && !self.stages[stage].local
+        {
+            self.tally.away += 1;
+            self.restores_due = true;
+        }
+        if matches!(
+            self.stages[stage].state,
+            StageState::Persisting { .. } | StageState::Waiting
+        ) {
+            self.set_state(shape, stage, StageState::Done);
+        }
+        if shape.setup.is_final[stage] && !self.stages[stage].published {
+            actions.push(Action::Publish { stage });
+        }
     }
 
     fn provision(&mut self, reason: String, actions: &mut Vec<Action>) {

@@ -44,43 +44,15 @@ pub fn auto_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
     let spot_plan = on(Market::Spot);
     let on_demand_plan = on(Market::OnDemand);
     let deadline = workflow.cluster.fallback.deadline.map(|d| d.as_secs_f64());
-    let met = |makespan: f64| deadline.is_none_or(|d| makespan <= d);
-
-    let never = |plan: &Plan| {
-        Simulator::new(workflow, plan, f64::INFINITY)
-            .run(TrialInterruptions::Never, &mut trial_rng(0, 0))
-    };
-    let od = never(&on_demand_plan);
+    let od = never_interrupted(workflow, &on_demand_plan);
     let on_demand = Expectation {
         makespan: od.makespan,
         cost: od.cost,
-        deadline_share: deadline.map(|_| if met(od.makespan) { 1.0 } else { 0.0 }),
+        deadline_share: deadline.map(|d| if od.makespan <= d { 1.0 } else { 0.0 }),
         trials: 1,
     };
-
-    let needs = needs_of(workflow);
-    let estimate: Vec<f64> = workflow
-        .stages
-        .iter()
-        .map(|s| s.estimate.as_secs_f64())
-        .collect();
-    let whole = MarketSituation {
-        current: Market::Spot,
-        interruptions: 0,
-        elapsed: 0.0,
-        remaining_critical: remaining_time(
-            &graph::consumers(&needs),
-            &estimate,
-            &vec![true; estimate.len()],
-            workflow.cluster.slots as usize,
-        ),
-        mtti: spot_plan.mtti,
-        provision_time: spot_plan.provision_time,
-        checkpoint_cost: spot_plan.typical_checkpoint_cost(),
-    };
-    let exposure = spot_plan
-        .stages
-        .iter()
+    let whole = whole_run(workflow, &spot_plan);
+    let exposure = (spot_plan.stages.iter())
         .map(|p| p.unprotected_work + p.checkpoint_cost)
         .fold(0.0, f64::max);
     let spot_per_hour = crate::sim::price_per_hour(workflow, Market::Spot);
@@ -101,7 +73,7 @@ pub fn auto_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
         on_demand_factor,
         exposure,
     };
-    let free = never(&spot_plan).makespan.max(1.0);
+    let free = never_interrupted(workflow, &spot_plan).makespan.max(1.0);
     let by_cost = if spot_per_hour > 0.0 {
         COST_LIMIT * od.cost / spot_per_hour * 3600.0
     } else {
@@ -112,20 +84,69 @@ pub fn auto_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
         on_demand_cost: od.cost,
         deadline,
     };
-    // With a deadline, how careful the deadline rule is, is chosen in the simulator too:
-    // the whole exposure, three quarters, half, a quarter of it, or none (on demand only
-    // once it barely fits), the cheapest whose runs meet the deadline.
-    let shares: &[f64] = if deadline.is_some() {
+    let (mut auto, spot) = most_careful_enough(workflow, &spot_plan, auto, &limits);
+    auto.decision = choose(workflow, &auto, &whole, &spot, &on_demand);
+    (auto.spot_calibration, _) = calibration(spot.makespan, on_demand.makespan, &whole);
+    auto.spot = spot;
+    auto.on_demand = on_demand;
+    let mut chosen = match auto.decision.market {
+        Market::Spot => spot_plan,
+        Market::OnDemand => on_demand_plan,
+    };
+    chosen.auto_market = Some(auto);
+    chosen
+}
+
+/// One trial of `plan` without interruptions.
+fn never_interrupted(workflow: &Workflow, plan: &Plan) -> TrialOutcome {
+    Simulator::new(workflow, plan, f64::INFINITY)
+        .run(TrialInterruptions::Never, &mut trial_rng(0, 0))
+}
+
+/// The whole run before it starts, as the deadline rule sees it: on spot, nothing done,
+/// the critical path of the estimates ahead.
+fn whole_run(workflow: &Workflow, spot_plan: &Plan) -> MarketSituation {
+    let needs = needs_of(workflow);
+    let estimate: Vec<f64> = (workflow.stages.iter())
+        .map(|s| s.estimate.as_secs_f64())
+        .collect();
+    MarketSituation {
+        current: Market::Spot,
+        interruptions: 0,
+        elapsed: 0.0,
+        remaining_critical: remaining_time(
+            &graph::consumers(&needs),
+            &estimate,
+            &vec![true; estimate.len()],
+            workflow.cluster.slots as usize,
+        ),
+        mtti: spot_plan.mtti,
+        provision_time: spot_plan.provision_time,
+        checkpoint_cost: spot_plan.typical_checkpoint_cost(),
+    }
+}
+
+/// With a deadline, how careful the deadline rule is, is chosen in the simulator too: the
+/// whole exposure, three quarters, half, a quarter of it, or none (on demand only once it
+/// barely fits), the cheapest whose runs meet the deadline. Returns the numbers chosen and
+/// what the spot trials expect with them.
+fn most_careful_enough(
+    workflow: &Workflow,
+    spot_plan: &Plan,
+    auto: AutoMarket,
+    limits: &Limits,
+) -> (AutoMarket, Expectation) {
+    let shares: &[f64] = if limits.deadline.is_some() {
         &[0.75, 0.5, 0.25, 0.0]
     } else {
         &[]
     };
-    let fallback = &workflow.cluster.fallback;
     let simulate = |candidate: &AutoMarket| {
         let mut plan = spot_plan.clone();
         plan.auto_market = Some(candidate.clone());
-        spot_trials(workflow, &plan, &limits)
+        spot_trials(workflow, &plan, limits)
     };
+    let exposure = auto.exposure;
     let mut spot = simulate(&auto);
     let mut auto = auto;
     for &share in shares {
@@ -136,15 +157,28 @@ pub fn auto_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
             (auto, spot) = (candidate, candidate_spot);
         }
     }
-    let decision = match deadline_risk(&auto, fallback, &whole, 0.0) {
+    (auto, spot)
+}
+
+/// The choice before the run: on demand when the deadline rule says so, or when even
+/// on demand cannot meet the deadline; otherwise what [`decide`] says.
+fn choose(
+    workflow: &Workflow,
+    auto: &AutoMarket,
+    whole: &MarketSituation,
+    spot: &Expectation,
+    on_demand: &Expectation,
+) -> MarketDecision {
+    let deadline = workflow.cluster.fallback.deadline.map(|d| d.as_secs_f64());
+    let decision = match deadline_risk(auto, &workflow.cluster.fallback, whole, 0.0) {
         Some(reason) => MarketDecision {
             market: Market::OnDemand,
             reason,
         },
-        None => decide(&spot, &on_demand, deadline, &workflow.cost.currency),
+        None => decide(spot, on_demand, deadline, &workflow.cost.currency),
     };
-    let decision = match deadline {
-        Some(d) if !met(on_demand.makespan) => MarketDecision {
+    match deadline {
+        Some(d) if on_demand.makespan > d => MarketDecision {
             market: Market::OnDemand,
             reason: format!(
                 "no market meets the deadline {}: even on-demand without interruptions takes {}, \
@@ -155,18 +189,7 @@ pub fn auto_plan(workflow: &Workflow, options: &PlanOptions) -> Plan {
             ),
         },
         _ => decision,
-    };
-
-    (auto.spot_calibration, _) = calibration(spot.makespan, on_demand.makespan, &whole);
-    auto.decision = decision;
-    auto.spot = spot;
-    auto.on_demand = on_demand;
-    let mut chosen = match auto.decision.market {
-        Market::Spot => spot_plan,
-        Market::OnDemand => on_demand_plan,
-    };
-    chosen.auto_market = Some(auto);
-    chosen
+    }
 }
 
 /// What stops the spot trials early.

@@ -3,6 +3,7 @@
 //! `respawn cost`, `respawn ui`). Pure: the command line reads the store and hands the
 //! objects over; nothing here does I/O or reads the clock.
 
+mod chart;
 pub mod cost;
 pub mod critical;
 pub mod instance_cost;

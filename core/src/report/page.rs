@@ -1,10 +1,9 @@
 //! The report of one run as a page model: every bar, band, marker and table row with its
 //! place on the Gantt, ready for the template (`templates/report.html`).
 
+use super::chart::{Chart, LABEL_WIDTH, PLOT_WIDTH, clock};
 use super::cost::{Cost, cost};
-use super::critical::critical_attempts;
-use super::markers;
-use super::timeline::{CheckMark, ClusterEnd, Timeline, timeline};
+use super::timeline::{CheckMark, Timeline, timeline};
 use crate::contract::event::StampedEvent;
 use crate::workflow::Workflow;
 use crate::workflow::units::format_seconds;
@@ -38,14 +37,6 @@ pub struct RunSummary {
     pub interruptions: usize,
     pub attempts: u32,
 }
-
-/// Geometry of the Gantt, in SVG pixels.
-const LABEL_WIDTH: f64 = 220.0;
-const PLOT_WIDTH: f64 = 960.0;
-const ROW_HEIGHT: f64 = 18.0;
-const BAR_HEIGHT: f64 = 12.0;
-/// Longest stage name shown in full on its row; the whole name is on hover.
-const LABEL_CHARS: usize = 30;
 
 #[derive(Debug, Serialize)]
 pub struct Row {
@@ -157,204 +148,54 @@ pub fn money(currency: &str, amount: f64) -> String {
     }
 }
 
-/// A tick every so often, so that about eight fit on the axis.
-fn tick_step(end: f64) -> f64 {
-    const STEPS: [f64; 18] = [
-        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
-        10800.0, 21600.0, 43200.0, 86400.0,
-    ];
-    STEPS
-        .iter()
-        .copied()
-        .find(|step| end / step <= 8.0)
-        .unwrap_or(86400.0 * (end / 86400.0 / 8.0).ceil())
-}
-
-fn short(name: &str) -> String {
-    if name.chars().count() <= LABEL_CHARS {
-        name.to_string()
-    } else {
-        let head: String = name.chars().take(LABEL_CHARS - 1).collect();
-        format!("{head}…")
-    }
-}
-
 pub fn page(input: &ReportInput) -> Page {
     let live = input.run.status == "running";
     let timeline: Timeline = timeline(input.events, live);
-    let end = timeline.end.max(1.0);
-    let x = |t: f64| LABEL_WIDTH + t / end * PLOT_WIDTH;
-    let w = |seconds: f64| (seconds / end * PLOT_WIDTH).max(1.0);
-
-    // One row per stage: the workflow's order, then stages only the events name.
-    let mut names: Vec<String> = input
-        .workflow
-        .map(|wf| wf.stages.iter().map(|s| s.name.clone()).collect())
-        .unwrap_or_default();
-    let mut known: BTreeSet<String> = names.iter().cloned().collect();
-    for attempt in &timeline.attempts {
-        if known.insert(attempt.stage.clone()) {
-            names.push(attempt.stage.clone());
-        }
+    let chart = Chart::new(input, &timeline);
+    let cost = input.workflow.map(|wf| cost(wf, &timeline));
+    let (cost_summary, generations, waste) = cost.as_ref().map(money_rows).unwrap_or_default();
+    let notice_rows = cost.as_ref().map(window_rows).unwrap_or_default();
+    let mut problems = input.problems.clone();
+    problems.extend(timeline.problems.iter().cloned());
+    Page {
+        live,
+        origin: timeline.origin.clone(),
+        duration: format_seconds(timeline.end),
+        width: LABEL_WIDTH + PLOT_WIDTH + 10.0,
+        plot_x: LABEL_WIDTH,
+        plot_width: PLOT_WIDTH,
+        height: chart.height(),
+        rows: chart.rows(),
+        bars: chart.bars(input.tails),
+        bands: chart.bands(),
+        interruptions: chart.interruptions(),
+        notices: chart.notices(),
+        capacity: chart.capacity(),
+        checkpoints: chart.checkpoints(),
+        ticks: chart.ticks(),
+        attempts: attempt_rows(input, &timeline, &chart.critical),
+        no_cost: cost
+            .is_none()
+            .then(|| input.workflow_missing.clone().unwrap_or_default()),
+        cost,
+        cost_summary,
+        generations,
+        waste,
+        notice_rows,
+        problems,
+        run: input.run.clone(),
     }
-    let row_of: BTreeMap<&str, usize> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
-    let top = 4.0;
-    let row_y = |row: usize| top + row as f64 * ROW_HEIGHT;
-    let critical: BTreeSet<usize> = input
-        .workflow
-        .map(|wf| critical_attempts(wf, &timeline).into_iter().collect())
-        .unwrap_or_default();
-    let critical_stages: BTreeSet<&str> = critical
-        .iter()
-        .map(|&i| timeline.attempts[i].stage.as_str())
-        .collect();
-    let rows = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| Row {
-            y: row_y(i),
-            text_y: row_y(i) + BAR_HEIGHT,
-            label: short(name),
-            name: name.clone(),
-            critical: critical_stages.contains(name.as_str()),
-        })
-        .collect();
-    let clock = |t: f64| format!("+{}", format_seconds(t));
-    let bars = timeline
-        .attempts
-        .iter()
-        .enumerate()
+}
+
+/// The table of attempts under the chart, one row each, with its estimate beside it.
+fn attempt_rows(
+    input: &ReportInput,
+    timeline: &Timeline,
+    critical: &BTreeSet<usize>,
+) -> Vec<AttemptRow> {
+    (timeline.attempts.iter().enumerate())
         .map(|(index, a)| {
-            let mut title = format!(
-                "{} attempt {}: {}{}\n{} to {} ({}) on cluster {} ({})\nlog: {}",
-                a.stage,
-                a.attempt,
-                a.outcome.as_str(),
-                a.code
-                    .filter(|c| *c != 0)
-                    .map(|c| format!(" (exit {c})"))
-                    .unwrap_or_default(),
-                clock(a.start),
-                clock(a.end),
-                format_seconds(a.seconds()),
-                a.generation + 1,
-                a.market.as_str(),
-                a.log
-            );
-            if a.recompute {
-                title.push_str("\nrecomputed: its earlier work-table was lost with a cluster");
-            }
-            if let Some(tail) = input.tails.get(&(a.stage.clone(), a.attempt)) {
-                title.push_str("\n--- the log's last lines ---\n");
-                title.push_str(tail);
-            }
-            Bar {
-                x: x(a.start),
-                y: row_y(row_of[a.stage.as_str()]) + (ROW_HEIGHT - BAR_HEIGHT) / 2.0,
-                width: w(a.seconds()),
-                stage: a.stage.clone(),
-                attempt: a.attempt,
-                outcome: a.outcome.as_str(),
-                critical: critical.contains(&index),
-                title,
-            }
-        })
-        .collect();
-    let bands = timeline
-        .generations
-        .iter()
-        .map(|g| Band {
-            x: x(g.requested),
-            width: w(g.seconds()),
-            provisioning_width: w(g.provisioning_seconds()),
-            market: g.market.as_str(),
-            label: format!("{} {}", g.number, g.market.as_str()),
-            title: format!(
-                "cluster {} ({}{}): asked at {}, up after {}, {} at {}{}",
-                g.number,
-                g.market.as_str(),
-                if g.provider.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {}", g.provider)
-                },
-                clock(g.requested),
-                format_seconds(g.provisioning_seconds()),
-                match &g.ended {
-                    ClusterEnd::Lost { cause } => format!("lost ({cause})"),
-                    ClusterEnd::Released => "released".into(),
-                    ClusterEnd::Abandoned => "abandoned: its orchestrator died".into(),
-                    ClusterEnd::Open => "still up".into(),
-                },
-                clock(g.end),
-                g.instance_hours
-                    .map(|h| format!(", {h} instance-hours"))
-                    .unwrap_or_default()
-            ),
-        })
-        .collect();
-    let interruptions = timeline
-        .interruptions
-        .iter()
-        .map(|i| Marker {
-            x: x(i.at),
-            y: 0.0,
-            title: format!(
-                "interruption at {}: cluster {} ({}) lost: {}",
-                clock(i.at),
-                i.generation + 1,
-                i.market.as_str(),
-                i.cause
-            ),
-        })
-        .collect();
-    let notices = markers::notices(&timeline, x, clock);
-    let capacity = markers::capacity(&timeline, x, clock);
-    let checkpoints = timeline
-        .commits
-        .iter()
-        .filter_map(|c| {
-            let row = *row_of.get(c.stage.as_str())?;
-            Some(Marker {
-                x: x(c.at),
-                y: row_y(row) + ROW_HEIGHT / 2.0,
-                title: format!(
-                    "{} committed (attempt {}) at {}: {} in {} files, written in {}{}",
-                    c.stage,
-                    c.attempt,
-                    clock(c.at),
-                    bytesize::ByteSize(c.bytes),
-                    c.files,
-                    format_seconds(c.seconds),
-                    if c.window {
-                        ", saved in a notice's window"
-                    } else {
-                        ""
-                    }
-                ),
-            })
-        })
-        .collect();
-    let step = tick_step(end);
-    let ticks = (0..)
-        .map(|i| i as f64 * step)
-        .take_while(|t| *t <= end + 1e-9)
-        .map(|t| Tick {
-            x: x(t),
-            label: format_seconds(t),
-        })
-        .collect();
-    let attempts = timeline
-        .attempts
-        .iter()
-        .enumerate()
-        .map(|(index, a)| {
-            let estimate = input
-                .workflow
+            let estimate = (input.workflow)
                 .and_then(|wf| wf.stages.iter().find(|s| s.name == a.stage))
                 .map(|s| s.estimate.as_secs_f64());
             AttemptRow {
@@ -376,40 +217,7 @@ pub fn page(input: &ReportInput) -> Page {
                 log: a.log.clone(),
             }
         })
-        .collect();
-    let cost = input.workflow.map(|wf| cost(wf, &timeline));
-    let (cost_summary, generations, waste) = cost.as_ref().map(money_rows).unwrap_or_default();
-    let notice_rows = cost.as_ref().map(window_rows).unwrap_or_default();
-    let mut problems = input.problems.clone();
-    problems.extend(timeline.problems.iter().cloned());
-    Page {
-        live,
-        origin: timeline.origin.clone(),
-        duration: format_seconds(timeline.end),
-        width: LABEL_WIDTH + PLOT_WIDTH + 10.0,
-        plot_x: LABEL_WIDTH,
-        plot_width: PLOT_WIDTH,
-        height: top + names.len() as f64 * ROW_HEIGHT + 4.0,
-        rows,
-        bars,
-        bands,
-        interruptions,
-        notices,
-        capacity,
-        checkpoints,
-        ticks,
-        attempts,
-        no_cost: cost
-            .is_none()
-            .then(|| input.workflow_missing.clone().unwrap_or_default()),
-        cost,
-        cost_summary,
-        generations,
-        waste,
-        notice_rows,
-        problems,
-        run: input.run.clone(),
-    }
+        .collect()
 }
 
 type MoneyTables = (Vec<MoneyRow>, Vec<MoneyRow>, Vec<MoneyRow>);

@@ -146,6 +146,27 @@ struct World {
 }
 
 impl World {
+    /// The world before the run starts: no cluster, nothing run.
+    fn new(stages: usize, market: Market) -> World {
+        World {
+            now: 0.0,
+            sequence: 0,
+            queue: BinaryHeap::new(),
+            generation: 0,
+            market,
+            billed_since: 0.0,
+            alive: false,
+            loss_at: None,
+            replacement: None,
+            running: vec![None; stages],
+            succeeded: vec![false; stages],
+            uploads: Vec::new(),
+            committed_at: vec![None; stages],
+            trace_position: 0,
+            finished: false,
+        }
+    }
+
     fn schedule(&mut self, at: f64, due: Due) {
         self.sequence += 1;
         self.queue.push(Reverse(Pending {
@@ -234,23 +255,7 @@ impl<'w> Simulator<'w> {
         let mut machine = self.machine.clone();
         let mut outcome = TrialOutcome::default();
         let start_market = machine.market();
-        let mut world = World {
-            now: 0.0,
-            sequence: 0,
-            queue: BinaryHeap::new(),
-            generation: 0,
-            market: start_market,
-            billed_since: 0.0,
-            alive: false,
-            loss_at: None,
-            replacement: None,
-            running: vec![None; n],
-            succeeded: vec![false; n],
-            uploads: Vec::new(),
-            committed_at: vec![None; n],
-            trace_position: 0,
-            finished: false,
-        };
+        let mut world = World::new(n, start_market);
         let mut actions = Vec::new();
         // Events to feed the machine now, before the clock moves on.
         let mut inbox = VecDeque::from([Event::Started {
@@ -287,75 +292,97 @@ impl<'w> Simulator<'w> {
                 break;
             };
             world.now = next.at;
-            let event = match next.due {
-                Due::Ready { generation } => {
-                    self.cluster_ready(generation, interruptions, &mut world, rng)
-                }
-                Due::NodeLost { generation, nodes } => self.node_lost(
-                    generation,
-                    nodes,
-                    interruptions,
-                    &mut world,
-                    &mut outcome,
-                    rng,
-                ),
-                Due::Lost { generation } => {
-                    let Some(events) = self.cluster_lost(generation, &mut world, &mut outcome)
-                    else {
-                        outcome.censored = true;
-                        break;
-                    };
-                    inbox.extend(events);
-                    None
-                }
-                Due::Notice {
-                    generation,
-                    loss_at,
-                } => {
-                    let current = generation == world.generation && world.alive;
-                    let waiting = world.replacement.is_some_and(|r| r.0 == generation);
-                    (current || waiting).then_some(Event::Notice {
-                        generation,
-                        kind: NoticeKind::Interruption,
-                        lead: loss_at - world.now,
-                        elapsed: world.now,
-                    })
-                }
-                Due::Exited { stage, attempt } => {
-                    if world.running[stage].is_some_and(|(a, _)| a == attempt) {
-                        world.running[stage] = None;
-                        if std::mem::replace(&mut world.succeeded[stage], true) {
-                            outcome.lost_work += self.work[stage];
-                        }
-                    }
-                    Some(Event::StageExited {
-                        stage,
-                        attempt,
-                        exit: Exit::Success,
-                    })
-                }
-                Due::Committed { stage, attempt } => {
-                    match world.uploads.iter().position(|&u| u == (stage, attempt)) {
-                        Some(at) => {
-                            world.uploads.swap_remove(at);
-                            world.committed_at[stage] = Some(world.now);
-                            Some(Event::Committed { stage, attempt })
-                        }
-                        // Failed with its cluster.
-                        None => None,
-                    }
-                }
-                Due::Restored { stage, generation } => Some(Event::Restored { stage, generation }),
-                Due::Published { stage } => Some(Event::Published { stage }),
-                Due::BackoffOver { stage } => Some(Event::RetryDue { stage }),
-            };
-            inbox.extend(event);
+            if !self.happen(
+                next.due,
+                &mut world,
+                &mut outcome,
+                interruptions,
+                rng,
+                &mut inbox,
+            ) {
+                outcome.censored = true;
+                break;
+            }
         }
+        self.settle(&world, &mut outcome);
+        outcome
+    }
+
+    /// What comes due now, as the events it gives the machine (into `inbox`); false when
+    /// the trial must stop (it hit the simulation's limits).
+    fn happen(
+        &self,
+        due: Due,
+        world: &mut World,
+        outcome: &mut TrialOutcome,
+        interruptions: TrialInterruptions,
+        rng: &mut impl Rng,
+        inbox: &mut VecDeque<Event>,
+    ) -> bool {
+        let event = match due {
+            Due::Ready { generation } => self.cluster_ready(generation, interruptions, world, rng),
+            Due::NodeLost { generation, nodes } => {
+                self.node_lost(generation, nodes, interruptions, world, outcome, rng)
+            }
+            Due::Lost { generation } => {
+                let Some(events) = self.cluster_lost(generation, world, outcome) else {
+                    return false;
+                };
+                inbox.extend(events);
+                None
+            }
+            Due::Notice {
+                generation,
+                loss_at,
+            } => {
+                let current = generation == world.generation && world.alive;
+                let waiting = world.replacement.is_some_and(|r| r.0 == generation);
+                (current || waiting).then_some(Event::Notice {
+                    generation,
+                    kind: NoticeKind::Interruption,
+                    lead: loss_at - world.now,
+                    elapsed: world.now,
+                })
+            }
+            Due::Exited { stage, attempt } => {
+                if world.running[stage].is_some_and(|(a, _)| a == attempt) {
+                    world.running[stage] = None;
+                    if std::mem::replace(&mut world.succeeded[stage], true) {
+                        outcome.lost_work += self.work[stage];
+                    }
+                }
+                Some(Event::StageExited {
+                    stage,
+                    attempt,
+                    exit: Exit::Success,
+                })
+            }
+            Due::Committed { stage, attempt } => {
+                // An upload no longer listed failed with its cluster.
+                let at = world.uploads.iter().position(|&u| u == (stage, attempt));
+                at.map(|at| {
+                    world.uploads.swap_remove(at);
+                    world.committed_at[stage] = Some(world.now);
+                    Event::Committed { stage, attempt }
+                })
+            }
+            Due::Restored { stage, generation } => Some(Event::Restored { stage, generation }),
+            Due::Published { stage } => Some(Event::Published { stage }),
+            Due::BackoffOver { stage } => Some(Event::RetryDue { stage }),
+        };
+        inbox.extend(event);
+        true
+    }
+
+    /// The trial's end: its makespan, the cluster billed to the end, and the storage of
+    /// the checkpoints of stages that are not final.
+    fn settle(&self, world: &World, outcome: &mut TrialOutcome) {
         outcome.makespan = world.now;
         if !world.finished {
             outcome.cost +=
                 (world.now - world.billed_since).max(0.0) / 3600.0 * self.price(world.market);
         }
+        let n = self.work.len();
         outcome.checkpoint_gb_hours = (0..n)
             .filter(|&s| !self.workflow.stages[s].is_final)
             .filter_map(|s| world.committed_at[s].map(|at| (s, at)))
@@ -365,7 +392,6 @@ impl<'w> Simulator<'w> {
             });
         // Checkpoint storage is part of the bill, as `respawn cost` counts it.
         outcome.cost += outcome.checkpoint_gb_hours * storage_rate(&self.workflow.cost).per_hour;
-        outcome
     }
 
     /// Plays one action of the machine: schedules what the cluster or store reports back.

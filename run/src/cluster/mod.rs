@@ -17,6 +17,7 @@ pub mod emr;
 pub mod local;
 pub mod supervisor;
 pub mod usage;
+pub mod wire;
 
 pub use emr::{EmrCluster, EmrClusters, ProvisionError};
 pub use local::{LocalCluster, LocalClusters, StageCommand};

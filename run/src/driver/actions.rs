@@ -35,7 +35,7 @@ impl Driver {
                     market,
                     reason,
                     interruptions: self.machine.interruptions(),
-                    model: self.model.clone(),
+                    model: self.settings.model.clone(),
                 }),
                 Action::DeadlineAtRisk { reason } => self.emit(RunEvent::DeadlineAtRisk { reason }),
                 Action::Terminate => self.terminate().await,
@@ -126,7 +126,7 @@ impl Driver {
         let command = StageCommand {
             line: line.clone(),
             env: self.environment(stage, attempt, &output),
-            cwd: self.cwd.clone(),
+            cwd: self.settings.cwd.clone(),
             log: log.clone(),
         };
         let header = format!(
@@ -205,13 +205,16 @@ impl Driver {
             ("RESPAWN_ATTEMPT".into(), attempt.to_string()),
             ("RESPAWN_WORKFLOW".into(), self.workflow.name.clone()),
             ("RESPAWN_STAGE".into(), spec.name.clone()),
-            ("RESPAWN_WORKFLOW_DIR".into(), self.workflow_dir.clone()),
+            (
+                "RESPAWN_WORKFLOW_DIR".into(),
+                self.settings.workflow_dir.clone(),
+            ),
         ];
         for &input in &spec.needs {
             let name = env_name(&self.workflow.stages[input].name);
             env.push((format!("RESPAWN_INPUT_{name}"), self.input_location(input)));
         }
-        if let Some(interval) = &self.interval {
+        if let Some(interval) = &self.settings.interval {
             env.extend([
                 ("RESPAWN_LOGICAL_DATE".into(), interval.logical_date.clone()),
                 (
@@ -269,7 +272,8 @@ impl Driver {
         let output = self.output_of(stage, attempt)?;
         let quoted_input = |id: StageId| shell_quote(&self.input_location(id));
         let interval = |value: fn(&IntervalValues) -> &String| {
-            self.interval
+            self.settings
+                .interval
                 .as_ref()
                 .map(|i| shell_quote(value(i)))
                 .unwrap_or_default()
@@ -280,7 +284,7 @@ impl Driver {
             run_id: &self.run_id,
             batch: &self.batch,
             attempt,
-            workflow_dir: &shell_quote(&self.workflow_dir),
+            workflow_dir: &shell_quote(&self.settings.workflow_dir),
             logical_date: &interval(|i| &i.logical_date),
             interval_start: &interval(|i| &i.interval_start),
             interval_end: &interval(|i| &i.interval_end),

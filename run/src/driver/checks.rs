@@ -109,7 +109,7 @@ impl Driver {
         let command = StageCommand {
             line,
             env,
-            cwd: self.cwd.clone(),
+            cwd: self.settings.cwd.clone(),
             log,
         };
         let step = format!("{}.check.{}", spec.name, check.name);

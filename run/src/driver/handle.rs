@@ -24,46 +24,7 @@ impl Driver {
     pub(super) async fn handle(&mut self, msg: Msg) -> Option<RunEnd> {
         let end = match msg {
             Msg::Ready { generation, result } => self.on_ready(generation, result).await,
-            Msg::News(ClusterNews::Ended {
-                generation,
-                end,
-                cause,
-            }) => self.on_cluster_ended(generation, end, cause).await,
-            Msg::News(ClusterNews::Notice {
-                generation,
-                kind,
-                lead,
-                instances,
-                whole,
-            }) => {
-                self.on_notice(generation, kind, lead, instances, whole)
-                    .await;
-                None
-            }
-            Msg::News(ClusterNews::NodesLost {
-                generation,
-                stage,
-                attempt,
-                instances,
-                remaining,
-            }) => {
-                let cause = format!("EC2 reclaimed {} while the step ran", instances.join(", "));
-                let nodes = u32::try_from(instances.len()).unwrap_or(u32::MAX);
-                let lost = (nodes > 0).then_some((nodes, remaining, cause));
-                self.nodes_lost(generation, vec![(stage, attempt)], lost, false)
-                    .await;
-                None
-            }
-            Msg::News(ClusterNews::Note { message }) => {
-                self.emit(RunEvent::Note { message });
-                None
-            }
-            Msg::News(ClusterNews::Exited {
-                generation,
-                stage,
-                attempt,
-                end,
-            }) => self.on_exited(generation, stage, attempt, end).await,
+            Msg::News(news) => self.on_news(news).await,
             Msg::Persisted {
                 generation,
                 stage,
@@ -77,14 +38,7 @@ impl Driver {
             } => self.on_restored(generation, stage, result).await,
             Msg::Published { stage, result } => match result {
                 Ok(output) => {
-                    let name = self.workflow.stages[stage].name.clone();
-                    let batch = self.batch.clone();
-                    self.emit(RunEvent::Published {
-                        stage: name,
-                        batch,
-                        output,
-                    });
-                    self.apply(Event::Published { stage }, Some(stage)).await;
+                    self.on_published(stage, output).await;
                     None
                 }
                 Err(error) => Some(RunEnd::Store(error)),
@@ -136,6 +90,60 @@ impl Driver {
             Msg::Fatal(error) => Some(RunEnd::Store(error)),
         };
         end.or_else(|| self.outcome.take().map(|outcome| self.end_of(outcome)))
+    }
+
+    /// What a cluster reported: its end, a notice, nodes lost, a note, an attempt's exit.
+    async fn on_news(&mut self, news: ClusterNews) -> Option<RunEnd> {
+        match news {
+            ClusterNews::Ended {
+                generation,
+                end,
+                cause,
+            } => return self.on_cluster_ended(generation, end, cause).await,
+            ClusterNews::Notice {
+                generation,
+                kind,
+                lead,
+                instances,
+                whole,
+            } => {
+                self.on_notice(generation, kind, lead, instances, whole)
+                    .await
+            }
+            ClusterNews::NodesLost {
+                generation,
+                stage,
+                attempt,
+                instances,
+                remaining,
+            } => {
+                let cause = format!("EC2 reclaimed {} while the step ran", instances.join(", "));
+                let nodes = u32::try_from(instances.len()).unwrap_or(u32::MAX);
+                let lost = (nodes > 0).then_some((nodes, remaining, cause));
+                self.nodes_lost(generation, vec![(stage, attempt)], lost, false)
+                    .await;
+            }
+            ClusterNews::Note { message } => self.emit(RunEvent::Note { message }),
+            ClusterNews::Exited {
+                generation,
+                stage,
+                attempt,
+                end,
+            } => return self.on_exited(generation, stage, attempt, end).await,
+        }
+        None
+    }
+
+    /// A final stage's output was published.
+    async fn on_published(&mut self, stage: StageId, output: String) {
+        let name = self.workflow.stages[stage].name.clone();
+        let batch = self.batch.clone();
+        self.emit(RunEvent::Published {
+            stage: name,
+            batch,
+            output,
+        });
+        self.apply(Event::Published { stage }, Some(stage)).await;
     }
 
     /// Feeds the machine one event and carries out its actions; `stage`'s record follows.

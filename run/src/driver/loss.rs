@@ -212,7 +212,7 @@ impl Driver {
                 None => std::future::pending().await,
             }
         };
-        let usage = cluster.terminate(self.stop_grace, hurry).await;
+        let usage = cluster.terminate(self.settings.stop_grace, hurry).await;
         self.release(generation, market, described, usage);
     }
 

@@ -173,6 +173,22 @@ pub async fn drive(input: RunInput) -> RunEnd {
     driver.finish(end).await
 }
 
+/// How this run goes, as it was asked for: fixed for the whole run.
+struct Settings {
+    /// The workflow file's folder (`RESPAWN_WORKFLOW_DIR`, `{{ workflow_dir }}`).
+    workflow_dir: String,
+    /// Where stages run.
+    cwd: PathBuf,
+    /// The logical date's interval, for scheduled workflows.
+    interval: Option<IntervalValues>,
+    transfer: TransferOptions,
+    /// How long stages get after SIGTERM when the run stops.
+    stop_grace: Duration,
+    listen_for_signals: bool,
+    /// Where the plan's interruption model came from.
+    model: Option<String>,
+}
+
 struct Driver {
     workflow: Workflow,
     store: AnyStore,
@@ -180,15 +196,10 @@ struct Driver {
     run_id: String,
     batch: String,
     clusters: ClusterProvider,
-    workflow_dir: String,
-    cwd: PathBuf,
+    settings: Settings,
     chaos: Option<chaos::ChaosDraws>,
-    interval: Option<IntervalValues>,
-    transfer: TransferOptions,
-    stop_grace: Duration,
     clock: Arc<dyn Clock>,
     signals: Option<signals::Signals>,
-    listen_for_signals: bool,
     sink: EventSink,
     lease: Option<Lease>,
 
@@ -227,8 +238,6 @@ struct Driver {
     launched_at: Vec<f64>,
     /// Each cluster still held, from when it became ready (for the run record).
     held: std::collections::BTreeMap<u32, record::Holding>,
-    /// Where the plan's interruption model came from.
-    model: Option<String>,
     /// Attempts whose node was reclaimed: their end is no news.
     reclaimed: BTreeSet<(StageId, u32)>,
     /// The checks of attempts that exited 0.

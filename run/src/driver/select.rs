@@ -12,7 +12,7 @@ const WATCH_EVERY: Duration = Duration::from_millis(200);
 
 impl Driver {
     pub(super) async fn run(&mut self) -> RunEnd {
-        if self.listen_for_signals {
+        if self.settings.listen_for_signals {
             match Signals::new() {
                 Ok(signals) => self.signals = Some(signals),
                 Err(e) => return RunEnd::Io(format!("cannot listen for signals: {e}")),

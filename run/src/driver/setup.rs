@@ -5,7 +5,7 @@
 use super::ledger::{Ledger, write_ledger};
 use super::{Driver, RunEnd, RunInput};
 use crate::inspect::{Inspection, inspect};
-use crate::ledger::{EventLog, RunStatus};
+use crate::ledger::{EventLog, RunRecord, RunStatus};
 use crate::store::Store;
 use rand::SeedableRng;
 use respawn_core::contract::event::RunEvent;
@@ -105,7 +105,6 @@ impl Driver {
             held: Default::default(),
             reclaimed: BTreeSet::new(),
             checks: Default::default(),
-            model,
             prior: workflow
                 .stages
                 .iter()
@@ -117,69 +116,75 @@ impl Driver {
             run_id,
             batch,
             clusters,
-            workflow_dir: workflow_dir.display().to_string(),
-            cwd,
-            interval,
-            transfer,
-            stop_grace,
+            settings: super::Settings {
+                workflow_dir: workflow_dir.display().to_string(),
+                cwd,
+                interval,
+                transfer,
+                stop_grace,
+                listen_for_signals,
+                model,
+            },
             clock,
             signals: None,
-            listen_for_signals,
             sink,
             lease: Some(lease),
             fingerprints,
             workflow,
         };
-        driver.record_work_table_kinds();
+        driver.announce(stale, prepared);
+        driver.begin(&initial, published).await;
+        if let Some(due) = publish_due {
+            driver.watch_publish_due(due);
+        }
+        Ok(driver)
+    }
+
+    /// Says what the run starts from: the work-table kinds in its record, the stages that
+    /// run again, what the providers swept, a chaos setting at odds with the workflow, and
+    /// the run's start with the stages it reuses.
+    fn announce(&mut self, stale: Vec<(String, String)>, prepared: Vec<String>) {
+        self.record_work_table_kinds();
         for (stage, message) in stale {
-            driver.emit(RunEvent::Stale {
+            self.emit(RunEvent::Stale {
                 message,
                 stage: Some(stage),
             });
         }
         for message in prepared {
-            driver.emit(RunEvent::Swept { message });
+            self.emit(RunEvent::Swept { message });
         }
-        let mismatch = driver
-            .chaos
-            .as_ref()
-            .and_then(|draws| draws.chaos.mismatch(driver.workflow.cluster.mtti));
+        let mismatch = (self.chaos.as_ref())
+            .and_then(|draws| draws.chaos.mismatch(self.workflow.cluster.mtti));
         if let Some(message) = mismatch {
-            driver.emit(RunEvent::Note { message });
+            self.emit(RunEvent::Note { message });
         }
-        let committed: Vec<bool> = driver.durable.iter().map(Option::is_some).collect();
-        let reused = driver
-            .workflow
-            .stages
-            .iter()
-            .zip(&committed)
-            .filter(|(_, c)| **c)
+        let reused = (self.workflow.stages.iter().zip(&self.durable))
+            .filter(|(_, d)| d.is_some())
             .map(|(s, _)| s.name.clone())
             .collect();
-        driver.emit(RunEvent::RunStarted {
-            workflow: driver.workflow.name.clone(),
-            run_id: driver.run_id.clone(),
-            batch: driver.batch.clone(),
-            store: driver.store.describe(),
+        self.emit(RunEvent::RunStarted {
+            workflow: self.workflow.name.clone(),
+            run_id: self.run_id.clone(),
+            batch: self.batch.clone(),
+            store: self.store.describe(),
             reused,
         });
-        let market = initial
-            .markets
-            .last()
-            .and_then(|m| Market::from_name(&m.market));
+    }
+
+    /// Hands the machine what the earlier processes of the run did and what the store
+    /// holds, and carries out what it says first.
+    async fn begin(&mut self, initial: &RunRecord, published: Vec<bool>) {
+        let market = (initial.markets.last()).and_then(|m| Market::from_name(&m.market));
         let interruptions = u32::try_from(initial.interruptions.len()).unwrap_or(u32::MAX);
-        driver
-            .machine
+        self.machine
             .resume(initial.generations, interruptions, market);
-        let actions = driver.machine.apply(Event::Started {
+        let committed: Vec<bool> = self.durable.iter().map(Option::is_some).collect();
+        let actions = self.machine.apply(Event::Started {
             committed,
             published,
         });
-        driver.execute(actions).await;
-        if let Some(due) = publish_due {
-            driver.watch_publish_due(due);
-        }
-        Ok(driver)
+        self.execute(actions).await;
     }
 
     /// The run record says which work-tables are checkpoints and which are ephemeral.

@@ -63,7 +63,7 @@ impl Driver {
         let saver = self.cluster.as_ref().and_then(Cluster::saver);
         let store = self.store.clone();
         let layout = self.layout.clone();
-        let transfer = self.transfer.clone();
+        let transfer = self.settings.transfer.clone();
         let clock = self.clock.clone();
         let tx = self.tx.clone();
         self.tasks.spawn(async move {
@@ -140,7 +140,7 @@ impl Driver {
         };
         let store = self.store.clone();
         let layout = self.layout.clone();
-        let transfer = self.transfer.clone();
+        let transfer = self.settings.transfer.clone();
         let tx = self.tx.clone();
         self.tasks.spawn(async move {
             let began = Instant::now();
@@ -169,7 +169,7 @@ impl Driver {
         let name = self.workflow.stages[stage].name.clone();
         let store = self.store.clone();
         let layout = self.layout.clone();
-        let transfer = self.transfer.clone();
+        let transfer = self.settings.transfer.clone();
         let batch = self.batch.clone();
         let run_id = self.run_id.clone();
         let clock = self.clock.clone();

@@ -231,6 +231,59 @@ fn missed_range(layout: &Layout, date: &DatePlan, clock: &dyn Clock) -> MissedRa
     }
 }
 
+/// What is missed is recorded before the watermark passes it, and the dates to run are
+/// listed open before they are claimed: a tick killed at any moment loses no date.
+async fn record_before_running(
+    store: &AnyStore,
+    layout: &Layout,
+    batch: &str,
+    plan: &TickPlan,
+    clock: &dyn Clock,
+) -> Result<(), SessionError> {
+    for date in &plan.dates {
+        if let Action::Miss { .. } = &date.action {
+            record_missed(store, layout, &missed_range(layout, date, clock)).await?;
+        }
+    }
+    let now = clock.now();
+    advance_settled(
+        store,
+        layout,
+        batch,
+        plan.through,
+        &plan.opened,
+        &plan.finished,
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Claims `date` for this process to run: a new claim, or one taken over from a holder
+/// that stopped.
+async fn claim_date(
+    store: &AnyStore,
+    layout: &Layout,
+    date: &DatePlan,
+    clock: &dyn Clock,
+) -> Result<ClaimOutcome, SessionError> {
+    let (batch, logical) = (&date.batch, &date.logical_date);
+    let holder = Holder::this_process(None);
+    let mine = Claim::new(
+        layout,
+        batch,
+        logical,
+        Decision::Run,
+        holder,
+        clock.now(),
+        None,
+    );
+    Ok(match (&date.action, &date.stale_claim) {
+        (Action::Run, _) | (_, None) => claim(store, layout, mine).await?,
+        (_, Some(stale)) => take_over(store, layout, stale, mine).await?,
+    })
+}
+
 /// Carries out the plans: records missed dates, then claims and runs the others in date
 /// order. A run needs one of the workflow's `max_active` run slots (leases shared by every
 /// tick); when all are taken by other ticks, the remaining dates are left to a later tick.
@@ -248,40 +301,10 @@ pub async fn carry_out(
         return Ok(());
     };
     let slots = schedule.max_active.max(1);
-    // What is missed is recorded before the watermark passes it, and the dates to run are
-    // listed open before they are claimed: a tick killed at any moment loses no date.
-    for date in &plan.dates {
-        if let Action::Miss { .. } = &date.action {
-            record_missed(store, layout, &missed_range(layout, date, clock)).await?;
-        }
-    }
-    advance_settled(
-        store,
-        layout,
-        &schedule.batch,
-        plan.through,
-        &plan.opened,
-        &plan.finished,
-        clock.now(),
-    )
-    .await?;
-    let plans = plan.dates;
+    record_before_running(store, layout, &schedule.batch, &plan, clock).await?;
     let mut running = Running::new();
     let mut busy = false;
-    for date in plans {
-        let claim_of = |decision, reason| {
-            let holder = Holder::this_process(None);
-            let now = clock.now();
-            Claim::new(
-                layout,
-                &date.batch,
-                &date.logical_date,
-                decision,
-                holder,
-                now,
-                reason,
-            )
-        };
+    for date in plan.dates {
         match &date.action {
             Action::Miss { .. } => {
                 report(&date, &Outcome::Missed);
@@ -316,12 +339,7 @@ pub async fn carry_out(
             report(&date, &Outcome::Deferred);
             continue;
         }
-        let mine = claim_of(Decision::Run, None);
-        let won = match (&date.action, &date.stale_claim) {
-            (Action::Run, _) | (_, None) => claim(store, layout, mine).await?,
-            (_, Some(stale)) => take_over(store, layout, stale, mine).await?,
-        };
-        if let ClaimOutcome::Held(held) = won {
+        if let ClaimOutcome::Held(held) = claim_date(store, layout, &date, clock).await? {
             let _ = slot.release(store, clock.now()).await;
             let holder = held.value.holder.to_string();
             report(&date, &Outcome::Taken { holder });

@@ -1,12 +1,14 @@
 //! `cluster.emr`: how to start a transient EMR cluster with instance fleets.
 
+use super::emr_fields::{
+    check_release_label, read_bootstrap_actions, read_bounded, read_configurations, read_hdfs_dir,
+    read_notice_queue, read_spot_allocation_strategy,
+};
 use super::fleets::{read_avoid_reclaimed_zone, read_fleet};
 use super::reader::Reader;
 use crate::workflow::defaults;
 use crate::workflow::model::*;
-use crate::workflow::yaml::{Node, Value};
-use std::fmt::Display;
-use std::time::Duration;
+use crate::workflow::yaml::Node;
 
 const EMR_KEYS: &[&str] = &[
     "region",
@@ -29,81 +31,16 @@ const EMR_KEYS: &[&str] = &[
     "task",
     "avoid_reclaimed_zone",
 ];
-const BOOTSTRAP_KEYS: &[&str] = &["name", "path", "args"];
-const CONFIGURATION_KEYS: &[&str] = &["classification", "properties", "configurations"];
-
-/// EMR configuration classifications, nested at most four deep as EMR nests them.
-fn read_configurations(
-    r: &mut Reader,
-    node: &Node,
-    what: impl Display + Copy,
-    depth: u32,
-) -> Option<Vec<EmrConfiguration>> {
-    let Value::Seq(items) = &node.value else {
-        r.error(
-            node.position,
-            format!("{what} must be a list, found {}", node.kind()),
-            Some("for example `- classification: spark-defaults`".into()),
-        );
-        return None;
-    };
-    if depth > 4 {
-        r.error(node.position, format!("{what} is nested too deeply"), None);
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut ok = true;
-    for item in items {
-        let Some(fields) = r.fields(item, what, CONFIGURATION_KEYS) else {
-            ok = false;
-            continue;
-        };
-        let classification = r
-            .required(
-                &fields,
-                "classification",
-                what,
-                "for example `classification: spark-defaults`",
-            )
-            .and_then(|node| r.string(node, &format!("{what}.classification")));
-        let mut properties = Vec::new();
-        if let Some(node) = fields.get("properties")
-            && let Some(entries) = r.entries(node, &format!("{what}.properties"))
-        {
-            for (key, _, value) in entries {
-                match r.string(value, &format!("{what}.properties.{key}")) {
-                    Some(value) => properties.push((key, value)),
-                    None => ok = false,
-                }
-            }
-        }
-        let nested = match fields.get("configurations") {
-            Some(node) => {
-                read_configurations(r, node, &format!("{what}.configurations"), depth + 1)
-            }
-            None => Some(Vec::new()),
-        };
-        match (classification, nested) {
-            (Some(classification), Some(configurations)) => out.push(EmrConfiguration {
-                classification,
-                properties,
-                configurations,
-            }),
-            _ => ok = false,
-        }
-    }
-    ok.then_some(out)
-}
 
 /// `cluster.emr`, from the defaults; `slots` is the cluster's, the default step concurrency.
 pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpec> {
     let fields = r.fields(node, "`cluster.emr`", EMR_KEYS)?;
-    let mut ok = true;
     let text = |r: &mut Reader, key: &str, hint: &str| {
         r.required(&fields, key, "`cluster.emr`", hint)
             .and_then(|node| r.string(node, format_args!("`cluster.emr.{key}`")))
     };
-    let release_label = text(r, "release_label", "for example `release_label: emr-7.5.0`");
+    let release_label = text(r, "release_label", "for example `release_label: emr-7.5.0`")
+        .and_then(|label| check_release_label(r, fields.get("release_label"), label));
     let service_role = text(
         r,
         "service_role",
@@ -114,54 +51,24 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
         "instance_profile",
         "the nodes' EC2 instance profile, e.g. `respawn-emr-nodes` (see infra/)",
     );
-    if let Some(label) = &release_label {
-        let valid = label.strip_prefix("emr-").is_some_and(|v| {
-            !v.is_empty()
-                && v.split('.')
-                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        });
-        if !valid && let Some(node) = fields.get("release_label") {
-            r.error(
-                node.position,
-                format!("`cluster.emr.release_label` must look like `emr-7.5.0`, found `{label}`"),
-                None,
-            );
-            ok = false;
-        }
-    }
-    let region = fields
-        .get("region")
-        .and_then(|node| r.string(node, "`cluster.emr.region`"));
+    let region = (fields.get("region")).and_then(|node| r.string(node, "`cluster.emr.region`"));
+    // Each optional setting: its default when absent, `None` when it is there but wrong.
     let log_uri = match fields.get("log_uri") {
-        Some(node) => match r.s3_url(node, "`cluster.emr.log_uri`") {
-            Some(uri) => Some(uri),
-            None => {
-                ok = false;
-                None
-            }
-        },
-        None => None,
+        Some(node) => r.s3_url(node, "`cluster.emr.log_uri`").map(Some),
+        None => Some(None),
     };
     let subnets = match fields.get("subnets") {
-        Some(node) => r
-            .string_list(node, "`cluster.emr.subnets`")
-            .unwrap_or_else(|| {
-                ok = false;
-                Vec::new()
-            }),
-        None => Vec::new(),
+        Some(node) => r.string_list(node, "`cluster.emr.subnets`"),
+        None => Some(Vec::new()),
     };
     let applications = match fields.get("applications") {
-        Some(node) => r
-            .string_list(node, "`cluster.emr.applications`")
-            .unwrap_or_else(|| {
-                ok = false;
-                Vec::new()
-            }),
-        None => defaults::EMR_APPLICATIONS
-            .iter()
-            .map(|a| a.to_string())
-            .collect(),
+        Some(node) => r.string_list(node, "`cluster.emr.applications`"),
+        None => Some(
+            defaults::EMR_APPLICATIONS
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+        ),
     };
     let primary = r
         .required(
@@ -171,63 +78,27 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
             "for example `primary: {instance_types: [m5.xlarge, m5a.xlarge]}`",
         )
         .and_then(|node| read_fleet(r, node, "primary"));
-    let mut optional_fleet = |r: &mut Reader, key: &str| match fields.get(key) {
-        Some(node) => {
-            let fleet = read_fleet(r, node, key);
-            ok &= fleet.is_some();
-            fleet
-        }
-        None => None,
+    let optional_fleet = |r: &mut Reader, key: &str| match fields.get(key) {
+        Some(node) => read_fleet(r, node, key).map(Some),
+        None => Some(None),
     };
-    let core = optional_fleet(r, "core");
-    let task = optional_fleet(r, "task");
-    let mut spot_allocation_strategy = defaults::SPOT_ALLOCATION_STRATEGY.to_string();
-    if let Some(node) = fields.get("spot_allocation_strategy") {
-        let choices: Vec<(&str, &str)> = SPOT_ALLOCATION_STRATEGIES
-            .iter()
-            .map(|s| (*s, *s))
-            .collect();
-        match r.choice(node, "`cluster.emr.spot_allocation_strategy`", &choices) {
-            Some(value) => spot_allocation_strategy = value.to_string(),
-            None => ok = false,
-        }
-    }
-    let bounded =
-        |r: &mut Reader, key: &str, default: Duration, min: u64, max: u64, example: &str| {
-            let Some(node) = fields.get(key) else {
-                return Some(default);
-            };
-            let what = format!("`cluster.emr.{key}`");
-            let value = r.duration(node, &what, example)?;
-            if value.as_secs() < min || value.as_secs() > max {
-                r.error(
-                    node.position,
-                    format!(
-                        "{what} must be between {} and {}, found {}",
-                        humantime::format_duration(Duration::from_secs(min)),
-                        humantime::format_duration(Duration::from_secs(max)),
-                        humantime::format_duration(value)
-                    ),
-                    None,
-                );
-                return None;
-            }
-            Some(value)
-        };
-    let spot_timeout = bounded(
+    let (core, task) = (optional_fleet(r, "core"), optional_fleet(r, "task"));
+    let spot_allocation_strategy =
+        read_spot_allocation_strategy(r, fields.get("spot_allocation_strategy"));
+    let spot_timeout = read_bounded(
         r,
+        &fields,
         "spot_timeout",
         defaults::SPOT_TIMEOUT,
-        5 * 60,
-        24 * 3600,
+        (5 * 60, 24 * 3600),
         "20m",
     );
-    let idle_timeout = bounded(
+    let idle_timeout = read_bounded(
         r,
+        &fields,
         "idle_timeout",
         defaults::IDLE_TIMEOUT,
-        60,
-        7 * 24 * 3600,
+        (60, 7 * 24 * 3600),
         "1h",
     );
     let step_concurrency = match fields.get("step_concurrency") {
@@ -235,153 +106,37 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
         None => Some(defaults::step_concurrency(slots)),
     };
     let bootstrap_actions = match fields.get("bootstrap_actions") {
-        Some(node) => read_bootstrap_actions(r, node).unwrap_or_else(|| {
-            ok = false;
-            Vec::new()
-        }),
-        None => Vec::new(),
+        Some(node) => read_bootstrap_actions(r, node),
+        None => Some(Vec::new()),
     };
     let configurations = match fields.get("configurations") {
         Some(node) => read_configurations(r, node, "`cluster.emr.configurations`", 0),
         None => Some(Vec::new()),
     };
-    let hdfs_dir = match fields.get("hdfs_dir") {
-        Some(node) => r.string(node, "`cluster.emr.hdfs_dir`").and_then(|dir| {
-            if dir.starts_with('/') && !dir.contains("..") && !dir.contains(char::is_whitespace) {
-                Some(dir.trim_end_matches('/').to_string())
-            } else {
-                r.error(
-                    node.position,
-                    format!("`cluster.emr.hdfs_dir` must be an absolute HDFS path, found `{dir}`"),
-                    Some("for example `/respawn`".into()),
-                );
-                None
-            }
-        }),
-        None => Some(defaults::HDFS_DIR.to_string()),
-    };
-    let notice_queue = match fields.get("notice_queue") {
-        Some(node) => r
-            .string(node, "`cluster.emr.notice_queue`")
-            .and_then(|url| match queue_url_problem(&url) {
-                None => Some(Some(url)),
-                Some(problem) => {
-                    r.error(
-                        node.position,
-                        format!("`cluster.emr.notice_queue` {problem}, found `{url}`"),
-                        Some(
-                            "the queue's URL, for example \
-                             `https://sqs.us-east-1.amazonaws.com/123456789012/respawn-spot-notices` \
-                             (the `NoticeQueueUrl` output of infra/respawn-emr.yaml)"
-                                .into(),
-                        ),
-                    );
-                    None
-                }
-            }),
-        None => Some(None),
-    };
+    let hdfs_dir = read_hdfs_dir(r, fields.get("hdfs_dir"));
+    let notice_queue = read_notice_queue(r, fields.get("notice_queue"));
     let avoid_reclaimed_zone = read_avoid_reclaimed_zone(r, fields.get("avoid_reclaimed_zone"));
     Some(EmrSpec {
         region,
         release_label: release_label?,
-        log_uri,
+        log_uri: log_uri?,
         service_role: service_role?,
         instance_profile: instance_profile?,
-        subnets,
-        applications,
+        subnets: subnets?,
+        applications: applications?,
         primary: primary?,
-        core,
-        task,
-        spot_allocation_strategy,
+        core: core?,
+        task: task?,
+        spot_allocation_strategy: spot_allocation_strategy?,
         spot_timeout: spot_timeout?,
         idle_timeout: idle_timeout?,
         step_concurrency: step_concurrency?,
-        bootstrap_actions,
+        bootstrap_actions: bootstrap_actions?,
         configurations: configurations?,
         hdfs_dir: hdfs_dir?,
         notice_queue: notice_queue?,
         avoid_reclaimed_zone: avoid_reclaimed_zone?,
     })
-    .filter(|_| ok)
-}
-
-/// What is wrong with an SQS queue URL: `http(s)://host/<12-digit account>/<name>`.
-fn queue_url_problem(url: &str) -> Option<&'static str> {
-    let Some(rest) = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-    else {
-        return Some("must be an http(s) URL");
-    };
-    let mut parts = rest.split('/');
-    let host = parts.next().unwrap_or("");
-    let (account, name) = (parts.next(), parts.next());
-    let good_name = |n: &str| {
-        (1..=80).contains(&n.len())
-            && n.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
-    if host.is_empty() || parts.next().is_some() {
-        return Some("must be a queue URL: a host, then `/<account>/<queue name>`");
-    }
-    match (account, name) {
-        (Some(a), Some(n))
-            if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) && good_name(n) =>
-        {
-            None
-        }
-        (Some(a), _) if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) => {
-            Some("must name a 12-digit account after the host")
-        }
-        _ => Some("must end in a queue name (1 to 80 letters, digits, `-` or `_`; no FIFO queue)"),
-    }
-}
-
-/// `cluster.emr.bootstrap_actions`: scripts in S3 that run on every node before the steps.
-fn read_bootstrap_actions(r: &mut Reader, node: &Node) -> Option<Vec<BootstrapAction>> {
-    let Value::Seq(items) = &node.value else {
-        r.error(
-            node.position,
-            format!(
-                "`cluster.emr.bootstrap_actions` must be a list, found {}",
-                node.kind()
-            ),
-            None,
-        );
-        return None;
-    };
-    let what = "`cluster.emr.bootstrap_actions`";
-    let mut actions = Vec::with_capacity(items.len());
-    let mut ok = true;
-    for item in items {
-        let Some(action) = r.fields(item, what, BOOTSTRAP_KEYS) else {
-            ok = false;
-            continue;
-        };
-        let name = r
-            .required(&action, "name", what, "for example `name: install-deps`")
-            .and_then(|node| r.string(node, "`cluster.emr.bootstrap_actions.name`"));
-        let path = r
-            .required(
-                &action,
-                "path",
-                what,
-                "for example `path: s3://my-bucket/bootstrap.sh`",
-            )
-            .and_then(|node| r.s3_url(node, "`cluster.emr.bootstrap_actions.path`"));
-        let args = match action.get("args") {
-            Some(node) => r.string_list(node, "`cluster.emr.bootstrap_actions.args`"),
-            None => Some(Vec::new()),
-        };
-        match (name, path, args) {
-            (Some(name), Some(path), Some(args)) => {
-                actions.push(BootstrapAction { name, path, args })
-            }
-            _ => ok = false,
-        }
-    }
-    ok.then_some(actions)
 }
 
 #[cfg(test)]

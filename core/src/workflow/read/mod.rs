@@ -36,6 +36,7 @@ mod checks;
 mod cluster;
 mod cost;
 mod emr;
+mod emr_fields;
 mod fleets;
 mod publish_by;
 mod reader;

@@ -1,7 +1,7 @@
 //! One stage's fields, read before the graph of stages is checked.
 
 use super::checks::{RawCheck, read_checks};
-use super::reader::Reader;
+use super::reader::{Fields, Reader};
 use crate::workflow::defaults;
 use crate::workflow::model::*;
 use crate::workflow::units::parse_size;
@@ -39,17 +39,10 @@ pub(super) struct RawStage<'n> {
     pub(super) valid: bool,
 }
 
-/// Reads one stage. The stage comes back even when some of its fields are wrong (with
-/// `valid: false`), so that its name and needs still take part in the graph checks.
-pub(super) fn read_stage<'n>(
-    r: &mut Reader,
-    name: String,
-    key: &'n Node,
-    node: &'n Node,
-) -> RawStage<'n> {
-    let what = format!("stage `{name}`");
-    let Some(mut fields) = r.fields(node, &what, STAGE_KEYS) else {
-        return RawStage {
+impl<'n> RawStage<'n> {
+    /// A stage whose value is not a mapping: only its name takes part in the checks.
+    fn unusable(name: String, key: &'n Node) -> RawStage<'n> {
+        RawStage {
             name,
             key,
             run: None,
@@ -63,49 +56,28 @@ pub(super) fn read_stage<'n>(
             checks: Vec::new(),
             final_position: None,
             valid: false,
-        };
-    };
-    fields.owner = key.position;
-    let mut ok = true;
-    let run = r
-        .required(&fields, "run", &what, "add `run:` with the command the stage runs, e.g. `run: python3 job.py --out {{ output }}`")
-        .and_then(|node| {
-            let text = r.string(node, format_args!("`run` of {what}"))?;
-            if text.trim().is_empty() {
-                r.error(node.position, format!("`run` of {what} is empty"), Some("give the command the stage runs".into()));
-                return None;
-            }
-            Some((text, node))
-        });
-    ok &= run.is_some();
-    let mut needs = Vec::new();
-    if let Some(node) = fields.get("needs") {
-        match &node.value {
-            Value::Seq(items) => {
-                for item in items {
-                    if let Some(text) =
-                        r.string(item, format_args!("an entry of `needs` of {what}"))
-                    {
-                        needs.push((text, item.position));
-                    } else {
-                        ok = false;
-                    }
-                }
-            }
-            Value::Str(text) => needs.push((text.clone(), node.position)),
-            _ => {
-                r.error(
-                    node.position,
-                    format!(
-                        "`needs` of {what} must be a list of stage names, found {}",
-                        node.kind()
-                    ),
-                    Some("for example `needs: [ingest]`".into()),
-                );
-                ok = false;
-            }
         }
     }
+}
+
+/// Reads one stage. The stage comes back even when some of its fields are wrong (with
+/// `valid: false`), so that its name and needs still take part in the graph checks.
+pub(super) fn read_stage<'n>(
+    r: &mut Reader,
+    name: String,
+    key: &'n Node,
+    node: &'n Node,
+) -> RawStage<'n> {
+    let what = format!("stage `{name}`");
+    let Some(mut fields) = r.fields(node, &what, STAGE_KEYS) else {
+        return RawStage::unusable(name, key);
+    };
+    fields.owner = key.position;
+    let run = read_run(r, &fields, &what);
+    let (needs, needs_ok) = match fields.get("needs") {
+        Some(node) => read_needs(r, node, &what),
+        None => (Vec::new(), true),
+    };
     let estimate = match fields.get("estimate") {
         Some(node) => r.duration(node, format_args!("`estimate` of {what}"), "40m"),
         None => Some(defaults::ESTIMATE),
@@ -136,31 +108,23 @@ pub(super) fn read_stage<'n>(
         ),
         None => Some(defaults::STAGE_CHECKPOINT),
     };
-    let version = match fields.get("version") {
-        Some(node) => r
-            .string(node, format_args!("`version` of {what}"))
-            .map(Some),
-        None => Some(None),
-    };
-    let description = match fields.get("description") {
-        Some(node) => r
-            .string(node, format_args!("`description` of {what}"))
-            .map(Some),
-        None => Some(None),
-    };
+    let version = optional_text(r, fields.get("version"), "version", &what);
+    let description = optional_text(r, fields.get("description"), "description", &what);
     let (checks, checks_ok) = match fields.get("checks") {
         Some(node) => read_checks(r, node, &name),
         None => (Vec::new(), true),
     };
-    if is_final == Some(Some(true)) && checkpoint == Some(StageCheckpoint::Never) {
+    let contradiction = is_final == Some(Some(true)) && checkpoint == Some(StageCheckpoint::Never);
+    if contradiction {
         r.error(
             fields.get("checkpoint").map_or(node.position, |n| n.position),
             format!("{what} is final, so its output is always persisted; `checkpoint: never` contradicts that"),
             Some("remove `checkpoint: never`, or `final: true`".into()),
         );
-        ok = false;
     }
-    let valid = ok
+    let valid = run.is_some()
+        && needs_ok
+        && !contradiction
         && estimate.is_some()
         && output_size.is_some()
         && is_final.is_some()
@@ -182,6 +146,69 @@ pub(super) fn read_stage<'n>(
         checks,
         final_position: fields.get("final").map(|n| n.position),
         valid,
+    }
+}
+
+/// `run`: required, and not blank.
+fn read_run<'n>(r: &mut Reader, fields: &Fields<'n>, what: &str) -> Option<(String, &'n Node)> {
+    let node = r.required(
+        fields,
+        "run",
+        what,
+        "add `run:` with the command the stage runs, e.g. `run: python3 job.py --out {{ output }}`",
+    )?;
+    let text = r.string(node, format_args!("`run` of {what}"))?;
+    if text.trim().is_empty() {
+        r.error(
+            node.position,
+            format!("`run` of {what} is empty"),
+            Some("give the command the stage runs".into()),
+        );
+        return None;
+    }
+    Some((text, node))
+}
+
+/// `needs`: a list of stage names (or one name), each with where it is written; false
+/// when something was reported.
+fn read_needs(r: &mut Reader, node: &Node, what: &str) -> (Vec<(String, Position)>, bool) {
+    match &node.value {
+        Value::Seq(items) => {
+            let mut ok = true;
+            let mut needs = Vec::new();
+            for item in items {
+                match r.string(item, format_args!("an entry of `needs` of {what}")) {
+                    Some(text) => needs.push((text, item.position)),
+                    None => ok = false,
+                }
+            }
+            (needs, ok)
+        }
+        Value::Str(text) => (vec![(text.clone(), node.position)], true),
+        _ => {
+            r.error(
+                node.position,
+                format!(
+                    "`needs` of {what} must be a list of stage names, found {}",
+                    node.kind()
+                ),
+                Some("for example `needs: [ingest]`".into()),
+            );
+            (Vec::new(), false)
+        }
+    }
+}
+
+/// An optional text field: `Some(None)` when absent, `None` when it is not text.
+fn optional_text(
+    r: &mut Reader,
+    node: Option<&Node>,
+    key: &str,
+    what: &str,
+) -> Option<Option<String>> {
+    match node {
+        Some(node) => r.string(node, format_args!("`{key}` of {what}")).map(Some),
+        None => Some(None),
     }
 }
 

@@ -13,6 +13,9 @@ use crate::workflow::template::{Segment, Template, TemplateError, Variable};
 use crate::workflow::yaml::{Node, Position, Value};
 use std::collections::HashMap;
 
+/// Each stage's inputs, by index in file order, with where each is named.
+type Edges = Vec<Vec<(usize, Position)>>;
+
 /// `stages`: the stages in a topological order (file order where the graph leaves a
 /// choice), or `None` when anything about them was reported.
 /// `scheduled`: the workflow has a `schedule:`, so stages may use its interval variables.
@@ -23,6 +26,56 @@ pub(super) fn read_stages(
     scheduled: bool,
     emr: Option<&Longest>,
 ) -> Option<Vec<Stage>> {
+    let (raw, mut ok) = read_each(r, node)?;
+    let index: HashMap<&str, usize> = (raw.iter().enumerate())
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let edges = resolve_needs(r, &raw, &index, &mut ok);
+    let commands = Commands {
+        raw: &raw,
+        index: &index,
+        edges: &edges,
+        scheduled,
+        emr,
+    };
+    let templates: Vec<Option<Template>> = (raw.iter().enumerate())
+        .map(|(i, stage)| {
+            let (text, node) = stage.run.as_ref()?;
+            let label = format!("`run` of stage `{}`", stage.name);
+            commands.parse(r, i, text, node, &label)
+        })
+        .collect();
+    let checks: Vec<Option<Vec<Check>>> = (0..raw.len()).map(|i| commands.checks(r, i)).collect();
+    ok &= checks.iter().all(Option::is_some);
+    ok &= (templates.iter().zip(&raw)).all(|(t, s)| t.is_some() || s.run.is_none());
+    let needs: Vec<Vec<usize>> = (edges.iter())
+        .map(|inputs| inputs.iter().map(|(j, _)| *j).collect())
+        .collect();
+    ok &= report_cycles(r, &raw, &edges, &needs);
+    if !ok {
+        return None;
+    }
+    let order = graph::topological_order(&needs);
+    let consumers = graph::consumers(&needs);
+    let stages = in_order(&raw, &order, &edges, &consumers, &templates, &checks)?;
+    if !stages.iter().any(|s| s.is_final) {
+        // Point at the `final: false` of a sink: that is what made the workflow keep nothing.
+        let position = (order.iter())
+            .filter(|&&old| consumers[old].is_empty())
+            .find_map(|&old| raw[old].final_position)
+            .unwrap_or(node.position);
+        r.error(
+            position,
+            "no stage is final: the workflow would produce nothing",
+            Some("mark the stage whose output is the product with `final: true`".into()),
+        );
+        return None;
+    }
+    Some(stages)
+}
+
+/// Every stage as written, and whether all of them were valid; `None` when there is none.
+fn read_each<'n>(r: &mut Reader, node: &'n Node) -> Option<(Vec<RawStage<'n>>, bool)> {
     let entries = r.entries(node, "`stages`")?;
     if matches!(&node.value, Value::Map(pairs) if pairs.is_empty()) {
         r.error(
@@ -40,113 +93,60 @@ pub(super) fn read_stages(
         ok &= stage.valid;
         raw.push(stage);
     }
-    if raw.is_empty() {
-        return None; // every stage key was unusable, and each was reported
-    }
-    let index: HashMap<&str, usize> = raw
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
-    let all_names: Vec<&str> = raw.iter().map(|s| s.name.as_str()).collect();
+    // Empty when every stage key was unusable, and each was reported.
+    (!raw.is_empty()).then_some((raw, ok))
+}
 
-    // Resolve needs to indices in file order; report unknown, self and repeated needs.
-    let mut edges: Vec<Vec<(usize, Position)>> = vec![Vec::new(); raw.len()];
+/// Each stage's `needs` as indices in file order; reports unknown, self and repeated needs
+/// (and clears `ok`).
+fn resolve_needs(
+    r: &mut Reader,
+    raw: &[RawStage],
+    index: &HashMap<&str, usize>,
+    ok: &mut bool,
+) -> Edges {
+    let all_names: Vec<&str> = raw.iter().map(|s| s.name.as_str()).collect();
+    let mut edges: Edges = vec![Vec::new(); raw.len()];
     for (i, stage) in raw.iter().enumerate() {
         for (need, position) in &stage.needs {
-            match index.get(need.as_str()) {
-                Some(&j) if j == i => {
-                    r.error(
-                        *position,
-                        format!("stage `{}` needs itself", stage.name),
-                        Some("remove it from its own `needs`".into()),
-                    );
-                    ok = false;
+            let (message, hint) = match index.get(need.as_str()) {
+                Some(&j) if j == i => (
+                    format!("stage `{}` needs itself", stage.name),
+                    "remove it from its own `needs`".to_string(),
+                ),
+                Some(&j) if edges[i].iter().any(|(k, _)| *k == j) => (
+                    format!("stage `{}` lists `{need}` twice in `needs`", stage.name),
+                    "list each input once".into(),
+                ),
+                Some(&j) => {
+                    edges[i].push((j, *position));
+                    continue;
                 }
-                Some(&j) if edges[i].iter().any(|(k, _)| *k == j) => {
-                    r.error(
-                        *position,
-                        format!("stage `{}` lists `{need}` twice in `needs`", stage.name),
-                        Some("list each input once".into()),
-                    );
-                    ok = false;
-                }
-                Some(&j) => edges[i].push((j, *position)),
-                None => {
-                    let hint = match did_you_mean(
-                        need,
-                        all_names.iter().copied().filter(|n| *n != stage.name),
-                    ) {
+                None => (
+                    format!(
+                        "stage `{}` needs `{need}`, which is not a stage",
+                        stage.name
+                    ),
+                    match did_you_mean(need, all_names.iter().copied().filter(|n| *n != stage.name))
+                    {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("stages are: {}", all_names.join(", ")),
-                    };
-                    r.error(
-                        *position,
-                        format!(
-                            "stage `{}` needs `{need}`, which is not a stage",
-                            stage.name
-                        ),
-                        Some(hint),
-                    );
-                    ok = false;
-                }
-            }
+                    },
+                ),
+            };
+            r.error(*position, message, Some(hint));
+            *ok = false;
         }
     }
-    let commands = Commands {
-        raw: &raw,
-        index: &index,
-        edges: &edges,
-        scheduled,
-        emr,
-    };
-    let templates: Vec<Option<Template>> = raw
-        .iter()
-        .enumerate()
-        .map(|(i, stage)| {
-            let (text, node) = stage.run.as_ref()?;
-            commands.parse(
-                r,
-                i,
-                text,
-                node,
-                &format!("`run` of stage `{}`", stage.name),
-            )
-        })
-        .collect();
-    let checks: Vec<Option<Vec<Check>>> = raw
-        .iter()
-        .enumerate()
-        .map(|(i, stage)| {
-            let parsed: Vec<Option<Check>> = (stage.checks.iter())
-                .map(|check| {
-                    let (text, node) = &check.run;
-                    let label =
-                        format!("`run` of check `{}` of stage `{}`", check.name, stage.name);
-                    let run = commands.parse(r, i, text, node, &label)?;
-                    Some(Check {
-                        name: check.name.clone(),
-                        run,
-                        severity: check.severity,
-                    })
-                })
-                .collect();
-            parsed.into_iter().collect()
-        })
-        .collect();
-    ok &= checks.iter().all(Option::is_some);
-    ok &= templates
-        .iter()
-        .zip(&raw)
-        .all(|(t, s)| t.is_some() || s.run.is_none());
-    let needs: Vec<Vec<usize>> = edges
-        .iter()
-        .map(|inputs| inputs.iter().map(|(j, _)| *j).collect())
-        .collect();
-    for cycle in graph::cycles(&needs) {
+    edges
+}
+
+/// Reports each dependency cycle at the `needs` entry that closes it; true when none.
+fn report_cycles(r: &mut Reader, raw: &[RawStage], edges: &Edges, needs: &[Vec<usize>]) -> bool {
+    let cycles = graph::cycles(needs);
+    for cycle in &cycles {
         let names: Vec<&str> = cycle.iter().map(|&i| raw[i].name.as_str()).collect();
-        let position = edges[cycle[0]]
-            .iter()
+        let position = (edges[cycle[0]].iter())
             .find(|(j, _)| *j == cycle[1])
             .map_or(raw[cycle[0]].key.position, |(_, p)| *p);
         r.error(
@@ -157,31 +157,33 @@ pub(super) fn read_stages(
             ),
             Some("a workflow is a DAG: remove one of these `needs`".into()),
         );
-        ok = false;
     }
-    if !ok {
-        return None;
-    }
+    cycles.is_empty()
+}
 
-    // Stages in topological order, file order where the graph leaves a choice.
-    let order = graph::topological_order(&needs);
+/// The stages in `order`, numbered by it: their needs and their commands' inputs too.
+fn in_order(
+    raw: &[RawStage],
+    order: &[usize],
+    edges: &Edges,
+    consumers: &[Vec<usize>],
+    templates: &[Option<Template>],
+    checks: &[Option<Vec<Check>>],
+) -> Option<Vec<Stage>> {
     let mut new_id = vec![0; raw.len()];
     for (position, &old) in order.iter().enumerate() {
         new_id[old] = position;
     }
-    let consumers = graph::consumers(&needs);
-    let consumed = |stage: usize| !consumers[stage].is_empty();
-    let mut stages = Vec::with_capacity(raw.len());
-    for &old in &order {
-        let stage = &raw[old];
-        let inputs: Vec<StageId> = edges[old].iter().map(|(j, _)| new_id[*j]).collect();
-        let renumber = |template: &mut Template| {
-            for segment in &mut template.segments {
-                if let Segment::Variable(Variable::Input(id)) = segment {
-                    *id = new_id[*id];
-                }
+    let renumber = |template: &mut Template| {
+        for segment in &mut template.segments {
+            if let Segment::Variable(Variable::Input(id)) = segment {
+                *id = new_id[*id];
             }
-        };
+        }
+    };
+    let mut stages = Vec::with_capacity(raw.len());
+    for &old in order {
+        let stage = &raw[old];
         let mut template = templates[old].clone()?;
         renumber(&mut template);
         let mut stage_checks = checks[old].clone()?;
@@ -191,12 +193,11 @@ pub(super) fn read_stages(
         stages.push(Stage {
             name: stage.name.clone(),
             run: template,
-            needs: inputs,
+            needs: edges[old].iter().map(|(j, _)| new_id[*j]).collect(),
             estimate: stage.estimate,
             output_size: stage.output_size,
-            is_final: stage
-                .is_final
-                .unwrap_or_else(|| defaults::is_final(consumed(old))),
+            is_final: (stage.is_final)
+                .unwrap_or_else(|| defaults::is_final(!consumers[old].is_empty())),
             checkpoint: stage.checkpoint,
             version: stage.version.clone(),
             description: stage.description.clone(),
@@ -204,21 +205,7 @@ pub(super) fn read_stages(
             line: stage.key.position.line,
         });
     }
-    if ok && !stages.iter().any(|s| s.is_final) {
-        // Point at the `final: false` of a sink: that is what made the workflow keep nothing.
-        let position = order
-            .iter()
-            .filter(|&&old| !consumed(old))
-            .find_map(|&old| raw[old].final_position)
-            .unwrap_or(node.position);
-        r.error(
-            position,
-            "no stage is final: the workflow would produce nothing",
-            Some("mark the stage whose output is the product with `final: true`".into()),
-        );
-        ok = false;
-    }
-    ok.then_some(stages)
+    Some(stages)
 }
 
 /// What a stage's commands (its `run` and its checks' `run`) are parsed against.
@@ -231,6 +218,24 @@ struct Commands<'a, 'n> {
 }
 
 impl Commands<'_, '_> {
+    /// The checks of stage `i`, each `run` parsed; `None` when any was reported.
+    fn checks(&self, r: &mut Reader, i: usize) -> Option<Vec<Check>> {
+        let stage = &self.raw[i];
+        let parsed: Vec<Option<Check>> = (stage.checks.iter())
+            .map(|check| {
+                let (text, node) = &check.run;
+                let label = format!("`run` of check `{}` of stage `{}`", check.name, stage.name);
+                let run = self.parse(r, i, text, node, &label)?;
+                Some(Check {
+                    name: check.name.clone(),
+                    run,
+                    severity: check.severity,
+                })
+            })
+            .collect();
+        parsed.into_iter().collect()
+    }
+
     /// Parses a command of stage `i`: `{{ inputs.X }}` must name a stage it needs.
     /// Problems are reported inside the command, after `label` (`` `run` of stage `a` ``).
     fn parse(
