@@ -174,10 +174,18 @@ fn item_14_an_output_file_named_like_a_temporary_file_is_refused_not_dropped() {
 }
 
 /// `respawn ARGS` as an unprivileged user (nobody) when the tests run as root, since
-/// root ignores directory permissions; the environment as [`run_in`] sets it.
+/// root ignores directory permissions; the environment as [`run_in`] sets it. respawn
+/// and its stage supervisor run from copies in `dir`: the build may be under a home folder
+/// only its owner can enter (a clone in `/root` on a fresh machine).
 fn run_unprivileged(dir: &Path, file: &Path) -> support::Run {
     use std::os::unix::process::CommandExt;
-    let mut command = support::command();
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let built = Path::new(env!("CARGO_BIN_EXE_respawn"));
+    for name in ["respawn", "respawn-supervise"] {
+        std::fs::copy(built.with_file_name(name), bin.join(name)).unwrap();
+    }
+    let mut command = support::command_of(&bin.join("respawn"));
     command
         .args(["run", &file.display().to_string(), "--batch", "b1"])
         .args(["--store", &dir.join("store").display().to_string()])

@@ -3,7 +3,7 @@
 //! estimate from the planner in a dry run) and how each date ended.
 
 use super::scheduled::{
-    add_cost_json, cost_of_run, cost_text, load_scheduled, prefixed_sink, run_settings,
+    DateLine, cost_of_run, cost_text, load_scheduled, prefixed_sink, run_settings,
 };
 use super::{BackfillArgs, CliError, Format, OrderArg, ReprocessArg, exit, output, store};
 use respawn_core::contract::{Layout, RunRecord};
@@ -16,7 +16,6 @@ use respawn_run::session::{
     BackfillDate, BackfillRequest, Outcome, Reprocess, Runner, Step, carry_out_backfill,
     date_bound, plan_backfill,
 };
-use serde_json::json;
 
 pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
     let workflow = load_scheduled(&args.file, "backfill")?;
@@ -167,9 +166,7 @@ fn estimate(workflow: &Workflow, runs: usize, max_active: u32) -> String {
 
 fn print_date(format: Format, name: &str, date: &BackfillDate) -> Result<(), CliError> {
     if format == Format::Json {
-        let mut value = serde_json::to_value(date).unwrap_or_default();
-        value["workflow"] = json!(name);
-        return Ok(output::stdout(&format!("{value}\n"))?);
+        return Ok(output::json_line(&DateLine::new(name, date))?);
     }
     let what = match &date.step {
         Step::Run => "run".to_string(),
@@ -199,13 +196,8 @@ fn print_outcome(
     cost: Option<&Result<(RunRecord, Cost), String>>,
 ) -> Result<(), CliError> {
     if format == Format::Json {
-        let mut value = serde_json::to_value(outcome).unwrap_or_default();
-        value["workflow"] = json!(name);
-        value["batch"] = json!(date.date.batch);
-        if let Some(cost) = cost {
-            add_cost_json(&mut value, cost);
-        }
-        return Ok(output::stdout(&format!("{value}\n"))?);
+        let line = DateLine::new(name, outcome).ended(&date.date.batch, cost);
+        return Ok(output::json_line(&line)?);
     }
     let what = match outcome {
         Outcome::Succeeded { .. } => "succeeded".to_string(),

@@ -21,6 +21,13 @@ pub fn json(value: &impl serde::Serialize) -> io::Result<()> {
     stdout(&text)
 }
 
+/// One JSON object on one line (the lines `tick`, `schedule` and `backfill` print).
+pub fn json_line(value: &impl serde::Serialize) -> io::Result<()> {
+    let mut text = serde_json::to_string(value).map_err(io::Error::other)?;
+    text.push('\n');
+    stdout(&text)
+}
+
 /// Loads a workflow; a file that does not load is invalid input, shown as its diagnostics.
 pub fn load(path: &std::path::Path) -> Result<respawn_core::workflow::Workflow, CliError> {
     Ok(respawn_core::workflow::load(path)?)

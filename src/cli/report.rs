@@ -10,6 +10,7 @@ use respawn_core::workflow::Workflow;
 use respawn_core::workflow::units::format_seconds;
 use respawn_run::read::{self as runview, LoadedRun};
 use respawn_run::store::Store;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Reads the run a command names; an unknown run is invalid input naming the store.
@@ -74,7 +75,7 @@ pub fn cost(args: &CostArgs) -> Result<(), CliError> {
     };
     match args.format {
         Format::Json => {
-            output::json(&cost_json(&cost, &run.record))?;
+            output::json(&CostJson::new(&cost, &run.record))?;
         }
         Format::Text => output::stdout(&cost_text(&run, &cost))?,
     }
@@ -83,13 +84,26 @@ pub fn cost(args: &CostArgs) -> Result<(), CliError> {
 
 /// `respawn cost --format json`'s object; `tick`, `schedule` and `backfill` put the same
 /// under `cost` in the JSON line of each run they drove.
-pub fn cost_json(cost: &Cost, record: &RunRecord) -> serde_json::Value {
-    let mut value = serde_json::to_value(cost).unwrap_or_default();
-    value["workflow"] = record.workflow.clone().into();
-    value["run_id"] = record.run_id.clone().into();
-    value["batch"] = record.batch.clone().into();
-    value["status"] = record.status.as_str().into();
-    value
+#[derive(Serialize)]
+pub struct CostJson<'a> {
+    pub workflow: &'a str,
+    pub run_id: &'a str,
+    pub batch: &'a str,
+    pub status: &'static str,
+    #[serde(flatten)]
+    pub cost: &'a Cost,
+}
+
+impl<'a> CostJson<'a> {
+    pub fn new(cost: &'a Cost, record: &'a RunRecord) -> CostJson<'a> {
+        CostJson {
+            workflow: &record.workflow,
+            run_id: &record.run_id,
+            batch: &record.batch,
+            status: record.status.as_str(),
+            cost,
+        }
+    }
 }
 
 /// The one line `respawn run` ends with (and `tick`, `schedule` and `backfill` each run
@@ -115,7 +129,6 @@ pub fn cost_line(cost: &Cost) -> String {
 
 fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
     let r = &run.record;
-    let m = |amount: f64| money(&cost.currency, amount);
     let mut text = format!(
         "workflow `{}`  run {}  batch {}  status {}\n\n",
         r.workflow,
@@ -123,7 +136,41 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
         r.batch,
         r.status.as_str()
     );
-    let mut rows: Vec<Vec<String>> = vec![
+    let mut rows = totals_rows(cost);
+    rows.extend(cluster_rows(cost));
+    rows.extend(waste_rows(cost));
+    rows.extend(notice_rows(cost));
+    text.push_str(&output::table(
+        &["", "HOW MUCH", "COST", "PRICE FROM"],
+        &rows,
+    ));
+    text
+}
+
+/// The run's cost against all on-demand, and the saving.
+fn totals_rows(cost: &Cost) -> Vec<Vec<String>> {
+    let m = |amount: f64| money(&cost.currency, amount);
+    let on_demand = if cost.complete {
+        "all on-demand"
+    } else {
+        "the work done on on-demand"
+    };
+    let saving = if cost.complete {
+        vec![
+            "saving".into(),
+            format!("{:.1}%", cost.saving_percent),
+            m(cost.saving),
+            String::new(),
+        ]
+    } else {
+        vec![
+            "saving".into(),
+            "-".into(),
+            "-".into(),
+            "an unfinished run is not compared with a whole run".into(),
+        ]
+    };
+    vec![
         vec![
             "this run".to_string(),
             String::new(),
@@ -135,28 +182,19 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
             ),
         ],
         vec![
-            "all on-demand".into(),
+            on_demand.into(),
             format_seconds(cost.on_demand_hours * 3600.0),
             m(cost.on_demand_cost),
             cost.on_demand_source.clone(),
         ],
-    ];
-    if cost.complete {
-        rows.push(vec![
-            "saving".into(),
-            format!("{:.1}%", cost.saving_percent),
-            m(cost.saving),
-            String::new(),
-        ]);
-    } else {
-        rows[1][0] = "the work done on on-demand".into();
-        rows.push(vec![
-            "saving".into(),
-            "-".into(),
-            "-".into(),
-            "an unfinished run is not compared with a whole run".into(),
-        ]);
-    }
+        saving,
+    ]
+}
+
+/// Each cluster, and under it each fleet's instances.
+fn cluster_rows(cost: &Cost) -> Vec<Vec<String>> {
+    let m = |amount: f64| money(&cost.currency, amount);
+    let mut rows = Vec::new();
     for g in &cost.generations {
         rows.push(vec![
             format!("cluster {} {}", g.generation, g.market.as_str()),
@@ -179,16 +217,24 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
             ]);
         }
     }
+    rows
+}
+
+/// Each kind of waste, and their total.
+fn waste_rows(cost: &Cost) -> Vec<Vec<String>> {
+    let m = |amount: f64| money(&cost.currency, amount);
     let w = &cost.waste;
-    for (what, unit, item) in [
+    let mut rows: Vec<Vec<String>> = [
         ("waste: interrupted attempts", "h", &w.interrupted_attempts),
         ("waste: recomputed producers", "h", &w.recomputed_producers),
         ("waste: replacement provisioning", "h", &w.provisioning),
         ("waste: checkpoint writes", "h", &w.checkpoint_writes),
         ("waste: checkpoint restores", "h", &w.restores),
         ("waste: checkpoint storage", "GB-h", &w.checkpoint_storage),
-    ] {
-        rows.push(vec![
+    ]
+    .into_iter()
+    .map(|(what, unit, item)| {
+        vec![
             format!("{what} ({})", item.count),
             if unit == "h" {
                 format_seconds(item.hours * 3600.0)
@@ -197,44 +243,51 @@ fn cost_text(run: &LoadedRun, cost: &Cost) -> String {
             },
             m(item.cost),
             item.source.clone(),
-        ]);
-    }
+        ]
+    })
+    .collect();
     rows.push(vec![
         "waste: total".into(),
         String::new(),
         m(w.total),
         String::new(),
     ]);
+    rows
+}
+
+/// The spot notices and what they saved, when there were any.
+fn notice_rows(cost: &Cost) -> Vec<Vec<String>> {
     let n = &cost.notices;
-    if n.any() {
-        rows.push(vec![
-            "notices".into(),
-            format!(
-                "{} interruption ({} lapsed), {} rebalance",
-                n.interruption_notices, n.lapsed, n.rebalance_notices
-            ),
-            String::new(),
-            String::new(),
-        ]);
-        for (what, item, cost) in [
-            ("notices: work-tables saved", &n.saved, m(n.saved.cost)),
-            (
-                "notices: provisioning overlapped",
-                &n.provisioning_overlap,
-                "-".into(),
-            ),
-        ] {
-            rows.push(vec![
-                format!("{what} ({})", item.count),
-                format_seconds(item.hours * 3600.0),
-                cost,
-                item.source.clone(),
-            ]);
-        }
+    if !n.any() {
+        return Vec::new();
     }
-    text.push_str(&output::table(
-        &["", "HOW MUCH", "COST", "PRICE FROM"],
-        &rows,
-    ));
-    text
+    let mut rows = vec![vec![
+        "notices".into(),
+        format!(
+            "{} interruption ({} lapsed), {} rebalance",
+            n.interruption_notices, n.lapsed, n.rebalance_notices
+        ),
+        String::new(),
+        String::new(),
+    ]];
+    for (what, item, amount) in [
+        (
+            "notices: work-tables saved",
+            &n.saved,
+            money(&cost.currency, n.saved.cost),
+        ),
+        (
+            "notices: provisioning overlapped",
+            &n.provisioning_overlap,
+            "-".into(),
+        ),
+    ] {
+        rows.push(vec![
+            format!("{what} ({})", item.count),
+            format_seconds(item.hours * 3600.0),
+            amount,
+            item.source.clone(),
+        ]);
+    }
+    rows
 }

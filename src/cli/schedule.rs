@@ -17,7 +17,6 @@ use respawn_core::workflow::Workflow;
 use respawn_core::workflow::schedule::rfc3339;
 use respawn_run::driver::{request_stop, stop_requested};
 use respawn_run::store::AnyStore;
-use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
@@ -158,17 +157,22 @@ fn next_tick(workflows: &[(PathBuf, Workflow)], now: Timestamp) -> Option<(Times
         .min_by_key(|(next, _)| *next)
 }
 
+/// A JSON line of the scheduler's own.
+#[derive(serde::Serialize)]
+struct SchedulerLine<'a> {
+    scheduler: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_tick: Option<&'a str>,
+}
+
 /// One line of the loop's own (text), or an object with a `scheduler` field (JSON).
 fn say(format: Format, event: &str, text: &str, at: Option<&str>) -> Result<(), CliError> {
     match format {
         Format::Text => output::stdout(&format!("{text}\n"))?,
-        Format::Json => {
-            let mut value = json!({ "scheduler": event });
-            if let Some(at) = at {
-                value["next_tick"] = json!(at);
-            }
-            output::stdout(&format!("{value}\n"))?
-        }
+        Format::Json => output::json_line(&SchedulerLine {
+            scheduler: event,
+            next_tick: at,
+        })?,
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! their runs print.
 
 use super::error::ErrorKind;
+use super::report::CostJson;
 use super::{CliError, Format, RunPlace, output};
 use respawn_core::contract::event::StampedEvent;
 use respawn_core::contract::{Layout, RunRecord};
@@ -13,6 +14,7 @@ use respawn_run::clock::{Clock, WallClock};
 use respawn_run::driver::EventSink;
 use respawn_run::session::RunSettings;
 use respawn_run::store::AnyStore;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -136,15 +138,49 @@ pub fn cost_text(prefix: &str, cost: &Result<(RunRecord, Cost), String>) -> Stri
     }
 }
 
-/// A run's cost in the JSON object of how its date ended: `respawn cost --format json`'s
-/// object as `cost`, or `null` with why in `cost_error`.
-pub fn add_cost_json(value: &mut serde_json::Value, cost: &Result<(RunRecord, Cost), String>) {
-    match cost {
-        Ok((record, cost)) => value["cost"] = super::report::cost_json(cost, record),
-        Err(reason) => {
-            value["cost"] = serde_json::Value::Null;
-            value["cost_error"] = reason.clone().into();
+/// One JSON line about a date of a workflow: what was decided for it or how it ended
+/// (`what`), with the workflow's name, and the batch and the run's cost when given.
+#[derive(Serialize)]
+pub struct DateLine<'a, T: Serialize> {
+    pub workflow: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<&'a str>,
+    #[serde(flatten)]
+    pub what: &'a T,
+    /// `respawn cost --format json`'s object, or `null` with why in `cost_error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Option<CostJson<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_error: Option<&'a str>,
+}
+
+impl<'a, T: Serialize> DateLine<'a, T> {
+    pub fn new(workflow: &'a str, what: &'a T) -> DateLine<'a, T> {
+        DateLine {
+            workflow,
+            batch: None,
+            what,
+            cost: None,
+            cost_error: None,
         }
+    }
+
+    /// The date's run ended: its batch, and its cost as far as it could be read.
+    pub fn ended(
+        mut self,
+        batch: &'a str,
+        cost: Option<&'a Result<(RunRecord, Cost), String>>,
+    ) -> DateLine<'a, T> {
+        self.batch = Some(batch);
+        match cost {
+            Some(Ok((record, cost))) => self.cost = Some(Some(CostJson::new(cost, record))),
+            Some(Err(reason)) => {
+                self.cost = Some(None);
+                self.cost_error = Some(reason);
+            }
+            None => {}
+        }
+        self
     }
 }
 

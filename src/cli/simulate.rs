@@ -7,7 +7,8 @@ use respawn_core::sim::{CapacityTrace, SimOptions, parse_capacity_trace, parse_t
 use respawn_core::workflow::units::format_seconds as fmt;
 // Traces are limited to 16 MiB, checked on what is read (a pipe or a device has no size).
 use respawn_core::workflow::MAX_TRACE_BYTES;
-use serde_json::json;
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 fn read_trace(path: &std::path::Path) -> Result<String, CliError> {
     use std::io::Read;
@@ -85,21 +86,16 @@ pub fn run(args: &SimulateArgs) -> Result<(), CliError> {
             output::stdout(&format!("{learned}{}", text(&report, args.trace.is_some())))?
         }
         Format::Json => {
-            let mut json = to_json(&report);
-            json["mtti_source"] = mtti_source.into();
-            json["stage_sources"] = history
-                .stages
-                .iter()
+            let stage_sources = (history.stages.iter())
                 .map(|s| {
-                    let sources = serde_json::json!({
-                        "estimate_source": s.estimate.source.describe(),
-                        "output_size_source": s.output_size.source.describe(),
-                    });
+                    let sources = StageSources {
+                        estimate_source: s.estimate.source.describe(),
+                        output_size_source: s.output_size.source.describe(),
+                    };
                     (s.stage.clone(), sources)
                 })
-                .collect::<serde_json::Map<_, _>>()
-                .into();
-            output::json(&json)?
+                .collect();
+            output::json(&SimJson::new(&report, mtti_source, stage_sources))?
         }
     }
     Ok(())
@@ -204,42 +200,94 @@ fn saving_percent(cost: f64, on_demand: Option<f64>) -> Option<f64> {
         .map(|od| (od - cost) / od * 100.0)
 }
 
-fn to_json(report: &SimReport) -> serde_json::Value {
-    let on_demand = on_demand_cost(report);
-    let policies: Vec<_> = report
-        .policies
-        .iter()
-        .map(|p| {
-            json!({
-                "name": p.name,
-                "checkpoints": p.checkpoints,
-                "mean_makespan_s": p.mean_makespan,
-                "p95_makespan_s": p.p95_makespan,
-                "mean_cost": p.mean_cost,
-                "mean_interruptions": p.mean_interruptions,
-                "mean_lost_work_s": p.mean_lost_work,
-                "mean_checkpoint_gb_hours": p.mean_checkpoint_gb_hours,
-                "fallback_rate": p.fallback_rate,
-                "censored_trials": p.censored_trials,
-                "saving_percent": saving_percent(p.mean_cost, on_demand),
-                "deadline_met_share": p.deadline_met_share,
+/// `simulate --format json`: the simulation, with where its inputs came from.
+#[derive(Serialize)]
+struct SimJson<'a> {
+    workflow: &'a str,
+    trials: u32,
+    seed: u64,
+    mtti_s: f64,
+    notice_s: Option<f64>,
+    lower_bound_s: f64,
+    chain_optimum_s: f64,
+    policies: Vec<PolicyJson<'a>>,
+    currency: &'a str,
+    deadline_s: Option<f64>,
+    market_choice: Option<MarketChoiceJson<'a>>,
+    mtti_source: String,
+    stage_sources: BTreeMap<String, StageSources>,
+}
+
+/// One policy's row of the simulation.
+#[derive(Serialize)]
+struct PolicyJson<'a> {
+    name: &'a str,
+    checkpoints: usize,
+    mean_makespan_s: f64,
+    p95_makespan_s: f64,
+    mean_cost: f64,
+    mean_interruptions: f64,
+    mean_lost_work_s: f64,
+    mean_checkpoint_gb_hours: f64,
+    fallback_rate: f64,
+    censored_trials: u32,
+    saving_percent: Option<f64>,
+    deadline_met_share: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct MarketChoiceJson<'a> {
+    market: &'static str,
+    reason: &'a str,
+}
+
+/// Where a stage's estimate and output size came from.
+#[derive(Serialize)]
+struct StageSources {
+    estimate_source: String,
+    output_size_source: String,
+}
+
+impl<'a> SimJson<'a> {
+    fn new(
+        report: &'a SimReport,
+        mtti_source: String,
+        stage_sources: BTreeMap<String, StageSources>,
+    ) -> SimJson<'a> {
+        let on_demand = on_demand_cost(report);
+        let policies = (report.policies.iter())
+            .map(|p| PolicyJson {
+                name: &p.name,
+                checkpoints: p.checkpoints,
+                mean_makespan_s: p.mean_makespan,
+                p95_makespan_s: p.p95_makespan,
+                mean_cost: p.mean_cost,
+                mean_interruptions: p.mean_interruptions,
+                mean_lost_work_s: p.mean_lost_work,
+                mean_checkpoint_gb_hours: p.mean_checkpoint_gb_hours,
+                fallback_rate: p.fallback_rate,
+                censored_trials: p.censored_trials,
+                saving_percent: saving_percent(p.mean_cost, on_demand),
+                deadline_met_share: p.deadline_met_share,
             })
-        })
-        .collect();
-    json!({
-        "workflow": report.workflow,
-        "trials": report.trials,
-        "seed": report.seed,
-        "mtti_s": report.mtti,
-        "notice_s": report.notice,
-        "lower_bound_s": report.lower_bound,
-        "chain_optimum_s": report.chain_optimum,
-        "policies": policies,
-        "currency": report.currency,
-        "deadline_s": report.deadline,
-        "market_choice": report.market_choice.as_ref().map(|c| json!({
-            "market": c.market.as_str(),
-            "reason": c.reason,
-        })),
-    })
+            .collect();
+        SimJson {
+            workflow: &report.workflow,
+            trials: report.trials,
+            seed: report.seed,
+            mtti_s: report.mtti,
+            notice_s: report.notice,
+            lower_bound_s: report.lower_bound,
+            chain_optimum_s: report.chain_optimum,
+            policies,
+            currency: &report.currency,
+            deadline_s: report.deadline,
+            market_choice: (report.market_choice.as_ref()).map(|c| MarketChoiceJson {
+                market: c.market.as_str(),
+                reason: &c.reason,
+            }),
+            mtti_source,
+            stage_sources,
+        }
+    }
 }

@@ -4,8 +4,7 @@
 //! `respawn schedule` makes the same pass ([`tick_workflow`]) each time a date falls due.
 
 use super::scheduled::{
-    add_cost_json, cost_of_run, cost_text, load_all_scheduled, now_or_wall, prefixed_sink,
-    run_settings,
+    DateLine, cost_of_run, cost_text, load_all_scheduled, now_or_wall, prefixed_sink, run_settings,
 };
 use super::{CliError, Format, RunPlace, TickArgs, exit, output, store};
 use respawn_core::contract::{Layout, RunRecord};
@@ -15,7 +14,6 @@ use respawn_run::clock::WallClock;
 use respawn_run::driver::{EventSink, stop_requested};
 use respawn_run::session::{Action, DatePlan, Outcome, Runner, carry_out, plan_tick};
 use respawn_run::store::AnyStore;
-use serde_json::json;
 use std::path::Path;
 
 pub fn run(args: &TickArgs) -> Result<i32, CliError> {
@@ -133,9 +131,7 @@ fn print_decision(
     date: &DatePlan,
 ) -> Result<(), CliError> {
     if format == Format::Json {
-        let mut value = serde_json::to_value(date).unwrap_or_default();
-        value["workflow"] = json!(name);
-        return Ok(output::stdout(&format!("{value}\n"))?);
+        return Ok(output::json_line(&DateLine::new(name, date))?);
     }
     let rerun = format!("respawn run {} --batch {}", file.display(), date.batch);
     let what = match &date.action {
@@ -182,13 +178,8 @@ fn print_outcome(
     cost: Option<&Result<(RunRecord, Cost), String>>,
 ) -> Result<(), CliError> {
     if format == Format::Json {
-        let mut value = serde_json::to_value(outcome).unwrap_or_default();
-        value["workflow"] = json!(name);
-        value["batch"] = json!(date.batch);
-        if let Some(cost) = cost {
-            add_cost_json(&mut value, cost);
-        }
-        return Ok(output::stdout(&format!("{value}\n"))?);
+        let line = DateLine::new(name, outcome).ended(&date.batch, cost);
+        return Ok(output::json_line(&line)?);
     }
     let what = match outcome {
         Outcome::Succeeded { .. } => "succeeded".to_string(),

@@ -75,12 +75,15 @@ where
     respawn_env(args, &[], &[])
 }
 
-/// Runs respawn with extra environment variables set and others removed. AWS variables of
-/// the surrounding shell are always removed, so that tests see only what they set.
 /// The respawn binary, run from the repository, without the caller's AWS settings or
 /// store (each test gives its own).
 pub fn command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_respawn"));
+    command_of(Path::new(env!("CARGO_BIN_EXE_respawn")))
+}
+
+/// As [`command`], with `program` as respawn (a copy of the built one, say).
+pub fn command_of(program: &Path) -> Command {
+    let mut command = Command::new(program);
     command.current_dir(repo());
     for (name, _) in std::env::vars() {
         // `./test`'s keys for its external S3 endpoint are the tests' own, never respawn's.
@@ -92,6 +95,8 @@ pub fn command() -> Command {
     command
 }
 
+/// Runs respawn with extra environment variables set and others removed. AWS variables of
+/// the surrounding shell are always removed, so that tests see only what they set.
 pub fn respawn_env<I, S>(args: I, set: &[(&str, String)], remove: &[&str]) -> Run
 where
     I: IntoIterator<Item = S>,

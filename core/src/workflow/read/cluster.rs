@@ -1,7 +1,7 @@
 //! `cluster`: provider, market, the planner's inputs, and the fallback policy.
 
 use super::emr::read_emr;
-use super::reader::Reader;
+use super::reader::{Fields, Reader};
 use crate::workflow::defaults;
 use crate::workflow::model::*;
 use crate::workflow::yaml::Node;
@@ -83,35 +83,53 @@ pub(super) fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<Cluste
             .is_some();
     }
     if let Some(node) = fields.get("fallback") {
-        match r.fields(node, "`cluster.fallback`", FALLBACK_KEYS) {
-            Some(fallback) => {
-                if let Some(node) = fallback.get("after_interruptions") {
-                    ok &= r
-                        .integer(node, "`cluster.fallback.after_interruptions`", 1, 1000)
-                        .map(|v| cluster.fallback.after_interruptions = Some(v))
-                        .is_some();
-                }
-                if let Some(node) = fallback.get("deadline") {
-                    ok &= r
-                        .positive_duration(node, "`cluster.fallback.deadline`", "8h")
-                        .map(|v| cluster.fallback.deadline = Some(v))
-                        .is_some();
-                }
-            }
-            None => ok = false,
-        }
+        ok &= read_fallback(r, node, &mut cluster.fallback);
     }
+    ok &= read_provider_block(r, &fields, &mut cluster, ok);
+    ok.then_some(cluster)
+}
+
+/// `cluster.fallback` into `fallback`; false when something was reported.
+fn read_fallback(r: &mut Reader, node: &Node, fallback: &mut FallbackSpec) -> bool {
+    let Some(fields) = r.fields(node, "`cluster.fallback`", FALLBACK_KEYS) else {
+        return false;
+    };
+    let mut ok = true;
+    if let Some(node) = fields.get("after_interruptions") {
+        ok &= r
+            .integer(node, "`cluster.fallback.after_interruptions`", 1, 1000)
+            .map(|v| fallback.after_interruptions = Some(v))
+            .is_some();
+    }
+    if let Some(node) = fields.get("deadline") {
+        ok &= r
+            .positive_duration(node, "`cluster.fallback.deadline`", "8h")
+            .map(|v| fallback.deadline = Some(v))
+            .is_some();
+    }
+    ok
+}
+
+/// `cluster.emr`: required with `provider: emr` (a missing one is reported only when the
+/// rest of `cluster` was fine, `ok`), refused otherwise; false when something was wrong.
+fn read_provider_block(
+    r: &mut Reader,
+    fields: &Fields,
+    cluster: &mut ClusterSpec,
+    ok: bool,
+) -> bool {
     match (cluster.provider, fields.get("emr")) {
-        (Provider::Emr, Some(node)) => match read_emr(r, node, cluster.slots) {
-            Some(emr) => {
-                // Notices reach respawn through the queue: plan with EC2's two minutes.
-                if emr.notice_queue.is_some() && fields.get("notice").is_none() {
-                    cluster.notice = Some(defaults::EC2_NOTICE);
-                }
-                cluster.emr = Some(emr)
+        (Provider::Emr, Some(node)) => {
+            let Some(emr) = read_emr(r, node, cluster.slots) else {
+                return false;
+            };
+            // Notices reach respawn through the queue: plan with EC2's two minutes.
+            if emr.notice_queue.is_some() && fields.get("notice").is_none() {
+                cluster.notice = Some(defaults::EC2_NOTICE);
             }
-            None => ok = false,
-        },
+            cluster.emr = Some(emr);
+            true
+        }
         (Provider::Emr, None) => {
             if ok {
                 r.error(
@@ -124,7 +142,7 @@ pub(super) fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<Cluste
                     ),
                 );
             }
-            ok = false;
+            false
         }
         (Provider::Local, Some(node)) => {
             r.error(
@@ -132,11 +150,10 @@ pub(super) fn read_cluster(r: &mut Reader, node: Option<&Node>) -> Option<Cluste
                 "`cluster.emr` is only read when `cluster.provider` is `emr`",
                 Some("set `provider: emr`, or remove the `emr` block".into()),
             );
-            ok = false;
+            false
         }
-        (Provider::Local, None) => {}
+        (Provider::Local, None) => true,
     }
-    ok.then_some(cluster)
 }
 
 /// `cluster.interruptions: {trace: FILE.json}`; the file is read by `load`.
