@@ -3,7 +3,7 @@
 //! stage's exit code to whoever waits for it.
 
 use super::supervisor::{self, Launch, Report, Request};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Stdio};
@@ -23,12 +23,10 @@ pub struct Agent {
 /// What the supervisor has reported.
 #[derive(Debug, Default)]
 struct State {
-    /// Who waits for each running stage's exit code.
+    /// Who waits for each stage asked for that has not ended, for its exit code.
     waiters: BTreeMap<u64, oneshot::Sender<i32>>,
     /// Each started keeper's pid (its process group), until the stage ends.
     pids: BTreeMap<u64, i32>,
-    /// The stages asked for that have not ended.
-    live: BTreeSet<u64>,
     /// The supervisor's reports ended: it exited.
     gone: bool,
 }
@@ -69,14 +67,10 @@ impl Agent {
         launch.token = token;
         let (tx, rx) = oneshot::channel();
         {
-            let mut state = self.lock();
-            state.waiters.insert(token, tx);
-            state.live.insert(token);
+            self.lock().waiters.insert(token, tx);
         }
         if let Err(error) = self.send(&Request::Launch(launch)) {
-            let mut state = self.lock();
-            state.waiters.remove(&token);
-            state.live.remove(&token);
+            self.lock().waiters.remove(&token);
             return Err(error);
         }
         Ok((token, rx))
@@ -95,7 +89,7 @@ impl Agent {
     /// True when no stage asked for is still running.
     pub fn all_ended(&self) -> bool {
         let state = self.lock();
-        state.live.is_empty() || state.gone
+        state.waiters.is_empty() || state.gone
     }
 
     /// Closes the supervisor's input, so that it kills every process of the cluster and
@@ -142,7 +136,6 @@ fn read_reports(output: std::process::ChildStdout, state: &Mutex<State>) {
             Some(Report::Exited { token, code }) => {
                 let mut state = lock();
                 state.pids.remove(&token);
-                state.live.remove(&token);
                 if let Some(waiter) = state.waiters.remove(&token) {
                     let _ = waiter.send(code);
                 }

@@ -15,8 +15,8 @@
 //! cluster, which forks a keeper per stage: it leads the stage's own process group, holds
 //! every process the stage starts (daemons too) and ends them all when the stage's shell
 //! exits. The supervisor ends every stage when the orchestrator dies, or when the
-//! orchestrator closes its standard input to end the cluster. Every stage process carries `RESPAWN_RUN_ID` and `RESPAWN_ORCHESTRATOR`
-//! (the orchestrator's pid) in its environment: at each cluster loss and at the end of each
+//! orchestrator closes its standard input to end the cluster. Every stage process carries
+//! `RESPAWN_RUN_ID` and `RESPAWN_ORCHESTRATOR` (the orchestrator's pid) in its environment: at each cluster loss and at the end of each
 //! run, whatever this orchestrator started that still runs is killed (the backstop for a
 //! supervisor killed itself), and a new orchestrator of the run kills whatever still runs
 //! with the run's id. A cluster's directory carries the orchestrator's pid (`<pid>`), so an
@@ -205,15 +205,32 @@ impl StageProcess {
     }
 }
 
+/// What starts one attempt: its command, and its environment as the orchestrator's with
+/// the stage's variables and the orchestrator's pid set and the AWS secrets removed.
+fn launch_of(command: &StageCommand) -> Launch {
+    let mut set: Vec<(OsString, OsString)> = (command.env.iter())
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    set.push((ORCHESTRATOR.into(), std::process::id().to_string().into()));
+    Launch {
+        token: 0,
+        cwd: command.cwd.clone().into(),
+        log: command.log.clone().into(),
+        line: command.line.clone().into(),
+        set,
+        remove: AWS_SECRETS.iter().map(OsString::from).collect(),
+    }
+}
+
 /// Runs `sh -c` as a process group of the orchestrator's own, dying with it
 /// (`PR_SET_PDEATHSIG`): the engine's unit tests, which have no supervisor program.
-fn spawn_direct(command: &StageCommand) -> io::Result<tokio::process::Child> {
+fn spawn_direct(launch: &Launch) -> io::Result<tokio::process::Child> {
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&command.log)?;
+        .open(&launch.log)?;
     let mut process = tokio::process::Command::new("sh");
-    process.arg("-c").arg(&command.line).stdin(Stdio::null());
+    process.arg("-c").arg(&launch.line).stdin(Stdio::null());
     // SAFETY: the closure runs in the forked child before exec and calls only prctl(2),
     // which is async-signal-safe.
     unsafe {
@@ -222,13 +239,12 @@ fn spawn_direct(command: &StageCommand) -> io::Result<tokio::process::Child> {
             Ok(())
         });
     }
-    for secret in AWS_SECRETS {
-        process.env_remove(secret);
+    for key in &launch.remove {
+        process.env_remove(key);
     }
     process
-        .current_dir(&command.cwd)
-        .envs(command.env.iter().map(|(k, v)| (k, v)))
-        .env(ORCHESTRATOR, std::process::id().to_string())
+        .current_dir(&launch.cwd)
+        .envs(launch.set.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
         .process_group(0)
@@ -270,8 +286,9 @@ impl LocalCluster {
         if let Some(parent) = command.log.parent() {
             fs::create_dir_all(parent)?;
         }
+        let launch = launch_of(command);
         let Some(program) = &self.supervisor else {
-            let child = spawn_direct(command)?;
+            let child = spawn_direct(&launch)?;
             if let Some(pid) = child.id() {
                 self.groups
                     .insert((stage, attempt), Held::Group(pid as i32));
@@ -282,20 +299,7 @@ impl LocalCluster {
             self.agent = Some(Agent::start(program)?);
         }
         let agent = self.agent.as_mut().expect("started above");
-        let mut set: Vec<(OsString, OsString)> = command
-            .env
-            .iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        set.push((ORCHESTRATOR.into(), std::process::id().to_string().into()));
-        let (token, exit) = agent.launch(Launch {
-            token: 0,
-            cwd: command.cwd.clone().into(),
-            log: command.log.clone().into(),
-            line: command.line.clone().into(),
-            set,
-            remove: AWS_SECRETS.iter().map(OsString::from).collect(),
-        })?;
+        let (token, exit) = agent.launch(launch)?;
         self.groups.insert((stage, attempt), Held::Token(token));
         Ok(StageProcess::Supervised(exit))
     }
