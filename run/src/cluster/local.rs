@@ -334,6 +334,11 @@ impl LocalCluster {
         if let Some(agent) = &mut self.agent {
             agent.signal(signal);
         }
+        self.signal_groups(signal);
+    }
+
+    /// Signals the groups of the stages started without a supervisor.
+    fn signal_groups(&self, signal: i32) {
         for held in self.groups.values() {
             if let &Held::Group(group) = held {
                 // SAFETY: killpg has no memory-safety preconditions; an error (the group
@@ -364,7 +369,7 @@ impl LocalCluster {
         if let Some(agent) = &mut self.agent {
             agent.end().await;
         }
-        self.signal_all(libc::SIGKILL);
+        self.signal_groups(libc::SIGKILL);
         if sweep {
             let run_id = self.run_id.clone();
             let mine = Some(std::process::id());

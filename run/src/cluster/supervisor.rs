@@ -27,7 +27,7 @@
 //! It uses only the standard library and libc, so `respawn-supervise` compiles this one
 //! file on its own.
 
-pub use super::wire::{Launch, Report, Request};
+pub use super::wire::{Frames, Launch, Report, Request};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -53,10 +53,10 @@ pub fn supervise_cluster() -> i32 {
         );
         return 1;
     }
-    let mut agent = Agent {
-        keepers: BTreeMap::new(),
+    let mut keepers = Keepers {
+        by_pid: BTreeMap::new(),
         signals,
-        input: Vec::new(),
+        input: Frames::default(),
     };
     loop {
         let mut fds = [
@@ -76,23 +76,24 @@ pub fn supervise_cluster() -> i32 {
             continue;
         }
         if fds[1].revents != 0 {
-            agent.reap();
+            keepers.reap();
         }
-        if fds[0].revents != 0 && !agent.read_requests() {
-            agent.end_all();
+        if fds[0].revents != 0 && !keepers.read_requests() {
+            keepers.end_all();
             return 0;
         }
     }
 }
 
-/// The supervisor's state: the keeper of each running stage, by pid.
-struct Agent {
-    keepers: BTreeMap<i32, u64>,
+/// The supervisor's state: the keeper of each running stage (its pid, and the token
+/// of its stage).
+struct Keepers {
+    by_pid: BTreeMap<i32, u64>,
     signals: i32,
-    input: Vec<u8>,
+    input: Frames,
 }
 
-impl Agent {
+impl Keepers {
     /// Reads what is there of the requests and carries out each whole one; false when the
     /// orchestrator's end of the pipe is closed.
     fn read_requests(&mut self) -> bool {
@@ -105,15 +106,8 @@ impl Agent {
         if n < 0 {
             return std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
         }
-        self.input.extend_from_slice(&buffer[..n as usize]);
-        while self.input.len() >= 4 {
-            let length =
-                u32::from_le_bytes([self.input[0], self.input[1], self.input[2], self.input[3]])
-                    as usize;
-            if self.input.len() < 4 + length {
-                break;
-            }
-            let frame: Vec<u8> = self.input.drain(..4 + length).skip(4).collect();
+        self.input.push(&buffer[..n as usize]);
+        while let Some(frame) = self.input.next_body() {
             match Request::decode(&frame) {
                 Some(request) => self.carry_out(request),
                 None => eprintln!("respawn: the stage supervisor got a malformed request"),
@@ -126,13 +120,13 @@ impl Agent {
         match request {
             Request::Launch(launch) => self.launch(launch),
             Request::Kill { token } => {
-                for (&pid, _) in self.keepers.iter().filter(|(_, t)| **t == token) {
+                for (&pid, _) in self.by_pid.iter().filter(|(_, t)| **t == token) {
                     // SAFETY: killpg has no memory-safety preconditions.
                     unsafe { libc::killpg(pid, libc::SIGKILL) };
                 }
             }
             Request::Signal { signal } => {
-                for &pid in self.keepers.keys() {
+                for &pid in self.by_pid.keys() {
                     // SAFETY: as above.
                     unsafe { libc::killpg(pid, signal) };
                 }
@@ -156,7 +150,7 @@ impl Agent {
                 });
             }
             pid => {
-                self.keepers.insert(pid, launch.token);
+                self.by_pid.insert(pid, launch.token);
                 report(&Report::Started {
                     token: launch.token,
                     pid,
@@ -179,7 +173,7 @@ impl Agent {
             if pid <= 0 {
                 break;
             }
-            if let Some(token) = self.keepers.remove(&pid) {
+            if let Some(token) = self.by_pid.remove(&pid) {
                 killed |= libc::WIFSIGNALED(status);
                 report(&Report::Exited {
                     token,
@@ -198,7 +192,7 @@ impl Agent {
         for _ in 0..100 {
             let strays: Vec<i32> = children_of(me)
                 .into_iter()
-                .filter(|pid| !self.keepers.contains_key(pid))
+                .filter(|pid| !self.by_pid.contains_key(pid))
                 .flat_map(|pid| std::iter::once(pid).chain(descendants(pid)))
                 .collect();
             if strays.is_empty() {
@@ -214,7 +208,7 @@ impl Agent {
     }
 
     fn end_all(&mut self) {
-        for &pid in self.keepers.keys() {
+        for &pid in self.by_pid.keys() {
             // SAFETY: killpg has no memory-safety preconditions.
             unsafe { libc::killpg(pid, libc::SIGKILL) };
         }

@@ -127,6 +127,28 @@ impl Request {
     }
 }
 
+/// The supervisor's side of the frames: bytes go in as they arrive on the pipe, whole
+/// frames' bodies come out in order (a frame split across reads waits for its rest).
+#[derive(Default)]
+pub struct Frames {
+    pending: Vec<u8>,
+}
+
+impl Frames {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+    }
+
+    /// The body of the next whole frame, if one has arrived.
+    pub fn next_body(&mut self) -> Option<Vec<u8>> {
+        let length = u32::from_le_bytes(self.pending.get(..4)?.try_into().ok()?) as usize;
+        if self.pending.len() < 4 + length {
+            return None;
+        }
+        Some(self.pending.drain(..4 + length).skip(4).collect())
+    }
+}
+
 impl Report {
     pub fn encode(&self) -> String {
         match self {
@@ -179,6 +201,27 @@ mod tests {
             let length = u32::from_le_bytes(frame[..4].try_into().unwrap()) as usize;
             assert_eq!(length, frame.len() - 4);
             assert_eq!(Request::decode(&frame[4..]), Some(request));
+        }
+    }
+
+    #[test]
+    fn frames_split_anywhere_across_reads_come_out_whole_and_in_order() {
+        let requests = [
+            Request::Kill { token: 3 },
+            Request::Signal { signal: 15 },
+            Request::Kill { token: 9 },
+        ];
+        let bytes: Vec<u8> = requests.iter().flat_map(Request::encode).collect();
+        for piece in 1..bytes.len() {
+            let mut frames = Frames::default();
+            let mut seen = Vec::new();
+            for chunk in bytes.chunks(piece) {
+                frames.push(chunk);
+                while let Some(body) = frames.next_body() {
+                    seen.push(Request::decode(&body).unwrap());
+                }
+            }
+            assert_eq!(seen, requests, "read {piece} bytes at a time");
         }
     }
 
