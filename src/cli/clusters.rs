@@ -7,7 +7,28 @@ use respawn_run::clock::WallClock;
 use respawn_run::cluster::emr::{self, Listed, TAG_BATCH, TAG_RUN, TAG_STORE, TAG_WORKFLOW};
 use respawn_run::read;
 use respawn_run::store::{AnyStore, StoreUrl};
-use serde_json::json;
+use serde::Serialize;
+
+/// One cluster in `clusters --format json`: what EMR says of it, the run its tags name,
+/// and why nobody needs it (when nobody does).
+#[derive(Serialize)]
+struct ClusterJson<'a> {
+    id: &'a str,
+    name: &'a str,
+    state: &'a str,
+    created: Option<&'a str>,
+    workflow: Option<&'a String>,
+    run_id: Option<&'a String>,
+    batch: Option<&'a String>,
+    store: Option<&'a String>,
+    orphan: Option<&'a String>,
+    terminated: bool,
+}
+
+#[derive(Serialize)]
+struct ClustersJson<'a> {
+    clusters: Vec<ClusterJson<'a>>,
+}
 
 pub fn run(args: &ClustersArgs) -> Result<(), CliError> {
     let runtime = store::start_runtime()?;
@@ -33,15 +54,23 @@ pub fn run(args: &ClustersArgs) -> Result<(), CliError> {
             }
         }
         match args.format {
-            Format::Json => output::json(&json!({
-                "clusters": rows.iter().map(|(l, orphan)| json!({
-                    "id": l.id, "name": l.name, "state": l.state, "created": l.created,
-                    "workflow": l.tags.get(TAG_WORKFLOW), "run_id": l.tags.get(TAG_RUN),
-                    "batch": l.tags.get(TAG_BATCH), "store": l.tags.get(TAG_STORE),
-                    "orphan": orphan,
-                    "terminated": terminated.contains(&l.id),
-                })).collect::<Vec<_>>(),
-            }))?,
+            Format::Json => output::json(&ClustersJson {
+                clusters: rows
+                    .iter()
+                    .map(|(l, orphan)| ClusterJson {
+                        id: &l.id,
+                        name: &l.name,
+                        state: &l.state,
+                        created: l.created.as_deref(),
+                        workflow: l.tags.get(TAG_WORKFLOW),
+                        run_id: l.tags.get(TAG_RUN),
+                        batch: l.tags.get(TAG_BATCH),
+                        store: l.tags.get(TAG_STORE),
+                        orphan: orphan.as_ref(),
+                        terminated: terminated.contains(&l.id),
+                    })
+                    .collect(),
+            })?,
             Format::Text => {
                 if rows.is_empty() {
                     let what = if args.orphans { "orphaned " } else { "" };

@@ -2,12 +2,15 @@
 
 use super::{CliError, ErrorKind, Format, HistoryArgs, output, store};
 use respawn_core::contract::{Layout, RunRecord};
+use respawn_core::contract::{MarketChange, StageRecord};
 use respawn_core::report::Cost;
 use respawn_core::report::page::money;
 use respawn_core::workflow::Workflow;
 use respawn_run::read as runview;
+use respawn_run::read::runs::Damaged;
 use respawn_run::store::{AnyStore, Store, StoreError};
-use serde_json::json;
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub fn run(args: &HistoryArgs) -> Result<(), CliError> {
@@ -29,10 +32,7 @@ pub fn run(args: &HistoryArgs) -> Result<(), CliError> {
     // The read side's policy: runs without a record are named and skipped; records that
     // do not read are named, and make the command fail after the others are listed.
     for skipped in &records.without_record {
-        output::stderr(&format!(
-            "warning: skipped a run: {skipped}
-"
-        ));
+        output::stderr(&format!("warning: skipped a run: {skipped}\n"));
     }
     let damaged = records.damaged();
     let good = records.records;
@@ -54,13 +54,18 @@ pub fn run(args: &HistoryArgs) -> Result<(), CliError> {
                 output::stdout(&table(&good, &costs))?;
             }
         }
-        Format::Json => output::json(&json!({
-            "workflow": name,
-            "store": location,
-            "runs": good.iter().zip(&costs).map(|(r, c)| run_json(r, c.as_ref())).collect::<Vec<_>>(),
-            "errors": bad.iter().map(|e| json!({"message": e.to_string()})).collect::<Vec<_>>(),
-            "damaged": damaged,
-        }))?,
+        Format::Json => output::json(&HistoryJson {
+            workflow: &name,
+            store: &location,
+            runs: good.iter().zip(&costs).map(RunJson::of).collect(),
+            errors: bad
+                .iter()
+                .map(|e| Message {
+                    message: e.to_string(),
+                })
+                .collect(),
+            damaged: &damaged,
+        })?,
     }
     unreadable(bad).map_or(Ok(()), Err)
 }
@@ -174,17 +179,49 @@ fn table(records: &[RunRecord], costs: &[Option<Cost>]) -> String {
     )
 }
 
-fn run_json(r: &RunRecord, cost: Option<&Cost>) -> serde_json::Value {
-    json!({
-        "batch": r.batch,
-        "run_id": r.run_id,
-        "started_at": r.started_at,
-        "finished_at": r.finished_at,
-        "status": r.status.as_str(),
-        "markets": r.markets,
-        "interruptions": r.interruptions.len(),
-        "attempts": r.total_attempts(),
-        "stages": r.stages,
-        "cost": cost,
-    })
+/// `history --format json`.
+#[derive(Serialize)]
+struct HistoryJson<'a> {
+    workflow: &'a str,
+    store: &'a str,
+    runs: Vec<RunJson<'a>>,
+    errors: Vec<Message>,
+    damaged: &'a [Damaged],
+}
+
+#[derive(Serialize)]
+struct Message {
+    message: String,
+}
+
+/// One run in `history --format json`.
+#[derive(Serialize)]
+struct RunJson<'a> {
+    batch: &'a str,
+    run_id: &'a str,
+    started_at: &'a str,
+    finished_at: Option<&'a str>,
+    status: &'static str,
+    markets: &'a [MarketChange],
+    interruptions: usize,
+    attempts: u32,
+    stages: &'a BTreeMap<String, StageRecord>,
+    cost: Option<&'a Cost>,
+}
+
+impl<'a> RunJson<'a> {
+    fn of((r, cost): (&'a RunRecord, &'a Option<Cost>)) -> Self {
+        RunJson {
+            batch: &r.batch,
+            run_id: &r.run_id,
+            started_at: &r.started_at,
+            finished_at: r.finished_at.as_deref(),
+            status: r.status.as_str(),
+            markets: &r.markets,
+            interruptions: r.interruptions.len(),
+            attempts: r.total_attempts(),
+            stages: &r.stages,
+            cost: cost.as_ref(),
+        }
+    }
 }

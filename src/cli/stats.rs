@@ -1,16 +1,16 @@
 //! `respawn stats FILE`: what runs measured against what the workflow file says.
 
 use super::{CliError, Format, StatsArgs, learned, output};
-use respawn_core::learn::{Figure, History, StageFigures};
+use respawn_core::learn::{Figure, History, InterruptionModel, StageFigures, ZoneFigures};
 use respawn_core::workflow::units::{format_seconds as fmt, format_size};
-use serde_json::json;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let workflow = output::load(&args.file)?;
     let history = learned::read(&args.store, &workflow)?;
     match args.format {
         Format::Text => output::stdout(&text(&workflow.name, &history))?,
-        Format::Json => output::json(&to_json(&workflow.name, &history))?,
+        Format::Json => output::json(&StatsJson::of(&workflow.name, &history))?,
     }
     Ok(())
 }
@@ -122,46 +122,118 @@ fn zone_table(model: &respawn_core::learn::InterruptionModel) -> String {
     format!("\n{}", output::table(&header, &rows))
 }
 
-fn figure_json(figure: &Figure, unit: &str) -> serde_json::Value {
-    json!({
-        format!("file_{unit}"): figure.file,
-        format!("median_{unit}"): figure.median,
-        format!("p90_{unit}"): figure.p90,
-        format!("planned_{unit}"): figure.value,
-        "drift": drift(figure),
-        "source": figure.source.describe(),
-    })
+/// `stats --format json`.
+#[derive(serde::Serialize)]
+struct StatsJson<'a> {
+    workflow: &'a str,
+    runs: usize,
+    stages: Vec<StageJson<'a>>,
+    interruptions: InterruptionsJson<'a>,
 }
 
-fn to_json(name: &str, history: &History) -> serde_json::Value {
-    let model = &history.interruptions;
-    let interval = model.interval();
-    json!({
-        "workflow": name,
-        "runs": history.runs,
-        "stages": history.stages.iter().map(|s| json!({
-            "stage": s.stage,
-            "estimate": figure_json(&s.estimate, "s"),
-            "output_size": figure_json(&s.output_size, "bytes"),
-        })).collect::<Vec<_>>(),
-        "interruptions": {
-            "cluster_kind": model.kind,
-            "file_mtti_s": model.file.as_secs_f64(),
-            "mtti_s": model.mtti.as_secs_f64(),
-            "mtti_90_low_s": interval.map(|(low, _)| low.as_secs_f64()),
-            "mtti_90_high_s": interval.map(|(_, high)| high.as_secs_f64()),
-            "losses": model.losses,
-            "spot_hours": model.hours,
-            "runs": model.runs,
-            "source": model.describe(),
-            "empirical": model.empirical.is_some(),
-            "zones": model.zones,
-            "by_zone": model.by_zone.iter().map(|z| json!({
-                "zone": z.zone,
-                "clusters": z.clusters,
-                "losses": z.losses,
-                "spot_hours": z.hours,
-            })).collect::<Vec<_>>(),
-        },
-    })
+#[derive(serde::Serialize)]
+struct StageJson<'a> {
+    stage: &'a str,
+    estimate: FigureJson<'a>,
+    output_size: FigureJson<'a>,
+}
+
+/// A learned figure with its unit in its keys (`file_s`, `median_bytes`, ...).
+struct FigureJson<'a> {
+    figure: &'a Figure,
+    unit: &'static str,
+}
+
+impl Serialize for FigureJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (figure, unit) = (self.figure, self.unit);
+        let mut map = serializer.serialize_map(Some(6))?;
+        map.serialize_entry(&format!("file_{unit}"), &figure.file)?;
+        map.serialize_entry(&format!("median_{unit}"), &figure.median)?;
+        map.serialize_entry(&format!("p90_{unit}"), &figure.p90)?;
+        map.serialize_entry(&format!("planned_{unit}"), &figure.value)?;
+        map.serialize_entry("drift", &drift(figure))?;
+        map.serialize_entry("source", &figure.source.describe())?;
+        map.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct InterruptionsJson<'a> {
+    cluster_kind: &'a str,
+    file_mtti_s: f64,
+    mtti_s: f64,
+    mtti_90_low_s: Option<f64>,
+    mtti_90_high_s: Option<f64>,
+    losses: u32,
+    spot_hours: f64,
+    runs: usize,
+    source: String,
+    empirical: bool,
+    zones: &'a [String],
+    by_zone: Vec<ZoneJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ZoneJson<'a> {
+    zone: &'a str,
+    clusters: usize,
+    losses: u32,
+    spot_hours: f64,
+}
+
+impl<'a> StatsJson<'a> {
+    fn of(name: &'a str, history: &'a History) -> Self {
+        StatsJson {
+            workflow: name,
+            runs: history.runs,
+            stages: history
+                .stages
+                .iter()
+                .map(|s| StageJson {
+                    stage: &s.stage,
+                    estimate: FigureJson {
+                        figure: &s.estimate,
+                        unit: "s",
+                    },
+                    output_size: FigureJson {
+                        figure: &s.output_size,
+                        unit: "bytes",
+                    },
+                })
+                .collect(),
+            interruptions: InterruptionsJson::of(&history.interruptions),
+        }
+    }
+}
+
+impl<'a> InterruptionsJson<'a> {
+    fn of(model: &'a InterruptionModel) -> Self {
+        let interval = model.interval();
+        InterruptionsJson {
+            cluster_kind: &model.kind,
+            file_mtti_s: model.file.as_secs_f64(),
+            mtti_s: model.mtti.as_secs_f64(),
+            mtti_90_low_s: interval.map(|(low, _)| low.as_secs_f64()),
+            mtti_90_high_s: interval.map(|(_, high)| high.as_secs_f64()),
+            losses: model.losses,
+            spot_hours: model.hours,
+            runs: model.runs,
+            source: model.describe(),
+            empirical: model.empirical.is_some(),
+            zones: &model.zones,
+            by_zone: model.by_zone.iter().map(ZoneJson::of).collect(),
+        }
+    }
+}
+
+impl<'a> ZoneJson<'a> {
+    fn of(z: &'a ZoneFigures) -> Self {
+        ZoneJson {
+            zone: &z.zone,
+            clusters: z.clusters,
+            losses: z.losses,
+            spot_hours: z.hours,
+        }
+    }
 }

@@ -2,9 +2,52 @@
 
 use super::output;
 use super::{CliError, Format, ValidateArgs, exit};
+use respawn_core::workflow::Diagnostic;
 use respawn_core::workflow::PublishBy;
 use respawn_core::workflow::units::format_seconds;
-use serde_json::json;
+use serde::Serialize;
+
+/// `validate --format json`.
+#[derive(Serialize)]
+struct ValidateJson {
+    valid: bool,
+    files: Vec<FileJson>,
+}
+
+/// One file: its workflow's name and counts when it is valid, its errors when not.
+#[derive(Serialize)]
+struct FileJson {
+    file: String,
+    valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<usize>,
+    errors: Vec<ErrorJson>,
+}
+
+#[derive(Serialize)]
+struct ErrorJson {
+    file: String,
+    line: u32,
+    column: u32,
+    message: String,
+    hint: Option<String>,
+}
+
+impl From<&Diagnostic> for ErrorJson {
+    fn from(d: &Diagnostic) -> Self {
+        ErrorJson {
+            file: d.file.clone(),
+            line: d.line,
+            column: d.column,
+            message: d.message.clone(),
+            hint: d.hint.clone(),
+        }
+    }
+}
 
 /// The exit code is 2 when a file is not valid: the diagnostics are this command's
 /// output (on stderr as text, in the JSON on stdout), not an error of the command.
@@ -44,27 +87,37 @@ pub fn run(args: &ValidateArgs) -> Result<i32, CliError> {
                     workflow.stages.len(),
                     finals
                 ));
-                files.push(json!({"file": path.display().to_string(), "valid": true, "workflow": workflow.name, "checks": checks, "alerts": alerts, "errors": []}));
+                files.push(FileJson {
+                    file: path.display().to_string(),
+                    valid: true,
+                    workflow: Some(workflow.name.clone()),
+                    checks: Some(checks),
+                    alerts: Some(alerts),
+                    errors: Vec::new(),
+                });
             }
             Err(diagnostics) => {
                 code = exit::INVALID_INPUT;
                 if args.format == Format::Text {
                     output::stderr(&output::diagnostics_text(&diagnostics));
                 }
-                let errors: Vec<_> = diagnostics
-                    .0
-                    .iter()
-                    .map(|d| json!({"file": d.file, "line": d.line, "column": d.column, "message": d.message, "hint": d.hint}))
-                    .collect();
-                files.push(
-                    json!({"file": path.display().to_string(), "valid": false, "errors": errors}),
-                );
+                files.push(FileJson {
+                    file: path.display().to_string(),
+                    valid: false,
+                    workflow: None,
+                    checks: None,
+                    alerts: None,
+                    errors: diagnostics.0.iter().map(ErrorJson::from).collect(),
+                });
             }
         }
     }
     match args.format {
         Format::Text => output::stdout(&text)?,
-        Format::Json => output::json(&json!({"valid": code == exit::SUCCESS, "files": files}))?,
+        Format::Json => output::json(&ValidateJson {
+            valid: code == exit::SUCCESS,
+            files,
+        })?,
     }
     Ok(code)
 }
