@@ -5,7 +5,6 @@
 
 mod support;
 
-use respawn_emr_emulator::{EmrEmulator, EmulatorConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -14,7 +13,7 @@ use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use support::s3_server::{BUCKET, S3Server};
+use support::s3_server::BUCKET;
 use support::{Run, repo};
 
 const BATCH: &str = "2019-10-01";
@@ -77,65 +76,17 @@ fn reference() -> &'static BTreeMap<String, Vec<u8>> {
     })
 }
 
-/// An S3 server with the stage programs uploaded under `code/`, the EMR emulator, and
-/// the workflow file.
-struct Lab {
-    dir: tempfile::TempDir,
-    file: String,
-    s3: S3Server,
-    emr: EmrEmulator,
-}
+use support::emulator::Lab;
 
+/// The lab of these tests: the stage programs of `examples/stages/` under `code/`.
 impl Lab {
     fn new() -> Lab {
         Lab::with_workflow(emr_yaml())
     }
 
     fn with_workflow(workflow: String) -> Lab {
-        let s3 = S3Server::start();
-        let code = s3.root().join(BUCKET).join("code");
-        std::fs::create_dir_all(&code).unwrap();
-        for entry in std::fs::read_dir(repo().join("examples/stages")).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "py") {
-                std::fs::copy(&path, code.join(path.file_name().unwrap())).unwrap();
-            }
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = EmulatorConfig::new(s3.endpoint(), dir.path().join("emr"));
-        config.start_delay = Duration::from_millis(300);
-        let emr = EmrEmulator::start(config).expect("the EMR emulator starts");
-        let file = dir.path().join("shop-emr.yaml");
-        std::fs::write(&file, workflow).unwrap();
-        Lab {
-            file: file.display().to_string(),
-            dir,
-            s3,
-            emr,
-        }
-    }
-
-    fn env(&self) -> Vec<(&'static str, String)> {
-        let mut env = self.s3.env();
-        env.push(("AWS_ENDPOINT_URL_EMR", self.emr.endpoint().to_string()));
-        env.push(("AWS_ENDPOINT_URL_SQS", self.emr.endpoint().to_string()));
-        env.push(("RESPAWN_EMR_POLL", "150ms".into()));
-        env.push((
-            "RESPAWN_SCRATCH",
-            self.dir.path().join("scratch").display().to_string(),
-        ));
-        env
-    }
-
-    fn store(&self) -> String {
-        format!("s3://{BUCKET}/{STORE_PREFIX}")
-    }
-
-    fn respawn(&self, args: &[&str]) -> Run {
-        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all.push("--store".into());
-        all.push(self.store());
-        support::respawn_env(all, &self.env(), &[])
+        let keep = |path: &Path| path.extension().is_some_and(|e| e == "py");
+        Lab::start(&workflow, &repo().join("examples/stages"), keep, |_| {})
     }
 
     fn run(&self) -> Run {
@@ -143,20 +94,12 @@ impl Lab {
     }
 
     fn spawn(&self) -> Child {
-        let mut command = support::command();
+        let mut command = self.run_command(BATCH);
         command
-            .args(["run", &self.file, "--batch", BATCH])
-            .args(["--store", &self.store(), "--format", "json"])
+            .args(["--format", "json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (name, value) in self.env() {
-            command.env(name, value);
-        }
         command.spawn().expect("respawn starts")
-    }
-
-    fn store_root(&self) -> std::path::PathBuf {
-        self.s3.root().join(BUCKET).join(STORE_PREFIX)
     }
 
     fn assert_same_outputs(&self) {
@@ -180,14 +123,6 @@ impl Lab {
         let mut all = BTreeMap::new();
         support::walk(&self.store_root(), &self.store_root(), &mut all);
         all.into_keys().filter(|k| k.contains("/work/")).collect()
-    }
-
-    fn assert_every_cluster_terminated(&self) {
-        support::emulator::assert_every_cluster_terminated(&self.emr);
-    }
-
-    fn steps_of(&self, stage: &str) -> usize {
-        support::emulator::steps_of(&self.emr, stage)
     }
 
     fn cost_json(&self) -> Value {
@@ -284,7 +219,7 @@ fn work_tables_written_by_steps_are_tagged_for_the_lifecycle_rule_and_nothing_el
     lab.run().success();
     let mut objects = BTreeMap::new();
     support::walk(&lab.store_root(), &lab.store_root(), &mut objects);
-    let tagged = |key: &str| lab.s3.tags_of(BUCKET, &format!("{STORE_PREFIX}/{key}"));
+    let tagged = |key: &str| lab.s3().tags_of(BUCKET, &format!("{STORE_PREFIX}/{key}"));
     let work = vec![("respawn:kind".to_string(), "work".to_string())];
     let step_output = objects
         .keys()
@@ -702,7 +637,7 @@ fn an_emr_run_costs_each_fleets_instance_type_at_its_own_price_plus_the_emr_fee(
     );
 
     // The report's cost panel shows the same breakdown.
-    let page = lab.dir.path().join("report.html");
+    let page = lab.ws.path("report.html");
     lab.respawn(&["report", &lab.file, "-o", &page.display().to_string()])
         .success();
     // The page escapes `/` as HTML does for every name it shows.

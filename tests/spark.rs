@@ -11,13 +11,12 @@
 
 mod support;
 
-use respawn_emr_emulator::{EmrEmulator, EmulatorConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use support::s3_server::{BUCKET, S3Server};
+use support::s3_server::BUCKET;
 use support::{Run, repo};
 
 const BATCH: &str = "2019-10-01";
@@ -138,37 +137,20 @@ fn laptop_rows(spark: &Path) -> &'static Vec<String> {
     })
 }
 
-/// The S3 test server with `examples/spark/` under `code/`, the EMR emulator running
-/// real spark-submit, and the workflow file.
-struct Lab {
-    dir: tempfile::TempDir,
-    file: String,
-    s3: S3Server,
-    emr: EmrEmulator,
-}
+use support::emulator::Lab;
 
+/// The lab of these tests: `examples/spark/` under `code/`, and the EMR emulator running
+/// real spark-submit.
 impl Lab {
     fn new(spark: &Path, workflow: String) -> Lab {
-        let s3 = S3Server::start();
-        let code = s3.root().join(BUCKET).join("code");
-        std::fs::create_dir_all(&code).unwrap();
-        for entry in std::fs::read_dir(repo().join("examples/spark")).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, code.join(path.file_name().unwrap())).unwrap();
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = EmulatorConfig::new(s3.endpoint(), dir.path().join("emr"));
-        config.start_delay = Duration::from_millis(300);
-        config.spark_submit = Some(spark.to_path_buf());
-        let emr = EmrEmulator::start(config).expect("the EMR emulator starts");
-        let file = dir.path().join("shop-emr.yaml");
-        std::fs::write(&file, workflow).unwrap();
-        Lab {
-            file: file.display().to_string(),
-            dir,
-            s3,
-            emr,
-        }
+        let spark = spark.to_path_buf();
+        let code = repo().join("examples/spark");
+        Lab::start(
+            &workflow,
+            &code,
+            |_| true,
+            |config| config.spark_submit = Some(spark),
+        )
     }
 
     /// `workflows/ecommerce-emr.yaml` on the test bucket and a small dataset.
@@ -182,43 +164,14 @@ impl Lab {
         Lab::new(spark, text)
     }
 
-    fn args(&self) -> Vec<String> {
-        ["run", &self.file, "--batch", BATCH, "--store"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([format!("s3://{BUCKET}/team")])
-            .collect()
-    }
-
-    fn env(&self) -> Vec<(&'static str, String)> {
-        let mut env = self.s3.env();
-        env.push(("AWS_ENDPOINT_URL_EMR", self.emr.endpoint().to_string()));
-        env.push(("RESPAWN_EMR_POLL", "200ms".into()));
-        env.push((
-            "RESPAWN_SCRATCH",
-            self.dir.path().join("scratch").display().to_string(),
-        ));
-        env
-    }
-
     fn run(&self) -> Run {
-        support::respawn_env(self.args(), &self.env(), &[])
+        self.respawn(&["run", &self.file, "--batch", BATCH])
     }
 
     fn spawn(&self) -> Child {
-        let mut command = support::command();
-        command
-            .args(self.args())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (name, value) in self.env() {
-            command.env(name, value);
-        }
+        let mut command = self.run_command(BATCH);
+        command.stdout(Stdio::null()).stderr(Stdio::null());
         command.spawn().expect("respawn starts")
-    }
-
-    fn store_root(&self) -> PathBuf {
-        self.s3.root().join(BUCKET).join("team")
     }
 
     /// Every published file is data or respawn's manifest, and the rows are the laptop's.
@@ -253,11 +206,7 @@ impl Lab {
         support::walk(&self.store_root(), &self.store_root(), &mut all);
         let left: Vec<&String> = all.keys().filter(|k| k.contains("/work/")).collect();
         assert!(left.is_empty(), "work-tables left: {left:?}");
-        support::emulator::assert_every_cluster_terminated(&self.emr);
-    }
-
-    fn steps_of(&self, stage: &str) -> usize {
-        support::emulator::steps_of(&self.emr, stage)
+        self.assert_every_cluster_terminated();
     }
 
     fn step_in_state(&self, stage: &str, state: &str) -> bool {
@@ -353,7 +302,7 @@ fn a_pyspark_job_that_fails_in_its_driver_is_retried_with_sparks_error_in_the_lo
     );
     let lab = Lab::new(&spark, workflow);
     std::fs::write(
-        lab.s3.root().join(BUCKET).join("code/broken.py"),
+        lab.s3().root().join(BUCKET).join("code/broken.py"),
         "from pyspark.sql import SparkSession\n\
          spark = SparkSession.builder.appName('broken').getOrCreate()\n\
          spark.range(3).select('no_such_column').show()\n",
@@ -362,7 +311,7 @@ fn a_pyspark_job_that_fails_in_its_driver_is_retried_with_sparks_error_in_the_lo
     let run = lab.run();
     let mut steps = BTreeMap::new();
     // The steps' logs, as the emulator uploads them under the LogUri.
-    let logs = lab.s3.root().join(BUCKET).join("emr-logs");
+    let logs = lab.s3().root().join(BUCKET).join("emr-logs");
     support::walk(&logs, &logs, &mut steps);
     let step_stderr: Vec<String> = steps
         .iter()

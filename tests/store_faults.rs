@@ -18,63 +18,43 @@ use std::time::Duration;
 use support::Run;
 use support::fault_proxy::{Fault, FaultPlan, FaultProxy, Outage};
 use support::s3_server::{BUCKET, S3Server};
+use support::workspace::Workspace;
 
 /// The batches each test runs, one after the other (a run makes about 75 requests).
 const BATCHES: [&str; 4] = ["2019-10-01", "2019-10-02", "2019-10-03", "2019-10-04"];
 const WORKFLOW: &str = "ecommerce-sessions";
 
 struct Shop {
-    dir: tempfile::TempDir,
-    file: std::path::PathBuf,
-    server: S3Server,
+    ws: Workspace,
     proxy: FaultProxy,
 }
 
 impl Shop {
     fn new(plan: FaultPlan) -> Shop {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("shop.yaml");
-        std::fs::write(
-            &file,
-            support::small_ecommerce(&[("    deadline: 10h\n", "")]),
-        )
-        .unwrap();
-        let server = S3Server::start();
+        let text = support::small_ecommerce(&[("    deadline: 10h\n", "")]);
+        let ws = Workspace::on("shop", &text, true);
+        let server = ws.s3.as_ref().expect("the shop's store is on S3");
         let proxy = FaultProxy::start(server.endpoint(), plan);
-        Shop {
-            dir,
-            file,
-            server,
-            proxy,
-        }
+        Shop { ws, proxy }
     }
 
+    /// The workspace's environment with the store's endpoint on the proxy, and `extra`.
     fn env(&self, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
-        let mut env = self.server.env();
+        let mut env = self.ws.env();
         for (name, value) in env.iter_mut() {
             if *name == "AWS_ENDPOINT_URL" {
                 *value = self.proxy.endpoint().to_string();
             }
         }
-        env.push((
-            "RESPAWN_SCRATCH",
-            self.dir.path().join("scratch").display().to_string(),
-        ));
         env.extend_from_slice(extra);
         env
     }
 
     fn run(&self, batch: &str, args: &[&str], env: &[(&'static str, String)]) -> Run {
-        let mut all = vec![
-            "run".to_string(),
-            self.file.display().to_string(),
-            "--batch".into(),
-            batch.into(),
-            "--store".into(),
-            format!("s3://{BUCKET}/team"),
-        ];
-        all.extend(args.iter().map(|a| a.to_string()));
-        support::respawn_env(all, &self.env(env), &[])
+        let file = self.ws.file_arg();
+        let mut all = vec!["run", file.as_str(), "--batch", batch];
+        all.extend_from_slice(args);
+        support::respawn_env(self.ws.args(&all), &self.env(env), &[])
     }
 
     /// Runs the same command until it finishes: every stop before must be exit 3 naming
@@ -105,10 +85,7 @@ impl Shop {
     }
 
     fn objects(&self) -> BTreeMap<String, Vec<u8>> {
-        let root = self.server.root().join(BUCKET).join("team");
-        let mut objects = BTreeMap::new();
-        support::walk(&root, &root, &mut objects);
-        objects
+        self.ws.objects("")
     }
 
     /// Every batch run until it finished; how many stops with exit 3 there were.
