@@ -1,14 +1,12 @@
 //! Closing a run: record how it ended, keep the logs, clean up the work-tables after
 //! success, remove the scratch directory, release the lease.
 
-use super::ledger::LedgerMsg;
 use super::{Driver, RunEnd};
 use crate::ledger::{RunStatus, timestamp};
 use crate::store::{Store, StoreError};
 use respawn_core::contract::event::RunEvent;
 use respawn_core::machine::StageState;
 use respawn_core::workflow::Cleanup;
-use tokio::sync::oneshot;
 
 impl Driver {
     /// Attempts still running when the run stopped (their processes are gone by now): their
@@ -67,7 +65,25 @@ impl Driver {
         }
         // Logs of attempts that ended are wanted in every case.
         while self.logs.join_next().await.is_some() {}
-        let (status, message) = match &end {
+        self.record_finished(&end);
+        let mut end = end;
+        if let Err(error) = self.flush().await
+            && matches!(end, RunEnd::Succeeded)
+        {
+            end = RunEnd::Store(error);
+        }
+        if matches!(end, RunEnd::Succeeded) && self.workflow.cleanup == Cleanup::OnSuccess {
+            end = self.clean_up().await;
+        }
+        let _ = self.flush().await;
+        self.let_go(&end).await;
+        end
+    }
+
+    /// Records how the run ended (and, when it succeeded, the fingerprints its outputs
+    /// were made with) and says so.
+    fn record_finished(&mut self, end: &RunEnd) {
+        let (status, message) = match end {
             RunEnd::Succeeded => (RunStatus::Succeeded, None),
             RunEnd::Failed { message, .. } => (RunStatus::Failed, Some(message.clone())),
             RunEnd::Stopped => (
@@ -76,7 +92,7 @@ impl Driver {
             ),
             RunEnd::Store(error) => (RunStatus::Failed, Some(error.to_string())),
             RunEnd::Io(error) => (RunStatus::Failed, Some(error.clone())),
-            RunEnd::Lease(_) => unreachable!("returned above"),
+            RunEnd::Lease(_) => return,
         };
         let finished_at = timestamp(self.clock.now());
         self.with_record(|record| {
@@ -91,40 +107,34 @@ impl Driver {
             record.finished_at = Some(finished_at);
         });
         self.emit(RunEvent::Finished { status, message });
-        let mut end = end;
-        if let Err(error) = self.flush().await
-            && matches!(end, RunEnd::Succeeded)
-        {
-            end = RunEnd::Store(error);
-        }
-        if matches!(end, RunEnd::Succeeded) && self.workflow.cleanup == Cleanup::OnSuccess {
-            let work = self.layout.work(&self.run_id);
-            match self.store.delete_prefix(&work).await {
-                Ok(deleted) => {
-                    let prefix = self.store.locate(&work);
-                    self.emit(RunEvent::Cleaned { deleted, prefix });
-                }
-                Err(error) => end = RunEnd::Store(error),
+    }
+
+    /// Deletes the work-tables of a run that succeeded (its outputs are published); a
+    /// store that fails the deletion fails the run.
+    async fn clean_up(&mut self) -> RunEnd {
+        let work = self.layout.work(&self.run_id);
+        match self.store.delete_prefix(&work).await {
+            Ok(deleted) => {
+                let prefix = self.store.locate(&work);
+                self.emit(RunEvent::Cleaned { deleted, prefix });
+                RunEnd::Succeeded
             }
+            Err(error) => RunEnd::Store(error),
         }
-        let _ = self.flush().await;
-        // What this run measured, for the plans of the next ones (a copy: losing it loses
-        // nothing the run records do not hold).
-        let measured = self
-            .record
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+    }
+
+    /// What the run leaves behind: what it measured, for the plans of the next ones (a
+    /// copy: losing it loses nothing the run records do not hold), no ledger writer, no
+    /// scratch, and no lease.
+    async fn let_go(&mut self, end: &RunEnd) {
+        let measured = self.ledger.record();
         if !matches!(end, RunEnd::Store(_))
             && let Err(error) =
                 crate::ledger::add_learned(&self.store, &self.layout, &measured).await
         {
             tracing::warn!("later plans will not learn from this run: {error}");
         }
-        drop(self.ledger);
-        if let Some(task) = self.ledger_task.take() {
-            let _ = task.await;
-        }
+        self.ledger.close().await;
         let scratch = self.clusters.scratch().clone();
         let _ = tokio::task::spawn_blocking(move || scratch.remove_all()).await;
         if let Some(lease) = self.lease.take()
@@ -132,15 +142,10 @@ impl Driver {
         {
             tracing::warn!("could not release the lease (it expires on its own): {error}");
         }
-        end
     }
 
     /// Waits until every event and the latest run record are in the store.
     async fn flush(&mut self) -> Result<(), StoreError> {
-        let (done, wait) = oneshot::channel();
-        if self.ledger.send(LedgerMsg::Flush(done)).is_err() {
-            return Ok(());
-        }
-        wait.await.unwrap_or(Ok(()))
+        self.ledger.flush().await
     }
 }

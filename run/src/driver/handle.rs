@@ -241,13 +241,7 @@ impl Driver {
     ) -> Option<RunEnd> {
         let check = self.check_ended(stage, attempt);
         if self.reclaimed.remove(&(stage, attempt)) {
-            let name = &self.workflow.stages[stage].name;
-            let note = "respawn: the node this attempt ran on was reclaimed; it runs again";
-            append_log(&self.clusters.scratch().log_path(name, attempt), note);
-            self.save_log(stage, attempt);
-            if let Some(cluster) = self.cluster.as_mut() {
-                cluster.forget(stage, attempt);
-            }
+            self.end_reclaimed(stage, attempt);
             return None;
         }
         let (end, bytes) = match check {
@@ -294,22 +288,7 @@ impl Driver {
         let name = self.workflow.stages[stage].name.clone();
         match exit {
             Exit::Success => {
-                let ran = seconds(self.started.elapsed()) - self.launched_at[stage];
-                self.with_record(|record| {
-                    let entry = record.stages.entry(name.clone()).or_default();
-                    entry.seconds = Some(ran.max(0.0));
-                    entry.bytes = bytes;
-                });
-                self.note_overrun(stage, ran);
-                let output = self.output_of(stage, attempt);
-                self.local[stage] =
-                    output.map(|o| (o, format!("{}/{name}/{attempt}", self.run_id)));
-                self.emit(RunEvent::Exit {
-                    stage: name,
-                    attempt,
-                    code: 0,
-                    log: None,
-                });
+                self.succeeded(stage, attempt, bytes);
                 if self.start_checks(stage, attempt) {
                     return None;
                 }
@@ -327,6 +306,39 @@ impl Driver {
             }
         }
         self.tell_exit(stage, attempt, exit).await
+    }
+
+    /// An attempt whose node was reclaimed ended: its log says so, and it is no news (its
+    /// stage runs again).
+    fn end_reclaimed(&mut self, stage: StageId, attempt: u32) {
+        let name = &self.workflow.stages[stage].name;
+        let note = "respawn: the node this attempt ran on was reclaimed; it runs again";
+        append_log(&self.clusters.scratch().log_path(name, attempt), note);
+        self.save_log(stage, attempt);
+        if let Some(cluster) = self.cluster.as_mut() {
+            cluster.forget(stage, attempt);
+        }
+    }
+
+    /// An attempt exited 0: its time and output size go into the record, and its
+    /// work-table is where the cluster's consumers will read it.
+    fn succeeded(&mut self, stage: StageId, attempt: u32, bytes: Option<u64>) {
+        let name = self.workflow.stages[stage].name.clone();
+        let ran = seconds(self.started.elapsed()) - self.launched_at[stage];
+        self.with_record(|record| {
+            let entry = record.stages.entry(name.clone()).or_default();
+            entry.seconds = Some(ran.max(0.0));
+            entry.bytes = bytes;
+        });
+        self.note_overrun(stage, ran);
+        let output = self.output_of(stage, attempt);
+        self.local[stage] = output.map(|o| (o, format!("{}/{name}/{attempt}", self.run_id)));
+        self.emit(RunEvent::Exit {
+            stage: name,
+            attempt,
+            code: 0,
+            log: None,
+        });
     }
 
     /// Tells the machine how an attempt (numbered over the run) ended.

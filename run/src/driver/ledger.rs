@@ -31,8 +31,71 @@ pub(super) struct Ledger {
     pub clock: Arc<dyn Clock>,
 }
 
+/// The driver's end of the writer: the run record they share, the queue to the writer,
+/// and the writer's task.
+pub(super) struct LedgerLink {
+    record: Arc<Mutex<RunRecord>>,
+    queue: Option<mpsc::UnboundedSender<LedgerMsg>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LedgerLink {
+    /// Starts the writer on `ledger`; a write that fails is told to `driver`.
+    pub fn start(ledger: Ledger, driver: mpsc::UnboundedSender<Msg>) -> LedgerLink {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let record = ledger.shared.clone();
+        let task = tokio::spawn(write_ledger(ledger, rx, driver));
+        LedgerLink {
+            record,
+            queue: Some(queue),
+            task: Some(task),
+        }
+    }
+
+    fn send(&self, msg: LedgerMsg) -> bool {
+        self.queue.as_ref().is_some_and(|q| q.send(msg).is_ok())
+    }
+
+    /// Queues an event.
+    pub fn event(&self, event: serde_json::Value) {
+        self.send(LedgerMsg::Event(event));
+    }
+
+    /// Changes the shared run record and tells the writer.
+    pub fn change<T>(&self, change: impl FnOnce(&mut RunRecord) -> T) -> T {
+        let result = change(&mut self.record.lock().unwrap_or_else(|e| e.into_inner()));
+        self.send(LedgerMsg::Record);
+        result
+    }
+
+    /// A copy of the run record as it is now.
+    pub fn record(&self) -> RunRecord {
+        self.record
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until every event and the latest run record are in the store.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        if !self.send(LedgerMsg::Flush(done)) {
+            return Ok(());
+        }
+        wait.await.unwrap_or(Ok(()))
+    }
+
+    /// Lets the writer finish what is queued, and waits for it.
+    pub async fn close(&mut self) {
+        self.queue.take();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
 /// Writes events and the run record until the driver drops its sender and all is written.
-pub(super) async fn write_ledger(
+async fn write_ledger(
     ledger: Ledger,
     mut rx: mpsc::UnboundedReceiver<LedgerMsg>,
     driver: mpsc::UnboundedSender<Msg>,

@@ -48,7 +48,7 @@ use respawn_core::plan::calendar::IntervalValues;
 use respawn_core::workflow::{StageId, Workflow};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -219,10 +219,8 @@ struct Driver {
     /// clusters of the processes before): it starts without simulated provisioning.
     first_generation: u32,
 
-    /// The run record, shared with the task that writes it.
-    record: Arc<Mutex<RunRecord>>,
-    ledger: mpsc::UnboundedSender<ledger::LedgerMsg>,
-    ledger_task: Option<tokio::task::JoinHandle<()>>,
+    /// The run record, shared with the task that writes it and its events.
+    ledger: ledger::LedgerLink,
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     tasks: JoinSet<()>,

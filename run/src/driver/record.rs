@@ -2,7 +2,6 @@
 //! injected clock), the run record kept in step with the machine, and the attempts' logs.
 
 use super::Driver;
-use super::ledger::LedgerMsg;
 use crate::ledger::{RunRecord, timestamp};
 use crate::store::Store;
 use respawn_core::contract::event::{RunEvent, StampedEvent};
@@ -20,17 +19,12 @@ impl Driver {
             event,
         };
         (self.sink)(&stamped);
-        let _ = self.ledger.send(LedgerMsg::Event(stamped.to_json()));
+        self.ledger.event(stamped.to_json());
     }
 
     /// Changes the run record (shared with the writer) and tells the writer.
     pub(super) fn with_record<T>(&self, change: impl FnOnce(&mut RunRecord) -> T) -> T {
-        let result = {
-            let mut record = self.record.lock().unwrap_or_else(|e| e.into_inner());
-            change(&mut record)
-        };
-        let _ = self.ledger.send(LedgerMsg::Record);
-        result
+        self.ledger.change(change)
     }
 
     /// Brings every stage of the run record up to date with the machine.

@@ -2,7 +2,7 @@
 //! outputs, attempts of earlier processes), prepare the cluster provider, start the ledger
 //! writer, say what is reused, and hand the machine its first event.
 
-use super::ledger::{Ledger, write_ledger};
+use super::ledger::{Ledger, LedgerLink};
 use super::{Driver, RunEnd, RunInput};
 use crate::inspect::{Inspection, inspect};
 use crate::ledger::{EventLog, RunRecord, RunStatus};
@@ -55,31 +55,23 @@ impl Driver {
         let events = EventLog::open(&store, &layout, &run_id, clock.now())
             .await
             .map_err(RunEnd::Store)?;
-        let (ledger, ledger_rx) = mpsc::unbounded_channel();
         let (tx, rx) = mpsc::unbounded_channel();
         let mut initial = record.value.clone();
         initial.status = RunStatus::Running;
         initial.finished_at = None;
         initial.message = None;
         initial.cluster_kind = Some(respawn_core::learn::cluster_kind(&workflow));
-        let shared = Arc::new(Mutex::new(initial.clone()));
-        let ledger_task = tokio::spawn(write_ledger(
+        let ledger = LedgerLink::start(
             Ledger {
                 store: store.clone(),
                 layout: layout.clone(),
                 record,
-                shared: shared.clone(),
+                shared: Arc::new(Mutex::new(initial.clone())),
                 events,
                 clock: clock.clone(),
             },
-            ledger_rx,
             tx.clone(),
-        ));
-        let seed_nanos = clock
-            .now()
-            .duration_since(std::time::SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(7);
+        );
         let mut driver = Driver {
             machine: Machine::new(setup.clone()),
             setup,
@@ -91,14 +83,12 @@ impl Driver {
             replacement: None,
             gone: BTreeSet::new(),
             first_generation: initial.generations + 1,
-            record: shared,
             ledger,
-            ledger_task: Some(ledger_task),
             tx,
             rx,
             tasks: JoinSet::new(),
             started: tokio::time::Instant::now(),
-            jitter: rand_pcg::Pcg64::seed_from_u64(seed_nanos),
+            jitter: rand_pcg::Pcg64::seed_from_u64(seed_of(clock.as_ref())),
             outcome: None,
             failed_stage: None,
             launched_at: vec![0.0; workflow.stages.len()],
@@ -210,4 +200,13 @@ impl Driver {
         });
         self.sync_record();
     }
+}
+
+/// The seed of the launch jitter: the clock's nanoseconds.
+fn seed_of(clock: &dyn crate::clock::Clock) -> u64 {
+    clock
+        .now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7)
 }

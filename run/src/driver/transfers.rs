@@ -5,16 +5,22 @@
 
 use super::command::crash_point;
 use super::{Driver, Msg};
+use crate::clock::Clock;
+use crate::cluster::emr::Saver;
 use crate::cluster::{Cluster, Output};
+use crate::ledger::Layout;
 use crate::ledger::{
     CommitManifest, CommitOutcome, Committed, PartWriter, commit, commit_parts, publish_output,
     timestamp,
 };
-use crate::store::{Store, StoreError, download_dir, sum_prefix, upload_dir};
+use crate::store::{
+    AnyStore, Store, StoreError, TransferOptions, download_dir, sum_prefix, upload_dir,
+};
 use respawn_core::contract::event::RunEvent;
 use respawn_core::workflow::StageId;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -33,12 +39,36 @@ impl Driver {
             });
             return;
         };
-        let spec = &self.workflow.stages[stage];
-        let name = spec.name.clone();
         let Some((output, _)) = self.local[stage].clone() else {
             return;
         };
-        let scratch = self.clusters.scratch().staging_dir(&format!("{name}.sum"));
+        let name = self.workflow.stages[stage].name.clone();
+        let job = PersistJob {
+            store: self.store.clone(),
+            layout: self.layout.clone(),
+            transfer: self.settings.transfer.clone(),
+            clock: self.clock.clone(),
+            saver: self.cluster.as_ref().and_then(Cluster::saver),
+            scratch: self.clusters.scratch().staging_dir(&format!("{name}.sum")),
+            manifest: self.manifest_of(stage, attempt),
+            output,
+        };
+        let tx = self.tx.clone();
+        self.tasks.spawn(async move {
+            let result = job.run().await;
+            let _ = tx.send(Msg::Persisted {
+                generation,
+                stage,
+                attempt,
+                result,
+            });
+        });
+    }
+
+    /// The COMMIT of an attempt before its files are listed: the work-tables it read
+    /// (the ids of its inputs on this cluster) and its stage's fingerprint.
+    fn manifest_of(&self, stage: StageId, attempt: u32) -> CommitManifest {
+        let spec = &self.workflow.stages[stage];
         let inputs: BTreeMap<String, String> = spec
             .needs
             .iter()
@@ -48,70 +78,18 @@ impl Driver {
                     .map(|(_, id)| (self.workflow.stages[i].name.clone(), id.clone()))
             })
             .collect();
-        let mut manifest = CommitManifest {
+        CommitManifest {
             format: crate::ledger::FORMAT,
             workflow: self.workflow.name.clone(),
             run_id: self.run_id.clone(),
-            stage: name.clone(),
+            stage: spec.name.clone(),
             attempt,
             fingerprint: self.fingerprints[stage].clone(),
             inputs,
             files: Vec::new(),
             parts: Vec::new(),
             committed_at: String::new(),
-        };
-        let saver = self.cluster.as_ref().and_then(Cluster::saver);
-        let store = self.store.clone();
-        let layout = self.layout.clone();
-        let transfer = self.settings.transfer.clone();
-        let clock = self.clock.clone();
-        let tx = self.tx.clone();
-        self.tasks.spawn(async move {
-            let began = Instant::now();
-            let result = async {
-                let prefix = layout.attempt(&manifest.run_id, &name, attempt);
-                let parts = commit_parts(&layout, &manifest.run_id, &name, attempt);
-                let mut list = PartWriter::new(&store, parts);
-                match &output {
-                    Output::Dir(dir) => {
-                        upload_dir(&store, dir, &prefix, &transfer, &mut list).await?
-                    }
-                    Output::InStore(_) => {
-                        sum_prefix(&store, &prefix, &scratch, &transfer, &mut list).await?
-                    }
-                    Output::OnCluster(url) => {
-                        // The cluster copies it into the store; then it is committed as
-                        // a table a step wrote there.
-                        let failed = |why: String| StoreError::Io {
-                            object: url.clone(),
-                            source: std::io::Error::other(why),
-                        };
-                        let saver = saver.ok_or_else(|| failed("no cluster to copy it".into()))?;
-                        let to = store.locate(&prefix);
-                        saver.save(&name, attempt, url, &to).await.map_err(failed)?;
-                        sum_prefix(&store, &prefix, &scratch, &transfer, &mut list).await?
-                    }
-                };
-                let written = list.finish().await?;
-                manifest.files = written.files;
-                manifest.parts = written.parts;
-                crash_point("before-commit", &name);
-                manifest.committed_at = timestamp(clock.now());
-                let committed = match commit(&store, &layout, &manifest).await? {
-                    CommitOutcome::Committed => manifest,
-                    CommitOutcome::Lost(winner) => winner,
-                };
-                crash_point("after-commit", &name);
-                Ok((committed, began.elapsed()))
-            }
-            .await;
-            let _ = tx.send(Msg::Persisted {
-                generation,
-                stage,
-                attempt,
-                result,
-            });
-        });
+        }
     }
 
     pub(super) fn restore(&mut self, stage: StageId, generation: u32) {
@@ -217,4 +195,60 @@ async fn empty_dir(dir: &Path) -> Result<(), StoreError> {
         object: dir.display().to_string(),
         source,
     })
+}
+
+/// Persisting one attempt's work-table, away from the driver: its files go into the
+/// store (or are summed where a step wrote them), then its COMMIT.
+struct PersistJob {
+    store: AnyStore,
+    layout: Layout,
+    transfer: TransferOptions,
+    clock: Arc<dyn Clock>,
+    saver: Option<Saver>,
+    /// Where a table in the store is summed.
+    scratch: PathBuf,
+    manifest: CommitManifest,
+    output: Output,
+}
+
+impl PersistJob {
+    /// The COMMIT that stands (this one, or the one of a racing attempt that won) and how
+    /// long it took.
+    async fn run(mut self) -> Result<(CommitManifest, Duration), StoreError> {
+        let began = Instant::now();
+        let (store, layout) = (&self.store, &self.layout);
+        let (name, attempt) = (self.manifest.stage.clone(), self.manifest.attempt);
+        let prefix = layout.attempt(&self.manifest.run_id, &name, attempt);
+        let parts = commit_parts(layout, &self.manifest.run_id, &name, attempt);
+        let mut list = PartWriter::new(store, parts);
+        let (scratch, transfer) = (&self.scratch, &self.transfer);
+        match &self.output {
+            Output::Dir(dir) => upload_dir(store, dir, &prefix, transfer, &mut list).await?,
+            Output::InStore(_) => sum_prefix(store, &prefix, scratch, transfer, &mut list).await?,
+            Output::OnCluster(url) => {
+                // The cluster copies it into the store; then it is committed as a table a
+                // step wrote there.
+                let failed = |why: String| StoreError::Io {
+                    object: url.clone(),
+                    source: std::io::Error::other(why),
+                };
+                let saver =
+                    (self.saver.as_ref()).ok_or_else(|| failed("no cluster to copy it".into()))?;
+                let to = store.locate(&prefix);
+                saver.save(&name, attempt, url, &to).await.map_err(failed)?;
+                sum_prefix(store, &prefix, scratch, transfer, &mut list).await?
+            }
+        };
+        let written = list.finish().await?;
+        self.manifest.files = written.files;
+        self.manifest.parts = written.parts;
+        crash_point("before-commit", &name);
+        self.manifest.committed_at = timestamp(self.clock.now());
+        let committed = match commit(store, layout, &self.manifest).await? {
+            CommitOutcome::Committed => self.manifest,
+            CommitOutcome::Lost(winner) => winner,
+        };
+        crash_point("after-commit", &name);
+        Ok((committed, began.elapsed()))
+    }
 }
