@@ -134,40 +134,8 @@ pub async fn drive_opened(
     {
         tracing::warn!("temporary files left in run {run_id} were not collected: {error}");
     }
-    let mut scratch =
-        LocalClusters::new(settings.scratch.join(&workflow.name).join(&run_id), &run_id);
-    if let Some(program) = settings.supervisor {
-        scratch = scratch.supervised_by(program);
-    }
-    let clusters = match (&workflow.cluster.provider, &workflow.cluster.emr) {
-        (Provider::Emr, Some(spec)) => {
-            let client =
-                emr::client(spec.region.as_deref(), settings.emr_endpoint_url.as_deref()).await;
-            let mut emr = EmrClusters::new(
-                client,
-                spec.clone(),
-                &workflow.name,
-                &run_id,
-                &record.value.batch,
-                &store.describe(),
-                settings.emr_poll,
-            );
-            let spot = workflow.cluster.market != MarketChoice::Fixed(Market::OnDemand);
-            let queue = match &spec.notice_queue {
-                Some(url) => {
-                    let lead = workflow.cluster.notice.unwrap_or(defaults::EC2_NOTICE);
-                    Some(NoticeQueue::new(spec.region.as_deref(), url, lead).await)
-                }
-                None => None,
-            };
-            emr = emr.with_notices(queue, spot);
-            ClusterProvider::Emr {
-                emr: Arc::new(emr),
-                scratch,
-            }
-        }
-        _ => ClusterProvider::Local(scratch),
-    };
+    let clusters =
+        cluster_provider(&workflow, &store, &record.value.batch, &run_id, &settings).await;
     let (mut planned, model) = planning_workflow(&store, workflow, settings.history).await;
     let publish_due = publish_due(&planned, &record.value.batch);
     if let Some(due) = publish_due {
@@ -199,6 +167,47 @@ pub async fn drive_opened(
         alerting.finish();
     }
     end
+}
+
+/// Where the run's clusters come from: EMR (with its notice queue) or local processes,
+/// both with the run's scratch directory.
+async fn cluster_provider(
+    workflow: &Workflow,
+    store: &AnyStore,
+    batch: &str,
+    run_id: &str,
+    settings: &RunSettings,
+) -> ClusterProvider {
+    let mut scratch =
+        LocalClusters::new(settings.scratch.join(&workflow.name).join(run_id), run_id);
+    if let Some(program) = &settings.supervisor {
+        scratch = scratch.supervised_by(program.clone());
+    }
+    let (Provider::Emr, Some(spec)) = (&workflow.cluster.provider, &workflow.cluster.emr) else {
+        return ClusterProvider::Local(scratch);
+    };
+    let client = emr::client(spec.region.as_deref(), settings.emr_endpoint_url.as_deref()).await;
+    let emr = EmrClusters::new(
+        client,
+        spec.clone(),
+        &workflow.name,
+        run_id,
+        batch,
+        &store.describe(),
+        settings.emr_poll,
+    );
+    let spot = workflow.cluster.market != MarketChoice::Fixed(Market::OnDemand);
+    let queue = match &spec.notice_queue {
+        Some(url) => {
+            let lead = workflow.cluster.notice.unwrap_or(defaults::EC2_NOTICE);
+            Some(NoticeQueue::new(spec.region.as_deref(), url, lead).await)
+        }
+        None => None,
+    };
+    ClusterProvider::Emr {
+        emr: Arc::new(emr.with_notices(queue, spot)),
+        scratch,
+    }
 }
 
 /// When the output of `batch` is due, for a scheduled workflow with `publish_by`.

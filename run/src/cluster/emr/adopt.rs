@@ -129,31 +129,7 @@ async fn find_live_once(
     run_id: Option<&str>,
 ) -> Result<Vec<(Found, Listed)>, EmrError> {
     let mut out = Vec::new();
-    let mut pages = client
-        .list_clusters()
-        .set_cluster_states(Some(LIVE_STATES.to_vec()))
-        .into_paginator()
-        .items()
-        .send();
-    let mut ids = Vec::new();
-    while let Some(summary) = pages.next().await {
-        let summary = summary.map_err(|e| EmrError::from_sdk("ListClusters", e))?;
-        // respawn names its clusters `respawn:<workflow>:<run>:<generation>`.
-        let ours = summary.name().is_some_and(|n| n.starts_with("respawn:"));
-        let this_run = match run_id {
-            Some(run) => summary
-                .name()
-                .is_some_and(|n| n.split(':').nth(2) == Some(run)),
-            None => true,
-        };
-        if ours
-            && this_run
-            && let Some(id) = summary.id()
-        {
-            ids.push(id.to_string());
-        }
-    }
-    for id in ids {
+    for id in live_ids(client, run_id).await? {
         let described = match client.describe_cluster().cluster_id(&id).send().await {
             Ok(described) => described,
             Err(error) => {
@@ -173,50 +149,82 @@ async fn find_live_once(
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
             .collect();
-        if run_id.is_some_and(|run| tags.get(TAG_RUN).map(String::as_str) != Some(run)) {
-            continue;
+        match (tags.get(TAG_RUN), run_id) {
+            (None, _) => continue,
+            (Some(tagged), Some(run)) if tagged != run => continue,
+            _ => {}
         }
-        if !tags.contains_key(TAG_RUN) {
-            continue;
-        }
-        let mut spot = false;
-        let mut fleets = client
-            .list_instance_fleets()
-            .cluster_id(&id)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(fleet) = fleets.next().await {
-            let fleet = fleet.map_err(|e| EmrError::from_sdk("ListInstanceFleets", e))?;
-            spot |= fleet.target_spot_capacity().unwrap_or(0) > 0;
-        }
-        let status = cluster.status();
-        out.push((
-            Found {
-                id: id.clone(),
-                market: if spot { Market::Spot } else { Market::OnDemand },
-                generation: tags
-                    .get(TAG_GENERATION)
-                    .and_then(|g| g.parse().ok())
-                    .unwrap_or(0),
-            },
-            Listed {
-                id: id.clone(),
-                name: cluster.name().unwrap_or_default().to_string(),
-                state: status
-                    .and_then(|s| s.state())
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
-                created: status
-                    .and_then(|s| s.timeline())
-                    .and_then(|t| t.creation_date_time())
-                    .and_then(|t| {
-                        t.fmt(aws_sdk_emr::primitives::DateTimeFormat::DateTime)
-                            .ok()
-                    }),
-                tags,
-            },
-        ));
+        let found = Found {
+            id: id.clone(),
+            market: market_of(client, &id).await?,
+            generation: (tags.get(TAG_GENERATION))
+                .and_then(|g| g.parse().ok())
+                .unwrap_or(0),
+        };
+        out.push((found, listed(&id, cluster, tags)));
     }
     Ok(out)
+}
+
+/// The ids of the live clusters respawn named (`respawn:<workflow>:<run>:<generation>`),
+/// of run `run_id` when given.
+async fn live_ids(client: &Client, run_id: Option<&str>) -> Result<Vec<String>, EmrError> {
+    let mut pages = client
+        .list_clusters()
+        .set_cluster_states(Some(LIVE_STATES.to_vec()))
+        .into_paginator()
+        .items()
+        .send();
+    let mut ids = Vec::new();
+    while let Some(summary) = pages.next().await {
+        let summary = summary.map_err(|e| EmrError::from_sdk("ListClusters", e))?;
+        let name = summary.name().unwrap_or_default();
+        let this_run = run_id.is_none_or(|run| name.split(':').nth(2) == Some(run));
+        if name.starts_with("respawn:")
+            && this_run
+            && let Some(id) = summary.id()
+        {
+            ids.push(id.to_string());
+        }
+    }
+    Ok(ids)
+}
+
+/// Spot when one of the cluster's fleets asks for spot capacity.
+async fn market_of(client: &Client, id: &str) -> Result<Market, EmrError> {
+    let mut spot = false;
+    let mut fleets = client
+        .list_instance_fleets()
+        .cluster_id(id)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(fleet) = fleets.next().await {
+        let fleet = fleet.map_err(|e| EmrError::from_sdk("ListInstanceFleets", e))?;
+        spot |= fleet.target_spot_capacity().unwrap_or(0) > 0;
+    }
+    Ok(if spot { Market::Spot } else { Market::OnDemand })
+}
+
+/// What `respawn clusters` shows of a cluster.
+fn listed(
+    id: &str,
+    cluster: &aws_sdk_emr::types::Cluster,
+    tags: BTreeMap<String, String>,
+) -> Listed {
+    let status = cluster.status();
+    Listed {
+        id: id.to_string(),
+        name: cluster.name().unwrap_or_default().to_string(),
+        state: (status.and_then(|s| s.state()))
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        created: (status.and_then(|s| s.timeline()))
+            .and_then(|t| t.creation_date_time())
+            .and_then(|t| {
+                t.fmt(aws_sdk_emr::primitives::DateTimeFormat::DateTime)
+                    .ok()
+            }),
+        tags,
+    }
 }

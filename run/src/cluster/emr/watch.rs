@@ -5,7 +5,7 @@
 
 use super::{EmrClusters, EmrError, EmrErrorKind, ProvisionError};
 use crate::cluster::{ClusterEnd, ClusterNews, Notify, StepEnd};
-use aws_sdk_emr::types::{ClusterState, ClusterStateChangeReasonCode, StepState};
+use aws_sdk_emr::types::{ClusterState, ClusterStateChangeReasonCode, StepState, StepStatus};
 use respawn_core::workflow::StageId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -187,120 +187,163 @@ pub(super) async fn watch(
     watched: Arc<Mutex<BTreeMap<String, (StageId, u32)>>>,
     notify: Notify,
 ) {
-    // Reclaimed instances already told of.
-    let mut told: BTreeSet<String> = BTreeSet::new();
+    let mut watcher = Watcher {
+        owner,
+        id,
+        generation,
+        watched,
+        notify,
+        told: BTreeSet::new(),
+    };
     loop {
-        tokio::time::sleep(owner.jittered()).await;
-        let seen = match owner.describe(&id).await {
+        tokio::time::sleep(watcher.owner.jittered()).await;
+        let seen = match watcher.owner.describe(&watcher.id).await {
             Ok(seen) => seen,
             Err(error) => {
                 tracing::warn!("{error} (will poll again)");
                 continue;
             }
         };
-        if matches!(
+        if watcher.ended(&seen) {
+            return;
+        }
+        for (step, (stage, attempt)) in watcher.steps() {
+            if let Some(end) = watcher.step_end(&seen, &step, stage, attempt).await {
+                watcher.exited(&step, stage, attempt, end);
+            }
+        }
+    }
+}
+
+/// What a cluster's watcher follows, and the reclaimed instances it already told of.
+struct Watcher {
+    owner: Arc<EmrClusters>,
+    id: String,
+    generation: u32,
+    watched: Arc<Mutex<BTreeMap<String, (StageId, u32)>>>,
+    notify: Notify,
+    told: BTreeSet<String>,
+}
+
+impl Watcher {
+    /// Tells of the cluster's end, when it ended; true then.
+    fn ended(&self, seen: &Seen) -> bool {
+        if !matches!(
             seen.state,
             ClusterState::Terminating
                 | ClusterState::Terminated
                 | ClusterState::TerminatedWithErrors
         ) {
-            let end = classify(seen.code.as_ref());
-            if let (ClusterEnd::Lost, Some(subnet)) = (end, &seen.subnet) {
-                owner.reclaimed_subnet(subnet);
-            }
-            notify(ClusterNews::Ended {
-                generation,
-                end,
-                cause: end_cause(&id, &seen),
-            });
-            return;
+            return false;
         }
-        let steps: Vec<(String, (StageId, u32))> = watched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        for (step, (stage, attempt)) in steps {
-            let described = match owner
-                .client
-                .describe_step()
-                .cluster_id(&id)
-                .step_id(&step)
-                .send()
-                .await
-            {
-                Ok(described) => described,
-                Err(error) => {
-                    tracing::warn!(
-                        "{} (will poll again)",
-                        EmrError::from_sdk("DescribeStep", error)
-                    );
-                    continue;
-                }
-            };
-            let status = described.step().and_then(|s| s.status());
-            let end = match status.and_then(|s| s.state()) {
-                Some(StepState::Completed) => StepEnd::Success,
-                Some(StepState::Failed) => {
-                    let details = status.and_then(|s| s.failure_details());
-                    let mut detail = format!("EMR step {step} on {id} FAILED");
-                    if let Some(d) = details {
-                        for part in [d.reason(), d.message()].into_iter().flatten() {
-                            detail.push_str(&format!("\n{part}"));
-                        }
-                        if let Some(log) = d.log_file() {
-                            detail.push_str(&format!("\nstep log: {log}"));
-                        }
-                    }
-                    let started = status
-                        .and_then(|s| s.timeline())
-                        .and_then(|t| t.start_date_time())
-                        .map_or(0.0, |t| t.as_secs_f64());
-                    if let Some((lost, remaining)) = owner.reclaimed_during(&id, started).await {
-                        if let Some(subnet) = &seen.subnet {
-                            owner.reclaimed_subnet(subnet);
-                        }
-                        notify(ClusterNews::NodesLost {
-                            generation,
-                            stage,
-                            attempt,
-                            instances: lost
-                                .into_iter()
-                                .filter(|i| told.insert(i.clone()))
-                                .collect(),
-                            remaining,
-                        });
-                    }
-                    StepEnd::Failed {
-                        code: 1,
-                        detail: Some(detail),
-                    }
-                }
-                Some(StepState::Cancelled | StepState::Interrupted) => StepEnd::Failed {
+        let end = classify(seen.code.as_ref());
+        if let (ClusterEnd::Lost, Some(subnet)) = (end, &seen.subnet) {
+            self.owner.reclaimed_subnet(subnet);
+        }
+        (self.notify)(ClusterNews::Ended {
+            generation: self.generation,
+            end,
+            cause: end_cause(&self.id, seen),
+        });
+        true
+    }
+
+    /// The steps given to the cluster that have not ended yet.
+    fn steps(&self) -> Vec<(String, (StageId, u32))> {
+        let watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        watched.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// How `step` ended, or `None` while it runs (or cannot be described now).
+    async fn step_end(
+        &mut self,
+        seen: &Seen,
+        step: &str,
+        stage: StageId,
+        attempt: u32,
+    ) -> Option<StepEnd> {
+        let described = (self.owner.client.describe_step())
+            .cluster_id(&self.id)
+            .step_id(step)
+            .send()
+            .await
+            .map_err(|error| {
+                let error = EmrError::from_sdk("DescribeStep", error);
+                tracing::warn!("{error} (will poll again)");
+            })
+            .ok()?;
+        let status = described.step().and_then(|s| s.status());
+        let id = self.id.clone();
+        match status.and_then(|s| s.state()) {
+            Some(StepState::Completed) => Some(StepEnd::Success),
+            Some(StepState::Failed) => {
+                let started = (status.and_then(|s| s.timeline()))
+                    .and_then(|t| t.start_date_time())
+                    .map_or(0.0, |t| t.as_secs_f64());
+                self.tell_reclaimed(seen, started, stage, attempt).await;
+                Some(StepEnd::Failed {
                     code: 1,
-                    detail: Some(format!(
-                        "EMR step {step} on {id} was {}",
-                        status
-                            .and_then(|s| s.state())
-                            .map(|s| s.as_str())
-                            .unwrap_or("cancelled")
-                    )),
-                },
-                _ => continue,
-            };
-            watched
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&step);
-            notify(ClusterNews::Exited {
-                generation,
-                stage,
-                attempt,
-                end,
-            });
+                    detail: Some(failure_detail(step, &id, status)),
+                })
+            }
+            Some(state @ (StepState::Cancelled | StepState::Interrupted)) => {
+                Some(StepEnd::Failed {
+                    code: 1,
+                    detail: Some(format!("EMR step {step} on {id} was {}", state.as_str())),
+                })
+            }
+            _ => None,
         }
     }
+
+    /// When instances of the cluster ended while a failed step ran (since `started`),
+    /// tells that the attempt lost its nodes: its failure is an interruption.
+    async fn tell_reclaimed(&mut self, seen: &Seen, started: f64, stage: StageId, attempt: u32) {
+        let Some((lost, remaining)) = self.owner.reclaimed_during(&self.id, started).await else {
+            return;
+        };
+        if let Some(subnet) = &seen.subnet {
+            self.owner.reclaimed_subnet(subnet);
+        }
+        let instances = lost
+            .into_iter()
+            .filter(|i| self.told.insert(i.clone()))
+            .collect();
+        (self.notify)(ClusterNews::NodesLost {
+            generation: self.generation,
+            stage,
+            attempt,
+            instances,
+            remaining,
+        });
+    }
+
+    /// The step ended: it is no longer watched, and the run is told.
+    fn exited(&self, step: &str, stage: StageId, attempt: u32, end: StepEnd) {
+        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        watched.remove(step);
+        drop(watched);
+        (self.notify)(ClusterNews::Exited {
+            generation: self.generation,
+            stage,
+            attempt,
+            end,
+        });
+    }
+}
+
+/// What EMR says of a failed step: its reason, message and log.
+fn failure_detail(step: &str, id: &str, status: Option<&StepStatus>) -> String {
+    let mut detail = format!("EMR step {step} on {id} FAILED");
+    if let Some(d) = status.and_then(|s| s.failure_details()) {
+        for part in [d.reason(), d.message()].into_iter().flatten() {
+            detail.push_str(&format!("\n{part}"));
+        }
+        if let Some(log) = d.log_file() {
+            detail.push_str(&format!("\nstep log: {log}"));
+        }
+    }
+    detail
 }
 
 #[cfg(test)]

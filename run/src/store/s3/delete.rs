@@ -5,6 +5,7 @@
 use super::S3Store;
 use super::errors::code_kind;
 use crate::store::{Result, Store, StoreError, StoreErrorKind};
+use aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use backon::BackoffBuilder;
 use std::sync::Arc;
@@ -23,28 +24,10 @@ impl S3Store {
             .with_jitter()
             .build();
         loop {
-            let objects = keys
-                .iter()
-                .map(|k| ObjectIdentifier::builder().key(k).build())
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| StoreError::Service {
-                    operation: "DeleteObjects",
-                    object: self.describe(),
-                    detail: e.to_string(),
-                    kind: StoreErrorKind::Configuration,
-                })?;
-            let delete = Delete::builder()
-                .set_objects(Some(objects))
-                .quiet(true)
-                .build()
-                .map_err(|e| StoreError::Service {
-                    operation: "DeleteObjects",
-                    object: self.describe(),
-                    detail: e.to_string(),
-                    kind: StoreErrorKind::Configuration,
-                })?;
+            let delete = self.delete_request(&keys)?;
             let first = self.locate(self.relative(&keys[0]));
-            let sent = self
+            // Retried already for as long as the store's patience allows when it fails.
+            let output = self
                 .retrying(|_| async {
                     self.client
                         .delete_objects()
@@ -54,46 +37,9 @@ impl S3Store {
                         .await
                         .map_err(|e| self.error("DeleteObjects", first.clone(), e))
                 })
-                .await;
-            let (retry, error) = match sent {
-                Ok(output) => {
-                    let mut retry = Vec::new();
-                    let mut retry_kind = StoreErrorKind::Throttled;
-                    for failed in output.errors() {
-                        let code = failed.code().unwrap_or("unknown");
-                        let key = failed.key().unwrap_or_default().to_owned();
-                        // A code no one knows is not worth retrying: the server refused the key.
-                        let kind = code_kind(code).unwrap_or(StoreErrorKind::Configuration);
-                        if kind.is_transient() {
-                            if retry.is_empty() {
-                                retry_kind = kind;
-                            }
-                            retry.push(key);
-                        } else {
-                            return Err(StoreError::Service {
-                                operation: "DeleteObjects",
-                                object: self.locate(self.relative(&key)),
-                                detail: format!("{code}: {}", failed.message().unwrap_or_default()),
-                                kind,
-                            });
-                        }
-                    }
-                    if retry.is_empty() {
-                        return Ok(());
-                    }
-                    let error = StoreError::Service {
-                        operation: "DeleteObjects",
-                        object: self.locate(self.relative(&retry[0])),
-                        detail: format!(
-                            "{} keys still throttled (SlowDown) after retries",
-                            retry.len()
-                        ),
-                        kind: retry_kind,
-                    };
-                    (retry, error)
-                }
-                // Retried already for as long as the store's patience allows.
-                Err(error) => return Err(error),
+                .await?;
+            let Some((retry, error)) = self.throttled(&output)? else {
+                return Ok(());
             };
             match delays.next() {
                 Some(delay) => {
@@ -108,6 +54,64 @@ impl S3Store {
                 None => return Err(error),
             }
         }
+    }
+
+    /// The DeleteObjects request of `keys` (quiet: only failures come back).
+    fn delete_request(&self, keys: &[String]) -> Result<Delete> {
+        let invalid = |e: aws_sdk_s3::error::BuildError| StoreError::Service {
+            operation: "DeleteObjects",
+            object: self.describe(),
+            detail: e.to_string(),
+            kind: StoreErrorKind::Configuration,
+        };
+        let objects = keys
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(invalid)
+    }
+
+    /// The keys DeleteObjects failed to delete for a passing reason (to try again, with the
+    /// error to give if they still fail); an error for a key the server refused.
+    fn throttled(&self, output: &DeleteObjectsOutput) -> Result<Option<(Vec<String>, StoreError)>> {
+        let mut retry = Vec::new();
+        let mut retry_kind = StoreErrorKind::Throttled;
+        for failed in output.errors() {
+            let code = failed.code().unwrap_or("unknown");
+            let key = failed.key().unwrap_or_default().to_owned();
+            // A code no one knows is not worth retrying: the server refused the key.
+            let kind = code_kind(code).unwrap_or(StoreErrorKind::Configuration);
+            if !kind.is_transient() {
+                return Err(StoreError::Service {
+                    operation: "DeleteObjects",
+                    object: self.locate(self.relative(&key)),
+                    detail: format!("{code}: {}", failed.message().unwrap_or_default()),
+                    kind,
+                });
+            }
+            if retry.is_empty() {
+                retry_kind = kind;
+            }
+            retry.push(key);
+        }
+        if retry.is_empty() {
+            return Ok(None);
+        }
+        let error = StoreError::Service {
+            operation: "DeleteObjects",
+            object: self.locate(self.relative(&retry[0])),
+            detail: format!(
+                "{} keys still throttled (SlowDown) after retries",
+                retry.len()
+            ),
+            kind: retry_kind,
+        };
+        Ok(Some((retry, error)))
     }
 }
 
