@@ -16,6 +16,7 @@ use respawn_run::session::{
     BackfillDate, BackfillRequest, Outcome, Reprocess, Runner, Step, carry_out_backfill,
     date_bound, plan_backfill,
 };
+use respawn_run::store::AnyStore;
 
 pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
     let workflow = load_scheduled(&args.file, "backfill")?;
@@ -50,22 +51,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
             tally.set((all + 1, to_run + runs));
             let _ = print_date(args.format, &workflow.name, date);
         };
-        let summary = |(all, to_run): (usize, usize)| -> Result<i32, CliError> {
-            if all == 0 {
-                return Err(CliError::invalid_input(format!(
-                    "no logical date of workflow `{}` lies between {} and {}",
-                    workflow.name, args.from, args.to
-                )));
-            }
-            if args.format == Format::Text {
-                output::stdout(&format!(
-                    "{}: {to_run} of {all} date(s) to run, {max_active} at a time{resumed}; {}\n",
-                    workflow.name,
-                    estimate(&workflow, to_run, max_active)
-                ))?;
-            }
-            Ok(exit::SUCCESS)
-        };
+        let summary = |tally| summary(args, &workflow, max_active, &resumed, tally);
         if args.dry_run {
             let mut plan = plan;
             while let Some(page) = plan
@@ -90,18 +76,7 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
         let report = move |date: &BackfillDate, outcome: &Outcome| {
             let _ = sender.send((date.clone(), outcome.clone()));
         };
-        let printing = async {
-            let mut failed = false;
-            while let Some((date, outcome)) = ended.recv().await {
-                failed |= matches!(
-                    outcome,
-                    Outcome::Failed { .. } | Outcome::Stopped { .. } | Outcome::Deferred
-                );
-                let cost = cost_of_run(&store, &workflow, outcome.run_id()).await;
-                let _ = print_outcome(format, &name, &date, &outcome, cost.as_ref());
-            }
-            failed
-        };
+        let printing = print_ended(&store, &workflow, format, &mut ended);
         let carried = carry_out_backfill(
             &store, &layout, &workflow, &request, plan, &runner, &WallClock, planned, report,
         );
@@ -117,6 +92,51 @@ pub fn run(args: &BackfillArgs) -> Result<i32, CliError> {
             exit::SUCCESS
         })
     })
+}
+
+/// The line after the plan: how many dates run, how many at a time, and the estimate; an
+/// error when the range holds no date.
+fn summary(
+    args: &BackfillArgs,
+    workflow: &Workflow,
+    max_active: u32,
+    resumed: &str,
+    (all, to_run): (usize, usize),
+) -> Result<i32, CliError> {
+    if all == 0 {
+        return Err(CliError::invalid_input(format!(
+            "no logical date of workflow `{}` lies between {} and {}",
+            workflow.name, args.from, args.to
+        )));
+    }
+    if args.format == Format::Text {
+        output::stdout(&format!(
+            "{}: {to_run} of {all} date(s) to run, {max_active} at a time{resumed}; {}\n",
+            workflow.name,
+            estimate(workflow, to_run, max_active)
+        ))?;
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// Prints each date with its run's cost (read from the store) as it ends; true when one
+/// did not succeed.
+async fn print_ended(
+    store: &AnyStore,
+    workflow: &Workflow,
+    format: Format,
+    ended: &mut tokio::sync::mpsc::UnboundedReceiver<(BackfillDate, Outcome)>,
+) -> bool {
+    let mut failed = false;
+    while let Some((date, outcome)) = ended.recv().await {
+        failed |= matches!(
+            outcome,
+            Outcome::Failed { .. } | Outcome::Stopped { .. } | Outcome::Deferred
+        );
+        let cost = cost_of_run(store, workflow, outcome.run_id()).await;
+        let _ = print_outcome(format, &workflow.name, &date, &outcome, cost.as_ref());
+    }
+    failed
 }
 
 /// The dates to run and how, from the flags. `schedule.max_active` binds every process

@@ -71,39 +71,7 @@ pub fn run(args: &ClustersArgs) -> Result<(), CliError> {
                     })
                     .collect(),
             })?,
-            Format::Text => {
-                if rows.is_empty() {
-                    let what = if args.orphans { "orphaned " } else { "" };
-                    output::stdout(&format!("no {what}clusters started by respawn are up\n"))?;
-                } else {
-                    let table: Vec<Vec<String>> = rows
-                        .iter()
-                        .map(|(l, orphan)| {
-                            let tag =
-                                |k: &str| l.tags.get(k).cloned().unwrap_or_else(|| "-".into());
-                            vec![
-                                l.id.clone(),
-                                l.state.clone(),
-                                tag(TAG_WORKFLOW),
-                                tag(TAG_RUN),
-                                tag(TAG_BATCH),
-                                l.created.clone().unwrap_or_else(|| "-".into()),
-                                match (orphan, terminated.contains(&l.id)) {
-                                    (Some(reason), true) => format!("{reason}; terminating"),
-                                    (Some(reason), false) => reason.clone(),
-                                    (None, _) => "in use".into(),
-                                },
-                            ]
-                        })
-                        .collect();
-                    output::stdout(&output::table(
-                        &[
-                            "CLUSTER", "STATE", "WORKFLOW", "RUN", "BATCH", "CREATED", "STATUS",
-                        ],
-                        &table,
-                    ))?;
-                }
-            }
+            Format::Text => output::stdout(&text(&rows, &terminated, args.orphans))?,
         }
         match failed.as_slice() {
             [] => Ok(()),
@@ -160,4 +128,37 @@ async fn orphan_reason(listed: &Listed, args: &ClustersArgs) -> Option<String> {
             None
         }
     }
+}
+
+/// The clusters as a table, each with why nobody needs it (or that it is in use).
+fn text(rows: &[(Listed, Option<String>)], terminated: &[String], orphans: bool) -> String {
+    if rows.is_empty() {
+        let what = if orphans { "orphaned " } else { "" };
+        return format!("no {what}clusters started by respawn are up\n");
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(l, orphan)| {
+            let tag = |k: &str| l.tags.get(k).cloned().unwrap_or_else(|| "-".into());
+            vec![
+                l.id.clone(),
+                l.state.clone(),
+                tag(TAG_WORKFLOW),
+                tag(TAG_RUN),
+                tag(TAG_BATCH),
+                l.created.clone().unwrap_or_else(|| "-".into()),
+                match (orphan, terminated.contains(&l.id)) {
+                    (Some(reason), true) => format!("{reason}; terminating"),
+                    (Some(reason), false) => reason.clone(),
+                    (None, _) => "in use".into(),
+                },
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "CLUSTER", "STATE", "WORKFLOW", "RUN", "BATCH", "CREATED", "STATUS",
+        ],
+        &table,
+    )
 }

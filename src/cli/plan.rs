@@ -69,6 +69,13 @@ fn text(workflow: &Workflow, plan: &Plan, history: &History) -> String {
         ));
     }
     out.push('\n');
+    out.push_str(&stage_table(workflow, plan, history));
+    out
+}
+
+/// One row per stage: what it needs, its estimate, its place in the schedule, its
+/// work-table, its checks, and why.
+fn stage_table(workflow: &Workflow, plan: &Plan, history: &History) -> String {
     let rows: Vec<Vec<Cow<str>>> = workflow
         .stages
         .iter()
@@ -106,7 +113,7 @@ fn text(workflow: &Workflow, plan: &Plan, history: &History) -> String {
             ]
         })
         .collect();
-    out.push_str(&output::table(
+    output::table(
         &[
             "stage",
             "needs",
@@ -120,8 +127,7 @@ fn text(workflow: &Workflow, plan: &Plan, history: &History) -> String {
             "why",
         ],
         &rows,
-    ));
-    out
+    )
 }
 
 /// The checks run on a stage's output before it is committed: `-`, or their names, a

@@ -87,28 +87,34 @@ pub fn run(args: &RunArgs) -> Result<i32, CliError> {
         if format == Format::Text && !matches!(end, RunEnd::Store(_) | RunEnd::Lease(_)) {
             print_cost(&kept_store, &layout, &run_id, &kept_workflow).await;
         }
-        match end {
-            RunEnd::Succeeded => Ok(exit::SUCCESS),
-            RunEnd::Failed { message, log_tail } => {
-                let mut message = message;
-                if !log_tail.is_empty() {
-                    message.push_str("\nthe last lines of the log:");
-                    for line in log_tail.lines() {
-                        message.push_str(&format!("\n  | {line}"));
-                    }
-                }
-                Err(CliError::new(ErrorKind::RunFailed, message).with_hint(
-                    "fix the stage (or the data its check refused; a new `version` runs a stage again) and run the same command again: the run resumes where it failed",
-                ))
-            }
-            RunEnd::Stopped => {
-                // Not an error: the run is recorded as stopped and resumes.
-                output::stderr("stopped; run the same command again to resume\n");
-                Ok(exit::STOPPED)
-            }
-            RunEnd::Store(error) => Err(error.into()),
-            RunEnd::Lease(error) => Err(error.into()),
-            RunEnd::Io(message) => Err(CliError::internal(message)),
-        }
+        exit_of(end)
     })
+}
+
+/// The command's exit: 0 for a run that succeeded, 130 for one stopped, and the error of
+/// one that failed (with the last lines of its log).
+fn exit_of(end: RunEnd) -> Result<i32, CliError> {
+    match end {
+        RunEnd::Succeeded => Ok(exit::SUCCESS),
+        RunEnd::Failed { message, log_tail } => {
+            let mut message = message;
+            if !log_tail.is_empty() {
+                message.push_str("\nthe last lines of the log:");
+                for line in log_tail.lines() {
+                    message.push_str(&format!("\n  | {line}"));
+                }
+            }
+            Err(CliError::new(ErrorKind::RunFailed, message).with_hint(
+                "fix the stage (or the data its check refused; a new `version` runs a stage again) and run the same command again: the run resumes where it failed",
+            ))
+        }
+        RunEnd::Stopped => {
+            // Not an error: the run is recorded as stopped and resumes.
+            output::stderr("stopped; run the same command again to resume\n");
+            Ok(exit::STOPPED)
+        }
+        RunEnd::Store(error) => Err(error.into()),
+        RunEnd::Lease(error) => Err(error.into()),
+        RunEnd::Io(message) => Err(CliError::internal(message)),
+    }
 }

@@ -75,39 +75,7 @@ pub fn run(args: &ScheduleArgs) -> Result<i32, CliError> {
                 )?;
                 return Ok(exit::SUCCESS);
             };
-            let at = rfc3339(
-                &workflow.schedule.as_ref().expect("scheduled").timezone,
-                next,
-            );
-            let retry = after
-                .checked_add(RETRY_AFTER)
-                .map_or(next, |retry| retry.min(next));
-            let wake = match trouble {
-                Some(error) => {
-                    output::stderr(&format!(
-                        "{}the tick is tried again at {retry}\n",
-                        error.render()
-                    ));
-                    retry
-                }
-                None if busy => retry,
-                None => next,
-            };
-            let text = if wake < next {
-                format!(
-                    "next tick at {wake} (then at {at}, when {} falls due)",
-                    workflow.name
-                )
-            } else {
-                format!("next tick at {at} ({} falls due)", workflow.name)
-            };
-            let wake_text = wake.to_string();
-            say(
-                args.format,
-                "sleeping",
-                &text,
-                Some(if wake < next { &wake_text } else { &at }),
-            )?;
+            let wake = announce_sleep(args.format, trouble, busy, after, (next, workflow))?;
             if !sleep_until(wake, &mut stopped).await? {
                 say(
                     args.format,
@@ -119,6 +87,51 @@ pub fn run(args: &ScheduleArgs) -> Result<i32, CliError> {
             }
         }
     })
+}
+
+/// When the scheduler wakes next, said: at the next tick due (`next`, of `workflow`), or
+/// sooner to try again after trouble or when dates waited for a run slot.
+fn announce_sleep(
+    format: Format,
+    trouble: Option<CliError>,
+    busy: bool,
+    after: Timestamp,
+    (next, workflow): (Timestamp, &Workflow),
+) -> Result<Timestamp, CliError> {
+    let at = rfc3339(
+        &workflow.schedule.as_ref().expect("scheduled").timezone,
+        next,
+    );
+    let retry = after
+        .checked_add(RETRY_AFTER)
+        .map_or(next, |retry| retry.min(next));
+    let wake = match trouble {
+        Some(error) => {
+            output::stderr(&format!(
+                "{}the tick is tried again at {retry}\n",
+                error.render()
+            ));
+            retry
+        }
+        None if busy => retry,
+        None => next,
+    };
+    let text = if wake < next {
+        format!(
+            "next tick at {wake} (then at {at}, when {} falls due)",
+            workflow.name
+        )
+    } else {
+        format!("next tick at {at} ({} falls due)", workflow.name)
+    };
+    let wake_text = wake.to_string();
+    say(
+        format,
+        "sleeping",
+        &text,
+        Some(if wake < next { &wake_text } else { &at }),
+    )?;
+    Ok(wake)
 }
 
 /// Ticks every workflow at `now`: the first error, if any (the other workflows still

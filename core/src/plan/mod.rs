@@ -115,41 +115,9 @@ struct Decision {
 /// formatting them is most of the cost of a decision).
 fn decide(d: &Decision, stage: &crate::workflow::Stage, explain: bool) -> (bool, String) {
     let words = |text: &dyn Fn() -> String| if explain { text() } else { String::new() };
-    if stage.is_final {
-        return (true, words(&|| "final output: always persisted".into()));
+    if let Some((persist, why)) = fixed(stage) {
+        return (persist, words(&|| why.into()));
     }
-    if stage.checkpoint == StageCheckpoint::Always {
-        return (true, words(&|| "`checkpoint: always`".into()));
-    }
-    if stage.checkpoint == StageCheckpoint::Never {
-        return (false, words(&|| "`checkpoint: never`".into()));
-    }
-    // The words are written into one string: a plan of 10,000 stages writes 10,000 of them.
-    let place = || {
-        let mut out = String::with_capacity(128);
-        if d.critical {
-            out.push_str("critical");
-        } else {
-            out.push_str("slack ");
-            out.push_str(&fmt(d.slack));
-        }
-        out
-    };
-    let compare = |threshold: f64, label: &str| {
-        let sign = if d.unprotected > threshold { ">" } else { "<=" };
-        let mut out = place();
-        for part in [
-            "; ",
-            &fmt(d.unprotected),
-            " unprotected work ",
-            sign,
-            " ",
-            label,
-        ] {
-            out.push_str(part);
-        }
-        out
-    };
     match d.policy {
         CheckpointPolicy::All => (
             true,
@@ -165,14 +133,10 @@ fn decide(d: &Decision, stage: &crate::workflow::Stage, explain: bool) -> (bool,
             } else {
                 d.every
             };
+            let label = || format!("interval {} (rule of thumb)", fmt(interval));
             (
                 d.unprotected > interval,
-                words(&|| {
-                    compare(
-                        interval,
-                        &format!("interval {} (rule of thumb)", fmt(interval)),
-                    )
-                }),
+                words(&|| compare(d, interval, &label())),
             )
         }
         CheckpointPolicy::Auto if d.market == Market::OnDemand => (
@@ -181,49 +145,94 @@ fn decide(d: &Decision, stage: &crate::workflow::Stage, explain: bool) -> (bool,
                 "on-demand: no interruption expected, only final outputs are persisted".into()
             }),
         ),
-        CheckpointPolicy::Auto => {
+        CheckpointPolicy::Auto if d.on_chain => {
             let interval = daly_interval(d.write, d.mtti);
-            if d.on_chain {
-                let verdict = if d.chain_choice {
-                    "the chain optimum checkpoints here"
-                } else {
-                    "the chain optimum defers"
-                };
-                (
-                    d.chain_choice,
-                    words(&|| {
-                        let mut out = compare(interval, &["interval ", &fmt(interval)].concat());
-                        out.push_str("; ");
-                        out.push_str(verdict);
-                        out
-                    }),
-                )
+            let verdict = if d.chain_choice {
+                "the chain optimum checkpoints here"
             } else {
-                // Off the chain, a lost work-table costs its recompute time beyond what slack
-                // absorbs (half the slack: interruptions delay the chain too, but less), and
-                // only if the cluster is lost before the consumers are done with it.
-                let loss_chance = -(-d.exposure / d.mtti).exp_m1();
-                let exposed = (d.unprotected - d.slack / 2.0).max(0.0);
-                let expected_loss = loss_chance * exposed;
-                let checkpoint = expected_loss > d.write && d.unprotected > interval;
-                let sign = if checkpoint { ">" } else { "<=" };
-                (
-                    checkpoint,
-                    words(&|| {
-                        let mut out = place();
-                        // Writing into a String cannot fail.
-                        let _ = write!(
-                            out,
-                            "; {} unprotected work, {:.0}% chance of a loss while it is needed: expected loss {} {sign} write {}",
-                            fmt(d.unprotected),
-                            loss_chance * 100.0,
-                            fmt(expected_loss),
-                            fmt(d.write)
-                        );
-                        out
-                    }),
-                )
-            }
+                "the chain optimum defers"
+            };
+            (
+                d.chain_choice,
+                words(&|| {
+                    let mut out = compare(d, interval, &["interval ", &fmt(interval)].concat());
+                    out.push_str("; ");
+                    out.push_str(verdict);
+                    out
+                }),
+            )
+        }
+        CheckpointPolicy::Auto => off_chain(d, explain),
+    }
+}
+
+/// What the stage itself decides, whatever the policy: a final output is always
+/// persisted, and `checkpoint: always` or `never` is obeyed.
+fn fixed(stage: &crate::workflow::Stage) -> Option<(bool, &'static str)> {
+    if stage.is_final {
+        Some((true, "final output: always persisted"))
+    } else {
+        match stage.checkpoint {
+            StageCheckpoint::Always => Some((true, "`checkpoint: always`")),
+            StageCheckpoint::Never => Some((false, "`checkpoint: never`")),
+            _ => None,
         }
     }
+}
+
+/// Policy auto off the critical chain: a lost work-table costs its recompute time beyond
+/// what slack absorbs (half the slack: interruptions delay the chain too, but less), and
+/// only if the cluster is lost before the consumers are done with it.
+fn off_chain(d: &Decision, explain: bool) -> (bool, String) {
+    let interval = daly_interval(d.write, d.mtti);
+    let loss_chance = -(-d.exposure / d.mtti).exp_m1();
+    let exposed = (d.unprotected - d.slack / 2.0).max(0.0);
+    let expected_loss = loss_chance * exposed;
+    let checkpoint = expected_loss > d.write && d.unprotected > interval;
+    if !explain {
+        return (checkpoint, String::new());
+    }
+    let sign = if checkpoint { ">" } else { "<=" };
+    let mut out = place(d);
+    // Writing into a String cannot fail.
+    let _ = write!(
+        out,
+        "; {} unprotected work, {:.0}% chance of a loss while it is needed: expected loss {} {sign} write {}",
+        fmt(d.unprotected),
+        loss_chance * 100.0,
+        fmt(expected_loss),
+        fmt(d.write)
+    );
+    (checkpoint, out)
+}
+
+// The words are written into one string: a plan of 10,000 stages writes 10,000 of them.
+
+/// Where the stage is: on the critical path, or how much slack it has.
+fn place(d: &Decision) -> String {
+    let mut out = String::with_capacity(128);
+    if d.critical {
+        out.push_str("critical");
+    } else {
+        out.push_str("slack ");
+        out.push_str(&fmt(d.slack));
+    }
+    out
+}
+
+/// The stage's place and its unprotected work against `threshold`, named `label`.
+fn compare(d: &Decision, threshold: f64, label: &str) -> String {
+    let sign = if d.unprotected > threshold { ">" } else { "<=" };
+    let mut out = place(d);
+    for part in [
+        "; ",
+        &fmt(d.unprotected),
+        " unprotected work ",
+        sign,
+        " ",
+        label,
+    ] {
+        out.push_str(part);
+    }
+    out
 }

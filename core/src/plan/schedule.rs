@@ -73,13 +73,8 @@ pub fn list_schedule(
     for (position, &s) in order.iter().enumerate() {
         rank[s] = position;
     }
-    let mut consumers: Vec<Vec<StageId>> = vec![Vec::new(); n];
+    let consumers = consumers_of(needs);
     let mut pending: Vec<usize> = needs.iter().map(Vec::len).collect();
-    for (s, inputs) in needs.iter().enumerate() {
-        for &input in inputs {
-            consumers[input].push(s);
-        }
-    }
     let mut ready: BinaryHeap<Reverse<(usize, StageId)>> = (0..n)
         .filter(|&s| pending[s] == 0)
         .map(|s| Reverse((rank[s], s)))
@@ -130,7 +125,42 @@ pub fn list_schedule(
     let makespan = (0..n)
         .map(|s| earliest_start[s] + duration[s])
         .fold(0.0, f64::max);
-    // Backward, latest start first: every successor's latest start is known before.
+    let latest_start = latest_starts(&consumers, &slot_next, duration, &earliest_start, makespan);
+    let slack: Vec<f64> = (0..n)
+        .map(|s| (latest_start[s] - earliest_start[s]).max(0.0))
+        .collect();
+    let critical_path = critical_path(needs, duration, &earliest_start, makespan, &slot_previous);
+    Schedule {
+        earliest_start,
+        latest_start,
+        slack,
+        critical_path,
+        makespan,
+    }
+}
+
+/// The stages that read each stage's output.
+fn consumers_of(needs: &[Vec<StageId>]) -> Vec<Vec<StageId>> {
+    let mut consumers: Vec<Vec<StageId>> = vec![Vec::new(); needs.len()];
+    for (s, inputs) in needs.iter().enumerate() {
+        for &input in inputs {
+            consumers[input].push(s);
+        }
+    }
+    consumers
+}
+
+/// How late each stage can start without delaying the end: before its consumers and the
+/// stage that waited for its slot start. Computed backward, latest start first, so every
+/// successor's latest start is known before.
+fn latest_starts(
+    consumers: &[Vec<StageId>],
+    slot_next: &[Option<StageId>],
+    duration: &[f64],
+    earliest_start: &[f64],
+    makespan: f64,
+) -> Vec<f64> {
+    let n = consumers.len();
     let mut by_start: Vec<StageId> = (0..n).collect();
     by_start.sort_by(|&a, &b| {
         earliest_start[b]
@@ -145,17 +175,7 @@ pub fn list_schedule(
             .fold(makespan, f64::min);
         latest_start[s] = latest_finish - duration[s];
     }
-    let slack: Vec<f64> = (0..n)
-        .map(|s| (latest_start[s] - earliest_start[s]).max(0.0))
-        .collect();
-    let critical_path = critical_path(needs, duration, &earliest_start, makespan, &slot_previous);
-    Schedule {
-        earliest_start,
-        latest_start,
-        slack,
-        critical_path,
-        makespan,
-    }
+    latest_start
 }
 
 /// A time that sorts totally (schedule times are never NaN).

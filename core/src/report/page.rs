@@ -237,8 +237,13 @@ fn checks_text(checks: &[CheckMark]) -> String {
 }
 
 fn money_rows(cost: &Cost) -> MoneyTables {
+    (summary_rows(cost), cluster_rows(cost), waste_rows(cost))
+}
+
+/// This run, the same work on on-demand, and the saving.
+fn summary_rows(cost: &Cost) -> Vec<MoneyRow> {
     let m = |amount: f64| money(&cost.currency, amount);
-    let summary = vec![
+    vec![
         MoneyRow {
             what: "this run".into(),
             amount: String::new(),
@@ -268,10 +273,13 @@ fn money_rows(cost: &Cost) -> MoneyTables {
             cost: m(cost.saving),
             source: "on-demand minus this run".into(),
         },
-    ];
-    // Each cluster, then (EMR) one row per fleet, instance type and market.
-    let generations = cost
-        .generations
+    ]
+}
+
+/// Each cluster, then (EMR) one row per fleet, instance type and market.
+fn cluster_rows(cost: &Cost) -> Vec<MoneyRow> {
+    let m = |amount: f64| money(&cost.currency, amount);
+    cost.generations
         .iter()
         .flat_map(|g| {
             let cluster = MoneyRow {
@@ -305,7 +313,12 @@ fn money_rows(cost: &Cost) -> MoneyTables {
             });
             std::iter::once(cluster).chain(instances)
         })
-        .collect();
+        .collect()
+}
+
+/// What was wasted, by cause, and in all.
+fn waste_rows(cost: &Cost) -> Vec<MoneyRow> {
+    let m = |amount: f64| money(&cost.currency, amount);
     let w = &cost.waste;
     let item = |what: &str, unit: &str, i: &super::cost::WasteItem| MoneyRow {
         what: format!("{what} ({})", i.count),
@@ -343,7 +356,7 @@ fn money_rows(cost: &Cost) -> MoneyTables {
         cost: m(w.total),
         source: String::new(),
     });
-    (summary, generations, waste)
+    waste
 }
 
 /// The spot notices' table: empty when none came.

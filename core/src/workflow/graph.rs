@@ -102,38 +102,41 @@ pub fn cycles<N: AsRef<[StageId]>>(needs: &[N]) -> Vec<Vec<StageId>> {
     }
     components
         .into_iter()
-        .map(|component| {
-            let members: HashSet<usize> = component.iter().copied().collect();
-            let start = *component.iter().min().unwrap_or(&0);
-            // Shortest loop through `start` inside the component (breadth-first).
-            let mut previous: BTreeMap<usize, usize> = BTreeMap::new();
-            let mut queue = VecDeque::from([start]);
-            let mut closing = None;
-            'search: while let Some(v) = queue.pop_front() {
-                for &w in needs[v].as_ref() {
-                    if w == start {
-                        closing = Some(v);
-                        break 'search;
-                    }
-                    if members.contains(&w) && !previous.contains_key(&w) {
-                        previous.insert(w, v);
-                        queue.push_back(w);
-                    }
-                }
-            }
-            let mut path = vec![start];
-            let mut v = closing.unwrap_or(start);
-            let mut back = Vec::new();
-            while v != start {
-                back.push(v);
-                v = previous.get(&v).copied().unwrap_or(start);
-            }
-            back.reverse();
-            path.extend(back);
-            path.push(start);
-            path
-        })
+        .map(|component| shortest_loop(needs, &component))
         .collect()
+}
+
+/// The shortest loop through the component's smallest stage, inside the component
+/// (breadth-first), from that stage back to it.
+fn shortest_loop<N: AsRef<[StageId]>>(needs: &[N], component: &[StageId]) -> Vec<StageId> {
+    let members: HashSet<usize> = component.iter().copied().collect();
+    let start = *component.iter().min().unwrap_or(&0);
+    let mut previous: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut queue = VecDeque::from([start]);
+    let mut closing = None;
+    'search: while let Some(v) = queue.pop_front() {
+        for &w in needs[v].as_ref() {
+            if w == start {
+                closing = Some(v);
+                break 'search;
+            }
+            if members.contains(&w) && !previous.contains_key(&w) {
+                previous.insert(w, v);
+                queue.push_back(w);
+            }
+        }
+    }
+    let mut path = vec![start];
+    let mut v = closing.unwrap_or(start);
+    let mut back = Vec::new();
+    while v != start {
+        back.push(v);
+        v = previous.get(&v).copied().unwrap_or(start);
+    }
+    back.reverse();
+    path.extend(back);
+    path.push(start);
+    path
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use super::emr_fields::{
     read_notice_queue, read_spot_allocation_strategy,
 };
 use super::fleets::{read_avoid_reclaimed_zone, read_fleet};
-use super::reader::Reader;
+use super::reader::{Fields, Reader};
 use crate::workflow::defaults;
 use crate::workflow::model::*;
 use crate::workflow::yaml::Node;
@@ -53,14 +53,12 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
     );
     let region = (fields.get("region")).and_then(|node| r.string(node, "`cluster.emr.region`"));
     // Each optional setting: its default when absent, `None` when it is there but wrong.
-    let log_uri = match fields.get("log_uri") {
-        Some(node) => r.s3_url(node, "`cluster.emr.log_uri`").map(Some),
-        None => Some(None),
-    };
-    let subnets = match fields.get("subnets") {
-        Some(node) => r.string_list(node, "`cluster.emr.subnets`"),
-        None => Some(Vec::new()),
-    };
+    let log_uri = optional(r, &fields, "log_uri", |r, node| {
+        r.s3_url(node, "`cluster.emr.log_uri`").map(Some)
+    });
+    let subnets = optional(r, &fields, "subnets", |r, node| {
+        r.string_list(node, "`cluster.emr.subnets`")
+    });
     let applications = match fields.get("applications") {
         Some(node) => r.string_list(node, "`cluster.emr.applications`"),
         None => Some(
@@ -78,11 +76,12 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
             "for example `primary: {instance_types: [m5.xlarge, m5a.xlarge]}`",
         )
         .and_then(|node| read_fleet(r, node, "primary"));
-    let optional_fleet = |r: &mut Reader, key: &str| match fields.get(key) {
-        Some(node) => read_fleet(r, node, key).map(Some),
-        None => Some(None),
-    };
-    let (core, task) = (optional_fleet(r, "core"), optional_fleet(r, "task"));
+    let core = optional(r, &fields, "core", |r, n| {
+        read_fleet(r, n, "core").map(Some)
+    });
+    let task = optional(r, &fields, "task", |r, n| {
+        read_fleet(r, n, "task").map(Some)
+    });
     let spot_allocation_strategy =
         read_spot_allocation_strategy(r, fields.get("spot_allocation_strategy"));
     let spot_timeout = read_bounded(
@@ -105,14 +104,10 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
         Some(node) => r.integer(node, "`cluster.emr.step_concurrency`", 1, 256),
         None => Some(defaults::step_concurrency(slots)),
     };
-    let bootstrap_actions = match fields.get("bootstrap_actions") {
-        Some(node) => read_bootstrap_actions(r, node),
-        None => Some(Vec::new()),
-    };
-    let configurations = match fields.get("configurations") {
-        Some(node) => read_configurations(r, node, "`cluster.emr.configurations`", 0),
-        None => Some(Vec::new()),
-    };
+    let bootstrap_actions = optional(r, &fields, "bootstrap_actions", read_bootstrap_actions);
+    let configurations = optional(r, &fields, "configurations", |r, node| {
+        read_configurations(r, node, "`cluster.emr.configurations`", 0)
+    });
     let hdfs_dir = read_hdfs_dir(r, fields.get("hdfs_dir"));
     let notice_queue = read_notice_queue(r, fields.get("notice_queue"));
     let avoid_reclaimed_zone = read_avoid_reclaimed_zone(r, fields.get("avoid_reclaimed_zone"));
@@ -137,6 +132,20 @@ pub(super) fn read_emr(r: &mut Reader, node: &Node, slots: u32) -> Option<EmrSpe
         notice_queue: notice_queue?,
         avoid_reclaimed_zone: avoid_reclaimed_zone?,
     })
+}
+
+/// `read` of the field `key` when it is there, else the type's default (empty, none):
+/// `None` only when the field is there and wrong.
+fn optional<T: Default>(
+    r: &mut Reader,
+    fields: &Fields<'_>,
+    key: &str,
+    read: impl FnOnce(&mut Reader, &Node) -> Option<T>,
+) -> Option<T> {
+    match fields.get(key) {
+        Some(node) => read(r, node),
+        None => Some(T::default()),
+    }
 }
 
 #[cfg(test)]

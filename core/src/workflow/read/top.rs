@@ -3,7 +3,7 @@
 
 use super::alerts::read_alerts;
 use super::cost::read_cost;
-use super::reader::Reader;
+use super::reader::{Fields, Reader};
 use super::schedule::read_schedule;
 use super::step_limit::emr_longest;
 use super::{checkpoint::read_checkpoint, cluster::read_cluster, stages::read_stages};
@@ -121,55 +121,16 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
         return None;
     }
     let fields = r.fields(root, "the workflow", WORKFLOW_KEYS)?;
-    let name_node = r.required(
-        &fields,
-        "name",
-        "the workflow",
-        "add `name: my-workflow`; it names the workflow's folder in the store",
-    );
-    let name = name_node.and_then(|node| {
-        let text = r.string(node, "`name`")?;
-        r.name(&text, node.position, "workflow name")
-            .then_some(text)
-    });
-    let store = fields.get("store").and_then(|node| {
-        let text = r.string(node, "`store`")?;
-        match check_store_url(&text) {
-            Ok(()) => Some(text),
-            Err(reason) => {
-                r.error(
-                    node.position,
-                    format!("`store` {reason}"),
-                    Some("use `s3://bucket/prefix`, `file:///path` or a local path".into()),
-                );
-                None
-            }
-        }
-    });
+    let name = read_name(r, &fields);
+    let store = fields.get("store").and_then(|node| read_store(r, node));
     let cluster = read_cluster(r, fields.get("cluster"));
-    if let (Some(cluster), Some(url), Some(node)) = (&cluster, &store, fields.get("store"))
-        && cluster.provider == Provider::Emr
-        && let Some(reason) = crate::workflow::store_url::emr_store_problem(url)
-    {
-        r.error(
-            node.position,
-            format!("`store` {reason}"),
-            Some("use a shorter bucket prefix".into()),
-        );
+    if let (Some(cluster), Some(url), Some(node)) = (&cluster, &store, fields.get("store")) {
+        check_emr_store(r, cluster, url, node);
     }
     let checkpoint = read_checkpoint(r, fields.get("checkpoint"));
     let cleanup = fields
         .get("cleanup")
-        .map(|node| {
-            r.choice(
-                node,
-                "`cleanup`",
-                &[
-                    ("on-success", Cleanup::OnSuccess),
-                    ("never", Cleanup::Never),
-                ],
-            )
-        })
+        .map(|node| r.choice(node, "`cleanup`", CLEANUPS))
         .unwrap_or(Some(defaults::CLEANUP));
     let retries = fields
         .get("retries")
@@ -189,10 +150,9 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
     );
     let scheduled = fields.get("schedule").is_some();
     let emr = match (&cluster, &name) {
-        (Some(c), Some(name)) if c.provider == Provider::Emr => c
-            .emr
-            .as_ref()
-            .map(|e| emr_longest(name, store.as_deref(), &e.hdfs_dir)),
+        (Some(c), Some(name)) if c.provider == Provider::Emr => {
+            (c.emr.as_ref()).map(|e| emr_longest(name, store.as_deref(), &e.hdfs_dir))
+        }
         _ => None,
     };
     let stages = stages_node.and_then(|node| read_stages(r, node, scheduled, emr.as_ref()));
@@ -212,6 +172,54 @@ fn read_workflow(r: &mut Reader, root: &Node) -> Option<Workflow> {
         alerts: alerts?,
         stages: stages?,
     })
+}
+
+const CLEANUPS: &[(&str, Cleanup)] = &[
+    ("on-success", Cleanup::OnSuccess),
+    ("never", Cleanup::Never),
+];
+
+/// The workflow's `name`, required, and a valid name.
+fn read_name(r: &mut Reader, fields: &Fields<'_>) -> Option<String> {
+    let node = r.required(
+        fields,
+        "name",
+        "the workflow",
+        "add `name: my-workflow`; it names the workflow's folder in the store",
+    )?;
+    let text = r.string(node, "`name`")?;
+    r.name(&text, node.position, "workflow name")
+        .then_some(text)
+}
+
+/// `store`: a store URL.
+fn read_store(r: &mut Reader, node: &Node) -> Option<String> {
+    let text = r.string(node, "`store`")?;
+    match check_store_url(&text) {
+        Ok(()) => Some(text),
+        Err(reason) => {
+            r.error(
+                node.position,
+                format!("`store` {reason}"),
+                Some("use `s3://bucket/prefix`, `file:///path` or a local path".into()),
+            );
+            None
+        }
+    }
+}
+
+/// An EMR cluster's store must leave room for EMR's names under it.
+fn check_emr_store(r: &mut Reader, cluster: &ClusterSpec, url: &str, node: &Node) {
+    if cluster.provider != Provider::Emr {
+        return;
+    }
+    if let Some(reason) = crate::workflow::store_url::emr_store_problem(url) {
+        r.error(
+            node.position,
+            format!("`store` {reason}"),
+            Some("use a shorter bucket prefix".into()),
+        );
+    }
 }
 
 /// `store`, checked with the same parser the store drivers use.
