@@ -40,18 +40,13 @@ pub fn schedule(needs: &[Vec<StageId>], duration: &[f64]) -> Schedule {
         }
     }
     let latest_start: Vec<f64> = (0..n).map(|s| latest_finish[s] - duration[s]).collect();
-    let slack: Vec<f64> = (0..n)
-        .map(|s| (latest_start[s] - earliest_start[s]).max(0.0))
-        .collect();
-
-    let critical_path = critical_path(needs, duration, &earliest_start, makespan, &[]);
-    Schedule {
-        earliest_start,
-        latest_start,
-        slack,
-        critical_path,
+    Schedule::of(
+        needs,
+        duration,
+        (earliest_start, latest_start),
         makespan,
-    }
+        &[],
+    )
 }
 
 /// Schedules stages (in topological order) on `slots` slots the way the engine launches
@@ -126,16 +121,32 @@ pub fn list_schedule(
         .map(|s| earliest_start[s] + duration[s])
         .fold(0.0, f64::max);
     let latest_start = latest_starts(&consumers, &slot_next, duration, &earliest_start, makespan);
-    let slack: Vec<f64> = (0..n)
-        .map(|s| (latest_start[s] - earliest_start[s]).max(0.0))
-        .collect();
-    let critical_path = critical_path(needs, duration, &earliest_start, makespan, &slot_previous);
-    Schedule {
-        earliest_start,
-        latest_start,
-        slack,
-        critical_path,
-        makespan,
+    let starts = (earliest_start, latest_start);
+    Schedule::of(needs, duration, starts, makespan, &slot_previous)
+}
+
+impl Schedule {
+    /// The schedule of these earliest and latest starts: each stage's slack, and the
+    /// critical path (through the slot edges `slot_previous`, where there are any).
+    fn of(
+        needs: &[Vec<StageId>],
+        duration: &[f64],
+        (earliest_start, latest_start): (Vec<f64>, Vec<f64>),
+        makespan: f64,
+        slot_previous: &[Option<StageId>],
+    ) -> Schedule {
+        let slack: Vec<f64> = (earliest_start.iter().zip(&latest_start))
+            .map(|(early, late)| (late - early).max(0.0))
+            .collect();
+        let critical_path =
+            critical_path(needs, duration, &earliest_start, makespan, slot_previous);
+        Schedule {
+            earliest_start,
+            latest_start,
+            slack,
+            critical_path,
+            makespan,
+        }
     }
 }
 
