@@ -237,28 +237,14 @@ impl Lease {
         // Each round either wins, or sees a live holder, or lost a race against a
         // contender that has since released or let the lease expire; a few rounds suffice.
         for _ in 0..16 {
-            let current = match store.get(&key).await {
-                Ok((bytes, meta)) => Some((
-                    parse_json::<LeaseRecord>(store.locate(&key), &bytes)?,
-                    meta.etag,
-                )),
-                Err(StoreError::NotFound { .. }) => None,
-                Err(other) => return Err(other.into()),
-            };
-            let mode = match current {
+            let mode = match lease_at(store, &key).await? {
                 None => PutMode::Create,
                 Some((existing, etag)) => {
                     if !existing.is_free(now)
                         && existing.holder.id != record.holder.id
                         && !is_gone(&existing.holder)
                     {
-                        return Err(LeaseError::Held {
-                            workflow: workflow.into(),
-                            batch: batch.into(),
-                            holder: existing.holder,
-                            expires_at: existing.expires_at,
-                            object: store.locate(&key),
-                        });
+                        return Err(held(workflow, batch, existing, store.locate(&key)));
                     }
                     let Some(etag) = etag else {
                         return Err(StoreError::Corrupt {
@@ -288,13 +274,7 @@ impl Lease {
         // Contention that never settles: report whoever holds it now.
         let (bytes, _) = store.get(&key).await?;
         let existing: LeaseRecord = parse_json(store.locate(&key), &bytes)?;
-        Err(LeaseError::Held {
-            workflow: workflow.into(),
-            batch: batch.into(),
-            holder: existing.holder,
-            expires_at: existing.expires_at,
-            object: store.locate(&key),
-        })
+        Err(held(workflow, batch, existing, store.locate(&key)))
     }
 
     /// Extends the expiry. Fails with [`LeaseError::Lost`] if someone took the lease over
@@ -389,12 +369,8 @@ pub async fn read_lease<S: Store>(
     layout: &Layout,
     batch: &str,
 ) -> Result<Option<LeaseRecord>, StoreError> {
-    let key = layout.lease(batch);
-    match store.get(&key).await {
-        Ok((bytes, _)) => Ok(Some(parse_json(store.locate(&key), &bytes)?)),
-        Err(StoreError::NotFound { .. }) => Ok(None),
-        Err(other) => Err(other),
-    }
+    let lease = lease_at(store, &layout.lease(batch)).await?;
+    Ok(lease.map(|(record, _)| record))
 }
 
 /// Every lease record of a workflow (live or not), by batch.
@@ -412,6 +388,29 @@ pub async fn read_leases<S: Store>(
         }
     }
     Ok(leases)
+}
+
+/// The lease at `key` and its ETag, or none.
+async fn lease_at<S: Store>(
+    store: &S,
+    key: &str,
+) -> Result<Option<(LeaseRecord, Option<ETag>)>, StoreError> {
+    match store.get(key).await {
+        Ok((bytes, meta)) => Ok(Some((parse_json(store.locate(key), &bytes)?, meta.etag))),
+        Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// The lease of `batch` is someone else's: `existing` says whose and until when.
+fn held(workflow: &str, batch: &str, existing: LeaseRecord, object: String) -> LeaseError {
+    LeaseError::Held {
+        workflow: workflow.into(),
+        batch: batch.into(),
+        holder: existing.holder,
+        expires_at: existing.expires_at,
+        object,
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,17 @@ pub struct RunRequest {
     pub allow_future: bool,
 }
 
+impl RunRequest {
+    /// A date a tick found due: its batch, neither forced nor in the future.
+    pub fn of_date(batch: &str) -> RunRequest {
+        RunRequest {
+            batch: Some(batch.to_string()),
+            force: false,
+            allow_future: false,
+        }
+    }
+}
+
 pub enum Choice {
     Nothing(String),
     Run {

@@ -284,6 +284,19 @@ async fn claim_date(
     })
 }
 
+/// The outcome of a date the plan does not run: missed, or left to whoever has it.
+fn not_run(action: &Action) -> Option<Outcome> {
+    match action {
+        Action::Miss { .. } => Some(Outcome::Missed),
+        Action::Running { .. } | Action::Claimed { .. } | Action::Failed { .. } => {
+            Some(Outcome::Left)
+        }
+        Action::Run | Action::Resume { .. } | Action::Rebuild { .. } | Action::Retake { .. } => {
+            None
+        }
+    }
+}
+
 /// Carries out the plans: records missed dates, then claims and runs the others in date
 /// order. A run needs one of the workflow's `max_active` run slots (leases shared by every
 /// tick); when all are taken by other ticks, the remaining dates are left to a later tick.
@@ -305,19 +318,9 @@ pub async fn carry_out(
     let mut running = Running::new();
     let mut busy = false;
     for date in plan.dates {
-        match &date.action {
-            Action::Miss { .. } => {
-                report(&date, &Outcome::Missed);
-                continue;
-            }
-            Action::Running { .. } | Action::Claimed { .. } | Action::Failed { .. } => {
-                report(&date, &Outcome::Left);
-                continue;
-            }
-            Action::Run
-            | Action::Resume { .. }
-            | Action::Rebuild { .. }
-            | Action::Retake { .. } => {}
+        if let Some(outcome) = not_run(&date.action) {
+            report(&date, &outcome);
+            continue;
         }
         if (runner.stopping)() {
             report(&date, &Outcome::Deferred);
@@ -345,11 +348,7 @@ pub async fn carry_out(
             report(&date, &Outcome::Taken { holder });
             continue;
         }
-        let request = RunRequest {
-            batch: Some(date.batch.clone()),
-            force: false,
-            allow_future: false,
-        };
+        let request = RunRequest::of_date(&date.batch);
         run_date(
             &mut running,
             store,
