@@ -37,6 +37,9 @@ const MARKER: &str = ".respawn-cluster";
 
 /// The variable that names, in a stage's environment, the orchestrator that started it.
 pub const ORCHESTRATOR: &str = "RESPAWN_ORCHESTRATOR";
+/// The variable that holds, in a stage's environment, the generation of the cluster it
+/// runs on: ending one cluster ends its stages and none of another's.
+pub const CLUSTER: &str = "RESPAWN_CLUSTER";
 
 /// The orchestrator's AWS secrets, which stages do not inherit: a stage's log (`env`, a
 /// stack trace) would put them in the store. A stage that needs AWS gets it through a
@@ -104,7 +107,7 @@ impl LocalClusters {
     /// `RESPAWN_RUN_ID` in its environment) and removes the clusters it left behind.
     /// Returns how many processes were killed.
     pub fn sweep(&self) -> io::Result<usize> {
-        let killed = kill_run_processes(&self.run_id, None);
+        let killed = kill_run_processes(&self.run_id, None, None);
         if let Ok(entries) = fs::read_dir(&self.root) {
             for entry in entries {
                 let entry = entry?;
@@ -151,7 +154,7 @@ impl LocalClusters {
     /// At the end of the run: kills whatever still runs with the run's id and removes the
     /// whole scratch directory of the run (its logs are in the store by then).
     pub fn remove_all(&self) -> io::Result<()> {
-        kill_run_processes(&self.run_id, Some(std::process::id()));
+        kill_run_processes(&self.run_id, Some(std::process::id()), None);
         remove_dir(&self.root)
     }
 }
@@ -207,11 +210,12 @@ impl StageProcess {
 
 /// What starts one attempt: its command, and its environment as the orchestrator's with
 /// the stage's variables and the orchestrator's pid set and the AWS secrets removed.
-fn launch_of(command: &StageCommand) -> Launch {
+fn launch_of(command: &StageCommand, generation: u32) -> Launch {
     let mut set: Vec<(OsString, OsString)> = (command.env.iter())
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
     set.push((ORCHESTRATOR.into(), std::process::id().to_string().into()));
+    set.push((CLUSTER.into(), generation.to_string().into()));
     Launch {
         token: 0,
         cwd: command.cwd.clone().into(),
@@ -286,7 +290,7 @@ impl LocalCluster {
         if let Some(parent) = command.log.parent() {
             fs::create_dir_all(parent)?;
         }
-        let launch = launch_of(command);
+        let launch = launch_of(command, self.generation);
         let Some(program) = &self.supervisor else {
             let child = spawn_direct(&launch)?;
             if let Some(pid) = child.id() {
@@ -371,9 +375,10 @@ impl LocalCluster {
         }
         self.signal_groups(libc::SIGKILL);
         if sweep {
-            let run_id = self.run_id.clone();
+            let (run_id, generation) = (self.run_id.clone(), self.generation);
             let mine = Some(std::process::id());
-            let _ = tokio::task::spawn_blocking(move || kill_run_processes(&run_id, mine)).await;
+            let sweep = move || kill_run_processes(&run_id, mine, Some(generation));
+            let _ = tokio::task::spawn_blocking(sweep).await;
         }
     }
 
@@ -419,14 +424,15 @@ fn make_writable(dir: &Path) {
 
 /// Processes (other than this one) whose environment has `RESPAWN_RUN_ID=<run_id>`.
 pub fn run_processes(run_id: &str) -> Vec<i32> {
-    processes_with(run_id, None)
+    processes_with(run_id, None, None)
 }
 
 /// Processes (other than this one) of run `run_id`, only those started by orchestrator
 /// `orchestrator` when given.
-fn processes_with(run_id: &str, orchestrator: Option<u32>) -> Vec<i32> {
+fn processes_with(run_id: &str, orchestrator: Option<u32>, cluster: Option<u32>) -> Vec<i32> {
     let needle = format!("RESPAWN_RUN_ID={run_id}");
     let started_by = orchestrator.map(|pid| format!("{ORCHESTRATOR}={pid}"));
+    let on = cluster.map(|generation| format!("{CLUSTER}={generation}"));
     let me = std::process::id() as i32;
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
@@ -438,7 +444,9 @@ fn processes_with(run_id: &str, orchestrator: Option<u32>) -> Vec<i32> {
             fs::read(format!("/proc/{pid}/environ"))
                 .map(|env| {
                     let has = |wanted: &str| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes());
-                    has(&needle) && started_by.as_deref().is_none_or(has)
+                    has(&needle)
+                        && started_by.as_deref().is_none_or(has)
+                        && on.as_deref().is_none_or(has)
                 })
                 .unwrap_or(false)
         })
@@ -447,8 +455,8 @@ fn processes_with(run_id: &str, orchestrator: Option<u32>) -> Vec<i32> {
 
 /// SIGKILLs the process groups of every process of the run (of those `orchestrator`
 /// started, when given); returns how many processes were found.
-fn kill_run_processes(run_id: &str, orchestrator: Option<u32>) -> usize {
-    let pids = processes_with(run_id, orchestrator);
+fn kill_run_processes(run_id: &str, orchestrator: Option<u32>, cluster: Option<u32>) -> usize {
+    let pids = processes_with(run_id, orchestrator, cluster);
     for &pid in &pids {
         // SAFETY: getpgid and kill have no memory-safety preconditions.
         unsafe {
@@ -500,6 +508,37 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         assert_eq!(run_processes("run-test-group"), Vec::<i32>::new());
+    }
+
+    #[tokio::test]
+    async fn ending_a_cluster_leaves_the_stages_of_the_runs_other_cluster_running() {
+        // A replacement asked for on a notice is released unused while the current
+        // cluster runs stages of the same run (the same run id, the same orchestrator).
+        let scratch = tempfile::tempdir().unwrap();
+        let clusters = LocalClusters::new(scratch.path().join("wf/run-3"), "run-test-two");
+        let mut current = clusters.create(1, Market::Spot).unwrap();
+        let mut replacement = clusters.create(2, Market::Spot).unwrap();
+        let command = StageCommand {
+            line: "sleep 30".into(),
+            env: vec![("RESPAWN_RUN_ID".into(), "run-test-two".into())],
+            cwd: scratch.path().to_path_buf(),
+            log: clusters.log_path("s", 1),
+        };
+        let child = current.spawn(0, 1, None, &command).unwrap();
+        for _ in 0..100 {
+            if !run_processes("run-test-two").is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        replacement.end_all(true).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !run_processes("run-test-two").is_empty(),
+            "the current cluster's stage was killed with the replacement"
+        );
+        current.end_all(true).await;
+        assert_ne!(child.wait().await.unwrap(), 0);
     }
 
     #[tokio::test]

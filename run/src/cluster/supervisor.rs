@@ -165,13 +165,21 @@ impl Keepers {
         let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
         // SAFETY: read writes at most `info.len()` bytes into `info`.
         while unsafe { libc::read(self.signals, info.as_mut_ptr().cast(), info.len()) } > 0 {}
+        if self.reap_children() {
+            self.end_strays();
+        }
+    }
+
+    /// Reaps every child that ended and reports the keepers among them (a stray's end is
+    /// nobody's news, a keeper's is its stage's): true when a keeper was killed.
+    fn reap_children(&mut self) -> bool {
         let mut killed = false;
         loop {
             let mut status = 0;
             // SAFETY: waitpid writes only to `status`.
             let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
             if pid <= 0 {
-                break;
+                return killed;
             }
             if let Some(token) = self.by_pid.remove(&pid) {
                 killed |= libc::WIFSIGNALED(status);
@@ -181,13 +189,11 @@ impl Keepers {
                 });
             }
         }
-        if killed {
-            self.end_strays();
-        }
     }
 
-    /// Kills every process under this one that no running keeper holds.
-    fn end_strays(&self) {
+    /// Kills every process under this one that no running keeper holds. The keepers that
+    /// end meanwhile are reported as they are reaped.
+    fn end_strays(&mut self) {
         let me = std::process::id() as i32;
         for _ in 0..100 {
             let strays: Vec<i32> = children_of(me)
@@ -203,7 +209,7 @@ impl Keepers {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
-            reap_any();
+            self.reap_children();
         }
     }
 
